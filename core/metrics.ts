@@ -1,0 +1,21 @@
+// Prometheus metrics of one core, in a registry of its own so several nodes can share a process.
+
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createCoreMetrics(coreId: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ role: 'core', node: coreId });
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    uplinks: new Gauge({ name: 'relaymesh_core_uplinks', help: 'Edges connected to this core', registers }),
+    published: new Counter({ name: 'relaymesh_core_published_total', help: 'Messages sequenced by this core', registers }),
+    routed: new Counter({ name: 'relaymesh_core_routed_total', help: 'Message frames sent to edges (one per interested edge per message)', registers }),
+    uplinkMessagesSent: new Counter({ name: 'relaymesh_core_uplink_messages_sent_total', help: 'WebSocket messages sent on uplinks (each holds a batch of frames)', labelNames: ['edge'], registers }),
+    uplinkFramesSent: new Counter({ name: 'relaymesh_core_uplink_frames_sent_total', help: 'Frames sent on uplinks', labelNames: ['edge'], registers }),
+    uplinkBytesSent: new Counter({ name: 'relaymesh_core_uplink_bytes_sent_total', help: 'Payload bytes of WebSocket messages sent on uplinks', labelNames: ['edge'], registers }),
+  };
+}
+
+export type CoreMetrics = ReturnType<typeof createCoreMetrics>;

@@ -1,0 +1,111 @@
+// startCore: one core node — the uplink listener, the router, the engine, and the HTTP API on one port.
+
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { closeCodes } from '../shared/errors.js';
+import { uplinkPath } from '../shared/protocol.js';
+import type { Address, HistoryConfig } from '../shared/topology.js';
+import { defaultHistory } from '../shared/topology.js';
+import { listen, closeServer, urlOf } from '../shared/listen.js';
+import type { Engine } from './engine.js';
+import { handleCoreHttp } from './http-api.js';
+import { MemoryEngine } from './memory-engine.js';
+import { createCoreMetrics } from './metrics.js';
+import { Router } from './router.js';
+import { UplinkPeer } from './uplink-peer.js';
+
+export interface CoreOptions {
+  id: string;
+  /** Where to listen; default 127.0.0.1 on an ephemeral port. */
+  listen?: Address;
+  region?: string;
+  /** History bounds of the default in-memory engine. */
+  history?: HistoryConfig;
+  /** Defaults to a MemoryEngine with `history`. */
+  engine?: Engine;
+  /** Largest uplink WebSocket message accepted, in bytes (a batch of frames). Default 64 MiB. */
+  maxUplinkMessageBytes?: number;
+  /** Largest `POST /v1/publish` body. Default 1 MiB. */
+  maxPublishBodyBytes?: number;
+  logger?: Logger;
+}
+
+export interface CoreHandle {
+  readonly id: string;
+  /** The uplink URL edges dial: ws://host:port */
+  readonly url: string;
+  readonly address: Address;
+  readonly engine: Engine;
+  readonly metrics: ReturnType<typeof createCoreMetrics>;
+  /** Edges connected now, by id. */
+  readonly uplinks: ReadonlyMap<string, UplinkPeer>;
+  close(): Promise<void>;
+}
+
+export async function startCore(options: CoreOptions): Promise<CoreHandle> {
+  const logger = (options.logger ?? pino()).child({ core: options.id });
+  const engine = options.engine ?? new MemoryEngine(options.history ?? defaultHistory);
+  const metrics = createCoreMetrics(options.id);
+  const router = new Router<UplinkPeer>();
+  const uplinks = new Map<string, UplinkPeer>();
+  engine.onMessage((message) => {
+    metrics.routed.inc(router.route(message));
+  });
+
+  const peerContext = {
+    coreId: options.id,
+    engine,
+    router,
+    metrics,
+    logger,
+    onIdentified(peer: UplinkPeer): void {
+      const previous = uplinks.get(peer.edgeId);
+      // An edge holds one uplink: a new one means the old is dead even if its socket has not noticed yet.
+      if (previous && previous !== peer) previous.close(closeCodes.goingAway, 'replaced by a newer uplink');
+      uplinks.set(peer.edgeId, peer);
+      metrics.uplinks.set(uplinks.size);
+      logger.info({ edge: peer.edgeId, region: peer.region }, 'edge connected');
+    },
+    onClosed(peer: UplinkPeer): void {
+      if (uplinks.get(peer.edgeId) !== peer) return;
+      uplinks.delete(peer.edgeId);
+      metrics.uplinks.set(uplinks.size);
+      logger.info({ edge: peer.edgeId }, 'edge disconnected');
+    },
+  };
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxUplinkMessageBytes ?? 64 * 1024 * 1024, perMessageDeflate: false });
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    handleCoreHttp(req, res, { id: options.id, engine, metrics, logger, maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024 });
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (new URL(req.url ?? '/', 'http://core').pathname !== uplinkPath) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      new UplinkPeer(ws, peerContext);
+    });
+  });
+
+  const address = await listen(server, options.listen ?? { host: '127.0.0.1', port: 0 });
+  logger.info({ address: `${address.host}:${address.port}` }, 'core listening');
+
+  return {
+    id: options.id,
+    url: urlOf('ws', address),
+    address,
+    engine,
+    metrics,
+    uplinks,
+    async close() {
+      for (const peer of [...uplinks.values()]) peer.close(closeCodes.draining, 'core shutting down');
+      for (const ws of wss.clients) ws.terminate();
+      await closeServer(server);
+      await engine.close();
+      wss.close();
+    },
+  };
+}

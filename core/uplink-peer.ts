@@ -1,0 +1,177 @@
+// The core's side of one edge's uplink: answers its frames, and batches everything it sends into one
+// WebSocket message per event-loop turn.
+
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { decodeFrames, encodeFrame } from '../shared/codec.js';
+import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
+import { frameType, protocolVersion, type CoreFrame, type EdgeFrame, type SubFrame, type HistoryFrame, type PubFrame } from '../shared/protocol.js';
+import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
+import type { Engine, StoredMessage } from './engine.js';
+import type { Router, RouteTarget } from './router.js';
+import type { CoreMetrics } from './metrics.js';
+
+export interface UplinkPeerContext {
+  coreId: string;
+  engine: Engine;
+  router: Router<UplinkPeer>;
+  metrics: CoreMetrics;
+  logger: Logger;
+  /** Called once the edge has said who it is; the core closes an older uplink of the same edge. */
+  onIdentified(peer: UplinkPeer): void;
+  onClosed(peer: UplinkPeer): void;
+}
+
+export class UplinkPeer implements RouteTarget {
+  routeStamp = 0;
+  edgeId = '';
+  region = '';
+  private readonly subscriptions = new Set<string>();
+  private outbox: Buffer[] = [];
+  private flushScheduled = false;
+  private closed = false;
+
+  constructor(private readonly socket: WebSocket, private readonly context: UplinkPeerContext) {
+    socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
+    socket.on('close', () => this.cleanup());
+    socket.on('error', (error) => context.logger.warn({ edge: this.edgeId, err: error.message }, 'uplink socket error'));
+  }
+
+  get subscriptionCount(): number {
+    return this.subscriptions.size;
+  }
+
+  deliver(frame: Buffer): void {
+    this.send(frame);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.flush();
+    this.socket.close(code, reason);
+    this.cleanup();
+  }
+
+  private send(frame: Buffer): void {
+    this.outbox.push(frame);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private sendFrame(frame: CoreFrame): void {
+    this.send(encodeFrame(frame));
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outbox.length === 0 || this.closed) return;
+    const message = this.outbox.length === 1 ? this.outbox[0]! : Buffer.concat(this.outbox);
+    this.context.metrics.uplinkMessagesSent.inc({ edge: this.edgeId });
+    this.context.metrics.uplinkFramesSent.inc({ edge: this.edgeId }, this.outbox.length);
+    this.context.metrics.uplinkBytesSent.inc({ edge: this.edgeId }, message.length);
+    this.outbox = [];
+    this.socket.send(message);
+  }
+
+  private receive(data: Buffer, isBinary: boolean): void {
+    let frames: EdgeFrame[];
+    try {
+      if (!isBinary) throw new RelayError('bad_request', 'uplink messages are binary');
+      frames = decodeFrames(data) as EdgeFrame[];
+    } catch (error) {
+      this.context.logger.warn({ edge: this.edgeId, err: (error as Error).message }, 'bad uplink message');
+      this.close(closeCodes.protocolViolation, 'bad uplink message');
+      return;
+    }
+    for (const frame of frames) {
+      if (this.closed) return;
+      this.handle(frame);
+    }
+  }
+
+  private handle(frame: EdgeFrame): void {
+    if (!this.edgeId && frame[0] !== frameType.hello) {
+      this.close(closeCodes.protocolViolation, 'hello first');
+      return;
+    }
+    switch (frame[0]) {
+      case frameType.hello: return this.hello(frame[1], frame[2], frame[3]);
+      case frameType.sub: return void this.subscribe(frame).catch((error) => this.fail(frame[1], error));
+      case frameType.unsub: return this.unsubscribe(frame[1]);
+      case frameType.pub: return void this.publish(frame).catch((error) => this.fail(frame[1], error));
+      case frameType.history: return void this.history(frame).catch((error) => this.fail(frame[1], error));
+    }
+  }
+
+  private hello(version: number, edgeId: string, region: string): void {
+    if (this.edgeId) return this.close(closeCodes.protocolViolation, 'hello twice');
+    if (version !== protocolVersion) return this.close(closeCodes.protocolViolation, `uplink protocol ${version} is not ${protocolVersion}`);
+    if (!edgeId) return this.close(closeCodes.protocolViolation, 'empty edge id');
+    this.edgeId = edgeId;
+    this.region = region;
+    this.context.onIdentified(this);
+    this.sendFrame([frameType.welcome, this.context.coreId]);
+  }
+
+  private async subscribe([, id, subscription, since]: SubFrame): Promise<void> {
+    const problem = subscriptionProblem(subscription);
+    if (problem) throw new RelayError('invalid_topic', `subscription ${problem}`);
+    // Interest first, position second: a message sequenced in between goes out live, and the edge
+    // (which holds live messages of a topic until its subok) sorts it out by offset.
+    this.addInterest(subscription);
+    if (isPattern(subscription)) {
+      this.sendFrame([frameType.subok, id, '', 0, false]);
+      return;
+    }
+    const position = await this.context.engine.position(subscription);
+    let replay: StoredMessage[] | null = null;
+    if (since && since[0] === position.epoch && since[1] <= position.offset) {
+      replay = await this.context.engine.read(subscription, position.epoch, since[1] + 1, position.offset);
+    }
+    if (this.closed) return;
+    for (const message of replay ?? []) this.sendFrame([frameType.replay, id, message.offset, message.data]);
+    this.sendFrame([frameType.subok, id, position.epoch, position.offset, replay !== null]);
+  }
+
+  private unsubscribe(subscription: string): void {
+    if (this.subscriptions.delete(subscription)) this.context.router.remove(this, subscription);
+  }
+
+  private async publish([, id, topic, data]: PubFrame): Promise<void> {
+    const problem = topicProblem(topic);
+    if (problem) throw new RelayError('invalid_topic', `topic ${problem}`);
+    const message = await this.context.engine.publish(topic, data);
+    if (!this.closed) this.sendFrame([frameType.puback, id, message.epoch, message.offset]);
+  }
+
+  private async history([, id, topic, epoch, from, to]: HistoryFrame): Promise<void> {
+    const messages = await this.context.engine.read(topic, epoch, from, to);
+    if (this.closed) return;
+    for (const message of messages ?? []) this.sendFrame([frameType.replay, id, message.offset, message.data]);
+    this.sendFrame([frameType.historyEnd, id, messages !== null]);
+  }
+
+  private addInterest(subscription: string): void {
+    if (!this.subscriptions.has(subscription)) {
+      this.subscriptions.add(subscription);
+      this.context.router.add(this, subscription);
+    }
+  }
+
+  private fail(id: number, error: unknown): void {
+    const relayError = toRelayError(error);
+    if (relayError.code === 'internal') this.context.logger.error({ edge: this.edgeId, err: error }, 'uplink request failed');
+    if (!this.closed) this.sendFrame([frameType.error, id, relayError.code, relayError.message]);
+  }
+
+  private cleanup(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const subscription of this.subscriptions) this.context.router.remove(this, subscription);
+    this.subscriptions.clear();
+    this.outbox = [];
+    this.context.onClosed(this);
+  }
+}

@@ -1,0 +1,27 @@
+// One message as it fans out on an edge: encoded and framed at most once per client format,
+// then the same bytes are queued to every subscriber of that format.
+
+import { jsonMsgOp, msgpackMsgOp } from '../shared/codec.js';
+import type { ClientFormat } from '../shared/protocol.js';
+import { frameWsMessage } from './ws-frame.js';
+
+export class EncodedMessage {
+  private jsonFrame: Buffer | undefined;
+  private msgpackFrame: Buffer | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly epoch: string,
+    readonly offset: number,
+    /** The payload's msgpack bytes, as the core sent them. */
+    readonly payload: Uint8Array,
+  ) {}
+
+  /** The `msg` op as a complete WebSocket frame for clients of `format`. */
+  wsFrame(format: ClientFormat): Buffer {
+    if (format === 'json') {
+      return (this.jsonFrame ??= frameWsMessage(jsonMsgOp(this.topic, this.epoch, this.offset, this.payload), false));
+    }
+    return (this.msgpackFrame ??= frameWsMessage(msgpackMsgOp(this.topic, this.epoch, this.offset, this.payload), true));
+  }
+}

@@ -1,0 +1,279 @@
+// The edge's interest table: which local subscriptions want which topic or pattern, with the uplink carrying
+// one `sub` when the first local client arrives and one `unsub` when the last leaves; and the fan-out of each
+// message from the core to every local subscriber, encoded once.
+
+import type { Logger } from 'pino';
+import type { RelayError } from '../shared/errors.js';
+import { PatternIndex } from '../shared/pattern-index.js';
+import type { Position } from '../shared/protocol.js';
+import { EncodedMessage } from './encoded-message.js';
+import type { LocalSubscription } from './local-subscription.js';
+import { RecentCache } from './recent-cache.js';
+import type { SubscribeAnswer, Uplink } from './uplink.js';
+
+interface Interest {
+  /** Answered subscriptions, densely packed for the fan-out loop. */
+  subscribers: LocalSubscription[];
+  /** Subscriptions waiting for the core's answer to this interest's `sub`. */
+  waiting: LocalSubscription[];
+  /** The core has answered the current `sub` (false again while the uplink is down). */
+  confirmed: boolean;
+}
+
+interface TopicInterest extends Interest {
+  topic: string;
+  /** The stream position this edge has delivered up to; epoch '' until the core first answers. */
+  epoch: string;
+  last: number;
+  /** Live messages that arrived before the core's answer (through a pattern's route), to sort by offset after it. */
+  early: EncodedMessage[];
+  recent: RecentCache;
+}
+
+interface PatternInterest extends Interest {
+  pattern: string;
+}
+
+export interface InterestTableOptions {
+  uplink: Uplink;
+  logger: Logger;
+  /** Newest messages kept per topic for local replay. */
+  recentMessages: number;
+  /** How long a replay from the core may wait for a down uplink. */
+  holdMs: number;
+  /** Tells the owner of a subscription that the core refused it; the session answers the client. */
+  onRefused(subscription: LocalSubscription, error: RelayError): void;
+}
+
+export class InterestTable {
+  private readonly topics = new Map<string, TopicInterest>();
+  private readonly patterns = new Map<string, PatternInterest>();
+  private readonly patternIndex = new PatternIndex<PatternInterest>();
+  private fanoutStamp = 0;
+  /** Messages queued to clients by the fan-out, for metrics. */
+  deliveries = 0;
+
+  constructor(private readonly options: InterestTableOptions) {}
+
+  get topicCount(): number {
+    return this.topics.size;
+  }
+
+  get patternCount(): number {
+    return this.patterns.size;
+  }
+
+  add(subscription: LocalSubscription): void {
+    if (subscription.pattern) return this.addPattern(subscription);
+    let interest = this.topics.get(subscription.subscription);
+    if (!interest) {
+      interest = {
+        topic: subscription.subscription, subscribers: [], waiting: [], confirmed: false,
+        epoch: '', last: 0, early: [], recent: new RecentCache(this.options.recentMessages),
+      };
+      this.topics.set(interest.topic, interest);
+      interest.waiting.push(subscription);
+      this.subscribeTopic(interest);
+    } else if (!interest.confirmed) {
+      interest.waiting.push(subscription);
+    } else {
+      this.attach(interest, subscription);
+    }
+  }
+
+  remove(subscription: LocalSubscription): void {
+    const interest = subscription.pattern ? this.patterns.get(subscription.subscription) : this.topics.get(subscription.subscription);
+    if (!interest) return;
+    if (subscription.slot >= 0) {
+      const moved = interest.subscribers.pop()!;
+      if (moved !== subscription) {
+        interest.subscribers[subscription.slot] = moved;
+        moved.slot = subscription.slot;
+      }
+      subscription.slot = -1;
+    } else {
+      const index = interest.waiting.indexOf(subscription);
+      if (index >= 0) interest.waiting.splice(index, 1);
+    }
+    if (interest.subscribers.length > 0 || interest.waiting.length > 0) return;
+    if (subscription.pattern) {
+      this.patterns.delete(subscription.subscription);
+      this.patternIndex.remove(subscription.subscription, interest as PatternInterest);
+    } else {
+      this.topics.delete(subscription.subscription);
+    }
+    this.options.uplink.unsubscribe(subscription.subscription);
+  }
+
+  /** A message from the core: to the topic's subscribers, then to matching patterns' subscribers, once per session. */
+  onMessage(topic: string, epoch: string, offset: number, payload: Uint8Array): void {
+    const interest = this.topics.get(topic);
+    let message: EncodedMessage | undefined;
+    if (interest) {
+      message = new EncodedMessage(topic, epoch, offset, payload);
+      if (interest.confirmed) this.apply(interest, message);
+      else interest.early.push(message);
+    }
+    if (this.patterns.size === 0) return;
+    const stamp = ++this.fanoutStamp;
+    this.patternIndex.forEachMatch(topic, (pattern) => {
+      const subscribers = pattern.subscribers;
+      for (let i = 0; i < subscribers.length; i++) {
+        const subscription = subscribers[i]!;
+        const session = subscription.session;
+        // A session's exact subscription carries this topic's order; patterns add the topics it does not hold.
+        if (session.fanoutStamp === stamp || session.hasExact(topic)) continue;
+        session.fanoutStamp = stamp;
+        message ??= new EncodedMessage(topic, epoch, offset, payload);
+        subscription.deliver(message);
+        this.deliveries++;
+      }
+    });
+  }
+
+  /** The uplink is up: subscribe everything again, from the positions already delivered, so the core replays the gap once. */
+  onUplinkConnected(): void {
+    for (const interest of this.topics.values()) this.subscribeTopic(interest);
+    for (const interest of this.patterns.values()) this.subscribePattern(interest);
+  }
+
+  onUplinkDisconnected(): void {
+    for (const interest of this.topics.values()) interest.confirmed = false;
+    for (const interest of this.patterns.values()) interest.confirmed = false;
+  }
+
+  private addPattern(subscription: LocalSubscription): void {
+    let interest = this.patterns.get(subscription.subscription);
+    if (!interest) {
+      interest = { pattern: subscription.subscription, subscribers: [], waiting: [subscription], confirmed: false };
+      this.patterns.set(interest.pattern, interest);
+      this.patternIndex.add(interest.pattern, interest);
+      this.subscribePattern(interest);
+    } else if (!interest.confirmed) {
+      interest.waiting.push(subscription);
+    } else {
+      this.answer(subscription, undefined, false);
+      this.join(interest, subscription);
+    }
+  }
+
+  private subscribeTopic(interest: TopicInterest): void {
+    // Resume from what this edge delivered; a new interest asks for its first client's `since`, so that replay arrives with the answer.
+    const since = interest.epoch ? { epoch: interest.epoch, offset: interest.last } : interest.waiting[0]?.request?.since ?? null;
+    this.options.uplink.subscribe(interest.topic, since,
+      (answer) => { if (this.topics.get(interest.topic) === interest) this.confirmTopic(interest, answer); },
+      (error) => this.refused(interest, error));
+  }
+
+  private subscribePattern(interest: PatternInterest): void {
+    this.options.uplink.subscribe(interest.pattern, null, () => {
+      if (this.patterns.get(interest.pattern) !== interest) return;
+      interest.confirmed = true;
+      const waiting = interest.waiting;
+      interest.waiting = [];
+      for (const subscription of waiting) {
+        this.answer(subscription, undefined, false);
+        this.join(interest, subscription);
+      }
+    }, (error) => this.refused(interest, error));
+  }
+
+  private confirmTopic(interest: TopicInterest, answer: SubscribeAnswer): void {
+    const replay = answer.replay.map(([offset, payload]) => new EncodedMessage(interest.topic, answer.epoch, offset, payload));
+    if (!interest.epoch) {
+      interest.epoch = answer.epoch;
+      interest.last = answer.offset;
+      interest.recent.load(replay);
+    } else if (answer.recovered) {
+      for (const message of replay) this.apply(interest, message);
+    } else {
+      this.reset(interest, { epoch: answer.epoch, offset: answer.offset });
+    }
+    interest.confirmed = true;
+    const waiting = interest.waiting;
+    interest.waiting = [];
+    for (const subscription of waiting) this.attach(interest, subscription);
+    const early = interest.early;
+    interest.early = [];
+    for (const message of early) this.apply(interest, message);
+  }
+
+  /** The next message of a confirmed topic: delivered once, in order; a new epoch means continuity was lost. */
+  private apply(interest: TopicInterest, message: EncodedMessage): void {
+    if (message.epoch !== interest.epoch) this.reset(interest, { epoch: message.epoch, offset: message.offset - 1 });
+    else if (message.offset <= interest.last) return;
+    interest.last = message.offset;
+    interest.recent.push(message);
+    const subscribers = interest.subscribers;
+    for (let i = 0; i < subscribers.length; i++) subscribers[i]!.deliver(message);
+    this.deliveries += subscribers.length;
+  }
+
+  private reset(interest: TopicInterest, position: Position): void {
+    this.options.logger.info({ topic: interest.topic, epoch: position.epoch, offset: position.offset }, 'stream continuity lost; subscribers reset');
+    interest.epoch = position.epoch;
+    interest.last = position.offset;
+    interest.recent.clear();
+    for (const subscription of interest.subscribers) {
+      subscription.session.transport.sendOp({ op: 'reset', topic: interest.topic, epoch: position.epoch, offset: position.offset });
+      subscription.last = position.offset;
+    }
+  }
+
+  /** Answers a client's subscription on a confirmed topic, replaying from the local cache or the core when it gave `since`. */
+  private attach(interest: TopicInterest, subscription: LocalSubscription): void {
+    const since = subscription.request?.since;
+    const position = { epoch: interest.epoch, offset: interest.last };
+    subscription.last = position.offset;
+    if (!since || since.epoch !== position.epoch || since.offset > position.offset) {
+      this.answer(subscription, position, false);
+      return this.join(interest, subscription);
+    }
+    const cached = interest.recent.after(since.epoch, since.offset);
+    if (cached) {
+      this.answer(subscription, position, true);
+      subscription.last = since.offset;
+      subscription.release(cached.filter((message) => message.offset <= position.offset));
+      return this.join(interest, subscription);
+    }
+    // Not in the cache: join now holding live messages, fetch the gap from the core, then answer.
+    subscription.held = [];
+    this.join(interest, subscription);
+    this.options.uplink.history(interest.topic, since.epoch, since.offset + 1, position.offset, this.options.holdMs)
+      .catch((error: RelayError) => {
+        this.options.logger.warn({ topic: interest.topic, err: error.message }, 'replay from the core failed');
+        return null;
+      })
+      .then((found) => {
+        if (subscription.slot < 0) return;
+        this.answer(subscription, position, found !== null);
+        if (found) subscription.last = since.offset;
+        subscription.release((found ?? []).map(([offset, payload]) => new EncodedMessage(interest.topic, since.epoch, offset, payload)));
+      });
+  }
+
+  private answer(subscription: LocalSubscription, position: Position | undefined, recovered: boolean): void {
+    const request = subscription.request;
+    subscription.request = null;
+    subscription.session.transport.sendOp({
+      op: 'subok',
+      ...(request?.id !== undefined ? { id: request.id } : {}),
+      topic: subscription.subscription,
+      ...(position ? { epoch: position.epoch, offset: position.offset } : {}),
+      recovered,
+    });
+  }
+
+  private join(interest: Interest, subscription: LocalSubscription): void {
+    subscription.slot = interest.subscribers.length;
+    interest.subscribers.push(subscription);
+  }
+
+  private refused(interest: TopicInterest | PatternInterest, error: RelayError): void {
+    // A lost uplink is not a refusal: the interest is sent again when it is back.
+    if (error.code === 'unavailable') return;
+    const waiting = interest.waiting;
+    interest.waiting = [];
+    for (const subscription of waiting) this.options.onRefused(subscription, error);
+  }
+}

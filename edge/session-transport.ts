@@ -1,0 +1,14 @@
+// What a client session needs of its transport (WebSocket now; HTTP streaming shares the same session code).
+
+import type { ClientFormat, ServerOp } from '../shared/protocol.js';
+import type { EncodedMessage } from './encoded-message.js';
+
+export interface SessionTransport {
+  readonly format: ClientFormat;
+  /** Queues a reply or notice for this client only. */
+  sendOp(op: ServerOp): void;
+  /** Queues a fan-out message, whose encoding is shared with the other subscribers. */
+  sendMessage(message: EncodedMessage): void;
+  /** Sends what is queued, then closes with `code`. */
+  close(code: number, reason: string): void;
+}

@@ -1,0 +1,279 @@
+// The edge's one uplink to a core: a binary WebSocket carrying batched msgpack frames, with heartbeats,
+// reconnect with backoff and jitter through the edge's list of cores, and correlation of requests and answers.
+
+import type { Logger } from 'pino';
+import { WebSocket } from 'ws';
+import { backoffDelay } from '../shared/backoff.js';
+import { decodeFrames, encodeFrame } from '../shared/codec.js';
+import { RelayError } from '../shared/errors.js';
+import { frameType, protocolVersion, uplinkPath, type CoreFrame, type EdgeFrame, type Position } from '../shared/protocol.js';
+import type { UplinkConfig } from '../shared/topology.js';
+
+export interface CoreTarget {
+  id: string;
+  url: string;
+}
+
+export interface SubscribeAnswer {
+  epoch: string;
+  offset: number;
+  recovered: boolean;
+  /** When recovered: the messages after `since` up to `offset`, as [offset, payload]. */
+  replay: Array<[number, Uint8Array]>;
+}
+
+export interface UplinkHandlers {
+  /** The uplink is up (again): the edge resubscribes everything it holds. */
+  onConnected(coreId: string): void;
+  onDisconnected(): void;
+  onMessage(topic: string, epoch: string, offset: number, payload: Uint8Array): void;
+}
+
+export interface UplinkOptions extends UplinkConfig {
+  edgeId: string;
+  region: string;
+  /** In failover order. */
+  cores: readonly CoreTarget[];
+  logger: Logger;
+  handlers: UplinkHandlers;
+  /** Called with the size of every WebSocket message sent and received, for metrics. */
+  onTraffic?(direction: 'in' | 'out', bytes: number, frames: number): void;
+}
+
+interface PendingRequest {
+  replay: Array<[number, Uint8Array]>;
+  settle(frame: CoreFrame): void;
+  fail(error: RelayError): void;
+}
+
+type UplinkState = 'connecting' | 'connected' | 'closed';
+
+export class Uplink {
+  state: UplinkState = 'connecting';
+  coreId = '';
+  private socket: WebSocket | undefined;
+  private outbox: Buffer[] = [];
+  private flushScheduled = false;
+  private nextRequestId = 1;
+  private readonly pending = new Map<number, PendingRequest>();
+  private attempt = 0;
+  private coreIndex = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heardSincePing = true;
+  private readonly connectedWaiters = new Set<() => void>();
+
+  constructor(private readonly options: UplinkOptions) {}
+
+  start(): void {
+    this.dial();
+  }
+
+  get connected(): boolean {
+    return this.state === 'connected';
+  }
+
+  /** Sends a `sub`; the answer comes to `onAnswer`. Not sent while disconnected: the edge resubscribes on connect. */
+  subscribe(subscription: string, since: Position | null, onAnswer: (answer: SubscribeAnswer) => void, onError: (error: RelayError) => void): void {
+    if (!this.connected) return;
+    const id = this.register((frame, replay) => {
+      if (frame[0] === frameType.subok) onAnswer({ epoch: frame[2], offset: frame[3], recovered: frame[4], replay });
+    }, onError);
+    this.send([frameType.sub, id, subscription, since ? [since.epoch, since.offset] : null]);
+  }
+
+  unsubscribe(subscription: string): void {
+    if (this.connected) this.send([frameType.unsub, subscription]);
+  }
+
+  /** Publishes once the core has sequenced it; waits up to `holdMs` for a down uplink, then fails `unavailable`. */
+  async publish(topic: string, payload: Uint8Array, holdMs: number): Promise<Position> {
+    await this.whenConnected(holdMs);
+    return new Promise((resolve, reject) => {
+      const id = this.register((frame) => {
+        if (frame[0] === frameType.puback) resolve({ epoch: frame[2], offset: frame[3] });
+      }, reject);
+      this.send([frameType.pub, id, topic, payload]);
+    });
+  }
+
+  /** The messages of `topic` in [from, to] of `epoch`, or null when the core no longer holds them all. */
+  async history(topic: string, epoch: string, from: number, to: number, holdMs: number): Promise<Array<[number, Uint8Array]> | null> {
+    await this.whenConnected(holdMs);
+    return new Promise((resolve, reject) => {
+      const id = this.register((frame, replay) => {
+        if (frame[0] === frameType.historyEnd) resolve(frame[2] ? replay : null);
+      }, reject);
+      this.send([frameType.history, id, topic, epoch, from, to]);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.state = 'closed';
+    clearTimeout(this.retryTimer);
+    clearInterval(this.heartbeatTimer);
+    this.failPending(new RelayError('unavailable', 'edge shutting down'));
+    for (const wake of this.connectedWaiters) wake();
+    const socket = this.socket;
+    if (!socket || socket.readyState === WebSocket.CLOSED) return;
+    this.flush();
+    await new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.close(1001, 'edge shutting down');
+      setTimeout(() => socket.terminate(), 1000).unref();
+    });
+  }
+
+  private whenConnected(timeoutMs: number): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    if (this.state === 'closed') return Promise.reject(new RelayError('unavailable', 'edge shutting down'));
+    return new Promise((resolve, reject) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.connectedWaiters.delete(wake);
+        if (this.connected) resolve();
+        else reject(new RelayError('unavailable', 'edge shutting down'));
+      };
+      const timer = setTimeout(() => {
+        this.connectedWaiters.delete(wake);
+        reject(new RelayError('unavailable', `no uplink to a core for ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.connectedWaiters.add(wake);
+    });
+  }
+
+  private register(settle: (frame: CoreFrame, replay: Array<[number, Uint8Array]>) => void, fail: (error: RelayError) => void): number {
+    const id = this.nextRequestId++;
+    const request: PendingRequest = {
+      replay: [],
+      settle: (frame) => settle(frame, request.replay),
+      fail,
+    };
+    this.pending.set(id, request);
+    return id;
+  }
+
+  private send(frame: EdgeFrame): void {
+    this.outbox.push(encodeFrame(frame));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const socket = this.socket;
+    if (this.outbox.length === 0 || !socket || socket.readyState !== WebSocket.OPEN) return;
+    const message = this.outbox.length === 1 ? this.outbox[0]! : Buffer.concat(this.outbox);
+    this.options.onTraffic?.('out', message.length, this.outbox.length);
+    this.outbox = [];
+    socket.send(message);
+  }
+
+  private dial(): void {
+    if (this.state === 'closed') return;
+    const core = this.options.cores[this.coreIndex]!;
+    const url = core.url.replace(/\/+$/, '') + uplinkPath;
+    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024, handshakeTimeout: this.options.heartbeatMs * 2 });
+    socket.binaryType = 'nodebuffer';
+    this.socket = socket;
+    socket.on('open', () => {
+      this.outbox = [];
+      this.send([frameType.hello, protocolVersion, this.options.edgeId, this.options.region]);
+    });
+    socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary, core.id));
+    socket.on('pong', () => {
+      this.heardSincePing = true;
+    });
+    socket.on('error', (error) => this.options.logger.warn({ core: core.id, err: error.message }, 'uplink error'));
+    socket.on('close', (code, reason) => this.lost(socket, core.id, code, reason.toString()));
+  }
+
+  private receive(data: Buffer, isBinary: boolean, coreId: string): void {
+    this.heardSincePing = true;
+    let frames: CoreFrame[];
+    try {
+      if (!isBinary) throw new RelayError('bad_request', 'uplink messages are binary');
+      frames = decodeFrames(data) as CoreFrame[];
+    } catch (error) {
+      this.options.logger.error({ core: coreId, err: (error as Error).message }, 'bad message from core; reconnecting');
+      this.socket?.terminate();
+      return;
+    }
+    this.options.onTraffic?.('in', data.length, frames.length);
+    for (const frame of frames) this.handle(frame, coreId);
+  }
+
+  private handle(frame: CoreFrame, coreId: string): void {
+    switch (frame[0]) {
+      case frameType.msg:
+        return this.options.handlers.onMessage(frame[1], frame[2], frame[3], frame[4]);
+      case frameType.welcome:
+        return this.established(coreId);
+      case frameType.replay:
+        this.pending.get(frame[1])?.replay.push([frame[2], frame[3]]);
+        return;
+      case frameType.error: {
+        const request = this.pending.get(frame[1]);
+        this.pending.delete(frame[1]);
+        request?.fail(new RelayError(frame[2], frame[3]));
+        return;
+      }
+      default: {
+        const request = this.pending.get(frame[1]);
+        this.pending.delete(frame[1]);
+        request?.settle(frame);
+      }
+    }
+  }
+
+  private established(coreId: string): void {
+    this.state = 'connected';
+    this.coreId = coreId;
+    this.attempt = 0;
+    this.options.logger.info({ core: coreId }, 'uplink connected');
+    this.startHeartbeat();
+    this.options.handlers.onConnected(coreId);
+    for (const wake of [...this.connectedWaiters]) wake();
+  }
+
+  // A ping each period; silence for a whole period means the path is dead even if TCP has not noticed.
+  private startHeartbeat(): void {
+    clearInterval(this.heartbeatTimer);
+    this.heardSincePing = true;
+    this.heartbeatTimer = setInterval(() => {
+      if (!this.heardSincePing) {
+        this.options.logger.warn({ core: this.coreId }, 'uplink heartbeat missed; reconnecting');
+        this.socket?.terminate();
+        return;
+      }
+      this.heardSincePing = false;
+      this.socket?.ping();
+    }, this.options.heartbeatMs);
+  }
+
+  private lost(socket: WebSocket, coreId: string, code: number, reason: string): void {
+    if (socket !== this.socket) return;
+    clearInterval(this.heartbeatTimer);
+    const wasConnected = this.state === 'connected';
+    if (this.state !== 'closed') this.state = 'connecting';
+    this.failPending(new RelayError('unavailable', 'uplink to the core was lost'));
+    if (wasConnected) {
+      this.options.logger.warn({ core: coreId, code, reason }, 'uplink lost');
+      this.options.handlers.onDisconnected();
+    }
+    if (this.state === 'closed') return;
+    // Next core in failover order; the delay grows with consecutive failures.
+    this.coreIndex = wasConnected ? 0 : (this.coreIndex + 1) % this.options.cores.length;
+    this.attempt++;
+    const delay = backoffDelay(this.attempt, { baseMs: this.options.reconnectBaseMs, maxMs: this.options.reconnectMaxMs });
+    this.retryTimer = setTimeout(() => this.dial(), delay);
+  }
+
+  private failPending(error: RelayError): void {
+    const requests = [...this.pending.values()];
+    this.pending.clear();
+    for (const request of requests) request.fail(error);
+  }
+}

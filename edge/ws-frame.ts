@@ -1,0 +1,24 @@
+// Frames one server-to-client WebSocket message (RFC 6455 §5.2): FIN set, unmasked, no extensions.
+// Server frames are the same bytes for every client, so a message is framed once and written to many sockets.
+
+const opcodeText = 0x1;
+const opcodeBinary = 0x2;
+
+export function frameWsMessage(payload: Uint8Array, binary: boolean): Buffer {
+  const length = payload.length;
+  const headerLength = length < 126 ? 2 : length < 0x10000 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = 0x80 | (binary ? opcodeBinary : opcodeText);
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 0x10000) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 0x100000000), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  frame.set(payload, headerLength);
+  return frame;
+}

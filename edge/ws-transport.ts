@@ -1,0 +1,92 @@
+// A client WebSocket as a session transport: an outbox of pre-framed messages written to the raw socket
+// once per event-loop turn, with a byte cap that closes slow consumers (4508) instead of buffering without end.
+
+import type { Socket } from 'node:net';
+import { WebSocket } from 'ws';
+import { encodeServerOp } from '../shared/codec.js';
+import { closeCodes } from '../shared/errors.js';
+import type { ClientFormat, ServerOp } from '../shared/protocol.js';
+import type { EncodedMessage } from './encoded-message.js';
+import type { Flushable, FlushScheduler } from './flush-scheduler.js';
+import type { SessionTransport } from './session-transport.js';
+import { frameWsMessage } from './ws-frame.js';
+
+export interface WsTransportOptions {
+  format: ClientFormat;
+  scheduler: FlushScheduler;
+  /** Queued plus unsent socket bytes beyond which the client is a slow consumer. */
+  outboxMaxBytes: number;
+  onSlowConsumer(): void;
+}
+
+export class WsTransport implements SessionTransport, Flushable {
+  readonly format: ClientFormat;
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private marked = false;
+  private closing = false;
+  private alive = true;
+
+  // Frames go straight to the raw socket: `ws` frames nothing for us (no compression on this path), and
+  // writing pre-framed bytes keeps one encoding per message per edge and one write per client per turn.
+  constructor(private readonly ws: WebSocket, private readonly socket: Socket, private readonly options: WsTransportOptions) {
+    this.format = options.format;
+  }
+
+  sendOp(op: ServerOp): void {
+    this.enqueue(frameWsMessage(encodeServerOp(op, this.format), this.format === 'msgpack'));
+  }
+
+  sendMessage(message: EncodedMessage): void {
+    this.enqueue(message.wsFrame(this.format));
+  }
+
+  flush(): void {
+    this.marked = false;
+    if (this.queue.length === 0) return;
+    const frames = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.flush();
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
+  }
+
+  /** Any sign of life from the client (a pong). */
+  heard(): void {
+    this.alive = true;
+  }
+
+  /** Called once per heartbeat period: a client silent for a whole period is gone. */
+  heartbeat(): void {
+    if (!this.alive) {
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+  }
+
+  private enqueue(frame: Buffer): void {
+    if (this.closing) return;
+    this.queue.push(frame);
+    this.queuedBytes += frame.length;
+    if (this.queuedBytes + this.socket.writableLength > this.options.outboxMaxBytes) {
+      this.queue = [];
+      this.queuedBytes = 0;
+      this.options.onSlowConsumer();
+      this.close(closeCodes.slowConsumer, 'slow consumer');
+      return;
+    }
+    if (!this.marked) {
+      this.marked = true;
+      this.options.scheduler.mark(this);
+    }
+  }
+}

@@ -1,0 +1,131 @@
+// The only serialisation code: msgpack (one Packr, explicit options) and JSON, with every decoded shape checked.
+// Client frames, uplink frames and message payloads all pass through here; nothing else calls msgpackr or JSON.parse on wire data.
+
+import { Packr } from 'msgpackr';
+import { RelayError } from './errors.js';
+import { parseClientOp, type ClientOpParse } from './client-op-parser.js';
+import { checkUplinkFrame } from './uplink-frame-checker.js';
+import type { ClientFormat, ServerOp, UplinkFrame } from './protocol.js';
+
+export type { ClientOpParse } from './client-op-parser.js';
+
+// Plain MessagePack that any client library reads: no records, no bundled strings, no extension types of our own.
+const packr = new Packr({
+  useRecords: false,
+  mapsAsObjects: true,
+  moreTypes: false,
+  structuredClone: false,
+  bundleStrings: false,
+  variableMapSize: true,
+  encodeUndefinedAsNil: true,
+  int64AsType: 'number',
+  useToJSON: false,
+});
+
+export function packValue(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
+/** Decodes one msgpack value; malformed or truncated input becomes a RelayError, never a crash. */
+export function unpackValue(bytes: Uint8Array): unknown {
+  try {
+    return packr.unpack(bytes);
+  } catch {
+    throw new RelayError('bad_request', 'malformed MessagePack');
+  }
+}
+
+// ── Uplink ───────────────────────────────────────────────────────────────────
+
+export function encodeFrame(frame: UplinkFrame): Buffer {
+  return packr.pack(frame);
+}
+
+/** Decodes a WebSocket message of the uplink: one or more frames back to back. */
+export function decodeFrames(bytes: Uint8Array): UplinkFrame[] {
+  let values: unknown[];
+  try {
+    values = packr.unpackMultiple(bytes) as unknown[];
+  } catch {
+    throw new RelayError('bad_request', 'malformed uplink message');
+  }
+  for (const value of values) checkUplinkFrame(value);
+  return values as UplinkFrame[];
+}
+
+// ── Client protocol ──────────────────────────────────────────────────────────
+
+/** Decodes one client WebSocket message in the session's format and checks its shape. */
+export function decodeClientMessage(raw: Uint8Array | string, isBinary: boolean, format: ClientFormat): ClientOpParse {
+  let value: unknown;
+  if (format === 'json') {
+    if (isBinary) return { kind: 'fatal', reason: 'json clients send text frames' };
+    try {
+      value = JSON.parse(typeof raw === 'string' ? raw : textDecoder.decode(raw));
+    } catch {
+      return { kind: 'fatal', reason: 'not valid JSON' };
+    }
+  } else {
+    if (!isBinary || typeof raw === 'string') return { kind: 'fatal', reason: 'msgpack clients send binary frames' };
+    try {
+      value = packr.unpack(raw);
+    } catch {
+      return { kind: 'fatal', reason: 'not valid MessagePack' };
+    }
+  }
+  return parseClientOp(value);
+}
+
+/** Parses a JSON document from an HTTP body or a file; a RelayError names what was wrong. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new RelayError('bad_request', `not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+export function encodeServerOp(op: ServerOp, format: ClientFormat): Buffer {
+  return format === 'json' ? Buffer.from(JSON.stringify(op, jsonReplacer)) : packr.pack(op);
+}
+
+const textDecoder = new TextDecoder();
+const msgpackMsgHead = packr.pack('op');
+const msgpackMsgName = packr.pack('msg');
+const msgpackKeys = { topic: packr.pack('topic'), epoch: packr.pack('epoch'), offset: packr.pack('offset'), data: packr.pack('data') };
+const fixmap5 = Buffer.from([0x85]);
+
+/**
+ * A `msg` op for msgpack clients, built around the payload's msgpack bytes as they came from the core:
+ * the payload is never decoded or re-encoded on this path.
+ */
+export function msgpackMsgOp(topic: string, epoch: string, offset: number, payload: Uint8Array): Buffer {
+  return Buffer.concat([
+    fixmap5, msgpackMsgHead, msgpackMsgName,
+    msgpackKeys.topic, packr.pack(topic),
+    msgpackKeys.epoch, packr.pack(epoch),
+    msgpackKeys.offset, packr.pack(offset),
+    msgpackKeys.data, payload,
+  ]);
+}
+
+/** A `msg` op for json clients; binary payloads travel as base64 with `enc: "base64"`. */
+export function jsonMsgOp(topic: string, epoch: string, offset: number, payload: Uint8Array): Buffer {
+  const data = unpackValue(payload);
+  const op = data instanceof Uint8Array
+    ? { op: 'msg', topic, epoch, offset, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64'), enc: 'base64' }
+    : { op: 'msg', topic, epoch, offset, data };
+  return Buffer.from(JSON.stringify(op, jsonReplacer));
+}
+
+/** Converts a payload's msgpack bytes to the JSON value a json client or the HTTP API sees. */
+export function payloadToJson(payload: Uint8Array): unknown {
+  return JSON.parse(JSON.stringify(unpackValue(payload), jsonReplacer));
+}
+
+// Binary values nested inside a payload become base64 strings for json clients (the original value, not Buffer#toJSON).
+function jsonReplacer(this: unknown, key: string, value: unknown): unknown {
+  const original = (this as Record<string, unknown>)[key];
+  if (original instanceof Uint8Array) return Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64');
+  return value;
+}

@@ -1,0 +1,67 @@
+// The one table of protocol error codes and WebSocket close codes, and the error class that carries them.
+// Everything that answers a client or an operator takes its codes from here, so the registry stays complete.
+
+export const errorCodes = [
+  'bad_request',
+  'unauthorized',
+  'forbidden',
+  'invalid_topic',
+  'too_large',
+  'rate_limited',
+  'too_many_subscriptions',
+  'not_subscribed',
+  'unavailable',
+  'internal',
+] as const;
+
+export type ErrorCode = (typeof errorCodes)[number];
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (errorCodes as readonly string[]).includes(value);
+}
+
+/** Close codes of the client protocol (PROTOCOL.md §2) and the uplink. */
+export const closeCodes = {
+  normal: 1000,
+  goingAway: 1001,
+  messageTooBig: 1009,
+  protocolViolation: 4400,
+  unauthorized: 4401,
+  connectTimeout: 4408,
+  internal: 4500,
+  draining: 4503,
+  slowConsumer: 4508,
+  rateLimited: 4529,
+} as const;
+
+export type CloseCode = (typeof closeCodes)[keyof typeof closeCodes];
+
+/** HTTP status for each error code, for the HTTP API. */
+export const httpStatusOf: Record<ErrorCode, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  invalid_topic: 400,
+  too_large: 413,
+  rate_limited: 429,
+  too_many_subscriptions: 429,
+  not_subscribed: 404,
+  unavailable: 503,
+  internal: 500,
+};
+
+export class RelayError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'RelayError';
+    this.code = code;
+  }
+}
+
+/** The error as the protocol reports it: a RelayError keeps its code, anything else becomes `internal`. */
+export function toRelayError(error: unknown): RelayError {
+  if (error instanceof RelayError) return error;
+  return new RelayError('internal', 'internal error');
+}

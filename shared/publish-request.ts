@@ -1,0 +1,29 @@
+// The body of `POST /v1/publish` (PROTOCOL.md §4): one {topic, data} or an array of them.
+
+import { RelayError } from './errors.js';
+import { topicProblem } from './topics.js';
+
+export interface PublishItem {
+  topic: string;
+  data: unknown;
+}
+
+/** Most items one request may carry, so one request cannot monopolise a node. */
+export const maxPublishBatch = 1000;
+
+export function parsePublishBody(body: unknown): { items: PublishItem[]; batch: boolean } {
+  const batch = Array.isArray(body);
+  const list: unknown[] = batch ? (body as unknown[]) : [body];
+  if (list.length === 0) throw new RelayError('bad_request', 'empty batch');
+  if (list.length > maxPublishBatch) throw new RelayError('too_large', `more than ${maxPublishBatch} messages in one request`);
+  const items = list.map((item, index) => {
+    const where = batch ? `item ${index}: ` : '';
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new RelayError('bad_request', `${where}expected an object {"topic", "data"}`);
+    const { topic, data } = item as Record<string, unknown>;
+    const problem = topicProblem(topic);
+    if (problem) throw new RelayError(typeof topic === 'string' ? 'invalid_topic' : 'bad_request', `${where}topic ${problem}`);
+    if (data === undefined) throw new RelayError('bad_request', `${where}"data" is required`);
+    return { topic: topic as string, data };
+  });
+  return { items, batch };
+}

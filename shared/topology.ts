@@ -1,0 +1,286 @@
+// Loads and validates the topology file (PROTOCOL.md §6): the nodes of the mesh and the settings they share.
+// A bad file is refused before anything listens, with every problem listed at once (DESIGN.md, Conventions).
+
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Checker, child, field, isRecord, parseAddress, positiveInt, record, text, type Entry } from './topology-schema.js';
+
+export interface Address {
+  host: string;
+  port: number;
+}
+
+export interface CoreConfig {
+  id: string;
+  listen: Address;
+  url: string;
+  region: string;
+}
+
+export interface EdgeConfig {
+  id: string;
+  listen: Address;
+  url: string;
+  region: string;
+  cores: readonly string[];
+}
+
+export interface HistoryConfig {
+  maxMessages: number;
+  maxAgeMs: number;
+}
+
+export interface LimitsConfig {
+  maxMessageBytes: number;
+  maxSubscriptionsPerSession: number;
+  /** Per client session; a session whose outbox grows beyond it is a slow consumer. */
+  outboxMaxBytes: number;
+  connectTimeoutMs: number;
+  headerTimeoutMs: number;
+  /** Client heartbeat. */
+  heartbeatMs: number;
+  /** How long a `pub` waits for a down uplink before it fails. */
+  publishHoldMs: number;
+}
+
+export interface UplinkConfig {
+  heartbeatMs: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+}
+
+export interface EngineConfig {
+  type: 'memory';
+}
+
+export interface Topology {
+  /** Absolute path of the file, '' when validated from a value. */
+  file: string;
+  cores: readonly CoreConfig[];
+  edges: readonly EdgeConfig[];
+  history: HistoryConfig;
+  limits: LimitsConfig;
+  uplink: UplinkConfig;
+  engine: EngineConfig;
+}
+
+export interface TopologyProblem {
+  file: string;
+  path: string;
+  expected: string;
+  found: string;
+}
+
+export class TopologyError extends Error {
+  readonly problems: readonly TopologyProblem[];
+
+  constructor(problems: readonly TopologyProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'TopologyError';
+    this.problems = Object.freeze(problems.map((problem) => Object.freeze({ ...problem })));
+  }
+}
+
+function formatProblem({ file, path, expected, found }: TopologyProblem): string {
+  return `${file || '<topology>'}: ${path}: expected ${expected}, found ${found}`;
+}
+
+export const defaultHistory: HistoryConfig = Object.freeze({ maxMessages: 1000, maxAgeMs: 300_000 });
+
+export const defaultLimits: LimitsConfig = Object.freeze({
+  maxMessageBytes: 131_072,
+  maxSubscriptionsPerSession: 1000,
+  outboxMaxBytes: 8_388_608,
+  connectTimeoutMs: 10_000,
+  headerTimeoutMs: 10_000,
+  heartbeatMs: 25_000,
+  publishHoldMs: 10_000,
+});
+
+export const defaultUplink: UplinkConfig = Object.freeze({ heartbeatMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 5000 });
+
+const topLevelFields = ['cores', 'edges', 'history', 'limits', 'uplink', 'engine'];
+const coreFields = ['id', 'listen', 'url', 'region'];
+const edgeFields = [...coreFields, 'cores'];
+const idPattern = /^[A-Za-z0-9_.-]+$/;
+// setTimeout fires at once (with only a warning) when given more than this, so no duration may exceed it.
+const maxTimerMs = 2_147_483_647;
+
+export function validateTopology(value: unknown, file: string): Topology {
+  const c = new Checker(file);
+  const root = record(c, value, '$', topLevelFields, 'a topology object {cores, edges}');
+  if (root === undefined) throw new TopologyError(c.problems);
+  const coreEntries = entries(c, root, 'cores', 'a non-empty array of cores');
+  const edgeEntries = entries(c, root, 'edges', 'a non-empty array of edges');
+  const cores = coreEntries.map((entry) => checkCore(c, entry));
+  const coreIds = coreEntries.map(({ value: core }) => (isRecord(core) ? validId(field(core, 'id')) : undefined)).filter(isDefined);
+  const edges = edgeEntries.map((entry) => checkEdge(c, entry, coreIds));
+  checkUnique(c, [...coreEntries, ...edgeEntries]);
+  const history = numbers(c, root, 'history', defaultHistory);
+  const limits = numbers(c, root, 'limits', defaultLimits);
+  const uplink = checkUplink(c, root);
+  const engine = checkEngine(c, root);
+  if (c.problems.length > 0) throw new TopologyError(c.problems);
+  return deepFreeze({ file, cores: cores.filter(isDefined), edges: edges.filter(isDefined), history, limits, uplink, engine });
+}
+
+export async function loadTopology(file: string): Promise<Topology> {
+  const path = resolve(file);
+  const source = await readSource(path);
+  return validateTopology(parseJson(source, path), path);
+}
+
+async function readSource(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new TopologyError([{ file: path, path: '$', expected: 'a readable file', found: errorMessage(error) }]);
+  }
+}
+
+function parseJson(source: string, path: string): unknown {
+  // Editors on Windows like to save a byte-order mark, which JSON.parse rejects.
+  const json = source.replace(/^\uFEFF/, '');
+  try {
+    return JSON.parse(json) as unknown;
+  } catch (error) {
+    throw new TopologyError([{ file: path, path: '$', expected: 'valid JSON', found: withLineColumn(errorMessage(error), json) }]);
+  }
+}
+
+// Node 20's parser reports only a character offset; an operator wants a line to go to.
+function withLineColumn(message: string, json: string): string {
+  const position = /position (\d+)/.exec(message);
+  if (position === null || /line \d+/.test(message)) return message;
+  const before = json.slice(0, Number(position[1])).split('\n');
+  return `${message} (line ${before.length} column ${(before.at(-1)?.length ?? 0) + 1})`;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function entries(c: Checker, root: Record<string, unknown>, key: string, expected: string): Entry[] {
+  const value = field(root, key);
+  if (!Array.isArray(value) || value.length === 0) {
+    c.fail(child('$', key), expected, value);
+    return [];
+  }
+  return value.map((item: unknown, index) => ({ value: item, path: `$.${key}[${index}]` }));
+}
+
+function checkCore(c: Checker, entry: Entry): CoreConfig | undefined {
+  const core = record(c, entry.value, entry.path, coreFields, 'a core object {id, listen, url, region}');
+  return core && checkNode(c, core, entry.path);
+}
+
+function checkEdge(c: Checker, entry: Entry, coreIds: readonly string[]): EdgeConfig | undefined {
+  const edge = record(c, entry.value, entry.path, edgeFields, 'an edge object {id, listen, url, region, cores}');
+  if (edge === undefined) return undefined;
+  const node = checkNode(c, edge, entry.path);
+  const cores = checkEdgeCores(c, field(edge, 'cores'), child(entry.path, 'cores'), coreIds);
+  return node && cores && { ...node, cores };
+}
+
+function checkNode(c: Checker, node: Record<string, unknown>, path: string): CoreConfig | undefined {
+  const id = text(c, node, path, 'id', 'a non-empty id of letters, digits, "_", "." and "-"', (s) => idPattern.test(s));
+  const listen = text(c, node, path, 'listen', '"host:port" (IPv4, hostname or [IPv6]; port 0-65535)', (s) => parseAddress(s) !== undefined);
+  const url = text(c, node, path, 'url', 'a ws:// or wss:// URL', isWebSocketUrl);
+  const region = text(c, node, path, 'region', 'a non-empty string', (s) => s.length > 0);
+  const address = listen === undefined ? undefined : parseAddress(listen);
+  if (id === undefined || address === undefined || url === undefined || region === undefined) return undefined;
+  return { id, listen: address, url, region };
+}
+
+function checkEdgeCores(c: Checker, value: unknown, path: string, coreIds: readonly string[]): string[] | undefined {
+  if (!Array.isArray(value) || value.length === 0) return c.fail(path, 'a non-empty array of core ids', value);
+  const known = `the id of a core in this file (${coreIds.join(', ') || 'none'})`;
+  const cores: string[] = [];
+  value.forEach((id: unknown, index) => {
+    if (typeof id !== 'string' || !coreIds.includes(id)) c.fail(`${path}[${index}]`, known, id);
+    else if (cores.includes(id)) c.fail(`${path}[${index}]`, 'a core not already listed for this edge', id);
+    else cores.push(id);
+  });
+  return cores.length === value.length ? cores : undefined;
+}
+
+// Runs on the raw entries so that a duplicate is reported even when the rest of its node is broken.
+function checkUnique(c: Checker, nodes: readonly Entry[]): void {
+  const ids = new Map<string, string>();
+  const listens = new Map<string, string>();
+  for (const { value, path } of nodes) {
+    if (!isRecord(value)) continue;
+    const id = validId(field(value, 'id'));
+    if (id !== undefined) claim(c, ids, id, child(path, 'id'), 'an id not used by another node', id);
+    const listen = field(value, 'listen');
+    const address = typeof listen === 'string' ? parseAddress(listen) : undefined;
+    // Port 0 asks the OS for a free port, so any number of nodes may share it.
+    if (address === undefined || address.port === 0) continue;
+    claim(c, listens, `${address.host.toLowerCase()} ${address.port}`, child(path, 'listen'), 'a listen address not used by another node', listen);
+  }
+}
+
+function claim(c: Checker, seen: Map<string, string>, key: string, path: string, expected: string, found: unknown): void {
+  const first = seen.get(key);
+  if (first === undefined) seen.set(key, path);
+  else c.fail(path, `${expected} (already used at ${first})`, found);
+}
+
+function numbers<K extends string>(c: Checker, root: Record<string, unknown>, key: string, defaults: Readonly<Record<K, number>>): Record<K, number> {
+  const result: Record<K, number> = { ...defaults };
+  const value = field(root, key);
+  if (value === undefined) return result;
+  const path = child('$', key);
+  const names = Object.keys(defaults) as K[];
+  const group = record(c, value, path, names, `an object of optional settings (${names.join(', ')})`);
+  if (group === undefined) return result;
+  for (const name of names) {
+    const setting = field(group, name);
+    if (setting === undefined) continue;
+    const max = name.endsWith('Ms') ? maxTimerMs : Number.MAX_SAFE_INTEGER;
+    const checked = positiveInt(c, setting, child(path, name), max);
+    if (checked !== undefined) result[name] = checked;
+  }
+  return result;
+}
+
+function checkUplink(c: Checker, root: Record<string, unknown>): UplinkConfig {
+  const uplink = numbers(c, root, 'uplink', defaultUplink);
+  // The backoff doubles from base up to max; a base above max would make the cap meaningless.
+  if (uplink.reconnectBaseMs > uplink.reconnectMaxMs) {
+    c.fail('$.uplink.reconnectBaseMs', `at most reconnectMaxMs (${uplink.reconnectMaxMs})`, uplink.reconnectBaseMs);
+  }
+  return uplink;
+}
+
+function checkEngine(c: Checker, root: Record<string, unknown>): EngineConfig {
+  const value = field(root, 'engine');
+  if (value === undefined) return { type: 'memory' };
+  const engine = record(c, value, '$.engine', ['type'], 'an engine object {type}');
+  if (engine !== undefined && field(engine, 'type') !== 'memory') c.fail('$.engine.type', '"memory"', field(engine, 'type'));
+  return { type: 'memory' };
+}
+
+function validId(value: unknown): string | undefined {
+  return typeof value === 'string' && idPattern.test(value) ? value : undefined;
+}
+
+function isWebSocketUrl(value: string): boolean {
+  if (!/^wss?:\/\//.test(value)) return false;
+  try {
+    return new URL(value).host !== '';
+  } catch {
+    return false;
+  }
+}
+
+function isDefined<T>(value: T | undefined): value is T {
+  return value !== undefined;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  Object.freeze(value);
+  for (const nested of Object.values(value)) deepFreeze(nested);
+  return value;
+}

@@ -1,0 +1,39 @@
+// Checks that a decoded uplink value is a well-formed frame, so the core and edge handlers can trust its types.
+
+import { RelayError, isErrorCode } from './errors.js';
+import { frameType } from './protocol.js';
+
+type Check = (value: unknown) => boolean;
+
+const str: Check = (v) => typeof v === 'string';
+const uint: Check = (v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const bool: Check = (v) => typeof v === 'boolean';
+const bytes: Check = (v) => v instanceof Uint8Array;
+const since: Check = (v) => v === null || (Array.isArray(v) && v.length === 2 && str(v[0]) && uint(v[1]));
+const code: Check = (v) => isErrorCode(v);
+
+// The fields after the type, per frame type.
+const shapes: Record<number, Check[]> = {
+  [frameType.hello]: [uint, str, str],
+  [frameType.welcome]: [str],
+  [frameType.sub]: [uint, str, since],
+  [frameType.subok]: [uint, str, uint, bool],
+  [frameType.unsub]: [str],
+  [frameType.pub]: [uint, str, bytes],
+  [frameType.puback]: [uint, str, uint],
+  [frameType.msg]: [str, str, uint, bytes],
+  [frameType.history]: [uint, str, str, uint, uint],
+  [frameType.replay]: [uint, uint, bytes],
+  [frameType.historyEnd]: [uint, bool],
+  [frameType.error]: [uint, code, str],
+};
+
+export function checkUplinkFrame(value: unknown): void {
+  if (!Array.isArray(value) || value.length === 0) throw new RelayError('bad_request', 'uplink frame is not an array');
+  const shape = shapes[value[0] as number];
+  if (!shape) throw new RelayError('bad_request', `unknown uplink frame type ${String(value[0])}`);
+  if (value.length !== shape.length + 1) throw new RelayError('bad_request', `uplink frame ${value[0]} has ${value.length - 1} fields, expected ${shape.length}`);
+  for (let i = 0; i < shape.length; i++) {
+    if (!shape[i]!(value[i + 1])) throw new RelayError('bad_request', `uplink frame ${value[0]} has a bad field ${i + 1}`);
+  }
+}

@@ -1,0 +1,50 @@
+// `relaymesh pub [--url U] TOPIC DATA`: publishes one message through a node's HTTP API and prints its position.
+
+import type { CommandModule } from 'yargs';
+import { defaultEdgeUrl } from '../default-url.js';
+
+interface PubArgs {
+  url?: string;
+  topic: string;
+  data: string;
+  key?: string;
+}
+
+export const pubCommand: CommandModule<object, PubArgs> = {
+  command: 'pub <topic> <data>',
+  describe: 'Publish one message (DATA is JSON, or else a string)',
+  builder: (y) =>
+    y.positional('topic', { type: 'string', demandOption: true })
+      .positional('data', { type: 'string', demandOption: true })
+      .option('url', { type: 'string', describe: 'a core or edge (ws:// or http://); default: the first edge of ./topology.json' })
+      .option('key', { type: 'string', describe: 'publish key, sent as a Bearer token (default: $RELAYMESH_PUBLISH_KEY)' }) as never,
+  handler: async (args) => {
+    const base = (args.url ?? (await defaultEdgeUrl())).replace(/^ws/, 'http').replace(/\/+$/, '');
+    const key = args.key ?? process.env.RELAYMESH_PUBLISH_KEY;
+    let response: Response;
+    try {
+      response = await fetch(`${base}/v1/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        body: JSON.stringify({ topic: args.topic, data: parseData(args.data) }),
+      });
+    } catch (error) {
+      process.stderr.write(`relaymesh pub: cannot reach ${base}: ${(error as Error).cause ?? (error as Error).message}\n`);
+      process.exit(1);
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      process.stderr.write(`relaymesh pub: ${response.status} ${text}\n`);
+      process.exit(1);
+    }
+    process.stdout.write(`${text}\n`);
+  },
+};
+
+function parseData(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

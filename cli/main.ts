@@ -1,0 +1,26 @@
+// The `relaymesh` command line (PROTOCOL.md §7): one yargs command per file in cli/commands/.
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { checkCommand } from './commands/check.js';
+import { coreCommand, edgeCommand, upCommand } from './commands/run.js';
+import { pubCommand } from './commands/pub.js';
+import { subCommand } from './commands/sub.js';
+
+await yargs(hideBin(process.argv))
+  .scriptName('relaymesh')
+  .option('log-level', { type: 'string', default: process.env.RELAYMESH_LOG_LEVEL ?? 'info', describe: 'pino log level (logs go to stderr)', global: true })
+  .command(upCommand)
+  .command(coreCommand)
+  .command(edgeCommand)
+  .command(checkCommand)
+  .command(pubCommand)
+  .command(subCommand)
+  .demandCommand(1, 'Name a command: relaymesh --help lists them.')
+  .strict()
+  .help()
+  .fail((message, error) => {
+    process.stderr.write(`relaymesh: ${error?.message ?? message}\nRun relaymesh --help for usage.\n`);
+    process.exit(1);
+  })
+  .parseAsync();

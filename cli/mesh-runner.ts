@@ -1,0 +1,79 @@
+// Starts nodes of a topology in this process, prints where each listens, and stops them cleanly on SIGINT/SIGTERM.
+
+import { pino, type Logger } from 'pino';
+import { startCore, type CoreHandle } from '../core/start-core.js';
+import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
+import { TopologyError, loadTopology, type Topology } from '../shared/topology.js';
+
+export interface RunSelection {
+  topologyFile: string;
+  logLevel: string;
+  /** Only these node ids; every node when undefined. */
+  only?: { role: 'core' | 'edge'; id: string };
+}
+
+export async function runMesh(selection: RunSelection): Promise<void> {
+  const topology = await loadOrExit(selection.topologyFile);
+  const logger = pino({ level: selection.logLevel }, pino.destination(2));
+  const cores = topology.cores.filter((core) => !selection.only || (selection.only.role === 'core' && selection.only.id === core.id));
+  const edges = topology.edges.filter((edge) => !selection.only || (selection.only.role === 'edge' && selection.only.id === edge.id));
+  if (selection.only && cores.length + edges.length === 0) {
+    const known = (selection.only.role === 'core' ? topology.cores : topology.edges).map((node) => node.id).join(', ');
+    fail(`${topology.file}: no ${selection.only.role} with id "${selection.only.id}" (known: ${known})`);
+  }
+
+  const started: Array<CoreHandle | EdgeHandle> = [];
+  const stopAll = async (): Promise<void> => {
+    // Edges first, so their clients are told before the cores go.
+    for (const node of [...started].reverse()) await node.close();
+  };
+  try {
+    for (const core of cores) {
+      const handle = await startCore({ id: core.id, listen: core.listen, region: core.region, history: topology.history, logger });
+      started.push(handle);
+      process.stdout.write(`core ${core.id} (${core.region}) listening on ${handle.url}, uplinks at ${handle.url}/v1/uplink\n`);
+    }
+    for (const edge of edges) {
+      const handle = await startEdge(edgeOptions(topology, edge.id, logger));
+      started.push(handle);
+      process.stdout.write(`edge ${edge.id} (${edge.region}) listening on ${handle.url}, clients at ${handle.url}/v1/ws\n`);
+    }
+  } catch (error) {
+    await stopAll();
+    fail(`cannot start: ${(error as Error).message}`);
+  }
+  if (edges.length > 0) logger.warn('no client authentication is configured: any client may connect and use every topic');
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    stopAll().then(() => process.exit(0), (error: Error) => fail(`error while stopping: ${error.message}`));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+function edgeOptions(topology: Topology, id: string, logger: Logger) {
+  const edge = topology.edges.find((candidate) => candidate.id === id)!;
+  const cores = edge.cores.map((coreId) => {
+    const core = topology.cores.find((candidate) => candidate.id === coreId)!;
+    return { id: core.id, url: core.url };
+  });
+  return { id: edge.id, region: edge.region, listen: edge.listen, cores, limits: topology.limits, uplink: topology.uplink, logger };
+}
+
+async function loadOrExit(file: string): Promise<Topology> {
+  try {
+    return await loadTopology(file);
+  } catch (error) {
+    if (error instanceof TopologyError) fail(error.message);
+    throw error;
+  }
+}
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}

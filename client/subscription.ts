@@ -1,0 +1,80 @@
+// A client-side subscription: the position it has reached (for resuming), callbacks, and an async iterator of messages.
+
+import type { Position } from '../shared/protocol.js';
+
+export interface MeshMessage {
+  topic: string;
+  epoch: string;
+  offset: number;
+  /** The published value; binary data arrives as a Uint8Array. */
+  data: unknown;
+}
+
+export interface SubscribeOptions {
+  /** Resume after this position: the messages after it are replayed when the stream still holds them. */
+  since?: Position;
+  onMessage?(message: MeshMessage): void;
+  /**
+   * Continuity was lost (history gone, epoch changed): resync from your own source of truth.
+   * Messages continue after `position`.
+   */
+  onReset?(position: Position): void;
+  /** A resubscription (after a reconnect, or with `since`) was answered; `recovered` says whether the gap was replayed. */
+  onSubscribed?(info: { position: Position | undefined; recovered: boolean }): void;
+}
+
+export class Subscription implements AsyncIterable<MeshMessage> {
+  /** The newest position received (exact topics), used as `since` when the client resubscribes. */
+  position: Position | undefined;
+  /** Whether the last answer to this subscription replayed the gap. */
+  recovered = false;
+  active = true;
+  private readonly queue: MeshMessage[] = [];
+  private readonly waiters: Array<(result: IteratorResult<MeshMessage>) => void> = [];
+  private iterated = false;
+
+  constructor(
+    readonly topic: string,
+    readonly options: SubscribeOptions,
+    private readonly unsubscribeFrom: (subscription: Subscription) => Promise<void>,
+  ) {
+    this.position = options.since;
+  }
+
+  unsubscribe(): Promise<void> {
+    return this.unsubscribeFrom(this);
+  }
+
+  /** Delivers a message to the callback and the iterator. */
+  push(message: MeshMessage, exact: boolean): void {
+    if (exact) this.position = { epoch: message.epoch, offset: message.offset };
+    this.options.onMessage?.(message);
+    // Without a callback the iterator is the consumer, so keep messages until it starts.
+    if (this.options.onMessage && !this.iterated) return;
+    const waiter = this.waiters.shift();
+    if (waiter) waiter({ value: message, done: false });
+    else this.queue.push(message);
+  }
+
+  /** No more messages: pending iterations end. */
+  end(): void {
+    this.active = false;
+    for (const waiter of this.waiters.splice(0)) waiter({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<MeshMessage> {
+    this.iterated = true;
+    return {
+      next: () => {
+        const message = this.queue.shift();
+        if (message) return Promise.resolve({ value: message, done: false });
+        if (!this.active) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => this.waiters.push(resolve));
+      },
+      return: async () => {
+        await this.unsubscribe();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}

@@ -43,6 +43,8 @@ export interface EdgeHandle {
   readonly uplink: Uplink;
   readonly metrics: ReturnType<typeof createEdgeMetrics>;
   readonly sessionCount: number;
+  /** Resolves once the uplink to a core is up (default wait 10 s). */
+  ready(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -155,6 +157,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     get sessionCount() {
       return sessions.size;
     },
+    ready: (timeoutMs = 10_000) => uplink.whenConnected(timeoutMs),
     async close() {
       clearInterval(heartbeat);
       for (const transport of transports) transport.close(closeCodes.draining, 'edge shutting down');

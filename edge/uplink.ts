@@ -124,7 +124,8 @@ export class Uplink {
     });
   }
 
-  private whenConnected(timeoutMs: number): Promise<void> {
+  /** Resolves once the uplink is connected; rejects `unavailable` after `timeoutMs` or when the edge closes. */
+  whenConnected(timeoutMs: number): Promise<void> {
     if (this.connected) return Promise.resolve();
     if (this.state === 'closed') return Promise.reject(new RelayError('unavailable', 'edge shutting down'));
     return new Promise((resolve, reject) => {

@@ -1,0 +1,53 @@
+// Builds a mesh (one core, edges) in the test process on ephemeral ports, optionally with a fault proxy
+// on each uplink, and closes it all in teardown.
+
+import type { ExecutionContext } from 'ava';
+import { pino } from 'pino';
+import { startCore, type CoreHandle, type CoreOptions } from '../../core/start-core.js';
+import { startEdge, type EdgeHandle, type EdgeOptions } from '../../edge/start-edge.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
+
+export const silentLogger = pino({ level: 'silent' });
+
+export interface MeshOptions {
+  edges?: Array<{ id: string; region: string }>;
+  core?: Partial<CoreOptions>;
+  edge?: Partial<EdgeOptions>;
+  /** Put a fault proxy between each edge and the core. */
+  proxied?: boolean;
+}
+
+export interface Mesh {
+  core: CoreHandle;
+  edges: EdgeHandle[];
+  /** The uplink proxies, one per edge, when `proxied`. */
+  proxies: TcpProxy[];
+  /** http://host:port of a node, for the HTTP API. */
+  http(node: { url: string }): string;
+}
+
+export async function startMesh(t: ExecutionContext, options: MeshOptions = {}): Promise<Mesh> {
+  const core = await startCore({ id: 'central', logger: silentLogger, ...options.core });
+  t.teardown(() => core.close());
+  const edges: EdgeHandle[] = [];
+  const proxies: TcpProxy[] = [];
+  for (const { id, region } of options.edges ?? [{ id: 'eu-1', region: 'eu' }, { id: 'us-1', region: 'us' }]) {
+    let coreUrl = core.url;
+    if (options.proxied) {
+      const proxy = await startTcpProxy({ target: core.address });
+      t.teardown(() => proxy.close());
+      proxies.push(proxy);
+      coreUrl = proxy.url;
+    }
+    const edge = await startEdge({
+      id, region, cores: [{ id: core.id, url: coreUrl }], logger: silentLogger,
+      // No pings during the test unless a test asks: they would add uplink bytes that tests count.
+      uplink: { heartbeatMs: 600_000 },
+      ...options.edge,
+    });
+    t.teardown(() => edge.close());
+    edges.push(edge);
+  }
+  await Promise.all(edges.map((edge) => edge.ready()));
+  return { core, edges, proxies, http: (node) => node.url.replace(/^ws/, 'http') };
+}

@@ -2,6 +2,7 @@
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { benchCommand } from './commands/bench.js';
 import { checkCommand } from './commands/check.js';
 import { coreCommand, edgeCommand, upCommand } from './commands/run.js';
 import { pubCommand } from './commands/pub.js';
@@ -16,6 +17,7 @@ await yargs(hideBin(process.argv))
   .command(checkCommand)
   .command(pubCommand)
   .command(subCommand)
+  .command(benchCommand)
   .demandCommand(1, 'Name a command: relaymesh --help lists them.')
   .strict()
   .help()

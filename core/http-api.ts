@@ -2,10 +2,9 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { packValue } from '../shared/codec.js';
-import { RelayError, toRelayError } from '../shared/errors.js';
+import { toRelayError } from '../shared/errors.js';
 import { readJsonBody, sendError, sendJson } from '../shared/http.js';
-import { parsePublishBody } from '../shared/publish-request.js';
+import { packPayloads, parsePublishBody } from '../shared/publish-request.js';
 import type { Engine } from './engine.js';
 import type { CoreMetrics } from './metrics.js';
 
@@ -15,6 +14,7 @@ export interface CoreHttpContext {
   metrics: CoreMetrics;
   logger: Logger;
   maxBodyBytes: number;
+  maxMessageBytes: number;
 }
 
 export function handleCoreHttp(req: IncomingMessage, res: ServerResponse, context: CoreHttpContext): void {
@@ -35,14 +35,14 @@ async function route(req: IncomingMessage, res: ServerResponse, context: CoreHtt
     res.end(text);
   } else if (path === '/v1/publish') {
     if (req.method !== 'POST') {
-      res.setHeader('allow', 'POST');
-      throw new RelayError('bad_request', 'use POST');
+      sendJson(res, 405, { error: { code: 'bad_request', message: 'use POST' } }, { allow: 'POST' });
+      return;
     }
     const { items, batch } = parsePublishBody(await readJsonBody(req, context.maxBodyBytes));
+    const payloads = packPayloads(items, context.maxMessageBytes, batch);
     const positions = [];
-    for (const item of items) {
-      const message = await context.engine.publish(item.topic, packValue(item.data));
-      context.metrics.published.inc();
+    for (let i = 0; i < items.length; i++) {
+      const message = await context.engine.publish(items[i]!.topic, payloads[i]!);
       positions.push({ epoch: message.epoch, offset: message.offset });
     }
     sendJson(res, 200, batch ? positions : positions[0]);

@@ -7,7 +7,7 @@ import { WebSocketServer } from 'ws';
 import { closeCodes } from '../shared/errors.js';
 import { uplinkPath } from '../shared/protocol.js';
 import type { Address, HistoryConfig } from '../shared/topology.js';
-import { defaultHistory } from '../shared/topology.js';
+import { defaultHistory, defaultLimits } from '../shared/topology.js';
 import { listen, closeServer, urlOf } from '../shared/listen.js';
 import type { Engine } from './engine.js';
 import { handleCoreHttp } from './http-api.js';
@@ -29,6 +29,8 @@ export interface CoreOptions {
   maxUplinkMessageBytes?: number;
   /** Largest `POST /v1/publish` body. Default 1 MiB. */
   maxPublishBodyBytes?: number;
+  /** Largest message payload accepted over HTTP. Default 128 KiB, as on edges. */
+  maxMessageBytes?: number;
   logger?: Logger;
 }
 
@@ -51,6 +53,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   const router = new Router<UplinkPeer>();
   const uplinks = new Map<string, UplinkPeer>();
   engine.onMessage((message) => {
+    metrics.published.inc();
     metrics.routed.inc(router.route(message));
   });
 
@@ -78,7 +81,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxUplinkMessageBytes ?? 64 * 1024 * 1024, perMessageDeflate: false });
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    handleCoreHttp(req, res, { id: options.id, engine, metrics, logger, maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024 });
+    handleCoreHttp(req, res, { id: options.id, engine, metrics, logger, maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024, maxMessageBytes: options.maxMessageBytes ?? defaultLimits.maxMessageBytes });
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (new URL(req.url ?? '/', 'http://core').pathname !== uplinkPath) {

@@ -2,10 +2,9 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { packValue } from '../shared/codec.js';
-import { RelayError, toRelayError } from '../shared/errors.js';
+import { toRelayError } from '../shared/errors.js';
 import { readJsonBody, sendError, sendJson } from '../shared/http.js';
-import { parsePublishBody } from '../shared/publish-request.js';
+import { packPayloads, parsePublishBody } from '../shared/publish-request.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { Uplink } from './uplink.js';
 
@@ -44,11 +43,7 @@ async function route(req: IncomingMessage, res: ServerResponse, context: EdgeHtt
       return;
     }
     const { items, batch } = parsePublishBody(await readJsonBody(req, context.maxBodyBytes));
-    const payloads = items.map((item, index) => {
-      const payload = packValue(item.data);
-      if (payload.length > context.maxMessageBytes) throw new RelayError('too_large', `${batch ? `item ${index}: ` : ''}data over ${context.maxMessageBytes} bytes`);
-      return payload;
-    });
+    const payloads = packPayloads(items, context.maxMessageBytes, batch);
     const positions = await Promise.all(items.map((item, index) => context.uplink.publish(item.topic, payloads[index]!, context.publishHoldMs)));
     context.metrics.published.inc(positions.length);
     sendJson(res, 200, batch ? positions : positions[0]);

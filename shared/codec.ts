@@ -118,11 +118,6 @@ export function jsonMsgOp(topic: string, epoch: string, offset: number, payload:
   return Buffer.from(JSON.stringify(op, jsonReplacer));
 }
 
-/** Converts a payload's msgpack bytes to the JSON value a json client or the HTTP API sees. */
-export function payloadToJson(payload: Uint8Array): unknown {
-  return JSON.parse(JSON.stringify(unpackValue(payload), jsonReplacer));
-}
-
 // Binary values nested inside a payload become base64 strings for json clients (the original value, not Buffer#toJSON).
 function jsonReplacer(this: unknown, key: string, value: unknown): unknown {
   const original = (this as Record<string, unknown>)[key];

@@ -1,5 +1,6 @@
 // The body of `POST /v1/publish` (PROTOCOL.md §4): one {topic, data} or an array of them.
 
+import { packValue } from './codec.js';
 import { RelayError } from './errors.js';
 import { topicProblem } from './topics.js';
 
@@ -26,4 +27,13 @@ export function parsePublishBody(body: unknown): { items: PublishItem[]; batch: 
     return { topic: topic as string, data };
   });
   return { items, batch };
+}
+
+/** Each item's data as the msgpack payload the core stores; data over `maxBytes` is `too_large`. */
+export function packPayloads(items: PublishItem[], maxBytes: number, batch: boolean): Buffer[] {
+  return items.map((item, index) => {
+    const payload = packValue(item.data);
+    if (payload.length > maxBytes) throw new RelayError('too_large', `${batch ? `item ${index}: ` : ''}data over ${maxBytes} bytes`);
+    return payload;
+  });
 }

@@ -1,0 +1,40 @@
+// Forks a TypeScript benchmark process and talks to it over IPC: await one message of a shape, ask and await the answer.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export interface BenchChild {
+  process: ChildProcess;
+  next<T>(key: string, timeoutMs?: number): Promise<T>;
+  ask<T>(question: string, key: string): Promise<T>;
+  stop(): void;
+}
+
+export function forkBench(script: string, args: string[]): BenchChild {
+  const child = fork(fileURLToPath(new URL(script, import.meta.url)), args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = <T>(key: string, timeoutMs = 120_000): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${script}: no ${key} within ${timeoutMs} ms`)), timeoutMs);
+      const onMessage = (message: Record<string, unknown>): void => {
+        if (!(key in message)) return;
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        resolve(message as T);
+      };
+      child.on('message', onMessage);
+      child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+    });
+  return {
+    process: child,
+    next,
+    ask: (question, key) => {
+      const answer = next<never>(key);
+      child.send(question);
+      return answer;
+    },
+    stop: () => {
+      child.removeAllListeners('exit');
+      child.kill('SIGKILL');
+    },
+  };
+}

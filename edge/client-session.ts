@@ -38,9 +38,9 @@ export class ClientSession implements SubscriberSession {
     return this.subscriptions.size;
   }
 
-  hasExact(topic: string): boolean {
+  exactSubscription(topic: string): LocalSubscription | undefined {
     const subscription = this.subscriptions.get(topic);
-    return subscription !== undefined && !subscription.pattern;
+    return subscription?.pattern === false ? subscription : undefined;
   }
 
   /** Handles one decoded client message; never throws. */

@@ -121,8 +121,12 @@ export class InterestTable {
       for (let i = 0; i < subscribers.length; i++) {
         const subscription = subscribers[i]!;
         const session = subscription.session;
-        // A session's exact subscription carries this topic's order; patterns add the topics it does not hold.
-        if (session.fanoutStamp === stamp || session.hasExact(topic)) continue;
+        if (session.fanoutStamp === stamp) continue;
+        // Once a session's exact subscription to this topic is answered, it carries the topic; until then the
+        // pattern does, and the exact one remembers how far, so that no message comes twice.
+        const exact = session.exactSubscription(topic);
+        if (exact && exact.slot >= 0) continue;
+        if (exact) exact.last = Math.max(exact.last, offset);
         session.fanoutStamp = stamp;
         message ??= new EncodedMessage(topic, epoch, offset, payload);
         subscription.deliver(message);
@@ -224,15 +228,17 @@ export class InterestTable {
   private attach(interest: TopicInterest, subscription: LocalSubscription): void {
     const since = subscription.request?.since;
     const position = { epoch: interest.epoch, offset: interest.last };
-    subscription.last = position.offset;
+    // `last` may already be ahead: messages this session got through a pattern while this answer was pending.
+    const deliveredByPattern = subscription.last;
     if (!since || since.epoch !== position.epoch || since.offset > position.offset) {
       this.answer(subscription, position, false);
+      subscription.last = Math.max(deliveredByPattern, position.offset);
       return this.join(interest, subscription);
     }
+    subscription.last = Math.max(deliveredByPattern, since.offset);
     const cached = interest.recent.after(since.epoch, since.offset);
     if (cached) {
       this.answer(subscription, position, true);
-      subscription.last = since.offset;
       subscription.release(cached.filter((message) => message.offset <= position.offset));
       return this.join(interest, subscription);
     }
@@ -247,7 +253,7 @@ export class InterestTable {
       .then((found) => {
         if (subscription.slot < 0) return;
         this.answer(subscription, position, found !== null);
-        if (found) subscription.last = since.offset;
+        if (!found) subscription.last = Math.max(subscription.last, position.offset);
         subscription.release((found ?? []).map(([offset, payload]) => new EncodedMessage(interest.topic, since.epoch, offset, payload)));
       });
   }

@@ -10,8 +10,8 @@ export interface SubscriberSession {
   readonly transport: SessionTransport;
   /** Set while fanning out one message, so a session matched by several patterns receives it once. */
   fanoutStamp: number;
-  /** True when the session holds an exact subscription to `topic` (which then carries that topic's order). */
-  hasExact(topic: string): boolean;
+  /** The session's exact subscription to `topic`, if it holds one. */
+  exactSubscription(topic: string): LocalSubscription | undefined;
 }
 
 export class LocalSubscription {

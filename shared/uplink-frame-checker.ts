@@ -30,8 +30,10 @@ const shapes: Record<number, Check[]> = {
 
 export function checkUplinkFrame(value: unknown): void {
   if (!Array.isArray(value) || value.length === 0) throw new RelayError('bad_request', 'uplink frame is not an array');
-  const shape = shapes[value[0] as number];
-  if (!shape) throw new RelayError('bad_request', `unknown uplink frame type ${String(value[0])}`);
+  const type: unknown = value[0];
+  // Only own numeric keys: `constructor` or `toString` must not look like a frame type.
+  const shape = typeof type === 'number' && Object.hasOwn(shapes, type) ? shapes[type] : undefined;
+  if (!shape) throw new RelayError('bad_request', `unknown uplink frame type (${typeof type === 'number' ? type : typeof type})`);
   if (value.length !== shape.length + 1) throw new RelayError('bad_request', `uplink frame ${value[0]} has ${value.length - 1} fields, expected ${shape.length}`);
   for (let i = 0; i < shape.length; i++) {
     if (!shape[i]!(value[i + 1])) throw new RelayError('bad_request', `uplink frame ${value[0]} has a bad field ${i + 1}`);

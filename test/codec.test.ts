@@ -13,7 +13,6 @@ import {
   msgpackMsgOp,
   packValue,
   parseJson,
-  payloadToJson,
   unpackValue,
 } from '../shared/codec.js';
 import { RelayError } from '../shared/errors.js';
@@ -176,19 +175,18 @@ test('msgpack oddities: 0xC1, nil, extension types, uint64, NaN, empty input', (
   }
 });
 
-// Known bug (see report): the frame-type lookup reads inherited properties of a plain object, so a first element
-// naming an Object.prototype member gets past the checker or crashes it with a TypeError.
+// A frame type is an own numeric key of the checker's table: names of Object.prototype members, numeric strings
+// and arrays must not get past it or crash it.
 const prototypeKeyFrames: Array<[string, unknown]> = [
-  ['["constructor", 1] (crashes with a TypeError)', ['constructor', 1]],
-  ['["toString"] (accepted as a frame)', ['toString']],
-  ['["valueOf"] (accepted as a frame)', ['valueOf']],
-  ['[{toString: 1}] (crashes with a TypeError)', [{ toString: 1 }]],
-  // The lookup also coerces the type to a property key, so these pass as the numbered frame.
-  ['["1", 1, "eu-1", "eu"] (accepted as hello with a string type)', ['1', 1, 'eu-1', 'eu']],
-  ['[[2], "c"] (accepted as welcome with an array type)', [[frameType.welcome], 'c']],
+  ['["constructor", 1]', ['constructor', 1]],
+  ['["toString"]', ['toString']],
+  ['["valueOf"]', ['valueOf']],
+  ['[{toString: 1}]', [{ toString: 1 }]],
+  ['["1", 1, "eu-1", "eu"] (a string type)', ['1', 1, 'eu-1', 'eu']],
+  ['[[2], "c"] (an array type)', [[frameType.welcome], 'c']],
 ];
 for (const [name, frame] of prototypeKeyFrames) {
-  test.failing(`known bug: frame type ${name} is refused with a RelayError`, (t) => {
+  test(`frame type ${name} is refused with a RelayError`, (t) => {
     t.throws(() => decodeFrames(packValue(frame)), { instanceOf: RelayError });
   });
 }
@@ -496,13 +494,11 @@ test('property: jsonMsgOp gives base64 with enc "base64" for binary payloads', (
   t.pass();
 });
 
-test('jsonMsgOp and payloadToJson: binary nested in a payload becomes a base64 string, without enc', (t) => {
+test('jsonMsgOp: binary nested in a payload becomes a base64 string, without enc', (t) => {
   const payload = packValue({ file: bytes(0xde, 0xad, 0xbe, 0xef), list: [bytes(1)], name: 'x' });
   const op = JSON.parse(jsonMsgOp('a', 'e', 1, payload).toString()) as Record<string, unknown>;
   t.false('enc' in op);
   t.deepEqual(op.data, { file: '3q2+7w==', list: ['AQ=='], name: 'x' });
-  t.deepEqual(payloadToJson(payload), { file: '3q2+7w==', list: ['AQ=='], name: 'x' });
-  t.is(payloadToJson(packValue(bytes(1, 2))), 'AQI=');
 });
 
 test('encodeServerOp: json ops are JSON text, msgpack ops are maps', (t) => {

@@ -183,3 +183,19 @@ test('the last local unsubscribe removes the edge interest; the core stops sendi
   await publish(mesh.http(mesh.core), 't.1', 'nobody');
   t.is(await routed(), before, 'no frame routed to an edge without interest');
 });
+
+test('adding an exact subscription under a pattern neither repeats nor skips a message', async (t) => {
+  const mesh = await startMesh(t);
+  const client = await RawClient.connected(t, mesh.edges[0]!.url);
+  await client.subscribe('news.*', 1);
+  const publishing = (async () => {
+    for (let i = 1; i <= 40; i++) await publish(mesh.http(mesh.core), 'news.sport', i);
+  })();
+  // Subscribe while messages flow: the exact subscription takes over from the pattern at some offset.
+  await client.messages(5);
+  const answer = await client.subscribe('news.sport', 2);
+  t.is(answer.op, 'subok');
+  await publishing;
+  const offsets = (await client.messages(40)).map((op) => op.offset);
+  t.deepEqual(offsets, Array.from({ length: 40 }, (_, i) => i + 1));
+});

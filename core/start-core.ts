@@ -1,6 +1,6 @@
 // startCore: one core node — the uplink listener, the router, the engine, and the HTTP API on one port.
 
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -10,7 +10,7 @@ import type { Address, HistoryConfig } from '../shared/topology.js';
 import { defaultHistory, defaultLimits } from '../shared/topology.js';
 import { listen, closeServer, urlOf } from '../shared/listen.js';
 import type { Engine } from './engine.js';
-import { handleCoreHttp } from './http-api.js';
+import { coreHttpHandler } from './http-api.js';
 import { MemoryEngine } from './memory-engine.js';
 import { createCoreMetrics } from './metrics.js';
 import { Router } from './router.js';
@@ -80,9 +80,11 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   };
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxUplinkMessageBytes ?? 64 * 1024 * 1024, perMessageDeflate: false });
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    handleCoreHttp(req, res, { id: options.id, engine, metrics, logger, maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024, maxMessageBytes: options.maxMessageBytes ?? defaultLimits.maxMessageBytes });
-  });
+  const server = createServer(coreHttpHandler({
+    id: options.id, engine, metrics, logger,
+    maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
+    maxMessageBytes: options.maxMessageBytes ?? defaultLimits.maxMessageBytes,
+  }));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (new URL(req.url ?? '/', 'http://core').pathname !== uplinkPath) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');

@@ -2,8 +2,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { toRelayError } from '../shared/errors.js';
-import { readJsonBody, sendError, sendJson } from '../shared/http.js';
+import { metricsHandler, readJsonBody, routeHttp, sendJson } from '../shared/http.js';
 import { packPayloads, parsePublishBody } from '../shared/publish-request.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { Uplink } from './uplink.js';
@@ -18,36 +17,25 @@ export interface EdgeHttpContext {
   publishHoldMs: number;
 }
 
-export function handleEdgeHttp(req: IncomingMessage, res: ServerResponse, context: EdgeHttpContext): void {
-  route(req, res, context).catch((error: unknown) => {
-    const relayError = toRelayError(error);
-    if (relayError.code === 'internal') context.logger.error({ err: error }, 'HTTP request failed');
-    sendError(res, relayError);
-  });
+export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage, res: ServerResponse) => void {
+  return routeHttp({
+    '/healthz': { GET: (_req, res) => health(res, context) },
+    '/metrics': { GET: metricsHandler(context.metrics.registry) },
+    '/v1/publish': { POST: (req, res) => publish(req, res, context) },
+  }, context.logger);
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, context: EdgeHttpContext): Promise<void> {
-  const path = new URL(req.url ?? '/', 'http://edge').pathname;
-  if (path === '/healthz' && req.method === 'GET') {
-    const { uplink } = context;
-    const body = { role: 'edge', id: context.id, uplink: { state: uplink.state, core: uplink.coreId || null } };
-    if (uplink.connected) sendJson(res, 200, { status: 'ok', ...body });
-    else sendJson(res, 503, { status: 'unavailable', reason: 'no uplink to a core', ...body });
-  } else if (path === '/metrics' && req.method === 'GET') {
-    const text = await context.metrics.registry.metrics();
-    res.writeHead(200, { 'content-type': context.metrics.registry.contentType });
-    res.end(text);
-  } else if (path === '/v1/publish') {
-    if (req.method !== 'POST') {
-      sendJson(res, 405, { error: { code: 'bad_request', message: 'use POST' } }, { allow: 'POST' });
-      return;
-    }
-    const { items, batch } = parsePublishBody(await readJsonBody(req, context.maxBodyBytes));
-    const payloads = packPayloads(items, context.maxMessageBytes, batch);
-    const positions = await Promise.all(items.map((item, index) => context.uplink.publish(item.topic, payloads[index]!, context.publishHoldMs)));
-    context.metrics.published.inc(positions.length);
-    sendJson(res, 200, batch ? positions : positions[0]);
-  } else {
-    sendJson(res, 404, { error: { code: 'bad_request', message: `no such endpoint: ${req.method} ${path}` } });
-  }
+function health(res: ServerResponse, { id, uplink }: EdgeHttpContext): void {
+  const body = { role: 'edge', id, uplink: { state: uplink.state, core: uplink.coreId || null } };
+  if (uplink.connected) sendJson(res, 200, { status: 'ok', ...body });
+  else sendJson(res, 503, { status: 'unavailable', reason: 'no uplink to a core', ...body });
+}
+
+async function publish(req: IncomingMessage, res: ServerResponse, context: EdgeHttpContext): Promise<void> {
+  const { items, batch } = parsePublishBody(await readJsonBody(req, context.maxBodyBytes));
+  const payloads = packPayloads(items, context.maxMessageBytes, batch);
+  // Sent in order on the one uplink, so a batch gets consecutive offsets per topic.
+  const positions = await Promise.all(items.map((item, index) => context.uplink.publish(item.topic, payloads[index]!, context.publishHoldMs)));
+  context.metrics.published.inc(positions.length);
+  sendJson(res, 200, batch ? positions : positions[0]);
 }

@@ -1,7 +1,7 @@
 // Small HTTP helpers shared by the core's and the edge's APIs: bounded JSON bodies and JSON replies.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RelayError, httpStatusOf } from './errors.js';
+import { RelayError, httpStatusOf, toRelayError } from './errors.js';
 import { parseJson } from './codec.js';
 
 /** Reads a request body as JSON; over `limit` bytes is `too_large`, unparsable is `bad_request`. */
@@ -31,4 +31,40 @@ export function sendError(res: ServerResponse, error: RelayError): void {
     return;
   }
   sendJson(res, httpStatusOf[error.code], { error: { code: error.code, message: error.message } });
+}
+
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+/** Handlers by path, then by method. */
+export type HttpRoutes = Record<string, Partial<Record<'GET' | 'POST' | 'OPTIONS', HttpHandler>>>;
+
+/**
+ * One request handler for a node's HTTP API: 404 for unknown paths, 405 for unknown methods, and any error as its
+ * protocol code (an unexpected one is logged and answered `internal`).
+ */
+export function routeHttp(routes: HttpRoutes, logger: { error(details: object, message: string): void }): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://node').pathname;
+    const methods = Object.hasOwn(routes, path) ? routes[path]! : undefined;
+    if (!methods) return sendJson(res, 404, { error: { code: 'bad_request', message: `no such endpoint: ${path}` } });
+    const handler = methods[req.method as keyof typeof methods];
+    if (!handler) {
+      return sendJson(res, 405, { error: { code: 'bad_request', message: `use ${Object.keys(methods).join(' or ')}` } }, { allow: Object.keys(methods).join(', ') });
+    }
+    Promise.resolve()
+      .then(() => handler(req, res))
+      .catch((error: unknown) => {
+        const relayError = toRelayError(error);
+        if (relayError.code === 'internal') logger.error({ err: error }, 'HTTP request failed');
+        sendError(res, relayError);
+      });
+  };
+}
+
+/** `GET /metrics` from a Prometheus registry. */
+export function metricsHandler(registry: { metrics(): Promise<string>; contentType: string }): HttpHandler {
+  return async (_req, res) => {
+    const text = await registry.metrics();
+    res.writeHead(200, { 'content-type': registry.contentType });
+    res.end(text);
+  };
 }

@@ -87,7 +87,11 @@ export class UplinkPeer implements RouteTarget {
     }
     for (const frame of frames) {
       if (this.closed) return;
-      this.handle(frame);
+      try {
+        this.handle(frame);
+      } catch (error) {
+        this.context.logger.error({ edge: this.edgeId, frame: frame[0], err: error }, 'uplink frame failed');
+      }
     }
   }
 

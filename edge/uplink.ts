@@ -203,7 +203,14 @@ export class Uplink {
       return;
     }
     this.options.onTraffic?.('in', data.length, frames.length);
-    for (const frame of frames) this.handle(frame, coreId);
+    for (const frame of frames) {
+      try {
+        this.handle(frame, coreId);
+      } catch (error) {
+        // One frame the edge cannot use (say, a payload that is not msgpack) must not take the others with it.
+        this.options.logger.error({ core: coreId, frame: frame[0], err: error }, 'uplink frame failed');
+      }
+    }
   }
 
   private handle(frame: CoreFrame, coreId: string): void {

@@ -47,9 +47,10 @@ export class ClientSession implements SubscriberSession {
   receive(parse: ClientOpParse): void {
     if (this.closed) return;
     if (parse.kind === 'fatal') return this.transport.close(closeCodes.protocolViolation, parse.reason);
+    const name = parse.kind === 'op' ? parse.op.op : parse.op;
+    if (!this.connected && name !== 'connect') return this.transport.close(closeCodes.protocolViolation, '`connect` must come first');
     if (parse.kind === 'invalid') return this.fail(parse.id, new RelayError('bad_request', parse.message));
     const op = parse.op;
-    if (!this.connected && op.op !== 'connect') return this.transport.close(closeCodes.protocolViolation, '`connect` must come first');
     try {
       this.dispatch(op);
     } catch (error) {

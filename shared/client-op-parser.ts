@@ -1,12 +1,13 @@
 // Checks the shape of a decoded client message and turns it into a typed op.
 // Not an op object at all is fatal (close 4400); a known op with bad fields is answered with `error` bad_request.
 
+import { plainDataProblem } from './plain-data.js';
 import { clientOpNames, type ClientOp, type ClientOpName, type Position, type RequestId } from './protocol.js';
 
 export type ClientOpParse =
   | { kind: 'op'; op: ClientOp }
   | { kind: 'fatal'; reason: string }
-  | { kind: 'invalid'; id?: RequestId; message: string };
+  | { kind: 'invalid'; op: ClientOpName; id?: RequestId; message: string };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
@@ -33,13 +34,14 @@ export function parseClientOp(value: unknown): ClientOpParse {
   if (typeof name !== 'string' || !clientOpNames.includes(name as ClientOpName)) {
     return { kind: 'fatal', reason: typeof name === 'string' ? `unknown op ${JSON.stringify(name.slice(0, 32))}` : 'missing `op`' };
   }
+  const op = name as ClientOpName;
   const idGiven = value.id !== undefined;
-  if (idGiven && !isRequestId(value.id)) return { kind: 'invalid', message: '`id` must be a number or a string' };
+  if (idGiven && !isRequestId(value.id)) return { kind: 'invalid', op, message: '`id` must be a number or a string' };
   const id = value.id as RequestId | undefined;
-  const invalid = (message: string): ClientOpParse => (idGiven ? { kind: 'invalid', id, message } : { kind: 'invalid', message });
+  const invalid = (message: string): ClientOpParse => (idGiven ? { kind: 'invalid', op, id, message } : { kind: 'invalid', op, message });
   const withId = <T extends ClientOp>(op: T): ClientOpParse => ({ kind: 'op', op: idGiven ? { ...op, id } : op });
 
-  switch (name as ClientOpName) {
+  switch (op) {
     case 'connect':
       if (value.token !== undefined && typeof value.token !== 'string') return invalid('`token` must be a string');
       return withId(value.token === undefined ? { op: 'connect' } : { op: 'connect', token: value.token as string });
@@ -53,10 +55,13 @@ export function parseClientOp(value: unknown): ClientOpParse {
     case 'unsub':
       if (typeof value.topic !== 'string') return invalid('`topic` must be a string');
       return withId({ op: 'unsub', topic: value.topic });
-    case 'pub':
+    case 'pub': {
       if (typeof value.topic !== 'string') return invalid('`topic` must be a string');
       if (!('data' in value) || value.data === undefined) return invalid('`data` is required');
+      const problem = plainDataProblem(value.data);
+      if (problem) return invalid(`\`data\` ${problem}`);
       return withId({ op: 'pub', topic: value.topic, data: value.data });
+    }
     case 'ping':
       return withId({ op: 'ping' });
   }

@@ -1,9 +1,10 @@
 // The only serialisation code: msgpack (one Packr, explicit options) and JSON, with every decoded shape checked.
 // Client frames, uplink frames and message payloads all pass through here; nothing else calls msgpackr or JSON.parse on wire data.
 
-import { Packr } from 'msgpackr';
+import { C1, Packr } from 'msgpackr';
 import { RelayError } from './errors.js';
 import { parseClientOp, type ClientOpParse } from './client-op-parser.js';
+import { maxDataDepth } from './plain-data.js';
 import { checkUplinkFrame } from './uplink-frame-checker.js';
 import type { ClientFormat, ServerOp, UplinkFrame } from './protocol.js';
 
@@ -72,8 +73,19 @@ export function decodeClientMessage(raw: Uint8Array | string, isBinary: boolean,
     } catch {
       return { kind: 'fatal', reason: 'not valid MessagePack' };
     }
+    // msgpackr decodes the never-used byte 0xC1 to a marker instead of failing.
+    if (holdsC1(value, 0)) return { kind: 'fatal', reason: 'not valid MessagePack (0xC1)' };
   }
   return parseClientOp(value);
+}
+
+function holdsC1(value: unknown, depth: number): boolean {
+  if (value === C1) return true;
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array || depth > maxDataDepth) return false;
+  for (const item of Array.isArray(value) ? value : Object.values(value)) {
+    if (holdsC1(item, depth + 1)) return true;
+  }
+  return false;
 }
 
 /** Parses a JSON document from an HTTP body or a file; a RelayError names what was wrong. */

@@ -2,6 +2,7 @@
 
 import { packValue } from './codec.js';
 import { RelayError } from './errors.js';
+import { plainDataProblem } from './plain-data.js';
 import { topicProblem } from './topics.js';
 
 export interface PublishItem {
@@ -24,6 +25,8 @@ export function parsePublishBody(body: unknown): { items: PublishItem[]; batch: 
     const problem = topicProblem(topic);
     if (problem) throw new RelayError(typeof topic === 'string' ? 'invalid_topic' : 'bad_request', `${where}topic ${problem}`);
     if (data === undefined) throw new RelayError('bad_request', `${where}"data" is required`);
+    const dataProblem = plainDataProblem(data);
+    if (dataProblem) throw new RelayError('bad_request', `${where}"data" ${dataProblem}`);
     return { topic: topic as string, data };
   });
   return { items, batch };

@@ -29,7 +29,10 @@ export async function runMesh(selection: RunSelection): Promise<void> {
   };
   try {
     for (const core of cores) {
-      const handle = await startCore({ id: core.id, listen: core.listen, region: core.region, history: topology.history, maxMessageBytes: topology.limits.maxMessageBytes, logger });
+      const handle = await startCore({
+        id: core.id, listen: core.listen, region: core.region, history: topology.history, logger,
+        maxMessageBytes: topology.limits.maxMessageBytes, uplinkTimeoutMs: topology.uplink.heartbeatMs * 3,
+      });
       started.push(handle);
       process.stdout.write(`core ${core.id} (${core.region}) listening on ${handle.url}, uplinks at ${handle.url}/v1/uplink\n`);
     }

@@ -14,6 +14,7 @@ export function createCoreMetrics(coreId: string) {
     routed: new Counter({ name: 'relaymesh_core_routed_total', help: 'Message frames sent to edges (one per interested edge per message)', registers }),
     uplinkMessagesSent: new Counter({ name: 'relaymesh_core_uplink_messages_sent_total', help: 'WebSocket messages sent on uplinks (each holds a batch of frames)', labelNames: ['edge'], registers }),
     uplinkFramesSent: new Counter({ name: 'relaymesh_core_uplink_frames_sent_total', help: 'Frames sent on uplinks', labelNames: ['edge'], registers }),
+    digestMismatches: new Counter({ name: 'relaymesh_core_digest_mismatches_total', help: 'Edge subscription digests that differed from what the core routes', labelNames: ['edge'], registers }),
     uplinkBytesSent: new Counter({ name: 'relaymesh_core_uplink_bytes_sent_total', help: 'Payload bytes of WebSocket messages sent on uplinks', labelNames: ['edge'], registers }),
   };
 }

@@ -2,12 +2,13 @@
 
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { LRUCache } from 'lru-cache';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { closeCodes } from '../shared/errors.js';
-import { uplinkPath } from '../shared/protocol.js';
+import { uplinkPath, type Position } from '../shared/protocol.js';
 import type { Address, HistoryConfig } from '../shared/topology.js';
-import { defaultHistory, defaultLimits } from '../shared/topology.js';
+import { defaultHistory, defaultLimits, defaultUplink } from '../shared/topology.js';
 import { listen, closeServer, urlOf } from '../shared/listen.js';
 import type { Engine } from './engine.js';
 import { coreHttpHandler } from './http-api.js';
@@ -29,6 +30,10 @@ export interface CoreOptions {
   maxUplinkMessageBytes?: number;
   /** Largest `POST /v1/publish` body. Default 1 MiB. */
   maxPublishBodyBytes?: number;
+  /** An uplink silent this long is dropped (edges ping more often). Default 3 uplink heartbeats (6 s). */
+  uplinkTimeoutMs?: number;
+  /** Publish ids remembered to answer resent publishes without sequencing them twice. Default 100,000. */
+  recentPublishIds?: number;
   /** Largest message payload accepted over HTTP. Default 128 KiB, as on edges. */
   maxMessageBytes?: number;
   logger?: Logger;
@@ -57,12 +62,14 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     metrics.routed.inc(router.route(message));
   });
 
+  const peers = new Set<UplinkPeer>();
   const peerContext = {
     coreId: options.id,
     engine,
     router,
     metrics,
     logger,
+    recentPublishes: new LRUCache<string, Promise<Position>>({ max: options.recentPublishIds ?? 100_000 }),
     onIdentified(peer: UplinkPeer): void {
       const previous = uplinks.get(peer.edgeId);
       // An edge holds one uplink: a new one means the old is dead even if its socket has not noticed yet.
@@ -72,6 +79,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
       logger.info({ edge: peer.edgeId, region: peer.region }, 'edge connected');
     },
     onClosed(peer: UplinkPeer): void {
+      peers.delete(peer);
       if (uplinks.get(peer.edgeId) !== peer) return;
       uplinks.delete(peer.edgeId);
       metrics.uplinks.set(uplinks.size);
@@ -91,9 +99,13 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      new UplinkPeer(ws, peerContext);
+      peers.add(new UplinkPeer(ws, peerContext));
     });
   });
+  // Edges ping every uplink heartbeat; one silent for a whole liveness period is dead, and its interest goes.
+  const liveness = setInterval(() => {
+    for (const peer of [...peers]) peer.sweep();
+  }, options.uplinkTimeoutMs ?? defaultUplink.heartbeatMs * 3);
 
   const address = await listen(server, options.listen ?? { host: '127.0.0.1', port: 0 });
   logger.info({ address: `${address.host}:${address.port}` }, 'core listening');
@@ -106,6 +118,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     metrics,
     uplinks,
     async close() {
+      clearInterval(liveness);
       for (const peer of [...uplinks.values()]) peer.close(closeCodes.draining, 'core shutting down');
       for (const ws of wss.clients) ws.terminate();
       await closeServer(server);

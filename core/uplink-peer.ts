@@ -1,11 +1,13 @@
 // The core's side of one edge's uplink: answers its frames, and batches everything it sends into one
 // WebSocket message per event-loop turn.
 
+import type { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { decodeFrames, encodeFrame } from '../shared/codec.js';
 import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
-import { frameType, protocolVersion, type CoreFrame, type EdgeFrame, type SubFrame, type HistoryFrame, type PubFrame } from '../shared/protocol.js';
+import { InterestDigest, type DigestValue } from '../shared/interest-digest.js';
+import { frameType, protocolVersion, type CoreFrame, type EdgeFrame, type HistoryFrame, type Position, type PubFrame, type SubFrame } from '../shared/protocol.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import type { Engine, StoredMessage } from './engine.js';
 import type { Router, RouteTarget } from './router.js';
@@ -17,6 +19,8 @@ export interface UplinkPeerContext {
   router: Router<UplinkPeer>;
   metrics: CoreMetrics;
   logger: Logger;
+  /** Positions of recent publishes by `${edge instance}:${publish id}`, so a publish resent after a reconnect is not sequenced twice. */
+  recentPublishes: LRUCache<string, Promise<Position>>;
   /** Called once the edge has said who it is; the core closes an older uplink of the same edge. */
   onIdentified(peer: UplinkPeer): void;
   onClosed(peer: UplinkPeer): void;
@@ -26,13 +30,20 @@ export class UplinkPeer implements RouteTarget {
   routeStamp = 0;
   edgeId = '';
   region = '';
+  /** Anything heard from the edge (a frame, a ping) since the last liveness sweep. */
+  heard = true;
+  private instance = '';
   private readonly subscriptions = new Set<string>();
+  private readonly interestDigest = new InterestDigest();
   private outbox: Buffer[] = [];
   private flushScheduled = false;
   private closed = false;
 
   constructor(private readonly socket: WebSocket, private readonly context: UplinkPeerContext) {
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
+    socket.on('ping', () => {
+      this.heard = true;
+    });
     socket.on('close', () => this.cleanup());
     socket.on('error', (error) => context.logger.warn({ edge: this.edgeId, err: error.message }, 'uplink socket error'));
   }
@@ -43,6 +54,17 @@ export class UplinkPeer implements RouteTarget {
 
   deliver(frame: Buffer): void {
     this.send(frame);
+  }
+
+  /** Called once per liveness period: an edge silent for a whole period (it pings more often) is gone. */
+  sweep(): void {
+    if (!this.heard) {
+      this.context.logger.warn({ edge: this.edgeId }, 'uplink silent; dropping it');
+      this.socket.terminate();
+      this.cleanup();
+      return;
+    }
+    this.heard = false;
   }
 
   close(code: number, reason: string): void {
@@ -76,6 +98,7 @@ export class UplinkPeer implements RouteTarget {
   }
 
   private receive(data: Buffer, isBinary: boolean): void {
+    this.heard = true;
     let frames: EdgeFrame[];
     try {
       if (!isBinary) throw new RelayError('bad_request', 'uplink messages are binary');
@@ -101,20 +124,22 @@ export class UplinkPeer implements RouteTarget {
       return;
     }
     switch (frame[0]) {
-      case frameType.hello: return this.hello(frame[1], frame[2], frame[3]);
+      case frameType.hello: return this.hello(frame[1], frame[2], frame[3], frame[4]);
       case frameType.sub: return void this.subscribe(frame).catch((error) => this.fail(frame[1], error));
       case frameType.unsub: return this.unsubscribe(frame[1]);
       case frameType.pub: return void this.publish(frame).catch((error) => this.fail(frame[1], error));
       case frameType.history: return void this.history(frame).catch((error) => this.fail(frame[1], error));
+      case frameType.digest: return this.compareDigest([frame[1], frame[2], frame[3]]);
     }
   }
 
-  private hello(version: number, edgeId: string, region: string): void {
+  private hello(version: number, edgeId: string, region: string, instance: string): void {
     if (this.edgeId) return this.close(closeCodes.protocolViolation, 'hello twice');
     if (version !== protocolVersion) return this.close(closeCodes.protocolViolation, `uplink protocol ${version} is not ${protocolVersion}`);
     if (!edgeId) return this.close(closeCodes.protocolViolation, 'empty edge id');
     this.edgeId = edgeId;
     this.region = region;
+    this.instance = instance;
     this.context.onIdentified(this);
     this.sendFrame([frameType.welcome, this.context.coreId]);
   }
@@ -140,14 +165,23 @@ export class UplinkPeer implements RouteTarget {
   }
 
   private unsubscribe(subscription: string): void {
-    if (this.subscriptions.delete(subscription)) this.context.router.remove(this, subscription);
+    if (!this.subscriptions.delete(subscription)) return;
+    this.interestDigest.remove(subscription);
+    this.context.router.remove(this, subscription);
   }
 
   private async publish([, id, topic, data]: PubFrame): Promise<void> {
     const problem = topicProblem(topic);
     if (problem) throw new RelayError('invalid_topic', `topic ${problem}`);
-    const message = await this.context.engine.publish(topic, data);
-    if (!this.closed) this.sendFrame([frameType.puback, id, message.epoch, message.offset]);
+    const key = `${this.instance}:${id}`;
+    let sequenced = this.context.recentPublishes.get(key);
+    if (!sequenced) {
+      sequenced = this.context.engine.publish(topic, data).then(({ epoch, offset }) => ({ epoch, offset }));
+      this.context.recentPublishes.set(key, sequenced);
+      sequenced.catch(() => this.context.recentPublishes.delete(key));
+    }
+    const position = await sequenced;
+    if (!this.closed) this.sendFrame([frameType.puback, id, position.epoch, position.offset]);
   }
 
   private async history([, id, topic, epoch, from, to]: HistoryFrame): Promise<void> {
@@ -160,8 +194,17 @@ export class UplinkPeer implements RouteTarget {
   private addInterest(subscription: string): void {
     if (!this.subscriptions.has(subscription)) {
       this.subscriptions.add(subscription);
+      this.interestDigest.add(subscription);
       this.context.router.add(this, subscription);
     }
+  }
+
+  /** Frames are ordered, so the edge's digest describes exactly the subscriptions received before it. */
+  private compareDigest(edgeDigest: DigestValue): void {
+    if (this.interestDigest.matches(edgeDigest)) return;
+    this.context.metrics.digestMismatches.inc({ edge: this.edgeId });
+    this.context.logger.warn({ edge: this.edgeId, edgeCount: edgeDigest[0], coreCount: this.subscriptions.size }, 'subscription digest differs; sending the core\'s set');
+    this.sendFrame([frameType.digestMismatch, [...this.subscriptions]]);
   }
 
   private fail(id: number, error: unknown): void {

@@ -4,6 +4,7 @@
 
 import type { Logger } from 'pino';
 import type { RelayError } from '../shared/errors.js';
+import { InterestDigest, type DigestValue } from '../shared/interest-digest.js';
 import { PatternIndex } from '../shared/pattern-index.js';
 import type { Position } from '../shared/protocol.js';
 import { EncodedMessage } from './encoded-message.js';
@@ -49,6 +50,8 @@ export class InterestTable {
   private readonly topics = new Map<string, TopicInterest>();
   private readonly patterns = new Map<string, PatternInterest>();
   private readonly patternIndex = new PatternIndex<PatternInterest>();
+  /** Of every topic and pattern this edge subscribes on the uplink, compared with the core's from time to time. */
+  private readonly interestDigest = new InterestDigest();
   private fanoutStamp = 0;
   /** Messages queued to clients by the fan-out, for metrics. */
   deliveries = 0;
@@ -72,6 +75,7 @@ export class InterestTable {
         epoch: '', last: 0, early: [], recent: new RecentCache(this.options.recentMessages),
       };
       this.topics.set(interest.topic, interest);
+      this.interestDigest.add(interest.topic);
       interest.waiting.push(subscription);
       this.subscribeTopic(interest);
     } else if (!interest.confirmed) {
@@ -102,6 +106,7 @@ export class InterestTable {
     } else {
       this.topics.delete(subscription.subscription);
     }
+    this.interestDigest.remove(subscription.subscription);
     this.options.uplink.unsubscribe(subscription.subscription);
   }
 
@@ -146,12 +151,39 @@ export class InterestTable {
     for (const interest of this.patterns.values()) interest.confirmed = false;
   }
 
+  digest(): DigestValue {
+    return this.interestDigest.value;
+  }
+
+  /**
+   * The core's view of this edge's subscriptions differs: subscribe again what it lacks (from the positions
+   * delivered, so the gap is replayed) and drop what it holds that no client wants.
+   * Only confirmed interests are resent: an unconfirmed one has a `sub` on the way that the core had not seen yet.
+   */
+  repair(coreSubscriptions: readonly string[]): void {
+    const held = new Set(coreSubscriptions);
+    for (const interest of this.topics.values()) {
+      if (held.has(interest.topic) || !interest.confirmed) continue;
+      interest.confirmed = false;
+      this.subscribeTopic(interest);
+    }
+    for (const interest of this.patterns.values()) {
+      if (held.has(interest.pattern) || !interest.confirmed) continue;
+      interest.confirmed = false;
+      this.subscribePattern(interest);
+    }
+    for (const subscription of held) {
+      if (!this.topics.has(subscription) && !this.patterns.has(subscription)) this.options.uplink.unsubscribe(subscription);
+    }
+  }
+
   private addPattern(subscription: LocalSubscription): void {
     let interest = this.patterns.get(subscription.subscription);
     if (!interest) {
       interest = { pattern: subscription.subscription, subscribers: [], waiting: [subscription], confirmed: false };
       this.patterns.set(interest.pattern, interest);
       this.patternIndex.add(interest.pattern, interest);
+      this.interestDigest.add(interest.pattern);
       this.subscribePattern(interest);
     } else if (!interest.confirmed) {
       interest.waiting.push(subscription);

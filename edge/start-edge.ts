@@ -66,11 +66,14 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     edgeId: options.id,
     region: options.region,
     cores: options.cores,
+    maxHeldPublishes: limits.maxHeldPublishes,
     logger,
     handlers: {
       onConnected: () => interest.onUplinkConnected(),
       onDisconnected: () => interest.onUplinkDisconnected(),
       onMessage: (topic, epoch, offset, payload) => interest.onMessage(topic, epoch, offset, payload),
+      digest: () => interest.digest(),
+      onDigestMismatch: (coreSubscriptions) => interest.repair(coreSubscriptions),
     },
     onTraffic: (direction, bytes, frames) => {
       metrics.uplinkBytes.inc({ direction }, bytes);

@@ -1,13 +1,17 @@
 // The edge's one uplink to a core: a binary WebSocket carrying batched msgpack frames, with heartbeats,
-// reconnect with backoff and jitter through the edge's list of cores, and correlation of requests and answers.
+// reconnect with backoff and jitter through the edge's cores in failover order (and back to the primary when it
+// returns), publishes held across outages, and correlation of requests and answers.
 
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { backoffDelay } from '../shared/backoff.js';
 import { decodeFrames, encodeFrame } from '../shared/codec.js';
 import { RelayError } from '../shared/errors.js';
+import type { DigestValue } from '../shared/interest-digest.js';
 import { frameType, protocolVersion, uplinkPath, type CoreFrame, type EdgeFrame, type Position } from '../shared/protocol.js';
 import type { UplinkConfig } from '../shared/topology.js';
+import { HeldPublishes } from './held-publishes.js';
 
 export interface CoreTarget {
   id: string;
@@ -27,13 +31,19 @@ export interface UplinkHandlers {
   onConnected(coreId: string): void;
   onDisconnected(): void;
   onMessage(topic: string, epoch: string, offset: number, payload: Uint8Array): void;
+  /** The digest of the edge's subscriptions, sent to the core periodically. */
+  digest(): DigestValue;
+  /** The core routes a different set to this edge than the edge holds: here is the core's set. */
+  onDigestMismatch(coreSubscriptions: string[]): void;
 }
 
 export interface UplinkOptions extends UplinkConfig {
   edgeId: string;
   region: string;
-  /** In failover order. */
+  /** In failover order: primary first, then disaster recovery. */
   cores: readonly CoreTarget[];
+  /** Publishes held while no core is reachable. */
+  maxHeldPublishes: number;
   logger: Logger;
   handlers: UplinkHandlers;
   /** Called with the size of every WebSocket message sent and received, for metrics. */
@@ -51,19 +61,26 @@ type UplinkState = 'connecting' | 'connected' | 'closed';
 export class Uplink {
   state: UplinkState = 'connecting';
   coreId = '';
+  /** Names this edge process in publish ids, so a restarted edge's ids never collide with its predecessor's. */
+  private readonly instance = randomBytes(9).toString('base64url');
   private socket: WebSocket | undefined;
   private outbox: Buffer[] = [];
   private flushScheduled = false;
   private nextRequestId = 1;
   private readonly pending = new Map<number, PendingRequest>();
+  private readonly publishes: HeldPublishes;
   private attempt = 0;
   private coreIndex = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private digestTimer: NodeJS.Timeout | undefined;
+  private failbackTimer: NodeJS.Timeout | undefined;
   private heardSincePing = true;
   private readonly connectedWaiters = new Set<() => void>();
 
-  constructor(private readonly options: UplinkOptions) {}
+  constructor(private readonly options: UplinkOptions) {
+    this.publishes = new HeldPublishes(options.maxHeldPublishes);
+  }
 
   start(): void {
     this.dial();
@@ -71,6 +88,11 @@ export class Uplink {
 
   get connected(): boolean {
     return this.state === 'connected';
+  }
+
+  /** Publishes waiting for the core's acknowledgement, held ones included. */
+  get unacknowledgedPublishes(): number {
+    return this.publishes.size;
   }
 
   /** Sends a `sub`; the answer comes to `onAnswer`. Not sent while disconnected: the edge resubscribes on connect. */
@@ -86,15 +108,13 @@ export class Uplink {
     if (this.connected) this.send([frameType.unsub, subscription]);
   }
 
-  /** Publishes once the core has sequenced it; waits up to `holdMs` for a down uplink, then fails `unavailable`. */
-  async publish(topic: string, payload: Uint8Array, holdMs: number): Promise<Position> {
-    await this.whenConnected(holdMs);
-    return new Promise((resolve, reject) => {
-      const id = this.register((frame) => {
-        if (frame[0] === frameType.puback) resolve({ epoch: frame[2], offset: frame[3] });
-      }, reject);
-      this.send([frameType.pub, id, topic, payload]);
-    });
+  /** Resolves once the core has sequenced the message; while no core is reachable it waits up to `holdMs`. */
+  publish(topic: string, payload: Uint8Array, holdMs: number): Promise<Position> {
+    if (this.state === 'closed') return Promise.reject(new RelayError('unavailable', 'edge shutting down'));
+    const id = this.nextRequestId++;
+    const acknowledged = this.publishes.add(id, topic, payload, holdMs, this.connected);
+    if (this.connected) this.send([frameType.pub, id, topic, payload]);
+    return acknowledged;
   }
 
   /** The messages of `topic` in [from, to] of `epoch`, or null when the core no longer holds them all. */
@@ -105,22 +125,6 @@ export class Uplink {
         if (frame[0] === frameType.historyEnd) resolve(frame[2] ? replay : null);
       }, reject);
       this.send([frameType.history, id, topic, epoch, from, to]);
-    });
-  }
-
-  async close(): Promise<void> {
-    this.state = 'closed';
-    clearTimeout(this.retryTimer);
-    clearInterval(this.heartbeatTimer);
-    this.failPending(new RelayError('unavailable', 'edge shutting down'));
-    for (const wake of this.connectedWaiters) wake();
-    const socket = this.socket;
-    if (!socket || socket.readyState === WebSocket.CLOSED) return;
-    this.flush();
-    await new Promise<void>((resolve) => {
-      socket.once('close', () => resolve());
-      socket.close(1001, 'edge shutting down');
-      setTimeout(() => socket.terminate(), 1000).unref();
     });
   }
 
@@ -140,6 +144,24 @@ export class Uplink {
         reject(new RelayError('unavailable', `no uplink to a core for ${timeoutMs} ms`));
       }, timeoutMs);
       this.connectedWaiters.add(wake);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.state = 'closed';
+    this.stopTimers();
+    clearTimeout(this.retryTimer);
+    const shuttingDown = new RelayError('unavailable', 'edge shutting down');
+    this.failPending(shuttingDown);
+    this.publishes.failAll(shuttingDown);
+    for (const wake of [...this.connectedWaiters]) wake();
+    const socket = this.socket;
+    if (!socket || socket.readyState === WebSocket.CLOSED) return;
+    this.flush();
+    await new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.close(1001, 'edge shutting down');
+      setTimeout(() => socket.terminate(), 1000).unref();
     });
   }
 
@@ -181,7 +203,12 @@ export class Uplink {
     this.socket = socket;
     socket.on('open', () => {
       this.outbox = [];
-      this.send([frameType.hello, protocolVersion, this.options.edgeId, this.options.region]);
+      this.send([frameType.hello, protocolVersion, this.options.edgeId, this.options.region, this.instance]);
+      // A core that accepts the socket but never welcomes the edge is as dead as one that refuses it.
+      const welcomeTimer = setTimeout(() => {
+        if (this.socket === socket && !this.connected) socket.terminate();
+      }, this.options.heartbeatMs * 2);
+      socket.once('close', () => clearTimeout(welcomeTimer));
     });
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary, core.id));
     socket.on('pong', () => {
@@ -222,18 +249,29 @@ export class Uplink {
       case frameType.replay:
         this.pending.get(frame[1])?.replay.push([frame[2], frame[3]]);
         return;
+      case frameType.puback:
+        if (!this.publishes.acknowledge(frame[1], { epoch: frame[2], offset: frame[3] })) this.settle(frame[1], frame);
+        return;
       case frameType.error: {
+        const error = new RelayError(frame[2], frame[3]);
+        if (this.publishes.refuse(frame[1], error)) return;
         const request = this.pending.get(frame[1]);
         this.pending.delete(frame[1]);
-        request?.fail(new RelayError(frame[2], frame[3]));
+        request?.fail(error);
         return;
       }
-      default: {
-        const request = this.pending.get(frame[1]);
-        this.pending.delete(frame[1]);
-        request?.settle(frame);
-      }
+      case frameType.digestMismatch:
+        this.options.logger.warn({ core: coreId, coreHolds: frame[1].length }, 'subscriptions differ between edge and core; repairing');
+        return this.options.handlers.onDigestMismatch(frame[1]);
+      default:
+        return this.settle(frame[1], frame);
     }
+  }
+
+  private settle(id: number, frame: CoreFrame): void {
+    const request = this.pending.get(id);
+    this.pending.delete(id);
+    request?.settle(frame);
   }
 
   private established(coreId: string): void {
@@ -241,15 +279,18 @@ export class Uplink {
     this.coreId = coreId;
     this.attempt = 0;
     this.options.logger.info({ core: coreId }, 'uplink connected');
-    this.startHeartbeat();
+    this.startTimers();
+    // Publishes that were held, or in flight when the last link died, go first and in order; the core answers
+    // one it already sequenced with its position instead of sequencing it again.
+    for (const held of this.publishes.release()) this.send([frameType.pub, held.id, held.topic, held.payload]);
     this.options.handlers.onConnected(coreId);
     for (const wake of [...this.connectedWaiters]) wake();
   }
 
-  // A ping each period; silence for a whole period means the path is dead even if TCP has not noticed.
-  private startHeartbeat(): void {
-    clearInterval(this.heartbeatTimer);
+  private startTimers(): void {
+    this.stopTimers();
     this.heardSincePing = true;
+    // A ping each period; silence for a whole period means the path is dead even if TCP has not noticed.
     this.heartbeatTimer = setInterval(() => {
       if (!this.heardSincePing) {
         this.options.logger.warn({ core: this.coreId }, 'uplink heartbeat missed; reconnecting');
@@ -259,20 +300,43 @@ export class Uplink {
       this.heardSincePing = false;
       this.socket?.ping();
     }, this.options.heartbeatMs);
+    this.digestTimer = setInterval(() => this.send([frameType.digest, ...this.options.handlers.digest()]), this.options.digestMs);
+    if (this.coreIndex > 0) this.failbackTimer = setInterval(() => void this.tryFailback(), this.options.failbackMs);
+  }
+
+  private stopTimers(): void {
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.digestTimer);
+    clearInterval(this.failbackTimer);
+  }
+
+  /** On a disaster-recovery core: once the primary answers its health check, leave for it (the next dial starts there). */
+  private async tryFailback(): Promise<void> {
+    const primary = this.options.cores[0]!;
+    const health = `${primary.url.replace(/^ws/, 'http').replace(/\/+$/, '')}/healthz`;
+    try {
+      const response = await fetch(health, { signal: AbortSignal.timeout(this.options.heartbeatMs) });
+      if (!response.ok || !this.connected || this.coreIndex === 0) return;
+    } catch {
+      return;
+    }
+    this.options.logger.info({ core: this.coreId, primary: primary.id }, 'primary core is back; failing back');
+    this.socket?.close(1000, 'failing back to the primary core');
   }
 
   private lost(socket: WebSocket, coreId: string, code: number, reason: string): void {
     if (socket !== this.socket) return;
-    clearInterval(this.heartbeatTimer);
+    this.stopTimers();
     const wasConnected = this.state === 'connected';
     if (this.state !== 'closed') this.state = 'connecting';
     this.failPending(new RelayError('unavailable', 'uplink to the core was lost'));
+    this.publishes.holdAll();
     if (wasConnected) {
       this.options.logger.warn({ core: coreId, code, reason }, 'uplink lost');
       this.options.handlers.onDisconnected();
     }
     if (this.state === 'closed') return;
-    // Next core in failover order; the delay grows with consecutive failures.
+    // After a working link dies, start again from the primary; after a failed dial, try the next core.
     this.coreIndex = wasConnected ? 0 : (this.coreIndex + 1) % this.options.cores.length;
     this.attempt++;
     const delay = backoffDelay(this.attempt, { baseMs: this.options.reconnectBaseMs, maxMs: this.options.reconnectMaxMs });

@@ -48,7 +48,10 @@ export const subprotocols: Record<ClientFormat, string> = {
 // Requests carry a numeric id chosen by the edge; the core echoes it.
 
 export const frameType = {
-  /** edge → core, first frame: [hello, protocolVersion, edgeId, region] */
+  /**
+   * edge → core, first frame: [hello, protocolVersion, edgeId, region, instance]. `instance` is random per edge
+   * process: with a `pub` id it names a publish, so the core can answer a resent publish without sequencing it twice.
+   */
   hello: 1,
   /** core → edge: [welcome, coreId] */
   welcome: 2,
@@ -75,9 +78,13 @@ export const frameType = {
   historyEnd: 11,
   /** core → edge: [error, id, code, message] */
   error: 12,
+  /** edge → core, periodically: [digest, count, sum, xor] of the edge's subscriptions (shared/interest-digest.ts) */
+  digest: 13,
+  /** core → edge, when a digest differs: [digestMismatch, subscriptions the core holds for the edge] */
+  digestMismatch: 14,
 } as const;
 
-export type HelloFrame = [typeof frameType.hello, number, string, string];
+export type HelloFrame = [typeof frameType.hello, number, string, string, string];
 export type WelcomeFrame = [typeof frameType.welcome, string];
 export type SubFrame = [typeof frameType.sub, number, string, [string, number] | null];
 export type SubokFrame = [typeof frameType.subok, number, string, number, boolean];
@@ -89,9 +96,11 @@ export type HistoryFrame = [typeof frameType.history, number, string, string, nu
 export type ReplayFrame = [typeof frameType.replay, number, number, Uint8Array];
 export type HistoryEndFrame = [typeof frameType.historyEnd, number, boolean];
 export type ErrorFrame = [typeof frameType.error, number, ErrorCode, string];
+export type DigestFrame = [typeof frameType.digest, number, number, number];
+export type DigestMismatchFrame = [typeof frameType.digestMismatch, string[]];
 
-export type EdgeFrame = HelloFrame | SubFrame | UnsubFrame | PubFrame | HistoryFrame;
-export type CoreFrame = WelcomeFrame | SubokFrame | PubackFrame | MsgFrame | ReplayFrame | HistoryEndFrame | ErrorFrame;
+export type EdgeFrame = HelloFrame | SubFrame | UnsubFrame | PubFrame | HistoryFrame | DigestFrame;
+export type CoreFrame = WelcomeFrame | SubokFrame | PubackFrame | MsgFrame | ReplayFrame | HistoryEndFrame | ErrorFrame | DigestMismatchFrame;
 export type UplinkFrame = EdgeFrame | CoreFrame;
 
 /** The uplink's WebSocket path on a core. */

@@ -41,12 +41,21 @@ export interface LimitsConfig {
   heartbeatMs: number;
   /** How long a `pub` waits for a down uplink before it fails. */
   publishHoldMs: number;
+  /** How many publishes an edge holds while its uplink is down; more fail at once. */
+  maxHeldPublishes: number;
+  /** How long a draining edge lets its clients move after `redirect` before closing them (4503). */
+  drainGraceMs: number;
 }
 
 export interface UplinkConfig {
+  /** The edge pings its core at this period; a silent period means the link is dead. */
   heartbeatMs: number;
   reconnectBaseMs: number;
   reconnectMaxMs: number;
+  /** While on a disaster-recovery core, how often the edge checks whether its primary is back. */
+  failbackMs: number;
+  /** How often edge and core compare digests of the edge's subscriptions. */
+  digestMs: number;
 }
 
 export interface EngineConfig {
@@ -95,9 +104,17 @@ export const defaultLimits: LimitsConfig = Object.freeze({
   headerTimeoutMs: 10_000,
   heartbeatMs: 25_000,
   publishHoldMs: 10_000,
+  maxHeldPublishes: 10_000,
+  drainGraceMs: 5_000,
 });
 
-export const defaultUplink: UplinkConfig = Object.freeze({ heartbeatMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 5000 });
+export const defaultUplink: UplinkConfig = Object.freeze({
+  heartbeatMs: 2000,
+  reconnectBaseMs: 100,
+  reconnectMaxMs: 5000,
+  failbackMs: 10_000,
+  digestMs: 30_000,
+});
 
 const topLevelFields = ['cores', 'edges', 'history', 'limits', 'uplink', 'engine'];
 const coreFields = ['id', 'listen', 'url', 'region'];

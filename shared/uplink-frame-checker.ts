@@ -11,10 +11,11 @@ const bool: Check = (v) => typeof v === 'boolean';
 const bytes: Check = (v) => v instanceof Uint8Array;
 const since: Check = (v) => v === null || (Array.isArray(v) && v.length === 2 && str(v[0]) && uint(v[1]));
 const code: Check = (v) => isErrorCode(v);
+const strings: Check = (v) => Array.isArray(v) && v.every((item) => typeof item === 'string');
 
 // The fields after the type, per frame type.
 const shapes: Record<number, Check[]> = {
-  [frameType.hello]: [uint, str, str],
+  [frameType.hello]: [uint, str, str, str],
   [frameType.welcome]: [str],
   [frameType.sub]: [uint, str, since],
   [frameType.subok]: [uint, str, uint, bool],
@@ -26,6 +27,8 @@ const shapes: Record<number, Check[]> = {
   [frameType.replay]: [uint, uint, bytes],
   [frameType.historyEnd]: [uint, bool],
   [frameType.error]: [uint, code, str],
+  [frameType.digest]: [uint, uint, uint],
+  [frameType.digestMismatch]: [strings],
 };
 
 export function checkUplinkFrame(value: unknown): void {

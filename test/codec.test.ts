@@ -23,7 +23,7 @@ const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 
 /** One frame of every type, with edge-case values where the type allows them. */
 const sampleFrames: UplinkFrame[] = [
-  [frameType.hello, 1, 'eu-1', 'eu'],
+  [frameType.hello, 1, 'eu-1', 'eu', 'k3Jd9_Qx'],
   [frameType.welcome, 'central'],
   [frameType.sub, 7, 'chat.*', null],
   [frameType.sub, 8, 'prices.eur-usd', ['AbC-12_x', 41]],
@@ -40,6 +40,9 @@ const sampleFrames: UplinkFrame[] = [
   [frameType.historyEnd, 3, true],
   [frameType.historyEnd, 4, false],
   [frameType.error, 3, 'unavailable', 'no engine'],
+  [frameType.digest, 12, 4_294_967_295, 0],
+  [frameType.digestMismatch, ['chat.*', 'prices.eur-usd']],
+  [frameType.digestMismatch, []],
 ];
 
 /** Frames compared by value: decoded byte fields are Buffers, so compare them as plain arrays of numbers. */
@@ -124,10 +127,11 @@ test('ill-shaped frames throw a RelayError', (t) => {
     [99, 'x'],
     [-1],
     [1.5, 'x'],
-    [frameType.hello, 1, 'eu-1'],
-    [frameType.hello, 1, 'eu-1', 'eu', 'extra'],
-    [frameType.hello, -1, 'eu-1', 'eu'],
-    [frameType.hello, '1', 'eu-1', 'eu'],
+    [frameType.hello, 1, 'eu-1', 'eu'],
+    [frameType.hello, 1, 'eu-1', 'eu', 'i', 'extra'],
+    [frameType.hello, -1, 'eu-1', 'eu', 'i'],
+    [frameType.hello, '1', 'eu-1', 'eu', 'i'],
+    [frameType.digestMismatch, ['a', 1]],
     [frameType.sub, 1, 'a', ['e']],
     [frameType.sub, 1, 'a', ['e', -1]],
     [frameType.sub, 1, 'a', ['e', 1.5]],

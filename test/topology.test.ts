@@ -59,8 +59,10 @@ test('a minimal topology gets every default', (t) => {
     headerTimeoutMs: 10_000,
     heartbeatMs: 25_000,
     publishHoldMs: 10_000,
+    maxHeldPublishes: 10_000,
+    drainGraceMs: 5_000,
   });
-  t.deepEqual(topology.uplink, { heartbeatMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 5000 });
+  t.deepEqual(topology.uplink, { heartbeatMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 5000, failbackMs: 10_000, digestMs: 30_000 });
   t.deepEqual(topology.engine, { type: 'memory' });
   t.deepEqual(topology.history, defaultHistory);
   t.deepEqual(topology.limits, defaultLimits);

@@ -56,6 +56,10 @@ export async function runMesh(selection: RunSelection): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // SIGUSR2 drains without stopping: clients move to other edges, this one stays up for maintenance.
+  process.on('SIGUSR2', () => {
+    for (const node of started) if ('drain' in node) void node.drain();
+  });
 }
 
 function edgeOptions(topology: Topology, id: string, logger: Logger) {
@@ -64,7 +68,8 @@ function edgeOptions(topology: Topology, id: string, logger: Logger) {
     const core = topology.cores.find((candidate) => candidate.id === coreId)!;
     return { id: core.id, url: core.url };
   });
-  return { id: edge.id, region: edge.region, listen: edge.listen, cores, limits: topology.limits, uplink: topology.uplink, logger };
+  const peers = topology.edges.filter((peer) => peer.id !== id).map(({ id: peerId, url, region }) => ({ id: peerId, url, region }));
+  return { id: edge.id, region: edge.region, listen: edge.listen, cores, peers, limits: topology.limits, uplink: topology.uplink, logger };
 }
 
 async function loadOrExit(file: string): Promise<Topology> {

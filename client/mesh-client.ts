@@ -76,6 +76,8 @@ export class MeshClient {
   private readonly listeners: { [K in keyof Events]: Set<Listener<Events[K]>> } = { state: new Set(), welcome: new Set(), error: new Set() };
   private nextId = 1;
   private attempt = 0;
+  /** The last connection ended by a `redirect`: reconnect at once, without backoff. */
+  private redirected = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private connectWaiters: Array<{ resolve(welcome: WelcomeOp): void; reject(error: MeshError): void }> = [];
 
@@ -189,8 +191,11 @@ export class MeshClient {
       case 'welcome': return this.welcomed(op as unknown as WelcomeOp);
       case 'reset': return this.reset(op);
       case 'redirect':
-        // The edge is draining: the next connection goes where it says, resuming with `since`.
-        if (typeof op.url === 'string') this.url = clientUrl(op.url);
+        // The edge is draining: move now to where it says, resuming every subscription with `since`.
+        if (typeof op.url !== 'string') return;
+        this.url = clientUrl(op.url);
+        this.redirected = true;
+        socket.close(1000, 'redirected');
         return;
       default: return this.answer(op);
     }
@@ -297,7 +302,8 @@ export class MeshClient {
     }
     this.attempt++;
     this.setState('reconnecting');
-    const delay = backoffDelay(this.attempt, this.options.reconnect ?? { baseMs: 250, maxMs: 10_000 });
+    const delay = this.redirected ? 0 : backoffDelay(this.attempt, this.options.reconnect ?? { baseMs: 250, maxMs: 10_000 });
+    this.redirected = false;
     this.retryTimer = setTimeout(() => this.open(), delay);
   }
 

@@ -12,6 +12,7 @@ export interface EdgeHttpContext {
   uplink: Uplink;
   metrics: EdgeMetrics;
   logger: Logger;
+  draining(): boolean;
   maxBodyBytes: number;
   maxMessageBytes: number;
   publishHoldMs: number;
@@ -25,10 +26,11 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
   }, context.logger);
 }
 
-function health(res: ServerResponse, { id, uplink }: EdgeHttpContext): void {
+function health(res: ServerResponse, { id, uplink, draining }: EdgeHttpContext): void {
   const body = { role: 'edge', id, uplink: { state: uplink.state, core: uplink.coreId || null } };
-  if (uplink.connected) sendJson(res, 200, { status: 'ok', ...body });
-  else sendJson(res, 503, { status: 'unavailable', reason: 'no uplink to a core', ...body });
+  if (draining()) sendJson(res, 503, { status: 'unavailable', reason: 'draining', ...body });
+  else if (!uplink.connected) sendJson(res, 503, { status: 'unavailable', reason: 'no uplink to a core', ...body });
+  else sendJson(res, 200, { status: 'ok', ...body });
 }
 
 async function publish(req: IncomingMessage, res: ServerResponse, context: EdgeHttpContext): Promise<void> {

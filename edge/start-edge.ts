@@ -1,26 +1,22 @@
 // startEdge: one edge node — the client WebSocket listener, sessions, interest table and fan-out,
-// the uplink to its cores, and the HTTP API, on one port.
+// the uplink to its cores, drain, and the HTTP API, on one port.
 
 import { createServer, type IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
 import { pino, type Logger } from 'pino';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { decodeClientMessage } from '../shared/codec.js';
 import { closeCodes } from '../shared/errors.js';
 import { closeServer, listen, urlOf } from '../shared/listen.js';
-import { clientPath, subprotocols, type ClientFormat } from '../shared/protocol.js';
+import { clientPath } from '../shared/protocol.js';
 import { defaultLimits, defaultUplink, type Address, type LimitsConfig, type UplinkConfig } from '../shared/topology.js';
-import { ClientSession, type SessionContext } from './client-session.js';
-import { FlushScheduler } from './flush-scheduler.js';
+import { ClientListener } from './client-listener.js';
+import type { ClientSession } from './client-session.js';
 import { edgeHttpHandler } from './http-api.js';
 import { InterestTable } from './interest-table.js';
 import { createEdgeMetrics } from './metrics.js';
+import { findRedirectTarget, type PeerEdge } from './redirect-target.js';
 import { Uplink, type CoreTarget } from './uplink.js';
-import { WsTransport } from './ws-transport.js';
 
-/** How long `close()` waits for clients to answer the close frame before dropping them. */
+/** How long closing waits for clients to answer the close frame before dropping them. */
 const closeGraceMs = 1000;
 
 export interface EdgeOptions {
@@ -28,6 +24,8 @@ export interface EdgeOptions {
   region: string;
   /** The cores to use, in failover order (primary first). */
   cores: readonly CoreTarget[];
+  /** The other edges of the mesh, where a draining edge redirects its clients. */
+  peers?: readonly PeerEdge[];
   /** Where to listen; default 127.0.0.1 on an ephemeral port. */
   listen?: Address;
   limits?: Partial<LimitsConfig>;
@@ -47,8 +45,15 @@ export interface EdgeHandle {
   readonly uplink: Uplink;
   readonly metrics: ReturnType<typeof createEdgeMetrics>;
   readonly sessionCount: number;
+  readonly draining: boolean;
   /** Resolves once the uplink to a core is up (default wait 10 s). */
   ready(timeoutMs?: number): Promise<void>;
+  /**
+   * Moves the clients away: `redirect` to the first healthy peer (same region first), a grace period for them to
+   * go, then 4503 for the rest. The edge stays up, refusing new clients and reporting 503 on /healthz.
+   */
+  drain(): Promise<void>;
+  /** Drains, then stops. */
   close(): Promise<void>;
 }
 
@@ -56,13 +61,10 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   if (options.cores.length === 0) throw new Error(`edge ${options.id}: no cores to connect to`);
   const logger = (options.logger ?? pino()).child({ edge: options.id });
   const limits: LimitsConfig = { ...defaultLimits, ...options.limits };
-  const sessions = new Set<ClientSession>();
-  const transports = new Set<WsTransport>();
-  const scheduler = new FlushScheduler();
+  const uplinkConfig: UplinkConfig = { ...defaultUplink, ...options.uplink };
 
   const uplink: Uplink = new Uplink({
-    ...defaultUplink,
-    ...options.uplink,
+    ...uplinkConfig,
     edgeId: options.id,
     region: options.region,
     cores: options.cores,
@@ -88,48 +90,32 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     onRefused: (subscription, error) => (subscription.session as ClientSession).refused(subscription, error),
   });
   const metrics = createEdgeMetrics(options.id, {
-    sessions: () => sessions.size,
+    sessions: () => clients.sessionCount,
     topics: () => interest.topicCount,
     patterns: () => interest.patternCount,
     deliveries: () => interest.deliveries,
     uplinkConnected: () => uplink.connected,
   });
-  const sessionContext: SessionContext = { edgeId: options.id, region: options.region, limits, interest, uplink, logger };
-
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: limits.maxMessageBytes,
-    perMessageDeflate: false,
-    handleProtocols: (offered) => (offered.has(subprotocols.msgpack) ? subprotocols.msgpack : offered.has(subprotocols.json) ? subprotocols.json : false),
+  const clients = new ClientListener({
+    limits, metrics, logger,
+    sessionContext: { edgeId: options.id, region: options.region, limits, interest, uplink, logger },
   });
 
-  const acceptClient = (ws: WebSocket, socket: Socket): void => {
-    const format: ClientFormat = ws.protocol === subprotocols.msgpack ? 'msgpack' : 'json';
-    const transport = new WsTransport(ws, socket, {
-      format,
-      scheduler,
-      outboxMaxBytes: limits.outboxMaxBytes,
-      onSlowConsumer: () => metrics.slowConsumers.inc(),
-    });
-    const session = new ClientSession(transport, sessionContext);
-    sessions.add(session);
-    transports.add(transport);
-    metrics.connections.inc({ transport: 'websocket' });
-    ws.on('message', (data, isBinary) => {
-      transport.heard();
-      session.receive(decodeClientMessage(data as Buffer, isBinary, format));
-    });
-    ws.on('pong', () => transport.heard());
-    ws.on('error', (error) => logger.debug({ session: session.id, err: error.message }, 'client socket error'));
-    ws.on('close', () => {
-      sessions.delete(session);
-      transports.delete(transport);
-      session.closedByTransport();
-    });
-  };
+  let draining: Promise<void> | undefined;
+  const drain = (): Promise<void> => (draining ??= (async () => {
+    logger.info({ clients: clients.sessionCount }, 'draining');
+    const target = await findRedirectTarget(options.peers ?? [], options.region, uplinkConfig.heartbeatMs, logger);
+    if (target) {
+      logger.info({ target: target.id, clients: clients.sessionCount }, 'redirecting clients');
+      const url = `${target.url.replace(/\/+$/, '')}${clientPath}`;
+      await clients.redirectAll({ op: 'redirect', url, reason: 'edge draining' }, limits.drainGraceMs);
+    }
+    await clients.closeAll(closeCodes.draining, 'edge draining', closeGraceMs);
+  })());
 
   const server = createServer(edgeHttpHandler({
     id: options.id, uplink, metrics, logger,
+    draining: () => draining !== undefined,
     maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
     maxMessageBytes: limits.maxMessageBytes,
     publishHoldMs: limits.publishHoldMs,
@@ -137,17 +123,12 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   server.headersTimeout = limits.headerTimeoutMs;
   server.requestTimeout = limits.headerTimeoutMs * 3;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (new URL(req.url ?? '/', 'http://edge').pathname !== clientPath) {
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    if (draining) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => acceptClient(ws, socket as Socket));
+    clients.upgrade(req, socket, head);
   });
-
-  // Clients that stop answering pings are dropped, so dead sockets do not hold subscriptions.
-  const heartbeat = setInterval(() => {
-    for (const transport of transports) transport.heartbeat();
-  }, limits.heartbeatMs);
 
   const address = await listen(server, options.listen ?? { host: '127.0.0.1', port: 0 });
   logger.info({ address: `${address.host}:${address.port}`, cores: options.cores.map((core) => core.id) }, 'edge listening');
@@ -160,19 +141,18 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     uplink,
     metrics,
     get sessionCount() {
-      return sessions.size;
+      return clients.sessionCount;
+    },
+    get draining() {
+      return draining !== undefined;
     },
     ready: (timeoutMs = 10_000) => uplink.whenConnected(timeoutMs),
+    drain,
     async close() {
-      clearInterval(heartbeat);
-      // Give clients a moment to take the 4503 close frame, so they reconnect at once instead of timing out.
-      const clientsGone = Promise.all([...wss.clients].map((ws) => new Promise((resolve) => ws.once('close', resolve))));
-      for (const transport of transports) transport.close(closeCodes.draining, 'edge shutting down');
-      await Promise.race([clientsGone, delay(closeGraceMs, undefined, { ref: false })]);
+      await drain();
       await uplink.close();
-      for (const ws of wss.clients) ws.terminate();
+      clients.terminate();
       await closeServer(server);
-      wss.close();
     },
   };
 }

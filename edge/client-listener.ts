@@ -1,0 +1,105 @@
+// The edge's client WebSocket endpoint (/v1/ws): subprotocol choice, one session per socket, heartbeats,
+// and the ways sessions end (redirect and drain, close with a code).
+
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { decodeClientMessage } from '../shared/codec.js';
+import { clientPath, subprotocols, type ClientFormat, type RedirectOp } from '../shared/protocol.js';
+import type { LimitsConfig } from '../shared/topology.js';
+import { ClientSession, type SessionContext } from './client-session.js';
+import { FlushScheduler } from './flush-scheduler.js';
+import type { EdgeMetrics } from './metrics.js';
+import { WsTransport } from './ws-transport.js';
+
+export interface ClientListenerOptions {
+  limits: LimitsConfig;
+  sessionContext: SessionContext;
+  metrics: EdgeMetrics;
+  logger: Logger;
+}
+
+export class ClientListener {
+  private readonly sessions = new Map<WsTransport, ClientSession>();
+  private readonly scheduler = new FlushScheduler();
+  private readonly wss: WebSocketServer;
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(private readonly options: ClientListenerOptions) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.limits.maxMessageBytes,
+      perMessageDeflate: false,
+      handleProtocols: (offered) => (offered.has(subprotocols.msgpack) ? subprotocols.msgpack : offered.has(subprotocols.json) ? subprotocols.json : false),
+    });
+    // Clients that stop answering pings are dropped, so dead sockets do not hold subscriptions.
+    this.heartbeat = setInterval(() => {
+      for (const transport of this.sessions.keys()) transport.heartbeat();
+    }, options.limits.heartbeatMs);
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Takes an HTTP upgrade for /v1/ws; anything else gets 404. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (new URL(req.url ?? '/', 'http://edge').pathname !== clientPath) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket as Socket));
+  }
+
+  /** Sends every client `redirect`, then waits until they have left or `graceMs` has passed. */
+  async redirectAll(op: RedirectOp, graceMs: number): Promise<void> {
+    const gone = this.allClosed();
+    for (const transport of this.sessions.keys()) transport.sendOp(op);
+    await Promise.race([gone, delay(graceMs, undefined, { ref: false })]);
+  }
+
+  /** Closes every client with `code`, waiting up to `graceMs` for them to take the close frame. */
+  async closeAll(code: number, reason: string, graceMs: number): Promise<void> {
+    const gone = this.allClosed();
+    for (const transport of this.sessions.keys()) transport.close(code, reason);
+    await Promise.race([gone, delay(graceMs, undefined, { ref: false })]);
+  }
+
+  /** Stops the heartbeat and drops whatever is still connected. */
+  terminate(): void {
+    clearInterval(this.heartbeat);
+    for (const ws of this.wss.clients) ws.terminate();
+    this.wss.close();
+  }
+
+  private allClosed(): Promise<unknown> {
+    return Promise.all([...this.wss.clients].map((ws) => new Promise((resolve) => ws.once('close', resolve))));
+  }
+
+  private accept(ws: WebSocket, socket: Socket): void {
+    const { limits, metrics, logger } = this.options;
+    const format: ClientFormat = ws.protocol === subprotocols.msgpack ? 'msgpack' : 'json';
+    const transport = new WsTransport(ws, socket, {
+      format,
+      scheduler: this.scheduler,
+      outboxMaxBytes: limits.outboxMaxBytes,
+      onSlowConsumer: () => metrics.slowConsumers.inc(),
+    });
+    const session = new ClientSession(transport, this.options.sessionContext);
+    this.sessions.set(transport, session);
+    metrics.connections.inc({ transport: 'websocket' });
+    ws.on('message', (data, isBinary) => {
+      transport.heard();
+      session.receive(decodeClientMessage(data as Buffer, isBinary, format));
+    });
+    ws.on('pong', () => transport.heard());
+    ws.on('error', (error) => logger.debug({ session: session.id, err: error.message }, 'client socket error'));
+    ws.on('close', () => {
+      this.sessions.delete(transport);
+      session.closedByTransport();
+    });
+  }
+}

@@ -1,15 +1,18 @@
 // MeshClient: the relaymesh client SDK for browsers and Node — connect, subscribe, publish, and stay
-// connected: reconnect with backoff and jitter, resubscribe with `since`, and tell the app about `reset`.
-// Browser-safe: no Node built-ins; Node passes its WebSocket implementation (see client/node.ts).
+// connected: reconnect with backoff and jitter, follow redirects, resubscribe with `since`, and tell the app
+// about `reset`. Browser-safe: no Node built-ins; Node passes its WebSocket implementation (see client/node.ts).
 
 import { backoffDelay } from '../shared/backoff.js';
-import { closeCodes, isErrorCode, type ErrorCode } from '../shared/errors.js';
+import { closeCodes, isErrorCode } from '../shared/errors.js';
 import { clientPath, subprotocols, type Position, type WelcomeOp } from '../shared/protocol.js';
 import { isPattern, matches } from '../shared/topics.js';
+import { MeshError } from './mesh-error.js';
+import { PendingRequests, type Frame } from './pending-requests.js';
 import { Subscription, type MeshMessage, type SubscribeOptions } from './subscription.js';
 
 export type { MeshMessage, SubscribeOptions } from './subscription.js';
 export { Subscription } from './subscription.js';
+export { MeshError, type MeshErrorCode } from './mesh-error.js';
 
 /** The part of the WebSocket API the client uses (the browser's, or `ws` in Node). */
 export interface WebSocketLike {
@@ -34,15 +37,8 @@ export interface MeshClientOptions {
   WebSocket?: WebSocketFactory;
   /** Reconnect delays; false turns reconnecting off. Default base 250 ms, max 10 s. */
   reconnect?: { baseMs: number; maxMs: number } | false;
-  /** How long a request waits for its answer (including while reconnecting). Default 30 s. */
+  /** How long a `pub` or `unsub` waits for its answer (including while reconnecting). Default 30 s. `sub` waits as long as it takes. */
   requestTimeoutMs?: number;
-}
-
-export class MeshError extends Error {
-  constructor(readonly code: ErrorCode | 'closed' | 'timeout', message: string) {
-    super(message);
-    this.name = 'MeshError';
-  }
 }
 
 type Listener<T> = (value: T) => void;
@@ -50,15 +46,6 @@ interface Events {
   state: ClientState;
   welcome: WelcomeOp;
   error: MeshError;
-}
-
-interface PendingRequest {
-  resolve(reply: Record<string, unknown>): void;
-  reject(error: MeshError): void;
-  /** Sent on the current socket (a lost socket leaves its answer unknown). */
-  sent: boolean;
-  frame: Record<string, unknown>;
-  timer: ReturnType<typeof setTimeout>;
 }
 
 const openState = 1;
@@ -72,9 +59,8 @@ export class MeshClient {
   private socket: WebSocketLike | undefined;
   private url: string;
   private readonly subscriptions = new Map<string, Subscription>();
-  private readonly pending = new Map<number, PendingRequest>();
+  private readonly requests = new PendingRequests();
   private readonly listeners: { [K in keyof Events]: Set<Listener<Events[K]>> } = { state: new Set(), welcome: new Set(), error: new Set() };
-  private nextId = 1;
   private attempt = 0;
   /** The last connection ended by a `redirect`: reconnect at once, without backoff. */
   private redirected = false;
@@ -102,12 +88,10 @@ export class MeshClient {
   /** Subscribes to a topic or pattern; resolves once the edge answered. Messages go to `onMessage` and the async iterator. */
   async subscribe(topic: string, options: SubscribeOptions = {}): Promise<Subscription> {
     if (this.subscriptions.has(topic)) throw new MeshError('bad_request', `already subscribed to ${topic}`);
-    const subscription = new Subscription(topic, options, (sub) => this.unsubscribe(sub));
+    const subscription = new Subscription(topic, options, (sub) => this.unsubscribe(sub), (error) => this.callbackFailed(error));
     this.subscriptions.set(topic, subscription);
     try {
-      await this.connect();
-      const reply = await this.request(this.subFrame(subscription));
-      this.subscribed(subscription, reply);
+      this.subscribed(subscription, await this.subscribeRequest(subscription));
     } catch (error) {
       if (this.subscriptions.get(topic) === subscription) this.subscriptions.delete(topic);
       subscription.end();
@@ -119,7 +103,7 @@ export class MeshClient {
   /** Publishes a JSON value; resolves with the message's position once the core has sequenced it. */
   async publish(topic: string, data: unknown): Promise<Position> {
     if (data instanceof Uint8Array) throw new MeshError('bad_request', 'this client speaks JSON: send binary data as base64 or an array');
-    const reply = await this.request({ op: 'pub', topic, data });
+    const reply = await this.request('pub', undefined, () => ({ op: 'pub', topic, data }));
     return { epoch: reply.epoch as string, offset: reply.offset as number };
   }
 
@@ -127,9 +111,7 @@ export class MeshClient {
     if (this.state === 'closed') return;
     this.setState('closed');
     clearTimeout(this.retryTimer);
-    this.failAll(new MeshError('closed', 'client closed'));
-    for (const subscription of this.subscriptions.values()) subscription.end();
-    this.subscriptions.clear();
+    this.failAll('closed', 'client closed');
     const socket = this.socket;
     this.socket = undefined;
     if (!socket || socket.readyState > openState) return;
@@ -143,28 +125,54 @@ export class MeshClient {
     if (this.subscriptions.get(subscription.topic) !== subscription) return;
     this.subscriptions.delete(subscription.topic);
     subscription.end();
-    if (this.state === 'connected') await this.request({ op: 'unsub', topic: subscription.topic });
+    this.requests.cancelSubscribe(subscription.topic);
+    if (this.state === 'connected') await this.request('unsub', subscription.topic, () => ({ op: 'unsub', topic: subscription.topic }));
   }
 
-  private subFrame(subscription: Subscription): Record<string, unknown> {
-    const since = isPattern(subscription.topic) ? undefined : subscription.position;
-    return since ? { op: 'sub', topic: subscription.topic, since } : { op: 'sub', topic: subscription.topic };
+  private subscribeRequest(subscription: Subscription): Promise<Frame> {
+    // Built when sent, so a request resent after a reconnect asks from the newest position.
+    return this.request('sub', subscription.topic, () => {
+      const since = isPattern(subscription.topic) ? undefined : subscription.position;
+      return since ? { op: 'sub', topic: subscription.topic, since } : { op: 'sub', topic: subscription.topic };
+    });
   }
 
-  private subscribed(subscription: Subscription, reply: Record<string, unknown>): void {
+  private subscribed(subscription: Subscription, reply: Frame): void {
     const position = typeof reply.epoch === 'string' ? { epoch: reply.epoch, offset: reply.offset as number } : undefined;
     const askedSince = subscription.position !== undefined && position !== undefined;
     subscription.recovered = reply.recovered === true;
     if (position && !subscription.recovered) subscription.position = position;
-    subscription.options.onSubscribed?.({ position, recovered: subscription.recovered });
-    if (askedSince && !subscription.recovered) subscription.options.onReset?.(position);
+    subscription.notify(() => subscription.options.onSubscribed?.({ position, recovered: subscription.recovered }));
+    if (askedSince && !subscription.recovered) subscription.notify(() => subscription.options.onReset?.(position));
+  }
+
+  private request(op: string, topic: string | undefined, build: () => Frame): Promise<Frame> {
+    if (this.state === 'closed') return Promise.reject(new MeshError('closed', 'client closed'));
+    if (this.state === 'idle') this.open();
+    const timeoutMs = op === 'sub' ? undefined : this.options.requestTimeoutMs ?? 30_000;
+    return this.requests.add(op, topic, build, timeoutMs, this.state === 'connected' ? this.sender() : undefined);
+  }
+
+  private sender(): (frame: Frame) => void {
+    return (frame) => this.socket?.send(JSON.stringify(frame));
   }
 
   private open(): void {
-    this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting');
+    this.setState(this.attempt === 0 && !this.welcome ? 'connecting' : 'reconnecting');
     const WebSocketImpl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
-    if (!WebSocketImpl) throw new MeshError('internal', 'no WebSocket implementation: pass options.WebSocket');
-    const socket = new WebSocketImpl(this.url, [subprotocols.json]);
+    if (!WebSocketImpl) {
+      this.failAll('internal', 'no WebSocket implementation: pass options.WebSocket');
+      this.setState('closed');
+      return;
+    }
+    let socket: WebSocketLike;
+    try {
+      socket = new WebSocketImpl(this.url, [subprotocols.json]);
+    } catch (error) {
+      this.emit('error', new MeshError('internal', `cannot open ${this.url}: ${(error as Error).message}`));
+      this.retry();
+      return;
+    }
     this.socket = socket;
     socket.onopen = () => void this.handshake(socket);
     socket.onmessage = (event) => this.receive(socket, event.data);
@@ -173,147 +181,132 @@ export class MeshClient {
   }
 
   private async handshake(socket: WebSocketLike): Promise<void> {
-    const token = typeof this.options.token === 'function' ? await this.options.token() : this.options.token;
+    let token: string | undefined;
+    try {
+      token = typeof this.options.token === 'function' ? await this.options.token() : this.options.token;
+    } catch (error) {
+      this.emit('error', new MeshError('unauthorized', `the token function failed: ${(error as Error).message}`));
+      socket.close(1000, 'no token');
+      return;
+    }
     if (socket !== this.socket) return;
     socket.send(JSON.stringify(token === undefined ? { op: 'connect' } : { op: 'connect', token }));
   }
 
   private receive(socket: WebSocketLike, raw: unknown): void {
     if (socket !== this.socket) return;
-    let op: Record<string, unknown>;
+    let op: unknown;
     try {
-      op = JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw as ArrayBuffer)) as Record<string, unknown>;
+      op = JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw as ArrayBuffer));
     } catch {
-      return;
+      op = undefined;
     }
-    switch (op.op) {
-      case 'msg': return this.message(op);
-      case 'welcome': return this.welcomed(op as unknown as WelcomeOp);
-      case 'reset': return this.reset(op);
-      case 'redirect':
-        // The edge is draining: move now to where it says, resuming every subscription with `since`.
-        if (typeof op.url !== 'string') return;
-        this.url = clientUrl(op.url);
-        this.redirected = true;
-        socket.close(1000, 'redirected');
-        return;
-      default: return this.answer(op);
+    if (typeof op !== 'object' || op === null) return this.emit('error', new MeshError('bad_request', 'the edge sent something that is not a JSON object'));
+    const frame = op as Frame;
+    switch (frame.op) {
+      case 'msg': return this.message(frame);
+      case 'welcome': return this.welcomed(frame as unknown as WelcomeOp);
+      case 'reset': return this.reset(frame);
+      case 'redirect': return this.redirect(socket, frame);
+      default: return this.answer(frame);
     }
   }
 
   private welcomed(welcome: WelcomeOp): void {
-    const reconnected = this.attempt > 0 || this.welcome !== undefined;
+    const reconnected = this.welcome !== undefined || this.attempt > 0;
     this.welcome = welcome;
     this.attempt = 0;
     this.setState('connected');
     this.emit('welcome', welcome);
     for (const waiter of this.connectWaiters.splice(0)) waiter.resolve(welcome);
     if (reconnected) this.resubscribe();
-    for (const [id, request] of this.pending) {
-      if (!request.sent) this.transmit(id, request);
-    }
+    this.requests.sendUnsent(this.sender());
   }
 
   /** After a reconnect: every subscription again, from its position, so the edge replays the gap. */
   private resubscribe(): void {
-    const asking = new Set<unknown>();
-    for (const request of this.pending.values()) if (request.frame.op === 'sub') asking.add(request.frame.topic);
     for (const subscription of this.subscriptions.values()) {
-      if (asking.has(subscription.topic)) continue;
-      this.request(this.subFrame(subscription)).then(
+      if (this.requests.subscribing(subscription.topic)) continue;
+      this.subscribeRequest(subscription).then(
         (reply) => this.subscribed(subscription, reply),
         (error: MeshError) => this.emit('error', error),
       );
     }
   }
 
-  private message(op: Record<string, unknown>): void {
+  private message(op: Frame): void {
     const topic = op.topic as string;
-    const message: MeshMessage = { topic, epoch: op.epoch as string, offset: op.offset as number, data: op.enc === 'base64' ? fromBase64(op.data as string) : op.data };
-    const exact = this.subscriptions.get(topic);
-    if (exact) exact.push(message, true);
+    let data = op.data;
+    if (op.enc === 'base64') {
+      try {
+        data = fromBase64(op.data as string);
+      } catch {
+        return this.emit('error', new MeshError('bad_request', `a message on ${topic} has data that is not base64`));
+      }
+    }
+    const message: MeshMessage = { topic, epoch: op.epoch as string, offset: op.offset as number, data };
     for (const subscription of this.subscriptions.values()) {
-      if (subscription !== exact && isPattern(subscription.topic) && matches(subscription.topic, topic)) subscription.push(message, false);
+      if (subscription.topic === topic) subscription.push(message, true);
+      else if (isPattern(subscription.topic) && matches(subscription.topic, topic)) subscription.push(message, false);
     }
   }
 
-  private reset(op: Record<string, unknown>): void {
+  private reset(op: Frame): void {
     const subscription = this.subscriptions.get(op.topic as string);
     if (!subscription) return;
     const position = { epoch: op.epoch as string, offset: op.offset as number };
     subscription.position = position;
-    subscription.options.onReset?.(position);
+    subscription.notify(() => subscription.options.onReset?.(position));
   }
 
-  private answer(op: Record<string, unknown>): void {
-    const id = op.id as number;
-    const request = this.pending.get(id);
-    if (op.op === 'error' && !request) {
-      this.emit('error', new MeshError(isErrorCode(op.code) ? op.code : 'internal', String(op.message)));
-      return;
+  /** The edge is draining: move now to where it says, resuming every subscription with `since`. */
+  private redirect(socket: WebSocketLike, op: Frame): void {
+    let url: URL;
+    try {
+      url = new URL(String(op.url));
+      if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) throw new Error(url.protocol);
+    } catch {
+      return this.emit('error', new MeshError('bad_request', `ignored a redirect to ${String(op.url)}`));
     }
-    if (!request) return;
-    this.pending.delete(id);
-    clearTimeout(request.timer);
-    if (op.op === 'error') request.reject(new MeshError(isErrorCode(op.code) ? op.code : 'internal', String(op.message)));
-    else request.resolve(op);
+    this.url = clientUrl(url.href);
+    this.redirected = true;
+    socket.close(1000, 'redirected');
   }
 
-  private request(frame: Record<string, unknown>): Promise<Record<string, unknown>> {
-    if (this.state === 'closed') return Promise.reject(new MeshError('closed', 'client closed'));
-    if (this.state === 'idle') this.open();
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timeoutMs = this.options.requestTimeoutMs ?? 30_000;
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new MeshError('timeout', `no answer to ${String(frame.op)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const request: PendingRequest = { resolve, reject, sent: false, frame, timer };
-      this.pending.set(id, request);
-      if (this.state === 'connected') this.transmit(id, request);
-    });
-  }
-
-  private transmit(id: number, request: PendingRequest): void {
-    request.sent = true;
-    this.socket?.send(JSON.stringify({ ...request.frame, id }));
+  private answer(op: Frame): void {
+    const error = op.op === 'error' ? new MeshError(isErrorCode(op.code) ? op.code : 'internal', String(op.message)) : undefined;
+    if (!this.requests.answer(op.id, op, error) && error) this.emit('error', error);
   }
 
   private lost(socket: WebSocketLike, code: number, reason: string): void {
     if (socket !== this.socket) return;
     this.socket = undefined;
-    // Requests already sent have unknown outcomes (a `pub` may have been sequenced): fail them; unsent ones wait.
-    for (const [id, request] of this.pending) {
-      if (request.sent && request.frame.op !== 'sub') {
-        this.pending.delete(id);
-        clearTimeout(request.timer);
-        request.reject(new MeshError('unavailable', `connection lost before the answer (${code})`));
-      } else request.sent = false;
-    }
+    this.requests.connectionLost(code);
     if (this.state === 'closed') return;
     if (this.options.reconnect === false || finalCloseCodes.has(code)) {
       const error = new MeshError(code === closeCodes.unauthorized ? 'unauthorized' : 'closed', `connection closed: ${code} ${reason}`);
       this.emit('error', error);
-      for (const waiter of this.connectWaiters.splice(0)) waiter.reject(error);
-      this.failAll(error);
+      this.failAll(error.code, error.message);
       this.setState('closed');
       return;
     }
+    this.retry();
+  }
+
+  private retry(): void {
     this.attempt++;
     this.setState('reconnecting');
-    const delay = this.redirected ? 0 : backoffDelay(this.attempt, this.options.reconnect ?? { baseMs: 250, maxMs: 10_000 });
+    const delay = this.redirected ? 0 : backoffDelay(this.attempt, this.options.reconnect || { baseMs: 250, maxMs: 10_000 });
     this.redirected = false;
     this.retryTimer = setTimeout(() => this.open(), delay);
   }
 
-  private failAll(error: MeshError): void {
-    for (const request of this.pending.values()) {
-      clearTimeout(request.timer);
-      request.reject(error);
-    }
-    this.pending.clear();
-    for (const waiter of this.connectWaiters.splice(0)) waiter.reject(error);
+  /** Ends everything: requests fail, subscriptions end (so iterators finish). */
+  private failAll(code: MeshError['code'], message: string): void {
+    this.requests.failAll(code, message);
+    for (const waiter of this.connectWaiters.splice(0)) waiter.reject(new MeshError(code, message));
+    for (const subscription of this.subscriptions.values()) subscription.end();
+    this.subscriptions.clear();
   }
 
   private setState(state: ClientState): void {
@@ -323,7 +316,18 @@ export class MeshClient {
   }
 
   private emit<K extends keyof Events>(event: K, value: Events[K]): void {
-    for (const listener of this.listeners[event]) listener(value);
+    for (const listener of this.listeners[event]) {
+      try {
+        listener(value);
+      } catch (error) {
+        if (event !== 'error') this.callbackFailed(error);
+      }
+    }
+  }
+
+  /** An application callback threw: reported as an `error` event, never thrown into the socket's handlers. */
+  private callbackFailed(error: unknown): void {
+    this.emit('error', new MeshError('internal', `a callback threw: ${(error as Error)?.message ?? String(error)}`));
   }
 }
 

@@ -37,8 +37,19 @@ export class Subscription implements AsyncIterable<MeshMessage> {
     readonly topic: string,
     readonly options: SubscribeOptions,
     private readonly unsubscribeFrom: (subscription: Subscription) => Promise<void>,
+    /** Where an application callback's exception goes, instead of into the socket's handlers. */
+    private readonly callbackFailed: (error: unknown) => void,
   ) {
     this.position = options.since;
+  }
+
+  /** Runs an application callback, keeping its exceptions away from the client's own code. */
+  notify(callback: () => void): void {
+    try {
+      callback();
+    } catch (error) {
+      this.callbackFailed(error);
+    }
   }
 
   unsubscribe(): Promise<void> {
@@ -48,7 +59,7 @@ export class Subscription implements AsyncIterable<MeshMessage> {
   /** Delivers a message to the callback and the iterator. */
   push(message: MeshMessage, exact: boolean): void {
     if (exact) this.position = { epoch: message.epoch, offset: message.offset };
-    this.options.onMessage?.(message);
+    if (this.options.onMessage) this.notify(() => this.options.onMessage!(message));
     // Without a callback the iterator is the consumer, so keep messages until it starts.
     if (this.options.onMessage && !this.iterated) return;
     const waiter = this.waiters.shift();

@@ -31,8 +31,15 @@ export class MemoryEngine implements Engine {
   private readonly listeners: Array<(message: StoredMessage) => void> = [];
   private readonly now: () => number;
 
+  /** Age eviction also runs on its own, so topics nobody publishes to or reads from still free their history. */
+  private readonly sweeper: NodeJS.Timeout;
+
   constructor(private readonly options: MemoryEngineOptions) {
     this.now = options.now ?? Date.now;
+    this.sweeper = setInterval(() => {
+      for (const stream of this.streams.values()) this.evict(stream);
+    }, Math.max(1000, Math.min(options.maxAgeMs, 60_000)));
+    this.sweeper.unref();
   }
 
   async publish(topic: string, data: Uint8Array): Promise<StoredMessage> {
@@ -78,6 +85,7 @@ export class MemoryEngine implements Engine {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     this.streams.clear();
     this.listeners.length = 0;
   }
@@ -88,8 +96,8 @@ export class MemoryEngine implements Engine {
     while (stream.messages.length - stream.head > maxMessages || (stream.head < stream.times.length && stream.times[stream.head]! < oldestAllowed)) {
       stream.head++;
     }
-    // Compact once the dropped prefix dominates, so memory stays bounded by maxMessages.
-    if (stream.head > 64 && stream.head * 2 > stream.messages.length) {
+    // Compact once the dropped prefix dominates (or is everything), so memory stays bounded by maxMessages.
+    if (stream.head > 0 && (stream.head === stream.messages.length || (stream.head > 64 && stream.head * 2 > stream.messages.length))) {
       stream.messages = stream.messages.slice(stream.head);
       stream.times = stream.times.slice(stream.head);
       stream.head = 0;

@@ -30,7 +30,7 @@ export interface CoreOptions {
   maxUplinkMessageBytes?: number;
   /** Largest `POST /v1/publish` body. Default 1 MiB. */
   maxPublishBodyBytes?: number;
-  /** An uplink silent this long is dropped (edges ping more often). Default 3 uplink heartbeats (6 s). */
+  /** The core pings each uplink at this period and drops one silent for a whole period. Default 6 s. */
   uplinkTimeoutMs?: number;
   /** Publish ids remembered to answer resent publishes without sequencing them twice. Default 100,000. */
   recentPublishIds?: number;
@@ -102,7 +102,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
       peers.add(new UplinkPeer(ws, peerContext));
     });
   });
-  // Edges ping every uplink heartbeat; one silent for a whole liveness period is dead, and its interest goes.
+  // The core pings each uplink once a period; one that answered nothing for a whole period is dead, and its interest goes.
   const liveness = setInterval(() => {
     for (const peer of [...peers]) peer.sweep();
   }, options.uplinkTimeoutMs ?? defaultUplink.heartbeatMs * 3);

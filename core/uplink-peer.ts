@@ -19,7 +19,7 @@ export interface UplinkPeerContext {
   router: Router<UplinkPeer>;
   metrics: CoreMetrics;
   logger: Logger;
-  /** Positions of recent publishes by `${edge instance}:${publish id}`, so a publish resent after a reconnect is not sequenced twice. */
+  /** Positions of recent publishes by `${edge}:${edge instance}:${publish id}`, so a publish resent after a reconnect is not sequenced twice. */
   recentPublishes: LRUCache<string, Promise<Position>>;
   /** Called once the edge has said who it is; the core closes an older uplink of the same edge. */
   onIdentified(peer: UplinkPeer): void;
@@ -41,7 +41,7 @@ export class UplinkPeer implements RouteTarget {
 
   constructor(private readonly socket: WebSocket, private readonly context: UplinkPeerContext) {
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
-    socket.on('ping', () => {
+    socket.on('pong', () => {
       this.heard = true;
     });
     socket.on('close', () => this.cleanup());
@@ -56,7 +56,7 @@ export class UplinkPeer implements RouteTarget {
     this.send(frame);
   }
 
-  /** Called once per liveness period: an edge silent for a whole period (it pings more often) is gone. */
+  /** Called once per liveness period: the core pings, and an edge that answered nothing since the last ping is gone. */
   sweep(): void {
     if (!this.heard) {
       this.context.logger.warn({ edge: this.edgeId }, 'uplink silent; dropping it');
@@ -65,6 +65,7 @@ export class UplinkPeer implements RouteTarget {
       return;
     }
     this.heard = false;
+    this.socket.ping();
   }
 
   close(code: number, reason: string): void {
@@ -136,7 +137,7 @@ export class UplinkPeer implements RouteTarget {
   private hello(version: number, edgeId: string, region: string, instance: string): void {
     if (this.edgeId) return this.close(closeCodes.protocolViolation, 'hello twice');
     if (version !== protocolVersion) return this.close(closeCodes.protocolViolation, `uplink protocol ${version} is not ${protocolVersion}`);
-    if (!edgeId) return this.close(closeCodes.protocolViolation, 'empty edge id');
+    if (!edgeId || !instance) return this.close(closeCodes.protocolViolation, 'empty edge id or instance');
     this.edgeId = edgeId;
     this.region = region;
     this.instance = instance;
@@ -173,7 +174,7 @@ export class UplinkPeer implements RouteTarget {
   private async publish([, id, topic, data]: PubFrame): Promise<void> {
     const problem = topicProblem(topic);
     if (problem) throw new RelayError('invalid_topic', `topic ${problem}`);
-    const key = `${this.instance}:${id}`;
+    const key = `${this.edgeId}:${this.instance}:${id}`;
     let sequenced = this.context.recentPublishes.get(key);
     if (!sequenced) {
       sequenced = this.context.engine.publish(topic, data).then(({ epoch, offset }) => ({ epoch, offset }));

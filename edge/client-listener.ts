@@ -8,6 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { decodeClientMessage } from '../shared/codec.js';
+import { closeCodes } from '../shared/errors.js';
 import { clientPath, subprotocols, type ClientFormat, type RedirectOp } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
 import { ClientSession, type SessionContext } from './client-session.js';
@@ -93,7 +94,13 @@ export class ClientListener {
     metrics.connections.inc({ transport: 'websocket' });
     ws.on('message', (data, isBinary) => {
       transport.heard();
-      session.receive(decodeClientMessage(data as Buffer, isBinary, format));
+      try {
+        session.receive(decodeClientMessage(data as Buffer, isBinary, format));
+      } catch (error) {
+        // A bug must cost one session, never the process and everyone else's.
+        logger.error({ session: session.id, err: error }, 'client message failed');
+        transport.close(closeCodes.internal, 'internal error');
+      }
     });
     ws.on('pong', () => transport.heard());
     ws.on('error', (error) => logger.debug({ session: session.id, err: error.message }, 'client socket error'));

@@ -34,10 +34,6 @@ export class ClientSession implements SubscriberSession {
     this.connectTimer = setTimeout(() => this.transport.close(closeCodes.connectTimeout, 'no connect in time'), context.limits.connectTimeoutMs);
   }
 
-  get subscriptionCount(): number {
-    return this.subscriptions.size;
-  }
-
   exactSubscription(topic: string): LocalSubscription | undefined {
     const subscription = this.subscriptions.get(topic);
     return subscription?.pattern === false ? subscription : undefined;
@@ -110,6 +106,8 @@ export class ClientSession implements SubscriberSession {
     if (!subscription) throw new RelayError('not_subscribed', `not subscribed to ${op.topic}`);
     this.subscriptions.delete(op.topic);
     this.context.interest.remove(subscription);
+    // Nothing goes unanswered: a `sub` still waiting for the core ends here.
+    if (subscription.request) this.fail(subscription.request.id, new RelayError('not_subscribed', `unsubscribed from ${op.topic} before the subscription was answered`));
     this.transport.sendOp({ op: 'unsubok', ...idOf(op.id) });
   }
 

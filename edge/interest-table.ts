@@ -10,7 +10,10 @@ import type { Position } from '../shared/protocol.js';
 import { EncodedMessage } from './encoded-message.js';
 import type { LocalSubscription } from './local-subscription.js';
 import { RecentCache } from './recent-cache.js';
-import type { SubscribeAnswer, Uplink } from './uplink.js';
+import { UplinkLost, type SubscribeAnswer, type Uplink } from './uplink.js';
+
+/** After the core refused a subscription that clients still hold, how long until it is asked again. */
+const refusedRetryMs = 1000;
 
 interface Interest {
   /** Answered subscriptions, densely packed for the fan-out loop. */
@@ -99,15 +102,7 @@ export class InterestTable {
       const index = interest.waiting.indexOf(subscription);
       if (index >= 0) interest.waiting.splice(index, 1);
     }
-    if (interest.subscribers.length > 0 || interest.waiting.length > 0) return;
-    if (subscription.pattern) {
-      this.patterns.delete(subscription.subscription);
-      this.patternIndex.remove(subscription.subscription, interest as PatternInterest);
-    } else {
-      this.topics.delete(subscription.subscription);
-    }
-    this.interestDigest.remove(subscription.subscription);
-    this.options.uplink.unsubscribe(subscription.subscription);
+    if (interest.subscribers.length === 0 && interest.waiting.length === 0) this.forget(subscription.subscription);
   }
 
   /** A message from the core: to the topic's subscribers, then to matching patterns' subscribers, once per session. */
@@ -129,11 +124,16 @@ export class InterestTable {
         if (session.fanoutStamp === stamp) continue;
         // Once a session's exact subscription to this topic is answered, it carries the topic; until then the
         // pattern does, and the exact one remembers how far, so that no message comes twice.
-        const exact = session.exactSubscription(topic);
-        if (exact && exact.slot >= 0) continue;
-        if (exact) exact.last = Math.max(exact.last, offset);
         session.fanoutStamp = stamp;
         message ??= new EncodedMessage(topic, epoch, offset, payload);
+        const exact = session.exactSubscription(topic);
+        if (exact && exact.slot >= 0) continue;
+        if (exact?.request?.since) {
+          // It will replay from `since`: hold the topic for it, to follow the replay in order.
+          (exact.held ??= []).push(message);
+          continue;
+        }
+        if (exact) exact.last = Math.max(exact.last, offset);
         subscription.deliver(message);
         this.deliveries++;
       }
@@ -251,8 +251,9 @@ export class InterestTable {
     interest.last = position.offset;
     interest.recent.clear();
     for (const subscription of interest.subscribers) {
-      subscription.session.transport.sendOp({ op: 'reset', topic: interest.topic, epoch: position.epoch, offset: position.offset });
       subscription.last = position.offset;
+      // One still waiting for its replay learns the new position from its answer instead.
+      if (!subscription.request) subscription.session.transport.sendOp({ op: 'reset', topic: interest.topic, epoch: position.epoch, offset: position.offset });
     }
   }
 
@@ -260,34 +261,51 @@ export class InterestTable {
   private attach(interest: TopicInterest, subscription: LocalSubscription): void {
     const since = subscription.request?.since;
     const position = { epoch: interest.epoch, offset: interest.last };
-    // `last` may already be ahead: messages this session got through a pattern while this answer was pending.
-    const deliveredByPattern = subscription.last;
     if (!since || since.epoch !== position.epoch || since.offset > position.offset) {
       this.answer(subscription, position, false);
-      subscription.last = Math.max(deliveredByPattern, position.offset);
+      // `last` may already be ahead: messages this session got through a pattern while this answer was pending.
+      subscription.last = Math.max(subscription.last, position.offset);
+      subscription.release([], position.epoch);
       return this.join(interest, subscription);
     }
-    subscription.last = Math.max(deliveredByPattern, since.offset);
-    const cached = interest.recent.after(since.epoch, since.offset);
+    subscription.last = since.offset;
+    const cached = since.offset === position.offset ? [] : interest.recent.after(since.epoch, since.offset);
     if (cached) {
       this.answer(subscription, position, true);
-      subscription.release(cached.filter((message) => message.offset <= position.offset));
+      subscription.release(cached.filter((message) => message.offset <= position.offset), position.epoch);
       return this.join(interest, subscription);
     }
     // Not in the cache: join now holding live messages, fetch the gap from the core, then answer.
-    subscription.held = [];
+    subscription.held ??= [];
     this.join(interest, subscription);
-    this.options.uplink.history(interest.topic, since.epoch, since.offset + 1, position.offset, this.options.holdMs)
-      .catch((error: RelayError) => {
-        this.options.logger.warn({ topic: interest.topic, err: error.message }, 'replay from the core failed');
+    void this.replayFromCore(interest, subscription, since, position);
+  }
+
+  private async replayFromCore(interest: TopicInterest, subscription: LocalSubscription, since: Position, position: Position): Promise<void> {
+    const found = await this.fetchHistory(interest.topic, since, position.offset);
+    if (subscription.slot < 0) return;
+    // A reset while the replay was on its way (a new epoch) means it no longer continues the stream.
+    const current = interest.epoch === position.epoch;
+    const answered = current ? position : { epoch: interest.epoch, offset: interest.last };
+    const recovered = found !== null && current;
+    this.answer(subscription, answered, recovered);
+    if (!recovered) subscription.last = Math.max(subscription.last, answered.offset);
+    const replay = recovered ? found.map(([offset, payload]) => new EncodedMessage(interest.topic, since.epoch, offset, payload)) : [];
+    subscription.release(replay, interest.epoch);
+  }
+
+  /** The core's history for (since, to]; a lost uplink is waited out (within the hold time), not taken as a loss. */
+  private async fetchHistory(topic: string, since: Position, to: number): Promise<Array<[number, Uint8Array]> | null> {
+    const deadline = Date.now() + this.options.holdMs;
+    for (;;) {
+      try {
+        return await this.options.uplink.history(topic, since.epoch, since.offset + 1, to, Math.max(0, deadline - Date.now()));
+      } catch (error) {
+        if (error instanceof UplinkLost && Date.now() < deadline) continue;
+        this.options.logger.warn({ topic, err: (error as Error).message }, 'replay from the core failed');
         return null;
-      })
-      .then((found) => {
-        if (subscription.slot < 0) return;
-        this.answer(subscription, position, found !== null);
-        if (!found) subscription.last = Math.max(subscription.last, position.offset);
-        subscription.release((found ?? []).map(([offset, payload]) => new EncodedMessage(interest.topic, since.epoch, offset, payload)));
-      });
+      }
+    }
   }
 
   private answer(subscription: LocalSubscription, position: Position | undefined, recovered: boolean): void {
@@ -309,9 +327,30 @@ export class InterestTable {
 
   private refused(interest: TopicInterest | PatternInterest, error: RelayError): void {
     // A lost uplink is not a refusal: the interest is sent again when it is back.
-    if (error.code === 'unavailable') return;
+    if (error instanceof UplinkLost) return;
     const waiting = interest.waiting;
     interest.waiting = [];
     for (const subscription of waiting) this.options.onRefused(subscription, error);
+    const key = 'topic' in interest ? interest.topic : interest.pattern;
+    if (interest.subscribers.length === 0) return this.forget(key);
+    // Clients still rely on it (a resubscription was refused): ask again shortly.
+    setTimeout(() => {
+      if (interest.confirmed || (this.topics.get(key) ?? this.patterns.get(key)) !== interest) return;
+      if ('topic' in interest) this.subscribeTopic(interest);
+      else this.subscribePattern(interest);
+    }, refusedRetryMs).unref();
+  }
+
+  /** Drops an interest no local client holds any more, here and on the core. */
+  private forget(subscription: string): void {
+    const pattern = this.patterns.get(subscription);
+    if (pattern) {
+      this.patterns.delete(subscription);
+      this.patternIndex.remove(subscription, pattern);
+    } else if (!this.topics.delete(subscription)) {
+      return;
+    }
+    this.interestDigest.remove(subscription);
+    this.options.uplink.unsubscribe(subscription);
   }
 }

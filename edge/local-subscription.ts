@@ -47,11 +47,14 @@ export class LocalSubscription {
     this.session.transport.sendMessage(message);
   }
 
-  /** Ends a replay: the replayed messages, then the live ones held meanwhile, each once and in order. */
-  release(replay: readonly EncodedMessage[]): void {
+  /**
+   * Ends a replay: the replayed messages, then the live ones held meanwhile (of the stream's current `epoch`),
+   * each once and in order.
+   */
+  release(replay: readonly EncodedMessage[], epoch: string): void {
     const held = this.held ?? [];
     this.held = null;
     for (const message of replay) this.deliver(message);
-    for (const message of held) this.deliver(message);
+    for (const message of held) if (message.epoch === epoch) this.deliver(message);
   }
 }

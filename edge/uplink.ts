@@ -13,6 +13,13 @@ import { frameType, protocolVersion, uplinkPath, type CoreFrame, type EdgeFrame,
 import type { UplinkConfig } from '../shared/topology.js';
 import { HeldPublishes } from './held-publishes.js';
 
+/** The uplink died with the request on it: not an answer from the core. */
+export class UplinkLost extends RelayError {
+  constructor() {
+    super('unavailable', 'uplink to the core was lost');
+  }
+}
+
 export interface CoreTarget {
   id: string;
   url: string;
@@ -28,7 +35,7 @@ export interface SubscribeAnswer {
 
 export interface UplinkHandlers {
   /** The uplink is up (again): the edge resubscribes everything it holds. */
-  onConnected(coreId: string): void;
+  onConnected(): void;
   onDisconnected(): void;
   onMessage(topic: string, epoch: string, offset: number, payload: Uint8Array): void;
   /** The digest of the edge's subscriptions, sent to the core periodically. */
@@ -283,7 +290,7 @@ export class Uplink {
     // Publishes that were held, or in flight when the last link died, go first and in order; the core answers
     // one it already sequenced with its position instead of sequencing it again.
     for (const held of this.publishes.release()) this.send([frameType.pub, held.id, held.topic, held.payload]);
-    this.options.handlers.onConnected(coreId);
+    this.options.handlers.onConnected();
     for (const wake of [...this.connectedWaiters]) wake();
   }
 
@@ -329,7 +336,7 @@ export class Uplink {
     this.stopTimers();
     const wasConnected = this.state === 'connected';
     if (this.state !== 'closed') this.state = 'connecting';
-    this.failPending(new RelayError('unavailable', 'uplink to the core was lost'));
+    this.failPending(new UplinkLost());
     this.publishes.holdAll();
     if (wasConnected) {
       this.options.logger.warn({ core: coreId, code, reason }, 'uplink lost');

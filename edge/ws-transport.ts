@@ -55,7 +55,7 @@ export class WsTransport implements SessionTransport, Flushable {
     if (this.closing) return;
     this.closing = true;
     this.flush();
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, closeReason(reason));
   }
 
   /** Any sign of life from the client (a pong). */
@@ -89,4 +89,11 @@ export class WsTransport implements SessionTransport, Flushable {
       this.options.scheduler.mark(this);
     }
   }
+}
+
+/** A close frame's reason holds at most 123 bytes (RFC 6455 §5.5); `ws` throws on a longer one. */
+function closeReason(reason: string): string {
+  let text = reason;
+  while (Buffer.byteLength(text) > 123) text = text.slice(0, -1);
+  return text;
 }

@@ -1,0 +1,106 @@
+// The client's requests waiting for their answers, across reconnects: unsent ones wait for the next connection,
+// and a request's frame is built when it is sent, so a resubscription carries the newest `since`.
+
+import type { MeshErrorCode } from './mesh-error.js';
+import { MeshError } from './mesh-error.js';
+
+export type Frame = Record<string, unknown>;
+
+interface PendingRequest {
+  op: string;
+  topic: string | undefined;
+  build(): Frame;
+  resolve(reply: Frame): void;
+  reject(error: MeshError): void;
+  /** Sent on the current connection (its answer is lost with it). */
+  sent: boolean;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export class PendingRequests {
+  private readonly requests = new Map<number, PendingRequest>();
+  private nextId = 1;
+
+  /**
+   * Registers a request; `timeoutMs` undefined means it waits as long as it takes (a `sub` waits for the uplink,
+   * as the protocol says). `send` is called now when connected, else by `sendUnsent` on the next connection.
+   */
+  add(op: string, topic: string | undefined, build: () => Frame, timeoutMs: number | undefined, send: ((frame: Frame) => void) | undefined): Promise<Frame> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+        this.requests.delete(id);
+        reject(new MeshError('timeout', `no answer to ${op} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const request: PendingRequest = { op, topic, build, resolve, reject, sent: false, timer };
+      this.requests.set(id, request);
+      if (send) this.transmit(id, request, send);
+    });
+  }
+
+  /** Settles the request `id` with a reply; false when no request has that id. */
+  answer(id: unknown, reply: Frame, error: MeshError | undefined): boolean {
+    const request = typeof id === 'number' ? this.requests.get(id) : undefined;
+    if (!request) return false;
+    this.requests.delete(id as number);
+    clearTimeout(request.timer);
+    if (error) request.reject(error);
+    else request.resolve(reply);
+    return true;
+  }
+
+  /** True when a `sub` for `topic` waits (sent or not). */
+  subscribing(topic: string): boolean {
+    for (const request of this.requests.values()) if (request.op === 'sub' && request.topic === topic) return true;
+    return false;
+  }
+
+  /** The app gave up a subscription: its pending `sub` requests resolve to nothing, and their late answers are ignored. */
+  cancelSubscribe(topic: string): void {
+    for (const [id, request] of this.requests) {
+      if (request.op !== 'sub' || request.topic !== topic) continue;
+      clearTimeout(request.timer);
+      if (request.sent) {
+        request.resolve = () => {};
+        request.reject = () => {};
+      } else {
+        this.requests.delete(id);
+      }
+    }
+  }
+
+  /**
+   * The connection dropped. A sent `sub` is asked again on the next one; any other sent request has an unknown
+   * outcome (a `pub` may have been sequenced) and fails with `unavailable`.
+   */
+  connectionLost(code: number): void {
+    for (const [id, request] of this.requests) {
+      if (!request.sent) continue;
+      if (request.op === 'sub') {
+        request.sent = false;
+        continue;
+      }
+      this.requests.delete(id);
+      clearTimeout(request.timer);
+      request.reject(new MeshError('unavailable', `connection lost (${code}) before the answer to ${request.op}`));
+    }
+  }
+
+  sendUnsent(send: (frame: Frame) => void): void {
+    for (const [id, request] of this.requests) if (!request.sent) this.transmit(id, request, send);
+  }
+
+  failAll(code: MeshErrorCode, message: string): void {
+    const requests = [...this.requests.values()];
+    this.requests.clear();
+    for (const request of requests) {
+      clearTimeout(request.timer);
+      request.reject(new MeshError(code, message));
+    }
+  }
+
+  private transmit(id: number, request: PendingRequest, send: (frame: Frame) => void): void {
+    request.sent = true;
+    send({ ...request.build(), id });
+  }
+}

@@ -126,7 +126,13 @@ export class MeshClient {
     this.subscriptions.delete(subscription.topic);
     subscription.end();
     this.requests.cancelSubscribe(subscription.topic);
-    if (this.state === 'connected') await this.request('unsub', subscription.topic, () => ({ op: 'unsub', topic: subscription.topic }));
+    if (this.state !== 'connected') return;
+    try {
+      await this.request('unsub', subscription.topic, () => ({ op: 'unsub', topic: subscription.topic }));
+    } catch (error) {
+      // Closed or disconnected meanwhile: the subscription is gone either way (a new connection does not renew it).
+      if (!(error instanceof MeshError && (error.code === 'closed' || error.code === 'unavailable'))) throw error;
+    }
   }
 
   private subscribeRequest(subscription: Subscription): Promise<Frame> {

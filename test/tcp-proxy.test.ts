@@ -211,6 +211,116 @@ test('blackhole drops bytes both ways but keeps sockets open, and traffic flows 
   t.is(proxy.bytesFromTarget, 5);
 });
 
+/** Collects what `socket` receives; `read(n)` resolves with the first n bytes once they are there. */
+function collect(socket: net.Socket): { read(n: number): Promise<Buffer>; received(): Buffer } {
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  // unpipe() leaves a socket paused, and a 'data' listener alone does not make it flow again.
+  socket.resume();
+  const received = (): Buffer => Buffer.concat(chunks);
+  const read = async (n: number): Promise<Buffer> => {
+    const deadline = Date.now() + DEADLINE_MS;
+    while (received().length < n) {
+      if (socket.destroyed) throw new Error(`socket closed after ${received().length} of ${n} bytes`);
+      await waitEvent(socket, 'data', Math.max(1, deadline - Date.now()));
+    }
+    return received().subarray(0, n);
+  };
+  return { read, received };
+}
+
+test("blackhole(true, 'toTarget') drops only client→target bytes, on existing and new connections", async (t) => {
+  const echo = await startEcho(t);
+  const proxy = await startProxy(t, echo.port);
+  const existing = await connected(t, proxy.port);
+  await echo.waitForSockets(1);
+  const [existingServer] = echo.sockets;
+  if (existingServer === undefined) throw new Error('echo socket missing');
+  existingServer.unpipe(existingServer);
+  const existingServerData = collect(existingServer);
+  proxy.resetCounters();
+
+  proxy.blackhole(true, 'toTarget');
+  existingServer.write('down passes');
+  t.is((await existing.read(11)).toString(), 'down passes');
+  // The FIN follows the data through the proxy, so its arrival proves the data ahead of it was dropped.
+  existing.socket.end('up is lost');
+  await waitEvent(existingServer, 'end');
+  t.is(existingServerData.received().length, 0);
+
+  // A connection made while the black hole is open gets it too.
+  const fresh = await connected(t, proxy.port);
+  await echo.waitForSockets(2);
+  const freshServer = echo.sockets[1]!;
+  freshServer.unpipe(freshServer);
+  const freshServerData = collect(freshServer);
+  freshServer.write('down');
+  t.is((await fresh.read(4)).toString(), 'down');
+  fresh.socket.end('up');
+  await waitEvent(freshServer, 'end');
+  t.is(freshServerData.received().length, 0);
+  t.is(proxy.bytesToTarget, 0);
+  t.is(proxy.bytesFromTarget, 15);
+
+  proxy.blackhole(false, 'toTarget');
+  const after = await connected(t, proxy.port);
+  after.socket.write('both ways');
+  t.is((await after.read(9)).toString(), 'both ways');
+  t.is(proxy.bytesToTarget, 9);
+});
+
+test("blackhole(true, 'fromTarget') drops only target→client bytes, and lifting one direction leaves the other", async (t) => {
+  const echo = await startEcho(t);
+  const proxy = await startProxy(t, echo.port);
+  const existing = await connected(t, proxy.port);
+  await echo.waitForSockets(1);
+  const [existingServer] = echo.sockets;
+  if (existingServer === undefined) throw new Error('echo socket missing');
+  existingServer.unpipe(existingServer);
+  const existingServerData = collect(existingServer);
+  proxy.resetCounters();
+
+  proxy.blackhole(true, 'fromTarget');
+  existing.socket.write('up passes');
+  t.is((await existingServerData.read(9)).toString(), 'up passes');
+  existingServer.end('down is lost');
+  await waitEvent(existing.socket, 'end');
+  t.is(existing.received().length, 0);
+
+  // On a new connection the echo comes back through the black hole: it arrives at the target, then is lost.
+  const fresh = await connected(t, proxy.port);
+  await echo.waitForSockets(2);
+  const freshServerData = collect(echo.sockets[1]!);
+  fresh.socket.end('echo me');
+  t.is((await freshServerData.read(7)).toString(), 'echo me');
+  await waitEvent(fresh.socket, 'end');
+  t.is(fresh.received().length, 0);
+  t.is(proxy.bytesToTarget, 16);
+  t.is(proxy.bytesFromTarget, 0);
+
+  // Both ways black-holed, then only client→target lifted: the way back stays dark.
+  proxy.blackhole(true);
+  proxy.blackhole(false, 'toTarget');
+  const third = await connected(t, proxy.port);
+  await echo.waitForSockets(3);
+  const thirdServerData = collect(echo.sockets[2]!);
+  third.socket.end('half');
+  t.is((await thirdServerData.read(4)).toString(), 'half');
+  await waitEvent(third.socket, 'end');
+  t.is(third.received().length, 0);
+
+  proxy.blackhole(false);
+  const fourth = await connected(t, proxy.port);
+  fourth.socket.write('open again');
+  t.is((await fourth.read(10)).toString(), 'open again');
+});
+
+test('blackhole() refuses an unknown direction', async (t) => {
+  const echo = await startEcho(t);
+  const proxy = await startProxy(t, echo.port);
+  t.throws(() => proxy.blackhole(true, 'sideways' as 'both'), { instanceOf: RangeError });
+});
+
 test('refuse(true) resets new connections and leaves existing ones alone', async (t) => {
   const echo = await startEcho(t);
   const proxy = await startProxy(t, echo.port);

@@ -30,8 +30,12 @@ export interface TcpProxy {
   throttle(bytesPerSecond: number | null): void;
   /** Resets (RST) every current pair; new connections are still accepted. */
   cut(): void;
-  /** While on: sockets stay open but data is dropped both ways (FIN and RST still pass, see Direction). */
-  blackhole(on: boolean): void;
+  /**
+   * While on: sockets stay open but data is dropped (FIN and RST still pass, see Direction). `direction` says
+   * which way is switched: both (the default), client→target ('toTarget') or target→client ('fromTarget'); the
+   * other way keeps its setting. Applies to existing and new pairs alike.
+   */
+  blackhole(on: boolean, direction?: BlackholeDirection): void;
   /** While on: new incoming connections are reset immediately; existing ones are untouched. */
   refuse(on: boolean): void;
   /** Future connections go there. */
@@ -42,10 +46,15 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
+export type BlackholeDirection = 'both' | 'toTarget' | 'fromTarget';
+
+/** One of the two directions of a pair. */
+type Way = 'toTarget' | 'fromTarget';
+
 interface Settings {
   latencyMs: number;
   bytesPerSecond: number | null;
-  blackholed: boolean;
+  blackholed: Record<Way, boolean>;
 }
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -78,10 +87,11 @@ class Direction {
     private readonly from: net.Socket,
     private readonly to: net.Socket,
     private readonly settings: Settings,
+    private readonly way: Way,
     private readonly count: (bytes: number) => void,
   ) {
     from.on('data', (chunk: Buffer) => {
-      if (!this.settings.blackholed) this.enqueue(chunk);
+      if (!this.settings.blackholed[this.way]) this.enqueue(chunk);
     });
     from.on('end', () => this.enqueue(null));
     to.on('drain', () => {
@@ -124,7 +134,7 @@ class Direction {
       }
       const piece = this.take(head, head.chunk);
       // Bytes already queued when the black hole opens are lost too, as packets in flight would be.
-      if (this.settings.blackholed) continue;
+      if (this.settings.blackholed[this.way]) continue;
       this.count(piece.length);
       if (!this.to.write(piece)) this.awaitingDrain = true;
     }
@@ -183,8 +193,8 @@ class Pair {
     counters: { bytesToTarget: number; bytesFromTarget: number },
     onGone: (pair: Pair) => void,
   ) {
-    this.upstream = new Direction(client, target, settings, (n) => (counters.bytesToTarget += n));
-    this.downstream = new Direction(target, client, settings, (n) => (counters.bytesFromTarget += n));
+    this.upstream = new Direction(client, target, settings, 'toTarget', (n) => (counters.bytesToTarget += n));
+    this.downstream = new Direction(target, client, settings, 'fromTarget', (n) => (counters.bytesFromTarget += n));
     const closes = [this.watch(client, target, this.downstream), this.watch(target, client, this.upstream)];
     this.closed = Promise.all(closes).then(() => {
       this.stopAll();
@@ -245,7 +255,7 @@ function listen(server: net.Server, host: string, port: number): Promise<net.Add
 
 /** Starts a proxy listening on options.host (default 127.0.0.1), port 0 unless given, forwarding to options.target. */
 export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy> {
-  const settings: Settings = { latencyMs: 0, bytesPerSecond: null, blackholed: false };
+  const settings: Settings = { latencyMs: 0, bytesPerSecond: null, blackholed: { toTarget: false, fromTarget: false } };
   const counters = { bytesToTarget: 0, bytesFromTarget: 0 };
   let target = { ...options.target };
   let refusing = false;
@@ -324,8 +334,12 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
       settings.bytesPerSecond = bytesPerSecond;
     },
     cut: resetAll,
-    blackhole(on) {
-      settings.blackholed = on;
+    blackhole(on, direction = 'both') {
+      if (direction !== 'both' && direction !== 'toTarget' && direction !== 'fromTarget') {
+        throw new RangeError(`blackhole direction must be 'both', 'toTarget' or 'fromTarget', got ${String(direction)}`);
+      }
+      if (direction !== 'fromTarget') settings.blackholed.toTarget = on;
+      if (direction !== 'toTarget') settings.blackholed.fromTarget = on;
     },
     refuse(on) {
       refusing = on;

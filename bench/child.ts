@@ -14,15 +14,26 @@ export function forkBench(script: string, args: string[]): BenchChild {
   const child = fork(fileURLToPath(new URL(script, import.meta.url)), args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const next = <T>(key: string, timeoutMs = 120_000): Promise<T> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${script}: no ${key} within ${timeoutMs} ms`)), timeoutMs);
-      const onMessage = (message: Record<string, unknown>): void => {
-        if (!(key in message)) return;
+      const done = (): void => {
         clearTimeout(timer);
         child.off('message', onMessage);
+        child.off('exit', onExit);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`${script}: no ${key} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onMessage = (message: Record<string, unknown>): void => {
+        if (!(key in message)) return;
+        done();
         resolve(message as T);
       };
+      const onExit = (code: number | null): void => {
+        done();
+        reject(new Error(`${script} exited with ${code}`));
+      };
       child.on('message', onMessage);
-      child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+      child.on('exit', onExit);
     });
   return {
     process: child,

@@ -10,8 +10,11 @@ export interface BenchChild {
   stop(): void;
 }
 
-export function forkBench(script: string, args: string[]): BenchChild {
-  const child = fork(fileURLToPath(new URL(script, import.meta.url)), args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export function forkBench(script: string, args: string[], execArgv: string[] = []): BenchChild {
+  const child = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
+    execArgv: ['--import', 'tsx', ...execArgv],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const next = <T>(key: string, timeoutMs = 120_000): Promise<T> =>
     new Promise((resolve, reject) => {
       const done = (): void => {
@@ -26,7 +29,7 @@ export function forkBench(script: string, args: string[]): BenchChild {
       const onMessage = (message: Record<string, unknown>): void => {
         if (!(key in message)) return;
         done();
-        resolve(message as T);
+        resolve(message[key] as T);
       };
       const onExit = (code: number | null): void => {
         done();

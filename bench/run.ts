@@ -1,62 +1,96 @@
-// `npm run bench` / `relaymesh bench`: runs the fan-out scenarios, alternating candidates over several rounds,
-// prints a table of medians and ratios, and writes the raw results to bench/results/fanout.json.
+// `npm run bench` / `relaymesh bench`: the benchmark suite. Runs the scenarios (S1 idle footprint, S2 fan-out cost,
+// S3 latency, S4 WAN savings, S5 churn) for each candidate in the same invocation, alternating candidates over
+// rounds, prints tables of medians and ratios, and writes bench/results/latest.json and BENCHMARKS.md.
 
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
-import { runFanout, type FanoutResult, type FanoutScenario } from './fanout.js';
-import type { CandidateKind } from './server-process.js';
+import { cpus, totalmem } from 'node:os';
+import { renderReport, type BenchResults } from './report.js';
+import { runChurn } from './scenarios/churn.js';
+import { runFanout, type FanoutCase } from './scenarios/fanout.js';
+import { runIdle } from './scenarios/idle.js';
+import { runLatency } from './scenarios/latency.js';
+import { runWan } from './scenarios/wan.js';
+import { candidateKinds } from './wires.js';
+
+export type ScenarioName = 'idle' | 'fanout' | 'latency' | 'wan' | 'churn';
+export const scenarioNames: readonly ScenarioName[] = ['idle', 'fanout', 'latency', 'wan', 'churn'];
 
 export interface BenchOptions {
-  subscribers: number[];
-  messages: number;
-  inFlight: number[];
-  payloadBytes: number;
+  scenarios: readonly ScenarioName[];
+  /** Small sizes, one round: a smoke run in about a minute. */
+  quick: boolean;
   rounds: number;
+  /** The command line, for the report. */
+  command: string;
 }
 
-const candidates: CandidateKind[] = ['naive-ws', 'relaymesh'];
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+function sizes(quick: boolean) {
+  return quick
+    ? { idle: [1000], fanout: [1000], fanoutCases: [{ payloadBytes: 100, inFlight: 4 }], latencySubscribers: 1000, rates: [20_000, 80_000], wanSubscribers: 500, churn: { stable: 500, churning: 200, perSecond: 100, durationMs: 3000 } }
+    : {
+      idle: [1000, 5000, 10_000, 19_000],
+      fanout: [1000, 5000, 10_000],
+      fanoutCases: [100, 1024].flatMap((payloadBytes) => [1, 4, 16].map((inFlight) => ({ payloadBytes, inFlight }))),
+      latencySubscribers: 10_000,
+      rates: [25_000, 50_000, 100_000, 200_000, 400_000, 800_000, 1_600_000],
+      wanSubscribers: 2000,
+      churn: { stable: 2000, churning: 1000, perSecond: 500, durationMs: 10_000 },
+    };
 }
+
+const progress = (line: string): void => void process.stderr.write(`${line}\n`);
 
 export async function runBench(options: BenchOptions): Promise<void> {
-  const results: FanoutResult[] = [];
-  const rows: string[][] = [['scenario', 'candidate', 'CPU µs/delivery', 'deliveries/s', 'server RSS MiB', 'CPU vs naive']];
-  for (const subscribers of options.subscribers) {
-    for (const inFlight of options.inFlight) {
-      const scenario: FanoutScenario = { subscribers, messages: options.messages, inFlight, payloadBytes: options.payloadBytes };
-      const byCandidate = new Map<CandidateKind, FanoutResult[]>(candidates.map((candidate) => [candidate, []]));
-      for (let round = 0; round < options.rounds; round++) {
-        for (const candidate of round % 2 ? [...candidates].reverse() : candidates) {
-          const result = await runFanout(candidate, scenario);
-          byCandidate.get(candidate)!.push(result);
-          results.push(result);
-          process.stderr.write(`  ${candidate} ${subscribers} subs, ${inFlight} in flight, round ${round + 1}: ${result.cpuMicrosPerDelivery.toFixed(2)} µs/delivery\n`);
-        }
-      }
-      const naiveCpu = median(byCandidate.get('naive-ws')!.map((result) => result.cpuMicrosPerDelivery));
-      for (const candidate of candidates) {
-        const runs = byCandidate.get(candidate)!;
-        const cpu = median(runs.map((result) => result.cpuMicrosPerDelivery));
-        rows.push([
-          `${subscribers} subs × ${options.messages} msgs, ${inFlight} in flight, ${options.payloadBytes} B`, candidate,
-          cpu.toFixed(2), Math.round(median(runs.map((result) => result.deliveriesPerSecond))).toLocaleString('en'),
-          median(runs.map((result) => result.serverRssMiB)).toFixed(0), `${(cpu / naiveCpu).toFixed(2)}×`,
-        ]);
+  const size = sizes(options.quick);
+  const rounds = options.quick ? 1 : options.rounds;
+  const results: BenchResults = { idle: [], fanout: [], latency: [], wan: [], churn: [] };
+  const run = (name: ScenarioName): boolean => options.scenarios.includes(name);
+  // Candidates alternate from round to round, so drift on the machine does not favour one of them.
+  const order = (round: number) => (round % 2 ? [...candidateKinds].reverse() : candidateKinds);
+
+  if (run('idle')) {
+    for (const clients of size.idle) {
+      for (const kind of candidateKinds) {
+        progress(`S1 idle: ${kind}, ${clients} clients`);
+        results.idle.push(await runIdle(kind, clients));
       }
     }
   }
-  printTable(rows);
-  await mkdir(new URL('./results/', import.meta.url), { recursive: true });
-  const file = new URL('./results/fanout.json', import.meta.url);
-  await writeFile(file, JSON.stringify({ machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, options, results }, null, 2));
-  process.stdout.write(`\nraw results: ${file.pathname}\n`);
-}
+  if (run('fanout')) {
+    for (const subscribers of size.fanout) {
+      for (let round = 0; round < rounds; round++) {
+        for (const kind of order(round)) {
+          progress(`S2 fan-out: ${kind}, ${subscribers} subscribers, round ${round + 1}`);
+          results.fanout.push(...(await runFanout(kind, subscribers, size.fanoutCases as FanoutCase[])));
+        }
+      }
+    }
+  }
+  if (run('latency')) {
+    for (const kind of candidateKinds) {
+      progress(`S3 latency: ${kind}, ${size.latencySubscribers} subscribers`);
+      results.latency.push(...(await runLatency(kind, size.latencySubscribers, size.rates, 100)));
+    }
+  }
+  if (run('wan')) {
+    for (const kind of candidateKinds) {
+      progress(`S4 WAN: ${kind}, ${size.wanSubscribers} subscribers`);
+      results.wan.push(await runWan(kind, size.wanSubscribers, 100));
+    }
+  }
+  if (run('churn')) {
+    for (const kind of candidateKinds) {
+      const { stable, churning, perSecond, durationMs } = size.churn;
+      progress(`S5 churn: ${kind}, ${stable} stable, ${churning} churning at ${perSecond}/s`);
+      results.churn.push(await runChurn(kind, stable, churning, perSecond, durationMs, 50));
+    }
+  }
 
-function printTable(rows: string[][]): void {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  for (const row of rows) process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ')}\n`);
+  const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  const { terminal, markdown } = renderReport(results, { machine, command: options.command, date: new Date().toISOString(), quick: options.quick });
+  process.stdout.write(terminal);
+  await mkdir(new URL('./results/', import.meta.url), { recursive: true });
+  await writeFile(new URL('./results/latest.json', import.meta.url), JSON.stringify({ machine, options, results }, null, 2));
+  if (!options.quick) await writeFile(new URL('../BENCHMARKS.md', import.meta.url), markdown);
+  progress(`\nraw results: bench/results/latest.json${options.quick ? '' : '; report: BENCHMARKS.md'}`);
 }

@@ -1,18 +1,36 @@
-// A benchmark candidate in a process of its own: relaymesh (core + edge) or a naive `ws` broadcast server.
-// It tells the parent its address over IPC and answers CPU-usage questions, so CPU is measured per server.
+// One benchmark server in a process of its own, so its CPU and memory are its own: a naive `ws` broadcast
+// server, Socket.IO, or a relaymesh core or edge. It tells the parent its URL over IPC and answers `stats`.
 
+import { readdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
 import { pino } from 'pino';
-import { startCore } from '../core/start-core.js';
-import { startEdge } from '../edge/start-edge.js';
+import { Server as SocketIoServer } from 'socket.io';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { startCore, type CoreHandle } from '../core/start-core.js';
+import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
 
-export type CandidateKind = 'relaymesh' | 'naive-ws';
+export type ServerKind = 'naive-ws' | 'socketio' | 'relaymesh-core' | 'relaymesh-edge';
 
+export interface ServerStats {
+  cpuMicros: number;
+  rss: number;
+  heapUsed: number;
+  fds: number;
+  /** relaymesh core: bytes sent on uplinks; edge: client sessions open. */
+  uplinkBytesSent?: number;
+  uplinkFramesSent?: number;
+  sessions?: number;
+}
+
+async function listenHttp(server: ReturnType<typeof createServer>): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** What users write first: every message from a publisher is sent to every subscriber, one send each. */
 async function startNaiveWs(): Promise<string> {
-  // What users write first: every message from a publisher is sent to every subscriber, one send each.
-  const subscribers: WebSocket[] = [];
+  const subscribers = new Set<WebSocket>();
   const server = createServer();
   const wss = new WebSocketServer({ server, perMessageDeflate: false });
   wss.on('connection', (ws, req) => {
@@ -22,28 +40,58 @@ async function startNaiveWs(): Promise<string> {
       });
       return;
     }
-    subscribers.push(ws);
-    ws.on('close', () => subscribers.splice(subscribers.indexOf(ws), 1));
+    subscribers.add(ws);
+    ws.on('close', () => subscribers.delete(ws));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return listenHttp(server);
 }
 
-async function startRelaymesh(): Promise<string> {
-  const logger = pino({ level: 'warn' });
-  const core = await startCore({ id: 'bench-core', logger });
-  const edge = await startEdge({ id: 'bench-edge', region: 'bench', cores: [{ id: core.id, url: core.url }], logger });
+/** Socket.IO 4.8 as its users run it for pub/sub: rooms per topic, WebSocket transport only, compression off. */
+async function startSocketIo(): Promise<string> {
+  const server = createServer();
+  const io = new SocketIoServer(server, { transports: ['websocket'], perMessageDeflate: false, serveClient: false, pingInterval: 600_000, pingTimeout: 600_000 });
+  io.on('connection', (socket) => {
+    socket.on('sub', (topic: string, ack?: () => void) => {
+      void socket.join(topic);
+      ack?.();
+    });
+    socket.on('pub', (topic: string, data: unknown) => io.to(topic).emit('msg', data));
+  });
+  return listenHttp(server);
+}
+
+const kind = process.argv[2] as ServerKind;
+const logger = pino({ level: 'warn' });
+let core: CoreHandle | undefined;
+let edge: EdgeHandle | undefined;
+let url: string;
+if (kind === 'naive-ws') url = await startNaiveWs();
+else if (kind === 'socketio') url = await startSocketIo();
+else if (kind === 'relaymesh-core') url = (core = await startCore({ id: 'bench-core', logger })).url;
+else {
+  edge = await startEdge({ id: `bench-edge-${process.pid}`, region: 'bench', cores: [{ id: 'bench-core', url: process.argv[3]! }], logger, limits: { maxSubscriptionsPerSession: 10 } });
   await edge.ready();
-  return edge.url;
+  url = edge.url;
 }
 
-const kind = process.argv[2] as CandidateKind;
-const url = kind === 'relaymesh' ? await startRelaymesh() : await startNaiveWs();
-process.on('message', (message) => {
-  if (message === 'cpu') {
-    const usage = process.cpuUsage();
-    process.send!({ cpuMicros: usage.user + usage.system, rss: process.memoryUsage().rss });
+async function stats(collectGarbage: boolean): Promise<ServerStats> {
+  if (collectGarbage) {
+    for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
   }
+  const usage = process.cpuUsage();
+  const memory = process.memoryUsage();
+  const result: ServerStats = { cpuMicros: usage.user + usage.system, rss: memory.rss, heapUsed: memory.heapUsed, fds: readdirSync('/proc/self/fd').length };
+  if (core) {
+    const values = async (metric: typeof core.metrics.uplinkBytesSent): Promise<number> => (await metric.get()).values.reduce((sum, value) => sum + value.value, 0);
+    result.uplinkBytesSent = await values(core.metrics.uplinkBytesSent);
+    result.uplinkFramesSent = await values(core.metrics.uplinkFramesSent);
+  }
+  if (edge) result.sessions = edge.sessionCount;
+  return result;
+}
+
+process.on('message', (message) => {
+  if (message === 'stats' || message === 'stats-gc') void stats(message === 'stats-gc').then((answer) => process.send!({ stats: answer }));
 });
 process.send!({ url });
 process.on('disconnect', () => process.exit(0));

@@ -1,17 +1,15 @@
-// `relaymesh bench [fanout]`: the fan-out benchmark, relaymesh against a naive `ws` broadcast server.
-// `relaymesh bench chaos`: steady publishing while the uplinks are cut or black-holed (bench/chaos.ts).
+// `relaymesh bench [scenario…]`: the benchmark suite against a naive `ws` server and Socket.IO (bench/run.ts),
+// or `relaymesh bench chaos`: steady publishing while the uplinks are cut or black-holed (bench/chaos.ts).
 
 import type { CommandModule } from 'yargs';
 import { chaosClean, formatChaosTable, runChaos, type ChaosMode, type ChaosReport } from '../../bench/chaos.js';
-import { runBench } from '../../bench/run.js';
+import { runBench, scenarioNames, type ScenarioName } from '../../bench/run.js';
 
 interface BenchArgs {
-  scenario: 'fanout' | 'chaos';
-  subscribers: number[];
-  messages: number | undefined;
-  'in-flight': number[];
-  size: number;
+  scenarios: string[];
+  quick: boolean;
   rounds: number;
+  messages: number;
   mode: ChaosMode | 'both';
   cuts: number;
   clients: number;
@@ -19,27 +17,25 @@ interface BenchArgs {
 }
 
 export const benchCommand: CommandModule<object, BenchArgs> = {
-  command: 'bench [scenario]',
-  describe: 'Run a benchmark: fanout (default; server CPU per delivered message) or chaos (uplink faults under steady publishing)',
+  command: 'bench [scenarios..]',
+  describe: `Run benchmarks: ${scenarioNames.join(', ')} (default: all), or chaos (uplink faults under steady publishing)`,
   builder: (y) =>
-    y.positional('scenario', { type: 'string', choices: ['fanout', 'chaos'], default: 'fanout', describe: 'which benchmark' })
-      .option('subscribers', { type: 'number', array: true, default: [1000, 5000], describe: 'fanout: subscriber counts to run' })
-      .option('messages', { type: 'number', describe: 'messages published per run (default: fanout 200, chaos 2000)' })
-      .option('in-flight', { type: 'number', array: true, default: [1, 4, 16], describe: 'fanout: messages in flight' })
-      .option('size', { type: 'number', default: 100, describe: 'fanout: payload bytes' })
-      .option('rounds', { type: 'number', default: 3, describe: 'fanout: rounds per scenario (candidates alternate)' })
+    y.positional('scenarios', { type: 'string', array: true, choices: [...scenarioNames, 'chaos'], default: [...scenarioNames], describe: 'which scenarios' })
+      .option('quick', { type: 'boolean', default: false, describe: 'small sizes and one round: a smoke run' })
+      .option('rounds', { type: 'number', default: 2, describe: 'fan-out rounds per candidate (they alternate)' })
       .option('mode', { type: 'string', choices: ['cut', 'blackhole', 'both'], default: 'both', describe: 'chaos: how the uplinks fail' })
       .option('cuts', { type: 'number', default: 5, describe: 'chaos: faults per uplink' })
       .option('clients', { type: 'number', default: 50, describe: 'chaos: clients per edge' })
+      .option('messages', { type: 'number', default: 2000, describe: 'chaos: messages published' })
       .option('rate', { type: 'number', default: 200, describe: 'chaos: publishes per second' }) as never,
   handler: async (args) => {
-    if (args.scenario === 'chaos') {
+    if (args.scenarios.includes('chaos')) {
       const modes: ChaosMode[] = args.mode === 'both' ? ['cut', 'blackhole'] : [args.mode];
       const reports: ChaosReport[] = [];
       for (const mode of modes) {
-        process.stderr.write(`chaos ${mode}: 2 edges × ${args.clients} clients, ${args.messages ?? 2000} messages at ${args.rate}/s, ${args.cuts} faults per uplink\n`);
+        process.stderr.write(`chaos ${mode}: 2 edges × ${args.clients} clients, ${args.messages} messages at ${args.rate}/s, ${args.cuts} faults per uplink\n`);
         reports.push(await runChaos({
-          mode, clientsPerEdge: args.clients, messages: args.messages ?? 2000, cuts: args.cuts, rateHz: args.rate,
+          mode, clientsPerEdge: args.clients, messages: args.messages, cuts: args.cuts, rateHz: args.rate,
           log: (line) => process.stderr.write(`${line}\n`),
         }));
       }
@@ -47,7 +43,10 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       for (const line of reports.flatMap((report) => report.errorsLogged).slice(0, 10)) process.stdout.write(`logged: ${line}\n`);
       process.exit(reports.every(chaosClean) ? 0 : 1);
     }
-    await runBench({ subscribers: args.subscribers, messages: args.messages ?? 200, inFlight: args['in-flight'], payloadBytes: args.size, rounds: args.rounds });
+    await runBench({
+      scenarios: args.scenarios as ScenarioName[], quick: args.quick, rounds: args.rounds,
+      command: `relaymesh bench ${process.argv.slice(3).join(' ')}`.trim(),
+    });
     process.exit(0);
   },
 };

@@ -1,0 +1,66 @@
+// The benchmark's own sockets in the orchestrating process: a publisher, and probe subscribers that decode each
+// delivery's stamp to measure latency from the intended send time into an HDR histogram.
+
+import hdr from 'hdr-histogram-js';
+import { RawWsClient } from './raw-ws-client.js';
+import { wires, type CandidateKind, type SetupStep, type Stamp } from './wires.js';
+
+async function open(kind: CandidateKind, url: string, path: string, steps: SetupStep[]): Promise<RawWsClient> {
+  const target = new URL(url);
+  const client = await RawWsClient.connect({ host: target.hostname, port: Number(target.port), path, protocol: wires[kind].protocol });
+  await client.setup(steps);
+  return client;
+}
+
+export class Publisher {
+  private constructor(private readonly kind: CandidateKind, private readonly client: RawWsClient) {}
+
+  static async open(kind: CandidateKind, url: string): Promise<Publisher> {
+    const wire = wires[kind];
+    return new Publisher(kind, await open(kind, url, wire.publisherPath, wire.openPublisher()));
+  }
+
+  publish(topic: string, stamp: Stamp, pad: string): void {
+    this.client.sendText(wires[this.kind].publish(topic, stamp, pad));
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+export class Probe {
+  /** Highest seq delivered to this probe. */
+  seq = 0;
+  readonly histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  private waiter: { seq: number; wake: () => void } | undefined;
+
+  private constructor(kind: CandidateKind, private readonly client: RawWsClient) {
+    client.onPayload = (payload) => {
+      const stamp = wires[kind].stampOf(payload.toString());
+      if (!stamp) return;
+      // Microseconds from the intended send time, so a stalled publisher cannot hide queueing (no coordinated omission).
+      this.histogram.recordValue(Math.max(1, Math.round((performance.now() - stamp.t) * 1000)));
+      this.seq = Math.max(this.seq, stamp.seq);
+      if (this.waiter && this.seq >= this.waiter.seq) {
+        const { wake } = this.waiter;
+        this.waiter = undefined;
+        wake();
+      }
+    };
+  }
+
+  static async open(kind: CandidateKind, url: string, topic: string): Promise<Probe> {
+    const wire = wires[kind];
+    return new Probe(kind, await open(kind, url, wire.subscriberPath, wire.subscribe(topic)));
+  }
+
+  until(seq: number): Promise<void> {
+    if (this.seq >= seq) return Promise.resolve();
+    return new Promise((wake) => (this.waiter = { seq, wake }));
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

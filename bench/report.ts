@@ -1,0 +1,148 @@
+// Turns benchmark results into tables of medians and ratios against the naive `ws` server: plain text for the
+// terminal and Markdown for BENCHMARKS.md.
+
+import type { ChurnRow } from './scenarios/churn.js';
+import type { FanoutRow } from './scenarios/fanout.js';
+import type { IdleRow } from './scenarios/idle.js';
+import type { LatencyRow } from './scenarios/latency.js';
+import type { WanRow } from './scenarios/wan.js';
+import { candidateKinds, type CandidateKind } from './wires.js';
+
+export interface BenchResults {
+  idle: IdleRow[];
+  fanout: FanoutRow[];
+  latency: LatencyRow[];
+  wan: WanRow[];
+  churn: ChurnRow[];
+}
+
+export interface ReportContext {
+  machine: { cpus: number; model: string; memoryGiB: number; node: string };
+  command: string;
+  date: string;
+  quick: boolean;
+}
+
+interface Table {
+  title: string;
+  note: string;
+  header: string[];
+  rows: string[][];
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+const fixed = (value: number, digits = 2): string => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+const count = (value: number): string => Math.round(value).toLocaleString('en');
+const ratio = (value: number, base: number | undefined): string => (base ? `${(value / base).toFixed(2)}×` : '–');
+
+function idleTable(rows: IdleRow[]): Table {
+  const naive = new Map(rows.filter((row) => row.candidate === 'naive-ws').map((row) => [row.clients, row.rssBytesPerClient]));
+  return {
+    title: 'S1 idle footprint',
+    note: 'Server memory per connected, subscribed client (after a full GC, against the same server without clients). relaymesh: the edge process.',
+    header: ['clients', 'candidate', 'RSS KiB/client', 'heap KiB/client', 'RSS vs naive ws'],
+    rows: rows.map((row) => [count(row.clients), row.candidate, fixed(row.rssBytesPerClient / 1024), fixed(row.heapBytesPerClient / 1024), ratio(row.rssBytesPerClient, naive.get(row.clients))]),
+  };
+}
+
+function fanoutTable(rows: FanoutRow[]): Table {
+  const groups = new Map<string, FanoutRow[]>();
+  for (const row of rows) {
+    const key = `${row.subscribers}|${row.payloadBytes}|${row.inFlight}|${row.candidate}`;
+    groups.set(key, [...(groups.get(key) ?? []), row]);
+  }
+  const table: string[][] = [];
+  const seen = new Set<string>();
+  for (const row of rows) {
+    const scenario = `${row.subscribers}|${row.payloadBytes}|${row.inFlight}`;
+    if (seen.has(scenario)) continue;
+    seen.add(scenario);
+    const cpu = (kind: CandidateKind) => groups.get(`${scenario}|${kind}`);
+    const naive = cpu('naive-ws');
+    const naiveCpu = naive ? median(naive.map((r) => r.serverMicrosPerDelivery)) : undefined;
+    for (const kind of candidateKinds) {
+      const runs = cpu(kind);
+      if (!runs) continue;
+      const server = median(runs.map((r) => r.serverMicrosPerDelivery));
+      const core = runs[0]!.coreMicrosPerDelivery === undefined ? undefined : median(runs.map((r) => r.coreMicrosPerDelivery!));
+      table.push([
+        `${count(row.subscribers)} subs, ${row.payloadBytes} B, ${row.inFlight} in flight`, kind,
+        fixed(server), core === undefined ? '–' : fixed(core), count(median(runs.map((r) => r.deliveriesPerSecond))),
+        ratio(server, naiveCpu), ratio(server + (core ?? 0), naiveCpu),
+      ]);
+    }
+  }
+  return {
+    title: 'S2 fan-out cost',
+    note: 'Server CPU time per delivered message (median over rounds). relaymesh: "server" is the edge process, "core" the core process; the last column adds both.',
+    header: ['scenario', 'candidate', 'server µs/delivery', 'core µs/delivery', 'deliveries/s', 'server vs naive', 'total vs naive'],
+    rows: table,
+  };
+}
+
+function latencyTables(rows: LatencyRow[]): Table[] {
+  const best = candidateKinds.map((kind) => {
+    const ok = rows.filter((row) => row.candidate === kind && row.p99Ms < 10);
+    return [kind, ok.length ? count(Math.max(...ok.map((row) => row.achieved))) : 'none'];
+  });
+  return [
+    {
+      title: 'S3 latency',
+      note: 'Publish→delivery latency at fixed delivery rates (open loop, from the intended send time), measured by 4 probe subscribers; each step 3 s.',
+      header: ['candidate', 'subscribers', 'rate asked/s', 'achieved/s', 'p50 ms', 'p99 ms', 'p99.9 ms'],
+      rows: rows.map((row) => [row.candidate, count(row.subscribers), count(row.rate), count(row.achieved), fixed(row.p50Ms), fixed(row.p99Ms), fixed(row.p999Ms)]),
+    },
+    { title: 'S3 highest rate with p99 under 10 ms', note: '', header: ['candidate', 'deliveries/s'], rows: best },
+  ];
+}
+
+function wanTable(rows: WanRow[]): Table {
+  const naive = rows.find((row) => row.candidate === 'naive-ws');
+  return {
+    title: 'S4 WAN savings',
+    note: 'What leaves the central node per published message: relaymesh\'s core feeding 2 edges (frames: one per edge, plus the acknowledgement to the publishing edge), against one central server holding every client.',
+    header: ['candidate', 'subscribers', 'payload B', 'bytes/message', 'frames/message', 'bytes vs naive'],
+    rows: rows.map((row) => [row.candidate, count(row.subscribers), String(row.payloadBytes), count(row.bytesPerMessage), fixed(row.messagesPerMessage, 1), ratio(row.bytesPerMessage, naive?.bytesPerMessage)]),
+  };
+}
+
+function churnTable(rows: ChurnRow[]): Table {
+  return {
+    title: 'S5 churn',
+    note: 'Broadcast to stable subscribers while other clients connect, subscribe and leave; growth measured after the churn (full GC).',
+    header: ['candidate', 'stable', 'churn/s', 'deliveries/s', 'p99 ms', 'RSS growth MiB', 'fd growth', 'leftover sessions'],
+    rows: rows.map((row) => [row.candidate, count(row.stable), count(row.churnPerSecond), count(row.deliveriesPerSecond), fixed(row.p99Ms), fixed(row.rssGrowthMiB, 1), String(row.fdGrowth), row.leftoverSessions === undefined ? '–' : String(row.leftoverSessions)]),
+  };
+}
+
+function text(table: Table): string {
+  const all = [table.header, ...table.rows];
+  const widths = table.header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? '').length)));
+  return `\n${table.title}\n${all.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ')).join('\n')}\n`;
+}
+
+function markdown(table: Table): string {
+  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+  return `## ${table.title}\n\n${table.note ? `${table.note}\n\n` : ''}${line(table.header)}\n${line(table.header.map(() => '---'))}\n${table.rows.map(line).join('\n')}\n`;
+}
+
+export function renderReport(results: BenchResults, context: ReportContext): { terminal: string; markdown: string } {
+  const tables = [
+    ...(results.idle.length ? [idleTable(results.idle)] : []),
+    ...(results.fanout.length ? [fanoutTable(results.fanout)] : []),
+    ...(results.latency.length ? latencyTables(results.latency) : []),
+    ...(results.wan.length ? [wanTable(results.wan)] : []),
+    ...(results.churn.length ? [churnTable(results.churn)] : []),
+  ];
+  const { machine } = context;
+  const head = `# Benchmarks\n\nMeasured ${context.date.slice(0, 10)} with \`${context.command}\` on ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}.\n`
+    + 'Each candidate runs in its own processes (relaymesh: a core and an edge); subscribers are raw WebSocket clients in separate load processes '
+    + '(at most 15,000 sockets each, from source addresses 127.0.0.2 and up) that count frames without decoding them. '
+    + 'The load generator shares the 2 cores with the servers, so absolute rates are lower than on a dedicated machine; the ratios come from the same run.\n';
+  return { terminal: tables.map(text).join(''), markdown: `${head}\n${tables.map(markdown).join('\n')}` };
+}

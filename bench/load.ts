@@ -10,20 +10,43 @@ export interface Load {
   /** Resolves once the subscribers together have received `frames` frames. */
   waitForFrames(frames: number, timeoutMs: number): Promise<void>;
   stopChurn(): Promise<void>;
-  stop(): void;
+  /** Closes every client (with resets) and ends the processes. */
+  stop(): Promise<void>;
 }
 
 const perProcess = 15_000;
+/** Source addresses rotate across runs, so one run's closed ports do not crowd the next. */
+let nextAddress = 0;
+
+function end(child: BenchChild): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.process.exitCode !== null || !child.process.connected) {
+      child.stop();
+      return resolve();
+    }
+    const timer = setTimeout(() => {
+      child.stop();
+      resolve();
+    }, 5000);
+    child.process.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.process.disconnect();
+  });
+}
 
 export async function startLoad(kind: CandidateKind, url: string, topic: string, total: number, churnPerSecond?: number): Promise<Load> {
   const children: BenchChild[] = [];
-  const stop = (): void => children.forEach((child) => child.stop());
+  const stop = async (): Promise<void> => {
+    await Promise.all(children.map(end));
+  };
   try {
     const processes = Math.max(1, Math.ceil(total / perProcess));
     for (let i = 0; i < processes; i++) {
       const count = Math.floor(total / processes) + (i < total % processes ? 1 : 0);
       const spec: LoadSpec = {
-        kind, url, topic, count, localAddress: `127.0.0.${2 + (i % 8)}`,
+        kind, url, topic, count, localAddress: `127.0.0.${2 + (nextAddress++ % 8)}`,
         mode: churnPerSecond ? 'churn' : 'hold',
         churnPerSecond: churnPerSecond ? churnPerSecond / processes : undefined,
       };
@@ -31,7 +54,7 @@ export async function startLoad(kind: CandidateKind, url: string, topic: string,
     }
     await Promise.all(children.map((child) => child.next('ready', 300_000)));
   } catch (error) {
-    stop();
+    await stop();
     throw error;
   }
   const counts = async (): Promise<LoadCounts> => {

@@ -46,7 +46,7 @@ export async function runChurn(kind: CandidateKind, stable: number, churning: nu
       await probe.until(messages);
       const elapsed = performance.now() - started;
       await churn.stopChurn();
-      churn.stop();
+      await churn.stop();
       // Let the server see the churn clients' sockets close before measuring what is left.
       const deadline = Date.now() + 10_000;
       let after = await candidate.stats(true);
@@ -65,7 +65,7 @@ export async function runChurn(kind: CandidateKind, stable: number, churning: nu
     } finally {
       probe.close();
       publisher.close();
-      load.stop();
+      await load.stop();
     }
   } finally {
     candidate.stop();

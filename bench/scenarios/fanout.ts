@@ -65,7 +65,7 @@ export async function runFanout(kind: CandidateKind, subscribers: number, cases:
     } finally {
       probe.close();
       publisher.close();
-      load.stop();
+      await load.stop();
     }
   } finally {
     candidate.stop();

@@ -25,7 +25,7 @@ export async function runIdle(kind: CandidateKind, clients: number): Promise<Idl
         heapBytesPerClient: (after.server.heapUsed - before.server.heapUsed) / clients,
       };
     } finally {
-      load.stop();
+      await load.stop();
     }
   } finally {
     candidate.stop();

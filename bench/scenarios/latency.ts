@@ -70,7 +70,7 @@ export async function runLatency(kind: CandidateKind, subscribers: number, rates
     } finally {
       for (const probe of probeClients) probe.close();
       publisher.close();
-      load.stop();
+      await load.stop();
     }
   } finally {
     candidate.stop();

@@ -54,7 +54,7 @@ export async function runWan(kind: CandidateKind, subscribers: number, payloadBy
     } finally {
       probe.close();
       publisher.close();
-      for (const load of loads) load.stop();
+      await Promise.all(loads.map((load) => load.stop()));
     }
   } finally {
     candidate.stop();

@@ -14,7 +14,7 @@ import type { LimitsConfig } from '../shared/topology.js';
 import { ClientSession, type SessionContext } from './client-session.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type { EdgeMetrics } from './metrics.js';
-import { WsTransport } from './ws-transport.js';
+import { WsTransport, type WsTransportOptions } from './ws-transport.js';
 
 export interface ClientListenerOptions {
   limits: LimitsConfig;
@@ -25,11 +25,16 @@ export interface ClientListenerOptions {
 
 export class ClientListener {
   private readonly sessions = new Map<WsTransport, ClientSession>();
-  private readonly scheduler = new FlushScheduler();
+  private readonly transportOptions: WsTransportOptions;
   private readonly wss: WebSocketServer;
   private readonly heartbeat: NodeJS.Timeout;
 
   constructor(private readonly options: ClientListenerOptions) {
+    this.transportOptions = {
+      scheduler: new FlushScheduler(),
+      outboxMaxBytes: options.limits.outboxMaxBytes,
+      onSlowConsumer: () => options.metrics.slowConsumers.inc(),
+    };
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.limits.maxMessageBytes,
@@ -81,14 +86,9 @@ export class ClientListener {
   }
 
   private accept(ws: WebSocket, socket: Socket): void {
-    const { limits, metrics, logger } = this.options;
+    const { metrics, logger } = this.options;
     const format: ClientFormat = ws.protocol === subprotocols.msgpack ? 'msgpack' : 'json';
-    const transport = new WsTransport(ws, socket, {
-      format,
-      scheduler: this.scheduler,
-      outboxMaxBytes: limits.outboxMaxBytes,
-      onSlowConsumer: () => metrics.slowConsumers.inc(),
-    });
+    const transport = new WsTransport(ws, socket, format, this.transportOptions);
     const session = new ClientSession(transport, this.options.sessionContext);
     this.sessions.set(transport, session);
     metrics.connections.inc({ transport: 'websocket' });

@@ -28,7 +28,8 @@ export class ClientSession implements SubscriberSession {
   private connected = false;
   private closed = false;
   private readonly subscriptions = new Map<string, LocalSubscription>();
-  private readonly connectTimer: NodeJS.Timeout;
+  /** Dropped once connected: idle sessions are the bulk of an edge's memory, so they keep nothing they no longer need. */
+  private connectTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly transport: SessionTransport, private readonly context: SessionContext) {
     this.connectTimer = setTimeout(() => this.transport.close(closeCodes.connectTimeout, 'no connect in time'), context.limits.connectTimeoutMs);
@@ -85,6 +86,7 @@ export class ClientSession implements SubscriberSession {
     if (this.connected) return this.fail(id, new RelayError('bad_request', 'already connected'));
     this.connected = true;
     clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
     const { edgeId, region, limits } = this.context;
     this.transport.sendOp({ op: 'welcome', ...idOf(id), session: this.id, edge: edgeId, region, heartbeatMs: limits.heartbeatMs });
   }

@@ -11,8 +11,8 @@ import type { Flushable, FlushScheduler } from './flush-scheduler.js';
 import type { SessionTransport } from './session-transport.js';
 import { frameWsMessage } from './ws-frame.js';
 
+/** Shared by every transport of an edge (one object, not one per client). */
 export interface WsTransportOptions {
-  format: ClientFormat;
   scheduler: FlushScheduler;
   /** Queued plus unsent socket bytes beyond which the client is a slow consumer. */
   outboxMaxBytes: number;
@@ -20,7 +20,6 @@ export interface WsTransportOptions {
 }
 
 export class WsTransport implements SessionTransport, Flushable {
-  readonly format: ClientFormat;
   private queue: Buffer[] = [];
   private queuedBytes = 0;
   private marked = false;
@@ -29,9 +28,7 @@ export class WsTransport implements SessionTransport, Flushable {
 
   // Frames go straight to the raw socket: `ws` frames nothing for us (no compression on this path), and
   // writing pre-framed bytes keeps one encoding per message per edge and one write per client per turn.
-  constructor(private readonly ws: WebSocket, private readonly socket: Socket, private readonly options: WsTransportOptions) {
-    this.format = options.format;
-  }
+  constructor(private readonly ws: WebSocket, private readonly socket: Socket, readonly format: ClientFormat, private readonly options: WsTransportOptions) {}
 
   sendOp(op: ServerOp): void {
     this.enqueue(frameWsMessage(encodeServerOp(op, this.format), this.format === 'msgpack'));

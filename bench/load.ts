@@ -36,6 +36,35 @@ function end(child: BenchChild): Promise<void> {
   });
 }
 
+async function waitForFrames(kind: string, counts: () => Promise<LoadCounts>, frames: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = (await counts()).frames;
+    if (seen >= frames) return;
+    if (Date.now() > deadline) throw new Error(`${kind}: ${seen} of ${frames} deliveries within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function sum(all: LoadCounts[]): LoadCounts {
+  return all.reduce((total, one) => ({ frames: total.frames + one.frames, bytes: total.bytes + one.bytes, open: total.open + one.open, subscribed: total.subscribed + one.subscribed }));
+}
+
+/** Several loads as one (the latency scenario starts its subscribers in parts, with probes between them). */
+export function combineLoads(kind: CandidateKind, loads: Load[]): Load {
+  const counts = async (): Promise<LoadCounts> => sum(await Promise.all(loads.map((load) => load.counts())));
+  return {
+    counts,
+    waitForFrames: (frames, timeoutMs) => waitForFrames(kind, counts, frames, timeoutMs),
+    stopChurn: async () => {
+      await Promise.all(loads.map((load) => load.stopChurn()));
+    },
+    stop: async () => {
+      await Promise.all(loads.map((load) => load.stop()));
+    },
+  };
+}
+
 export async function startLoad(kind: CandidateKind, url: string, topic: string, total: number, churnPerSecond?: number): Promise<Load> {
   const children: BenchChild[] = [];
   const stop = async (): Promise<void> => {
@@ -57,21 +86,10 @@ export async function startLoad(kind: CandidateKind, url: string, topic: string,
     await stop();
     throw error;
   }
-  const counts = async (): Promise<LoadCounts> => {
-    const all = await Promise.all(children.map((child) => child.ask<LoadCounts>('count', 'counts')));
-    return all.reduce((sum, one) => ({ frames: sum.frames + one.frames, bytes: sum.bytes + one.bytes, open: sum.open + one.open, subscribed: sum.subscribed + one.subscribed }));
-  };
+  const counts = async (): Promise<LoadCounts> => sum(await Promise.all(children.map((child) => child.ask<LoadCounts>('count', 'counts'))));
   return {
     counts,
-    async waitForFrames(frames, timeoutMs) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const seen = (await counts()).frames;
-        if (seen >= frames) return;
-        if (Date.now() > deadline) throw new Error(`${kind}: ${seen} of ${frames} deliveries within ${timeoutMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    },
+    waitForFrames: (frames, timeoutMs) => waitForFrames(kind, counts, frames, timeoutMs),
     async stopChurn() {
       await Promise.all(children.map((child) => child.ask('stop-churn', 'stopped')));
     },

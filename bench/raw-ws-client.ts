@@ -32,6 +32,7 @@ export class RawWsClient {
   private remaining = 0;
   private collecting: Buffer[] | undefined;
   private currentOpcode = 0;
+  private frameWaiter: { frames: number; wake: () => void } | undefined;
 
   private constructor(private readonly socket: Socket) {
     socket.on('close', () => (this.closed = true));
@@ -87,6 +88,12 @@ export class RawWsClient {
     // What arrived during setup is not load.
     this.frames = 0;
     this.bytes = 0;
+  }
+
+  /** Resolves once `frames` data frames have arrived. */
+  whenFrames(frames: number): Promise<void> {
+    if (this.frames >= frames) return Promise.resolve();
+    return new Promise((wake) => (this.frameWaiter = { frames, wake }));
   }
 
   sendText(text: string): void {
@@ -156,5 +163,10 @@ export class RawWsClient {
     if (this.currentOpcode === opcodePong) return;
     this.frames++;
     if (payload && this.onPayload) this.onPayload(payload);
+    if (this.frameWaiter && this.frames >= this.frameWaiter.frames) {
+      const { wake } = this.frameWaiter;
+      this.frameWaiter = undefined;
+      wake();
+    }
   }
 }

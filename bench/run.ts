@@ -2,7 +2,7 @@
 // S3 latency, S4 WAN savings, S5 churn) for each candidate in the same invocation, alternating candidates over
 // rounds, prints tables of medians and ratios, and writes bench/results/latest.json and BENCHMARKS.md.
 
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { renderReport, type BenchResults } from './report.js';
 import { runChurn } from './scenarios/churn.js';
@@ -87,10 +87,16 @@ export async function runBench(options: BenchOptions): Promise<void> {
   }
 
   const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
-  const { terminal, markdown } = renderReport(results, { machine, command: options.command, date: new Date().toISOString(), quick: options.quick });
-  process.stdout.write(terminal);
+  const context = { machine, command: options.command, date: new Date().toISOString(), quick: options.quick };
+  process.stdout.write(renderReport(results, context).terminal);
+  if (options.quick) return;
+  // A run of some scenarios replaces those in the last results and keeps the others, so the report stays whole.
+  const file = new URL('./results/latest.json', import.meta.url);
+  const previous = await readFile(file, 'utf8').then((text) => (JSON.parse(text) as { results: BenchResults }).results, () => undefined);
+  const merged: BenchResults = { ...results };
+  for (const name of scenarioNames) if (!run(name) && previous?.[name]) (merged[name] as unknown) = previous[name];
   await mkdir(new URL('./results/', import.meta.url), { recursive: true });
-  await writeFile(new URL('./results/latest.json', import.meta.url), JSON.stringify({ machine, options, results }, null, 2));
-  if (!options.quick) await writeFile(new URL('../BENCHMARKS.md', import.meta.url), markdown);
-  progress(`\nraw results: bench/results/latest.json${options.quick ? '' : '; report: BENCHMARKS.md'}`);
+  await writeFile(file, JSON.stringify({ machine, options, results: merged }, null, 2));
+  await writeFile(new URL('../BENCHMARKS.md', import.meta.url), renderReport(merged, context).markdown);
+  progress('\nraw results: bench/results/latest.json; report: BENCHMARKS.md');
 }

@@ -50,7 +50,8 @@ export async function runChurn(kind: CandidateKind, stable: number, churning: nu
       // Let the server see the churn clients' sockets close before measuring what is left.
       const deadline = Date.now() + 10_000;
       let after = await candidate.stats(true);
-      while (after.server.fds > before.server.fds + 5 && Date.now() < deadline) {
+      const settled = (): boolean => after.server.fds <= before.server.fds && (after.server.sessions ?? 0) <= (before.server.sessions ?? 0);
+      while (!settled() && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 100));
         after = await candidate.stats(true);
       }

@@ -3,7 +3,7 @@
 
 import hdr from 'hdr-histogram-js';
 import { startCandidate } from '../candidate.js';
-import { startLoad } from '../load.js';
+import { combineLoads, startLoad, type Load } from '../load.js';
 import { Probe, Publisher } from '../probe.js';
 import type { CandidateKind } from '../wires.js';
 import { padFor } from './fanout.js';
@@ -28,8 +28,19 @@ export async function runLatency(kind: CandidateKind, subscribers: number, rates
   const candidate = await startCandidate(kind);
   const rows: LatencyRow[] = [];
   try {
-    const load = await startLoad(kind, candidate.url, topic, subscribers - probes);
-    const probeClients = await Promise.all(Array.from({ length: probes }, () => Probe.open(kind, candidate.url, topic)));
+    // Probes spread over the fan-out order (in the middle of each quarter of the subscribers): a server writes its
+    // subscribers one after another, so a probe's place in that order is part of its latency.
+    const loaded = subscribers - probes;
+    const parts: Load[] = [];
+    const probeClients: Probe[] = [];
+    let opened = 0;
+    for (let i = 0; i <= probes; i++) {
+      const upTo = i < probes ? Math.floor((loaded * (i + 0.5)) / probes) : loaded;
+      if (upTo > opened) parts.push(await startLoad(kind, candidate.url, topic, upTo - opened));
+      opened = upTo;
+      if (i < probes) probeClients.push(await Probe.open(kind, candidate.url, topic));
+    }
+    const load = combineLoads(kind, parts);
     const publisher = await Publisher.open(kind, candidate.url);
     const pad = padFor(payloadBytes);
     let seq = 0;
@@ -46,7 +57,7 @@ export async function runLatency(kind: CandidateKind, subscribers: number, rates
           if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
           publisher.publish(topic, { seq: ++seq, t: intended }, pad);
         }
-        const expected = framesBefore + messages * (subscribers - probes);
+        const expected = framesBefore + messages * loaded;
         let saturated = false;
         try {
           await load.waitForFrames(expected, stepMs * 3);
@@ -60,7 +71,7 @@ export async function runLatency(kind: CandidateKind, subscribers: number, rates
         const delivered = (await load.counts()).frames - framesBefore + messages * probes;
         rows.push({
           candidate: kind, subscribers, rate,
-          achieved: delivered / (elapsed / 1000),
+          achieved: delivered / (Math.max(elapsed, stepMs) / 1000),
           p50Ms: merged.getValueAtPercentile(50) / 1000,
           p99Ms: merged.getValueAtPercentile(99) / 1000,
           p999Ms: merged.getValueAtPercentile(99.9) / 1000,

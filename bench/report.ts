@@ -16,14 +16,19 @@ export interface BenchResults {
   churn: ChurnRow[];
 }
 
+/** Which command measured each scenario, and when (a report may merge several runs). */
+export type Provenance = Partial<Record<keyof BenchResults, { command: string; date: string } | undefined>>;
+
 export interface ReportContext {
   machine: { cpus: number; model: string; memoryGiB: number; node: string };
   command: string;
   date: string;
   quick: boolean;
+  provenance?: Provenance;
 }
 
 interface Table {
+  scenario?: keyof BenchResults;
   title: string;
   note: string;
   header: string[];
@@ -43,6 +48,7 @@ const ratio = (value: number, base: number | undefined): string => (base ? `${(v
 function idleTable(rows: IdleRow[]): Table {
   const naive = new Map(rows.filter((row) => row.candidate === 'naive-ws').map((row) => [row.clients, row.rssBytesPerClient]));
   return {
+    scenario: 'idle',
     title: 'S1 idle footprint',
     note: 'Server memory per connected, subscribed client (after a full GC, against the same server without clients). relaymesh: the edge process.',
     header: ['clients', 'candidate', 'RSS KiB/client', 'heap KiB/client', 'RSS vs naive ws'],
@@ -78,6 +84,7 @@ function fanoutTable(rows: FanoutRow[]): Table {
     }
   }
   return {
+    scenario: 'fanout',
     title: 'S2 fan-out cost',
     note: 'Server CPU time per delivered message (median over rounds). relaymesh: "server" is the edge process, "core" the core process; the last column adds both.',
     header: ['scenario', 'candidate', 'server µs/delivery', 'core µs/delivery', 'deliveries/s', 'server vs naive', 'total vs naive'],
@@ -92,6 +99,7 @@ function latencyTables(rows: LatencyRow[]): Table[] {
   });
   return [
     {
+      scenario: 'latency',
       title: 'S3 latency',
       note: 'Publish→delivery latency at fixed delivery rates (open loop, from the intended send time), measured by 4 probe subscribers; each step 3 s.',
       header: ['candidate', 'subscribers', 'rate asked/s', 'achieved/s', 'p50 ms', 'p99 ms', 'p99.9 ms'],
@@ -104,6 +112,7 @@ function latencyTables(rows: LatencyRow[]): Table[] {
 function wanTable(rows: WanRow[]): Table {
   const naive = rows.find((row) => row.candidate === 'naive-ws');
   return {
+    scenario: 'wan',
     title: 'S4 WAN savings',
     note: 'What leaves the central node per published message: relaymesh\'s core feeding 2 edges (frames: one per edge, plus the acknowledgement to the publishing edge), against one central server holding every client.',
     header: ['candidate', 'subscribers', 'payload B', 'bytes/message', 'frames/message', 'bytes vs naive'],
@@ -113,6 +122,7 @@ function wanTable(rows: WanRow[]): Table {
 
 function churnTable(rows: ChurnRow[]): Table {
   return {
+    scenario: 'churn',
     title: 'S5 churn',
     note: 'Broadcast to stable subscribers while other clients connect, subscribe and leave; growth measured after the churn (full GC).',
     header: ['candidate', 'stable', 'churn/s', 'deliveries/s', 'p99 ms', 'RSS growth MiB', 'fd growth', 'leftover sessions'],
@@ -126,9 +136,11 @@ function text(table: Table): string {
   return `\n${table.title}\n${all.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ')).join('\n')}\n`;
 }
 
-function markdown(table: Table): string {
+function markdown(table: Table, provenance: Provenance | undefined): string {
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
-  return `## ${table.title}\n\n${table.note ? `${table.note}\n\n` : ''}${line(table.header)}\n${line(table.header.map(() => '---'))}\n${table.rows.map(line).join('\n')}\n`;
+  const run = table.scenario ? provenance?.[table.scenario] : undefined;
+  const measured = run ? `Measured ${run.date.slice(0, 16).replace('T', ' ')} UTC with \`${run.command}\`.\n\n` : '';
+  return `## ${table.title}\n\n${table.note ? `${table.note}\n\n` : ''}${measured}${line(table.header)}\n${line(table.header.map(() => '---'))}\n${table.rows.map(line).join('\n')}\n`;
 }
 
 export function renderReport(results: BenchResults, context: ReportContext): { terminal: string; markdown: string } {
@@ -140,9 +152,9 @@ export function renderReport(results: BenchResults, context: ReportContext): { t
     ...(results.churn.length ? [churnTable(results.churn)] : []),
   ];
   const { machine } = context;
-  const head = `# Benchmarks\n\nMeasured ${context.date.slice(0, 10)} with \`${context.command}\` on ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}.\n`
+  const head = `# Benchmarks\n\nMachine: ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}. Run all of it with \`npm run bench\` (about 20 minutes).\n`
     + 'Each candidate runs in its own processes (relaymesh: a core and an edge); subscribers are raw WebSocket clients in separate load processes '
     + '(at most 15,000 sockets each, from source addresses 127.0.0.2 and up) that count frames without decoding them. '
     + 'The load generator shares the 2 cores with the servers, so absolute rates are lower than on a dedicated machine; the ratios come from the same run.\n';
-  return { terminal: tables.map(text).join(''), markdown: `${head}\n${tables.map(markdown).join('\n')}` };
+  return { terminal: tables.map(text).join(''), markdown: `${head}\n${tables.map((table) => markdown(table, context.provenance)).join('\n')}` };
 }

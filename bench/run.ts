@@ -4,7 +4,7 @@
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
-import { renderReport, type BenchResults } from './report.js';
+import { renderReport, type BenchResults, type Provenance } from './report.js';
 import { runChurn } from './scenarios/churn.js';
 import { runFanout, type FanoutCase } from './scenarios/fanout.js';
 import { runIdle } from './scenarios/idle.js';
@@ -92,11 +92,18 @@ export async function runBench(options: BenchOptions): Promise<void> {
   if (options.quick) return;
   // A run of some scenarios replaces those in the last results and keeps the others, so the report stays whole.
   const file = new URL('./results/latest.json', import.meta.url);
-  const previous = await readFile(file, 'utf8').then((text) => (JSON.parse(text) as { results: BenchResults }).results, () => undefined);
+  const previous = await readFile(file, 'utf8').then((text) => JSON.parse(text) as { results: BenchResults; provenance: Provenance }, () => undefined);
   const merged: BenchResults = { ...results };
-  for (const name of scenarioNames) if (!run(name) && previous?.[name]) (merged[name] as unknown) = previous[name];
+  const provenance: Provenance = {};
+  for (const name of scenarioNames) {
+    if (run(name)) provenance[name] = { command: options.command, date: context.date };
+    else if (previous?.results[name].length) {
+      (merged[name] as unknown) = previous.results[name];
+      provenance[name] = previous.provenance[name];
+    }
+  }
   await mkdir(new URL('./results/', import.meta.url), { recursive: true });
-  await writeFile(file, JSON.stringify({ machine, options, results: merged }, null, 2));
-  await writeFile(new URL('../BENCHMARKS.md', import.meta.url), renderReport(merged, context).markdown);
+  await writeFile(file, JSON.stringify({ machine, results: merged, provenance }, null, 2));
+  await writeFile(new URL('../BENCHMARKS.md', import.meta.url), renderReport(merged, { ...context, provenance }).markdown);
   progress('\nraw results: bench/results/latest.json; report: BENCHMARKS.md');
 }

@@ -125,8 +125,8 @@ function churnTable(rows: ChurnRow[]): Table {
     scenario: 'churn',
     title: 'S5 churn',
     note: 'Broadcast to stable subscribers while other clients connect, subscribe and leave; growth measured after the churn (full GC).',
-    header: ['candidate', 'stable', 'churn/s', 'deliveries/s', 'p99 ms', 'RSS growth MiB', 'fd growth', 'leftover sessions'],
-    rows: rows.map((row) => [row.candidate, count(row.stable), count(row.churnPerSecond), count(row.deliveriesPerSecond), fixed(row.p99Ms), fixed(row.rssGrowthMiB, 1), String(row.fdGrowth), row.leftoverSessions === undefined ? '–' : String(row.leftoverSessions)]),
+    header: ['candidate', 'stable', 'churn/s', 'deliveries/s', 'p99 ms', 'heap growth MiB', 'RSS growth MiB', 'fd growth', 'leftover sessions'],
+    rows: rows.map((row) => [row.candidate, count(row.stable), count(row.churnPerSecond), count(row.deliveriesPerSecond), fixed(row.p99Ms), fixed(row.heapGrowthMiB, 1), fixed(row.rssGrowthMiB, 1), String(row.fdGrowth), row.leftoverSessions === undefined ? '–' : String(row.leftoverSessions)]),
   };
 }
 

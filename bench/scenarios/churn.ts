@@ -16,6 +16,8 @@ export interface ChurnRow {
   p99Ms: number;
   /** After the churn stopped and its clients left, against before it began (after a full GC). */
   rssGrowthMiB: number;
+  /** The same for the JavaScript heap: what a leak of sessions or subscriptions would show. */
+  heapGrowthMiB: number;
   fdGrowth: number;
   /** relaymesh: sessions left open beyond the stable ones. */
   leftoverSessions?: number;
@@ -60,6 +62,7 @@ export async function runChurn(kind: CandidateKind, stable: number, churning: nu
         deliveriesPerSecond: (messages * stable) / (elapsed / 1000),
         p99Ms: probe.histogram.getValueAtPercentile(99) / 1000,
         rssGrowthMiB: (after.server.rss - before.server.rss) / 1024 / 1024,
+        heapGrowthMiB: (after.server.heapUsed - before.server.heapUsed) / 1024 / 1024,
         fdGrowth: after.server.fds - before.server.fds,
         ...(after.server.sessions !== undefined ? { leftoverSessions: after.server.sessions - (before.server.sessions ?? 0) } : {}),
       };

@@ -2,8 +2,11 @@
 // A bad file is refused before anything listens, with every problem listed at once (DESIGN.md, Conventions).
 
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Checker, child, field, isRecord, parseAddress, positiveInt, record, text, type Entry } from './topology-schema.js';
+import { checkAuth, checkCa, checkOrigins, checkSecretEnv, checkSecretsEverywhere, checkTls, type AuthConfig, type Environment, type TlsConfig } from './topology-security.js';
+
+export type { AuthConfig, Environment, TlsConfig, TokenAlgorithm, TokenAuthConfig } from './topology-security.js';
 
 export interface Address {
   host: string;
@@ -15,14 +18,18 @@ export interface CoreConfig {
   listen: Address;
   url: string;
   region: string;
+  /** Serve wss:// and https:// with this certificate. */
+  tls?: TlsConfig;
 }
 
-export interface EdgeConfig {
-  id: string;
-  listen: Address;
-  url: string;
-  region: string;
+export interface EdgeConfig extends CoreConfig {
   cores: readonly string[];
+  /** The CA (absolute path) the edge trusts for its cores' certificates; default: the system's. */
+  ca?: string;
+  /** The environment variable holding the secret this edge proves to its cores. */
+  secretEnv?: string;
+  /** Allowed `Origin` values of browser clients (and CORS); absent: every origin. */
+  origins?: readonly string[];
 }
 
 export interface HistoryConfig {
@@ -41,6 +48,15 @@ export interface LimitsConfig {
   heartbeatMs: number;
   /** How long a `pub` waits for a down uplink before it fails. */
   publishHoldMs: number;
+  /** Largest message before `connect` (a stranger gets less room than a client). */
+  maxPreConnectMessageBytes: number;
+  /** Client messages per second a session may send on average (token bucket), and the burst it may send at once. */
+  messagesPerSecond: number;
+  messageBurst: number;
+  /** Client connections one IP address may hold on an edge. */
+  maxConnectionsPerIp: number;
+  /** Distinct topics and patterns an edge subscribes on its uplink; past it, `sub` gets `too_many_subscriptions`. */
+  maxTopicsPerEdge: number;
   /** How many publishes an edge holds while its uplink is down; more fail at once. */
   maxHeldPublishes: number;
   /** How long a draining edge lets its clients move after `redirect` before closing them (4503). */
@@ -71,6 +87,7 @@ export interface Topology {
   limits: LimitsConfig;
   uplink: UplinkConfig;
   engine: EngineConfig;
+  auth: AuthConfig;
 }
 
 export interface TopologyProblem {
@@ -104,6 +121,11 @@ export const defaultLimits: LimitsConfig = Object.freeze({
   headerTimeoutMs: 10_000,
   heartbeatMs: 25_000,
   publishHoldMs: 10_000,
+  maxPreConnectMessageBytes: 4096,
+  messagesPerSecond: 100,
+  messageBurst: 200,
+  maxConnectionsPerIp: 1000,
+  maxTopicsPerEdge: 100_000,
   maxHeldPublishes: 10_000,
   drainGraceMs: 5_000,
 });
@@ -116,29 +138,33 @@ export const defaultUplink: UplinkConfig = Object.freeze({
   digestMs: 30_000,
 });
 
-const topLevelFields = ['cores', 'edges', 'history', 'limits', 'uplink', 'engine'];
-const coreFields = ['id', 'listen', 'url', 'region'];
-const edgeFields = [...coreFields, 'cores'];
+const topLevelFields = ['cores', 'edges', 'history', 'limits', 'uplink', 'engine', 'auth'];
+const coreFields = ['id', 'listen', 'url', 'region', 'tls'];
+const edgeFields = [...coreFields, 'cores', 'ca', 'secretEnv', 'origins'];
 const idPattern = /^[A-Za-z0-9_.-]+$/;
 // setTimeout fires at once (with only a warning) when given more than this, so no duration may exceed it.
 const maxTimerMs = 2_147_483_647;
 
-export function validateTopology(value: unknown, file: string): Topology {
+/** `env` holds the secrets the file names (default: this process's environment). */
+export function validateTopology(value: unknown, file: string, env: Environment = process.env): Topology {
   const c = new Checker(file);
+  const dir = file ? dirname(file) : process.cwd();
   const root = record(c, value, '$', topLevelFields, 'a topology object {cores, edges}');
   if (root === undefined) throw new TopologyError(c.problems);
   const coreEntries = entries(c, root, 'cores', 'a non-empty array of cores');
   const edgeEntries = entries(c, root, 'edges', 'a non-empty array of edges');
-  const cores = coreEntries.map((entry) => checkCore(c, entry));
+  const cores = coreEntries.map((entry) => checkCore(c, entry, dir));
   const coreIds = coreEntries.map(({ value: core }) => (isRecord(core) ? validId(field(core, 'id')) : undefined)).filter(isDefined);
-  const edges = edgeEntries.map((entry) => checkEdge(c, entry, coreIds));
+  const edges = edgeEntries.map((entry) => checkEdge(c, entry, coreIds, dir, env));
+  checkSecretsEverywhere(c, edgeEntries);
   checkUnique(c, [...coreEntries, ...edgeEntries]);
   const history = numbers(c, root, 'history', defaultHistory);
   const limits = numbers(c, root, 'limits', defaultLimits);
   const uplink = checkUplink(c, root);
   const engine = checkEngine(c, root);
+  const auth = checkAuth(c, root, dir, env);
   if (c.problems.length > 0) throw new TopologyError(c.problems);
-  return deepFreeze({ file, cores: cores.filter(isDefined), edges: edges.filter(isDefined), history, limits, uplink, engine });
+  return deepFreeze({ file, cores: cores.filter(isDefined), edges: edges.filter(isDefined), history, limits, uplink, engine, auth });
 }
 
 export async function loadTopology(file: string): Promise<Topology> {
@@ -186,27 +212,32 @@ function entries(c: Checker, root: Record<string, unknown>, key: string, expecte
   return value.map((item: unknown, index) => ({ value: item, path: `$.${key}[${index}]` }));
 }
 
-function checkCore(c: Checker, entry: Entry): CoreConfig | undefined {
+function checkCore(c: Checker, entry: Entry, dir: string): CoreConfig | undefined {
   const core = record(c, entry.value, entry.path, coreFields, 'a core object {id, listen, url, region}');
-  return core && checkNode(c, core, entry.path);
+  return core && checkNode(c, core, entry.path, dir);
 }
 
-function checkEdge(c: Checker, entry: Entry, coreIds: readonly string[]): EdgeConfig | undefined {
+function checkEdge(c: Checker, entry: Entry, coreIds: readonly string[], dir: string, env: Environment): EdgeConfig | undefined {
   const edge = record(c, entry.value, entry.path, edgeFields, 'an edge object {id, listen, url, region, cores}');
   if (edge === undefined) return undefined;
-  const node = checkNode(c, edge, entry.path);
+  const node = checkNode(c, edge, entry.path, dir);
   const cores = checkEdgeCores(c, field(edge, 'cores'), child(entry.path, 'cores'), coreIds);
-  return node && cores && { ...node, cores };
+  const ca = checkCa(c, edge, entry.path, dir);
+  const secretEnv = checkSecretEnv(c, edge, entry.path, env);
+  const origins = checkOrigins(c, edge, entry.path);
+  if (!node || !cores) return undefined;
+  return { ...node, cores, ...(ca ? { ca } : {}), ...(secretEnv ? { secretEnv } : {}), ...(origins ? { origins } : {}) };
 }
 
-function checkNode(c: Checker, node: Record<string, unknown>, path: string): CoreConfig | undefined {
+function checkNode(c: Checker, node: Record<string, unknown>, path: string, dir: string): CoreConfig | undefined {
   const id = text(c, node, path, 'id', 'a non-empty id of letters, digits, "_", "." and "-"', (s) => idPattern.test(s));
   const listen = text(c, node, path, 'listen', '"host:port" (IPv4, hostname or [IPv6]; port 0-65535)', (s) => parseAddress(s) !== undefined);
   const url = text(c, node, path, 'url', 'a ws:// or wss:// URL', isWebSocketUrl);
   const region = text(c, node, path, 'region', 'a non-empty string', (s) => s.length > 0);
   const address = listen === undefined ? undefined : parseAddress(listen);
+  const tls = checkTls(c, node, path, dir);
   if (id === undefined || address === undefined || url === undefined || region === undefined) return undefined;
-  return { id, listen: address, url, region };
+  return { id, listen: address, url, region, ...(tls ? { tls } : {}) };
 }
 
 function checkEdgeCores(c: Checker, value: unknown, path: string, coreIds: readonly string[]): string[] | undefined {

@@ -59,6 +59,11 @@ test('a minimal topology gets every default', (t) => {
     headerTimeoutMs: 10_000,
     heartbeatMs: 25_000,
     publishHoldMs: 10_000,
+    maxPreConnectMessageBytes: 4096,
+    messagesPerSecond: 100,
+    messageBurst: 200,
+    maxConnectionsPerIp: 1000,
+    maxTopicsPerEdge: 100_000,
     maxHeldPublishes: 10_000,
     drainGraceMs: 5_000,
   });
@@ -118,7 +123,7 @@ test('a broken file reports every problem at once, with its JSON path', (t) => {
   t.like(byPath.get('$.edges[1].listen'), { found: '"127.0.0.1:99999"' });
   t.like(byPath.get('$.edges[0].region'), { expected: 'a non-empty string', found: 'nothing' });
   t.like(byPath.get('$.cores[0].url'), { expected: 'a ws:// or wss:// URL', found: '"http://127.0.0.1:7400"' });
-  t.like(byPath.get('$.edges[1].orgins'), { expected: 'one of the known fields (id, listen, url, region, cores)', found: '"orgins"' });
+  t.like(byPath.get('$.edges[1].orgins'), { expected: 'one of the known fields (id, listen, url, region, tls, cores, ca, secretEnv, origins)', found: '"orgins"' });
   t.like(byPath.get('$.limits.maxMessageBytes'), { expected: 'a positive integer', found: '1.5' });
   for (const problem of problems) t.is(problem.file, '/etc/relaymesh/topology.json');
 });
@@ -126,7 +131,7 @@ test('a broken file reports every problem at once, with its JSON path', (t) => {
 test('the error message has one line per problem', (t) => {
   const error = t.throws(() => validateTopology({ cores: [], edges: [], extra: 1 }, '/x/topology.json'), { instanceOf: TopologyError });
   t.deepEqual(error?.message.split('\n'), [
-    '/x/topology.json: $.extra: expected one of the known fields (cores, edges, history, limits, uplink, engine), found "extra"',
+    '/x/topology.json: $.extra: expected one of the known fields (cores, edges, history, limits, uplink, engine, auth), found "extra"',
     '/x/topology.json: $.cores: expected a non-empty array of cores, found []',
     '/x/topology.json: $.edges: expected a non-empty array of edges, found []',
   ]);

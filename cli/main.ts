@@ -7,6 +7,7 @@ import { checkCommand } from './commands/check.js';
 import { coreCommand, edgeCommand, upCommand } from './commands/run.js';
 import { pubCommand } from './commands/pub.js';
 import { subCommand } from './commands/sub.js';
+import { tokenCommand } from './commands/token.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('relaymesh')
@@ -17,6 +18,7 @@ await yargs(hideBin(process.argv))
   .command(checkCommand)
   .command(pubCommand)
   .command(subCommand)
+  .command(tokenCommand)
   .command(benchCommand)
   .demandCommand(1, 'Name a command: relaymesh --help lists them.')
   .strict()

@@ -3,7 +3,7 @@
 import { pino, type Logger } from 'pino';
 import { startCore, type CoreHandle } from '../core/start-core.js';
 import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
-import { TopologyError, loadTopology, type Topology } from '../shared/topology.js';
+import { TopologyError, loadTopology, type EdgeConfig, type Topology } from '../shared/topology.js';
 
 export interface RunSelection {
   topologyFile: string;
@@ -22,6 +22,7 @@ export async function runMesh(selection: RunSelection): Promise<void> {
     fail(`${topology.file}: no ${selection.only.role} with id "${selection.only.id}" (known: ${known})`);
   }
 
+  const edgeSecrets = edgeSecretsOf(topology);
   const started: Array<CoreHandle | EdgeHandle> = [];
   const stopAll = async (): Promise<void> => {
     // Edges first, so their clients are told before the cores go.
@@ -30,8 +31,9 @@ export async function runMesh(selection: RunSelection): Promise<void> {
   try {
     for (const core of cores) {
       const handle = await startCore({
-        id: core.id, listen: core.listen, region: core.region, history: topology.history, logger,
+        id: core.id, listen: core.listen, region: core.region, history: topology.history, logger, tls: core.tls,
         maxMessageBytes: topology.limits.maxMessageBytes, uplinkTimeoutMs: topology.uplink.heartbeatMs * 3,
+        edgeSecrets, publishKeys: publishKeysOf(topology),
       });
       started.push(handle);
       process.stdout.write(`core ${core.id} (${core.region}) listening on ${handle.url}, uplinks at ${handle.url}/v1/uplink\n`);
@@ -45,7 +47,7 @@ export async function runMesh(selection: RunSelection): Promise<void> {
     await stopAll();
     fail(`cannot start: ${(error as Error).message}`);
   }
-  if (edges.length > 0) logger.warn('no client authentication is configured: any client may connect and use every topic');
+  warnOpenSettings(topology, edges.length > 0, logger);
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -62,6 +64,34 @@ export async function runMesh(selection: RunSelection): Promise<void> {
   });
 }
 
+function publishKeysOf(topology: Topology): string[] | undefined {
+  const name = topology.auth.publishKeysEnv;
+  return name ? (process.env[name] ?? '').split(',').map((key) => key.trim()).filter(Boolean) : undefined;
+}
+
+/** Topologies without protection run, but say so loudly. */
+function warnOpenSettings(topology: Topology, runsEdges: boolean, logger: Logger): void {
+  if (runsEdges && !topology.auth.tokens) logger.warn('OPEN: no client authentication is configured (auth.tokens): any client may connect and use every topic');
+  if (!topology.auth.publishKeysEnv) logger.warn('OPEN: no publish keys are configured (auth.publishKeysEnv): anyone who reaches a node may POST /v1/publish');
+  if (runsEdges && topology.edges.some((edge) => !edge.origins)) logger.warn('OPEN: edges without an origins allowlist accept browser clients from every origin');
+}
+
+/** The secret an edge proves to its cores, from the environment variable its `secretEnv` names. */
+function secretOf(edge: EdgeConfig): string | undefined {
+  return edge.secretEnv ? process.env[edge.secretEnv] || undefined : undefined;
+}
+
+/** Edge id → secret for every core (each core knows every edge); undefined when the topology gives no edge a secret. */
+function edgeSecretsOf(topology: Topology): Map<string, string> | undefined {
+  if (!topology.edges.some((edge) => edge.secretEnv)) return undefined;
+  const secrets = new Map<string, string>();
+  for (const edge of topology.edges) {
+    const secret = secretOf(edge);
+    if (secret) secrets.set(edge.id, secret);
+  }
+  return secrets;
+}
+
 function edgeOptions(topology: Topology, id: string, logger: Logger) {
   const edge = topology.edges.find((candidate) => candidate.id === id)!;
   const cores = edge.cores.map((coreId) => {
@@ -69,7 +99,11 @@ function edgeOptions(topology: Topology, id: string, logger: Logger) {
     return { id: core.id, url: core.url };
   });
   const peers = topology.edges.filter((peer) => peer.id !== id).map(({ id: peerId, url, region }) => ({ id: peerId, url, region }));
-  return { id: edge.id, region: edge.region, listen: edge.listen, cores, peers, limits: topology.limits, uplink: topology.uplink, logger };
+  return {
+    id: edge.id, region: edge.region, listen: edge.listen, cores, peers, limits: topology.limits, uplink: topology.uplink, logger,
+    tls: edge.tls, ca: edge.ca, tokens: topology.auth.tokens, origins: edge.origins,
+    secret: secretOf(edge),
+  };
 }
 
 async function loadOrExit(file: string): Promise<Topology> {

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { metricsHandler, readJsonBody, routeHttp, sendJson } from '../shared/http.js';
+import type { PublishKeys } from '../shared/publish-keys.js';
 import { packPayloads, parsePublishBody } from '../shared/publish-request.js';
 import type { Engine } from './engine.js';
 import type { CoreMetrics } from './metrics.js';
@@ -14,6 +15,7 @@ export interface CoreHttpContext {
   logger: Logger;
   maxBodyBytes: number;
   maxMessageBytes: number;
+  publishKeys: PublishKeys;
 }
 
 export function coreHttpHandler(context: CoreHttpContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -25,6 +27,7 @@ export function coreHttpHandler(context: CoreHttpContext): (req: IncomingMessage
 }
 
 async function publish(req: IncomingMessage, res: ServerResponse, context: CoreHttpContext): Promise<void> {
+  context.publishKeys.check(req);
   const { items, batch } = parsePublishBody(await readJsonBody(req, context.maxBodyBytes));
   const payloads = packPayloads(items, context.maxMessageBytes, batch);
   const positions = [];

@@ -16,6 +16,8 @@ export function createCoreMetrics(coreId: string) {
     uplinkFramesSent: new Counter({ name: 'relaymesh_core_uplink_frames_sent_total', help: 'Frames sent on uplinks', labelNames: ['edge'], registers }),
     digestMismatches: new Counter({ name: 'relaymesh_core_digest_mismatches_total', help: 'Edge subscription digests that differed from what the core routes', labelNames: ['edge'], registers }),
     uplinkBytesSent: new Counter({ name: 'relaymesh_core_uplink_bytes_sent_total', help: 'Payload bytes of WebSocket messages sent on uplinks', labelNames: ['edge'], registers }),
+    // Labelled by reason only: a refused hello names an edge id that nobody vouched for, so it must not mint label values.
+    uplinksRefused: new Counter({ name: 'relaymesh_core_uplinks_refused_total', help: 'Uplinks refused because the edge did not prove its identity', labelNames: ['reason'], registers }),
   };
 }
 

@@ -1,15 +1,16 @@
 // startCore: one core node — the uplink listener, the router, the engine, and the HTTP API on one port.
 
-import { createServer, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { LRUCache } from 'lru-cache';
+import { PublishKeys } from '../shared/publish-keys.js';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { closeCodes } from '../shared/errors.js';
 import { uplinkPath, type Position } from '../shared/protocol.js';
-import type { Address, HistoryConfig } from '../shared/topology.js';
+import type { Address, HistoryConfig, TlsConfig } from '../shared/topology.js';
 import { defaultHistory, defaultLimits, defaultUplink } from '../shared/topology.js';
-import { listen, closeServer, urlOf } from '../shared/listen.js';
+import { createNodeServer, listen, closeServer, urlOf } from '../shared/listen.js';
 import type { Engine } from './engine.js';
 import { coreHttpHandler } from './http-api.js';
 import { MemoryEngine } from './memory-engine.js';
@@ -34,14 +35,24 @@ export interface CoreOptions {
   uplinkTimeoutMs?: number;
   /** Publish ids remembered to answer resent publishes without sequencing them twice. Default 100,000. */
   recentPublishIds?: number;
+  /** Keys accepted for POST /v1/publish (Authorization: Bearer); absent: publishing over HTTP is open. */
+  publishKeys?: readonly string[];
   /** Largest message payload accepted over HTTP. Default 128 KiB, as on edges. */
   maxMessageBytes?: number;
+  /**
+   * Edge id → the secret that edge proves. When set, the core challenges every uplink and refuses (4401) an edge it
+   * does not know or whose proof fails. Read at every hello, so a secret may be rotated in place. Default: none, any
+   * edge may connect under any id.
+   */
+  edgeSecrets?: ReadonlyMap<string, string>;
+  /** Serve wss:// and https:// with this certificate and key (absolute PEM paths). Default: plain ws:// and http://. */
+  tls?: TlsConfig;
   logger?: Logger;
 }
 
 export interface CoreHandle {
   readonly id: string;
-  /** The uplink URL edges dial: ws://host:port */
+  /** The uplink URL edges dial: ws://host:port (wss:// with TLS) */
   readonly url: string;
   readonly address: Address;
   readonly engine: Engine;
@@ -70,6 +81,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     metrics,
     logger,
     recentPublishes: new LRUCache<string, Promise<Position>>({ max: options.recentPublishIds ?? 100_000 }),
+    edgeSecrets: options.edgeSecrets,
     onIdentified(peer: UplinkPeer): void {
       const previous = uplinks.get(peer.edgeId);
       // An edge holds one uplink: a new one means the old is dead even if its socket has not noticed yet.
@@ -88,18 +100,19 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   };
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxUplinkMessageBytes ?? 64 * 1024 * 1024, perMessageDeflate: false });
-  const server = createServer(coreHttpHandler({
+  const server = createNodeServer(coreHttpHandler({
     id: options.id, engine, metrics, logger,
     maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
     maxMessageBytes: options.maxMessageBytes ?? defaultLimits.maxMessageBytes,
-  }));
+    publishKeys: new PublishKeys(options.publishKeys),
+  }), options.tls);
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (new URL(req.url ?? '/', 'http://core').pathname !== uplinkPath) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      peers.add(new UplinkPeer(ws, peerContext));
+      peers.add(new UplinkPeer(ws, peerContext, req.socket.remoteAddress));
     });
   });
   // The core pings each uplink once a period; one that answered nothing for a whole period is dead, and its interest goes.
@@ -112,7 +125,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
 
   return {
     id: options.id,
-    url: urlOf('ws', address),
+    url: urlOf('ws', address, options.tls !== undefined),
     address,
     engine,
     metrics,

@@ -5,6 +5,7 @@ import type { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { decodeFrames, encodeFrame } from '../shared/codec.js';
+import { challengeNonce, edgeProofMatches } from '../shared/edge-proof.js';
 import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
 import { InterestDigest, type DigestValue } from '../shared/interest-digest.js';
 import { frameType, protocolVersion, type CoreFrame, type EdgeFrame, type HistoryFrame, type Position, type PubFrame, type SubFrame } from '../shared/protocol.js';
@@ -21,10 +22,18 @@ export interface UplinkPeerContext {
   logger: Logger;
   /** Positions of recent publishes by `${edge}:${edge instance}:${publish id}`, so a publish resent after a reconnect is not sequenced twice. */
   recentPublishes: LRUCache<string, Promise<Position>>;
+  /** Edge id → secret. When set, the core challenges each uplink and accepts only a hello that proves one of these. */
+  edgeSecrets?: ReadonlyMap<string, string>;
   /** Called once the edge has said who it is; the core closes an older uplink of the same edge. */
   onIdentified(peer: UplinkPeer): void;
   onClosed(peer: UplinkPeer): void;
 }
+
+/** Why an uplink was refused, the label of `relaymesh_core_uplinks_refused_total`. */
+export type UplinkRefusal = 'no_challenge' | 'unknown_edge' | 'no_proof' | 'bad_proof';
+
+/** Edge ids in refusal logs are cut to this: they come from whoever connected, not from the topology. */
+const loggedIdLength = 200;
 
 export class UplinkPeer implements RouteTarget {
   routeStamp = 0;
@@ -38,14 +47,22 @@ export class UplinkPeer implements RouteTarget {
   private outbox: Buffer[] = [];
   private flushScheduled = false;
   private closed = false;
+  /** The nonce of this connection's challenge, when the core checks edge identity. */
+  private readonly nonce: string | undefined;
 
-  constructor(private readonly socket: WebSocket, private readonly context: UplinkPeerContext) {
+  /** `remoteAddress` is only for logs. */
+  constructor(private readonly socket: WebSocket, private readonly context: UplinkPeerContext, private readonly remoteAddress = '') {
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
     socket.on('pong', () => {
       this.heard = true;
     });
     socket.on('close', () => this.cleanup());
     socket.on('error', (error) => context.logger.warn({ edge: this.edgeId, err: error.message }, 'uplink socket error'));
+    if (context.edgeSecrets) {
+      // A fresh nonce per connection: a hello captured on one uplink proves nothing on another.
+      this.nonce = challengeNonce();
+      this.sendFrame([frameType.challenge, this.nonce]);
+    }
   }
 
   get subscriptionCount(): number {
@@ -125,7 +142,7 @@ export class UplinkPeer implements RouteTarget {
       return;
     }
     switch (frame[0]) {
-      case frameType.hello: return this.hello(frame[1], frame[2], frame[3], frame[4]);
+      case frameType.hello: return this.hello(frame[1], frame[2], frame[3], frame[4], frame[5]);
       case frameType.sub: return void this.subscribe(frame).catch((error) => this.fail(frame[1], error));
       case frameType.unsub: return this.unsubscribe(frame[1]);
       case frameType.pub: return void this.publish(frame).catch((error) => this.fail(frame[1], error));
@@ -134,15 +151,35 @@ export class UplinkPeer implements RouteTarget {
     }
   }
 
-  private hello(version: number, edgeId: string, region: string, instance: string): void {
+  private hello(version: number, edgeId: string, region: string, instance: string, proof: string): void {
     if (this.edgeId) return this.close(closeCodes.protocolViolation, 'hello twice');
     if (version !== protocolVersion) return this.close(closeCodes.protocolViolation, `uplink protocol ${version} is not ${protocolVersion}`);
     if (!edgeId || !instance) return this.close(closeCodes.protocolViolation, 'empty edge id or instance');
+    const refusal = this.identityProblem(edgeId, instance, proof);
+    if (refusal) return this.refuse(edgeId, refusal);
     this.edgeId = edgeId;
     this.region = region;
     this.instance = instance;
     this.context.onIdentified(this);
     this.sendFrame([frameType.welcome, this.context.coreId]);
+  }
+
+  /** Why this hello does not prove the edge's identity, or undefined when it does (or the core checks none). */
+  private identityProblem(edgeId: string, instance: string, proof: string): UplinkRefusal | undefined {
+    const secrets = this.context.edgeSecrets;
+    if (!secrets) return undefined;
+    if (this.nonce === undefined) return 'no_challenge';
+    const secret = secrets.get(edgeId);
+    if (secret === undefined) return 'unknown_edge';
+    if (proof === '') return 'no_proof';
+    return edgeProofMatches(proof, secret, this.nonce, edgeId, instance) ? undefined : 'bad_proof';
+  }
+
+  /** The edge never becomes identified, so it takes no one's place in `uplinks`. Neither secret nor proof is logged. */
+  private refuse(edgeId: string, reason: UplinkRefusal): void {
+    this.context.metrics.uplinksRefused.inc({ reason });
+    this.context.logger.warn({ edge: edgeId.slice(0, loggedIdLength), remote: this.remoteAddress, reason }, 'uplink refused: the edge did not prove its identity');
+    this.close(closeCodes.unauthorized, 'edge not authenticated');
   }
 
   private async subscribe([, id, subscription, since]: SubFrame): Promise<void> {

@@ -25,6 +25,8 @@ export interface ClientListenerOptions {
 
 export class ClientListener {
   private readonly sessions = new Map<WsTransport, ClientSession>();
+  /** Open connections (and upgrades under way) per client IP address. */
+  private readonly perIp = new Map<string, number>();
   private readonly transportOptions: WsTransportOptions;
   private readonly wss: WebSocketServer;
   private readonly heartbeat: NodeJS.Timeout;
@@ -57,6 +59,19 @@ export class ClientListener {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
+    const ip = (socket as Socket).remoteAddress ?? '';
+    const held = this.perIp.get(ip) ?? 0;
+    if (held >= this.options.limits.maxConnectionsPerIp) {
+      this.options.metrics.rejectedConnections.inc({ reason: 'ip_limit' });
+      socket.end('HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    this.perIp.set(ip, held + 1);
+    socket.once('close', () => {
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left > 0) this.perIp.set(ip, left);
+      else this.perIp.delete(ip);
+    });
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket as Socket));
   }
 
@@ -92,8 +107,14 @@ export class ClientListener {
     const session = new ClientSession(transport, this.options.sessionContext);
     this.sessions.set(transport, session);
     metrics.connections.inc({ transport: 'websocket' });
+    const { maxPreConnectMessageBytes } = this.options.limits;
     ws.on('message', (data, isBinary) => {
       transport.heard();
+      // Before `connect` a stranger gets less room than a client.
+      if (!session.isConnected && (data as Buffer).length > maxPreConnectMessageBytes) {
+        transport.close(closeCodes.messageTooBig, 'message too big before connect');
+        return;
+      }
       try {
         session.receive(decodeClientMessage(data as Buffer, isBinary, format));
       } catch (error) {

@@ -5,12 +5,15 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { packValue, type ClientOpParse } from '../shared/codec.js';
 import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
-import type { ClientOp, PubOp, RequestId, SubOp, UnsubOp } from '../shared/protocol.js';
+import { Permissions } from '../shared/permissions.js';
+import type { ClientOp, ConnectOp, PubOp, RequestId, SubOp, UnsubOp } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import type { InterestTable } from './interest-table.js';
 import { LocalSubscription, type SubscriberSession } from './local-subscription.js';
+import { RateLimiter } from './rate-limiter.js';
 import type { SessionTransport } from './session-transport.js';
+import type { TokenVerifier } from './token-verifier.js';
 import type { Uplink } from './uplink.js';
 
 export interface SessionContext {
@@ -19,20 +22,39 @@ export interface SessionContext {
   limits: LimitsConfig;
   interest: InterestTable;
   uplink: Uplink;
+  tokens: TokenVerifier;
   logger: Logger;
+  /** Counts an op refused for the rate limit or a permission, for metrics. */
+  onRefusedOp(reason: 'rate_limited' | 'forbidden'): void;
 }
+
+/** Ops a client may send after `connect` while its token is being checked; more is abuse. */
+const maxQueuedWhileConnecting = 64;
+/** setTimeout cannot wait longer than this; a token that lives longer is checked again when it fires. */
+const maxTimerMs = 2_147_483_647;
 
 export class ClientSession implements SubscriberSession {
   readonly id = randomBytes(16).toString('base64url');
   fanoutStamp = 0;
   private connected = false;
   private closed = false;
+  /** Ops that came while `connect` was being checked, to run once it is. */
+  private waitingForConnect: ClientOp[] | undefined;
+  private permissions: Permissions = Permissions.open;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private readonly rate: RateLimiter;
   private readonly subscriptions = new Map<string, LocalSubscription>();
   /** Dropped once connected: idle sessions are the bulk of an edge's memory, so they keep nothing they no longer need. */
   private connectTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly transport: SessionTransport, private readonly context: SessionContext) {
     this.connectTimer = setTimeout(() => this.transport.close(closeCodes.connectTimeout, 'no connect in time'), context.limits.connectTimeoutMs);
+    this.rate = new RateLimiter(context.limits.messagesPerSecond, context.limits.messageBurst);
+  }
+
+  /** Whether `connect` was accepted (until then a stranger gets a smaller message size). */
+  get isConnected(): boolean {
+    return this.connected;
   }
 
   exactSubscription(topic: string): LocalSubscription | undefined {
@@ -45,14 +67,30 @@ export class ClientSession implements SubscriberSession {
     if (this.closed) return;
     if (parse.kind === 'fatal') return this.transport.close(closeCodes.protocolViolation, parse.reason);
     const name = parse.kind === 'op' ? parse.op.op : parse.op;
-    if (!this.connected && name !== 'connect') return this.transport.close(closeCodes.protocolViolation, '`connect` must come first');
+    const connecting = this.waitingForConnect !== undefined;
+    if (!this.connected && !connecting && name !== 'connect') return this.transport.close(closeCodes.protocolViolation, '`connect` must come first');
+    const decision = this.rate.take();
+    if (decision === 'disconnect') return this.transport.close(closeCodes.rateLimited, 'message rate limit');
+    if (decision === 'refuse') {
+      this.context.onRefusedOp('rate_limited');
+      return this.fail(parse.kind === 'op' ? parse.op.id : parse.id, new RelayError('rate_limited', 'too many messages; slow down'));
+    }
     if (parse.kind === 'invalid') return this.fail(parse.id, new RelayError('bad_request', parse.message));
-    const op = parse.op;
+    if (connecting) {
+      if (this.waitingForConnect!.length >= maxQueuedWhileConnecting) return this.transport.close(closeCodes.protocolViolation, 'too many ops before `welcome`');
+      this.waitingForConnect!.push(parse.op);
+      return;
+    }
+    this.run(parse.op);
+  }
+
+  private run(op: ClientOp): void {
     try {
       this.dispatch(op);
     } catch (error) {
-      this.context.logger.error({ session: this.id, err: error }, 'client op failed');
-      this.fail(op.id, toRelayError(error));
+      const relayError = toRelayError(error);
+      if (relayError.code === 'internal') this.context.logger.error({ session: this.id, err: error }, 'client op failed');
+      this.fail(op.id, relayError);
     }
   }
 
@@ -61,6 +99,7 @@ export class ClientSession implements SubscriberSession {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.connectTimer);
+    clearTimeout(this.expiryTimer);
     for (const subscription of this.subscriptions.values()) this.context.interest.remove(subscription);
     this.subscriptions.clear();
   }
@@ -74,7 +113,7 @@ export class ClientSession implements SubscriberSession {
 
   private dispatch(op: ClientOp): void {
     switch (op.op) {
-      case 'connect': return this.connect(op.id);
+      case 'connect': return this.connect(op);
       case 'sub': return this.subscribe(op);
       case 'unsub': return this.unsubscribe(op);
       case 'pub': return this.publish(op);
@@ -82,21 +121,58 @@ export class ClientSession implements SubscriberSession {
     }
   }
 
-  private connect(id: RequestId | undefined): void {
-    if (this.connected) return this.fail(id, new RelayError('bad_request', 'already connected'));
-    this.connected = true;
-    clearTimeout(this.connectTimer);
-    this.connectTimer = undefined;
-    const { edgeId, region, limits } = this.context;
-    this.transport.sendOp({ op: 'welcome', ...idOf(id), session: this.id, edge: edgeId, region, heartbeatMs: limits.heartbeatMs });
+  /**
+   * Checks the token, then welcomes the client. A `connect` on a connected session renews its token (a new
+   * `welcome` says so); a renewal that fails leaves the session on its old token until that expires.
+   */
+  private connect(op: ConnectOp): void {
+    if (this.waitingForConnect) return this.fail(op.id, new RelayError('bad_request', 'already connecting'));
+    const renewing = this.connected;
+    if (!renewing) this.waitingForConnect = [];
+    this.context.tokens.verify(op.token).then(
+      (verified) => {
+        if (this.closed) return;
+        this.permissions = verified.permissions;
+        this.armExpiry(verified.expiresAt);
+        const { edgeId, region, limits } = this.context;
+        if (!renewing) {
+          this.connected = true;
+          clearTimeout(this.connectTimer);
+          this.connectTimer = undefined;
+        }
+        this.transport.sendOp({ op: 'welcome', ...idOf(op.id), session: this.id, edge: edgeId, region, heartbeatMs: limits.heartbeatMs });
+        const waiting = this.waitingForConnect ?? [];
+        this.waitingForConnect = undefined;
+        for (const queued of waiting) this.run(queued);
+      },
+      (error: unknown) => {
+        const relayError = toRelayError(error);
+        if (renewing) return this.fail(op.id, relayError);
+        this.waitingForConnect = undefined;
+        this.transport.close(closeCodes.unauthorized, relayError.message);
+      },
+    );
+  }
+
+  /** A session ends when its token does (4401), unless a `connect` renews it first. */
+  private armExpiry(expiresAt: number): void {
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    if (!Number.isFinite(expiresAt)) return;
+    this.expiryTimer = setTimeout(() => {
+      if (Date.now() >= expiresAt) this.transport.close(closeCodes.unauthorized, 'token expired');
+      else this.armExpiry(expiresAt);
+    }, Math.min(maxTimerMs, Math.max(0, expiresAt - Date.now())));
   }
 
   private subscribe(op: SubOp): void {
     const problem = subscriptionProblem(op.topic);
     if (problem) throw new RelayError('invalid_topic', `topic ${problem}`);
+    if (!this.permissions.canSubscribe(op.topic)) throw this.forbidden(`subscribe to ${op.topic}`);
     if (this.subscriptions.has(op.topic)) throw new RelayError('bad_request', `already subscribed to ${op.topic}`);
     const max = this.context.limits.maxSubscriptionsPerSession;
     if (this.subscriptions.size >= max) throw new RelayError('too_many_subscriptions', `at most ${max} subscriptions per session`);
+    if (!this.context.interest.hasRoomFor(op.topic)) throw new RelayError('too_many_subscriptions', 'this edge holds as many topics as it may');
     const pattern = isPattern(op.topic);
     const subscription = new LocalSubscription(this, op.topic, pattern, op.id, pattern ? undefined : op.since);
     this.subscriptions.set(op.topic, subscription);
@@ -116,6 +192,7 @@ export class ClientSession implements SubscriberSession {
   private publish(op: PubOp): void {
     const problem = topicProblem(op.topic);
     if (problem) throw new RelayError('invalid_topic', `topic ${problem}`);
+    if (!this.permissions.canPublish(op.topic)) throw this.forbidden(`publish to ${op.topic}`);
     const payload = packValue(op.data);
     const max = this.context.limits.maxMessageBytes;
     if (payload.length > max) throw new RelayError('too_large', `data over ${max} bytes`);
@@ -123,6 +200,11 @@ export class ClientSession implements SubscriberSession {
       (position) => this.transport.sendOp({ op: 'puback', ...idOf(op.id), epoch: position.epoch, offset: position.offset }),
       (error: unknown) => this.fail(op.id, toRelayError(error)),
     );
+  }
+
+  private forbidden(what: string): RelayError {
+    this.context.onRefusedOp('forbidden');
+    return new RelayError('forbidden', `the token does not allow to ${what}`);
   }
 
   private fail(id: RequestId | undefined, error: RelayError): void {

@@ -3,6 +3,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { metricsHandler, readJsonBody, routeHttp, sendJson } from '../shared/http.js';
+import type { OriginPolicy } from '../shared/origins.js';
+import type { PublishKeys } from '../shared/publish-keys.js';
 import { packPayloads, parsePublishBody } from '../shared/publish-request.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { Uplink } from './uplink.js';
@@ -16,6 +18,8 @@ export interface EdgeHttpContext {
   maxBodyBytes: number;
   maxMessageBytes: number;
   publishHoldMs: number;
+  publishKeys: PublishKeys;
+  origins: OriginPolicy;
 }
 
 export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -23,7 +27,7 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
     '/healthz': { GET: (_req, res) => health(res, context) },
     '/metrics': { GET: metricsHandler(context.metrics.registry) },
     '/v1/publish': { POST: (req, res) => publish(req, res, context) },
-  }, context.logger);
+  }, context.logger, context.origins);
 }
 
 function health(res: ServerResponse, { id, uplink, draining }: EdgeHttpContext): void {
@@ -34,6 +38,7 @@ function health(res: ServerResponse, { id, uplink, draining }: EdgeHttpContext):
 }
 
 async function publish(req: IncomingMessage, res: ServerResponse, context: EdgeHttpContext): Promise<void> {
+  context.publishKeys.check(req);
   const { items, batch } = parsePublishBody(await readJsonBody(req, context.maxBodyBytes));
   const payloads = packPayloads(items, context.maxMessageBytes, batch);
   // Sent in order on the one uplink, so a batch gets consecutive offsets per topic.

@@ -45,6 +45,8 @@ export interface InterestTableOptions {
   recentMessages: number;
   /** How long a replay from the core may wait for a down uplink. */
   holdMs: number;
+  /** Topics and patterns this edge subscribes on its uplink at most. */
+  maxTopics: number;
   /** Tells the owner of a subscription that the core refused it; the session answers the client. */
   onRefused(subscription: LocalSubscription, error: RelayError): void;
 }
@@ -67,6 +69,11 @@ export class InterestTable {
 
   get patternCount(): number {
     return this.patterns.size;
+  }
+
+  /** Whether one more subscription to `subscription` fits the edge's topic limit (a known one always does). */
+  hasRoomFor(subscription: string): boolean {
+    return this.topics.has(subscription) || this.patterns.has(subscription) || this.topics.size + this.patterns.size < this.options.maxTopics;
   }
 
   add(subscription: LocalSubscription): void {

@@ -32,6 +32,8 @@ export function createEdgeMetrics(edgeId: string, gauges: EdgeGauges) {
       },
     }),
     connections: new Counter({ name: 'relaymesh_edge_connections_total', help: 'Client connections accepted', labelNames: ['transport'], registers }),
+    refusedOps: new Counter({ name: 'relaymesh_edge_refused_ops_total', help: 'Client ops refused, by reason (rate_limited, forbidden)', labelNames: ['reason'], registers }),
+    rejectedConnections: new Counter({ name: 'relaymesh_edge_rejected_connections_total', help: 'Client connections refused before a session, by reason', labelNames: ['reason'], registers }),
     slowConsumers: new Counter({ name: 'relaymesh_edge_slow_consumers_total', help: 'Clients closed with 4508 for falling behind', registers }),
     uplinkBytes: new Counter({ name: 'relaymesh_edge_uplink_bytes_total', help: 'Bytes of uplink WebSocket messages', labelNames: ['direction'], registers }),
     uplinkFrames: new Counter({ name: 'relaymesh_edge_uplink_frames_total', help: 'Uplink frames', labelNames: ['direction'], registers }),

@@ -1,19 +1,22 @@
 // startEdge: one edge node — the client WebSocket listener, sessions, interest table and fan-out,
 // the uplink to its cores, drain, and the HTTP API, on one port.
 
-import { createServer, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { closeCodes } from '../shared/errors.js';
-import { closeServer, listen, urlOf } from '../shared/listen.js';
+import { closeServer, createNodeServer, listen, urlOf } from '../shared/listen.js';
 import { clientPath } from '../shared/protocol.js';
-import { defaultLimits, defaultUplink, type Address, type LimitsConfig, type UplinkConfig } from '../shared/topology.js';
+import { defaultLimits, defaultUplink, type Address, type LimitsConfig, type TlsConfig, type TokenAuthConfig, type UplinkConfig } from '../shared/topology.js';
 import { ClientListener } from './client-listener.js';
 import type { ClientSession } from './client-session.js';
 import { edgeHttpHandler } from './http-api.js';
 import { InterestTable } from './interest-table.js';
 import { createEdgeMetrics } from './metrics.js';
 import { findRedirectTarget, type PeerEdge } from './redirect-target.js';
+import { createTokenVerifier, openAccess } from './token-verifier.js';
+import { OriginPolicy } from '../shared/origins.js';
+import { PublishKeys } from '../shared/publish-keys.js';
 import { Uplink, type CoreTarget } from './uplink.js';
 
 /** How long closing waits for clients to answer the close frame before dropping them. */
@@ -34,12 +37,24 @@ export interface EdgeOptions {
   recentMessages?: number;
   /** Largest `POST /v1/publish` body. Default 1 MiB. */
   maxPublishBodyBytes?: number;
+  /** Serve wss:// and https:// with this certificate and key (absolute PEM paths). Default: plain ws:// and http://. */
+  tls?: TlsConfig;
+  /** PEM file of the CA the uplink trusts for the cores' certificates (wss:// cores). Default: Node's built-in CAs. */
+  ca?: string;
+  /** How client tokens are checked; absent: clients need no token and may use every topic. */
+  tokens?: TokenAuthConfig;
+  /** Keys accepted for POST /v1/publish; absent: publishing over HTTP is open. */
+  publishKeys?: readonly string[];
+  /** Allowed browser origins (WebSocket upgrades and CORS); absent: every origin. */
+  origins?: readonly string[];
+  /** The secret this edge proves to its cores when they check edge identity. Default: none (the hello carries no proof). */
+  secret?: string;
   logger?: Logger;
 }
 
 export interface EdgeHandle {
   readonly id: string;
-  /** Base URL of this edge: ws://host:port (clients connect to `${url}/v1/ws`). */
+  /** Base URL of this edge: ws://host:port, wss:// with TLS (clients connect to `${url}/v1/ws`). */
   readonly url: string;
   readonly address: Address;
   readonly uplink: Uplink;
@@ -69,6 +84,8 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     region: options.region,
     cores: options.cores,
     maxHeldPublishes: limits.maxHeldPublishes,
+    ca: options.ca,
+    secret: options.secret,
     logger,
     handlers: {
       onConnected: () => interest.onUplinkConnected(),
@@ -87,6 +104,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     logger,
     recentMessages: options.recentMessages ?? 256,
     holdMs: limits.publishHoldMs,
+    maxTopics: limits.maxTopicsPerEdge,
     onRefused: (subscription, error) => (subscription.session as ClientSession).refused(subscription, error),
   });
   const metrics = createEdgeMetrics(options.id, {
@@ -98,9 +116,14 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   });
   const clients = new ClientListener({
     limits, metrics, logger,
-    sessionContext: { edgeId: options.id, region: options.region, limits, interest, uplink, logger },
+    sessionContext: {
+      edgeId: options.id, region: options.region, limits, interest, uplink, logger,
+      tokens: options.tokens ? createTokenVerifier(options.tokens) : openAccess,
+      onRefusedOp: (reason) => metrics.refusedOps.inc({ reason }),
+    },
   });
 
+  const origins = new OriginPolicy(options.origins);
   let draining: Promise<void> | undefined;
   const drain = (): Promise<void> => (draining ??= (async () => {
     logger.info({ clients: clients.sessionCount }, 'draining');
@@ -113,22 +136,27 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     await clients.closeAll(closeCodes.draining, 'edge draining', closeGraceMs);
   })());
 
-  const server = createServer(edgeHttpHandler({
+  const server = createNodeServer(edgeHttpHandler({
     id: options.id, uplink, metrics, logger,
     draining: () => draining !== undefined,
     maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
     maxMessageBytes: limits.maxMessageBytes,
     publishHoldMs: limits.publishHoldMs,
-  }));
+    publishKeys: new PublishKeys(options.publishKeys),
+    origins,
+  }), options.tls);
   server.headersTimeout = limits.headerTimeoutMs;
   server.requestTimeout = limits.headerTimeoutMs * 3;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (draining) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      return;
-    }
+    if (draining) return refuseUpgrade(socket, 503, 'draining');
+    // Cross-site WebSocket hijacking: a page from another origin gets no socket, before any upgrade.
+    if (!origins.allows(req)) return refuseUpgrade(socket, 403, 'origin');
     clients.upgrade(req, socket, head);
   });
+  const refuseUpgrade = (socket: Duplex, status: 403 | 503, reason: string): void => {
+    metrics.rejectedConnections.inc({ reason });
+    socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Service Unavailable'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  };
 
   const address = await listen(server, options.listen ?? { host: '127.0.0.1', port: 0 });
   logger.info({ address: `${address.host}:${address.port}`, cores: options.cores.map((core) => core.id) }, 'edge listening');
@@ -136,7 +164,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
 
   return {
     id: options.id,
-    url: urlOf('ws', address),
+    url: urlOf('ws', address, options.tls !== undefined),
     address,
     uplink,
     metrics,

@@ -3,11 +3,15 @@
 // returns), publishes held across outages, and correlation of requests and answers.
 
 import { randomBytes } from 'node:crypto';
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { backoffDelay } from '../shared/backoff.js';
 import { decodeFrames, encodeFrame } from '../shared/codec.js';
-import { RelayError } from '../shared/errors.js';
+import { readPem } from '../shared/listen.js';
+import { RelayError, closeCodes } from '../shared/errors.js';
+import { edgeProof } from '../shared/edge-proof.js';
 import type { DigestValue } from '../shared/interest-digest.js';
 import { frameType, protocolVersion, uplinkPath, type CoreFrame, type EdgeFrame, type Position } from '../shared/protocol.js';
 import type { UplinkConfig } from '../shared/topology.js';
@@ -55,6 +59,10 @@ export interface UplinkOptions extends UplinkConfig {
   handlers: UplinkHandlers;
   /** Called with the size of every WebSocket message sent and received, for metrics. */
   onTraffic?(direction: 'in' | 'out', bytes: number, frames: number): void;
+  /** The secret this edge proves to its cores (answering their challenge); absent: the hello carries no proof. */
+  secret?: string;
+  /** PEM file of the CA trusted for wss:// cores (read once, at construction). Default: Node's built-in CAs. */
+  ca?: string;
 }
 
 interface PendingRequest {
@@ -83,10 +91,15 @@ export class Uplink {
   private digestTimer: NodeJS.Timeout | undefined;
   private failbackTimer: NodeJS.Timeout | undefined;
   private heardSincePing = true;
+  /** Whether the hello went out on the current socket: once per connection, however many challenges come. */
+  private helloSent = false;
   private readonly connectedWaiters = new Set<() => void>();
+
+  private readonly ca: Buffer | undefined;
 
   constructor(private readonly options: UplinkOptions) {
     this.publishes = new HeldPublishes(options.maxHeldPublishes);
+    this.ca = options.ca === undefined ? undefined : readPem(options.ca, 'CA');
   }
 
   start(): void {
@@ -205,15 +218,20 @@ export class Uplink {
     if (this.state === 'closed') return;
     const core = this.options.cores[this.coreIndex]!;
     const url = core.url.replace(/\/+$/, '') + uplinkPath;
-    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024, handshakeTimeout: this.options.heartbeatMs * 2 });
+    // Hostname checking and rejectUnauthorized stay at Node's defaults: `ca` only replaces whom the edge trusts.
+    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024, handshakeTimeout: this.options.heartbeatMs * 2, ca: this.ca });
     socket.binaryType = 'nodebuffer';
     this.socket = socket;
     socket.on('open', () => {
       this.outbox = [];
-      this.send([frameType.hello, protocolVersion, this.options.edgeId, this.options.region, this.instance]);
+      this.helloSent = false;
+      // With a secret the hello waits for the core's challenge, whose nonce the proof covers.
+      if (!this.options.secret) this.sendHello('');
       // A core that accepts the socket but never welcomes the edge is as dead as one that refuses it.
       const welcomeTimer = setTimeout(() => {
-        if (this.socket === socket && !this.connected) socket.terminate();
+        if (this.socket !== socket || this.connected) return;
+        if (!this.helloSent) this.options.logger.warn({ core: core.id }, 'no challenge from the core, so this edge cannot prove its identity (is it configured with edge secrets?); reconnecting');
+        socket.terminate();
       }, this.options.heartbeatMs * 2);
       socket.once('close', () => clearTimeout(welcomeTimer));
     });
@@ -253,6 +271,8 @@ export class Uplink {
         return this.options.handlers.onMessage(frame[1], frame[2], frame[3], frame[4]);
       case frameType.welcome:
         return this.established(coreId);
+      case frameType.challenge:
+        return this.answerChallenge(frame[1]);
       case frameType.replay:
         this.pending.get(frame[1])?.replay.push([frame[2], frame[3]]);
         return;
@@ -273,6 +293,17 @@ export class Uplink {
       default:
         return this.settle(frame[1], frame);
     }
+  }
+
+  private sendHello(proof: string): void {
+    this.helloSent = true;
+    this.send([frameType.hello, protocolVersion, this.options.edgeId, this.options.region, this.instance, proof]);
+  }
+
+  /** Without a secret the hello went out unasked (a core that checks identity refuses it); a repeated challenge is ignored. */
+  private answerChallenge(nonce: string): void {
+    if (!this.options.secret || this.helloSent) return;
+    this.sendHello(edgeProof(this.options.secret, nonce, this.options.edgeId, this.instance));
   }
 
   private settle(id: number, frame: CoreFrame): void {
@@ -321,12 +352,7 @@ export class Uplink {
   private async tryFailback(): Promise<void> {
     const primary = this.options.cores[0]!;
     const health = `${primary.url.replace(/^ws/, 'http').replace(/\/+$/, '')}/healthz`;
-    try {
-      const response = await fetch(health, { signal: AbortSignal.timeout(this.options.heartbeatMs) });
-      if (!response.ok || !this.connected || this.coreIndex === 0) return;
-    } catch {
-      return;
-    }
+    if (!(await answersOk(health, this.ca, this.options.heartbeatMs)) || !this.connected || this.coreIndex === 0) return;
     this.options.logger.info({ core: this.coreId, primary: primary.id }, 'primary core is back; failing back');
     this.socket?.close(1000, 'failing back to the primary core');
   }
@@ -342,6 +368,8 @@ export class Uplink {
       this.options.logger.warn({ core: coreId, code, reason }, 'uplink lost');
       this.options.handlers.onDisconnected();
     }
+    // Not fatal: the secret may be rotated on the core or here, so the edge keeps trying with backoff.
+    if (code === closeCodes.unauthorized) this.options.logger.error({ core: coreId, code, reason }, 'the core refused this edge\'s identity');
     if (this.state === 'closed') return;
     // After a working link dies, start again from the primary; after a failed dial, try the next core.
     this.coreIndex = wasConnected ? 0 : (this.coreIndex + 1) % this.options.cores.length;
@@ -355,4 +383,18 @@ export class Uplink {
     this.pending.clear();
     for (const request of requests) request.fail(error);
   }
+}
+
+/** Whether a GET of `url` answers 2xx within `timeoutMs`; an https URL is checked against `ca`, as the uplink is. */
+function answersOk(url: string, ca: Buffer | undefined, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const options = { ca, signal: AbortSignal.timeout(timeoutMs) };
+    const answered = (response: IncomingMessage): void => {
+      response.resume();
+      const status = response.statusCode ?? 0;
+      resolve(status >= 200 && status < 300);
+    };
+    const request = url.startsWith('https:') ? httpsGet(url, options, answered) : httpGet(url, options, answered);
+    request.on('error', () => resolve(false));
+  });
 }

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RelayError, httpStatusOf, toRelayError } from './errors.js';
 import { parseJson } from './codec.js';
+import type { OriginPolicy } from './origins.js';
 
 /** Reads a request body as JSON; over `limit` bytes is `too_large`, unparsable is `bad_request`. */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
@@ -41,8 +42,13 @@ export type HttpRoutes = Record<string, Partial<Record<'GET' | 'POST' | 'OPTIONS
  * One request handler for a node's HTTP API: 404 for unknown paths, 405 for unknown methods, and any error as its
  * protocol code (an unexpected one is logged and answered `internal`).
  */
-export function routeHttp(routes: HttpRoutes, logger: { error(details: object, message: string): void }): (req: IncomingMessage, res: ServerResponse) => void {
+export function routeHttp(
+  routes: HttpRoutes,
+  logger: { error(details: object, message: string): void },
+  origins?: OriginPolicy,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
+    if (origins?.cors(req, res)) return;
     const path = new URL(req.url ?? '/', 'http://node').pathname;
     const methods = Object.hasOwn(routes, path) ? routes[path]! : undefined;
     if (!methods) return sendJson(res, 404, { error: { code: 'bad_request', message: `no such endpoint: ${path}` } });

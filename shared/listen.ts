@@ -1,8 +1,25 @@
-// Binding an HTTP server to an address and closing it completely, for every node.
+// Creating a node's HTTP(S) server, binding it to an address and closing it completely, for every node.
 
-import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Address } from './topology.js';
+import type { Address, TlsConfig } from './topology.js';
+
+/** Plain HTTP without `tls`; HTTPS (TLS 1.2 or newer) with it. The PEM files are read now, so a bad path fails the start. */
+export function createNodeServer(handler: RequestListener, tls?: TlsConfig): Server {
+  if (!tls) return createHttpServer(handler);
+  return createHttpsServer({ cert: readPem(tls.cert, 'certificate'), key: readPem(tls.key, 'key'), minVersion: 'TLSv1.2' }, handler);
+}
+
+/** Reads a PEM file, naming it when it cannot. */
+export function readPem(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new Error(`cannot read TLS ${what} ${file}: ${(error as Error).message}`);
+  }
+}
 
 export async function listen(server: Server, address: Address): Promise<Address> {
   await new Promise<void>((resolve, reject) => {
@@ -24,7 +41,8 @@ export async function closeServer(server: Server): Promise<void> {
   });
 }
 
-export function urlOf(scheme: 'ws' | 'http', address: Address): string {
+/** `secure` turns `ws`/`http` into `wss`/`https`, for a node serving TLS. */
+export function urlOf(scheme: 'ws' | 'http', address: Address, secure = false): string {
   const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-  return `${scheme}://${host}:${address.port}`;
+  return `${scheme}${secure ? 's' : ''}://${host}:${address.port}`;
 }

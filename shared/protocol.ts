@@ -49,8 +49,9 @@ export const subprotocols: Record<ClientFormat, string> = {
 
 export const frameType = {
   /**
-   * edge → core, first frame: [hello, protocolVersion, edgeId, region, instance]. `instance` is random per edge
+   * edge → core, first frame: [hello, protocolVersion, edgeId, region, instance, proof]. `instance` is random per edge
    * process: with a `pub` id it names a publish, so the core can answer a resent publish without sequencing it twice.
+   * `proof` answers the core's `challenge` (shared/edge-proof.ts); '' from an edge without a secret.
    */
   hello: 1,
   /** core → edge: [welcome, coreId] */
@@ -82,9 +83,14 @@ export const frameType = {
   digest: 13,
   /** core → edge, when a digest differs: [digestMismatch, subscriptions the core holds for the edge] */
   digestMismatch: 14,
+  /**
+   * core → edge, first frame when the core checks edge identity: [challenge, nonce]. An edge with a secret sends its
+   * hello only after it, with proof = HMAC-SHA256(secret, `${nonce}:${edgeId}:${instance}`) in base64url.
+   */
+  challenge: 15,
 } as const;
 
-export type HelloFrame = [typeof frameType.hello, number, string, string, string];
+export type HelloFrame = [typeof frameType.hello, number, string, string, string, string];
 export type WelcomeFrame = [typeof frameType.welcome, string];
 export type SubFrame = [typeof frameType.sub, number, string, [string, number] | null];
 export type SubokFrame = [typeof frameType.subok, number, string, number, boolean];
@@ -98,9 +104,10 @@ export type HistoryEndFrame = [typeof frameType.historyEnd, number, boolean];
 export type ErrorFrame = [typeof frameType.error, number, ErrorCode, string];
 export type DigestFrame = [typeof frameType.digest, number, number, number];
 export type DigestMismatchFrame = [typeof frameType.digestMismatch, string[]];
+export type ChallengeFrame = [typeof frameType.challenge, string];
 
 export type EdgeFrame = HelloFrame | SubFrame | UnsubFrame | PubFrame | HistoryFrame | DigestFrame;
-export type CoreFrame = WelcomeFrame | SubokFrame | PubackFrame | MsgFrame | ReplayFrame | HistoryEndFrame | ErrorFrame | DigestMismatchFrame;
+export type CoreFrame = WelcomeFrame | SubokFrame | PubackFrame | MsgFrame | ReplayFrame | HistoryEndFrame | ErrorFrame | DigestMismatchFrame | ChallengeFrame;
 export type UplinkFrame = EdgeFrame | CoreFrame;
 
 /** The uplink's WebSocket path on a core. */

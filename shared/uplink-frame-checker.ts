@@ -15,7 +15,7 @@ const strings: Check = (v) => Array.isArray(v) && v.every((item) => typeof item 
 
 // The fields after the type, per frame type.
 const shapes: Record<number, Check[]> = {
-  [frameType.hello]: [uint, str, str, str],
+  [frameType.hello]: [uint, str, str, str, str],
   [frameType.welcome]: [str],
   [frameType.sub]: [uint, str, since],
   [frameType.subok]: [uint, str, uint, bool],
@@ -29,6 +29,7 @@ const shapes: Record<number, Check[]> = {
   [frameType.error]: [uint, code, str],
   [frameType.digest]: [uint, uint, uint],
   [frameType.digestMismatch]: [strings],
+  [frameType.challenge]: [str],
 };
 
 export function checkUplinkFrame(value: unknown): void {

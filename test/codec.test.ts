@@ -23,7 +23,8 @@ const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 
 /** One frame of every type, with edge-case values where the type allows them. */
 const sampleFrames: UplinkFrame[] = [
-  [frameType.hello, 1, 'eu-1', 'eu', 'k3Jd9_Qx'],
+  [frameType.hello, 1, 'eu-1', 'eu', 'k3Jd9_Qx', ''],
+  [frameType.hello, 1, 'eu-1', 'eu', 'k3Jd9_Qx', 'dGhpcyBpcyBub3QgYSByZWFsIHByb29mIGF0IGFsbA'],
   [frameType.welcome, 'central'],
   [frameType.sub, 7, 'chat.*', null],
   [frameType.sub, 8, 'prices.eur-usd', ['AbC-12_x', 41]],
@@ -43,6 +44,7 @@ const sampleFrames: UplinkFrame[] = [
   [frameType.digest, 12, 4_294_967_295, 0],
   [frameType.digestMismatch, ['chat.*', 'prices.eur-usd']],
   [frameType.digestMismatch, []],
+  [frameType.challenge, 'Zm9vYmFyYmF6cXV4LW5vbmNlLTMyLWJ5dGVzLWxvbmc'],
 ];
 
 /** Frames compared by value: decoded byte fields are Buffers, so compare them as plain arrays of numbers. */
@@ -128,9 +130,14 @@ test('ill-shaped frames throw a RelayError', (t) => {
     [-1],
     [1.5, 'x'],
     [frameType.hello, 1, 'eu-1', 'eu'],
-    [frameType.hello, 1, 'eu-1', 'eu', 'i', 'extra'],
-    [frameType.hello, -1, 'eu-1', 'eu', 'i'],
-    [frameType.hello, '1', 'eu-1', 'eu', 'i'],
+    [frameType.hello, 1, 'eu-1', 'eu', 'i'],
+    [frameType.hello, 1, 'eu-1', 'eu', 'i', '', 'extra'],
+    [frameType.hello, 1, 'eu-1', 'eu', 'i', null],
+    [frameType.hello, -1, 'eu-1', 'eu', 'i', ''],
+    [frameType.hello, '1', 'eu-1', 'eu', 'i', ''],
+    [frameType.challenge],
+    [frameType.challenge, 42],
+    [frameType.challenge, 'nonce', 'extra'],
     [frameType.digestMismatch, ['a', 1]],
     [frameType.sub, 1, 'a', ['e']],
     [frameType.sub, 1, 'a', ['e', -1]],

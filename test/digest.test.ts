@@ -89,7 +89,7 @@ test('core: a matching digest goes unanswered; a differing one is answered with 
   const edge = await FramePeer.dial(t, `${core.url}${uplinkPath}`);
 
   edge.send(
-    [frameType.hello, protocolVersion, 'fake-edge', 'eu', 'fake-instance'],
+    [frameType.hello, protocolVersion, 'fake-edge', 'eu', 'fake-instance', ''],
     [frameType.sub, 1, 'a.b', null],
     [frameType.sub, 2, 'c.*', null],
     [frameType.digest, ...digestOf('a.b', 'c.*')],

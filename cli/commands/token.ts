@@ -1,0 +1,59 @@
+// `relaymesh token`: mints a client token (PROTOCOL.md §5) for tests and operators, with the topology's algorithm:
+// HS256 signs with the secret in the topology's variable, EdDSA and RS256 with a private key file.
+
+import { readFile } from 'node:fs/promises';
+import { SignJWT, importPKCS8 } from 'jose';
+import type { CommandModule } from 'yargs';
+import { TopologyError, loadTopology } from '../../shared/topology.js';
+
+interface TokenArgs {
+  topology: string;
+  sub?: string;
+  subscribe: string[];
+  publish: string[];
+  ttl: number;
+  'private-key'?: string;
+}
+
+export const tokenCommand: CommandModule<object, TokenArgs> = {
+  command: 'token',
+  describe: 'Mint a client token for the topology\'s auth settings',
+  builder: (y) =>
+    y.option('topology', { type: 'string', default: 'topology.json', describe: 'the topology file (its auth.tokens says how to sign)' })
+      .option('sub', { type: 'string', describe: 'the subject (user id)' })
+      .option('subscribe', { type: 'string', array: true, default: [], describe: 'topics or patterns the client may subscribe to' })
+      .option('publish', { type: 'string', array: true, default: [], describe: 'topics or patterns the client may publish to' })
+      .option('ttl', { type: 'number', default: 3600, describe: 'seconds until the token expires' })
+      .option('private-key', { type: 'string', describe: 'PKCS#8 PEM private key (EdDSA, RS256)' }) as never,
+  handler: async (args) => {
+    let topology;
+    try {
+      topology = await loadTopology(args.topology);
+    } catch (error) {
+      if (!(error instanceof TopologyError)) throw error;
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    const config = topology.auth.tokens;
+    if (!config) {
+      process.stderr.write(`relaymesh token: ${topology.file} configures no client tokens (auth.tokens); its edges accept clients without one\n`);
+      process.exit(1);
+    }
+    let key;
+    if (config.alg === 'HS256') {
+      key = new TextEncoder().encode(process.env[config.secretEnv!]!);
+    } else {
+      if (!args['private-key']) {
+        process.stderr.write(`relaymesh token: ${config.alg} tokens are signed with a private key: pass --private-key FILE\n`);
+        process.exit(1);
+      }
+      key = await importPKCS8(await readFile(args['private-key'], 'utf8'), config.alg);
+    }
+    const jwt = new SignJWT({ topics: { subscribe: args.subscribe, publish: args.publish } })
+      .setProtectedHeader({ alg: config.alg })
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + args.ttl);
+    if (args.sub) jwt.setSubject(args.sub);
+    process.stdout.write(`${await jwt.sign(key)}\n`);
+  },
+};

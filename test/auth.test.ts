@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { SignJWT, UnsecuredJWT, exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
 import { startMesh } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
@@ -22,7 +22,7 @@ function mint(claims: Record<string, unknown>, options: { expiresIn?: number; si
   return jwt.sign(options.signWith ?? key);
 }
 
-async function connectWith(t: Parameters<Parameters<typeof test>[1]>[0], url: string, token: string | undefined): Promise<RawClient> {
+async function connectWith(t: ExecutionContext, url: string, token: string | undefined): Promise<RawClient> {
   const client = await RawClient.open(t, url);
   client.send(token === undefined ? { op: 'connect' } : { op: 'connect', token });
   return client;

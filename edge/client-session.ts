@@ -149,6 +149,7 @@ export class ClientSession implements SubscriberSession {
         const relayError = toRelayError(error);
         if (renewing) return this.fail(op.id, relayError);
         this.waitingForConnect = undefined;
+        this.context.logger.debug({ session: this.id, reason: relayError.message }, 'client refused: token');
         this.transport.close(closeCodes.unauthorized, relayError.message);
       },
     );

@@ -7,6 +7,7 @@ import { PublishKeys } from '../shared/publish-keys.js';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { closeCodes } from '../shared/errors.js';
+import { guardUpgrade, pathOf } from '../shared/http.js';
 import { uplinkPath, type Position } from '../shared/protocol.js';
 import type { Address, HistoryConfig, TlsConfig } from '../shared/topology.js';
 import { defaultHistory, defaultLimits, defaultUplink } from '../shared/topology.js';
@@ -106,15 +107,15 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     maxMessageBytes: options.maxMessageBytes ?? defaultLimits.maxMessageBytes,
     publishKeys: new PublishKeys(options.publishKeys),
   }), options.tls);
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (new URL(req.url ?? '/', 'http://core').pathname !== uplinkPath) {
+  server.on('upgrade', guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (pathOf(req) !== uplinkPath) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       peers.add(new UplinkPeer(ws, peerContext, req.socket.remoteAddress));
     });
-  });
+  }, logger));
   // The core pings each uplink once a period; one that answered nothing for a whole period is dead, and its interest goes.
   const liveness = setInterval(() => {
     for (const peer of [...peers]) peer.sweep();

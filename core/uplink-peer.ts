@@ -4,7 +4,7 @@
 import type { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import { decodeFrames, encodeFrame } from '../shared/codec.js';
+import { checkPayload, decodeFrames, encodeFrame } from '../shared/codec.js';
 import { challengeNonce, edgeProofMatches } from '../shared/edge-proof.js';
 import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
 import { InterestDigest, type DigestValue } from '../shared/interest-digest.js';
@@ -211,6 +211,7 @@ export class UplinkPeer implements RouteTarget {
   private async publish([, id, topic, data]: PubFrame): Promise<void> {
     const problem = topicProblem(topic);
     if (problem) throw new RelayError('invalid_topic', `topic ${problem}`);
+    checkPayload(data);
     const key = `${this.edgeId}:${this.instance}:${id}`;
     let sequenced = this.context.recentPublishes.get(key);
     if (!sequenced) {

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { decodeClientMessage } from '../shared/codec.js';
 import { closeCodes } from '../shared/errors.js';
+import { pathOf } from '../shared/http.js';
 import { clientPath, subprotocols, type ClientFormat, type RedirectOp } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
 import { ClientSession, type SessionContext } from './client-session.js';
@@ -55,7 +56,7 @@ export class ClientListener {
 
   /** Takes an HTTP upgrade for /v1/ws; anything else gets 404. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (new URL(req.url ?? '/', 'http://edge').pathname !== clientPath) {
+    if (pathOf(req) !== clientPath) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }

@@ -15,6 +15,7 @@ import { InterestTable } from './interest-table.js';
 import { createEdgeMetrics } from './metrics.js';
 import { findRedirectTarget, type PeerEdge } from './redirect-target.js';
 import { createTokenVerifier, openAccess } from './token-verifier.js';
+import { guardUpgrade } from '../shared/http.js';
 import { OriginPolicy } from '../shared/origins.js';
 import { PublishKeys } from '../shared/publish-keys.js';
 import { Uplink, type CoreTarget } from './uplink.js';
@@ -147,12 +148,12 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   }), options.tls);
   server.headersTimeout = limits.headerTimeoutMs;
   server.requestTimeout = limits.headerTimeoutMs * 3;
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  server.on('upgrade', guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (draining) return refuseUpgrade(socket, 503, 'draining');
     // Cross-site WebSocket hijacking: a page from another origin gets no socket, before any upgrade.
     if (!origins.allows(req)) return refuseUpgrade(socket, 403, 'origin');
     clients.upgrade(req, socket, head);
-  });
+  }, logger));
   const refuseUpgrade = (socket: Duplex, status: 403 | 503, reason: string): void => {
     metrics.rejectedConnections.inc({ reason });
     socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Service Unavailable'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);

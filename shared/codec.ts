@@ -54,6 +54,20 @@ export function decodeFrames(bytes: Uint8Array): UplinkFrame[] {
   return values as UplinkFrame[];
 }
 
+/**
+ * Checks that a payload from an uplink is exactly one MessagePack value: edges send only what they encoded, but
+ * the core does not let one bad edge corrupt a stream every subscriber reads.
+ */
+export function checkPayload(bytes: Uint8Array): void {
+  let values: unknown[];
+  try {
+    values = packr.unpackMultiple(bytes) as unknown[];
+  } catch {
+    throw new RelayError('bad_request', 'payload is not MessagePack');
+  }
+  if (values.length !== 1 || holdsC1(values[0], 0)) throw new RelayError('bad_request', 'payload is not one MessagePack value');
+}
+
 // ── Client protocol ──────────────────────────────────────────────────────────
 
 /** Decodes one client WebSocket message in the session's format and checks its shape. */

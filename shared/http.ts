@@ -1,6 +1,7 @@
 // Small HTTP helpers shared by the core's and the edge's APIs: bounded JSON bodies and JSON replies.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { RelayError, httpStatusOf, toRelayError } from './errors.js';
 import { parseJson } from './codec.js';
 import type { OriginPolicy } from './origins.js';
@@ -34,6 +35,31 @@ export function sendError(res: ServerResponse, error: RelayError): void {
   sendJson(res, httpStatusOf[error.code], { error: { code: error.code, message: error.message } });
 }
 
+/** The request's path; '' for a request target that is not a URL path (which must not throw out of a handler). */
+export function pathOf(req: IncomingMessage): string {
+  try {
+    return new URL(req.url ?? '/', 'http://node').pathname;
+  } catch {
+    return '';
+  }
+}
+
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/** An upgrade handler that cannot take the process down: a bug costs that one socket. */
+export function guardUpgrade(handler: UpgradeHandler, logger: { error(details: object, message: string): void }): UpgradeHandler {
+  return (req, socket, head) => {
+    // A peer that resets while it is refused (or upgraded) must not raise an unhandled 'error'; 'close' follows.
+    socket.on('error', () => {});
+    try {
+      handler(req, socket, head);
+    } catch (error) {
+      logger.error({ err: error }, 'upgrade failed');
+      socket.destroy();
+    }
+  };
+}
+
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
 /** Handlers by path, then by method. */
 export type HttpRoutes = Record<string, Partial<Record<'GET' | 'POST' | 'OPTIONS', HttpHandler>>>;
@@ -49,7 +75,7 @@ export function routeHttp(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     if (origins?.cors(req, res)) return;
-    const path = new URL(req.url ?? '/', 'http://node').pathname;
+    const path = pathOf(req);
     const methods = Object.hasOwn(routes, path) ? routes[path]! : undefined;
     if (!methods) return sendJson(res, 404, { error: { code: 'bad_request', message: `no such endpoint: ${path}` } });
     const handler = methods[req.method as keyof typeof methods];

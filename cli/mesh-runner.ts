@@ -33,7 +33,7 @@ export async function runMesh(selection: RunSelection): Promise<void> {
       const handle = await startCore({
         id: core.id, listen: core.listen, region: core.region, history: topology.history, logger, tls: core.tls,
         maxMessageBytes: topology.limits.maxMessageBytes, uplinkTimeoutMs: topology.uplink.heartbeatMs * 3,
-        edgeSecrets, publishKeys: publishKeysOf(topology),
+        edgeSecrets, publishKeys: publishKeysOf(topology), headerTimeoutMs: topology.limits.headerTimeoutMs,
       });
       started.push(handle);
       process.stdout.write(`core ${core.id} (${core.region}) listening on ${handle.url}, uplinks at ${handle.url}/v1/uplink\n`);

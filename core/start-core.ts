@@ -36,6 +36,8 @@ export interface CoreOptions {
   uplinkTimeoutMs?: number;
   /** Publish ids remembered to answer resent publishes without sequencing them twice. Default 100,000. */
   recentPublishIds?: number;
+  /** The HTTP request (or upgrade) head must arrive within this. Default 10 s. */
+  headerTimeoutMs?: number;
   /** Keys accepted for POST /v1/publish (Authorization: Bearer); absent: publishing over HTTP is open. */
   publishKeys?: readonly string[];
   /** Largest message payload accepted over HTTP. Default 128 KiB, as on edges. */
@@ -106,7 +108,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
     maxMessageBytes: options.maxMessageBytes ?? defaultLimits.maxMessageBytes,
     publishKeys: new PublishKeys(options.publishKeys),
-  }), options.tls);
+  }), options.tls, options.headerTimeoutMs);
   server.on('upgrade', guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (pathOf(req) !== uplinkPath) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');

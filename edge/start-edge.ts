@@ -145,9 +145,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     publishHoldMs: limits.publishHoldMs,
     publishKeys: new PublishKeys(options.publishKeys),
     origins,
-  }), options.tls);
-  server.headersTimeout = limits.headerTimeoutMs;
-  server.requestTimeout = limits.headerTimeoutMs * 3;
+  }), options.tls, limits.headerTimeoutMs);
   server.on('upgrade', guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (draining) return refuseUpgrade(socket, 503, 'draining');
     // Cross-site WebSocket hijacking: a page from another origin gets no socket, before any upgrade.

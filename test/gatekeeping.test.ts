@@ -1,6 +1,7 @@
 // What an edge keeps out before a session exists, and how it limits one that does: origins (with CORS), publish
-// keys, connections per IP, message size before connect, message rate, topics per edge.
+// keys, connections per IP, slow handshakes, message size before connect, message rate, topics per edge.
 
+import { connect } from 'node:net';
 import test from 'ava';
 import WebSocket from 'ws';
 import { startMesh } from './helpers/mesh.js';
@@ -101,4 +102,20 @@ test('an edge subscribes at most maxTopicsPerEdge topics on its uplink', async (
   t.like(await a.subscribe('t.*', 2), { op: 'subok' });
   t.like(await b.subscribe('t.3', 1), { op: 'error', code: 'too_many_subscriptions' });
   t.like(await b.subscribe('t.1', 2), { op: 'subok' }, 'a topic the edge already holds still fits');
+});
+
+test('a slow handshake (a request head that never finishes) is dropped after headerTimeoutMs, on edges and cores', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { headerTimeoutMs: 300 } }, core: { headerTimeoutMs: 300 } });
+  for (const node of [mesh.edges[0]!, mesh.core]) {
+    const socket = connect(node.address.port, node.address.host);
+    t.teardown(() => socket.destroy());
+    socket.on('error', () => {});
+    // Read what comes (a 408), or 'close' never fires.
+    socket.resume();
+    socket.write('GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n');
+    // The server ends it (408 or a plain close) without the head ever completing.
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    t.pass();
+  }
+  t.is((await fetch(`${mesh.http(mesh.edges[0]!)}/healthz`)).status, 200);
 });

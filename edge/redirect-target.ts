@@ -2,6 +2,7 @@
 
 import type { Logger } from 'pino';
 import { rankEdges } from '../shared/edge-ranking.js';
+import { answersOk } from './health-check.js';
 
 export interface PeerEdge {
   id: string;
@@ -10,16 +11,11 @@ export interface PeerEdge {
   region: string;
 }
 
-/** The first peer whose /healthz answers 200 within `timeoutMs`, or undefined when none does. */
-export async function findRedirectTarget(peers: readonly PeerEdge[], region: string, timeoutMs: number, logger: Logger): Promise<PeerEdge | undefined> {
+/** The first peer whose /healthz answers 2xx within `timeoutMs` (https peers checked against `ca`), or undefined. */
+export async function findRedirectTarget(peers: readonly PeerEdge[], region: string, timeoutMs: number, logger: Logger, ca?: Buffer): Promise<PeerEdge | undefined> {
   for (const peer of rankEdges(peers, region)) {
-    try {
-      const response = await fetch(`${peer.url.replace(/^ws/, 'http').replace(/\/+$/, '')}/healthz`, { signal: AbortSignal.timeout(timeoutMs) });
-      if (response.ok) return peer;
-      logger.debug({ peer: peer.id, status: response.status }, 'peer edge not ready for redirects');
-    } catch (error) {
-      logger.debug({ peer: peer.id, err: (error as Error).message }, 'peer edge unreachable');
-    }
+    if (await answersOk(`${peer.url.replace(/^ws/, 'http').replace(/\/+$/, '')}/healthz`, ca, timeoutMs)) return peer;
+    logger.debug({ peer: peer.id }, 'peer edge not ready for redirects');
   }
   return undefined;
 }

@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { closeCodes } from '../shared/errors.js';
-import { closeServer, createNodeServer, listen, urlOf } from '../shared/listen.js';
+import { closeServer, createNodeServer, listen, readPem, urlOf } from '../shared/listen.js';
 import { clientPath } from '../shared/protocol.js';
 import { defaultLimits, defaultUplink, type Address, type LimitsConfig, type TlsConfig, type TokenAuthConfig, type UplinkConfig } from '../shared/topology.js';
 import { ClientListener } from './client-listener.js';
@@ -128,7 +128,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   let draining: Promise<void> | undefined;
   const drain = (): Promise<void> => (draining ??= (async () => {
     logger.info({ clients: clients.sessionCount }, 'draining');
-    const target = await findRedirectTarget(options.peers ?? [], options.region, uplinkConfig.heartbeatMs, logger);
+    const target = await findRedirectTarget(options.peers ?? [], options.region, uplinkConfig.heartbeatMs, logger, options.ca === undefined ? undefined : readPem(options.ca, 'CA'));
     if (target) {
       logger.info({ target: target.id, clients: clients.sessionCount }, 'redirecting clients');
       const url = `${target.url.replace(/\/+$/, '')}${clientPath}`;

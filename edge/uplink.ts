@@ -3,8 +3,6 @@
 // returns), publishes held across outages, and correlation of requests and answers.
 
 import { randomBytes } from 'node:crypto';
-import { get as httpGet, type IncomingMessage } from 'node:http';
-import { get as httpsGet } from 'node:https';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { backoffDelay } from '../shared/backoff.js';
@@ -15,6 +13,7 @@ import { edgeProof } from '../shared/edge-proof.js';
 import type { DigestValue } from '../shared/interest-digest.js';
 import { frameType, protocolVersion, uplinkPath, type CoreFrame, type EdgeFrame, type Position } from '../shared/protocol.js';
 import type { UplinkConfig } from '../shared/topology.js';
+import { answersOk } from './health-check.js';
 import { HeldPublishes } from './held-publishes.js';
 
 /** The uplink died with the request on it: not an answer from the core. */
@@ -383,18 +382,4 @@ export class Uplink {
     this.pending.clear();
     for (const request of requests) request.fail(error);
   }
-}
-
-/** Whether a GET of `url` answers 2xx within `timeoutMs`; an https URL is checked against `ca`, as the uplink is. */
-function answersOk(url: string, ca: Buffer | undefined, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const options = { ca, signal: AbortSignal.timeout(timeoutMs) };
-    const answered = (response: IncomingMessage): void => {
-      response.resume();
-      const status = response.statusCode ?? 0;
-      resolve(status >= 200 && status < 300);
-    };
-    const request = url.startsWith('https:') ? httpsGet(url, options, answered) : httpGet(url, options, answered);
-    request.on('error', () => resolve(false));
-  });
 }

@@ -1,0 +1,19 @@
+// Health checks of other nodes (a primary core before failing back, a peer edge before redirecting to it):
+// a GET of /healthz that must answer 2xx in time, over https against the same CA the uplink trusts.
+
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { get as httpsGet } from 'node:https';
+
+/** Whether a GET of `url` answers 2xx within `timeoutMs`; an https URL is checked against `ca`, as the uplink is. */
+export function answersOk(url: string, ca: Buffer | string | undefined, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const options = { ca, signal: AbortSignal.timeout(timeoutMs) };
+    const answered = (response: IncomingMessage): void => {
+      response.resume();
+      const status = response.statusCode ?? 0;
+      resolve(status >= 200 && status < 300);
+    };
+    const request = url.startsWith('https:') ? httpsGet(url, options, answered) : httpGet(url, options, answered);
+    request.on('error', () => resolve(false));
+  });
+}

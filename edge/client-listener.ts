@@ -28,7 +28,8 @@ export class ClientListener {
   private readonly sessions = new Map<WsTransport, ClientSession>();
   /** Open connections (and upgrades under way) per client IP address. */
   private readonly perIp = new Map<string, number>();
-  private readonly transportOptions: WsTransportOptions;
+  /** Shared with the HTTP streaming sessions: one flush scheduler per edge. */
+  readonly transportOptions: WsTransportOptions;
   private readonly wss: WebSocketServer;
   private readonly heartbeat: NodeJS.Timeout;
 

@@ -6,6 +6,7 @@ import type { ClientFormat } from '../shared/protocol.js';
 import { frameWsMessage } from './ws-frame.js';
 
 export class EncodedMessage {
+  private jsonText: Buffer | undefined;
   private jsonFrame: Buffer | undefined;
   private msgpackFrame: Buffer | undefined;
 
@@ -17,11 +18,14 @@ export class EncodedMessage {
     readonly payload: Uint8Array,
   ) {}
 
+  /** The `msg` op as JSON text (for HTTP streaming, which frames it per session). */
+  json(): Buffer {
+    return (this.jsonText ??= jsonMsgOp(this.topic, this.epoch, this.offset, this.payload));
+  }
+
   /** The `msg` op as a complete WebSocket frame for clients of `format`. */
   wsFrame(format: ClientFormat): Buffer {
-    if (format === 'json') {
-      return (this.jsonFrame ??= frameWsMessage(jsonMsgOp(this.topic, this.epoch, this.offset, this.payload), false));
-    }
+    if (format === 'json') return (this.jsonFrame ??= frameWsMessage(this.json(), false));
     return (this.msgpackFrame ??= frameWsMessage(msgpackMsgOp(this.topic, this.epoch, this.offset, this.payload), true));
   }
 }

@@ -7,6 +7,7 @@ import type { OriginPolicy } from '../shared/origins.js';
 import type { PublishKeys } from '../shared/publish-keys.js';
 import { packPayloads, parsePublishBody } from '../shared/publish-request.js';
 import type { EdgeMetrics } from './metrics.js';
+import type { StreamListener } from './stream-listener.js';
 import type { Uplink } from './uplink.js';
 
 export interface EdgeHttpContext {
@@ -20,6 +21,8 @@ export interface EdgeHttpContext {
   publishHoldMs: number;
   publishKeys: PublishKeys;
   origins: OriginPolicy;
+  /** The HTTP streaming emulation's dynamic paths (/v1/session…). */
+  streams: StreamListener;
 }
 
 export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -27,7 +30,7 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
     '/healthz': { GET: (_req, res) => health(res, context) },
     '/metrics': { GET: metricsHandler(context.metrics.registry) },
     '/v1/publish': { POST: (req, res) => publish(req, res, context) },
-  }, context.logger, context.origins);
+  }, context.logger, context.origins, (req, res, path) => context.streams.handle(req, res, path));
 }
 
 function health(res: ServerResponse, { id, uplink, draining }: EdgeHttpContext): void {

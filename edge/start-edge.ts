@@ -9,6 +9,7 @@ import { closeServer, createNodeServer, listen, readPem, urlOf } from '../shared
 import { clientPath } from '../shared/protocol.js';
 import { defaultLimits, defaultUplink, type Address, type LimitsConfig, type TlsConfig, type TokenAuthConfig, type UplinkConfig } from '../shared/topology.js';
 import { ClientListener } from './client-listener.js';
+import { StreamListener } from './stream-listener.js';
 import type { ClientSession } from './client-session.js';
 import { edgeHttpHandler } from './http-api.js';
 import { InterestTable } from './interest-table.js';
@@ -109,21 +110,22 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     onRefused: (subscription, error) => (subscription.session as ClientSession).refused(subscription, error),
   });
   const metrics = createEdgeMetrics(options.id, {
-    sessions: () => clients.sessionCount,
+    sessions: () => clients.sessionCount + streams.sessionCount,
     topics: () => interest.topicCount,
     patterns: () => interest.patternCount,
     deliveries: () => interest.deliveries,
     uplinkConnected: () => uplink.connected,
   });
-  const clients = new ClientListener({
-    limits, metrics, logger,
-    sessionContext: {
-      edgeId: options.id, region: options.region, limits, interest, uplink, logger,
-      tokens: options.tokens ? createTokenVerifier(options.tokens) : openAccess,
-      onRefusedOp: (reason) => metrics.refusedOps.inc({ reason }),
-    },
-  });
+  const sessionContext = {
+    edgeId: options.id, region: options.region, limits, interest, uplink, logger,
+    tokens: options.tokens ? createTokenVerifier(options.tokens) : openAccess,
+    onRefusedOp: (reason: 'rate_limited' | 'forbidden') => metrics.refusedOps.inc({ reason }),
+  };
+  const clients = new ClientListener({ limits, metrics, logger, sessionContext });
 
+  const streams = new StreamListener({
+    limits, metrics, logger, sessionContext, transportOptions: clients.transportOptions, graceMs: limits.streamGraceMs,
+  });
   const origins = new OriginPolicy(options.origins);
   let draining: Promise<void> | undefined;
   const drain = (): Promise<void> => (draining ??= (async () => {
@@ -132,8 +134,10 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     if (target) {
       logger.info({ target: target.id, clients: clients.sessionCount }, 'redirecting clients');
       const url = `${target.url.replace(/\/+$/, '')}${clientPath}`;
-      await clients.redirectAll({ op: 'redirect', url, reason: 'edge draining' }, limits.drainGraceMs);
+      const redirect = { op: 'redirect', url, reason: 'edge draining' } as const;
+      await Promise.all([clients.redirectAll(redirect, limits.drainGraceMs), streams.redirectAll(redirect, limits.drainGraceMs)]);
     }
+    streams.closeAll(closeCodes.draining, 'edge draining');
     await clients.closeAll(closeCodes.draining, 'edge draining', closeGraceMs);
   })());
 
@@ -145,6 +149,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     publishHoldMs: limits.publishHoldMs,
     publishKeys: new PublishKeys(options.publishKeys),
     origins,
+    streams,
   }), options.tls, limits.headerTimeoutMs);
   server.on('upgrade', guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (draining) return refuseUpgrade(socket, 503, 'draining');
@@ -179,6 +184,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
       await drain();
       await uplink.close();
       clients.terminate();
+      streams.terminate();
       await closeServer(server);
     },
   };

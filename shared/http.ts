@@ -72,23 +72,31 @@ export function routeHttp(
   routes: HttpRoutes,
   logger: { error(details: object, message: string): void },
   origins?: OriginPolicy,
+  /** Paths the table does not name (say, with ids in them): answers and returns a promise, or returns false. */
+  fallback?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void> | false,
 ): (req: IncomingMessage, res: ServerResponse) => void {
+  const fail = (res: ServerResponse, error: unknown): void => {
+    const relayError = toRelayError(error);
+    if (relayError.code === 'internal') logger.error({ err: error }, 'HTTP request failed');
+    sendError(res, relayError);
+  };
   return (req, res) => {
     if (origins?.cors(req, res)) return;
     const path = pathOf(req);
     const methods = Object.hasOwn(routes, path) ? routes[path]! : undefined;
-    if (!methods) return sendJson(res, 404, { error: { code: 'bad_request', message: `no such endpoint: ${path}` } });
+    if (!methods) {
+      const handled = fallback?.(req, res, path);
+      if (handled) handled.catch((error: unknown) => fail(res, error));
+      else sendJson(res, 404, { error: { code: 'bad_request', message: `no such endpoint: ${path}` } });
+      return;
+    }
     const handler = methods[req.method as keyof typeof methods];
     if (!handler) {
       return sendJson(res, 405, { error: { code: 'bad_request', message: `use ${Object.keys(methods).join(' or ')}` } }, { allow: Object.keys(methods).join(', ') });
     }
     Promise.resolve()
       .then(() => handler(req, res))
-      .catch((error: unknown) => {
-        const relayError = toRelayError(error);
-        if (relayError.code === 'internal') logger.error({ err: error }, 'HTTP request failed');
-        sendError(res, relayError);
-      });
+      .catch((error: unknown) => fail(res, error));
   };
 }
 

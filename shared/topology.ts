@@ -61,6 +61,8 @@ export interface LimitsConfig {
   maxHeldPublishes: number;
   /** How long a draining edge lets its clients move after `redirect` before closing them (4503). */
   drainGraceMs: number;
+  /** How long an HTTP-streaming session outlives a broken stream, waiting for a resume with Last-Event-ID. */
+  streamGraceMs: number;
 }
 
 export interface UplinkConfig {
@@ -128,6 +130,7 @@ export const defaultLimits: LimitsConfig = Object.freeze({
   maxTopicsPerEdge: 100_000,
   maxHeldPublishes: 10_000,
   drainGraceMs: 5_000,
+  streamGraceMs: 30_000,
 });
 
 export const defaultUplink: UplinkConfig = Object.freeze({

@@ -66,6 +66,7 @@ test('a minimal topology gets every default', (t) => {
     maxTopicsPerEdge: 100_000,
     maxHeldPublishes: 10_000,
     drainGraceMs: 5_000,
+    streamGraceMs: 30_000,
   });
   t.deepEqual(topology.uplink, { heartbeatMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 5000, failbackMs: 10_000, digestMs: 30_000 });
   t.deepEqual(topology.engine, { type: 'memory' });

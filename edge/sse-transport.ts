@@ -1,0 +1,132 @@
+// An HTTP-streaming client (PROTOCOL.md §3) as a session transport: every server→client op is one `text/event-stream`
+// event with a per-session id, written once per event-loop turn; recent events are kept so that a stream that
+// breaks can be resumed with `Last-Event-ID` without a loss.
+
+import type { ServerResponse } from 'node:http';
+import { encodeServerOp } from '../shared/codec.js';
+import { closeCodes } from '../shared/errors.js';
+import type { ServerOp } from '../shared/protocol.js';
+import type { EncodedMessage } from './encoded-message.js';
+import type { Flushable } from './flush-scheduler.js';
+import type { SessionTransport } from './session-transport.js';
+import type { WsTransportOptions } from './ws-transport.js';
+
+export interface SseTransportOptions extends WsTransportOptions {
+  /** The session ended (closed by the edge): the listener forgets it. */
+  onClosed(code: number, reason: string): void;
+}
+
+interface StreamEvent {
+  id: number;
+  bytes: Buffer;
+}
+
+const eventHead = Buffer.from('data: ');
+const eventTail = Buffer.from('\n\n');
+
+export class SseTransport implements SessionTransport, Flushable {
+  readonly format = 'json' as const;
+  /** The first op of a session (its welcome, or why it was refused) answers `POST /v1/session` instead of the stream. */
+  onFirstOp: ((op: ServerOp) => void) | undefined;
+  private response: ServerResponse | undefined;
+  private nextId = 1;
+  /** Sent or queued events, oldest first, kept (up to the outbox cap) for a resume. */
+  private history: StreamEvent[] = [];
+  private historyBytes = 0;
+  /** Index in `history` of the first event not yet written to the current stream. */
+  private unsent = 0;
+  private marked = false;
+  private closed = false;
+
+  constructor(private readonly options: SseTransportOptions) {}
+
+  get attached(): boolean {
+    return this.response !== undefined;
+  }
+
+  sendOp(op: ServerOp): void {
+    if (this.onFirstOp) {
+      const answer = this.onFirstOp;
+      this.onFirstOp = undefined;
+      answer(op);
+      return;
+    }
+    this.enqueue(encodeServerOp(op, 'json'));
+  }
+
+  sendMessage(message: EncodedMessage): void {
+    this.enqueue(message.json());
+  }
+
+  /**
+   * A (new) stream for this session: events after `lastEventId` are sent again, then everything new.
+   * False when some of them are no longer held, so the stream cannot continue without a gap.
+   */
+  attach(response: ServerResponse, lastEventId: number | undefined): boolean {
+    const resumeFrom = lastEventId === undefined ? this.nextId - this.history.length : lastEventId + 1;
+    const oldest = this.history[0]?.id ?? this.nextId;
+    if (resumeFrom < oldest || resumeFrom > this.nextId) return false;
+    this.response?.end();
+    this.response = response;
+    this.unsent = resumeFrom - oldest;
+    this.mark();
+    return true;
+  }
+
+  detach(response: ServerResponse): void {
+    if (this.response === response) this.response = undefined;
+  }
+
+  /** Keeps intermediaries from closing an idle stream; not an event, so it takes no id. */
+  heartbeat(): void {
+    if (this.response && !this.closed) this.response.write(': ping\n\n');
+  }
+
+  flush(): void {
+    this.marked = false;
+    const response = this.response;
+    if (!response || this.unsent >= this.history.length) return;
+    const pending = this.history.slice(this.unsent).map((event) => event.bytes);
+    this.unsent = this.history.length;
+    response.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending));
+    if (response.writableLength > this.options.outboxMaxBytes) {
+      this.options.onSlowConsumer();
+      this.close(closeCodes.slowConsumer, 'slow consumer');
+    }
+  }
+
+  /** Tells the client why with a `close` event (the stream's equivalent of a close code), then ends the stream. */
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    // Refused before its welcome (a bad token, a protocol violation): the POST that opened it gets the answer.
+    this.onFirstOp?.({ op: 'error', code: code === closeCodes.unauthorized ? 'unauthorized' : 'bad_request', message: reason });
+    this.onFirstOp = undefined;
+    this.flush();
+    this.closed = true;
+    this.response?.end(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
+    this.response = undefined;
+    this.options.onClosed(code, reason);
+  }
+
+  private enqueue(json: Buffer): void {
+    if (this.closed) return;
+    const id = this.nextId++;
+    const bytes = Buffer.concat([Buffer.from(`id: ${id}\n`), eventHead, json, eventTail]);
+    this.history.push({ id, bytes });
+    this.historyBytes += bytes.length;
+    // What a resume may still ask for is bounded like an outbox: past the cap, the oldest events go.
+    while (this.historyBytes > this.options.outboxMaxBytes && this.history.length > 1) {
+      const dropped = this.history.shift()!;
+      this.historyBytes -= dropped.bytes.length;
+      if (this.unsent > 0) this.unsent--;
+      else if (!this.response) return this.close(closeCodes.slowConsumer, 'slow consumer');
+    }
+    this.mark();
+  }
+
+  private mark(): void {
+    if (this.marked || !this.response) return;
+    this.marked = true;
+    this.options.scheduler.mark(this);
+  }
+}

@@ -114,12 +114,17 @@ export class SseTransport implements SessionTransport, Flushable {
     const bytes = Buffer.concat([Buffer.from(`id: ${id}\n`), eventHead, json, eventTail]);
     this.history.push({ id, bytes });
     this.historyBytes += bytes.length;
-    // What a resume may still ask for is bounded like an outbox: past the cap, the oldest events go.
+    // What a resume may still ask for is bounded like an outbox: past the cap, the oldest events go (a resume
+    // from before them is then refused, and the client starts a new session with `since`).
     while (this.historyBytes > this.options.outboxMaxBytes && this.history.length > 1) {
+      // An event the open stream has not been sent yet would be lost without notice: that is a slow consumer.
+      if (this.response && this.unsent === 0) {
+        this.options.onSlowConsumer();
+        return this.close(closeCodes.slowConsumer, 'slow consumer');
+      }
       const dropped = this.history.shift()!;
       this.historyBytes -= dropped.bytes.length;
-      if (this.unsent > 0) this.unsent--;
-      else if (!this.response) return this.close(closeCodes.slowConsumer, 'slow consumer');
+      this.unsent = Math.max(0, this.unsent - 1);
     }
     this.mark();
   }

@@ -107,7 +107,9 @@ export class StreamListener {
     if (!entry.transport.attach(res, lastEventId)) {
       // Events after Last-Event-ID are gone: this session cannot continue without a gap, so it ends; the client
       // opens a new one and resubscribes with `since`.
-      entry.transport.close(closeCodes.slowConsumer, 'the stream cannot be resumed from that event');
+      const reason = 'the stream cannot be resumed from that event';
+      res.end(`event: close\ndata: ${JSON.stringify({ code: closeCodes.slowConsumer, reason })}\n\n`);
+      entry.transport.close(closeCodes.slowConsumer, reason);
       return;
     }
     clearTimeout(entry.graceTimer);

@@ -1,0 +1,93 @@
+// HTTP streaming emulation (PROTOCOL.md §3): the same protocol scenario gives the same ops over WebSocket and over
+// an event stream; a broken stream resumed with Last-Event-ID loses nothing; sessions end cleanly.
+
+import test from 'ava';
+import { startMesh, type Mesh } from './helpers/mesh.js';
+import { RawClient, type Op } from './helpers/raw-client.js';
+import { StreamClient } from './helpers/stream-client.js';
+
+async function publish(mesh: Mesh, topic: string, data: unknown): Promise<void> {
+  const response = await fetch(`${mesh.http(mesh.core)}/v1/publish`, { method: 'POST', body: JSON.stringify({ topic, data }) });
+  if (response.status !== 200) throw new Error(`publish: ${response.status}`);
+}
+
+const scenario = [
+  { op: 'sub', id: 1, topic: 'parity.a' },
+  { op: 'sub', id: 2, topic: 'a..b' },
+  { op: 'unsub', id: 3, topic: 'never.subscribed' },
+  { op: 'sub', id: 4, topic: 'parity.*' },
+  { op: 'pub', id: 5, topic: 'parity.a', data: { from: 'client' } },
+  { op: 'pub', id: 6, topic: 'parity.a' },
+];
+
+/** What a client saw, without what differs between two meshes (epochs, session ids). */
+function normalise(ops: Op[]): unknown[] {
+  return ops.map((op) => ({ ...op, ...(op.epoch ? { epoch: 'E' } : {}) }));
+}
+
+test('the same scenario gives the same ops over WebSocket and over HTTP streaming', async (t) => {
+  const seen: unknown[][] = [];
+  for (const transport of ['websocket', 'http-stream'] as const) {
+    const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
+    const edge = mesh.edges[0]!;
+    let ops: () => Op[];
+    let waitFor: (match: (op: Op) => boolean) => Promise<unknown>;
+    if (transport === 'websocket') {
+      const client = await RawClient.connected(t, edge.url);
+      for (const op of scenario) client.send(op);
+      ops = () => client.received.filter((op) => op.op !== 'welcome');
+      waitFor = (match) => client.next(match);
+    } else {
+      const client = await StreamClient.open(t, mesh.http(edge));
+      await client.listen();
+      t.is(await client.send(scenario), 202);
+      ops = () => client.ops();
+      waitFor = (match) => client.next((event) => match(event.data));
+    }
+    await waitFor((op) => op.id === 6);
+    await publish(mesh, 'parity.a', 'from the core');
+    await publish(mesh, 'parity.b', 'through the pattern');
+    await waitFor((op) => op.op === 'msg' && op.topic === 'parity.b');
+    seen.push(normalise(ops()));
+  }
+  t.deepEqual(seen[1], seen[0]);
+  t.true(seen[0]!.some((op) => (op as Op).code === 'invalid_topic'));
+  t.true(seen[0]!.some((op) => (op as Op).code === 'not_subscribed'));
+  t.true(seen[0]!.some((op) => (op as Op).id === 6 && (op as Op).op === 'error'), 'a pub without data is bad_request on both');
+});
+
+test('a broken event stream resumed with Last-Event-ID loses nothing and repeats nothing', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
+  const client = await StreamClient.open(t, mesh.http(mesh.edges[0]!));
+  await client.listen();
+  await client.send({ op: 'sub', id: 1, topic: 'resume.t' });
+  await client.next((event) => event.data.op === 'subok');
+  for (let i = 1; i <= 3; i++) await publish(mesh, 'resume.t', i);
+  await client.next((event) => event.data.offset === 3);
+  client.break();
+  for (let i = 4; i <= 8; i++) await publish(mesh, 'resume.t', i);
+  await client.listen(client.lastEventId);
+  await publish(mesh, 'resume.t', 9);
+  await client.next((event) => event.data.offset === 9);
+  const messages = client.ops().filter((op) => op.op === 'msg');
+  t.deepEqual(messages.map((op) => op.data), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  const ids = client.events.map((event) => event.id);
+  t.deepEqual(ids, [...new Set(ids)], 'every event id once');
+});
+
+test('sessions: a bad connect is refused with its error; unknown sessions are 404; a resume from a lost event ends the session', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { outboxMaxBytes: 64 * 1024 } } });
+  const base = mesh.http(mesh.edges[0]!);
+  t.is((await fetch(`${base}/v1/session`, { method: 'POST', body: JSON.stringify({ op: 'sub', topic: 'x' }) })).status, 400);
+  t.is((await fetch(`${base}/v1/session/${'A'.repeat(32)}/stream`)).status, 404);
+  const client = await StreamClient.open(t, base);
+  await client.listen();
+  await client.send({ op: 'sub', id: 1, topic: 'big.t' });
+  await client.next((event) => event.data.op === 'subok');
+  client.break();
+  // More than the outbox holds arrives while no stream is attached: the oldest events are dropped.
+  for (let i = 0; i < 10; i++) await publish(mesh, 'big.t', 'x'.repeat(20_000));
+  await client.listen(0);
+  const closed = await client.next((event) => event.event === 'close');
+  t.like(closed.data, { code: 4508 });
+});

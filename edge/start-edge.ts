@@ -61,6 +61,7 @@ export interface EdgeHandle {
   readonly address: Address;
   readonly uplink: Uplink;
   readonly metrics: ReturnType<typeof createEdgeMetrics>;
+  /** Client sessions open now, WebSocket and HTTP streaming. */
   readonly sessionCount: number;
   readonly draining: boolean;
   /** Resolves once the uplink to a core is up (default wait 10 s). */
@@ -173,7 +174,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     uplink,
     metrics,
     get sessionCount() {
-      return clients.sessionCount;
+      return clients.sessionCount + streams.sessionCount;
     },
     get draining() {
       return draining !== undefined;

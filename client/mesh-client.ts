@@ -1,30 +1,24 @@
 // MeshClient: the relaymesh client SDK for browsers and Node — connect, subscribe, publish, and stay
 // connected: reconnect with backoff and jitter, follow redirects, resubscribe with `since`, and tell the app
 // about `reset`. Browser-safe: no Node built-ins; Node passes its WebSocket implementation (see client/node.ts).
+// WebSocket first; when it cannot open, HTTP streaming (PROTOCOL.md §3); what worked is tried first next time.
 
 import { backoffDelay } from '../shared/backoff.js';
 import { closeCodes, isErrorCode } from '../shared/errors.js';
-import { clientPath, subprotocols, type Position, type WelcomeOp } from '../shared/protocol.js';
+import { clientPath, type Position, type WelcomeOp } from '../shared/protocol.js';
 import { isPattern, matches } from '../shared/topics.js';
 import { MeshError } from './mesh-error.js';
 import { PendingRequests, type Frame } from './pending-requests.js';
 import { Subscription, type MeshMessage, type SubscribeOptions } from './subscription.js';
+import { HttpStreamTransport } from './http-stream-transport.js';
+import { transportKinds, TransportMemory, type Transport, type TransportHandlers, type TransportKind } from './transport.js';
+import { WsTransport, type WebSocketFactory } from './ws-transport.js';
 
 export type { MeshMessage, SubscribeOptions } from './subscription.js';
 export { Subscription } from './subscription.js';
 export { MeshError, type MeshErrorCode } from './mesh-error.js';
-
-/** The part of the WebSocket API the client uses (the browser's, or `ws` in Node). */
-export interface WebSocketLike {
-  readonly readyState: number;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-}
-export type WebSocketFactory = new (url: string, protocols: string[]) => WebSocketLike;
+export type { WebSocketFactory, WebSocketLike } from './ws-transport.js';
+export type { TransportKind } from './transport.js';
 
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
@@ -39,6 +33,8 @@ export interface MeshClientOptions {
   reconnect?: { baseMs: number; maxMs: number } | false;
   /** How long a `pub` or `unsub` waits for its answer (including while reconnecting). Default 30 s. `sub` waits as long as it takes. */
   requestTimeoutMs?: number;
+  /** The transports to use, in order of preference. Default: ['websocket', 'http-stream']. */
+  transports?: TransportKind[];
 }
 
 type Listener<T> = (value: T) => void;
@@ -46,9 +42,9 @@ interface Events {
   state: ClientState;
   welcome: WelcomeOp;
   error: MeshError;
+  transport: TransportKind;
 }
 
-const openState = 1;
 // Close codes after which reconnecting unchanged cannot help (PROTOCOL.md §2).
 const finalCloseCodes: ReadonlySet<number> = new Set([closeCodes.protocolViolation, closeCodes.unauthorized, closeCodes.messageTooBig]);
 
@@ -56,11 +52,14 @@ export class MeshClient {
   state: ClientState = 'idle';
   /** The last welcome: session id, edge and region. */
   welcome: WelcomeOp | undefined;
-  private socket: WebSocketLike | undefined;
+  /** What carries the current (or last) connection. */
+  transport: TransportKind | undefined;
+  private connection: Transport | undefined;
+  private readonly transportMemory = new TransportMemory();
   private url: string;
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly requests = new PendingRequests();
-  private readonly listeners: { [K in keyof Events]: Set<Listener<Events[K]>> } = { state: new Set(), welcome: new Set(), error: new Set() };
+  private readonly listeners: { [K in keyof Events]: Set<Listener<Events[K]>> } = { state: new Set(), welcome: new Set(), error: new Set(), transport: new Set() };
   private attempt = 0;
   /** The last connection ended by a `redirect`: reconnect at once, without backoff. */
   private redirected = false;
@@ -112,13 +111,9 @@ export class MeshClient {
     this.setState('closed');
     clearTimeout(this.retryTimer);
     this.failAll('closed', 'client closed');
-    const socket = this.socket;
-    this.socket = undefined;
-    if (!socket || socket.readyState > openState) return;
-    await new Promise<void>((resolve) => {
-      socket.onclose = () => resolve();
-      socket.close(1000, 'client closed');
-    });
+    const connection = this.connection;
+    this.connection = undefined;
+    await connection?.close(1000, 'client closed');
   }
 
   private async unsubscribe(subscription: Subscription): Promise<void> {
@@ -160,65 +155,77 @@ export class MeshClient {
   }
 
   private sender(): (frame: Frame) => void {
-    return (frame) => this.socket?.send(JSON.stringify(frame));
+    return (frame) => this.connection?.send(frame);
+  }
+
+  /** The transports to try, in order: the one that worked last first. */
+  private transportOrder(): TransportKind[] {
+    const allowed = (this.options.transports ?? [...transportKinds]).filter((kind) => transportKinds.includes(kind));
+    const remembered = this.transportMemory.get();
+    return remembered && allowed.includes(remembered) ? [remembered, ...allowed.filter((kind) => kind !== remembered)] : allowed;
   }
 
   private open(): void {
     this.setState(this.attempt === 0 && !this.welcome ? 'connecting' : 'reconnecting');
-    const WebSocketImpl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
-    if (!WebSocketImpl) {
-      this.failAll('internal', 'no WebSocket implementation: pass options.WebSocket');
-      this.setState('closed');
-      return;
-    }
-    let socket: WebSocketLike;
-    try {
-      socket = new WebSocketImpl(this.url, [subprotocols.json]);
-    } catch (error) {
-      this.emit('error', new MeshError('internal', `cannot open ${this.url}: ${(error as Error).message}`));
-      this.retry();
-      return;
-    }
-    this.socket = socket;
-    socket.onopen = () => void this.handshake(socket);
-    socket.onmessage = (event) => this.receive(socket, event.data);
-    socket.onerror = () => {};
-    socket.onclose = (event) => this.lost(socket, event.code, event.reason);
+    this.openTransport(this.transportOrder(), false);
   }
 
-  private async handshake(socket: WebSocketLike): Promise<void> {
-    let token: string | undefined;
+  /** Opens the first of `kinds` that can be made here; one that fails before opening hands over to the next. */
+  private openTransport(kinds: TransportKind[], triedAny: boolean): void {
+    const [kind, ...rest] = kinds;
+    if (kind === undefined) {
+      if (triedAny) return this.retry();
+      this.failAll('internal', 'no transport available: pass options.WebSocket, or allow http-stream where fetch exists');
+      return this.setState('closed');
+    }
+    const WebSocketImpl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
+    if (kind === 'websocket' ? !WebSocketImpl : typeof fetch !== 'function') return this.openTransport(rest, triedAny);
+    let connection: Transport | undefined = undefined;
+    const current = (): boolean => connection !== undefined && connection === this.connection;
+    const handlers: TransportHandlers = {
+      onOpen: () => {},
+      onMessage: (op) => {
+        if (current()) this.receive(connection!, op);
+      },
+      onClose: (code, reason, opened) => {
+        if (!current()) return;
+        if (opened || rest.length === 0 || this.state === 'closed') return this.lost(connection!, code, reason);
+        this.connection = undefined;
+        this.openTransport(rest, true);
+      },
+    };
+    connection = kind === 'websocket' ? new WsTransport(WebSocketImpl!, this.url, handlers) : new HttpStreamTransport(this.url, handlers);
+    this.connection = connection;
+    connection.open(() => this.connectOp());
+  }
+
+  private async connectOp(): Promise<Frame> {
     try {
-      token = typeof this.options.token === 'function' ? await this.options.token() : this.options.token;
+      const token = typeof this.options.token === 'function' ? await this.options.token() : this.options.token;
+      return token === undefined ? { op: 'connect' } : { op: 'connect', token };
     } catch (error) {
       this.emit('error', new MeshError('unauthorized', `the token function failed: ${(error as Error).message}`));
-      socket.close(1000, 'no token');
-      return;
+      throw error;
     }
-    if (socket !== this.socket) return;
-    socket.send(JSON.stringify(token === undefined ? { op: 'connect' } : { op: 'connect', token }));
   }
 
-  private receive(socket: WebSocketLike, raw: unknown): void {
-    if (socket !== this.socket) return;
-    let op: unknown;
-    try {
-      op = JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw as ArrayBuffer));
-    } catch {
-      op = undefined;
-    }
-    if (typeof op !== 'object' || op === null) return this.emit('error', new MeshError('bad_request', 'the edge sent something that is not a JSON object'));
-    const frame = op as Frame;
+  private receive(connection: Transport, frame: Frame | undefined): void {
+    if (!frame) return this.emit('error', new MeshError('bad_request', 'the edge sent something that is not a JSON object'));
     switch (frame.op) {
       case 'msg': return this.message(frame);
-      case 'welcome': return this.welcomed(frame as unknown as WelcomeOp);
+      case 'welcome': return this.welcomed(connection, frame as unknown as WelcomeOp);
       case 'reset': return this.reset(frame);
-      case 'redirect': return this.redirect(socket, frame);
+      case 'redirect': return this.redirect(connection, frame);
       default: return this.answer(frame);
     }
   }
 
-  private welcomed(welcome: WelcomeOp): void {
+  private welcomed(connection: Transport, welcome: WelcomeOp): void {
+    this.transportMemory.set(connection.kind);
+    if (this.transport !== connection.kind) {
+      this.transport = connection.kind;
+      this.emit('transport', connection.kind);
+    }
     const reconnected = this.welcome !== undefined || this.attempt > 0;
     this.welcome = welcome;
     this.attempt = 0;
@@ -266,7 +273,7 @@ export class MeshClient {
   }
 
   /** The edge is draining: move now to where it says, resuming every subscription with `since`. */
-  private redirect(socket: WebSocketLike, op: Frame): void {
+  private redirect(connection: Transport, op: Frame): void {
     let url: URL;
     try {
       url = new URL(String(op.url));
@@ -276,7 +283,8 @@ export class MeshClient {
     }
     this.url = clientUrl(url.href);
     this.redirected = true;
-    socket.close(1000, 'redirected');
+    void connection.close(1000, 'redirected');
+    this.lost(connection, 1000, 'redirected');
   }
 
   private answer(op: Frame): void {
@@ -284,9 +292,9 @@ export class MeshClient {
     if (!this.requests.answer(op.id, op, error) && error) this.emit('error', error);
   }
 
-  private lost(socket: WebSocketLike, code: number, reason: string): void {
-    if (socket !== this.socket) return;
-    this.socket = undefined;
+  private lost(connection: Transport, code: number, reason: string): void {
+    if (connection !== this.connection) return;
+    this.connection = undefined;
     this.requests.connectionLost(code);
     if (this.state === 'closed') return;
     if (this.options.reconnect === false || finalCloseCodes.has(code)) {

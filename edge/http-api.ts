@@ -1,4 +1,5 @@
-// The edge's HTTP API: /healthz (ready when the uplink is up), /metrics, and POST /v1/publish forwarded over the uplink.
+// The edge's HTTP API: /healthz (ready when the uplink is up), /metrics, POST /v1/publish forwarded over the uplink,
+// and for browsers the SDK bundle and the demo page.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -7,6 +8,7 @@ import type { OriginPolicy } from '../shared/origins.js';
 import type { PublishKeys } from '../shared/publish-keys.js';
 import { packPayloads, parsePublishBody } from '../shared/publish-request.js';
 import type { EdgeMetrics } from './metrics.js';
+import { staticRoutes } from './static-assets.js';
 import type { StreamListener } from './stream-listener.js';
 import type { Uplink } from './uplink.js';
 
@@ -30,6 +32,8 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
     '/healthz': { GET: (_req, res) => health(res, context) },
     '/metrics': { GET: metricsHandler(context.metrics.registry) },
     '/v1/publish': { POST: (req, res) => publish(req, res, context) },
+    // The browser SDK bundle (/relaymesh.js) and the demo page (/).
+    ...staticRoutes(),
   }, context.logger, context.origins, (req, res, path) => context.streams.handle(req, res, path));
 }
 

@@ -101,7 +101,7 @@ function edgeOptions(topology: Topology, id: string, logger: Logger) {
   const peers = topology.edges.filter((peer) => peer.id !== id).map(({ id: peerId, url, region }) => ({ id: peerId, url, region }));
   return {
     id: edge.id, region: edge.region, listen: edge.listen, cores, peers, limits: topology.limits, uplink: topology.uplink, logger,
-    tls: edge.tls, ca: edge.ca, tokens: topology.auth.tokens, origins: edge.origins,
+    url: edge.url, tls: edge.tls, ca: edge.ca, tokens: topology.auth.tokens, origins: edge.origins,
     secret: secretOf(edge),
   };
 }

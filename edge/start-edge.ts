@@ -18,6 +18,7 @@ import { findRedirectTarget, type PeerEdge } from './redirect-target.js';
 import { createTokenVerifier, openAccess } from './token-verifier.js';
 import { guardUpgrade } from '../shared/http.js';
 import { OriginPolicy } from '../shared/origins.js';
+import { normaliseOrigin } from '../shared/topology-security.js';
 import { PublishKeys } from '../shared/publish-keys.js';
 import { Uplink, type CoreTarget } from './uplink.js';
 
@@ -47,8 +48,10 @@ export interface EdgeOptions {
   tokens?: TokenAuthConfig;
   /** Keys accepted for POST /v1/publish; absent: publishing over HTTP is open. */
   publishKeys?: readonly string[];
-  /** Allowed browser origins (WebSocket upgrades and CORS); absent: every origin. */
+  /** Allowed browser origins (WebSocket upgrades and CORS); absent: every origin. The edge's own origin (from `url`) is always allowed. */
   origins?: readonly string[];
+  /** How clients reach this edge (the topology's `url`). */
+  url?: string;
   /** The secret this edge proves to its cores when they check edge identity. Default: none (the hello carries no proof). */
   secret?: string;
   logger?: Logger;
@@ -127,7 +130,9 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   const streams = new StreamListener({
     limits, metrics, logger, sessionContext, transportOptions: clients.transportOptions, graceMs: limits.streamGraceMs,
   });
-  const origins = new OriginPolicy(options.origins);
+  // The edge's own pages (the demo, anything it serves) may always connect back to it.
+  const ownOrigin = options.url ? normaliseOrigin(options.url.replace(/^ws/, 'http')) : undefined;
+  const origins = new OriginPolicy(options.origins && ownOrigin ? [...options.origins, ownOrigin] : options.origins);
   let draining: Promise<void> | undefined;
   const drain = (): Promise<void> => (draining ??= (async () => {
     logger.info({ clients: clients.sessionCount }, 'draining');

@@ -25,10 +25,11 @@ function upgradeStatus(url: string, headers: Record<string, string>): Promise<nu
 }
 
 test('a disallowed Origin gets 403 before any upgrade; allowed ones and non-browser clients get through; CORS follows the list', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { origins: ['https://app.example.com'] } });
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { origins: ['https://app.example.com'], url: 'wss://edge.example.net' } });
   const edge = mesh.edges[0]!;
   t.is(await upgradeStatus(edge.url, { origin: 'https://evil.example.com' }), 403);
   t.is(await upgradeStatus(edge.url, { origin: 'https://app.example.com' }), 101);
+  t.is(await upgradeStatus(edge.url, { origin: 'https://edge.example.net' }), 101, 'the edge\'s own pages may connect');
   t.is(await upgradeStatus(edge.url, {}), 101);
 
   const base = mesh.http(edge);

@@ -15,10 +15,13 @@ import type { LimitsConfig } from '../shared/topology.js';
 import { ClientSession, type SessionContext } from './client-session.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type { EdgeMetrics } from './metrics.js';
+import type { IpLimiter } from './ip-limiter.js';
 import { WsTransport, type WsTransportOptions } from './ws-transport.js';
 
 export interface ClientListenerOptions {
   limits: LimitsConfig;
+  /** Connections per client IP, shared with the HTTP-streaming sessions. */
+  perIp: IpLimiter;
   sessionContext: SessionContext;
   metrics: EdgeMetrics;
   logger: Logger;
@@ -26,8 +29,6 @@ export interface ClientListenerOptions {
 
 export class ClientListener {
   private readonly sessions = new Map<WsTransport, ClientSession>();
-  /** Open connections (and upgrades under way) per client IP address. */
-  private readonly perIp = new Map<string, number>();
   /** Shared with the HTTP streaming sessions: one flush scheduler per edge. */
   readonly transportOptions: WsTransportOptions;
   private readonly wss: WebSocketServer;
@@ -62,18 +63,12 @@ export class ClientListener {
       return;
     }
     const ip = (socket as Socket).remoteAddress ?? '';
-    const held = this.perIp.get(ip) ?? 0;
-    if (held >= this.options.limits.maxConnectionsPerIp) {
+    if (!this.options.perIp.acquire(ip)) {
       this.options.metrics.rejectedConnections.inc({ reason: 'ip_limit' });
       socket.end('HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    this.perIp.set(ip, held + 1);
-    socket.once('close', () => {
-      const left = (this.perIp.get(ip) ?? 1) - 1;
-      if (left > 0) this.perIp.set(ip, left);
-      else this.perIp.delete(ip);
-    });
+    socket.once('close', () => this.options.perIp.release(ip));
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket as Socket));
   }
 
@@ -113,7 +108,7 @@ export class ClientListener {
     ws.on('message', (data, isBinary) => {
       transport.heard();
       // Before `connect` a stranger gets less room than a client.
-      if (!session.isConnected && (data as Buffer).length > maxPreConnectMessageBytes) {
+      if (!session.greeted && (data as Buffer).length > maxPreConnectMessageBytes) {
         transport.close(closeCodes.messageTooBig, 'message too big before connect');
         return;
       }

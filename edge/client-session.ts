@@ -52,9 +52,9 @@ export class ClientSession implements SubscriberSession {
     this.rate = new RateLimiter(context.limits.messagesPerSecond, context.limits.messageBurst);
   }
 
-  /** Whether `connect` was accepted (until then a stranger gets a smaller message size). */
-  get isConnected(): boolean {
-    return this.connected;
+  /** Whether the client has sent its `connect` (until then a stranger gets a smaller message size). */
+  get greeted(): boolean {
+    return this.connected || this.waitingForConnect !== undefined;
   }
 
   exactSubscription(topic: string): LocalSubscription | undefined {
@@ -133,6 +133,7 @@ export class ClientSession implements SubscriberSession {
       (verified) => {
         if (this.closed) return;
         this.permissions = verified.permissions;
+        if (renewing) this.dropForbiddenSubscriptions();
         this.armExpiry(verified.expiresAt);
         const { edgeId, region, limits } = this.context;
         if (!renewing) {
@@ -153,6 +154,16 @@ export class ClientSession implements SubscriberSession {
         this.transport.close(closeCodes.unauthorized, relayError.message);
       },
     );
+  }
+
+  /** A renewed token may allow less: subscriptions it no longer covers end, each with `error` `forbidden`. */
+  private dropForbiddenSubscriptions(): void {
+    for (const [topic, subscription] of [...this.subscriptions]) {
+      if (this.permissions.canSubscribe(topic)) continue;
+      this.subscriptions.delete(topic);
+      this.context.interest.remove(subscription);
+      this.fail(undefined, new RelayError('forbidden', `the renewed token does not allow ${topic}; unsubscribed`));
+    }
   }
 
   /** A session ends when its token does (4401), unless a `connect` renews it first. */

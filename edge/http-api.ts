@@ -28,13 +28,14 @@ export interface EdgeHttpContext {
 }
 
 export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage, res: ServerResponse) => void {
+  const assets = staticRoutes();
   return routeHttp({
     '/healthz': { GET: (_req, res) => health(res, context) },
     '/metrics': { GET: metricsHandler(context.metrics.registry) },
     '/v1/publish': { POST: (req, res) => publish(req, res, context) },
     // The browser SDK bundle (/relaymesh.js) and the demo page (/).
-    ...staticRoutes(),
-  }, context.logger, context.origins, (req, res, path) => context.streams.handle(req, res, path));
+    ...assets,
+  }, context.logger, context.origins, (req, res, path) => context.streams.handle(req, res, path), new Set(Object.keys(assets)));
 }
 
 function health(res: ServerResponse, { id, uplink, draining }: EdgeHttpContext): void {

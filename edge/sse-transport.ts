@@ -22,6 +22,8 @@ interface StreamEvent {
 }
 
 const eventHead = Buffer.from('data: ');
+/** Bytes of already-sent events kept per session so that a broken stream can be resumed. */
+const resumeWindowBytes = 256 * 1024;
 const eventTail = Buffer.from('\n\n');
 
 export class SseTransport implements SessionTransport, Flushable {
@@ -30,6 +32,8 @@ export class SseTransport implements SessionTransport, Flushable {
   onFirstOp: ((op: ServerOp) => void) | undefined;
   private response: ServerResponse | undefined;
   private nextId = 1;
+  /** Id of the newest event written to a stream. */
+  private written = 0;
   /** Sent or queued events, oldest first, kept (up to the outbox cap) for a resume. */
   private history: StreamEvent[] = [];
   private historyBytes = 0;
@@ -45,7 +49,7 @@ export class SseTransport implements SessionTransport, Flushable {
   }
 
   sendOp(op: ServerOp): void {
-    if (this.onFirstOp) {
+    if (this.onFirstOp && (op.op === 'welcome' || op.op === 'error')) {
       const answer = this.onFirstOp;
       this.onFirstOp = undefined;
       answer(op);
@@ -63,7 +67,8 @@ export class SseTransport implements SessionTransport, Flushable {
    * False when some of them are no longer held, so the stream cannot continue without a gap.
    */
   attach(response: ServerResponse, lastEventId: number | undefined): boolean {
-    const resumeFrom = lastEventId === undefined ? this.nextId - this.history.length : lastEventId + 1;
+    // Without Last-Event-ID a stream starts after what earlier streams were sent: nothing twice.
+    const resumeFrom = lastEventId === undefined ? this.written + 1 : lastEventId + 1;
     const oldest = this.history[0]?.id ?? this.nextId;
     if (resumeFrom < oldest || resumeFrom > this.nextId) return false;
     this.response?.end();
@@ -88,6 +93,8 @@ export class SseTransport implements SessionTransport, Flushable {
     if (!response || this.unsent >= this.history.length) return;
     const pending = this.history.slice(this.unsent).map((event) => event.bytes);
     this.unsent = this.history.length;
+    this.written = this.history[this.history.length - 1]!.id;
+    this.trimSent();
     response.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending));
     if (response.writableLength > this.options.outboxMaxBytes) {
       this.options.onSlowConsumer();
@@ -105,7 +112,8 @@ export class SseTransport implements SessionTransport, Flushable {
     this.closed = true;
     this.response?.end(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
     this.response = undefined;
-    this.options.onClosed(code, reason);
+    // Later, as for a WebSocket: this may run inside a fan-out loop that must not see its subscriber list change.
+    setImmediate(() => this.options.onClosed(code, reason));
   }
 
   private enqueue(json: Buffer): void {
@@ -127,6 +135,14 @@ export class SseTransport implements SessionTransport, Flushable {
       this.unsent = Math.max(0, this.unsent - 1);
     }
     this.mark();
+  }
+
+  /** Events already sent are kept only for a short resume window, not up to the whole outbox cap. */
+  private trimSent(): void {
+    while (this.unsent > 0 && this.historyBytes > resumeWindowBytes) {
+      this.historyBytes -= this.history.shift()!.bytes.length;
+      this.unsent--;
+    }
   }
 
   private mark(): void {

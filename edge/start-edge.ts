@@ -9,6 +9,7 @@ import { closeServer, createNodeServer, listen, readPem, urlOf } from '../shared
 import { clientPath } from '../shared/protocol.js';
 import { defaultLimits, defaultUplink, type Address, type LimitsConfig, type TlsConfig, type TokenAuthConfig, type UplinkConfig } from '../shared/topology.js';
 import { ClientListener } from './client-listener.js';
+import { IpLimiter } from './ip-limiter.js';
 import { StreamListener } from './stream-listener.js';
 import type { ClientSession } from './client-session.js';
 import { edgeHttpHandler } from './http-api.js';
@@ -125,10 +126,12 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     tokens: options.tokens ? createTokenVerifier(options.tokens) : openAccess,
     onRefusedOp: (reason: 'rate_limited' | 'forbidden') => metrics.refusedOps.inc({ reason }),
   };
-  const clients = new ClientListener({ limits, metrics, logger, sessionContext });
+  const perIp = new IpLimiter(limits.maxConnectionsPerIp);
+  const clients = new ClientListener({ limits, metrics, logger, sessionContext, perIp });
 
   const streams = new StreamListener({
     limits, metrics, logger, sessionContext, transportOptions: clients.transportOptions, graceMs: limits.streamGraceMs,
+    perIp, draining: () => draining !== undefined,
   });
   // The edge's own pages (the demo, anything it serves) may always connect back to it.
   const ownOrigin = options.url ? normaliseOrigin(options.url.replace(/^ws/, 'http')) : undefined;

@@ -13,6 +13,7 @@ import type { RedirectOp } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
 import { ClientSession, type SessionContext } from './client-session.js';
 import type { EdgeMetrics } from './metrics.js';
+import type { IpLimiter } from './ip-limiter.js';
 import { SseTransport } from './sse-transport.js';
 import type { WsTransportOptions } from './ws-transport.js';
 
@@ -24,6 +25,10 @@ export interface StreamListenerOptions {
   logger: Logger;
   /** How long a session outlives its broken stream, waiting for a resume. */
   graceMs: number;
+  /** Sessions per client IP, shared with the WebSocket connections. */
+  perIp: IpLimiter;
+  /** While the edge drains, no new session opens. */
+  draining(): boolean;
 }
 
 interface StreamSession {
@@ -76,10 +81,22 @@ export class StreamListener {
   }
 
   private async open(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.options.draining()) throw new RelayError('unavailable', 'this edge is draining');
     const parse = parseClientOp(await readJsonBody(req, this.options.limits.maxPreConnectMessageBytes));
     if (parse.kind !== 'op' || parse.op.op !== 'connect') throw new RelayError('bad_request', 'the body must be a `connect` op');
+    const ip = req.socket.remoteAddress ?? '';
+    if (!this.options.perIp.acquire(ip)) {
+      this.options.metrics.rejectedConnections.inc({ reason: 'ip_limit' });
+      throw new RelayError('rate_limited', 'too many connections from this address');
+    }
     const id = randomBytes(24).toString('base64url');
-    const transport = new SseTransport({ ...this.options.transportOptions, onClosed: () => this.forget(id) });
+    const transport = new SseTransport({
+      ...this.options.transportOptions,
+      onClosed: () => {
+        this.options.perIp.release(ip);
+        this.forget(id);
+      },
+    });
     const entry: StreamSession = { transport, session: new ClientSession(transport, this.options.sessionContext), graceTimer: undefined };
     this.sessions.set(id, entry);
     this.options.metrics.connections.inc({ transport: 'http-stream' });

@@ -74,6 +74,8 @@ export function routeHttp(
   origins?: OriginPolicy,
   /** Paths the table does not name (say, with ids in them): answers and returns a promise, or returns false. */
   fallback?: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void> | false,
+  /** Paths served to every origin. */
+  publicPaths: ReadonlySet<string> = new Set(),
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const fail = (res: ServerResponse, error: unknown): void => {
     const relayError = toRelayError(error);
@@ -81,9 +83,10 @@ export function routeHttp(
     sendError(res, relayError);
   };
   return (req, res) => {
-    if (origins?.cors(req, res)) return;
     const path = pathOf(req);
     const methods = Object.hasOwn(routes, path) ? routes[path]! : undefined;
+    // Public files (the SDK script, the demo page) go to any page; everything that acts goes only to allowed origins.
+    if (!(methods && publicPaths.has(path)) && origins?.cors(req, res)) return;
     if (!methods) {
       const handled = fallback?.(req, res, path);
       if (handled) handled.catch((error: unknown) => fail(res, error));

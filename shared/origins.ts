@@ -21,22 +21,21 @@ export class OriginPolicy {
   }
 
   /**
-   * Adds CORS headers for an allowed browser origin; answers a preflight (OPTIONS) itself. Returns true when the
-   * request is fully answered.
+   * Refuses (403) a request from a disallowed browser origin; adds CORS headers for an allowed one and answers its
+   * preflight (OPTIONS). Returns true when the request is fully answered.
    */
   cors(req: IncomingMessage, res: ServerResponse): boolean {
     const origin = req.headers.origin;
-    const allowed = origin !== undefined && this.allows(req);
-    if (allowed) {
-      res.setHeader('access-control-allow-origin', origin);
-      res.setHeader('vary', 'Origin');
-    }
-    if (req.method !== 'OPTIONS' || origin === undefined) return false;
-    if (!allowed) {
+    if (origin === undefined) return false;
+    // A page from a disallowed origin gets nothing, preflight or not: simple requests skip the preflight.
+    if (!this.allows(req)) {
       res.writeHead(403, { 'content-length': 0 });
       res.end();
       return true;
     }
+    res.setHeader('access-control-allow-origin', origin);
+    res.setHeader('vary', 'Origin');
+    if (req.method !== 'OPTIONS') return false;
     res.writeHead(204, {
       'access-control-allow-methods': 'GET, POST, OPTIONS',
       'access-control-allow-headers': 'authorization, content-type, last-event-id',

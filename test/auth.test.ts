@@ -111,3 +111,17 @@ test('EdDSA tokens are checked with the public key file; `relaymesh token` mints
   t.like(await minted.subscribe('cli.topic', 1), { op: 'subok' });
   t.like(await minted.subscribe('other', 2), { op: 'error', code: 'forbidden' });
 });
+
+test('a renewal that allows less ends the subscriptions it no longer covers', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { tokens: hs256 } });
+  const client = await connectWith(t, mesh.edges[0]!.url, await mint({ topics: { subscribe: ['a.>', 'b.>'], publish: [] } }));
+  await client.next((op) => op.op === 'welcome');
+  await client.subscribe('a.x', 1);
+  await client.subscribe('b.x', 2);
+  client.send({ op: 'connect', id: 'narrower', token: await mint({ topics: { subscribe: ['a.>'], publish: [] } }) });
+  const dropped = await client.next((op) => op.op === 'error' && op.code === 'forbidden');
+  t.regex(String(dropped.message), /b\.x/);
+  await client.next((op) => op.id === 'narrower');
+  await fetch(`${mesh.http(mesh.core)}/v1/publish`, { method: 'POST', body: JSON.stringify([{ topic: 'b.x', data: 'no' }, { topic: 'a.x', data: 'yes' }]) });
+  t.like(await client.next((op) => op.op === 'msg'), { topic: 'a.x', data: 'yes' });
+});

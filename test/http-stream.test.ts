@@ -91,3 +91,55 @@ test('sessions: a bad connect is refused with its error; unknown sessions are 40
   const closed = await client.next((event) => event.event === 'close');
   t.like(closed.data, { code: 4508 });
 });
+
+test('an HTTP-streaming session is refused from a disallowed origin, while draining, and past the per-IP limit', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { origins: ['https://app.example.com'], limits: { maxConnectionsPerIp: 2 } } });
+  const base = mesh.http(mesh.edges[0]!);
+  const open = (headers: Record<string, string> = {}) => fetch(`${base}/v1/session`, { method: 'POST', headers, body: JSON.stringify({ op: 'connect' }) });
+  t.is((await open({ origin: 'https://evil.example.com', 'content-type': 'text/plain' })).status, 403);
+  t.is((await open({ origin: 'https://app.example.com' })).status, 201);
+  t.is((await open()).status, 201);
+  t.is((await open()).status, 429, 'two sessions from this address already');
+  await mesh.edges[0]!.drain();
+  t.is((await open()).status, 503);
+});
+
+test('a new stream without Last-Event-ID does not repeat what an earlier stream was sent', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
+  const client = await StreamClient.open(t, mesh.http(mesh.edges[0]!));
+  await client.listen();
+  await client.send({ op: 'ping', id: 'first' });
+  await client.next((event) => event.data.id === 'first');
+  client.break();
+  await client.listen();
+  await client.send({ op: 'ping', id: 'second' });
+  await client.next((event) => event.data.id === 'second');
+  t.deepEqual(client.ops().map((op) => op.id), ['first', 'second']);
+});
+
+test('one HTTP-streaming subscriber closed as a slow consumer mid fan-out costs the others nothing', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { outboxMaxBytes: 3000 } } });
+  const base = mesh.http(mesh.edges[0]!);
+  const slow = await StreamClient.open(t, base);
+  const others = await Promise.all([StreamClient.open(t, base), StreamClient.open(t, base)]);
+  // The slow one subscribes first (it is first in the fan-out) and also to a topic only it receives.
+  for (const client of [slow, ...others]) {
+    await client.listen();
+    await client.send({ op: 'sub', id: 1, topic: 'burst.t' });
+    await client.next((event) => event.data.op === 'subok');
+  }
+  await slow.send({ op: 'sub', id: 2, topic: 'burst.extra' });
+  await slow.next((event) => event.data.id === 2);
+  // One request: it reaches the edge as one batch, and the slow subscriber's outbox overflows in the middle of the
+  // fan-out of burst.t, which must not make the next subscriber miss that message.
+  const batch = [
+    { topic: 'burst.extra', data: 'x'.repeat(1400) }, { topic: 'burst.extra', data: 'y'.repeat(1400) },
+    ...[1, 2, 3, 4].map((n) => ({ topic: 'burst.t', data: n })),
+  ];
+  t.is((await fetch(`${mesh.http(mesh.core)}/v1/publish`, { method: 'POST', body: JSON.stringify(batch) })).status, 200);
+  t.like((await slow.next((event) => event.event === 'close')).data, { code: 4508 });
+  for (const client of others) {
+    await client.next((event) => event.data.offset === 4);
+    t.deepEqual(client.ops().filter((op) => op.op === 'msg').map((op) => op.data), [1, 2, 3, 4]);
+  }
+});

@@ -6,28 +6,12 @@ import fc from 'fast-check';
 import { pack } from 'msgpackr';
 import WebSocket from 'ws';
 import { startMesh, type Mesh, type MeshOptions } from './helpers/mesh.js';
+import { within } from './helpers/within.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
 
 type Format = 'json' | 'msgpack';
 const formats: readonly Format[] = ['json', 'msgpack'];
-const DEADLINE_MS = 10_000;
 
-/** Rejects unless `promise` settles within the deadline. */
-function within<T>(promise: Promise<T>, what: string, ms = DEADLINE_MS): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
 
 interface Position {
   epoch: string;

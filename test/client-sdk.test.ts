@@ -2,34 +2,11 @@
 // acknowledgement, and reconnecting through a cut connection with `since`, surfacing recovered and reset.
 
 import test from 'ava';
-import { NodeMeshClient, type MeshMessage } from '../client/node.js';
+import { NodeMeshClient } from '../client/node.js';
+import { collector } from './helpers/collector.js';
 import { startMesh } from './helpers/mesh.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 
-function collector(): { messages: MeshMessage[]; onMessage(message: MeshMessage): void; until(count: number): Promise<MeshMessage[]> } {
-  const messages: MeshMessage[] = [];
-  let wake: (() => void) | undefined;
-  let want = 0;
-  return {
-    messages,
-    onMessage(message) {
-      messages.push(message);
-      if (wake && messages.length >= want) wake();
-    },
-    until(count) {
-      if (messages.length >= count) return Promise.resolve(messages);
-      want = count;
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`got ${messages.length} of ${count} messages`)), 10_000);
-        wake = () => {
-          clearTimeout(timer);
-          wake = undefined;
-          resolve(messages);
-        };
-      });
-    },
-  };
-}
 
 test('connect, subscribe with a callback and an iterator, publish with acknowledgement', async (t) => {
   const mesh = await startMesh(t);

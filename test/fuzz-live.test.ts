@@ -13,27 +13,11 @@ import { clientPath, frameType, protocolVersion, uplinkPath } from '../shared/pr
 import { checkUplinkFrame } from '../shared/uplink-frame-checker.js';
 import { startMesh, type Mesh } from './helpers/mesh.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
+import { DEADLINE_MS, within } from './helpers/within.js';
 
-const DEADLINE_MS = 10_000;
 const bystanderTopic = 'fuzz.bystander';
 const wsKey = 'dGhlIHNhbXBsZSBub25jZQ==';
 
-/** Rejects unless `promise` settles within the deadline. */
-function within<T>(promise: Promise<T>, what: string, ms = DEADLINE_MS): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
 const show = (data: Uint8Array | string): string => JSON.stringify(Buffer.from(data).toString('latin1').slice(0, 160));

@@ -24,6 +24,22 @@ export class Publisher {
     this.client.sendText(wires[this.kind].publish(topic, stamp, pad));
   }
 
+  /**
+   * Open loop: `count` messages at their intended times, `intervalMs` apart from now, each stamped with its
+   * intended time (a late send is then measured as latency, not hidden). Sequence numbers follow `afterSeq`.
+   * Resolves with when it started.
+   */
+  async publishPaced(topic: string, count: number, intervalMs: number, pad: string, afterSeq: number): Promise<number> {
+    const started = performance.now();
+    for (let i = 0; i < count; i++) {
+      const intended = started + i * intervalMs;
+      const wait = intended - performance.now();
+      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+      this.publish(topic, { seq: afterSeq + i + 1, t: intended }, pad);
+    }
+    return started;
+  }
+
   close(): void {
     this.client.close();
   }
@@ -55,10 +71,18 @@ export class Probe {
     return new Probe(kind, await open(kind, url, wire.subscriberPath, wire.subscribe(topic)));
   }
 
-  until(seq: number): Promise<void> {
+  /** Resolves once `seq` has arrived; a candidate that stops delivering fails the run instead of hanging it. */
+  until(seq: number, timeoutMs = 120_000): Promise<void> {
     if (this.seq >= seq) return Promise.resolve();
-    return new Promise((wake) => (this.waiter = { seq, wake }));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`probe: message ${seq} not delivered within ${timeoutMs} ms (got ${this.seq})`)), timeoutMs);
+      this.waiter = { seq, wake: () => {
+        clearTimeout(timer);
+        resolve();
+      } };
+    });
   }
+
 
   close(): void {
     this.client.close();

@@ -69,7 +69,11 @@ if (kind === 'naive-ws') url = await startNaiveWs();
 else if (kind === 'socketio') url = await startSocketIo();
 else if (kind === 'relaymesh-core') url = (core = await startCore({ id: 'bench-core', logger })).url;
 else {
-  edge = await startEdge({ id: `bench-edge-${process.pid}`, region: 'bench', cores: [{ id: 'bench-core', url: process.argv[3]! }], logger, limits: { maxSubscriptionsPerSession: 10 } });
+  edge = await startEdge({
+    id: `bench-edge-${process.pid}`, region: 'bench', cores: [{ id: 'bench-core', url: process.argv[3]! }], logger,
+    // The benchmark's one publisher sends far more than a client may by default.
+    limits: { maxSubscriptionsPerSession: 10, messagesPerSecond: 1_000_000, messageBurst: 1_000_000 },
+  });
   await edge.ready();
   url = edge.url;
 }

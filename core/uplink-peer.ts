@@ -65,10 +65,6 @@ export class UplinkPeer implements RouteTarget {
     }
   }
 
-  get subscriptionCount(): number {
-    return this.subscriptions.size;
-  }
-
   deliver(frame: Buffer): void {
     this.send(frame);
   }

@@ -34,8 +34,6 @@ export const closeCodes = {
   rateLimited: 4529,
 } as const;
 
-export type CloseCode = (typeof closeCodes)[keyof typeof closeCodes];
-
 /** HTTP status for each error code, for the HTTP API. */
 export const httpStatusOf: Record<ErrorCode, number> = {
   bad_request: 400,

@@ -1,9 +1,8 @@
 // S5, churn: clients keep connecting, subscribing and leaving while messages are broadcast to stable subscribers;
 // throughput and p99 during the churn, and whether memory, sockets and sessions come back afterwards (leaks).
 
-import { startCandidate } from '../candidate.js';
 import { startLoad } from '../load.js';
-import { Probe, Publisher } from '../probe.js';
+import { withTraffic } from '../traffic.js';
 import type { CandidateKind } from '../wires.js';
 import { padFor } from './fanout.js';
 
@@ -26,52 +25,33 @@ export interface ChurnRow {
 const topic = 'bench.churn';
 
 export async function runChurn(kind: CandidateKind, stable: number, churning: number, churnPerSecond: number, durationMs: number, messagesPerSecond: number): Promise<ChurnRow> {
-  const candidate = await startCandidate(kind);
-  try {
-    const load = await startLoad(kind, candidate.url, topic, stable);
-    const probe = await Probe.open(kind, candidate.url, topic);
-    const publisher = await Publisher.open(kind, candidate.url);
-    try {
-      const before = await candidate.stats(true);
-      const churn = await startLoad(kind, candidate.url, topic, churning, churnPerSecond);
-      const framesBefore = (await load.counts()).frames;
-      const messages = Math.round((messagesPerSecond * durationMs) / 1000);
-      const pad = padFor(100);
-      const started = performance.now();
-      for (let seq = 1; seq <= messages; seq++) {
-        const intended = started + (seq - 1) * (1000 / messagesPerSecond);
-        const wait = intended - performance.now();
-        if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-        publisher.publish(topic, { seq, t: intended }, pad);
-      }
-      await load.waitForFrames(framesBefore + messages * stable, 120_000);
-      await probe.until(messages);
-      const elapsed = performance.now() - started;
-      await churn.stopChurn();
-      await churn.stop();
-      // Let the server see the churn clients' sockets close before measuring what is left.
-      const deadline = Date.now() + 10_000;
-      let after = await candidate.stats(true);
-      const settled = (): boolean => after.server.fds <= before.server.fds && (after.server.sessions ?? 0) <= (before.server.sessions ?? 0);
-      while (!settled() && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        after = await candidate.stats(true);
-      }
-      return {
-        candidate: kind, stable, churnPerSecond,
-        deliveriesPerSecond: (messages * stable) / (elapsed / 1000),
-        p99Ms: probe.histogram.getValueAtPercentile(99) / 1000,
-        rssGrowthMiB: (after.server.rss - before.server.rss) / 1024 / 1024,
-        heapGrowthMiB: (after.server.heapUsed - before.server.heapUsed) / 1024 / 1024,
-        fdGrowth: after.server.fds - before.server.fds,
-        ...(after.server.sessions !== undefined ? { leftoverSessions: after.server.sessions - (before.server.sessions ?? 0) } : {}),
-      };
-    } finally {
-      probe.close();
-      publisher.close();
-      await load.stop();
+  return withTraffic(kind, topic, stable, async ({ candidate, load, probe, publisher }) => {
+    const before = await candidate.stats(true);
+    const churn = await startLoad(kind, candidate.url, topic, churning, churnPerSecond);
+    const framesBefore = (await load.counts()).frames;
+    const messages = Math.round((messagesPerSecond * durationMs) / 1000);
+    const started = await publisher.publishPaced(topic, messages, 1000 / messagesPerSecond, padFor(100), 0);
+    await load.waitForFrames(framesBefore + messages * stable, 120_000);
+    await probe.until(messages);
+    const elapsed = performance.now() - started;
+    await churn.stopChurn();
+    await churn.stop();
+    // Let the server see the churn clients' sockets close before measuring what is left.
+    const deadline = Date.now() + 10_000;
+    let after = await candidate.stats(true);
+    const settled = (): boolean => after.server.fds <= before.server.fds && (after.server.sessions ?? 0) <= (before.server.sessions ?? 0);
+    while (!settled() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = await candidate.stats(true);
     }
-  } finally {
-    candidate.stop();
-  }
+    return {
+      candidate: kind, stable, churnPerSecond,
+      deliveriesPerSecond: (messages * stable) / (elapsed / 1000),
+      p99Ms: probe.histogram.getValueAtPercentile(99) / 1000,
+      rssGrowthMiB: (after.server.rss - before.server.rss) / 1024 / 1024,
+      heapGrowthMiB: (after.server.heapUsed - before.server.heapUsed) / 1024 / 1024,
+      fdGrowth: after.server.fds - before.server.fds,
+      ...(after.server.sessions !== undefined ? { leftoverSessions: after.server.sessions - (before.server.sessions ?? 0) } : {}),
+    };
+  });
 }

@@ -1,9 +1,7 @@
 // S2, fan-out cost: server CPU time per delivered message, with K messages in flight (the publisher waits until
 // a probe subscriber has message n-K before sending message n).
 
-import { startCandidate } from '../candidate.js';
-import { startLoad } from '../load.js';
-import { Probe, Publisher } from '../probe.js';
+import { withTraffic } from '../traffic.js';
 import type { CandidateKind } from '../wires.js';
 
 export interface FanoutCase {
@@ -31,44 +29,32 @@ export function padFor(payloadBytes: number): string {
 }
 
 export async function runFanout(kind: CandidateKind, subscribers: number, cases: FanoutCase[]): Promise<FanoutRow[]> {
-  const candidate = await startCandidate(kind);
-  const rows: FanoutRow[] = [];
-  try {
-    const load = await startLoad(kind, candidate.url, topic, subscribers - 1);
-    const probe = await Probe.open(kind, candidate.url, topic);
-    const publisher = await Publisher.open(kind, candidate.url);
+  return withTraffic(kind, topic, subscribers - 1, async ({ candidate, load, probe, publisher }) => {
+    const rows: FanoutRow[] = [];
     let seq = 0;
-    try {
-      for (const { payloadBytes, inFlight } of cases) {
-        const messages = Math.max(20, Math.round(deliveriesPerCase / subscribers));
-        const pad = padFor(payloadBytes);
-        const framesBefore = (await load.counts()).frames;
-        const before = await candidate.stats();
-        const started = performance.now();
-        for (let i = 0; i < messages; i++) {
-          seq++;
-          await probe.until(seq - inFlight);
-          publisher.publish(topic, { seq, t: performance.now() }, pad);
-        }
-        await load.waitForFrames(framesBefore + messages * (subscribers - 1), 300_000);
-        await probe.until(seq);
-        const elapsedMs = performance.now() - started;
-        const after = await candidate.stats();
-        const deliveries = messages * subscribers;
-        rows.push({
-          candidate: kind, subscribers, payloadBytes, inFlight, deliveries,
-          serverMicrosPerDelivery: (after.server.cpuMicros - before.server.cpuMicros) / deliveries,
-          ...(after.core && before.core ? { coreMicrosPerDelivery: (after.core.cpuMicros - before.core.cpuMicros) / deliveries } : {}),
-          deliveriesPerSecond: deliveries / (elapsedMs / 1000),
-        });
+    for (const { payloadBytes, inFlight } of cases) {
+      const messages = Math.max(20, Math.round(deliveriesPerCase / subscribers));
+      const pad = padFor(payloadBytes);
+      const framesBefore = (await load.counts()).frames;
+      const before = await candidate.stats();
+      const started = performance.now();
+      for (let i = 0; i < messages; i++) {
+        seq++;
+        await probe.until(seq - inFlight);
+        publisher.publish(topic, { seq, t: performance.now() }, pad);
       }
-    } finally {
-      probe.close();
-      publisher.close();
-      await load.stop();
+      await load.waitForFrames(framesBefore + messages * (subscribers - 1), 300_000);
+      await probe.until(seq);
+      const elapsedMs = performance.now() - started;
+      const after = await candidate.stats();
+      const deliveries = messages * subscribers;
+      rows.push({
+        candidate: kind, subscribers, payloadBytes, inFlight, deliveries,
+        serverMicrosPerDelivery: (after.server.cpuMicros - before.server.cpuMicros) / deliveries,
+        ...(after.core && before.core ? { coreMicrosPerDelivery: (after.core.cpuMicros - before.core.cpuMicros) / deliveries } : {}),
+        deliveriesPerSecond: deliveries / (elapsedMs / 1000),
+      });
     }
-  } finally {
-    candidate.stop();
-  }
-  return rows;
+    return rows;
+  });
 }

@@ -50,13 +50,8 @@ export async function runLatency(kind: CandidateKind, subscribers: number, rates
         const messages = Math.max(10, Math.round((rate / subscribers) * (stepMs / 1000)));
         const interval = stepMs / messages;
         const framesBefore = (await load.counts()).frames;
-        const started = performance.now();
-        for (let i = 0; i < messages; i++) {
-          const intended = started + i * interval;
-          const wait = intended - performance.now();
-          if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-          publisher.publish(topic, { seq: ++seq, t: intended }, pad);
-        }
+        const started = await publisher.publishPaced(topic, messages, interval, pad, seq);
+        seq += messages;
         const expected = framesBefore + messages * loaded;
         let saturated = false;
         try {

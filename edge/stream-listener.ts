@@ -66,7 +66,12 @@ export class StreamListener {
     return Promise.resolve(sendJson(res, 405, { error: { code: 'bad_request', message: `use ${match[2] === 'stream' ? 'GET' : 'POST'}` } }));
   }
 
+  /**
+   * Sends every session `redirect`, then gives the clients a moment to open their new connection. A stream client
+   * that leaves only stops reading (its session waits out its grace period), so the wait is short and fixed.
+   */
   async redirectAll(op: RedirectOp, graceMs: number): Promise<void> {
+    if (this.sessions.size === 0) return;
     for (const { transport } of this.sessions.values()) transport.sendOp(op);
     await delay(Math.min(graceMs, 1000), undefined, { ref: false });
   }

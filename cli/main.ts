@@ -2,6 +2,7 @@
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { defaultLogFormat, logFormats } from './logger.js';
 import { benchCommand } from './commands/bench.js';
 import { checkCommand } from './commands/check.js';
 import { coreCommand, edgeCommand, upCommand } from './commands/run.js';
@@ -12,6 +13,7 @@ import { tokenCommand } from './commands/token.js';
 await yargs(hideBin(process.argv))
   .scriptName('relaymesh')
   .option('log-level', { type: 'string', default: process.env.RELAYMESH_LOG_LEVEL ?? 'info', describe: 'pino log level (logs go to stderr)', global: true })
+  .option('log-format', { choices: logFormats, default: defaultLogFormat(), describe: 'pretty lines for people, json for log collectors', global: true })
   .command(upCommand)
   .command(coreCommand)
   .command(edgeCommand)

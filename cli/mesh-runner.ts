@@ -1,6 +1,7 @@
 // Starts nodes of a topology in this process, prints where each listens, and stops them cleanly on SIGINT/SIGTERM.
 
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger, type LogFormat } from './logger.js';
 import { startCore, type CoreHandle } from '../core/start-core.js';
 import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
 import { TopologyError, loadTopology, type EdgeConfig, type Topology } from '../shared/topology.js';
@@ -8,13 +9,14 @@ import { TopologyError, loadTopology, type EdgeConfig, type Topology } from '../
 export interface RunSelection {
   topologyFile: string;
   logLevel: string;
+  logFormat: LogFormat;
   /** Only these node ids; every node when undefined. */
   only?: { role: 'core' | 'edge'; id: string };
 }
 
 export async function runMesh(selection: RunSelection): Promise<void> {
   const topology = await loadOrExit(selection.topologyFile);
-  const logger = pino({ level: selection.logLevel }, pino.destination(2));
+  const logger = createLogger(selection.logLevel, selection.logFormat);
   const cores = topology.cores.filter((core) => !selection.only || (selection.only.role === 'core' && selection.only.id === core.id));
   const edges = topology.edges.filter((edge) => !selection.only || (selection.only.role === 'edge' && selection.only.id === edge.id));
   if (selection.only && cores.length + edges.length === 0) {
@@ -34,6 +36,7 @@ export async function runMesh(selection: RunSelection): Promise<void> {
         id: core.id, listen: core.listen, region: core.region, history: topology.history, logger, tls: core.tls,
         maxMessageBytes: topology.limits.maxMessageBytes, uplinkTimeoutMs: topology.uplink.heartbeatMs * 3,
         edgeSecrets, publishKeys: publishKeysOf(topology), headerTimeoutMs: topology.limits.headerTimeoutMs,
+        url: core.url, locate: topology.locate, statusMs: topology.uplink.statusMs,
       });
       started.push(handle);
       process.stdout.write(`core ${core.id} (${core.region}) listening on ${handle.url}, uplinks at ${handle.url}/v1/uplink\n`);
@@ -102,7 +105,7 @@ function edgeOptions(topology: Topology, id: string, logger: Logger) {
   return {
     id: edge.id, region: edge.region, listen: edge.listen, cores, peers, limits: topology.limits, uplink: topology.uplink, logger,
     url: edge.url, tls: edge.tls, ca: edge.ca, tokens: topology.auth.tokens, origins: edge.origins,
-    secret: secretOf(edge),
+    secret: secretOf(edge), locate: topology.locate,
   };
 }
 

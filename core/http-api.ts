@@ -1,11 +1,13 @@
-// The core's HTTP API: /healthz, /metrics and POST /v1/publish (PROTOCOL.md §4).
+// The core's HTTP API: /healthz, /metrics, /v1/locate, POST /v1/publish (PROTOCOL.md §4), and /v1/mesh for `relaymesh status`.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { metricsHandler, readJsonBody, routeHttp, sendJson } from '../shared/http.js';
 import type { PublishKeys } from '../shared/publish-keys.js';
 import { packPayloads, parsePublishBody } from '../shared/publish-request.js';
+import { answerLocate, type LocateConfig } from '../shared/locate.js';
 import type { Engine } from './engine.js';
+import type { CoreMeshView } from './mesh-view.js';
 import type { CoreMetrics } from './metrics.js';
 
 export interface CoreHttpContext {
@@ -16,6 +18,9 @@ export interface CoreHttpContext {
   maxBodyBytes: number;
   maxMessageBytes: number;
   publishKeys: PublishKeys;
+  region: string;
+  locate: LocateConfig;
+  view: CoreMeshView;
 }
 
 export function coreHttpHandler(context: CoreHttpContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -23,6 +28,8 @@ export function coreHttpHandler(context: CoreHttpContext): (req: IncomingMessage
     '/healthz': { GET: (_req, res) => sendJson(res, 200, { status: 'ok', role: 'core', id: context.id }) },
     '/metrics': { GET: metricsHandler(context.metrics.registry) },
     '/v1/publish': { POST: (req, res) => publish(req, res, context) },
+    '/v1/locate': { GET: (req, res) => answerLocate(req, res, context.view.edges(), context.region, context.locate) },
+    '/v1/mesh': { GET: (_req, res) => sendJson(res, 200, context.view.snapshot(), { 'cache-control': 'no-store' }) },
   }, context.logger);
 }
 

@@ -1,8 +1,10 @@
 // Prometheus metrics of one core, in a registry of its own so several nodes can share a process.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { amplification, type EdgeStatus } from '../shared/mesh-status.js';
 
-export function createCoreMetrics(coreId: string) {
+/** `edges`: the edges connected to this core with their last reports (core/mesh-view.ts). */
+export function createCoreMetrics(coreId: string, edges: () => EdgeStatus[]) {
   const registry = new Registry();
   registry.setDefaultLabels({ role: 'core', node: coreId });
   collectDefaultMetrics({ register: registry });
@@ -10,6 +12,21 @@ export function createCoreMetrics(coreId: string) {
   return {
     registry,
     uplinks: new Gauge({ name: 'relaymesh_core_uplinks', help: 'Edges connected to this core', registers }),
+    // Labelled by edge: edges are a handful of known nodes, and these are the figures an operator watches per edge.
+    edgeSessions: new Gauge({
+      name: 'relaymesh_core_edge_sessions', help: 'Client sessions on each connected edge, as it last reported', labelNames: ['edge', 'region'], registers,
+      collect() {
+        this.reset();
+        for (const edge of edges()) this.set({ edge: edge.id, region: edge.region }, edge.sessions);
+      },
+    }),
+    edgeAmplification: new Gauge({
+      name: 'relaymesh_core_edge_amplification', help: 'Client deliveries per message each connected edge received, as it last reported', labelNames: ['edge'], registers,
+      collect() {
+        this.reset();
+        for (const edge of edges()) this.set({ edge: edge.id }, amplification(edge));
+      },
+    }),
     published: new Counter({ name: 'relaymesh_core_published_total', help: 'Messages sequenced by this core', registers }),
     routed: new Counter({ name: 'relaymesh_core_routed_total', help: 'Message frames sent to edges (one per interested edge per message)', registers }),
     uplinkMessagesSent: new Counter({ name: 'relaymesh_core_uplink_messages_sent_total', help: 'WebSocket messages sent on uplinks (each holds a batch of frames)', labelNames: ['edge'], registers }),

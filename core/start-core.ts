@@ -8,6 +8,8 @@ import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { closeCodes } from '../shared/errors.js';
 import { guardUpgrade, pathOf } from '../shared/http.js';
+import { defaultLocateConfig, type LocateConfig } from '../shared/locate.js';
+import type { EdgeReport, MeshSnapshot } from '../shared/mesh-status.js';
 import { uplinkPath, type Position } from '../shared/protocol.js';
 import type { Address, HistoryConfig, TlsConfig } from '../shared/topology.js';
 import { defaultHistory, defaultLimits, defaultUplink } from '../shared/topology.js';
@@ -16,6 +18,7 @@ import type { Engine } from './engine.js';
 import { coreHttpHandler } from './http-api.js';
 import { MemoryEngine } from './memory-engine.js';
 import { createCoreMetrics } from './metrics.js';
+import { CoreMeshView } from './mesh-view.js';
 import { Router } from './router.js';
 import { UplinkPeer } from './uplink-peer.js';
 
@@ -50,6 +53,12 @@ export interface CoreOptions {
   edgeSecrets?: ReadonlyMap<string, string>;
   /** Serve wss:// and https:// with this certificate and key (absolute PEM paths). Default: plain ws:// and http://. */
   tls?: TlsConfig;
+  /** How edges reach this core (the topology's `url`), as /v1/mesh shows it. Default: where it listens. */
+  url?: string;
+  /** How /v1/locate ranks edges (neighbour regions, topology order, region header). */
+  locate?: LocateConfig;
+  /** How often the core passes the mesh's load and counters to its edges. Default 2 s. */
+  statusMs?: number;
   logger?: Logger;
 }
 
@@ -62,19 +71,32 @@ export interface CoreHandle {
   readonly metrics: ReturnType<typeof createCoreMetrics>;
   /** Edges connected now, by id. */
   readonly uplinks: ReadonlyMap<string, UplinkPeer>;
+  /** The mesh as this core sees it: itself and its edges with their last reports. */
+  mesh(): MeshSnapshot;
   close(): Promise<void>;
 }
 
 export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   const logger = (options.logger ?? pino()).child({ core: options.id });
   const engine = options.engine ?? new MemoryEngine(options.history ?? defaultHistory);
-  const metrics = createCoreMetrics(options.id);
+  const metrics = createCoreMetrics(options.id, () => view.edges());
   const router = new Router<UplinkPeer>();
   const uplinks = new Map<string, UplinkPeer>();
+  // Plain numbers beside the Prometheus counters: the mesh view reads them synchronously.
+  const counts = { published: 0, routed: 0 };
   engine.onMessage((message) => {
+    const routed = router.route(message);
+    counts.published++;
+    counts.routed += routed;
     metrics.published.inc();
-    metrics.routed.inc(router.route(message));
+    metrics.routed.inc(routed);
   });
+  let publicUrl = options.url ?? '';
+  const view = new CoreMeshView(
+    () => ({ id: options.id, region: options.region ?? '', url: publicUrl, uplinks: uplinks.size, ...counts }),
+    () => uplinks.values(),
+    options.statusMs ?? defaultUplink.statusMs,
+  );
 
   const peers = new Set<UplinkPeer>();
   const peerContext = {
@@ -93,11 +115,15 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
       metrics.uplinks.set(uplinks.size);
       logger.info({ edge: peer.edgeId, region: peer.region }, 'edge connected');
     },
+    onReport(peer: UplinkPeer, previous: EdgeReport | undefined): void {
+      if (uplinks.get(peer.edgeId) === peer) view.changed(previous, peer.report);
+    },
     onClosed(peer: UplinkPeer): void {
       peers.delete(peer);
       if (uplinks.get(peer.edgeId) !== peer) return;
       uplinks.delete(peer.edgeId);
       metrics.uplinks.set(uplinks.size);
+      view.changed(peer.report, undefined);
       logger.info({ edge: peer.edgeId }, 'edge disconnected');
     },
   };
@@ -108,6 +134,9 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
     maxMessageBytes: options.maxMessageBytes ?? defaultLimits.maxMessageBytes,
     publishKeys: new PublishKeys(options.publishKeys),
+    region: options.region ?? '',
+    locate: options.locate ?? defaultLocateConfig,
+    view,
   }), options.tls, options.headerTimeoutMs);
   server.on('upgrade', guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (pathOf(req) !== uplinkPath) {
@@ -124,17 +153,21 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   }, options.uplinkTimeoutMs ?? defaultUplink.heartbeatMs * 3);
 
   const address = await listen(server, options.listen ?? { host: '127.0.0.1', port: 0 });
+  const url = urlOf('ws', address, options.tls !== undefined);
+  publicUrl ||= url;
   logger.info({ address: `${address.host}:${address.port}` }, 'core listening');
 
   return {
     id: options.id,
-    url: urlOf('ws', address, options.tls !== undefined),
+    url,
     address,
     engine,
     metrics,
     uplinks,
+    mesh: () => view.snapshot(),
     async close() {
       clearInterval(liveness);
+      view.close();
       for (const peer of [...uplinks.values()]) peer.close(closeCodes.draining, 'core shutting down');
       for (const ws of wss.clients) ws.terminate();
       await closeServer(server);

@@ -8,6 +8,7 @@ import { checkPayload, decodeFrames, encodeFrame } from '../shared/codec.js';
 import { challengeNonce, edgeProofMatches } from '../shared/edge-proof.js';
 import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
 import { InterestDigest, type DigestValue } from '../shared/interest-digest.js';
+import { edgeReportOf, type EdgeReport } from '../shared/mesh-status.js';
 import { frameType, protocolVersion, type CoreFrame, type EdgeFrame, type HistoryFrame, type Position, type PubFrame, type SubFrame } from '../shared/protocol.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import type { Engine, StoredMessage } from './engine.js';
@@ -26,6 +27,8 @@ export interface UplinkPeerContext {
   edgeSecrets?: ReadonlyMap<string, string>;
   /** Called once the edge has said who it is; the core closes an older uplink of the same edge. */
   onIdentified(peer: UplinkPeer): void;
+  /** The edge reported its health and load; `previous` is its report before. */
+  onReport(peer: UplinkPeer, previous: EdgeReport | undefined): void;
   onClosed(peer: UplinkPeer): void;
 }
 
@@ -39,6 +42,8 @@ export class UplinkPeer implements RouteTarget {
   routeStamp = 0;
   edgeId = '';
   region = '';
+  /** The edge's last report of its health and load (shared/mesh-status.ts). */
+  report: EdgeReport | undefined;
   /** Anything heard from the edge (a frame, a ping) since the last liveness sweep. */
   heard = true;
   private instance = '';
@@ -144,6 +149,7 @@ export class UplinkPeer implements RouteTarget {
       case frameType.pub: return void this.publish(frame).catch((error) => this.fail(frame[1], error));
       case frameType.history: return void this.history(frame).catch((error) => this.fail(frame[1], error));
       case frameType.digest: return this.compareDigest([frame[1], frame[2], frame[3]]);
+      case frameType.edgeStatus: return this.reported(edgeReportOf(frame[1]));
     }
   }
 
@@ -224,6 +230,12 @@ export class UplinkPeer implements RouteTarget {
     if (this.closed) return;
     for (const message of messages ?? []) this.sendFrame([frameType.replay, id, message.offset, message.data]);
     this.sendFrame([frameType.historyEnd, id, messages !== null]);
+  }
+
+  private reported(report: EdgeReport): void {
+    const previous = this.report;
+    this.report = report;
+    this.context.onReport(this, previous);
   }
 
   private addInterest(subscription: string): void {

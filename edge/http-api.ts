@@ -1,4 +1,4 @@
-// The edge's HTTP API: /healthz (ready when the uplink is up), /metrics, POST /v1/publish forwarded over the uplink,
+// The edge's HTTP API: /healthz (ready when the uplink is up), /metrics, /v1/locate, /v1/mesh, POST /v1/publish forwarded over the uplink,
 // and for browsers the SDK bundle and the demo page.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -7,6 +7,8 @@ import { metricsHandler, readJsonBody, routeHttp, sendJson } from '../shared/htt
 import type { OriginPolicy } from '../shared/origins.js';
 import type { PublishKeys } from '../shared/publish-keys.js';
 import { packPayloads, parsePublishBody } from '../shared/publish-request.js';
+import { answerLocate, type LocateConfig } from '../shared/locate.js';
+import type { EdgeMeshView } from './mesh-view.js';
 import type { EdgeMetrics } from './metrics.js';
 import { staticRoutes } from './static-assets.js';
 import type { StreamListener } from './stream-listener.js';
@@ -25,6 +27,9 @@ export interface EdgeHttpContext {
   origins: OriginPolicy;
   /** The HTTP streaming emulation's dynamic paths (/v1/session…). */
   streams: StreamListener;
+  region: string;
+  locate: LocateConfig;
+  view: EdgeMeshView;
 }
 
 export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -33,9 +38,12 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
     '/healthz': { GET: (_req, res) => health(res, context) },
     '/metrics': { GET: metricsHandler(context.metrics.registry) },
     '/v1/publish': { POST: (req, res) => publish(req, res, context) },
+    '/v1/locate': { GET: (req, res) => answerLocate(req, res, context.view.edges(), context.region, context.locate) },
+    '/v1/mesh': { GET: (_req, res) => sendJson(res, 200, context.view.snapshot(), { 'cache-control': 'no-store' }) },
     // The browser SDK bundle (/relaymesh.js) and the demo page (/).
     ...assets,
-  }, context.logger, context.origins, (req, res, path) => context.streams.handle(req, res, path), new Set(Object.keys(assets)));
+    // Locate names public URLs only, so any page may ask it (it answers CORS itself).
+  }, context.logger, context.origins, (req, res, path) => context.streams.handle(req, res, path), new Set([...Object.keys(assets), '/v1/locate']));
 }
 
 function health(res: ServerResponse, { id, uplink, draining }: EdgeHttpContext): void {
@@ -51,6 +59,5 @@ async function publish(req: IncomingMessage, res: ServerResponse, context: EdgeH
   const payloads = packPayloads(items, context.maxMessageBytes, batch);
   // Sent in order on the one uplink, so a batch gets consecutive offsets per topic.
   const positions = await Promise.all(items.map((item, index) => context.uplink.publish(item.topic, payloads[index]!, context.publishHoldMs)));
-  context.metrics.published.inc(positions.length);
   sendJson(res, 200, batch ? positions : positions[0]);
 }

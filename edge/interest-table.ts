@@ -58,8 +58,17 @@ export class InterestTable {
   /** Of every topic and pattern this edge subscribes on the uplink, compared with the core's from time to time. */
   private readonly interestDigest = new InterestDigest();
   private fanoutStamp = 0;
-  /** Messages queued to clients by the fan-out, for metrics. */
+  // Counters for metrics and the mesh view, plain numbers so the fan-out pays nothing for them.
+  /** Messages queued to clients by the fan-out. */
   deliveries = 0;
+  /** Messages received from the core. */
+  messagesIn = 0;
+  /** Payload bytes that did not cross the WAN because one copy served several local clients. */
+  wanBytesSaved = 0;
+  /** Subscriptions answered with a replay from this edge's recent cache, or fetched from the core. */
+  readonly replays = { cache: 0, core: 0 };
+  /** Client subscriptions held (answered or waiting). */
+  subscriptionCount = 0;
 
   constructor(private readonly options: InterestTableOptions) {}
 
@@ -77,6 +86,7 @@ export class InterestTable {
   }
 
   add(subscription: LocalSubscription): void {
+    this.subscriptionCount++;
     if (subscription.pattern) return this.addPattern(subscription);
     let interest = this.topics.get(subscription.subscription);
     if (!interest) {
@@ -99,6 +109,7 @@ export class InterestTable {
     const interest = subscription.pattern ? this.patterns.get(subscription.subscription) : this.topics.get(subscription.subscription);
     if (!interest) return;
     if (subscription.slot >= 0) {
+      this.subscriptionCount--;
       const moved = interest.subscribers.pop()!;
       if (moved !== subscription) {
         interest.subscribers[subscription.slot] = moved;
@@ -107,13 +118,23 @@ export class InterestTable {
       subscription.slot = -1;
     } else {
       const index = interest.waiting.indexOf(subscription);
-      if (index >= 0) interest.waiting.splice(index, 1);
+      if (index < 0) return;
+      interest.waiting.splice(index, 1);
+      this.subscriptionCount--;
     }
     if (interest.subscribers.length === 0 && interest.waiting.length === 0) this.forget(subscription.subscription);
   }
 
   /** A message from the core: to the topic's subscribers, then to matching patterns' subscribers, once per session. */
   onMessage(topic: string, epoch: string, offset: number, payload: Uint8Array): void {
+    this.messagesIn++;
+    const before = this.deliveries;
+    this.fanOut(topic, epoch, offset, payload);
+    const copies = this.deliveries - before;
+    if (copies > 1) this.wanBytesSaved += (copies - 1) * payload.length;
+  }
+
+  private fanOut(topic: string, epoch: string, offset: number, payload: Uint8Array): void {
     const interest = this.topics.get(topic);
     let message: EncodedMessage | undefined;
     if (interest) {
@@ -278,6 +299,7 @@ export class InterestTable {
     subscription.last = since.offset;
     const cached = since.offset === position.offset ? [] : interest.recent.after(since.epoch, since.offset);
     if (cached) {
+      this.replays.cache++;
       this.answer(subscription, position, true);
       subscription.release(cached.filter((message) => message.offset <= position.offset), position.epoch);
       return this.join(interest, subscription);
@@ -285,6 +307,7 @@ export class InterestTable {
     // Not in the cache: join now holding live messages, fetch the gap from the core, then answer.
     subscription.held ??= [];
     this.join(interest, subscription);
+    this.replays.core++;
     void this.replayFromCore(interest, subscription, since, position);
   }
 
@@ -337,6 +360,7 @@ export class InterestTable {
     if (error instanceof UplinkLost) return;
     const waiting = interest.waiting;
     interest.waiting = [];
+    this.subscriptionCount -= waiting.length;
     for (const subscription of waiting) this.options.onRefused(subscription, error);
     const key = 'topic' in interest ? interest.topic : interest.pattern;
     if (interest.subscribers.length === 0) return this.forget(key);

@@ -1,43 +1,89 @@
 // Prometheus metrics of one edge, in a registry of its own so several nodes can share a process.
+// Hot-path counts live in plain numbers on the interest table and the uplink; the metrics read them when scraped.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { amplification } from '../shared/mesh-status.js';
 
 export interface EdgeGauges {
-  sessions(): number;
+  /** Sessions open now, by transport (websocket, http-stream). */
+  sessions(): Record<string, number>;
+  subscriptions(): number;
   topics(): number;
   patterns(): number;
-  deliveries(): number;
   uplinkConnected(): boolean;
+  /** Counters kept elsewhere, totals since start. */
+  totals(): EdgeTotals;
+}
+
+export interface EdgeTotals {
+  deliveries: number;
+  messagesIn: number;
+  published: number;
+  wanBytesSaved: number;
+  replays: { cache: number; core: number };
+  uplinkReconnects: number;
+  uplinkMessages: { in: number; out: number };
 }
 
 export function createEdgeMetrics(edgeId: string, gauges: EdgeGauges) {
   const registry = new Registry();
   registry.setDefaultLabels({ role: 'edge', node: edgeId });
+  // Includes nodejs_eventloop_lag_seconds, the first sign of an edge that cannot keep up.
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  let deliveriesReported = 0;
+  /** A counter mirroring a total kept elsewhere: it adds what the total grew by since the last scrape. */
+  const mirror = (name: string, help: string, read: (totals: EdgeTotals) => number): Counter => {
+    let reported = 0;
+    return new Counter({
+      name, help, registers,
+      collect() {
+        const total = read(gauges.totals());
+        this.inc(total - reported);
+        reported = total;
+      },
+    });
+  };
+  const labelledMirror = (name: string, help: string, label: string, read: (totals: EdgeTotals) => Record<string, number>): Counter => {
+    const reported: Record<string, number> = {};
+    return new Counter({
+      name, help, registers, labelNames: [label],
+      collect() {
+        for (const [value, total] of Object.entries(read(gauges.totals()))) {
+          this.inc({ [label]: value }, total - (reported[value] ?? 0));
+          reported[value] = total;
+        }
+      },
+    });
+  };
   return {
     registry,
-    sessions: new Gauge({ name: 'relaymesh_edge_sessions', help: 'Client sessions open on this edge', registers, collect() { this.set(gauges.sessions()); } }),
+    sessions: new Gauge({
+      name: 'relaymesh_edge_sessions', help: 'Client sessions open on this edge, by transport', labelNames: ['transport'], registers,
+      collect() {
+        for (const [transport, count] of Object.entries(gauges.sessions())) this.set({ transport }, count);
+      },
+    }),
+    subscriptions: new Gauge({ name: 'relaymesh_edge_subscriptions', help: 'Client subscriptions held on this edge', registers, collect() { this.set(gauges.subscriptions()); } }),
     topics: new Gauge({ name: 'relaymesh_edge_topics', help: 'Topics this edge is subscribed to on its uplink', registers, collect() { this.set(gauges.topics()); } }),
     patterns: new Gauge({ name: 'relaymesh_edge_patterns', help: 'Patterns this edge is subscribed to on its uplink', registers, collect() { this.set(gauges.patterns()); } }),
     uplinkUp: new Gauge({ name: 'relaymesh_edge_uplink_up', help: '1 while the uplink to a core is connected', registers, collect() { this.set(gauges.uplinkConnected() ? 1 : 0); } }),
-    // Counted in a plain number on the hot path and read here, so the fan-out does not pay for the metric.
-    deliveries: new Counter({
-      name: 'relaymesh_edge_deliveries_total', help: 'Messages queued to clients by the fan-out', registers,
-      collect() {
-        const total = gauges.deliveries();
-        this.inc(total - deliveriesReported);
-        deliveriesReported = total;
-      },
+    amplification: new Gauge({
+      name: 'relaymesh_edge_amplification', help: 'Client deliveries per message received from the core (deliveries_total / messages_in_total)', registers,
+      collect() { this.set(amplification(gauges.totals())); },
     }),
-    connections: new Counter({ name: 'relaymesh_edge_connections_total', help: 'Client connections accepted', labelNames: ['transport'], registers }),
+    deliveries: mirror('relaymesh_edge_deliveries_total', 'Messages queued to clients by the fan-out (messages out)', (totals) => totals.deliveries),
+    messagesIn: mirror('relaymesh_edge_messages_in_total', 'Messages received from the core for fan-out (messages in)', (totals) => totals.messagesIn),
+    published: mirror('relaymesh_edge_published_total', 'Messages published through this edge and sequenced by the core', (totals) => totals.published),
+    wanBytesSaved: mirror('relaymesh_edge_wan_bytes_saved_total', 'Payload bytes that did not cross the WAN because one uplink message served several clients', (totals) => totals.wanBytesSaved),
+    uplinkReconnects: mirror('relaymesh_edge_uplink_reconnects_total', 'Times the uplink connected again after its first connection', (totals) => totals.uplinkReconnects),
+    replays: labelledMirror('relaymesh_edge_replays_total', 'Subscriptions with since answered by a replay, by source (cache: this edge, core: fetched over the uplink)', 'source', (totals) => totals.replays),
+    uplinkMessages: labelledMirror('relaymesh_edge_uplink_messages_total', 'Uplink WebSocket messages (each a batch of frames), by direction', 'direction', (totals) => totals.uplinkMessages),
+    connections: new Counter({ name: 'relaymesh_edge_connections_total', help: 'Client connections accepted, by transport', labelNames: ['transport'], registers }),
     refusedOps: new Counter({ name: 'relaymesh_edge_refused_ops_total', help: 'Client ops refused, by reason (rate_limited, forbidden)', labelNames: ['reason'], registers }),
     rejectedConnections: new Counter({ name: 'relaymesh_edge_rejected_connections_total', help: 'Client connections refused before a session, by reason', labelNames: ['reason'], registers }),
     slowConsumers: new Counter({ name: 'relaymesh_edge_slow_consumers_total', help: 'Clients closed with 4508 for falling behind', registers }),
     uplinkBytes: new Counter({ name: 'relaymesh_edge_uplink_bytes_total', help: 'Bytes of uplink WebSocket messages', labelNames: ['direction'], registers }),
     uplinkFrames: new Counter({ name: 'relaymesh_edge_uplink_frames_total', help: 'Uplink frames', labelNames: ['direction'], registers }),
-    published: new Counter({ name: 'relaymesh_edge_published_total', help: 'Messages published through this edge and acknowledged by the core', registers }),
   };
 }
 

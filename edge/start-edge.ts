@@ -13,6 +13,9 @@ import { IpLimiter } from './ip-limiter.js';
 import { StreamListener } from './stream-listener.js';
 import type { ClientSession } from './client-session.js';
 import { edgeHttpHandler } from './http-api.js';
+import { EdgeMeshView } from './mesh-view.js';
+import { defaultLocateConfig, type LocateConfig } from '../shared/locate.js';
+import { isHealthy, type EdgeReport, type MeshSnapshot } from '../shared/mesh-status.js';
 import { InterestTable } from './interest-table.js';
 import { createEdgeMetrics } from './metrics.js';
 import { findRedirectTarget, type PeerEdge } from './redirect-target.js';
@@ -51,8 +54,10 @@ export interface EdgeOptions {
   publishKeys?: readonly string[];
   /** Allowed browser origins (WebSocket upgrades and CORS); absent: every origin. The edge's own origin (from `url`) is always allowed. */
   origins?: readonly string[];
-  /** How clients reach this edge (the topology's `url`). */
+  /** How clients reach this edge (the topology's `url`). Default: where it listens. */
   url?: string;
+  /** How /v1/locate ranks edges (neighbour regions, topology order, region header). */
+  locate?: LocateConfig;
   /** The secret this edge proves to its cores when they check edge identity. Default: none (the hello carries no proof). */
   secret?: string;
   logger?: Logger;
@@ -68,6 +73,8 @@ export interface EdgeHandle {
   /** Client sessions open now, WebSocket and HTTP streaming. */
   readonly sessionCount: number;
   readonly draining: boolean;
+  /** The mesh as this edge sees it: the core's last view, with this edge's own entry fresh. */
+  mesh(): MeshSnapshot;
   /** Resolves once the uplink to a core is up (default wait 10 s). */
   ready(timeoutMs?: number): Promise<void>;
   /**
@@ -100,6 +107,8 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
       onMessage: (topic, epoch, offset, payload) => interest.onMessage(topic, epoch, offset, payload),
       digest: () => interest.digest(),
       onDigestMismatch: (coreSubscriptions) => interest.repair(coreSubscriptions),
+      status: () => report(),
+      onMeshView: (core, edges) => view.update(core, edges),
     },
     onTraffic: (direction, bytes, frames) => {
       metrics.uplinkBytes.inc({ direction }, bytes);
@@ -115,23 +124,40 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     onRefused: (subscription, error) => (subscription.session as ClientSession).refused(subscription, error),
   });
   const metrics = createEdgeMetrics(options.id, {
-    sessions: () => clients.sessionCount + streams.sessionCount,
+    sessions: () => ({ websocket: clients.sessionCount, 'http-stream': streams.sessionCount }),
+    subscriptions: () => interest.subscriptionCount,
     topics: () => interest.topicCount,
     patterns: () => interest.patternCount,
-    deliveries: () => interest.deliveries,
     uplinkConnected: () => uplink.connected,
+    totals: () => ({
+      deliveries: interest.deliveries, messagesIn: interest.messagesIn, published: uplink.published,
+      wanBytesSaved: interest.wanBytesSaved, replays: interest.replays,
+      uplinkReconnects: uplink.reconnects, uplinkMessages: uplink.messages,
+    }),
+  });
+  // What this edge tells its core, and what /v1/locate and /v1/mesh show of it.
+  const report = (): EdgeReport => ({
+    url: publicUrl, draining: draining !== undefined, sessions: sessionCount(),
+    capacity: limits.maxConnections, topics: interest.topicCount + interest.patternCount,
+    deliveries: interest.deliveries, messagesIn: interest.messagesIn, published: uplink.published,
+  });
+  const view = new EdgeMeshView(() => {
+    const own = report();
+    return { id: options.id, region: options.region, core: uplink.connected ? uplink.coreId : '', healthy: isHealthy(own, uplink.connected), ...own };
   });
   const sessionContext = {
     edgeId: options.id, region: options.region, limits, interest, uplink, logger,
     tokens: options.tokens ? createTokenVerifier(options.tokens) : openAccess,
     onRefusedOp: (reason: 'rate_limited' | 'forbidden') => metrics.refusedOps.inc({ reason }),
   };
+  let publicUrl = options.url ?? '';
+  const sessionCount = (): number => clients.sessionCount + streams.sessionCount;
   const perIp = new IpLimiter(limits.maxConnectionsPerIp);
   const clients = new ClientListener({ limits, metrics, logger, sessionContext, perIp });
 
   const streams = new StreamListener({
     limits, metrics, logger, sessionContext, transportOptions: clients.transportOptions, graceMs: limits.streamGraceMs,
-    perIp, draining: () => draining !== undefined,
+    perIp, draining: () => draining !== undefined, full: () => sessionCount() >= limits.maxConnections,
   });
   // The edge's own pages (the demo, anything it serves) may always connect back to it.
   const ownOrigin = options.url ? normaliseOrigin(options.url.replace(/^ws/, 'http')) : undefined;
@@ -139,6 +165,8 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   let draining: Promise<void> | undefined;
   const drain = (): Promise<void> => (draining ??= (async () => {
     logger.info({ clients: clients.sessionCount }, 'draining');
+    // The core stops sending clients here at once (locate), not at the next periodic report.
+    uplink.reportStatus();
     const target = await findRedirectTarget(options.peers ?? [], options.region, uplinkConfig.heartbeatMs, logger, options.ca === undefined ? undefined : readPem(options.ca, 'CA'));
     if (target) {
       logger.info({ target: target.id, clients: clients.sessionCount }, 'redirecting clients');
@@ -159,9 +187,13 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     publishKeys: new PublishKeys(options.publishKeys),
     origins,
     streams,
+    region: options.region,
+    locate: options.locate ?? defaultLocateConfig,
+    view,
   }), options.tls, limits.headerTimeoutMs);
   server.on('upgrade', guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (draining) return refuseUpgrade(socket, 503, 'draining');
+    if (sessionCount() >= limits.maxConnections) return refuseUpgrade(socket, 503, 'capacity');
     // Cross-site WebSocket hijacking: a page from another origin gets no socket, before any upgrade.
     if (!origins.allows(req)) return refuseUpgrade(socket, 403, 'origin');
     clients.upgrade(req, socket, head);
@@ -172,21 +204,24 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   };
 
   const address = await listen(server, options.listen ?? { host: '127.0.0.1', port: 0 });
+  const url = urlOf('ws', address, options.tls !== undefined);
+  publicUrl = options.url ?? url;
   logger.info({ address: `${address.host}:${address.port}`, cores: options.cores.map((core) => core.id) }, 'edge listening');
   uplink.start();
 
   return {
     id: options.id,
-    url: urlOf('ws', address, options.tls !== undefined),
+    url,
     address,
     uplink,
     metrics,
     get sessionCount() {
-      return clients.sessionCount + streams.sessionCount;
+      return sessionCount();
     },
     get draining() {
       return draining !== undefined;
     },
+    mesh: () => view.snapshot(),
     ready: (timeoutMs = 10_000) => uplink.whenConnected(timeoutMs),
     drain,
     async close() {

@@ -29,6 +29,8 @@ export interface StreamListenerOptions {
   perIp: IpLimiter;
   /** While the edge drains, no new session opens. */
   draining(): boolean;
+  /** The edge holds as many sessions as it may (limits.maxConnections). */
+  full(): boolean;
 }
 
 interface StreamSession {
@@ -87,6 +89,10 @@ export class StreamListener {
 
   private async open(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.options.draining()) throw new RelayError('unavailable', 'this edge is draining');
+    if (this.options.full()) {
+      this.options.metrics.rejectedConnections.inc({ reason: 'capacity' });
+      throw new RelayError('unavailable', 'this edge holds as many clients as it may');
+    }
     const parse = parseClientOp(await readJsonBody(req, this.options.limits.maxPreConnectMessageBytes));
     if (parse.kind !== 'op' || parse.op.op !== 'connect') throw new RelayError('bad_request', 'the body must be a `connect` op');
     const ip = req.socket.remoteAddress ?? '';

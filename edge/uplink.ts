@@ -11,6 +11,7 @@ import { readPem } from '../shared/listen.js';
 import { RelayError, closeCodes } from '../shared/errors.js';
 import { edgeProof } from '../shared/edge-proof.js';
 import type { DigestValue } from '../shared/interest-digest.js';
+import { edgeReportRow, type CoreRow, type EdgeReport, type EdgeRow } from '../shared/mesh-status.js';
 import { frameType, protocolVersion, uplinkPath, type CoreFrame, type EdgeFrame, type Position } from '../shared/protocol.js';
 import type { UplinkConfig } from '../shared/topology.js';
 import { answersOk } from './health-check.js';
@@ -45,6 +46,10 @@ export interface UplinkHandlers {
   digest(): DigestValue;
   /** The core routes a different set to this edge than the edge holds: here is the core's set. */
   onDigestMismatch(coreSubscriptions: string[]): void;
+  /** This edge's health and load, reported to the core at connect, on `reportStatus` and periodically. */
+  status(): EdgeReport;
+  /** The mesh as the core sees it. */
+  onMeshView(core: CoreRow, edges: EdgeRow[]): void;
 }
 
 export interface UplinkOptions extends UplinkConfig {
@@ -75,6 +80,12 @@ type UplinkState = 'connecting' | 'connected' | 'closed';
 export class Uplink {
   state: UplinkState = 'connecting';
   coreId = '';
+  /** Publishes the core acknowledged, and connections made after the first one: counters for metrics. */
+  published = 0;
+  reconnects = 0;
+  /** WebSocket messages each way. */
+  readonly messages = { in: 0, out: 0 };
+  private everConnected = false;
   /** Names this edge process in publish ids, so a restarted edge's ids never collide with its predecessor's. */
   private readonly instance = randomBytes(9).toString('base64url');
   private socket: WebSocket | undefined;
@@ -88,6 +99,7 @@ export class Uplink {
   private retryTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private digestTimer: NodeJS.Timeout | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
   private failbackTimer: NodeJS.Timeout | undefined;
   private heardSincePing = true;
   /** Whether the hello went out on the current socket: once per connection, however many challenges come. */
@@ -121,6 +133,11 @@ export class Uplink {
       if (frame[0] === frameType.subok) onAnswer({ epoch: frame[2], offset: frame[3], recovered: frame[4], replay });
     }, onError);
     this.send([frameType.sub, id, subscription, since ? [since.epoch, since.offset] : null]);
+  }
+
+  /** Tells the core this edge's health and load now (say, when it starts draining). */
+  reportStatus(): void {
+    if (this.connected) this.send([frameType.edgeStatus, edgeReportRow(this.options.handlers.status())]);
   }
 
   unsubscribe(subscription: string): void {
@@ -208,6 +225,7 @@ export class Uplink {
     const socket = this.socket;
     if (this.outbox.length === 0 || !socket || socket.readyState !== WebSocket.OPEN) return;
     const message = this.outbox.length === 1 ? this.outbox[0]! : Buffer.concat(this.outbox);
+    this.messages.out++;
     this.options.onTraffic?.('out', message.length, this.outbox.length);
     this.outbox = [];
     socket.send(message);
@@ -253,6 +271,7 @@ export class Uplink {
       this.socket?.terminate();
       return;
     }
+    this.messages.in++;
     this.options.onTraffic?.('in', data.length, frames.length);
     for (const frame of frames) {
       try {
@@ -276,7 +295,8 @@ export class Uplink {
         this.pending.get(frame[1])?.replay.push([frame[2], frame[3]]);
         return;
       case frameType.puback:
-        if (!this.publishes.acknowledge(frame[1], { epoch: frame[2], offset: frame[3] })) this.settle(frame[1], frame);
+        if (this.publishes.acknowledge(frame[1], { epoch: frame[2], offset: frame[3] })) this.published++;
+        else this.settle(frame[1], frame);
         return;
       case frameType.error: {
         const error = new RelayError(frame[2], frame[3]);
@@ -286,6 +306,8 @@ export class Uplink {
         request?.fail(error);
         return;
       }
+      case frameType.meshView:
+        return this.options.handlers.onMeshView(frame[1], frame[2]);
       case frameType.digestMismatch:
         this.options.logger.warn({ core: coreId, coreHolds: frame[1].length }, 'subscriptions differ between edge and core; repairing');
         return this.options.handlers.onDigestMismatch(frame[1]);
@@ -312,6 +334,8 @@ export class Uplink {
   }
 
   private established(coreId: string): void {
+    if (this.everConnected) this.reconnects++;
+    this.everConnected = true;
     this.state = 'connected';
     this.coreId = coreId;
     this.attempt = 0;
@@ -321,6 +345,7 @@ export class Uplink {
     // one it already sequenced with its position instead of sequencing it again.
     for (const held of this.publishes.release()) this.send([frameType.pub, held.id, held.topic, held.payload]);
     this.options.handlers.onConnected();
+    this.reportStatus();
     for (const wake of [...this.connectedWaiters]) wake();
   }
 
@@ -338,12 +363,14 @@ export class Uplink {
       this.socket?.ping();
     }, this.options.heartbeatMs);
     this.digestTimer = setInterval(() => this.send([frameType.digest, ...this.options.handlers.digest()]), this.options.digestMs);
+    this.statusTimer = setInterval(() => this.reportStatus(), this.options.statusMs);
     if (this.coreIndex > 0) this.failbackTimer = setInterval(() => void this.tryFailback(), this.options.failbackMs);
   }
 
   private stopTimers(): void {
     clearInterval(this.heartbeatTimer);
     clearInterval(this.digestTimer);
+    clearInterval(this.statusTimer);
     clearInterval(this.failbackTimer);
   }
 

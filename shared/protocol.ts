@@ -2,6 +2,7 @@
 // The uplink is a stream of msgpack arrays whose first element names the frame; several ride in one WebSocket message.
 
 import type { ErrorCode } from './errors.js';
+import type { CoreRow, EdgeReportRow, EdgeRow } from './mesh-status.js';
 
 export const protocolVersion = 1;
 
@@ -88,6 +89,13 @@ export const frameType = {
    * hello only after it, with proof = HMAC-SHA256(secret, `${nonce}:${edgeId}:${instance}`) in base64url.
    */
   challenge: 15,
+  /**
+   * edge → core, at welcome, on a change (drain) and periodically: [edgeStatus, EdgeReportRow] — its client URL,
+   * draining, sessions, capacity, topics and counters (shared/mesh-status.ts), so the core knows where clients can go.
+   */
+  edgeStatus: 16,
+  /** core → edge, when the mesh changes: [meshView, CoreRow, EdgeRow[]] — the core and every edge connected to it. */
+  meshView: 17,
 } as const;
 
 export type HelloFrame = [typeof frameType.hello, number, string, string, string, string];
@@ -105,9 +113,11 @@ export type ErrorFrame = [typeof frameType.error, number, ErrorCode, string];
 export type DigestFrame = [typeof frameType.digest, number, number, number];
 export type DigestMismatchFrame = [typeof frameType.digestMismatch, string[]];
 export type ChallengeFrame = [typeof frameType.challenge, string];
+export type EdgeStatusFrame = [typeof frameType.edgeStatus, EdgeReportRow];
+export type MeshViewFrame = [typeof frameType.meshView, CoreRow, EdgeRow[]];
 
-export type EdgeFrame = HelloFrame | SubFrame | UnsubFrame | PubFrame | HistoryFrame | DigestFrame;
-export type CoreFrame = WelcomeFrame | SubokFrame | PubackFrame | MsgFrame | ReplayFrame | HistoryEndFrame | ErrorFrame | DigestMismatchFrame | ChallengeFrame;
+export type EdgeFrame = HelloFrame | SubFrame | UnsubFrame | PubFrame | HistoryFrame | DigestFrame | EdgeStatusFrame;
+export type CoreFrame = WelcomeFrame | SubokFrame | PubackFrame | MsgFrame | ReplayFrame | HistoryEndFrame | ErrorFrame | DigestMismatchFrame | ChallengeFrame | MeshViewFrame;
 export type UplinkFrame = EdgeFrame | CoreFrame;
 
 /** The uplink's WebSocket path on a core. */

@@ -4,6 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Checker, child, field, isRecord, parseAddress, positiveInt, record, text, type Entry } from './topology-schema.js';
+import type { LocateConfig } from './locate.js';
+import { checkLocate } from './topology-locate.js';
 import { checkAuth, checkCa, checkOrigins, checkSecretEnv, checkSecretsEverywhere, checkTls, type AuthConfig, type Environment, type TlsConfig } from './topology-security.js';
 
 export type { AuthConfig, Environment, TlsConfig, TokenAlgorithm, TokenAuthConfig } from './topology-security.js';
@@ -55,6 +57,8 @@ export interface LimitsConfig {
   messageBurst: number;
   /** Client connections one IP address may hold on an edge. */
   maxConnectionsPerIp: number;
+  /** Client sessions an edge holds at most: past it, new clients get 503 and /v1/locate sends them elsewhere. */
+  maxConnections: number;
   /** Distinct topics and patterns an edge subscribes on its uplink; past it, `sub` gets `too_many_subscriptions`. */
   maxTopicsPerEdge: number;
   /** How many publishes an edge holds while its uplink is down; more fail at once. */
@@ -74,6 +78,8 @@ export interface UplinkConfig {
   failbackMs: number;
   /** How often edge and core compare digests of the edge's subscriptions. */
   digestMs: number;
+  /** How often an edge reports its health and load to its core, and the core passes the mesh's to its edges. */
+  statusMs: number;
 }
 
 export interface EngineConfig {
@@ -90,6 +96,8 @@ export interface Topology {
   uplink: UplinkConfig;
   engine: EngineConfig;
   auth: AuthConfig;
+  /** How /v1/locate ranks edges: neighbour regions, the edges' order in this file, the region header. */
+  locate: LocateConfig;
 }
 
 export interface TopologyProblem {
@@ -127,6 +135,7 @@ export const defaultLimits: LimitsConfig = Object.freeze({
   messagesPerSecond: 100,
   messageBurst: 200,
   maxConnectionsPerIp: 1000,
+  maxConnections: 100_000,
   maxTopicsPerEdge: 100_000,
   maxHeldPublishes: 10_000,
   drainGraceMs: 5_000,
@@ -139,9 +148,10 @@ export const defaultUplink: UplinkConfig = Object.freeze({
   reconnectMaxMs: 5000,
   failbackMs: 10_000,
   digestMs: 30_000,
+  statusMs: 2000,
 });
 
-const topLevelFields = ['cores', 'edges', 'history', 'limits', 'uplink', 'engine', 'auth'];
+const topLevelFields = ['cores', 'edges', 'history', 'limits', 'uplink', 'engine', 'auth', 'regions', 'locate'];
 const coreFields = ['id', 'listen', 'url', 'region', 'tls'];
 const edgeFields = [...coreFields, 'cores', 'ca', 'secretEnv', 'origins'];
 const idPattern = /^[A-Za-z0-9_.-]+$/;
@@ -166,8 +176,9 @@ export function validateTopology(value: unknown, file: string, env: Environment 
   const uplink = checkUplink(c, root);
   const engine = checkEngine(c, root);
   const auth = checkAuth(c, root, dir, env);
+  const locate = checkLocate(c, root, edges.filter(isDefined).map((edge) => edge.id));
   if (c.problems.length > 0) throw new TopologyError(c.problems);
-  return deepFreeze({ file, cores: cores.filter(isDefined), edges: edges.filter(isDefined), history, limits, uplink, engine, auth });
+  return deepFreeze({ file, cores: cores.filter(isDefined), edges: edges.filter(isDefined), history, limits, uplink, engine, auth, locate });
 }
 
 export async function loadTopology(file: string): Promise<Topology> {

@@ -1,6 +1,7 @@
 // Checks that a decoded uplink value is a well-formed frame, so the core and edge handlers can trust its types.
 
 import { RelayError, isErrorCode } from './errors.js';
+import { isCoreRow, isEdgeReportRow, isEdgeRow } from './mesh-status.js';
 import { frameType } from './protocol.js';
 
 type Check = (value: unknown) => boolean;
@@ -30,6 +31,8 @@ const shapes: Record<number, Check[]> = {
   [frameType.digest]: [uint, uint, uint],
   [frameType.digestMismatch]: [strings],
   [frameType.challenge]: [str],
+  [frameType.edgeStatus]: [isEdgeReportRow],
+  [frameType.meshView]: [isCoreRow, (v) => Array.isArray(v) && v.every(isEdgeRow)],
 };
 
 export function checkUplinkFrame(value: unknown): void {

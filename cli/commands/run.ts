@@ -1,11 +1,13 @@
 // `relaymesh up`, `relaymesh core --id`, `relaymesh edge --id`: run the whole topology, or one node of it.
 
 import type { CommandModule } from 'yargs';
+import type { LogFormat } from '../logger.js';
 import { runMesh } from '../mesh-runner.js';
 
 interface RunArgs {
   topology: string;
   'log-level': string;
+  'log-format': LogFormat;
   id?: string;
 }
 
@@ -15,7 +17,7 @@ export const upCommand: CommandModule<object, RunArgs> = {
   command: 'up',
   describe: 'Run every node of the topology in this process',
   builder: (y) => y.option('topology', topologyOption) as never,
-  handler: (args) => runMesh({ topologyFile: args.topology, logLevel: args['log-level'] }),
+  handler: (args) => runMesh({ topologyFile: args.topology, logLevel: args['log-level'], logFormat: args['log-format'] }),
 };
 
 function oneNode(role: 'core' | 'edge'): CommandModule<object, RunArgs> {
@@ -23,7 +25,7 @@ function oneNode(role: 'core' | 'edge'): CommandModule<object, RunArgs> {
     command: role,
     describe: `Run one ${role} of the topology`,
     builder: (y) => y.option('topology', topologyOption).option('id', { type: 'string', demandOption: true, describe: `the ${role}'s id in the topology` }) as never,
-    handler: (args) => runMesh({ topologyFile: args.topology, logLevel: args['log-level'], only: { role, id: args.id! } }),
+    handler: (args) => runMesh({ topologyFile: args.topology, logLevel: args['log-level'], logFormat: args['log-format'], only: { role, id: args.id! } }),
   };
 }
 

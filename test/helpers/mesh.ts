@@ -41,8 +41,8 @@ export async function startMesh(t: ExecutionContext, options: MeshOptions = {}):
     }
     const edge = await startEdge({
       id, region, cores: [{ id: core.id, url: coreUrl }], logger: silentLogger,
-      // No pings during the test unless a test asks: they would add uplink bytes that tests count.
-      uplink: { heartbeatMs: 600_000 },
+      // No pings or periodic status reports during the test unless a test asks: they would add uplink bytes that tests count.
+      uplink: { heartbeatMs: 600_000, statusMs: 600_000 },
       ...options.edge,
     });
     t.teardown(() => edge.close());

@@ -1,0 +1,106 @@
+// The mesh as its nodes see it: each edge reports its health and load to its core (uplink `edgeStatus`), and the
+// core passes what it knows to every edge (`meshView`), so any node can answer /v1/locate and /v1/mesh.
+// On the uplink these travel as msgpack arrays (rows); in HTTP answers as the objects below.
+
+/** What an edge reports about itself; counters run from the edge's start. */
+export interface EdgeReport {
+  /** Where clients reach it: its base URL (ws://host:port). */
+  url: string;
+  draining: boolean;
+  sessions: number;
+  /** Sessions it accepts at most (limits.maxConnections). */
+  capacity: number;
+  topics: number;
+  /** Messages queued to clients. */
+  deliveries: number;
+  /** Messages received from the core. */
+  messagesIn: number;
+  /** Messages its clients published and the core sequenced. */
+  published: number;
+}
+
+export interface EdgeStatus extends EdgeReport {
+  id: string;
+  region: string;
+  /** The core this edge's uplink is connected to ('' when it is down). */
+  core: string;
+  /** Can take new clients: uplink up, not draining, under its capacity. */
+  healthy: boolean;
+}
+
+export interface CoreStatus {
+  id: string;
+  region: string;
+  url: string;
+  /** Edges connected to it. */
+  uplinks: number;
+  /** Messages it sequenced, and message frames it sent to edges. */
+  published: number;
+  routed: number;
+}
+
+/** The answer of GET /v1/mesh: what the answering node (`via`) knows, at `at` (ms since the epoch). */
+export interface MeshSnapshot {
+  via: string;
+  at: number;
+  cores: CoreStatus[];
+  edges: EdgeStatus[];
+}
+
+export type EdgeReportRow = [string, boolean, number, number, number, number, number, number];
+export type EdgeRow = [string, string, ...EdgeReportRow];
+export type CoreRow = [string, string, string, number, number, number];
+
+export function edgeReportRow(report: EdgeReport): EdgeReportRow {
+  return [report.url, report.draining, report.sessions, report.capacity, report.topics, report.deliveries, report.messagesIn, report.published];
+}
+
+export function edgeReportOf(row: readonly unknown[]): EdgeReport {
+  const [url, draining, sessions, capacity, topics, deliveries, messagesIn, published] = row as EdgeReportRow;
+  return { url, draining, sessions, capacity, topics, deliveries, messagesIn, published };
+}
+
+export function edgeRow(id: string, region: string, report: EdgeReport): EdgeRow {
+  return [id, region, ...edgeReportRow(report)];
+}
+
+/** An edge as a core lists it: connected to that core, so healthy unless draining or full. */
+export function edgeStatusOf(row: EdgeRow, core: string): EdgeStatus {
+  const report = edgeReportOf(row.slice(2));
+  return { id: row[0], region: row[1], core, healthy: isHealthy(report, true), ...report };
+}
+
+export function coreRow(core: CoreStatus): CoreRow {
+  return [core.id, core.region, core.url, core.uplinks, core.published, core.routed];
+}
+
+export function coreStatusOf([id, region, url, uplinks, published, routed]: CoreRow): CoreStatus {
+  return { id, region, url, uplinks, published, routed };
+}
+
+export function isHealthy(report: EdgeReport, uplinkUp: boolean): boolean {
+  return uplinkUp && !report.draining && report.sessions < report.capacity;
+}
+
+/** Client deliveries per message received from the core: how much the edge multiplies each WAN message. */
+export function amplification(edge: Pick<EdgeReport, 'deliveries' | 'messagesIn'>): number {
+  return edge.messagesIn === 0 ? 0 : edge.deliveries / edge.messagesIn;
+}
+
+// Shape checks for the uplink frame checker: the fields after the frame type.
+const str = (v: unknown): boolean => typeof v === 'string';
+const uint = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const bool = (v: unknown): boolean => typeof v === 'boolean';
+const reportShape = [str, bool, uint, uint, uint, uint, uint, uint];
+
+export function isEdgeReportRow(value: unknown): boolean {
+  return Array.isArray(value) && value.length === reportShape.length && reportShape.every((check, i) => check(value[i]));
+}
+
+export function isEdgeRow(value: unknown): boolean {
+  return Array.isArray(value) && value.length === reportShape.length + 2 && str(value[0]) && str(value[1]) && isEdgeReportRow(value.slice(2));
+}
+
+export function isCoreRow(value: unknown): boolean {
+  return Array.isArray(value) && value.length === 6 && str(value[0]) && str(value[1]) && str(value[2]) && uint(value[3]) && uint(value[4]) && uint(value[5]);
+}

@@ -1,13 +1,16 @@
-// Where `relaymesh pub` and `sub` go without --url: the first edge of ./topology.json, else the default local edge.
+// Where commands go without --url: `pub` and `sub` to the first edge of ./topology.json, `status` to its first core
+// (it sees all its edges); without a usable topology, to the default local mesh.
 
 import { loadTopology } from '../shared/topology.js';
 
-export async function defaultEdgeUrl(topologyFile = 'topology.json'): Promise<string> {
+const localMesh = { edges: 'ws://127.0.0.1:8401', cores: 'ws://127.0.0.1:7400' };
+
+export async function defaultUrl(role: 'edges' | 'cores', topologyFile = 'topology.json'): Promise<string> {
   try {
     const topology = await loadTopology(topologyFile);
-    if (topology.edges[0]) return topology.edges[0].url;
+    if (topology[role][0]) return topology[role][0].url;
   } catch {
     // No usable topology here: fall back to the default local mesh.
   }
-  return 'ws://127.0.0.1:8401';
+  return localMesh[role];
 }

@@ -7,6 +7,7 @@ import { benchCommand } from './commands/bench.js';
 import { checkCommand } from './commands/check.js';
 import { coreCommand, edgeCommand, upCommand } from './commands/run.js';
 import { pubCommand } from './commands/pub.js';
+import { statusCommand } from './commands/status.js';
 import { subCommand } from './commands/sub.js';
 import { tokenCommand } from './commands/token.js';
 
@@ -20,6 +21,7 @@ await yargs(hideBin(process.argv))
   .command(checkCommand)
   .command(pubCommand)
   .command(subCommand)
+  .command(statusCommand)
   .command(tokenCommand)
   .command(benchCommand)
   .demandCommand(1, 'Name a command: relaymesh --help lists them.')

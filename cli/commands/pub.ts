@@ -1,7 +1,7 @@
 // `relaymesh pub [--url U] TOPIC DATA`: publishes one message through a node's HTTP API and prints its position.
 
 import type { CommandModule } from 'yargs';
-import { defaultEdgeUrl } from '../default-url.js';
+import { defaultUrl } from '../default-url.js';
 
 interface PubArgs {
   url?: string;
@@ -19,7 +19,7 @@ export const pubCommand: CommandModule<object, PubArgs> = {
       .option('url', { type: 'string', describe: 'a core or edge (ws:// or http://); default: the first edge of ./topology.json' })
       .option('key', { type: 'string', describe: 'publish key, sent as a Bearer token (default: $RELAYMESH_PUBLISH_KEY)' }) as never,
   handler: async (args) => {
-    const base = (args.url ?? (await defaultEdgeUrl())).replace(/^ws/, 'http').replace(/\/+$/, '');
+    const base = (args.url ?? (await defaultUrl('edges'))).replace(/^ws/, 'http').replace(/\/+$/, '');
     const key = args.key ?? process.env.RELAYMESH_PUBLISH_KEY;
     let response: Response;
     try {

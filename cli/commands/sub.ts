@@ -2,7 +2,7 @@
 
 import type { CommandModule } from 'yargs';
 import { NodeMeshClient } from '../../client/node.js';
-import { defaultEdgeUrl } from '../default-url.js';
+import { defaultUrl } from '../default-url.js';
 
 interface SubArgs {
   url?: string;
@@ -20,7 +20,7 @@ export const subCommand: CommandModule<object, SubArgs> = {
       .option('count', { type: 'number', describe: 'exit after this many messages' })
       .option('token', { type: 'string', describe: 'client token (default: $RELAYMESH_TOKEN)' }) as never,
   handler: async (args) => {
-    const client = new NodeMeshClient({ url: args.url ?? (await defaultEdgeUrl()), token: args.token ?? process.env.RELAYMESH_TOKEN });
+    const client = new NodeMeshClient({ url: args.url ?? (await defaultUrl('edges')), token: args.token ?? process.env.RELAYMESH_TOKEN });
     let received = 0;
     const done = (code: number): void => {
       void client.close().then(() => process.exit(code));

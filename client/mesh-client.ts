@@ -11,6 +11,7 @@ import { MeshError } from './mesh-error.js';
 import { PendingRequests, type Frame } from './pending-requests.js';
 import { Subscription, type MeshMessage, type SubscribeOptions } from './subscription.js';
 import { HttpStreamTransport } from './http-stream-transport.js';
+import { locateEdges } from './locate.js';
 import { transportKinds, TransportMemory, type Transport, type TransportHandlers, type TransportKind } from './transport.js';
 import { WsTransport, type WebSocketFactory } from './ws-transport.js';
 
@@ -23,8 +24,15 @@ export type { TransportKind } from './transport.js';
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
 export interface MeshClientOptions {
-  /** An edge: its base URL (ws://host:port) or its client URL (…/v1/ws). */
-  url: string;
+  /** An edge: its base URL (ws://host:port) or its client URL (…/v1/ws). With `locate`, used only when locate fails. */
+  url?: string;
+  /**
+   * Any node (or several) of the mesh: the client asks its /v1/locate for the nearest healthy edges and connects to
+   * the best, trying the next when one fails, and locating again when all have. Layer-7 balancing: no proxy in the path.
+   */
+  locate?: string | readonly string[];
+  /** The client's region for locate; default: what the locate node infers (a GeoIP header, else its own region). */
+  region?: string;
   /** A token, or a function giving a fresh one for each connection. */
   token?: string | (() => string | Promise<string>);
   /** Default: globalThis.WebSocket. */
@@ -57,6 +65,12 @@ export class MeshClient {
   private connection: Transport | undefined;
   private readonly transportMemory = new TransportMemory();
   private url: string;
+  /** From the last locate: edges not tried yet, best first. */
+  private candidates: string[] = [];
+  /** The edge whose connection failed last, put last when locating again. */
+  private failedUrl: string | undefined;
+  /** A `redirect` named the next edge: follow it instead of locating. */
+  private followRedirect = false;
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly requests = new PendingRequests();
   private readonly listeners: { [K in keyof Events]: Set<Listener<Events[K]>> } = { state: new Set(), welcome: new Set(), error: new Set(), transport: new Set() };
@@ -67,7 +81,8 @@ export class MeshClient {
   private connectWaiters: Array<{ resolve(welcome: WelcomeOp): void; reject(error: MeshError): void }> = [];
 
   constructor(private readonly options: MeshClientOptions) {
-    this.url = clientUrl(options.url);
+    if (options.url === undefined && options.locate === undefined) throw new MeshError('bad_request', 'pass url (an edge) or locate (any node)');
+    this.url = options.url === undefined ? '' : clientUrl(options.url);
   }
 
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
@@ -167,7 +182,37 @@ export class MeshClient {
 
   private open(): void {
     this.setState(this.attempt === 0 && !this.welcome ? 'connecting' : 'reconnecting');
-    this.openTransport(this.transportOrder(), false);
+    if (this.options.locate === undefined || this.followRedirect) {
+      this.followRedirect = false;
+      return this.openTransport(this.transportOrder(), false);
+    }
+    this.nextEdge().then(
+      (url) => {
+        if (this.state === 'closed') return;
+        this.url = url;
+        this.openTransport(this.transportOrder(), false);
+      },
+      (error: MeshError) => {
+        if (this.state === 'closed') return;
+        this.emit('error', error);
+        this.retry();
+      },
+    );
+  }
+
+  /** The next edge to try: the next candidate of the last locate, or the best of a new one (or `url` if locate fails). */
+  private async nextEdge(): Promise<string> {
+    if (this.candidates.length === 0) {
+      try {
+        const located = await locateEdges(typeof this.options.locate === 'string' ? [this.options.locate] : this.options.locate!, this.options.region);
+        // The edge that just failed may still look healthy to the mesh (say, the path from here to it broke): try it last.
+        this.candidates = [...located.filter((url) => url !== this.failedUrl), ...located.filter((url) => url === this.failedUrl)];
+      } catch (error) {
+        if (this.options.url === undefined) throw error;
+        return clientUrl(this.options.url);
+      }
+    }
+    return clientUrl(this.candidates.shift()!);
   }
 
   /** Opens the first of `kinds` that can be made here; one that fails before opening hands over to the next. */
@@ -283,6 +328,7 @@ export class MeshClient {
     }
     this.url = clientUrl(url.href);
     this.redirected = true;
+    this.followRedirect = true;
     void connection.close(1000, 'redirected');
     this.lost(connection, 1000, 'redirected');
   }
@@ -295,6 +341,7 @@ export class MeshClient {
   private lost(connection: Transport, code: number, reason: string): void {
     if (connection !== this.connection) return;
     this.connection = undefined;
+    if (code !== 1000) this.failedUrl = this.url;
     this.requests.connectionLost(code);
     if (this.state === 'closed') return;
     if (this.options.reconnect === false || finalCloseCodes.has(code)) {

@@ -4,6 +4,7 @@
 
 import { encodeFrame } from '../shared/codec.js';
 import { coreRow, edgeRow, edgeStatusOf, type CoreStatus, type EdgeReport, type EdgeStatus, type MeshSnapshot } from '../shared/mesh-status.js';
+import { MeshWatch } from '../shared/mesh-watch.js';
 import { frameType } from '../shared/protocol.js';
 
 /** What the view needs of an edge's uplink. */
@@ -19,6 +20,7 @@ export class CoreMeshView {
   private urgent = false;
   private moved = false;
   private readonly timer: NodeJS.Timeout;
+  readonly watch = new MeshWatch(() => this.snapshot());
 
   constructor(private readonly core: () => CoreStatus, private readonly members: () => Iterable<MeshMember>, periodMs: number) {
     this.timer = setInterval(() => {
@@ -32,6 +34,7 @@ export class CoreMeshView {
     const healthChanged = previous === undefined || current === undefined || previous.draining !== current.draining
       || previous.url !== current.url || (previous.sessions < previous.capacity) !== (current.sessions < current.capacity);
     this.moved = true;
+    this.watch.notify();
     if (!healthChanged || this.urgent) return;
     // Once per turn: several edges connecting together cost one broadcast.
     this.urgent = true;

@@ -73,6 +73,8 @@ export interface CoreHandle {
   readonly uplinks: ReadonlyMap<string, UplinkPeer>;
   /** The mesh as this core sees it: itself and its edges with their last reports. */
   mesh(): MeshSnapshot;
+  /** Resolves with the first view of the mesh for which `predicate` holds (checked at every change); rejects after `timeoutMs`. */
+  meshUntil(predicate: (snapshot: MeshSnapshot) => boolean, timeoutMs?: number): Promise<MeshSnapshot>;
   close(): Promise<void>;
 }
 
@@ -165,6 +167,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     metrics,
     uplinks,
     mesh: () => view.snapshot(),
+    meshUntil: (predicate, timeoutMs) => view.watch.until(predicate, timeoutMs),
     async close() {
       clearInterval(liveness);
       view.close();

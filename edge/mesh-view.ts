@@ -2,11 +2,13 @@
 // While the uplink is down the other edges' entries are as last heard (their uplinks are not this one's);
 // this edge itself is then unhealthy, so /v1/locate here sends clients elsewhere.
 
+import { MeshWatch } from '../shared/mesh-watch.js';
 import { coreStatusOf, edgeStatusOf, type CoreRow, type CoreStatus, type EdgeRow, type EdgeStatus, type MeshSnapshot } from '../shared/mesh-status.js';
 
 export class EdgeMeshView {
   private core: CoreStatus | undefined;
   private others: EdgeStatus[] = [];
+  readonly watch = new MeshWatch(() => this.snapshot());
 
   constructor(private readonly self: () => EdgeStatus) {}
 
@@ -14,6 +16,7 @@ export class EdgeMeshView {
     this.core = coreStatusOf(core);
     const id = this.self().id;
     this.others = edges.filter((row) => row[0] !== id).map((row) => edgeStatusOf(row, core[0]));
+    this.watch.notify();
   }
 
   edges(): EdgeStatus[] {

@@ -75,6 +75,8 @@ export interface EdgeHandle {
   readonly draining: boolean;
   /** The mesh as this edge sees it: the core's last view, with this edge's own entry fresh. */
   mesh(): MeshSnapshot;
+  /** Resolves with the first view of the mesh for which `predicate` holds (checked at every change); rejects after `timeoutMs`. */
+  meshUntil(predicate: (snapshot: MeshSnapshot) => boolean, timeoutMs?: number): Promise<MeshSnapshot>;
   /** Resolves once the uplink to a core is up (default wait 10 s). */
   ready(timeoutMs?: number): Promise<void>;
   /**
@@ -102,8 +104,14 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     secret: options.secret,
     logger,
     handlers: {
-      onConnected: () => interest.onUplinkConnected(),
-      onDisconnected: () => interest.onUplinkDisconnected(),
+      onConnected: () => {
+        interest.onUplinkConnected();
+        view.watch.notify();
+      },
+      onDisconnected: () => {
+        interest.onUplinkDisconnected();
+        view.watch.notify();
+      },
       onMessage: (topic, epoch, offset, payload) => interest.onMessage(topic, epoch, offset, payload),
       digest: () => interest.digest(),
       onDigestMismatch: (coreSubscriptions) => interest.repair(coreSubscriptions),
@@ -163,10 +171,13 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   const ownOrigin = options.url ? normaliseOrigin(options.url.replace(/^ws/, 'http')) : undefined;
   const origins = new OriginPolicy(options.origins && ownOrigin ? [...options.origins, ownOrigin] : options.origins);
   let draining: Promise<void> | undefined;
-  const drain = (): Promise<void> => (draining ??= (async () => {
+  // Started a microtask later, so that `draining` is set by the time it reports the drain.
+  const drain = (): Promise<void> => (draining ??= Promise.resolve().then(() => moveClientsAway()));
+  const moveClientsAway = async (): Promise<void> => {
     logger.info({ clients: clients.sessionCount }, 'draining');
     // The core stops sending clients here at once (locate), not at the next periodic report.
     uplink.reportStatus();
+    view.watch.notify();
     const target = await findRedirectTarget(options.peers ?? [], options.region, uplinkConfig.heartbeatMs, logger, options.ca === undefined ? undefined : readPem(options.ca, 'CA'));
     if (target) {
       logger.info({ target: target.id, clients: clients.sessionCount }, 'redirecting clients');
@@ -176,7 +187,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     }
     streams.closeAll(closeCodes.draining, 'edge draining');
     await clients.closeAll(closeCodes.draining, 'edge draining', closeGraceMs);
-  })());
+  };
 
   const server = createNodeServer(edgeHttpHandler({
     id: options.id, uplink, metrics, logger,
@@ -222,6 +233,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
       return draining !== undefined;
     },
     mesh: () => view.snapshot(),
+    meshUntil: (predicate, timeoutMs) => view.watch.until(predicate, timeoutMs),
     ready: (timeoutMs = 10_000) => uplink.whenConnected(timeoutMs),
     drain,
     async close() {

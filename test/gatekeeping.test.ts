@@ -3,26 +3,8 @@
 
 import { connect } from 'node:net';
 import test from 'ava';
-import WebSocket from 'ws';
 import { startMesh } from './helpers/mesh.js';
-import { RawClient } from './helpers/raw-client.js';
-
-function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${url}/v1/ws`, 'relaymesh.v1.json', { headers });
-    ws.on('open', () => {
-      ws.terminate();
-      resolve(101);
-    });
-    ws.on('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.on('error', (error) => {
-      if (!/Unexpected server response/.test(error.message)) reject(error);
-    });
-  });
-}
+import { RawClient, upgradeStatus } from './helpers/raw-client.js';
 
 test('a disallowed Origin gets 403 before any upgrade; allowed ones and non-browser clients get through; CORS follows the list', async (t) => {
   const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { origins: ['https://app.example.com'], url: 'wss://edge.example.net' } });

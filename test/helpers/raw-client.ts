@@ -94,3 +94,21 @@ export class RawClient {
     return all();
   }
 }
+
+/** The HTTP status an upgrade to an edge's /v1/ws gets: 101 when it opens, else the refusal's status. */
+export function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url}/v1/ws`, 'relaymesh.v1.json', { headers });
+    ws.on('open', () => {
+      ws.terminate();
+      resolve(101);
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('error', (error) => {
+      if (!/Unexpected server response/.test(error.message)) reject(error);
+    });
+  });
+}

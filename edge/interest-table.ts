@@ -130,8 +130,13 @@ export class InterestTable {
     this.messagesIn++;
     const before = this.deliveries;
     this.fanOut(topic, epoch, offset, payload);
-    const copies = this.deliveries - before;
-    if (copies > 1) this.wanBytesSaved += (copies - 1) * payload.length;
+    this.countSaved(before, payload.length);
+  }
+
+  /** One copy crossed the WAN for every local delivery since `deliveredBefore`: the others were saved. */
+  private countSaved(deliveredBefore: number, payloadBytes: number): void {
+    const copies = this.deliveries - deliveredBefore;
+    if (copies > 1) this.wanBytesSaved += (copies - 1) * payloadBytes;
   }
 
   private fanOut(topic: string, epoch: string, offset: number, payload: Uint8Array): void {
@@ -249,7 +254,9 @@ export class InterestTable {
       interest.last = answer.offset;
       interest.recent.load(replay);
     } else if (answer.recovered) {
-      for (const message of replay) this.apply(interest, message);
+      // The gap crossed the WAN once, as a replay: counted like live messages.
+      this.messagesIn += replay.length;
+      for (const message of replay) this.applyCounted(interest, message);
     } else {
       this.reset(interest, { epoch: answer.epoch, offset: answer.offset });
     }
@@ -259,7 +266,13 @@ export class InterestTable {
     for (const subscription of waiting) this.attach(interest, subscription);
     const early = interest.early;
     interest.early = [];
-    for (const message of early) this.apply(interest, message);
+    for (const message of early) this.applyCounted(interest, message);
+  }
+
+  private applyCounted(interest: TopicInterest, message: EncodedMessage): void {
+    const before = this.deliveries;
+    this.apply(interest, message);
+    this.countSaved(before, message.payload.length);
   }
 
   /** The next message of a confirmed topic: delivered once, in order; a new epoch means continuity was lost. */

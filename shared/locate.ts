@@ -23,7 +23,8 @@ const maxRegionLength = 64;
 
 /** The healthy edges of `edges`, best first, for a client of `region`. */
 export function rankForClient(edges: readonly EdgeStatus[], region: string, config: LocateConfig): EdgeStatus[] {
-  const neighbours = config.neighbours[region] ?? [];
+  // Own keys only: a region named "constructor" must not find Object.prototype's.
+  const neighbours = Object.hasOwn(config.neighbours, region) ? config.neighbours[region]! : [];
   const group = (edge: EdgeStatus): number => {
     if (edge.region === region) return 0;
     const near = neighbours.indexOf(edge.region);

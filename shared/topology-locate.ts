@@ -11,9 +11,10 @@ export function checkLocate(c: Checker, root: Record<string, unknown>, edgeIds: 
 }
 
 function checkRegions(c: Checker, value: unknown): Record<string, readonly string[]> {
-  const neighbours: Record<string, readonly string[]> = {};
-  if (value === undefined) return neighbours;
-  if (!isRecord(value)) return c.fail('$.regions', 'an object of regions, each {neighbours: [regions, nearest first]}', value) ?? neighbours;
+  // Built with fromEntries, so a region named "__proto__" is an own key and not the object's prototype.
+  const neighbours: Array<[string, readonly string[]]> = [];
+  if (value === undefined) return {};
+  if (!isRecord(value)) return c.fail('$.regions', 'an object of regions, each {neighbours: [regions, nearest first]}', value) ?? {};
   for (const [region, settings] of Object.entries(value)) {
     const path = child('$.regions', region);
     const entry = record(c, settings, path, ['neighbours'], 'a region object {neighbours}');
@@ -30,9 +31,9 @@ function checkRegions(c: Checker, value: unknown): Record<string, readonly strin
       else if (name === region || names.includes(name)) c.fail(`${listPath}[${index}]`, 'a region other than this one, listed once', name);
       else names.push(name);
     });
-    neighbours[region] = names;
+    neighbours.push([region, names]);
   }
-  return neighbours;
+  return Object.fromEntries(neighbours);
 }
 
 function checkRegionHeader(c: Checker, value: unknown): string {

@@ -184,7 +184,8 @@ test('3 edges, 100 clients, 10 messages: exact fan-out metrics on each edge, on 
 });
 
 test('a subscription with `since` inside the edge\'s recent cache is replayed from the cache', async (t) => {
-  const mesh = await startMesh(t);
+  // No timer-driven uplink frames (pings, reports, digests): the test counts the frames the edge sends.
+  const mesh = await startMesh(t, { edge: { uplink: { heartbeatMs: 600_000, statusMs: 600_000, digestMs: 600_000 } } });
   const edge = mesh.edges[0]!;
   const live = await RawClient.connected(t, edge.url);
   const answer = await live.subscribe('replay.cache', 1);
@@ -296,4 +297,33 @@ test('an uplink cut and reconnection counts one reconnect; the uplink is up agai
   const untouched = await scrape(mesh, other);
   t.is(untouched.value('relaymesh_edge_uplink_reconnects_total', { node: other.id }), 0, 'the other edge never lost its uplink');
   t.is(proxy.totalConnections, 2, 'one connection, then one reconnection');
+});
+
+// Replayed messages crossed the WAN once each, like live ones: amplification must not inflate after a resume.
+test('after an uplink resume, the messages the core replays count as messages in and as WAN bytes saved', async (t) => {
+  const mesh = await startMesh(t, {
+    proxied: true,
+    edge: { uplink: { heartbeatMs: 600_000, statusMs: 600_000, reconnectBaseMs: 10, reconnectMaxMs: 100 } },
+  });
+  const edge = mesh.edges[0]!;
+  const clients = await Promise.all([0, 1, 2].map(() => RawClient.connected(t, edge.url)));
+  for (const client of clients) t.is((await client.subscribe('resume.count', 1)).op, 'subok');
+  const payloadBytes = packValue(data).length;
+  for (let i = 0; i < 2; i++) await publish(mesh, 'resume.count', data);
+  await within(Promise.all(clients.map((client) => client.messages(2))), 'the live messages');
+
+  const proxy = mesh.proxies[0]!;
+  proxy.refuse(true);
+  proxy.cut();
+  await within(mesh.core.meshUntil((snapshot) => !snapshot.edges.some((candidate) => candidate.id === edge.id)), 'the core sees the edge go');
+  for (let i = 0; i < 4; i++) await publish(mesh, 'resume.count', data);
+  proxy.refuse(false);
+  await within(Promise.all(clients.map((client) => client.messages(6))), 'the replayed messages');
+
+  const metrics = await scrape(mesh, edge);
+  const own = { node: edge.id };
+  t.is(metrics.value('relaymesh_edge_deliveries_total', own), 18);
+  t.is(metrics.value('relaymesh_edge_messages_in_total', own), 6);
+  t.is(metrics.value('relaymesh_edge_amplification', own), 3);
+  t.is(metrics.value('relaymesh_edge_wan_bytes_saved_total', own), 2 * payloadBytes * 6);
 });

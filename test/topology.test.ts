@@ -63,12 +63,13 @@ test('a minimal topology gets every default', (t) => {
     messagesPerSecond: 100,
     messageBurst: 200,
     maxConnectionsPerIp: 1000,
+    maxConnections: 100_000,
     maxTopicsPerEdge: 100_000,
     maxHeldPublishes: 10_000,
     drainGraceMs: 5_000,
     streamGraceMs: 30_000,
   });
-  t.deepEqual(topology.uplink, { heartbeatMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 5000, failbackMs: 10_000, digestMs: 30_000 });
+  t.deepEqual(topology.uplink, { heartbeatMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 5000, failbackMs: 10_000, digestMs: 30_000, statusMs: 2000 });
   t.deepEqual(topology.engine, { type: 'memory' });
   t.deepEqual(topology.history, defaultHistory);
   t.deepEqual(topology.limits, defaultLimits);
@@ -132,7 +133,7 @@ test('a broken file reports every problem at once, with its JSON path', (t) => {
 test('the error message has one line per problem', (t) => {
   const error = t.throws(() => validateTopology({ cores: [], edges: [], extra: 1 }, '/x/topology.json'), { instanceOf: TopologyError });
   t.deepEqual(error?.message.split('\n'), [
-    '/x/topology.json: $.extra: expected one of the known fields (cores, edges, history, limits, uplink, engine, auth), found "extra"',
+    '/x/topology.json: $.extra: expected one of the known fields (cores, edges, history, limits, uplink, engine, auth, regions, locate), found "extra"',
     '/x/topology.json: $.cores: expected a non-empty array of cores, found []',
     '/x/topology.json: $.edges: expected a non-empty array of edges, found []',
   ]);

@@ -38,8 +38,9 @@ test('clients keep their sockets through an uplink cut and receive every message
   }
   t.is(edge.sessionCount, 11, 'no client socket was closed');
   const framesAfter = (await mesh.core.metrics.uplinkFramesSent.get()).values.find((value) => value.labels.edge === edge.id)!.value;
-  // 10 replayed + 5 live messages, plus welcome and three subok answers: once for the whole edge, not per client.
-  t.is(framesAfter - framesBefore, 19);
+  // 10 replayed + 5 live messages, plus welcome, three subok answers and the mesh view the edge joins: once for the
+  // whole edge, not per client.
+  t.is(framesAfter - framesBefore, 20);
   // Pattern subscriptions carry no position, so they resume with live messages only.
   t.deepEqual((await pattern.messages(10)).slice(5).map((op) => op.offset), [16, 17, 18, 19, 20]);
 });

@@ -175,8 +175,9 @@ class Direction {
 /** RST rather than FIN, so the peer sees what a cut cable or crashed host gives it. */
 function hardClose(socket: net.Socket): void {
   if (socket.destroyed) return;
-  // resetAndDestroy() on a socket still connecting would wait for the connection just to reset it.
-  if (socket.connecting) socket.destroy();
+  // resetAndDestroy() on a socket still connecting would wait for the connection just to reset it; on one whose FIN
+  // is already queued, Node 20 emits 'error' but never 'close'.
+  if (socket.connecting || socket.writableEnded) socket.destroy();
   else socket.resetAndDestroy();
 }
 

@@ -26,7 +26,7 @@ export interface CoreOptions {
   region?: string;
   /** History bounds of the default in-memory engine. */
   history?: HistoryConfig;
-  /** Defaults to a MemoryEngine with `history`. */
+  /** Defaults to a MemoryEngine with `history`. Closed with the core. */
   engine?: Engine;
   /** Largest uplink WebSocket message accepted, in bytes (a batch of frames). Default 64 MiB. */
   maxUplinkMessageBytes?: number;
@@ -68,8 +68,9 @@ export interface CoreHandle {
 export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   const logger = (options.logger ?? pino()).child({ core: options.id });
   const engine = options.engine ?? new MemoryEngine(options.history ?? defaultHistory);
-  const metrics = createCoreMetrics(options.id);
-  const router = new Router<UplinkPeer>();
+  const metrics = createCoreMetrics(options.id, () => engine.status());
+  // The router tells the engine which topics and patterns this core's edges want, so a shared engine follows only those.
+  const router = new Router<UplinkPeer>(engine);
   const uplinks = new Map<string, UplinkPeer>();
   engine.onMessage((message) => {
     metrics.published.inc();
@@ -77,6 +78,11 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   });
 
   const peers = new Set<UplinkPeer>();
+  // The shared store lost its data (new epoch): edges resubscribe from their positions, so their clients get `reset`
+  // instead of new offsets that they would take for old ones.
+  engine.onReset(() => {
+    for (const peer of [...uplinks.values()]) peer.close(closeCodes.goingAway, 'stream history lost; resubscribe');
+  });
   const peerContext = {
     coreId: options.id,
     engine,

@@ -1,6 +1,8 @@
 // Starts nodes of a topology in this process, prints where each listens, and stops them cleanly on SIGINT/SIGTERM.
 
 import { pino, type Logger } from 'pino';
+import type { Engine } from '../core/engine.js';
+import { RedisEngine } from '../core/redis-engine.js';
 import { startCore, type CoreHandle } from '../core/start-core.js';
 import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
 import { TopologyError, loadTopology, type EdgeConfig, type Topology } from '../shared/topology.js';
@@ -34,6 +36,7 @@ export async function runMesh(selection: RunSelection): Promise<void> {
         id: core.id, listen: core.listen, region: core.region, history: topology.history, logger, tls: core.tls,
         maxMessageBytes: topology.limits.maxMessageBytes, uplinkTimeoutMs: topology.uplink.heartbeatMs * 3,
         edgeSecrets, publishKeys: publishKeysOf(topology), headerTimeoutMs: topology.limits.headerTimeoutMs,
+        engine: engineOf(topology, core.id, logger),
       });
       started.push(handle);
       process.stdout.write(`core ${core.id} (${core.region}) listening on ${handle.url}, uplinks at ${handle.url}/v1/uplink\n`);
@@ -61,6 +64,19 @@ export async function runMesh(selection: RunSelection): Promise<void> {
   // SIGUSR2 drains without stopping: clients move to other edges, this one stays up for maintenance.
   process.on('SIGUSR2', () => {
     for (const node of started) if ('drain' in node) void node.drain();
+  });
+}
+
+/** The engine a core of this topology uses; undefined for the default in-memory one, which startCore builds. */
+export function engineOf(topology: Topology, coreId: string, logger: Logger): Engine | undefined {
+  const engine = topology.engine;
+  if (engine.type !== 'redis') return undefined;
+  const url = new URL(engine.url);
+  if (engine.username) url.username = engine.username;
+  if (engine.passwordEnv) url.password = process.env[engine.passwordEnv] ?? '';
+  // Each core holds its own connections; Redis being away does not stop it from starting (it answers 503 until Redis is back).
+  return new RedisEngine({
+    url: url.toString(), keyPrefix: engine.keyPrefix, ...topology.history, logger: logger.child({ core: coreId, engine: 'redis' }),
   });
 }
 

@@ -60,8 +60,8 @@ function credentialsOf(value: string): string | undefined {
   try {
     const url = new URL(value);
     if (url.password === '' && url.username === '') return undefined;
-    url.username = url.username ? '…' : '';
-    url.password = url.password ? '…' : '';
+    url.username = url.username ? 'USER' : '';
+    url.password = url.password ? 'PASSWORD' : '';
     return url.toString();
   } catch {
     return undefined;

@@ -32,13 +32,15 @@ export async function runMesh(selection: RunSelection): Promise<void> {
   };
   try {
     for (const core of cores) {
+      const engine = engineOf(topology, core.id, logger);
       const handle = await startCore({
         id: core.id, listen: core.listen, region: core.region, history: topology.history, logger, tls: core.tls,
         maxMessageBytes: topology.limits.maxMessageBytes, uplinkTimeoutMs: topology.uplink.heartbeatMs * 3,
         edgeSecrets, publishKeys: publishKeysOf(topology), headerTimeoutMs: topology.limits.headerTimeoutMs,
-        engine: engineOf(topology, core.id, logger),
+        engine,
       });
       started.push(handle);
+      if (engine instanceof RedisEngine) await waitForRedis(engine, core.id, logger);
       process.stdout.write(`core ${core.id} (${core.region}) listening on ${handle.url}, uplinks at ${handle.url}/v1/uplink\n`);
     }
     for (const edge of edges) {
@@ -78,6 +80,15 @@ export function engineOf(topology: Topology, coreId: string, logger: Logger): En
   return new RedisEngine({
     url: url.toString(), keyPrefix: engine.keyPrefix, ...topology.history, logger: logger.child({ core: coreId, engine: 'redis' }),
   });
+}
+
+/** Gives Redis a moment before the core is announced; without it the core still runs, answering 503 until Redis is back. */
+async function waitForRedis(engine: RedisEngine, coreId: string, logger: Logger): Promise<void> {
+  try {
+    await engine.whenAvailable(3000);
+  } catch (error) {
+    logger.error({ core: coreId, err: (error as Error).message }, 'redis is unavailable: this core answers 503 and refuses publishes until it is back');
+  }
 }
 
 function publishKeysOf(topology: Topology): string[] | undefined {

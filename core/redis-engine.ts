@@ -46,10 +46,12 @@ export class RedisEngine implements Engine {
   private readonly subscriber: Redis;
   private readonly listeners: Array<(message: StoredMessage) => void> = [];
   private readonly resetListeners: Array<() => void> = [];
-  /** Proposed as the epoch when this core finds the store without one. */
-  private readonly candidateEpoch = randomBytes(6).toString('base64url');
   /** The store's epoch as last seen; a different one means Redis lost its data. */
   private knownEpoch: string | undefined;
+  /** Whether the epoch was read since the command connection last came up (Redis may have restarted empty). */
+  private epochChecked = false;
+  /** The pub/sub connection resubscribed after an outage; what it missed is read once the store can be read. */
+  private catchUpPending = false;
   private readonly exact = new Set<string>();
   private readonly patterns = new Map<string, string>();
   /** Per watched subscription: its SUBSCRIBE on the current pub/sub connection. */
@@ -97,14 +99,19 @@ export class RedisEngine implements Engine {
 
   /** Resolves once both connections are up and the epoch is known, or rejects (`unavailable`) after `ms`. */
   whenAvailable(ms: number): Promise<void> {
-    if (this.status().unavailable === undefined) return Promise.resolve();
+    return this.whenStatus((status) => status.unavailable === undefined, ms);
+  }
+
+  /** Resolves once `wanted` holds of the engine's status (checked at every change), or rejects after `ms`. */
+  whenStatus(wanted: (status: EngineStatus) => boolean, ms: number): Promise<void> {
+    if (wanted(this.status())) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.statusWaiters.delete(check);
-        reject(new RelayError('unavailable', `${this.status().unavailable ?? 'redis unavailable'} (${this.where})`));
+        reject(new RelayError('unavailable', `${this.status().unavailable ?? 'redis status'} (${this.where}): not as wanted within ${ms} ms`));
       }, ms);
       const check = (): void => {
-        if (this.status().unavailable !== undefined) return;
+        if (!wanted(this.status())) return;
         clearTimeout(timer);
         this.statusWaiters.delete(check);
         resolve();
@@ -117,7 +124,7 @@ export class RedisEngine implements Engine {
     const keys = topicKeys(this.prefix, topic);
     const [epoch, offset] = await this.run(() => this.commands.relaymeshPublish(
       epochKey(this.prefix), keys.seq, keys.stream, dedupeKey(this.prefix, dedupe ?? ''),
-      this.candidateEpoch, bufferOf(data), this.options.maxMessages, this.options.maxAgeMs, keys.channel,
+      newEpoch(), bufferOf(data), this.options.maxMessages, this.options.maxAgeMs, keys.channel,
       dedupe === undefined ? 0 : (this.options.dedupeTtlMs ?? 300_000),
     ));
     this.noteEpoch(epoch);
@@ -125,7 +132,7 @@ export class RedisEngine implements Engine {
   }
 
   async position(topic: string): Promise<Position> {
-    const [epoch, offset] = await this.run(() => this.commands.relaymeshPosition(epochKey(this.prefix), topicKeys(this.prefix, topic).seq, this.candidateEpoch));
+    const [epoch, offset] = await this.run(() => this.commands.relaymeshPosition(epochKey(this.prefix), topicKeys(this.prefix, topic).seq, newEpoch()));
     this.noteEpoch(epoch);
     return { epoch, offset };
   }
@@ -172,7 +179,7 @@ export class RedisEngine implements Engine {
   status(): EngineStatus {
     let unavailable: string | undefined;
     if (this.commands.status !== 'ready' || this.subscriber.status !== 'ready') unavailable = 'redis unavailable';
-    else if (this.knownEpoch === undefined) unavailable = 'redis not ready';
+    else if (!this.epochChecked) unavailable = 'redis not ready';
     return { unavailable, errors: this.errors };
   }
 
@@ -189,23 +196,30 @@ export class RedisEngine implements Engine {
       this.errors++;
       if (!this.down.has(name) && !this.closed) this.options.logger.error({ redis: this.where, connection: name, err: error.message }, 'redis unavailable; retrying');
       this.down.add(name);
+      this.statusChanged();
     });
     redis.on('close', () => {
       if (!this.down.has(name) && !this.closed) this.options.logger.error({ redis: this.where, connection: name }, 'redis connection lost; retrying');
       this.down.add(name);
+      if (redis === this.commands) this.epochChecked = false;
+      this.statusChanged();
     });
     redis.on('ready', () => {
       if (this.down.delete(name)) this.options.logger.info({ redis: this.where, connection: name }, 'redis connection back');
       else this.options.logger.info({ redis: this.where, connection: name }, 'redis connected');
       onReady();
-      for (const waiter of [...this.statusWaiters]) waiter();
+      this.statusChanged();
     });
   }
 
   /** The command connection is (back) up: learn the epoch, which tells whether Redis kept its data. */
   private connected(): void {
-    this.commands.relaymeshPosition(epochKey(this.prefix), `${this.prefix}seq:`, this.candidateEpoch).then(
-      ([epoch]) => this.noteEpoch(epoch),
+    this.commands.relaymeshPosition(epochKey(this.prefix), `${this.prefix}seq:`, newEpoch()).then(
+      ([epoch]) => {
+        this.noteEpoch(epoch);
+        this.epochChecked = true;
+        this.statusChanged();
+      },
       (error: unknown) => this.failed('could not read the epoch', error),
     );
   }
@@ -213,13 +227,26 @@ export class RedisEngine implements Engine {
   /** The pub/sub connection is (back) up: subscribe everything watched, then fill what was missed meanwhile. */
   private resubscribe(): void {
     const all = [...this.exact, ...this.patterns.values()].map((subscription) => this.follow(subscription));
-    Promise.all(all).then(() => this.follower.catchUp(), () => undefined);
+    void Promise.allSettled(all).then(() => {
+      this.catchUpPending = true;
+      this.tryCatchUp();
+    });
+  }
+
+  /** Catching up reads the streams, so it waits for the command connection too (the two reconnect independently). */
+  private tryCatchUp(): void {
+    if (!this.catchUpPending || this.status().unavailable !== undefined) return;
+    this.catchUpPending = false;
+    this.follower.catchUp();
   }
 
   private follow(subscription: string): Promise<void> {
     const following = isPattern(subscription)
       ? this.subscriber.psubscribe(globOf(this.prefix, subscription)).then(() => undefined)
-      : this.subscriber.subscribe(this.channelOf(subscription)).then(() => this.position(subscription)).then(({ epoch, offset }) => this.follower.baseline(subscription, epoch, offset));
+      : this.subscriber.subscribe(this.channelOf(subscription)).then(() => {
+        // Best effort: without a baseline, only messages missed after the first one heard can be filled.
+        this.position(subscription).then(({ epoch, offset }) => this.follower.baseline(subscription, epoch, offset), () => undefined);
+      });
     const guarded = following.catch((error: unknown) => {
       this.failed('subscribe failed', error, { subscription });
       throw new RelayError('unavailable', 'redis unavailable');
@@ -268,10 +295,14 @@ export class RedisEngine implements Engine {
     if (this.knownEpoch === epoch) return;
     const previous = this.knownEpoch;
     this.knownEpoch = epoch;
-    for (const waiter of [...this.statusWaiters]) waiter();
     if (previous === undefined) return;
     this.options.logger.warn({ redis: this.where, previous, epoch }, 'redis lost its data: every stream has a new epoch; edges resubscribe and their clients get reset');
     for (const listener of this.resetListeners) listener();
+  }
+
+  private statusChanged(): void {
+    for (const waiter of [...this.statusWaiters]) waiter();
+    this.tryCatchUp();
   }
 
   private channelOf(topic: string): string {
@@ -300,6 +331,14 @@ export class RedisEngine implements Engine {
     this.errors++;
     if (!this.closed) this.options.logger.warn({ redis: this.where, ...context, err: error instanceof Error ? error.message : String(error) }, what);
   }
+}
+
+/**
+ * Proposed as the epoch whenever a script finds the store without one: fresh each time, so a Redis that lost its data
+ * never gets back an epoch that this core proposed (and had accepted) before.
+ */
+function newEpoch(): string {
+  return randomBytes(6).toString('base64url');
 }
 
 function bufferOf(data: Uint8Array): Buffer {

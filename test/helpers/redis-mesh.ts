@@ -12,12 +12,18 @@ export const fastUplink = { heartbeatMs: 200, reconnectBaseMs: 10, reconnectMaxM
 
 export const uniquePrefix = (): string => `test:${randomUUID()}:`;
 
-export async function startRedisCore(t: ExecutionContext, id: string, redisUrl: string, keyPrefix: string, options: Partial<CoreOptions> = {}): Promise<CoreHandle> {
+/** Starts a core on a Redis engine; waits for Redis unless `waitForRedis` is false (to test a core started without it). */
+export async function startRedisCore(t: ExecutionContext, id: string, redisUrl: string, keyPrefix: string, options: Partial<CoreOptions> = {}, waitForRedis = true): Promise<CoreHandle> {
   const engine = new RedisEngine({ url: redisUrl, keyPrefix, maxMessages: 10_000, maxAgeMs: 600_000, logger: silentLogger });
   const core = await startCore({ id, engine, logger: silentLogger, ...options });
   t.teardown(() => core.close());
-  await engine.whenAvailable(10_000);
+  if (waitForRedis) await engine.whenAvailable(10_000);
   return core;
+}
+
+export function redisEngineOf(core: CoreHandle): RedisEngine {
+  if (!(core.engine instanceof RedisEngine)) throw new Error(`core ${core.id} does not run the Redis engine`);
+  return core.engine;
 }
 
 /** Publishes over a core's HTTP API on a fresh connection each time: a pooled one could be a restarted core's dead socket. */

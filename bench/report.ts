@@ -2,6 +2,7 @@
 // terminal and Markdown for BENCHMARKS.md.
 
 import type { ChurnRow } from './scenarios/churn.js';
+import type { EngineRow } from './scenarios/engine.js';
 import type { FanoutRow } from './scenarios/fanout.js';
 import type { IdleRow } from './scenarios/idle.js';
 import type { LatencyRow } from './scenarios/latency.js';
@@ -14,6 +15,7 @@ export interface BenchResults {
   latency: LatencyRow[];
   wan: WanRow[];
   churn: ChurnRow[];
+  engine: EngineRow[];
 }
 
 /** Which command measured each scenario, and when (a report may merge several runs). */
@@ -130,6 +132,17 @@ function churnTable(rows: ChurnRow[]): Table {
   };
 }
 
+function engineTable(rows: EngineRow[]): Table {
+  const memory = new Map(rows.filter((row) => row.engine === 'memory').map((row) => [row.inFlight, row.publishesPerSecond]));
+  return {
+    scenario: 'engine',
+    title: 'S6 engines',
+    note: 'Sequencing one topic in one process: publishes per second and publish→onMessage latency, with a fixed number of publishes in flight. redis: a local redis-server started by the run (Lua script per publish, pub/sub back to the core).',
+    header: ['engine', 'in flight', 'payload B', 'messages', 'publishes/s', 'p50 ms', 'p99 ms', 'vs memory'],
+    rows: rows.map((row) => [row.engine, String(row.inFlight), String(row.payloadBytes), count(row.messages), count(row.publishesPerSecond), fixed(row.p50Ms, 3), fixed(row.p99Ms, 3), ratio(row.publishesPerSecond, memory.get(row.inFlight))]),
+  };
+}
+
 function text(table: Table): string {
   const all = [table.header, ...table.rows];
   const widths = table.header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? '').length)));
@@ -150,6 +163,7 @@ export function renderReport(results: BenchResults, context: ReportContext): { t
     ...(results.latency.length ? latencyTables(results.latency) : []),
     ...(results.wan.length ? [wanTable(results.wan)] : []),
     ...(results.churn.length ? [churnTable(results.churn)] : []),
+    ...(results.engine?.length ? [engineTable(results.engine)] : []),
   ];
   const { machine } = context;
   const head = `# Benchmarks\n\nMachine: ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}. Run all of it with \`npm run bench\` (about 20 minutes).\n`

@@ -6,14 +6,15 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { renderReport, type BenchResults, type Provenance } from './report.js';
 import { runChurn } from './scenarios/churn.js';
+import { runEngines } from './scenarios/engine.js';
 import { runFanout, type FanoutCase } from './scenarios/fanout.js';
 import { runIdle } from './scenarios/idle.js';
 import { runLatency } from './scenarios/latency.js';
 import { runWan } from './scenarios/wan.js';
 import { candidateKinds } from './wires.js';
 
-export type ScenarioName = 'idle' | 'fanout' | 'latency' | 'wan' | 'churn';
-export const scenarioNames: readonly ScenarioName[] = ['idle', 'fanout', 'latency', 'wan', 'churn'];
+export type ScenarioName = 'idle' | 'fanout' | 'latency' | 'wan' | 'churn' | 'engine';
+export const scenarioNames: readonly ScenarioName[] = ['idle', 'fanout', 'latency', 'wan', 'churn', 'engine'];
 
 export interface BenchOptions {
   scenarios: readonly ScenarioName[];
@@ -26,7 +27,7 @@ export interface BenchOptions {
 
 function sizes(quick: boolean) {
   return quick
-    ? { idle: [1000], fanout: [1000], fanoutCases: [{ payloadBytes: 100, inFlight: 4 }], latencySubscribers: 1000, rates: [20_000, 80_000], wanSubscribers: 500, churn: { stable: 500, churning: 200, perSecond: 100, durationMs: 3000 } }
+    ? { idle: [1000], fanout: [1000], fanoutCases: [{ payloadBytes: 100, inFlight: 4 }], latencySubscribers: 1000, rates: [20_000, 80_000], wanSubscribers: 500, churn: { stable: 500, churning: 200, perSecond: 100, durationMs: 3000 }, engine: { inFlight: [1, 64], messages: 5000 } }
     : {
       idle: [1000, 5000, 10_000, 19_000],
       fanout: [1000, 5000, 10_000],
@@ -35,6 +36,7 @@ function sizes(quick: boolean) {
       rates: [25_000, 50_000, 100_000, 200_000, 400_000, 800_000, 1_600_000],
       wanSubscribers: 2000,
       churn: { stable: 2000, churning: 1000, perSecond: 500, durationMs: 10_000 },
+      engine: { inFlight: [1, 16, 256], messages: 50_000 },
     };
 }
 
@@ -43,7 +45,7 @@ const progress = (line: string): void => void process.stderr.write(`${line}\n`);
 export async function runBench(options: BenchOptions): Promise<void> {
   const size = sizes(options.quick);
   const rounds = options.quick ? 1 : options.rounds;
-  const results: BenchResults = { idle: [], fanout: [], latency: [], wan: [], churn: [] };
+  const results: BenchResults = { idle: [], fanout: [], latency: [], wan: [], churn: [], engine: [] };
   const run = (name: ScenarioName): boolean => options.scenarios.includes(name);
   // Candidates alternate from round to round, so drift on the machine does not favour one of them.
   const order = (round: number) => (round % 2 ? [...candidateKinds].reverse() : candidateKinds);
@@ -85,6 +87,7 @@ export async function runBench(options: BenchOptions): Promise<void> {
       results.churn.push(await runChurn(kind, stable, churning, perSecond, durationMs, 50));
     }
   }
+  if (run('engine')) results.engine.push(...(await runEngines(size.engine.inFlight, size.engine.messages, 100, progress)));
 
   const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   const context = { machine, command: options.command, date: new Date().toISOString(), quick: options.quick };
@@ -97,7 +100,7 @@ export async function runBench(options: BenchOptions): Promise<void> {
   const provenance: Provenance = {};
   for (const name of scenarioNames) {
     if (run(name)) provenance[name] = { command: options.command, date: context.date };
-    else if (previous?.results[name].length) {
+    else if (previous?.results[name]?.length) {
       (merged[name] as unknown) = previous.results[name];
       provenance[name] = previous.provenance[name];
     }

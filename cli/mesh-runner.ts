@@ -1,6 +1,8 @@
 // Starts nodes of a topology in this process, prints where each listens, and stops them cleanly on SIGINT/SIGTERM.
 
 import type { Logger } from 'pino';
+import type { Engine } from '../core/engine.js';
+import { RedisEngine } from '../core/redis-engine.js';
 import { createLogger, type LogFormat } from './logger.js';
 import { startCore, type CoreHandle } from '../core/start-core.js';
 import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
@@ -32,13 +34,16 @@ export async function runMesh(selection: RunSelection): Promise<void> {
   };
   try {
     for (const core of cores) {
+      const engine = engineOf(topology, core.id, logger);
       const handle = await startCore({
         id: core.id, listen: core.listen, region: core.region, history: topology.history, logger, tls: core.tls,
         maxMessageBytes: topology.limits.maxMessageBytes, uplinkTimeoutMs: topology.uplink.heartbeatMs * 3,
         edgeSecrets, publishKeys: publishKeysOf(topology), headerTimeoutMs: topology.limits.headerTimeoutMs,
         url: core.url, locate: topology.locate, statusMs: topology.uplink.statusMs,
+        engine,
       });
       started.push(handle);
+      if (engine instanceof RedisEngine) await waitForRedis(engine, core.id, logger);
       process.stdout.write(`core ${core.id} (${core.region}) listening on ${handle.url}, uplinks at ${handle.url}/v1/uplink\n`);
     }
     for (const edge of edges) {
@@ -65,6 +70,28 @@ export async function runMesh(selection: RunSelection): Promise<void> {
   process.on('SIGUSR2', () => {
     for (const node of started) if ('drain' in node) void node.drain();
   });
+}
+
+/** The engine a core of this topology uses; undefined for the default in-memory one, which startCore builds. */
+export function engineOf(topology: Topology, coreId: string, logger: Logger): Engine | undefined {
+  const engine = topology.engine;
+  if (engine.type !== 'redis') return undefined;
+  const url = new URL(engine.url);
+  if (engine.username) url.username = engine.username;
+  if (engine.passwordEnv) url.password = process.env[engine.passwordEnv] ?? '';
+  // Each core holds its own connections; Redis being away does not stop it from starting (it answers 503 until Redis is back).
+  return new RedisEngine({
+    url: url.toString(), keyPrefix: engine.keyPrefix, ...topology.history, logger: logger.child({ core: coreId, engine: 'redis' }),
+  });
+}
+
+/** Gives Redis a moment before the core is announced; without it the core still runs, answering 503 until Redis is back. */
+async function waitForRedis(engine: RedisEngine, coreId: string, logger: Logger): Promise<void> {
+  try {
+    await engine.whenAvailable(3000);
+  } catch (error) {
+    logger.error({ core: coreId, err: (error as Error).message }, 'redis is unavailable: this core answers 503 and refuses publishes until it is back');
+  }
 }
 
 function publishKeysOf(topology: Topology): string[] | undefined {

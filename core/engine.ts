@@ -11,9 +11,21 @@ export interface StoredMessage {
   data: Uint8Array;
 }
 
+/** What health checks and metrics need to know of an engine. */
+export interface EngineStatus {
+  /** Why the engine cannot sequence or read now (e.g. `redis unavailable`); undefined when it can. */
+  unavailable: string | undefined;
+  /** Errors the engine met talking to its store, since it started. */
+  errors: number;
+}
+
 export interface Engine {
-  /** Sequences a message: gives it the topic's next offset, stores it, and passes it to every `onMessage` listener. */
-  publish(topic: string, data: Uint8Array): Promise<StoredMessage>;
+  /**
+   * Sequences a message: gives it the topic's next offset, stores it, and passes it to every `onMessage` listener.
+   * With `dedupeKey`, an engine shared by several cores may answer a publish it already sequenced under that key with
+   * the first position instead of sequencing it again (a publish resent to another core after a failover).
+   */
+  publish(topic: string, data: Uint8Array, dedupeKey?: string): Promise<StoredMessage>;
   /** The position of the newest message of `topic` (offset 0 when it has none yet). */
   position(topic: string): Promise<Position>;
   /**
@@ -21,7 +33,25 @@ export interface Engine {
    * held (evicted, or the epoch is not the stream's current one).
    */
   read(topic: string, epoch: string, from: number, to: number): Promise<StoredMessage[] | null>;
-  /** Called for every sequenced message, in offset order per topic, including those other cores sequenced. */
+  /**
+   * Called for every sequenced message of a watched topic or pattern, once per message however many watched
+   * subscriptions match it, in offset order per topic, including those other cores sequenced.
+   */
   onMessage(listener: (message: StoredMessage) => void): void;
+  /** The router calls this when a topic or pattern gains its first interested uplink: the engine starts following it. */
+  watch(subscription: string): void;
+  /** ... and this when it loses its last one. */
+  unwatch(subscription: string): void;
+  /**
+   * Resolves once messages of a watched `subscription` sequenced from now on are sure to reach `onMessage`, so that a
+   * position read after it misses nothing live; rejects (`unavailable`) when the engine cannot follow it now.
+   */
+  ready(subscription: string): Promise<void>;
+  /**
+   * Called when streams lost their continuity under running uplinks (a shared store lost its data, so every epoch
+   * changed): the core makes its edges resubscribe, and their clients get `reset`.
+   */
+  onReset(listener: () => void): void;
+  status(): EngineStatus;
   close(): Promise<void>;
 }

@@ -25,12 +25,19 @@ export interface CoreHttpContext {
 
 export function coreHttpHandler(context: CoreHttpContext): (req: IncomingMessage, res: ServerResponse) => void {
   return routeHttp({
-    '/healthz': { GET: (_req, res) => sendJson(res, 200, { status: 'ok', role: 'core', id: context.id }) },
+    '/healthz': { GET: (_req, res) => health(res, context) },
     '/metrics': { GET: metricsHandler(context.metrics.registry) },
     '/v1/publish': { POST: (req, res) => publish(req, res, context) },
     '/v1/locate': { GET: (req, res) => answerLocate(req, res, context.view.edges(), context.region, context.locate) },
     '/v1/mesh': { GET: (_req, res) => sendJson(res, 200, context.view.snapshot(), { 'cache-control': 'no-store' }) },
   }, context.logger);
+}
+
+/** 503 with the reason while the engine cannot serve (Redis unavailable): edges should not be sent here. */
+function health(res: ServerResponse, context: CoreHttpContext): void {
+  const reason = context.engine.status().unavailable;
+  if (reason === undefined) sendJson(res, 200, { status: 'ok', role: 'core', id: context.id });
+  else sendJson(res, 503, { status: 'unavailable', role: 'core', id: context.id, reason });
 }
 
 async function publish(req: IncomingMessage, res: ServerResponse, context: CoreHttpContext): Promise<void> {

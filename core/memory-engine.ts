@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { Position } from '../shared/protocol.js';
-import type { Engine, StoredMessage } from './engine.js';
+import type { Engine, EngineStatus, StoredMessage } from './engine.js';
 
 export interface MemoryEngineOptions {
   /** Messages kept per topic. */
@@ -82,6 +82,20 @@ export class MemoryEngine implements Engine {
 
   onMessage(listener: (message: StoredMessage) => void): void {
     this.listeners.push(listener);
+  }
+
+  // Every message of this process passes through `append`, so there is nothing to follow and nothing to wait for.
+  watch(): void {}
+
+  unwatch(): void {}
+
+  async ready(): Promise<void> {}
+
+  /** History lives and dies with this process, so it never loses continuity under running uplinks. */
+  onReset(): void {}
+
+  status(): EngineStatus {
+    return { unavailable: undefined, errors: 0 };
   }
 
   async close(): Promise<void> {

@@ -1,10 +1,12 @@
 // Prometheus metrics of one core, in a registry of its own so several nodes can share a process.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EngineStatus } from './engine.js';
 import { amplification, type EdgeStatus } from '../shared/mesh-status.js';
 
-/** `edges`: the edges connected to this core with their last reports (core/mesh-view.ts). */
-export function createCoreMetrics(coreId: string, edges: () => EdgeStatus[]) {
+/** `edges`: the edges connected to this core with their last reports (core/mesh-view.ts); `engineStatus` is read at
+ * each scrape, for the engine's gauges. */
+export function createCoreMetrics(coreId: string, edges: () => EdgeStatus[], engineStatus?: () => EngineStatus) {
   const registry = new Registry();
   registry.setDefaultLabels({ role: 'core', node: coreId });
   collectDefaultMetrics({ register: registry });
@@ -35,6 +37,13 @@ export function createCoreMetrics(coreId: string, edges: () => EdgeStatus[]) {
     uplinkBytesSent: new Counter({ name: 'relaymesh_core_uplink_bytes_sent_total', help: 'Payload bytes of WebSocket messages sent on uplinks', labelNames: ['edge'], registers }),
     // Labelled by reason only: a refused hello names an edge id that nobody vouched for, so it must not mint label values.
     uplinksRefused: new Counter({ name: 'relaymesh_core_uplinks_refused_total', help: 'Uplinks refused because the edge did not prove its identity', labelNames: ['reason'], registers }),
+    replayed: new Counter({ name: 'relaymesh_core_replayed_total', help: 'Messages replayed to edges from history (resubscribes and history requests)', registers }),
+    engineUp: new Gauge({ name: 'relaymesh_core_engine_up', help: 'Whether the engine can sequence and read (0 while Redis is unavailable)', registers, collect() {
+      this.set(engineStatus?.().unavailable === undefined ? 1 : 0);
+    } }),
+    engineErrors: new Gauge({ name: 'relaymesh_core_engine_errors', help: 'Errors the engine met talking to its store since the core started (only grows)', registers, collect() {
+      this.set(engineStatus?.().errors ?? 0);
+    } }),
   };
 }
 

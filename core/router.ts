@@ -14,14 +14,30 @@ export interface RouteTarget {
   deliver(frame: Buffer): void;
 }
 
+/** Told when a topic or pattern gains its first interested target and loses its last (the engine's interest hooks). */
+export interface InterestListener {
+  watch(subscription: string): void;
+  unwatch(subscription: string): void;
+}
+
 export class Router<T extends RouteTarget = RouteTarget> {
   private readonly exact = new Map<string, Set<T>>();
   private readonly patterns = new PatternIndex<T>();
+  /** Targets per pattern: the index answers matches, not how many hold a pattern. */
+  private readonly patternTargets = new Map<string, number>();
   private stamp = 0;
+
+  constructor(private readonly interest?: InterestListener) {}
 
   /** Adds interest; false when the target already had it. */
   add(target: T, subscription: string): boolean {
-    if (isPattern(subscription)) return this.patterns.add(subscription, target);
+    if (isPattern(subscription)) {
+      if (!this.patterns.add(subscription, target)) return false;
+      const count = this.patternTargets.get(subscription) ?? 0;
+      this.patternTargets.set(subscription, count + 1);
+      if (count === 0) this.interest?.watch(subscription);
+      return true;
+    }
     let targets = this.exact.get(subscription);
     if (!targets) {
       targets = new Set();
@@ -29,14 +45,27 @@ export class Router<T extends RouteTarget = RouteTarget> {
     }
     if (targets.has(target)) return false;
     targets.add(target);
+    if (targets.size === 1) this.interest?.watch(subscription);
     return true;
   }
 
   remove(target: T, subscription: string): boolean {
-    if (isPattern(subscription)) return this.patterns.remove(subscription, target);
+    if (isPattern(subscription)) {
+      if (!this.patterns.remove(subscription, target)) return false;
+      const count = (this.patternTargets.get(subscription) ?? 1) - 1;
+      if (count > 0) this.patternTargets.set(subscription, count);
+      else {
+        this.patternTargets.delete(subscription);
+        this.interest?.unwatch(subscription);
+      }
+      return true;
+    }
     const targets = this.exact.get(subscription);
     if (!targets?.delete(target)) return false;
-    if (targets.size === 0) this.exact.delete(subscription);
+    if (targets.size === 0) {
+      this.exact.delete(subscription);
+      this.interest?.unwatch(subscription);
+    }
     return true;
   }
 

@@ -29,7 +29,7 @@ export interface CoreOptions {
   region?: string;
   /** History bounds of the default in-memory engine. */
   history?: HistoryConfig;
-  /** Defaults to a MemoryEngine with `history`. */
+  /** Defaults to a MemoryEngine with `history`. Closed with the core. */
   engine?: Engine;
   /** Largest uplink WebSocket message accepted, in bytes (a batch of frames). Default 64 MiB. */
   maxUplinkMessageBytes?: number;
@@ -81,8 +81,9 @@ export interface CoreHandle {
 export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   const logger = (options.logger ?? pino()).child({ core: options.id });
   const engine = options.engine ?? new MemoryEngine(options.history ?? defaultHistory);
-  const metrics = createCoreMetrics(options.id, () => view.edges());
-  const router = new Router<UplinkPeer>();
+  const metrics = createCoreMetrics(options.id, () => view.edges(), () => engine.status());
+  // The router tells the engine which topics and patterns this core's edges want, so a shared engine follows only those.
+  const router = new Router<UplinkPeer>(engine);
   const uplinks = new Map<string, UplinkPeer>();
   // Plain numbers beside the Prometheus counters: the mesh view reads them synchronously.
   const counts = { published: 0, routed: 0 };
@@ -101,6 +102,11 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   );
 
   const peers = new Set<UplinkPeer>();
+  // The shared store lost its data (new epoch): edges resubscribe from their positions, so their clients get `reset`
+  // instead of new offsets that they would take for old ones.
+  engine.onReset(() => {
+    for (const peer of [...uplinks.values()]) peer.close(closeCodes.goingAway, 'stream history lost; resubscribe');
+  });
   const peerContext = {
     coreId: options.id,
     engine,

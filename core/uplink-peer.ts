@@ -188,20 +188,30 @@ export class UplinkPeer implements RouteTarget {
     const problem = subscriptionProblem(subscription);
     if (problem) throw new RelayError('invalid_topic', `subscription ${problem}`);
     // Interest first, position second: a message sequenced in between goes out live, and the edge
-    // (which holds live messages of a topic until its subok) sorts it out by offset.
-    this.addInterest(subscription);
-    if (isPattern(subscription)) {
-      this.sendFrame([frameType.subok, id, '', 0, false]);
-      return;
+    // (which holds live messages of a topic until its subok) sorts it out by offset. An engine that follows its
+    // topics from elsewhere (Redis pub/sub) must be following this one before the position is read, or a message
+    // sequenced between the read and the start of the following would be neither replayed nor sent live.
+    const added = this.addInterest(subscription);
+    try {
+      await this.context.engine.ready(subscription);
+      if (isPattern(subscription)) {
+        if (!this.closed) this.sendFrame([frameType.subok, id, '', 0, false]);
+        return;
+      }
+      const position = await this.context.engine.position(subscription);
+      let replay: StoredMessage[] | null = null;
+      if (since && since[0] === position.epoch && since[1] <= position.offset) {
+        replay = await this.context.engine.read(subscription, position.epoch, since[1] + 1, position.offset);
+      }
+      if (this.closed) return;
+      for (const message of replay ?? []) this.sendFrame([frameType.replay, id, message.offset, message.data]);
+      if (replay) this.context.metrics.replayed.inc(replay.length);
+      this.sendFrame([frameType.subok, id, position.epoch, position.offset, replay !== null]);
+    } catch (error) {
+      // The edge drops a subscription that failed, so the core does too (a resubscribe it already held stays).
+      if (added) this.unsubscribe(subscription);
+      throw error;
     }
-    const position = await this.context.engine.position(subscription);
-    let replay: StoredMessage[] | null = null;
-    if (since && since[0] === position.epoch && since[1] <= position.offset) {
-      replay = await this.context.engine.read(subscription, position.epoch, since[1] + 1, position.offset);
-    }
-    if (this.closed) return;
-    for (const message of replay ?? []) this.sendFrame([frameType.replay, id, message.offset, message.data]);
-    this.sendFrame([frameType.subok, id, position.epoch, position.offset, replay !== null]);
   }
 
   private unsubscribe(subscription: string): void {
@@ -217,7 +227,7 @@ export class UplinkPeer implements RouteTarget {
     const key = `${this.edgeId}:${this.instance}:${id}`;
     let sequenced = this.context.recentPublishes.get(key);
     if (!sequenced) {
-      sequenced = this.context.engine.publish(topic, data).then(({ epoch, offset }) => ({ epoch, offset }));
+      sequenced = this.context.engine.publish(topic, data, key).then(({ epoch, offset }) => ({ epoch, offset }));
       this.context.recentPublishes.set(key, sequenced);
       sequenced.catch(() => this.context.recentPublishes.delete(key));
     }
@@ -229,6 +239,7 @@ export class UplinkPeer implements RouteTarget {
     const messages = await this.context.engine.read(topic, epoch, from, to);
     if (this.closed) return;
     for (const message of messages ?? []) this.sendFrame([frameType.replay, id, message.offset, message.data]);
+    if (messages) this.context.metrics.replayed.inc(messages.length);
     this.sendFrame([frameType.historyEnd, id, messages !== null]);
   }
 
@@ -238,12 +249,13 @@ export class UplinkPeer implements RouteTarget {
     this.context.onReport(this, previous);
   }
 
-  private addInterest(subscription: string): void {
-    if (!this.subscriptions.has(subscription)) {
-      this.subscriptions.add(subscription);
-      this.interestDigest.add(subscription);
-      this.context.router.add(this, subscription);
-    }
+  /** True when the subscription is new to this uplink. */
+  private addInterest(subscription: string): boolean {
+    if (this.subscriptions.has(subscription)) return false;
+    this.subscriptions.add(subscription);
+    this.interestDigest.add(subscription);
+    this.context.router.add(this, subscription);
+    return true;
   }
 
   /** Frames are ordered, so the edge's digest describes exactly the subscriptions received before it. */

@@ -35,7 +35,7 @@ export type Environment = Readonly<Record<string, string | undefined>>;
 const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The name of an environment variable that is set (and not empty). */
-function envName(c: Checker, object: Record<string, unknown>, path: string, key: string, env: Environment): string | undefined {
+export function envName(c: Checker, object: Record<string, unknown>, path: string, key: string, env: Environment): string | undefined {
   const name = text(c, object, path, key, 'the name of an environment variable', (s) => envNamePattern.test(s));
   if (name === undefined) return undefined;
   if (!env[name]) return c.fail(child(path, key), `the environment variable ${name} to be set`, `${name} not set`);

@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { Checker, child, field, isRecord, parseAddress, positiveInt, record, text, type Entry } from './topology-schema.js';
 import type { LocateConfig } from './locate.js';
 import { checkLocate } from './topology-locate.js';
+import { checkEngine, type EngineConfig } from './topology-engine.js';
 import { checkAuth, checkCa, checkOrigins, checkSecretEnv, checkSecretsEverywhere, checkTls, type AuthConfig, type Environment, type TlsConfig } from './topology-security.js';
 
 export type { AuthConfig, Environment, TlsConfig, TokenAlgorithm, TokenAuthConfig } from './topology-security.js';
@@ -82,9 +83,7 @@ export interface UplinkConfig {
   statusMs: number;
 }
 
-export interface EngineConfig {
-  type: 'memory';
-}
+export type { EngineConfig } from './topology-engine.js';
 
 export interface Topology {
   /** Absolute path of the file, '' when validated from a value. */
@@ -174,7 +173,7 @@ export function validateTopology(value: unknown, file: string, env: Environment 
   const history = numbers(c, root, 'history', defaultHistory);
   const limits = numbers(c, root, 'limits', defaultLimits);
   const uplink = checkUplink(c, root);
-  const engine = checkEngine(c, root);
+  const engine = checkEngine(c, root, env);
   const auth = checkAuth(c, root, dir, env);
   const locate = checkLocate(c, root, edges.filter(isDefined).map((edge) => edge.id));
   if (c.problems.length > 0) throw new TopologyError(c.problems);
@@ -313,14 +312,6 @@ function checkUplink(c: Checker, root: Record<string, unknown>): UplinkConfig {
     c.fail('$.uplink.reconnectBaseMs', `at most reconnectMaxMs (${uplink.reconnectMaxMs})`, uplink.reconnectBaseMs);
   }
   return uplink;
-}
-
-function checkEngine(c: Checker, root: Record<string, unknown>): EngineConfig {
-  const value = field(root, 'engine');
-  if (value === undefined) return { type: 'memory' };
-  const engine = record(c, value, '$.engine', ['type'], 'an engine object {type}');
-  if (engine !== undefined && field(engine, 'type') !== 'memory') c.fail('$.engine.type', '"memory"', field(engine, 'type'));
-  return { type: 'memory' };
 }
 
 function validId(value: unknown): string | undefined {

@@ -150,7 +150,7 @@ test('addresses, shared ports, settings and engine are checked', (t) => {
     ],
     uplink: { reconnectBaseMs: 9000, heartbeatMs: 2 ** 40 },
     history: 'lots',
-    engine: { type: 'redis', url: 'redis://127.0.0.1:6379' },
+    engine: { type: 'mongo' },
   });
   t.deepEqual(
     problems.map((problem) => `${problem.path} ${problem.found}`),
@@ -163,11 +163,35 @@ test('addresses, shared ports, settings and engine are checked', (t) => {
       '$.history "lots"',
       '$.uplink.heartbeatMs 1099511627776',
       '$.uplink.reconnectBaseMs 9000',
-      '$.engine.url "url"',
-      '$.engine.type "redis"',
+      '$.engine.type "mongo"',
     ],
   );
-  t.is(problems.find((problem) => problem.path === '$.engine.type')?.expected, '"memory"');
+  t.is(problems.find((problem) => problem.path === '$.engine.type')?.expected, '"memory" or "redis"');
+});
+
+test('the redis engine: url, key prefix and password variable are checked, every problem listed', (t) => {
+  const good = validateTopology({ ...sample, engine: { type: 'redis', url: 'redis://127.0.0.1:6379' } }, '');
+  t.deepEqual(good.engine, { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: 'relaymesh:' });
+  const full = validateTopology({ ...sample, engine: { type: 'redis', url: 'rediss://redis.internal:6380/2', keyPrefix: 'mesh-a:', passwordEnv: 'REDIS_PW', username: 'relay' } }, '', { REDIS_PW: 'secret' });
+  t.deepEqual(full.engine, { type: 'redis', url: 'rediss://redis.internal:6380/2', keyPrefix: 'mesh-a:', passwordEnv: 'REDIS_PW', username: 'relay' });
+  t.false(JSON.stringify(full).includes('secret'), 'the password itself is never part of the topology');
+  const problems = (engine: unknown, env: Record<string, string> = {}): string[] => {
+    try {
+      validateTopology({ ...sample, engine }, '', env);
+      return [];
+    } catch (error) {
+      return (error as TopologyError).problems.map((problem) => `${problem.path} ${problem.found}`);
+    }
+  };
+  t.deepEqual(problems({ type: 'redis' }), ['$.engine.url nothing']);
+  t.deepEqual(problems({ type: 'redis', url: 'http://127.0.0.1:6379' }), ['$.engine.url "http://127.0.0.1:6379"']);
+  t.deepEqual(problems({ type: 'redis', url: 'redis://' }), ['$.engine.url "redis://"']);
+  t.deepEqual(problems({ type: 'redis', url: 'not a url' }), ['$.engine.url "not a url"']);
+  t.deepEqual(problems({ type: 'redis', url: 'redis://:hunter2@h:6379' }), ['$.engine.url "redis://:PASSWORD@h:6379"']);
+  t.deepEqual(problems({ type: 'redis', url: 'redis://h:6379/db', keyPrefix: '', passwordEnv: 'UNSET_PW', extra: 1 }), [
+    '$.engine.extra "extra"', '$.engine.url "redis://h:6379/db"', '$.engine.keyPrefix ""', '$.engine.passwordEnv "UNSET_PW not set"',
+  ]);
+  t.deepEqual(problems({ type: 'memory', url: 'redis://h' }), ['$.engine.url "redis://h"']);
 });
 
 test('long values are cut short in `found`', (t) => {

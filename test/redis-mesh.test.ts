@@ -10,6 +10,7 @@ import { silentLogger } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
 import { fastUplink, publisher, startRedisCore, uniquePrefix } from './helpers/redis-mesh.js';
 import { RedisServer } from './helpers/redis-server.js';
+import { startTcpProxy } from './helpers/tcp-proxy.js';
 import { within } from './helpers/within.js';
 
 let redis: RedisServer;
@@ -62,12 +63,19 @@ test('two cores, two edges, one Redis: publishes through either core reach both 
   t.is(await counterValue(b.metrics.routed), 31, 'core-b routed each message once to its one edge, though two subscriptions matched');
 });
 
-test('killing the core an edge uses under steady publishing loses nothing, repeats nothing, and resets nothing', async (t) => {
+/**
+ * Kills the core an edge uses in the middle of steady publishing: `clean` closes it (its uplinks get 4503), `crash`
+ * resets every connection to it first, as when its process or host dies, with publishes in flight.
+ */
+async function failoverUnderLoad(t: ExecutionContext, kill: 'clean' | 'crash'): Promise<void> {
   const prefix = uniquePrefix();
   const a = await startRedisCore(t, 'core-a', redis.url, prefix);
   const b = await startRedisCore(t, 'core-b', redis.url, prefix);
-  const edge1 = await edgeOn(t, 'eu-1', [{ id: a.id, url: a.url }, { id: b.id, url: b.url }]);
-  const edge2 = await edgeOn(t, 'us-1', [{ id: b.id, url: b.url }, { id: a.id, url: a.url }]);
+  const proxy = await startTcpProxy({ target: a.address });
+  t.teardown(() => proxy.close());
+  const viaA = { id: a.id, url: kill === 'crash' ? proxy.url : a.url };
+  const edge1 = await edgeOn(t, 'eu-1', [viaA, { id: b.id, url: b.url }]);
+  const edge2 = await edgeOn(t, 'us-1', [{ id: b.id, url: b.url }, viaA]);
   t.is(edge1.uplink.coreId, 'core-a');
 
   const perPublisher = 150;
@@ -100,6 +108,10 @@ test('killing the core an edge uses under steady publishing loses nothing, repea
       if (p === 1 && i === perPublisher / 3) {
         killedAt = performance.now();
         highestAtKill = highest;
+        if (kill === 'crash') {
+          proxy.refuse(true);
+          proxy.cut();
+        }
         void a.close();
       }
     }
@@ -120,8 +132,11 @@ test('killing the core an edge uses under steady publishing loses nothing, repea
   const replayed = await counterValue(b.metrics.replayed);
   const failoverMs = Math.round(liveAgainAt - killedAt);
   t.log(`failover: ${failoverMs} ms from the kill to eu-1's client receiving its first message through core-b (${highestAtKill} messages sequenced before the kill); core-b replayed ${replayed} messages to eu-1`);
-  process.stdout.write(`[redis failover] time to fail over ${failoverMs} ms, messages replayed ${replayed}, messages ${total}, lost 0, duplicates 0, resets 0\n`);
-});
+  process.stdout.write(`[redis failover, ${kill}] time to fail over ${failoverMs} ms, messages replayed ${replayed}, messages ${total}, lost 0, duplicates 0, resets 0\n`);
+}
+
+test('closing the core an edge uses under steady publishing loses nothing, repeats nothing, and resets nothing', (t) => failoverUnderLoad(t, 'clean'));
+test('a core that dies abruptly under steady publishing: nothing lost, nothing repeated, no reset', (t) => failoverUnderLoad(t, 'crash'));
 
 test('a restarted core on the same Redis keeps history: clients resubscribing with since recover', async (t) => {
   const prefix = uniquePrefix();

@@ -1,11 +1,10 @@
 // A scripted scenario on a real mesh whose Prometheus metrics and mesh view are checked exactly: fan-out counts, amplification, WAN bytes saved, replays by source, capacity refusals and uplink reconnects.
 
 import test from 'ava';
-import WebSocket from 'ws';
 import { packValue } from '../shared/codec.js';
 import type { MeshSnapshot } from '../shared/mesh-status.js';
 import { startMesh, type Mesh } from './helpers/mesh.js';
-import { RawClient, type Op } from './helpers/raw-client.js';
+import { RawClient, upgradeStatus, type Op } from './helpers/raw-client.js';
 import { within } from './helpers/within.js';
 
 interface Sample {
@@ -65,24 +64,6 @@ async function publish(mesh: Mesh, topic: string, data: unknown): Promise<{ epoc
   });
   if (response.status !== 200) throw new Error(`publish answered ${response.status} ${await response.text()}`);
   return (await response.json()) as { epoch: string; offset: number };
-}
-
-/** The HTTP status an upgrade to an edge's /v1/ws gets: 101 when it opens, else the refusal's. */
-function upgradeStatus(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${url}/v1/ws`, 'relaymesh.v1.json');
-    ws.on('open', () => {
-      ws.terminate();
-      resolve(101);
-    });
-    ws.on('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.on('error', (error) => {
-      if (!/Unexpected server response/.test(error.message)) reject(error);
-    });
-  });
 }
 
 const scenarioEdges = [{ id: 'eu-1', region: 'eu' }, { id: 'us-1', region: 'us' }, { id: 'ap-1', region: 'ap' }];
@@ -248,8 +229,8 @@ test('past limits.maxConnections an upgrade gets 503 and is counted as rejected 
   const first = await RawClient.connected(t, edge.url);
   t.is(edge.sessionCount, 1);
 
-  t.is(await within(upgradeStatus(edge.url), 'the refused upgrade'), 503);
-  t.is(await within(upgradeStatus(edge.url), 'the second refused upgrade'), 503);
+  t.is(await within(upgradeStatus(edge.url, {}), 'the refused upgrade'), 503);
+  t.is(await within(upgradeStatus(edge.url, {}), 'the second refused upgrade'), 503);
 
   const metrics = await scrape(mesh, edge);
   const own = { node: edge.id };
@@ -268,7 +249,7 @@ test('past limits.maxConnections an upgrade gets 503 and is counted as rejected 
   first.ws.close();
   await first.closed;
   await within(mesh.core.meshUntil((snapshot) => snapshot.edges.some((candidate) => candidate.id === edge.id && candidate.sessions === 0 && candidate.healthy)), 'the edge reports room again');
-  t.is(await within(upgradeStatus(edge.url), 'an upgrade with room'), 101);
+  t.is(await within(upgradeStatus(edge.url, {}), 'an upgrade with room'), 101);
 });
 
 test('an uplink cut and reconnection counts one reconnect; the uplink is up again', async (t) => {

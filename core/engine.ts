@@ -1,6 +1,7 @@
 // The engine interface: where streams are sequenced and history is kept.
 // The router and the uplink code talk only to this, so a Redis engine can replace the in-memory one.
 
+import type { CoreMeshShare } from '../shared/mesh-status.js';
 import type { Position } from '../shared/protocol.js';
 
 export interface StoredMessage {
@@ -53,5 +54,11 @@ export interface Engine {
    */
   onReset(listener: () => void): void;
   status(): EngineStatus;
+  /**
+   * Shares what this core knows of the mesh (itself and its edges, kept `ttlMs`) with the other cores of the engine,
+   * and returns what they shared; an engine of one core returns none. So every core, and through it every edge,
+   * knows every edge of the mesh for /v1/locate.
+   */
+  exchangeMesh(own: CoreMeshShare, ttlMs: number): Promise<CoreMeshShare[]>;
   close(): Promise<void>;
 }

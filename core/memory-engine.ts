@@ -2,6 +2,7 @@
 // A restart loses history, so every stream gets a fresh epoch and resubscribing edges are told to reset.
 
 import { randomBytes } from 'node:crypto';
+import type { CoreMeshShare } from '../shared/mesh-status.js';
 import type { Position } from '../shared/protocol.js';
 import type { Engine, EngineStatus, StoredMessage } from './engine.js';
 
@@ -96,6 +97,11 @@ export class MemoryEngine implements Engine {
 
   status(): EngineStatus {
     return { unavailable: undefined, errors: 0 };
+  }
+
+  /** The streams are this process's: no other core shares them, so there is nothing to exchange. */
+  async exchangeMesh(): Promise<CoreMeshShare[]> {
+    return [];
   }
 
   async close(): Promise<void> {

@@ -1,9 +1,10 @@
-// The core's view of the mesh: every edge connected to it with its last report. Answers /v1/mesh and /v1/locate
-// here, and goes to every edge so they answer them too: at once when an edge comes, goes or changes health, and
-// once a period when only load and counters moved (one frame per edge per period, whatever the mesh's size).
+// The core's view of the mesh: every edge connected to it with its last report, plus what the cores it shares an
+// engine with know of theirs. Answers /v1/mesh and /v1/locate here, and goes to every edge so they answer them too:
+// at once when one of its edges comes, goes or changes health, and once a period when only load and counters moved
+// (one frame per edge per period, whatever the mesh's size).
 
 import { encodeFrame } from '../shared/codec.js';
-import { coreRow, edgeRow, edgeStatusOf, type CoreStatus, type EdgeReport, type EdgeStatus, type MeshSnapshot } from '../shared/mesh-status.js';
+import { coreRow, coreStatusOf, edgeRow, edgeStatusOf, type CoreMeshShare, type CoreStatus, type EdgeReport, type EdgeRow, type EdgeStatus, type MeshSnapshot } from '../shared/mesh-status.js';
 import { MeshWatch } from '../shared/mesh-watch.js';
 import { frameType } from '../shared/protocol.js';
 
@@ -16,16 +17,23 @@ export interface MeshMember {
   deliver(frame: Buffer): void;
 }
 
+export interface CoreMeshViewOptions {
+  core(): CoreStatus;
+  members(): Iterable<MeshMember>;
+  /** Gives this core's share to the other cores of its engine and returns theirs (none with an engine of its own). */
+  exchange(own: CoreMeshShare, ttlMs: number): Promise<CoreMeshShare[]>;
+  periodMs: number;
+}
+
 export class CoreMeshView {
   private urgent = false;
   private moved = false;
+  private remote: CoreMeshShare[] = [];
   private readonly timer: NodeJS.Timeout;
   readonly watch = new MeshWatch(() => this.snapshot());
 
-  constructor(private readonly core: () => CoreStatus, private readonly members: () => Iterable<MeshMember>, periodMs: number) {
-    this.timer = setInterval(() => {
-      if (this.moved) this.broadcast();
-    }, periodMs);
+  constructor(private readonly options: CoreMeshViewOptions) {
+    this.timer = setInterval(() => void this.tick(), options.periodMs);
     this.timer.unref();
   }
 
@@ -45,27 +53,68 @@ export class CoreMeshView {
   }
 
   edges(): EdgeStatus[] {
-    const core = this.core().id;
-    return this.reported().map((member) => edgeStatusOf(edgeRow(member.edgeId, member.region, member.report!), core));
+    return this.rows().map(edgeStatusOf);
   }
 
   snapshot(): MeshSnapshot {
-    return { via: this.core().id, at: Date.now(), cores: [this.core()], edges: this.edges() };
+    return { via: this.options.core().id, at: Date.now(), cores: this.cores().map(coreStatusOf), edges: this.edges() };
   }
 
   close(): void {
     clearInterval(this.timer);
   }
 
+  private async tick(): Promise<void> {
+    const coreId = this.options.core().id;
+    let remote: CoreMeshShare[];
+    try {
+      // Kept three periods by the engine, so a core that stops sharing drops out of the others' views.
+      remote = (await this.options.exchange({ core: coreRow(this.options.core()), edges: this.ownRows() }, this.options.periodMs * 3))
+        .filter((share) => share.core[0] !== coreId);
+    } catch {
+      // The engine is down: what the other cores said can no longer be refreshed, so it is not passed on.
+      remote = [];
+    }
+    if (JSON.stringify(remote) !== JSON.stringify(this.remote)) {
+      this.remote = remote;
+      this.moved = true;
+      this.watch.notify();
+    }
+    if (this.moved) this.broadcast();
+  }
+
   private reported(): MeshMember[] {
-    return [...this.members()].filter((member) => member.report !== undefined);
+    return [...this.options.members()].filter((member) => member.report !== undefined);
+  }
+
+  private ownRows(): EdgeRow[] {
+    const core = this.options.core().id;
+    return this.reported().map((member) => edgeRow(member.edgeId, member.region, core, member.report!));
+  }
+
+  /** Own edges first: an edge that just moved here may still be listed by the core it left. */
+  private rows(): EdgeRow[] {
+    const rows = this.ownRows();
+    const seen = new Set(rows.map((row) => row[0]));
+    for (const share of this.remote) {
+      for (const row of share.edges) {
+        if (seen.has(row[0])) continue;
+        seen.add(row[0]);
+        rows.push(row);
+      }
+    }
+    return rows;
+  }
+
+  private cores(): CoreMeshShare['core'][] {
+    return [coreRow(this.options.core()), ...this.remote.map((share) => share.core)];
   }
 
   private broadcast(): void {
     this.moved = false;
     const reported = this.reported();
     if (reported.length === 0) return;
-    const frame = encodeFrame([frameType.meshView, coreRow(this.core()), reported.map((member) => edgeRow(member.edgeId, member.region, member.report!))]);
+    const frame = encodeFrame([frameType.meshView, this.cores(), this.rows()]);
     for (const member of reported) member.deliver(frame);
   }
 }

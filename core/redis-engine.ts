@@ -5,10 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { RelayError } from '../shared/errors.js';
+import { isCoreShare, type CoreMeshShare } from '../shared/mesh-status.js';
 import type { Position } from '../shared/protocol.js';
 import { isPattern, matches } from '../shared/topics.js';
 import type { Engine, EngineStatus, StoredMessage } from './engine.js';
-import { channelPrefix, dedupeKey, epochKey, followScript, globOf, positionScript, publishScript, readScript, topicKeys } from './redis-scripts.js';
+import { channelPrefix, dedupeKey, epochKey, meshCoresKey, meshKey, followScript, globOf, positionScript, publishScript, readScript, topicKeys } from './redis-scripts.js';
 import { StreamFollower } from './stream-follower.js';
 
 export interface RedisEngineOptions {
@@ -129,6 +130,30 @@ export class RedisEngine implements Engine {
     ));
     this.noteEpoch(epoch);
     return { topic, epoch, offset, data };
+  }
+
+  async exchangeMesh(own: CoreMeshShare, ttlMs: number): Promise<CoreMeshShare[]> {
+    const coreIds = await this.run(async () => {
+      const replies = await this.commands.multi()
+        .set(meshKey(this.prefix, own.core[0]), JSON.stringify(own), 'PX', ttlMs)
+        .sadd(meshCoresKey(this.prefix), own.core[0])
+        .smembers(meshCoresKey(this.prefix))
+        .exec();
+      return (replies?.[2]?.[1] ?? []) as string[];
+    });
+    const others = coreIds.filter((id) => id !== own.core[0]);
+    if (others.length === 0) return [];
+    const shares = await this.run(() => this.commands.mget(others.map((id) => meshKey(this.prefix, id))));
+    // A core that stopped sharing has expired: its edges drop out of everyone's view.
+    return shares.flatMap((text) => {
+      if (text === null) return [];
+      try {
+        const share: unknown = JSON.parse(text);
+        return isCoreShare(share) ? [share as CoreMeshShare] : [];
+      } catch {
+        return [];
+      }
+    });
   }
 
   async position(topic: string): Promise<Position> {

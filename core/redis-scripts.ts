@@ -15,6 +15,9 @@ export function topicKeys(prefix: string, topic: string): TopicKeys {
 export const epochKey = (prefix: string): string => `${prefix}epoch`;
 export const dedupeKey = (prefix: string, key: string): string => `${prefix}pub:${key}`;
 export const channelPrefix = (prefix: string): string => `${prefix}msg:`;
+/** What one core knows of the mesh (JSON, expiring), and the set of cores that ever shared it. */
+export const meshKey = (prefix: string, coreId: string): string => `${prefix}mesh:${coreId}`;
+export const meshCoresKey = (prefix: string): string => `${prefix}meshcores`;
 
 // Every script starts here: the epoch key is created by whichever core touches the store first, and is lost with the
 // store's data, so an empty Redis means a new epoch for every stream (clients get `reset`, never wrong offsets).

@@ -95,11 +95,12 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     metrics.routed.inc(routed);
   });
   let publicUrl = options.url ?? '';
-  const view = new CoreMeshView(
-    () => ({ id: options.id, region: options.region ?? '', url: publicUrl, uplinks: uplinks.size, ...counts }),
-    () => uplinks.values(),
-    options.statusMs ?? defaultUplink.statusMs,
-  );
+  const view = new CoreMeshView({
+    core: () => ({ id: options.id, region: options.region ?? '', url: publicUrl, uplinks: uplinks.size, ...counts }),
+    members: () => uplinks.values(),
+    exchange: (own, ttlMs) => engine.exchangeMesh(own, ttlMs),
+    periodMs: options.statusMs ?? defaultUplink.statusMs,
+  });
 
   const peers = new Set<UplinkPeer>();
   // The shared store lost its data (new epoch): edges resubscribe from their positions, so their clients get `reset`

@@ -6,16 +6,16 @@ import { MeshWatch } from '../shared/mesh-watch.js';
 import { coreStatusOf, edgeStatusOf, type CoreRow, type CoreStatus, type EdgeRow, type EdgeStatus, type MeshSnapshot } from '../shared/mesh-status.js';
 
 export class EdgeMeshView {
-  private core: CoreStatus | undefined;
+  private cores: CoreStatus[] = [];
   private others: EdgeStatus[] = [];
   readonly watch = new MeshWatch(() => this.snapshot());
 
   constructor(private readonly self: () => EdgeStatus) {}
 
-  update(core: CoreRow, edges: EdgeRow[]): void {
-    this.core = coreStatusOf(core);
+  update(cores: CoreRow[], edges: EdgeRow[]): void {
+    this.cores = cores.map(coreStatusOf);
     const id = this.self().id;
-    this.others = edges.filter((row) => row[0] !== id).map((row) => edgeStatusOf(row, core[0]));
+    this.others = edges.filter((row) => row[0] !== id).map(edgeStatusOf);
     this.watch.notify();
   }
 
@@ -24,7 +24,6 @@ export class EdgeMeshView {
   }
 
   snapshot(): MeshSnapshot {
-    const self = this.self();
-    return { via: self.id, at: Date.now(), cores: this.core ? [this.core] : [], edges: [self, ...this.others] };
+    return { via: this.self().id, at: Date.now(), cores: this.cores, edges: this.edges() };
   }
 }

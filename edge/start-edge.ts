@@ -116,7 +116,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
       digest: () => interest.digest(),
       onDigestMismatch: (coreSubscriptions) => interest.repair(coreSubscriptions),
       status: () => report(),
-      onMeshView: (core, edges) => view.update(core, edges),
+      onMeshView: (cores, edges) => view.update(cores, edges),
     },
     onTraffic: (direction, bytes, frames) => {
       metrics.uplinkBytes.inc({ direction }, bytes);

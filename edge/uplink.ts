@@ -49,7 +49,7 @@ export interface UplinkHandlers {
   /** This edge's health and load, reported to the core at connect, on `reportStatus` and periodically. */
   status(): EdgeReport;
   /** The mesh as the core sees it. */
-  onMeshView(core: CoreRow, edges: EdgeRow[]): void;
+  onMeshView(cores: CoreRow[], edges: EdgeRow[]): void;
 }
 
 export interface UplinkOptions extends UplinkConfig {

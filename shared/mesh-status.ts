@@ -48,8 +48,15 @@ export interface MeshSnapshot {
 }
 
 export type EdgeReportRow = [string, boolean, number, number, number, number, number, number];
-export type EdgeRow = [string, string, ...EdgeReportRow];
+/** [id, region, core, ...report]: an edge as the core it is connected to lists it. */
+export type EdgeRow = [string, string, string, ...EdgeReportRow];
 export type CoreRow = [string, string, string, number, number, number];
+
+/** What one core knows: itself and the edges connected to it. Cores sharing an engine exchange these. */
+export interface CoreMeshShare {
+  core: CoreRow;
+  edges: EdgeRow[];
+}
 
 export function edgeReportRow(report: EdgeReport): EdgeReportRow {
   return [report.url, report.draining, report.sessions, report.capacity, report.topics, report.deliveries, report.messagesIn, report.published];
@@ -60,14 +67,14 @@ export function edgeReportOf(row: readonly unknown[]): EdgeReport {
   return { url, draining, sessions, capacity, topics, deliveries, messagesIn, published };
 }
 
-export function edgeRow(id: string, region: string, report: EdgeReport): EdgeRow {
-  return [id, region, ...edgeReportRow(report)];
+export function edgeRow(id: string, region: string, core: string, report: EdgeReport): EdgeRow {
+  return [id, region, core, ...edgeReportRow(report)];
 }
 
 /** An edge as a core lists it: connected to that core, so healthy unless draining or full. */
-export function edgeStatusOf(row: EdgeRow, core: string): EdgeStatus {
-  const report = edgeReportOf(row.slice(2));
-  return { id: row[0], region: row[1], core, healthy: isHealthy(report, true), ...report };
+export function edgeStatusOf(row: EdgeRow): EdgeStatus {
+  const report = edgeReportOf(row.slice(3));
+  return { id: row[0], region: row[1], core: row[2], healthy: isHealthy(report, true), ...report };
 }
 
 export function coreRow(core: CoreStatus): CoreRow {
@@ -98,7 +105,13 @@ export function isEdgeReportRow(value: unknown): boolean {
 }
 
 export function isEdgeRow(value: unknown): boolean {
-  return Array.isArray(value) && value.length === reportShape.length + 2 && str(value[0]) && str(value[1]) && isEdgeReportRow(value.slice(2));
+  return Array.isArray(value) && value.length === reportShape.length + 3 && str(value[0]) && str(value[1]) && str(value[2]) && isEdgeReportRow(value.slice(3));
+}
+
+export function isCoreShare(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const { core, edges } = value as Partial<CoreMeshShare>;
+  return isCoreRow(core) && Array.isArray(edges) && edges.every(isEdgeRow);
 }
 
 export function isCoreRow(value: unknown): boolean {

@@ -94,7 +94,10 @@ export const frameType = {
    * draining, sessions, capacity, topics and counters (shared/mesh-status.ts), so the core knows where clients can go.
    */
   edgeStatus: 16,
-  /** core → edge, when the mesh changes: [meshView, CoreRow, EdgeRow[]] — the core and every edge connected to it. */
+  /**
+   * core → edge, when the mesh changes: [meshView, CoreRow[], EdgeRow[]] — the cores and edges the core knows: its own
+   * edges, and those of the cores it shares an engine with.
+   */
   meshView: 17,
 } as const;
 
@@ -114,7 +117,7 @@ export type DigestFrame = [typeof frameType.digest, number, number, number];
 export type DigestMismatchFrame = [typeof frameType.digestMismatch, string[]];
 export type ChallengeFrame = [typeof frameType.challenge, string];
 export type EdgeStatusFrame = [typeof frameType.edgeStatus, EdgeReportRow];
-export type MeshViewFrame = [typeof frameType.meshView, CoreRow, EdgeRow[]];
+export type MeshViewFrame = [typeof frameType.meshView, CoreRow[], EdgeRow[]];
 
 export type EdgeFrame = HelloFrame | SubFrame | UnsubFrame | PubFrame | HistoryFrame | DigestFrame | EdgeStatusFrame;
 export type CoreFrame = WelcomeFrame | SubokFrame | PubackFrame | MsgFrame | ReplayFrame | HistoryEndFrame | ErrorFrame | DigestMismatchFrame | ChallengeFrame | MeshViewFrame;

@@ -32,7 +32,7 @@ const shapes: Record<number, Check[]> = {
   [frameType.digestMismatch]: [strings],
   [frameType.challenge]: [str],
   [frameType.edgeStatus]: [isEdgeReportRow],
-  [frameType.meshView]: [isCoreRow, (v) => Array.isArray(v) && v.every(isEdgeRow)],
+  [frameType.meshView]: [(v) => Array.isArray(v) && v.every(isCoreRow), (v) => Array.isArray(v) && v.every(isEdgeRow)],
 };
 
 export function checkUplinkFrame(value: unknown): void {

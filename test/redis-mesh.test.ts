@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import test, { type ExecutionContext } from 'ava';
 import { NodeMeshClient, type MeshMessage } from '../client/node.js';
 import { startEdge } from '../edge/start-edge.js';
+import type { MeshSnapshot } from '../shared/mesh-status.js';
 import { collector } from './helpers/collector.js';
 import { silentLogger } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
@@ -166,3 +167,29 @@ test('a restarted core on the same Redis keeps history: clients resubscribing wi
 async function counterValue(metric: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
   return (await metric.get()).values.reduce((sum, value) => sum + value.value, 0);
 }
+
+test('cores sharing one Redis know every edge of the mesh: locate on any node finds an edge of another core', async (t) => {
+  const prefix = uniquePrefix();
+  const a = await startRedisCore(t, 'core-a', redis.url, prefix, { region: 'eu', statusMs: 50 });
+  const b = await startRedisCore(t, 'core-b', redis.url, prefix, { region: 'us', statusMs: 50 });
+  const eu = await startEdge({ id: 'eu-1', region: 'eu', cores: [{ id: a.id, url: a.url }], uplink: { ...fastUplink, statusMs: 50 }, logger: silentLogger });
+  t.teardown(() => eu.close());
+  const us = await startEdge({ id: 'us-1', region: 'us', cores: [{ id: b.id, url: b.url }], uplink: { ...fastUplink, statusMs: 50 }, logger: silentLogger });
+  t.teardown(() => us.close());
+
+  const knowsBoth = (snapshot: MeshSnapshot): boolean => ['eu-1', 'us-1'].every((id) => snapshot.edges.some((edge) => edge.id === id && edge.healthy));
+  const [viewOfA] = await Promise.all([a.meshUntil(knowsBoth), b.meshUntil(knowsBoth), eu.meshUntil(knowsBoth), us.meshUntil(knowsBoth)]);
+  t.like(viewOfA.edges.find((edge) => edge.id === 'us-1'), { core: 'core-b', region: 'us' });
+  t.deepEqual(viewOfA.cores.map((core) => core.id).sort(), ['core-a', 'core-b']);
+
+  const located = async (node: { url: string }, region: string): Promise<unknown> =>
+    (await (await fetch(`${node.url.replace(/^ws/, 'http')}/v1/locate?region=${region}`, { headers: { accept: 'application/json' } })).json() as { edge: string }).edge;
+  t.is(await located(a, 'us'), 'us-1', 'core-a sends us clients to core-b\'s edge');
+  t.is(await located(eu, 'us'), 'us-1', 'and so does its edge');
+  t.is(await located(b, 'eu'), 'eu-1');
+
+  // A core that goes away takes its edges out of the others' views once its share expires.
+  await b.close();
+  await a.meshUntil((snapshot) => !snapshot.cores.some((core) => core.id === 'core-b'));
+  t.is(await located(a, 'us'), 'eu-1');
+});

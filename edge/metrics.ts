@@ -31,7 +31,8 @@ export function createEdgeMetrics(edgeId: string, gauges: EdgeGauges) {
         deliveriesReported = total;
       },
     }),
-    connections: new Counter({ name: 'relaymesh_edge_connections_total', help: 'Client connections accepted', labelNames: ['transport'], registers }),
+    connections: new Counter({ name: 'relaymesh_edge_connections_total', help: 'Client connections accepted', labelNames: ['transport', 'protocol'], registers }),
+    protocolErrors: new Counter({ name: 'relaymesh_edge_protocol_errors_total', help: 'Clients closed for breaking their protocol (STOMP, MQTT), by protocol', labelNames: ['protocol'], registers }),
     refusedOps: new Counter({ name: 'relaymesh_edge_refused_ops_total', help: 'Client ops refused, by reason (rate_limited, forbidden)', labelNames: ['reason'], registers }),
     rejectedConnections: new Counter({ name: 'relaymesh_edge_rejected_connections_total', help: 'Client connections refused before a session, by reason', labelNames: ['reason'], registers }),
     slowConsumers: new Counter({ name: 'relaymesh_edge_slow_consumers_total', help: 'Clients closed with 4508 for falling behind', registers }),

@@ -22,20 +22,11 @@ export class RequestTracker<T> {
     return value;
   }
 
-  /** Looks without dropping (for replies that do not end a request). */
-  peek(id: RequestId | undefined): T | undefined {
-    return typeof id === 'number' ? this.pending.get(id) : undefined;
-  }
-
   get size(): number {
     return this.pending.size;
   }
 
   values(): IterableIterator<T> {
     return this.pending.values();
-  }
-
-  clear(): void {
-    this.pending.clear();
   }
 }

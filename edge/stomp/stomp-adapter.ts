@@ -1,8 +1,7 @@
 // STOMP 1.0–1.2 over /v1/ws (PROTOCOL.md §2b) as a protocol adapter: frames become client ops for the shared
 // session, and the session's replies and fan-out messages become CONNECTED, RECEIPT, MESSAGE and ERROR frames.
 
-import { closeCodes, type ErrorCode } from '../../shared/errors.js';
-import { RelayError } from '../../shared/errors.js';
+import { RelayError, closeCodes, type ErrorCode } from '../../shared/errors.js';
 import type { ClientOp, ErrorOp, ResetOp, ServerOp, WelcomeOp } from '../../shared/protocol.js';
 import { isPattern, matches } from '../../shared/topics.js';
 import type { EncodedMessage } from '../encoded-message.js';

@@ -15,7 +15,7 @@ import { ClientSession, type SessionContext } from './client-session.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { IpLimiter } from './ip-limiter.js';
-import type { ProtocolAdapter } from './protocol-adapter.js';
+import type { EdgeStateKey, ProtocolAdapter } from './protocol-adapter.js';
 import { adapterFor, chooseSubprotocol } from './protocol-adapters.js';
 import { WsTransport, type WsTransportOptions } from './ws-transport.js';
 
@@ -35,6 +35,8 @@ export class ClientListener {
   readonly transportOptions: WsTransportOptions;
   private readonly wss: WebSocketServer;
   private readonly heartbeat: NodeJS.Timeout;
+  /** State that protocol adapters keep per edge (AdapterContext.edgeState). */
+  private readonly adapterState = new Map<EdgeStateKey<unknown>, unknown>();
 
   constructor(private readonly options: ClientListenerOptions) {
     this.transportOptions = {
@@ -107,6 +109,10 @@ export class ClientListener {
       subprotocol: ws.protocol, outbox: transport, native: transport, limits: this.options.limits,
       edgeId: this.options.sessionContext.edgeId, logger,
       onProtocolError: () => metrics.protocolErrors.inc({ protocol: factory.protocol }),
+      edgeState: <T>(key: EdgeStateKey<T>): T => {
+        if (!this.adapterState.has(key)) this.adapterState.set(key, key.create());
+        return this.adapterState.get(key) as T;
+      },
     });
     const session = new ClientSession(adapter.transport, this.options.sessionContext);
     this.sessions.set(transport, adapter);

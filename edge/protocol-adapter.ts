@@ -27,6 +27,11 @@ export interface WsOutbox {
   close(code: number, reason: string): void;
 }
 
+/** A kind of state an adapter keeps per edge, shared by its connections there (e.g. MQTT's persistent sessions). */
+export interface EdgeStateKey<T> {
+  create(): T;
+}
+
 export interface AdapterContext {
   /** The subprotocol the client was accepted with (e.g. `v12.stomp`). */
   readonly subprotocol: string;
@@ -38,6 +43,8 @@ export interface AdapterContext {
   readonly logger: Logger;
   /** Counts a client closed for breaking its protocol (metrics). */
   onProtocolError(): void;
+  /** This edge's instance of `key`'s state, made on first use. */
+  edgeState<T>(key: EdgeStateKey<T>): T;
 }
 
 export interface ProtocolAdapter {

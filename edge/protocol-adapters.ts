@@ -4,6 +4,7 @@
 import { subprotocols } from '../shared/protocol.js';
 import { nativeAdapterFactory } from './native-adapter.js';
 import type { ProtocolAdapterFactory } from './protocol-adapter.js';
+import { mqttAdapterFactory, mqttSubprotocol } from './mqtt/mqtt-adapter.js';
 import { stompAdapterFactory, stompSubprotocols } from './stomp/stomp-adapter.js';
 
 /** In order of preference when a client offers several (msgpack before json, newer STOMP before older). */
@@ -11,6 +12,7 @@ export const protocolAdapters: ReadonlyMap<string, ProtocolAdapterFactory> = new
   [subprotocols.msgpack, nativeAdapterFactory('msgpack')],
   [subprotocols.json, nativeAdapterFactory('json')],
   ...stompSubprotocols.map((name) => [name, stompAdapterFactory] as const),
+  [mqttSubprotocol, mqttAdapterFactory],
 ]);
 
 /** A client that offers no subprotocol of ours (or none at all) speaks native JSON. */

@@ -6,6 +6,7 @@ import { startMesh } from './helpers/mesh.js';
 import { RawMqtt, connectMqtt } from './helpers/mqtt.js';
 import { RawClient } from './helpers/raw-client.js';
 import { within } from './helpers/within.js';
+import type { IDisconnectPacket, Packet } from 'mqtt-packet';
 
 for (const protocolVersion of [4, 5] as const) {
   test(`v${protocolVersion}: subscribe and publish at QoS 0 and 1 across edges, PUBACK once sequenced`, async (t) => {
@@ -56,5 +57,130 @@ for (const protocolVersion of [4, 5] as const) {
     t.deepEqual((await many.until(3)).map((r) => r.payload.toString()), ['prices/eur', 'prices/eur/usd', 'prices/usd']);
     t.is(one.received[0]!.packet.qos, 1);
     t.is(many.received[0]!.packet.qos, 0);
+  });
+}
+
+for (const protocolVersion of [4, 5] as const) {
+  test(`v${protocolVersion}: a subscription to a topic gets its newest message as the retained one; an empty one clears it`, async (t) => {
+    const mesh = await startMesh(t);
+    const [eu, us] = mesh.edges;
+    const publisher = await connectMqtt(t, us!.url, { protocolVersion });
+    await publisher.client.publishAsync('lamp/1/state', 'on', { qos: 1, retain: true });
+    await publisher.client.publishAsync('lamp/1/state', 'off', { qos: 1, retain: true });
+
+    const subscriber = await connectMqtt(t, eu!.url, { protocolVersion });
+    await subscriber.client.subscribeAsync('lamp/1/state', { qos: 1 });
+    const [retained] = await subscriber.until(1);
+    t.deepEqual([retained!.payload.toString(), retained!.packet.retain], ['off', true]);
+    await publisher.client.publishAsync('lamp/1/state', 'dim', { qos: 1 });
+    const [, live] = await subscriber.until(2);
+    t.deepEqual([live!.payload.toString(), live!.packet.retain], ['dim', false]);
+
+    // An empty retained message clears it: a new subscriber gets nothing until the next message.
+    await publisher.client.publishAsync('lamp/1/state', '', { qos: 1, retain: true });
+    t.is((await subscriber.until(3))[2]!.payload.length, 0);
+    const late = await connectMqtt(t, eu!.url, { protocolVersion });
+    await late.client.subscribeAsync('lamp/1/state', { qos: 0 });
+    await publisher.client.publishAsync('lamp/1/state', 'bright', { qos: 1 });
+    const [first] = await late.until(1);
+    t.deepEqual([first!.payload.toString(), first!.packet.retain], ['bright', false]);
+    if (protocolVersion === 5) {
+      // Retain handling 2: no retained message on subscribe.
+      const none = await connectMqtt(t, us!.url, { protocolVersion });
+      await none.client.subscribeAsync('lamp/1/state', { qos: 1, rh: 2 });
+      await publisher.client.publishAsync('lamp/1/state', 'last', { qos: 1 });
+      t.is((await none.until(1))[0]!.payload.toString(), 'last');
+    }
+  });
+
+  test(`v${protocolVersion}: a persistent session resumes after a reconnect: what was published meanwhile is replayed, nothing lost`, async (t) => {
+    const mesh = await startMesh(t);
+    const [eu, us] = mesh.edges;
+    const clientId = `persistent-${protocolVersion}`;
+    const persistent = { protocolVersion, clientId, clean: false, ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: 300 } } : {}) };
+    const first = await connectMqtt(t, eu!.url, persistent);
+    t.false(first.connack!.sessionPresent);
+    await first.client.subscribeAsync({ 'orders/42': { qos: 1 }, 'orders/+/note': { qos: 0 } });
+    const publisher = await connectMqtt(t, us!.url, { protocolVersion });
+    await publisher.client.publishAsync('orders/42', 'm1', { qos: 1 });
+    await first.until(1);
+    await first.client.endAsync();
+
+    for (const n of [2, 3, 4]) await publisher.client.publishAsync('orders/42', `m${n}`, { qos: 1 });
+    const again = await connectMqtt(t, eu!.url, persistent);
+    t.true(again.connack!.sessionPresent);
+    const replayed = await again.until(3);
+    t.deepEqual(replayed.map((r) => r.payload.toString()), ['m2', 'm3', 'm4']);
+    t.true(replayed.every((r) => r.packet.qos === 1));
+    // The pattern subscription came back too (live from here on).
+    await publisher.client.publishAsync('orders/7/note', 'n1', { qos: 1 });
+    await publisher.client.publishAsync('orders/42', 'm5', { qos: 1 });
+    t.deepEqual((await again.until(5)).slice(3).map((r) => r.payload.toString()), ['n1', 'm5']);
+
+    // A clean session starts afresh and drops what was kept.
+    await again.client.endAsync();
+    const clean = await connectMqtt(t, eu!.url, { ...persistent, clean: true });
+    t.false(clean.connack!.sessionPresent);
+  });
+
+  test(`v${protocolVersion}: a second connection with the same client id takes over`, async (t) => {
+    const mesh = await startMesh(t);
+    const edge = mesh.edges[0]!;
+    const older = await connectMqtt(t, edge.url, { protocolVersion, clientId: 'twin' });
+    const disconnected = new Promise<IDisconnectPacket>((resolve) => older.client.once('disconnect', resolve));
+    await connectMqtt(t, edge.url, { protocolVersion, clientId: 'twin' });
+    await within(older.closed, 'the older connection closed');
+    if (protocolVersion === 5) t.is((await within(disconnected, 'DISCONNECT')).reasonCode, 0x8e);
+    else t.pass();
+  });
+
+  test(`v${protocolVersion}: the will is published when a client goes without DISCONNECT, and not after one`, async (t) => {
+    const mesh = await startMesh(t);
+    const [eu, us] = mesh.edges;
+    const watcher = await connectMqtt(t, us!.url, { protocolVersion });
+    await watcher.client.subscribeAsync('devices/+/status', { qos: 1 });
+    const will = { topic: 'devices/dev-1/status', payload: Buffer.from('offline'), qos: 1 as const, retain: true };
+    const polite = await RawMqtt.connected(t, eu!.url, protocolVersion, { clientId: 'dev-0', will: { ...will, topic: 'devices/dev-0/status' } } as Partial<Packet>);
+    polite.send({ cmd: 'disconnect' }, protocolVersion);
+    await within(polite.closed, 'close after DISCONNECT');
+    const abrupt = await RawMqtt.connected(t, eu!.url, protocolVersion, { clientId: 'dev-1', will } as Partial<Packet>);
+    abrupt.ws.terminate();
+    const [got] = await watcher.until(1);
+    t.deepEqual([got!.topic, got!.payload.toString()], ['devices/dev-1/status', 'offline']);
+    // The will is the newest message of its topic, so it is also what a later subscriber gets as retained.
+    const later = await connectMqtt(t, us!.url, { protocolVersion });
+    await later.client.subscribeAsync('devices/dev-1/status');
+    t.true((await later.until(1))[0]!.packet.retain);
+  });
+
+  test(`v${protocolVersion}: a client silent for 1.5 keep-alive periods is dropped, and its will published`, async (t) => {
+    const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
+    const edge = mesh.edges[0]!;
+    const watcher = await connectMqtt(t, edge.url, { protocolVersion });
+    await watcher.client.subscribeAsync('devices/+/status', { qos: 1 });
+    const silent = await RawMqtt.connected(t, edge.url, protocolVersion, { keepalive: 1, will: { topic: 'devices/quiet/status', payload: Buffer.from('lost'), qos: 0, retain: false } } as Partial<Packet>);
+    const { code } = await within(silent.closed, 'close after the keep-alive');
+    t.is(code, 1001);
+    if (protocolVersion === 5) t.is((silent.packets.find((p) => p.cmd === 'disconnect') as IDisconnectPacket | undefined)?.reasonCode, 0x8d);
+    t.is((await watcher.until(1))[0]!.payload.toString(), 'lost');
+    // A client that pings stays: mqtt.js sends PINGREQ within its keep-alive.
+    const pinging = await connectMqtt(t, edge.url, { protocolVersion, keepalive: 1 });
+    await within(new Promise<void>((resolve) => {
+      let pongs = 0;
+      pinging.client.on('packetreceive', (packet) => { if (packet.cmd === 'pingresp' && ++pongs === 2) resolve(); });
+    }), 'two PINGRESPs');
+    t.true(pinging.client.connected);
+  });
+
+  test(`v${protocolVersion}: QoS 2 is refused by closing (MQTT 5: DISCONNECT 0x9B); subscriptions asking for 2 are granted 1`, async (t) => {
+    const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
+    const edge = mesh.edges[0]!;
+    const raw = await RawMqtt.connected(t, edge.url, protocolVersion);
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a/b', qos: 2 }] }, protocolVersion);
+    const suback = await raw.next((p) => p.cmd === 'suback');
+    t.deepEqual((suback as { granted: number[] }).granted, [1]);
+    raw.send({ cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 2, messageId: 2, dup: false, retain: false }, protocolVersion);
+    t.is((await within(raw.closed, 'close')).code, 4400);
+    if (protocolVersion === 5) t.is((raw.packets.find((p) => p.cmd === 'disconnect') as IDisconnectPacket).reasonCode, 0x9b);
   });
 }

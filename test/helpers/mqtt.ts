@@ -2,7 +2,7 @@
 // ended in teardown), and a raw MQTT socket that sends packets by hand (mqtt-packet) and parses what comes back.
 
 import type { ExecutionContext } from 'ava';
-import { connectAsync, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import { generate, parser, type Packet } from 'mqtt-packet';
 import WebSocket from 'ws';
 import { within } from './within.js';
@@ -15,6 +15,7 @@ export interface Received {
 
 export interface MqttTestClient {
   client: MqttClient;
+  connack: IConnackPacket | undefined;
   received: Received[];
   /** Waits until `count` messages have arrived (in all). */
   until(count: number): Promise<Received[]>;
@@ -24,13 +25,22 @@ export interface MqttTestClient {
 
 let clients = 0;
 
-/** A connected mqtt.js client (no reconnects unless asked); ended in teardown. */
+/**
+ * A connected mqtt.js client (no reconnects unless asked), watched from before its CONNECT so that messages that
+ * follow the CONNACK at once (a resumed session) are not missed; ended in teardown.
+ */
 export async function connectMqtt(t: ExecutionContext, edgeUrl: string, options: IClientOptions = {}): Promise<MqttTestClient> {
-  const client = await within(connectAsync(`${edgeUrl}/v1/ws`, {
+  const client = connect(`${edgeUrl}/v1/ws`, {
     protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000, clientId: `test-${process.pid}-${++clients}`, ...options,
-  }), 'MQTT CONNACK');
+  });
   t.teardown(() => client.end(true));
-  return observe(client);
+  const observed = observe(client);
+  observed.connack = await within(new Promise<IConnackPacket>((resolve, reject) => {
+    client.once('connect', resolve);
+    client.once('error', reject);
+    client.once('close', () => reject(new Error('closed before CONNACK')));
+  }), 'MQTT CONNACK');
+  return observed;
 }
 
 /** Collects what an mqtt.js client receives. */
@@ -43,7 +53,7 @@ export function observe(client: MqttClient): MqttTestClient {
   });
   const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
   return {
-    client, received, closed,
+    client, connack: undefined, received, closed,
     until(count) {
       return within(new Promise<Received[]>((resolve) => {
         const check = (): void => (received.length >= count ? resolve(received) : void waiters.push(check));

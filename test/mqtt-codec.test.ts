@@ -8,6 +8,13 @@ import { MqttDecoder, encodePacket, readFixedHeader } from '../edge/mqtt/mqtt-co
 
 const connect = (version: 4 | 5): Packet => ({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clean: true, clientId: 'c1', keepalive: 30, username: 'any', password: Buffer.from('token') });
 
+/** A decoder past its CONNECT, as every packet but the first sees it. */
+function connected(maxPacketBytes: number): MqttDecoder {
+  const decoder = new MqttDecoder(maxPacketBytes);
+  decoder.push(encodePacket(connect(4), 4), () => {});
+  return decoder;
+}
+
 function decodeAll(decoder: MqttDecoder, chunks: Buffer[]): { packets: Packet[]; problem: string | undefined } {
   const packets: Packet[] = [];
   let problem: string | undefined;
@@ -37,12 +44,12 @@ test('CONNECT, SUBSCRIBE, PUBLISH and PINGREQ decode at both levels, in one mess
 });
 
 test('a packet over the limit is refused from its fixed header, before its body arrives', (t) => {
-  const decoder = new MqttDecoder(100);
+  const decoder = connected(100);
   const big = encodePacket({ cmd: 'publish', topic: 'a', payload: Buffer.alloc(200), qos: 0, dup: false, retain: false }, 4);
   t.deepEqual(decoder.push(big.subarray(0, 3), () => t.fail())?.kind, 'too_large');
   // Stopped for good.
   t.is(decoder.push(encodePacket({ cmd: 'pingreq' }, 4), () => t.fail()), undefined);
-  const raised = new MqttDecoder(100);
+  const raised = connected(100);
   raised.maxPacketBytes = 1000;
   t.is(decodeAll(raised, [big]).packets.length, 1);
 });
@@ -51,12 +58,18 @@ test('malformed input is a problem, not a throw', (t) => {
   const cases: Array<[string, Buffer]> = [
     ['a remaining length over four bytes', Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01])],
     ['a reserved packet type', Buffer.from([0x00, 0x00])],
-    ['bad fixed-header flags', Buffer.from([0x82, 0x00])],
+    ['bad fixed-header flags', Buffer.from([0x80, 0x00])],
     ['QoS 3', Buffer.from([0x36, 0x03, 0x00, 0x01, 0x61])],
     ['a truncated CONNECT', Buffer.from([0x10, 0x03, 0x00, 0x04, 0x4d])],
     ['a wrong protocol name', encodePacket(connect(4), 4).fill(0x58, 4, 8)],
   ];
-  for (const [what, bytes] of cases) t.is(decodeAll(new MqttDecoder(1 << 16), [bytes]).problem, 'malformed', what);
+  for (const [what, bytes] of cases.slice(0, 4)) {
+    const decoder = connected(1 << 16);
+    t.regex(decoder.push(bytes, () => t.fail(what))?.message ?? '', /length|reserved|flags|QoS 3/, what);
+  }
+  for (const [what, bytes] of cases.slice(4)) t.is(decodeAll(new MqttDecoder(1 << 16), [bytes]).problem, 'malformed', what);
+  // The first packet must be a CONNECT: anything else is refused from its first byte.
+  t.regex(new MqttDecoder(1 << 16).push(Buffer.from([0xc0]), () => t.fail())?.message ?? '', /first packet must be CONNECT/);
 });
 
 test('readFixedHeader: partial until complete', (t) => {

@@ -6,7 +6,8 @@ import { startMesh } from './helpers/mesh.js';
 import { RawMqtt, connectMqtt } from './helpers/mqtt.js';
 import { RawClient } from './helpers/raw-client.js';
 import { within } from './helpers/within.js';
-import type { IDisconnectPacket, Packet } from 'mqtt-packet';
+import { SignJWT } from 'jose';
+import type { IConnackPacket, IDisconnectPacket, Packet } from 'mqtt-packet';
 
 for (const protocolVersion of [4, 5] as const) {
   test(`v${protocolVersion}: subscribe and publish at QoS 0 and 1 across edges, PUBACK once sequenced`, async (t) => {
@@ -182,5 +183,43 @@ for (const protocolVersion of [4, 5] as const) {
     raw.send({ cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 2, messageId: 2, dup: false, retain: false }, protocolVersion);
     t.is((await within(raw.closed, 'close')).code, 4400);
     if (protocolVersion === 5) t.is((raw.packets.find((p) => p.cmd === 'disconnect') as IDisconnectPacket).reasonCode, 0x9b);
+  });
+}
+
+const secret = 'mqtt-test-secret-that-is-long-enough-for-hs256';
+process.env.RELAYMESH_MQTT_TEST_SECRET = secret;
+
+for (const protocolVersion of [4, 5] as const) {
+  test(`v${protocolVersion}: the token in the password; a forbidden filter gets a SUBACK failure and the connection stays; a bad token gets CONNACK 4 / 0x86`, async (t) => {
+    const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { tokens: { alg: 'HS256', secretEnv: 'RELAYMESH_MQTT_TEST_SECRET' } } });
+    const edge = mesh.edges[0]!;
+    const token = await new SignJWT({ topics: { subscribe: ['prices.>'], publish: ['prices.eur'] } })
+      .setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(secret));
+    // 3.1.1 sends a password only with a user name; relaymesh ignores the user name.
+    const client = await connectMqtt(t, edge.url, { protocolVersion, username: 'any', password: token });
+    // One SUBACK answers both filters: the forbidden one with a failure code (mqtt.js then rejects), the other granted.
+    const refused = await t.throwsAsync(client.client.subscribeAsync({ 'secrets/x': { qos: 1 }, 'prices/#': { qos: 1 } }));
+    t.deepEqual((refused as Error & { packet: { granted: number[] } }).packet.granted, [protocolVersion === 5 ? 0x87 : 0x80, 1]);
+    await client.client.publishAsync('prices/eur', '1.08', { qos: 1 });
+    t.is((await client.until(1))[0]!.payload.toString(), '1.08');
+
+    if (protocolVersion === 5) {
+      // MQTT 5 refuses a QoS 1 PUBLISH in place, with a reason code; the connection stays.
+      const refused = await t.throwsAsync(client.client.publishAsync('prices/usd', 'x', { qos: 1 }));
+      t.regex(refused!.message, /135|not authorized|does not allow/i);
+      await client.client.publishAsync('prices/eur', '1.09', { qos: 1 });
+      t.is((await client.until(2))[1]!.payload.toString(), '1.09');
+    } else {
+      // 3.1.1 has no way to refuse a PUBLISH but closing the connection.
+      client.client.publish('prices/usd', 'x', { qos: 1 });
+      await within(client.closed, 'close after a forbidden PUBLISH');
+      t.pass();
+    }
+
+    const raw = await RawMqtt.open(t, edge.url, protocolVersion);
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, clean: true, clientId: 'bad', keepalive: 0, username: 'any', password: Buffer.from('not-a-token') }, protocolVersion);
+    const connack = await raw.next((p) => p.cmd === 'connack') as IConnackPacket;
+    t.is(protocolVersion === 5 ? connack.reasonCode : connack.returnCode, protocolVersion === 5 ? 0x86 : 4);
+    t.is((await within(raw.closed, 'close after a refused CONNECT')).code, 4401);
   });
 }

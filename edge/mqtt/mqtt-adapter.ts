@@ -178,6 +178,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
 
   private subscribe(packet: ISubscribePacket, session: SessionPort): void {
     if (packet.properties?.subscriptionIdentifier !== undefined) return this.violation('subscription identifiers are not supported', reason.subscriptionIdentifiersNotSupported);
+    if (packet.subscriptions.length === 0) return this.violation('a SUBSCRIBE without topic filters');
     const request: SubscribeRequest = { packetId: packet.messageId ?? 0, codes: [], remaining: packet.subscriptions.length };
     for (const [index, wanted] of packet.subscriptions.entries()) {
       // QoS 2 is granted as 1: the client asked for at most that, and MQTT lets the server grant less.
@@ -203,6 +204,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   }
 
   private unsubscribe(packet: IUnsubscribePacket, session: SessionPort): void {
+    if (packet.unsubscriptions.length === 0) return this.violation('an UNSUBSCRIBE without topic filters');
     const request: SubscribeRequest = { packetId: packet.messageId ?? 0, codes: [], remaining: packet.unsubscriptions.length };
     for (const [index, filter] of packet.unsubscriptions.entries()) {
       const mapped = filterFromMqtt(filter);

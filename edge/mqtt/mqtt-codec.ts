@@ -23,6 +23,24 @@ const empty = Buffer.alloc(0);
 /** The remaining length is a variable byte integer of at most four bytes (MQTT 3.1.1 §2.2.3, 5 §1.5.5). */
 const maxLengthBytes = 4;
 
+/** Flags that MQTT fixes for each packet type (PUBLISH's are its own; AUTH is MQTT 5's, 15). */
+const requiredFlags = [undefined, 0, 0, undefined, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0] as const;
+
+/**
+ * What is wrong with a packet's first byte, checked as soon as it arrives so that garbage is refused at once
+ * rather than after the body it announces: a reserved type, fixed flags that differ, QoS 3, or (as the first packet
+ * of a connection) anything but CONNECT.
+ */
+function firstByteProblem(byte: number, first: boolean): string | undefined {
+  const type = byte >> 4;
+  if (first && type !== 1) return 'the first packet must be CONNECT';
+  if (type === 0) return 'reserved packet type 0';
+  const flags = requiredFlags[type];
+  if (flags !== undefined && (byte & 0x0f) !== flags) return `bad fixed-header flags for packet type ${type}`;
+  if (type === 3 && (byte & 0x06) === 0x06) return 'a PUBLISH with QoS 3';
+  return undefined;
+}
+
 /** The fixed header at the start of `bytes`: 'partial' until it is all there, 'malformed' for a length over 4 bytes. */
 export function readFixedHeader(bytes: Buffer): FixedHeader | 'partial' | 'malformed' {
   let remaining = 0;
@@ -45,6 +63,8 @@ export class MqttDecoder {
   private parsed: Packet | undefined;
   private parseError: Error | undefined;
   private stopped = false;
+  /** A packet (the CONNECT) has been decoded. */
+  private started = false;
 
   constructor(maxPacketBytes: number) {
     this.maxPacketBytes = maxPacketBytes;
@@ -62,6 +82,8 @@ export class MqttDecoder {
     if (this.stopped) return undefined;
     this.buffered = this.buffered.length === 0 ? data : Buffer.concat([this.buffered, data]);
     while (!this.stopped && this.buffered.length > 0) {
+      const typeProblem = firstByteProblem(this.buffered[0]!, !this.started);
+      if (typeProblem) return this.fail('malformed', typeProblem);
       const header = readFixedHeader(this.buffered);
       if (header === 'malformed') return this.fail('malformed', 'malformed remaining length');
       if (header === 'partial') break;
@@ -73,6 +95,7 @@ export class MqttDecoder {
       this.buffered = this.buffered.subarray(total);
       const packet = this.parse(bytes);
       if (typeof packet === 'string') return this.fail('malformed', packet);
+      this.started = true;
       onPacket(packet);
     }
     // What is left is the start of the next packet: a copy, so the message it came in can be freed.

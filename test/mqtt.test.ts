@@ -223,3 +223,31 @@ for (const protocolVersion of [4, 5] as const) {
     t.is((await within(raw.closed, 'close after a refused CONNECT')).code, 4401);
   });
 }
+
+test('a persistent session delivers again the QoS 1 messages that were not acknowledged before the connection dropped', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
+  const edge = mesh.edges[0]!;
+  const session = { clientId: 'forgetful', clean: false } as Partial<Packet>;
+  const first = await RawMqtt.connected(t, edge.url, 4, session);
+  first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'jobs/1', qos: 1 }] });
+  await first.next((p) => p.cmd === 'suback');
+  const publisher = await connectMqtt(t, edge.url);
+  for (const n of [1, 2, 3]) await publisher.client.publishAsync('jobs/1', `j${n}`, { qos: 1 });
+  const delivered = await first.next((p) => p.cmd === 'publish' && p.payload.toString() === 'j3') as Extract<Packet, { cmd: 'publish' }>;
+  // Acknowledge j1 only, then drop the connection.
+  const j1 = first.packets.find((p) => p.cmd === 'publish' && p.payload.toString() === 'j1') as Extract<Packet, { cmd: 'publish' }>;
+  t.not(j1.messageId, delivered.messageId);
+  first.send({ cmd: 'puback', messageId: j1.messageId! });
+  // The PINGRESP comes after the edge has read the PUBACK sent before it on the same socket.
+  first.send({ cmd: 'pingreq' });
+  await first.next((p) => p.cmd === 'pingresp');
+  await publisher.client.publishAsync('jobs/1', 'j4', { qos: 1 });
+  await first.next((p) => p.cmd === 'publish' && p.payload.toString() === 'j4');
+  first.ws.terminate();
+  await within(first.closed, 'dropped');
+
+  const again = await RawMqtt.connected(t, edge.url, 4, session);
+  t.true((again.packets[0] as IConnackPacket).sessionPresent);
+  await again.next((p) => p.cmd === 'publish' && p.payload.toString() === 'j4');
+  t.deepEqual(again.packets.filter((p) => p.cmd === 'publish').map((p) => (p as Extract<Packet, { cmd: 'publish' }>).payload.toString()), ['j2', 'j3', 'j4']);
+});

@@ -4,7 +4,6 @@
 import type { IConnackPacket, IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import { RelayError, closeCodes, type ErrorCode } from '../../shared/errors.js';
 import type { ClientOp, ErrorOp, Position, ServerOp, SubokOp, WelcomeOp } from '../../shared/protocol.js';
-import { isPattern, matches } from '../../shared/topics.js';
 import type { EncodedMessage } from '../encoded-message.js';
 import { bodyToData } from '../payload-mapping.js';
 import type { AdapterContext, ProtocolAdapter, ProtocolAdapterFactory, SessionPort } from '../protocol-adapter.js';
@@ -16,6 +15,7 @@ import { connectTerms, type ConnectTerms, type Will } from './mqtt-connect.js';
 import { publishBytes, publishFrames, sharedPublish } from './mqtt-publish.js';
 import { closeCodeOfError, reason, reasonOfClose, reasonOfError, returnCode, subackFailure } from './mqtt-reasons.js';
 import { mqttSessionsKey, type MqttConnection, type MqttSessions, type StoredSession } from './mqtt-sessions.js';
+import { MqttSubscriptions, type Subscription } from './mqtt-subscriptions.js';
 import { filterFromMqtt, topicFromMqtt } from './mqtt-topics.js';
 
 export const mqttSubprotocol = 'mqtt';
@@ -25,20 +25,6 @@ const headerRoom = 16 * 1024;
 /** MQTT 3.1.1 §3.1.2.10: a client silent for one and a half keep-alive periods is gone. */
 const keepAliveGrace = 1.5;
 const pingresp = frameWsMessage(encodePacket({ cmd: 'pingresp' }, 4), true);
-
-interface Subscription {
-  filter: string;
-  /** The relaymesh topic or pattern. */
-  topic: string;
-  pattern: boolean;
-  qos: 0 | 1;
-  /** Exact topics: the newest position delivered (or the stream's position when it was subscribed). */
-  position: Position | undefined;
-  /** `retained`: between the first answer and the resubscription that fetches the retained message. */
-  phase: 'subscribing' | 'retained' | 'live';
-  /** The offset of the message to deliver with the retain flag (the newest when subscribed); 0: none. */
-  retainAt: number;
-}
 
 interface SubscribeRequest {
   packetId: number;
@@ -54,12 +40,6 @@ type Pending =
   | { kind: 'pub'; packetId: number | undefined }
   | { kind: 'quiet' };
 
-interface Inflight {
-  subscription: Subscription;
-  epoch: string;
-  offset: number;
-}
-
 type State = 'new' | 'connecting' | 'connected' | 'closed';
 
 export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConnection {
@@ -70,11 +50,8 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   private readonly decoder: MqttDecoder;
   private readonly sessions: MqttSessions;
   private session: SessionPort | undefined;
-  private readonly subscriptions = new Map<string, Subscription>();
-  private patterns: Subscription[] = [];
+  private readonly subscriptions = new MqttSubscriptions();
   private readonly requests = new RequestTracker<Pending>();
-  private readonly inflight = new Map<number, Inflight>();
-  private nextPacketId = 1;
   /** Armed once connected; cleared by a DISCONNECT (MQTT 5: unless it asks for the will). */
   private will: Will | undefined;
   /** Welcomed: from here on the connection has a session to keep and a will to publish. */
@@ -127,7 +104,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     if (this.state === 'new') return this.violation('CONNECT must come first');
     switch (packet.cmd) {
       case 'publish': return this.publish(packet, session);
-      case 'puback': return void this.inflight.delete(packet.messageId ?? 0);
+      case 'puback': return this.subscriptions.acknowledged(packet.messageId ?? 0);
       case 'subscribe': return this.subscribe(packet, session);
       case 'unsubscribe': return this.unsubscribe(packet, session);
       case 'pingreq': return this.context.outbox.queueFrame(pingresp);
@@ -195,7 +172,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
         this.answerFilter(request, index, qos);
         continue;
       }
-      const subscription = this.add(wanted.topic, mapped.topic, qos, undefined);
+      const subscription = this.subscriptions.add(wanted.topic, mapped.topic, qos, undefined);
       // MQTT 5 retain handling 2: no retained messages; patterns have no single newest message to send.
       const retained = !subscription.pattern && (wanted.rh ?? 0) !== 2;
       const id = this.requests.add({ kind: 'sub', request, index, subscription, retained });
@@ -213,7 +190,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
         this.answerUnsubscribe(request, index, 'topic' in mapped ? reason.noSubscriptionExisted : reason.topicFilterInvalid);
         continue;
       }
-      this.forget(subscription);
+      this.subscriptions.forget(subscription);
       const id = this.requests.add({ kind: 'unsub', request, index });
       this.toSession(session, { op: 'unsub', id, topic: subscription.topic });
     }
@@ -265,23 +242,19 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
 
   sendMessage(message: EncodedMessage): void {
     if (this.state !== 'connected') return;
-    const subscription = this.subscriptions.get(message.topic) ?? this.patterns.find((pattern) => matches(pattern.topic, message.topic));
+    const subscription = this.subscriptions.carrying(message.topic);
     // While the retained message is being fetched, the resubscription replays everything from it on.
     if (!subscription || subscription.phase === 'retained') return;
     const retain = !subscription.pattern && subscription.retainAt === message.offset;
     if (retain) subscription.retainAt = 0;
     if (!subscription.pattern) subscription.position = { epoch: message.epoch, offset: message.offset };
     let qos = subscription.qos;
-    if (qos === 1 && this.inflight.size >= (this.terms?.receiveMaximum ?? 0)) qos = 0;
+    if (qos === 1 && this.subscriptions.inflightCount >= (this.terms?.receiveMaximum ?? 0)) qos = 0;
     const shared = sharedPublish(message, this.version, qos);
     // A topic MQTT cannot name, or an empty retained message (MQTT's "no retained message"), is not sent.
     if (!shared || (retain && shared.payloadBytes === 0)) return;
     if (publishBytes(shared) > (this.terms?.maxPacketBytes ?? Infinity)) return;
-    let packetId: number | undefined;
-    if (qos === 1) {
-      packetId = this.takePacketId();
-      this.inflight.set(packetId, { subscription, epoch: message.epoch, offset: message.offset });
-    }
+    const packetId = qos === 1 ? this.subscriptions.sent(subscription, message.epoch, message.offset) : undefined;
     for (const frame of publishFrames(shared, packetId, retain)) this.context.outbox.queueFrame(frame);
   }
 
@@ -334,8 +307,8 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     const session = this.session;
     if (!session) return;
     for (const saved of stored.subscriptions) {
-      if (this.subscriptions.has(saved.topic)) continue;
-      const subscription = this.add(saved.filter, saved.topic, saved.qos, saved.position);
+      if (this.subscriptions.get(saved.topic)) continue;
+      const subscription = this.subscriptions.add(saved.filter, saved.topic, saved.qos, saved.position);
       const id = this.requests.add({ kind: 'sub', request: undefined, index: 0, subscription, retained: false });
       this.toSession(session, saved.position ? { op: 'sub', id, topic: saved.topic, since: saved.position } : { op: 'sub', id, topic: saved.topic });
     }
@@ -345,7 +318,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     const pending = this.requests.take(op.id);
     if (pending?.kind === 'retained') {
       const subscription = pending.subscription;
-      if (this.subscriptions.get(subscription.topic) !== subscription) return;
+      if (!this.subscriptions.holds(subscription)) return;
       subscription.phase = 'live';
       // History no longer holds the newest message: no retained message, the stream goes on from here.
       if (!op.recovered) {
@@ -356,7 +329,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     }
     if (pending?.kind !== 'sub') return;
     const { subscription } = pending;
-    if (this.subscriptions.get(subscription.topic) === subscription) {
+    if (this.subscriptions.holds(subscription)) {
       if (op.epoch !== undefined && !op.recovered) subscription.position = { epoch: op.epoch, offset: op.offset ?? 0 };
       const newest = op.offset ?? 0;
       if (pending.retained && op.epoch !== undefined && newest > 0) this.fetchRetained(subscription, { epoch: op.epoch, offset: newest });
@@ -375,7 +348,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     subscription.retainAt = newest.offset;
     queueMicrotask(() => {
       const session = this.session;
-      if (this.state !== 'connected' || !session || this.subscriptions.get(subscription.topic) !== subscription) return;
+      if (this.state !== 'connected' || !session || !this.subscriptions.holds(subscription)) return;
       this.toSession(session, { op: 'unsub', id: this.requests.add({ kind: 'quiet' }), topic: subscription.topic });
       const id = this.requests.add({ kind: 'retained', subscription });
       this.toSession(session, { op: 'sub', id, topic: subscription.topic, since: { epoch: newest.epoch, offset: newest.offset - 1 } });
@@ -389,13 +362,13 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
       case 'sub': {
         const { subscription, request } = pending;
         // A subscription the client already unsubscribed ends quietly: it asked for that.
-        const current = this.subscriptions.get(subscription.topic) === subscription;
-        if (current) this.forget(subscription);
+        const current = this.subscriptions.holds(subscription);
+        if (current) this.subscriptions.forget(subscription);
         if (request) this.answerFilter(request, pending.index, !current ? subscription.qos : this.version === 5 ? reasonOfError(op.code, 'filter') : subackFailure);
         return;
       }
       case 'retained':
-        if (this.subscriptions.get(pending.subscription.topic) !== pending.subscription) return;
+        if (!this.subscriptions.holds(pending.subscription)) return;
         return this.end(closeCodeOfError(op.code), `the subscription to ${pending.subscription.filter} could not be renewed: ${op.message}`, reasonOfError(op.code, 'filter'));
       case 'unsub':
         return this.answerUnsubscribe(pending.request, pending.index, reason.success);
@@ -482,47 +455,17 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     this.sessions.release(terms.clientId, this);
   }
 
-  /** Keeps the session for the next connection with this client id, once; QoS 1 messages not acknowledged come again. */
+  /** Keeps the session for the next connection with this client id, once. */
   private save(): void {
     const terms = this.terms;
     if (!terms || !this.accepted || this.saved) return;
     this.saved = true;
     if (terms.sessionTtlMs <= 0) return;
-    const unacknowledged = new Map<Subscription, Inflight>();
-    for (const entry of this.inflight.values()) {
-      const oldest = unacknowledged.get(entry.subscription);
-      if (!oldest || entry.offset < oldest.offset) unacknowledged.set(entry.subscription, entry);
-    }
-    const subscriptions = [...this.subscriptions.values()].map((subscription) => {
-      const oldest = unacknowledged.get(subscription);
-      const position = oldest && oldest.epoch === subscription.position?.epoch ? { epoch: oldest.epoch, offset: oldest.offset - 1 } : subscription.position;
-      return { filter: subscription.filter, topic: subscription.topic, qos: subscription.qos, position: subscription.pattern ? undefined : position };
-    });
+    const subscriptions = this.subscriptions.snapshot();
     this.sessions.save(terms.clientId, { subscriptions }, terms.sessionTtlMs);
   }
 
   // ── Helpers ────────────────────────────────────────────────────────────────
-
-  private add(filter: string, topic: string, qos: 0 | 1, position: Position | undefined): Subscription {
-    const subscription: Subscription = { filter, topic, pattern: isPattern(topic), qos, position, phase: 'subscribing', retainAt: 0 };
-    this.subscriptions.set(topic, subscription);
-    if (subscription.pattern) this.patterns.push(subscription);
-    return subscription;
-  }
-
-  private forget(subscription: Subscription): void {
-    if (this.subscriptions.get(subscription.topic) === subscription) this.subscriptions.delete(subscription.topic);
-    if (subscription.pattern) this.patterns = this.patterns.filter((other) => other !== subscription);
-    for (const [packetId, entry] of this.inflight) if (entry.subscription === subscription) this.inflight.delete(packetId);
-  }
-
-  private takePacketId(): number {
-    // Ids in use are skipped; the in-flight bound (Receive Maximum, at most 1024) keeps this loop short.
-    while (this.inflight.has(this.nextPacketId)) this.nextPacketId = this.nextPacketId === 65_535 ? 1 : this.nextPacketId + 1;
-    const id = this.nextPacketId;
-    this.nextPacketId = id === 65_535 ? 1 : id + 1;
-    return id;
-  }
 
   private send(packet: Packet): void {
     this.context.outbox.queueFrame(frameWsMessage(encodePacket(packet, this.version), true));

@@ -7,7 +7,7 @@ import { RawMqtt, connectMqtt } from './helpers/mqtt.js';
 import { RawClient } from './helpers/raw-client.js';
 import { within } from './helpers/within.js';
 import { SignJWT } from 'jose';
-import type { IConnackPacket, IDisconnectPacket, Packet } from 'mqtt-packet';
+import { generate, type IConnackPacket, type IDisconnectPacket, type IPubackPacket, type Packet } from 'mqtt-packet';
 
 for (const protocolVersion of [4, 5] as const) {
   test(`v${protocolVersion}: subscribe and publish at QoS 0 and 1 across edges, PUBACK once sequenced`, async (t) => {
@@ -209,6 +209,12 @@ for (const protocolVersion of [4, 5] as const) {
       t.regex(refused!.message, /135|not authorized|does not allow/i);
       await client.client.publishAsync('prices/eur', '1.09', { qos: 1 });
       t.is((await client.until(2))[1]!.payload.toString(), '1.09');
+      // PUBACKs come in the order of the PUBLISHes, refusals (answered at once) included.
+      const raw = await RawMqtt.connected(t, edge.url, 5, { username: 'any', password: Buffer.from(token) } as Partial<Packet>);
+      const publish = (messageId: number, topic: string): Buffer => generate({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 1, messageId, dup: false, retain: false }, { protocolVersion: 5 });
+      raw.ws.send(Buffer.concat([publish(10, 'prices/eur'), publish(11, 'prices/usd'), publish(12, 'prices//eur')]));
+      await raw.next((p) => p.cmd === 'puback' && p.messageId === 12);
+      t.deepEqual(raw.packets.filter((p) => p.cmd === 'puback').map((p) => [p.messageId, (p as IPubackPacket).reasonCode]), [[10, 0], [11, 0x87], [12, 0x90]]);
     } else {
       // 3.1.1 has no way to refuse a PUBLISH but closing the connection.
       client.client.publish('prices/usd', 'x', { qos: 1 });

@@ -37,8 +37,16 @@ type Pending =
   | { kind: 'sub'; request: SubscribeRequest | undefined; index: number; subscription: Subscription; retained: boolean }
   | { kind: 'retained'; subscription: Subscription }
   | { kind: 'unsub'; request: SubscribeRequest | undefined; index: number }
-  | { kind: 'pub'; packetId: number | undefined }
+  | { kind: 'pub'; ack: Puback | undefined }
   | { kind: 'quiet' };
+
+/** A QoS 1 PUBLISH's answer, held until the answers of every PUBLISH before it are out (3.1.1 §4.6). */
+interface Puback {
+  packetId: number;
+  /** Undefined until the session answered. */
+  reasonCode: number | undefined;
+  reasonString?: string;
+}
 
 type State = 'new' | 'connecting' | 'connected' | 'closed';
 
@@ -52,6 +60,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   private session: SessionPort | undefined;
   private readonly subscriptions = new MqttSubscriptions();
   private readonly requests = new RequestTracker<Pending>();
+  private readonly pubacks: Puback[] = [];
   /** Armed once connected; cleared by a DISCONNECT (MQTT 5: unless it asks for the will). */
   private will: Will | undefined;
   /** Welcomed: from here on the connection has a session to keep and a will to publish. */
@@ -131,25 +140,26 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   }
 
   private publish(packet: IPublishPacket, session: SessionPort): void {
-    const packetId = packet.qos === 1 ? packet.messageId : undefined;
     if (packet.qos === 2) {
       // Exactly once needs a two-phase handshake per message whose state the edge would have to keep durably.
       return this.violation('QoS 2 is not supported (maximum QoS 1)', reason.qosNotSupported);
     }
     if (packet.properties?.topicAlias !== undefined) return this.violation('topic aliases are not supported (Topic Alias Maximum 0)', reason.topicAliasInvalid);
+    let ack: Puback | undefined;
+    if (packet.qos === 1) this.pubacks.push(ack = { packetId: packet.messageId ?? 0, reasonCode: undefined });
     const mapped = topicFromMqtt(packet.topic);
-    if ('problem' in mapped) return this.refusePublish(packetId, 'invalid_topic', mapped.problem);
+    if ('problem' in mapped) return this.refusePublish(ack, 'invalid_topic', mapped.problem);
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     let data: unknown;
     try {
       data = bodyToData(payload, this.version === 5 ? packet.properties?.contentType : undefined, 'json-text-or-binary');
     } catch (error) {
       if (!(error instanceof RelayError)) throw error;
-      return this.refusePublish(packetId, error.code, error.message);
+      return this.refusePublish(ack, error.code, error.message);
     }
-    if (packet.properties?.payloadFormatIndicator && data instanceof Uint8Array) return this.refusePublish(packetId, 'bad_request', 'the payload is marked UTF-8 but is not');
+    if (packet.properties?.payloadFormatIndicator && data instanceof Uint8Array) return this.refusePublish(ack, 'bad_request', 'the payload is marked UTF-8 but is not');
     // A retained PUBLISH is published like any other: the newest message of a topic is its retained message.
-    const id = this.requests.add({ kind: 'pub', packetId });
+    const id = this.requests.add({ kind: 'pub', ack });
     this.toSession(session, { op: 'pub', id, topic: mapped.topic, data });
   }
 
@@ -222,7 +232,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
       }
       case 'puback': {
         const pending = this.requests.take(op.id);
-        if (pending?.kind === 'pub' && pending.packetId !== undefined) this.send({ cmd: 'puback', messageId: pending.packetId, reasonCode: reason.success });
+        if (pending?.kind === 'pub' && pending.ack) this.answerPublish(pending.ack, reason.success);
         return;
       }
       case 'error': return this.sessionError(op);
@@ -373,7 +383,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
       case 'unsub':
         return this.answerUnsubscribe(pending.request, pending.index, reason.success);
       case 'pub':
-        return this.refusePublish(pending.packetId, op.code, op.message);
+        return this.refusePublish(pending.ack, op.code, op.message);
       case 'connect':
         return;
     }
@@ -398,9 +408,19 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
    * A refused PUBLISH: MQTT 5 answers a QoS 1 one with a PUBACK reason code and goes on; QoS 0 and 3.1.1 have no way
    * to refuse in place, so the connection ends (MQTT 5 with a DISCONNECT saying why), as 3.1.1 §4.8 allows.
    */
-  private refusePublish(packetId: number | undefined, code: ErrorCode, message: string): void {
-    if (this.version === 5 && packetId !== undefined) return this.send({ cmd: 'puback', messageId: packetId, reasonCode: reasonOfError(code, 'name'), properties: { reasonString: message } });
+  private refusePublish(ack: Puback | undefined, code: ErrorCode, message: string): void {
+    if (this.version === 5 && ack) return this.answerPublish(ack, reasonOfError(code, 'name'), message);
     this.end(closeCodeOfError(code), message, reasonOfError(code, 'name'));
+  }
+
+  /** Answers a QoS 1 PUBLISH, and sends every answer that no longer waits for an earlier one. */
+  private answerPublish(ack: Puback, reasonCode: number, reasonString?: string): void {
+    ack.reasonCode = reasonCode;
+    if (reasonString !== undefined) ack.reasonString = reasonString;
+    while (this.pubacks[0]?.reasonCode !== undefined) {
+      const { packetId, reasonCode: code, reasonString: text } = this.pubacks.shift()!;
+      this.send({ cmd: 'puback', messageId: packetId, reasonCode: code, ...(text === undefined ? {} : { properties: { reasonString: text } }) });
+    }
   }
 
   private refuseConnect(v3: number, v5: number, message: string, code: number = closeCodes.protocolViolation): void {

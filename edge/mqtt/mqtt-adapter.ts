@@ -61,6 +61,8 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   private readonly subscriptions = new MqttSubscriptions();
   private readonly requests = new RequestTracker<Pending>();
   private readonly pubacks: Puback[] = [];
+  /** Answers to packets that came before the CONNACK was sent: the CONNACK must be the first packet out. */
+  private beforeConnack: Buffer[] | undefined = [];
   /** Armed once connected; cleared by a DISCONNECT (MQTT 5: unless it asks for the will). */
   private will: Will | undefined;
   /** Welcomed: from here on the connection has a session to keep and a will to publish. */
@@ -116,7 +118,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
       case 'puback': return this.subscriptions.acknowledged(packet.messageId ?? 0);
       case 'subscribe': return this.subscribe(packet, session);
       case 'unsubscribe': return this.unsubscribe(packet, session);
-      case 'pingreq': return this.context.outbox.queueFrame(pingresp);
+      case 'pingreq': return this.queue(pingresp);
       case 'disconnect': return this.disconnect(packet);
       case 'pubrec':
       case 'pubrel':
@@ -283,6 +285,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     if (pending?.kind !== 'connect' || this.state !== 'connecting') return;
     const terms = pending.terms;
     this.state = 'connected';
+    const waiting = this.beforeConnack ?? [];
     // Only an authenticated client may take over a client id, so a stranger cannot end someone else's session.
     this.sessions.claim(terms.clientId, this);
     // A clean session discards what was stored; otherwise it resumes.
@@ -290,10 +293,12 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     const stored = terms.clean ? undefined : taken;
     this.accepted = true;
     this.will = terms.will;
+    this.beforeConnack = undefined;
     this.send({
       cmd: 'connack', sessionPresent: stored !== undefined, returnCode: returnCode.accepted, reasonCode: reason.success,
       ...(this.version === 5 ? { properties: this.connackProperties(terms) } : {}),
     });
+    for (const frame of waiting) this.queue(frame);
     this.startKeepAlive(terms.keepAliveMs);
     if (stored) this.restore(stored);
   }
@@ -424,6 +429,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   }
 
   private refuseConnect(v3: number, v5: number, message: string, code: number = closeCodes.protocolViolation): void {
+    this.beforeConnack = undefined;
     this.send(this.version === 5
       ? { cmd: 'connack', sessionPresent: false, reasonCode: v5, properties: { reasonString: message } }
       : { cmd: 'connack', sessionPresent: false, returnCode: v3 });
@@ -488,7 +494,12 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   // ── Helpers ────────────────────────────────────────────────────────────────
 
   private send(packet: Packet): void {
-    this.context.outbox.queueFrame(frameWsMessage(encodePacket(packet, this.version), true));
+    this.queue(frameWsMessage(encodePacket(packet, this.version), true));
+  }
+
+  private queue(frame: Buffer): void {
+    if (this.beforeConnack) this.beforeConnack.push(frame);
+    else this.context.outbox.queueFrame(frame);
   }
 
   private startKeepAlive(keepAliveMs: number): void {

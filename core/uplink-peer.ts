@@ -50,6 +50,8 @@ export class UplinkPeer implements RouteTarget {
   private readonly subscriptions = new Set<string>();
   private readonly interestDigest = new InterestDigest();
   private outbox: Buffer[] = [];
+  /** Settles once every `sub` received so far has read its position; `pub`s wait for it (holdPublishesUntil). */
+  private publishGate: Promise<void> | undefined;
   private flushScheduled = false;
   private closed = false;
   /** The nonce of this connection's challenge, when the core checks edge identity. */
@@ -192,13 +194,17 @@ export class UplinkPeer implements RouteTarget {
     // topics from elsewhere (Redis pub/sub) must be following this one before the position is read, or a message
     // sequenced between the read and the start of the following would be neither replayed nor sent live.
     const added = this.addInterest(subscription);
-    try {
+    const positioned = (async () => {
       await this.context.engine.ready(subscription);
-      if (isPattern(subscription)) {
+      return isPattern(subscription) ? undefined : this.context.engine.position(subscription);
+    })();
+    this.holdPublishesUntil(positioned);
+    try {
+      const position = await positioned;
+      if (!position) {
         if (!this.closed) this.sendFrame([frameType.subok, id, '', 0, false]);
         return;
       }
-      const position = await this.context.engine.position(subscription);
       let replay: StoredMessage[] | null = null;
       if (since && since[0] === position.epoch && since[1] <= position.offset) {
         replay = await this.context.engine.read(subscription, position.epoch, since[1] + 1, position.offset);
@@ -220,10 +226,23 @@ export class UplinkPeer implements RouteTarget {
     this.context.router.remove(this, subscription);
   }
 
+  /**
+   * Frames of one uplink take effect in order: a `pub` sent after a `sub` is sequenced after that subscription's
+   * position is read, so the edge's client sees its own message (the engine may need a round trip before the read).
+   */
+  private holdPublishesUntil(positioned: Promise<unknown>): void {
+    const gate = Promise.all([this.publishGate, positioned]).then(() => undefined, () => undefined);
+    this.publishGate = gate;
+    void gate.then(() => {
+      if (this.publishGate === gate) this.publishGate = undefined;
+    });
+  }
+
   private async publish([, id, topic, data]: PubFrame): Promise<void> {
     const problem = topicProblem(topic);
     if (problem) throw new RelayError('invalid_topic', `topic ${problem}`);
     checkPayload(data);
+    if (this.publishGate) await this.publishGate;
     const key = `${this.edgeId}:${this.instance}:${id}`;
     let sequenced = this.context.recentPublishes.get(key);
     if (!sequenced) {

@@ -1,5 +1,5 @@
-// The edge's client WebSocket endpoint (/v1/ws): subprotocol choice, one session per socket, heartbeats,
-// and the ways sessions end (redirect and drain, close with a code).
+// The edge's client WebSocket endpoint (/v1/ws): the protocol adapter chosen by subprotocol, one session per socket,
+// heartbeats, and the ways sessions end (redirect and drain, close with a code).
 
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -7,15 +7,16 @@ import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { decodeClientMessage } from '../shared/codec.js';
 import { closeCodes } from '../shared/errors.js';
 import { pathOf } from '../shared/http.js';
-import { clientPath, subprotocols, type ClientFormat, type RedirectOp } from '../shared/protocol.js';
+import { clientPath, type RedirectOp } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
 import { ClientSession, type SessionContext } from './client-session.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { IpLimiter } from './ip-limiter.js';
+import type { EdgeStateKey, ProtocolAdapter } from './protocol-adapter.js';
+import { adapterFor, chooseSubprotocol } from './protocol-adapters.js';
 import { WsTransport, type WsTransportOptions } from './ws-transport.js';
 
 export interface ClientListenerOptions {
@@ -28,11 +29,14 @@ export interface ClientListenerOptions {
 }
 
 export class ClientListener {
-  private readonly sessions = new Map<WsTransport, ClientSession>();
+  /** Per socket: its outbox (heartbeats) and the adapter whose transport the session writes to. */
+  private readonly sessions = new Map<WsTransport, ProtocolAdapter>();
   /** Shared with the HTTP streaming sessions: one flush scheduler per edge. */
   readonly transportOptions: WsTransportOptions;
   private readonly wss: WebSocketServer;
   private readonly heartbeat: NodeJS.Timeout;
+  /** State that protocol adapters keep per edge (AdapterContext.edgeState). */
+  private readonly adapterState = new Map<EdgeStateKey<unknown>, unknown>();
 
   constructor(private readonly options: ClientListenerOptions) {
     this.transportOptions = {
@@ -44,7 +48,7 @@ export class ClientListener {
       noServer: true,
       maxPayload: options.limits.maxMessageBytes,
       perMessageDeflate: false,
-      handleProtocols: (offered) => (offered.has(subprotocols.msgpack) ? subprotocols.msgpack : offered.has(subprotocols.json) ? subprotocols.json : false),
+      handleProtocols: (offered) => chooseSubprotocol(offered),
     });
     // Clients that stop answering pings are dropped, so dead sockets do not hold subscriptions.
     this.heartbeat = setInterval(() => {
@@ -75,14 +79,14 @@ export class ClientListener {
   /** Sends every client `redirect`, then waits until they have left or `graceMs` has passed. */
   async redirectAll(op: RedirectOp, graceMs: number): Promise<void> {
     const gone = this.allClosed();
-    for (const transport of this.sessions.keys()) transport.sendOp(op);
+    for (const adapter of this.sessions.values()) adapter.transport.sendOp(op);
     await Promise.race([gone, delay(graceMs, undefined, { ref: false })]);
   }
 
   /** Closes every client with `code`, waiting up to `graceMs` for them to take the close frame. */
   async closeAll(code: number, reason: string, graceMs: number): Promise<void> {
     const gone = this.allClosed();
-    for (const transport of this.sessions.keys()) transport.close(code, reason);
+    for (const adapter of this.sessions.values()) adapter.transport.close(code, reason);
     await Promise.race([gone, delay(graceMs, undefined, { ref: false })]);
   }
 
@@ -99,11 +103,20 @@ export class ClientListener {
 
   private accept(ws: WebSocket, socket: Socket): void {
     const { metrics, logger } = this.options;
-    const format: ClientFormat = ws.protocol === subprotocols.msgpack ? 'msgpack' : 'json';
-    const transport = new WsTransport(ws, socket, format, this.transportOptions);
-    const session = new ClientSession(transport, this.options.sessionContext);
-    this.sessions.set(transport, session);
-    metrics.connections.inc({ transport: 'websocket' });
+    const factory = adapterFor(ws.protocol);
+    const transport = new WsTransport(ws, socket, factory.nativeFormat ?? 'json', this.transportOptions);
+    const adapter = factory.create({
+      subprotocol: ws.protocol, outbox: transport, native: transport, limits: this.options.limits,
+      edgeId: this.options.sessionContext.edgeId, logger,
+      onProtocolError: () => metrics.protocolErrors.inc({ protocol: factory.protocol }),
+      edgeState: <T>(key: EdgeStateKey<T>): T => {
+        if (!this.adapterState.has(key)) this.adapterState.set(key, key.create());
+        return this.adapterState.get(key) as T;
+      },
+    });
+    const session = new ClientSession(adapter.transport, this.options.sessionContext);
+    this.sessions.set(transport, adapter);
+    metrics.connections.inc({ transport: 'websocket', protocol: factory.protocol });
     const { maxPreConnectMessageBytes } = this.options.limits;
     ws.on('message', (data, isBinary) => {
       transport.heard();
@@ -113,7 +126,7 @@ export class ClientListener {
         return;
       }
       try {
-        session.receive(decodeClientMessage(data as Buffer, isBinary, format));
+        adapter.receive(data as Buffer, isBinary, session);
       } catch (error) {
         // A bug must cost one session, never the process and everyone else's.
         logger.error({ session: session.id, err: error }, 'client message failed');
@@ -124,6 +137,7 @@ export class ClientListener {
     ws.on('error', (error) => logger.debug({ session: session.id, err: error.message }, 'client socket error'));
     ws.on('close', () => {
       this.sessions.delete(transport);
+      adapter.closed();
       session.closedByTransport();
     });
   }

@@ -1,10 +1,10 @@
-// What a client session needs of its transport (WebSocket now; HTTP streaming shares the same session code).
+// What a client session needs of its transport: native WebSocket and HTTP streaming, and the protocol adapters
+// (edge/protocol-adapter.ts) that speak STOMP or MQTT to their client, all share the same session code.
 
-import type { ClientFormat, ServerOp } from '../shared/protocol.js';
+import type { ServerOp } from '../shared/protocol.js';
 import type { EncodedMessage } from './encoded-message.js';
 
 export interface SessionTransport {
-  readonly format: ClientFormat;
   /** Queues a reply or notice for this client only. */
   sendOp(op: ServerOp): void;
   /** Queues a fan-out message, whose encoding is shared with the other subscribers. */

@@ -5,9 +5,25 @@ const opcodeText = 0x1;
 const opcodeBinary = 0x2;
 
 export function frameWsMessage(payload: Uint8Array, binary: boolean): Buffer {
-  const length = payload.length;
+  const frame = frameHead(payload.length, payload.length, binary);
+  frame.set(payload, frame.length - payload.length);
+  return frame;
+}
+
+/**
+ * The start of a frame whose payload is `prefix` followed by `restLength` more bytes, queued after it: lets a
+ * per-subscriber prefix go in front of bytes shared by every subscriber without copying them.
+ */
+export function frameWsHead(prefix: Uint8Array, restLength: number, binary: boolean): Buffer {
+  const frame = frameHead(prefix.length + restLength, prefix.length, binary);
+  frame.set(prefix, frame.length - prefix.length);
+  return frame;
+}
+
+/** A buffer holding the header of a frame of `length` payload bytes, with room for `room` of them after it. */
+function frameHead(length: number, room: number, binary: boolean): Buffer {
   const headerLength = length < 126 ? 2 : length < 0x10000 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(headerLength + length);
+  const frame = Buffer.allocUnsafe(headerLength + room);
   frame[0] = 0x80 | (binary ? opcodeBinary : opcodeText);
   if (length < 126) {
     frame[1] = length;
@@ -19,6 +35,5 @@ export function frameWsMessage(payload: Uint8Array, binary: boolean): Buffer {
     frame.writeUInt32BE(Math.floor(length / 0x100000000), 2);
     frame.writeUInt32BE(length >>> 0, 6);
   }
-  frame.set(payload, headerLength);
   return frame;
 }

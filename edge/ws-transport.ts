@@ -1,5 +1,6 @@
 // A client WebSocket as a session transport: an outbox of pre-framed messages written to the raw socket
 // once per event-loop turn, with a byte cap that closes slow consumers (4508) instead of buffering without end.
+// Native clients use it as their session transport; protocol adapters queue their own frames into it (WsOutbox).
 
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
@@ -8,6 +9,7 @@ import { closeCodes } from '../shared/errors.js';
 import type { ClientFormat, ServerOp } from '../shared/protocol.js';
 import type { EncodedMessage } from './encoded-message.js';
 import type { Flushable, FlushScheduler } from './flush-scheduler.js';
+import type { WsOutbox } from './protocol-adapter.js';
 import type { SessionTransport } from './session-transport.js';
 import { frameWsMessage } from './ws-frame.js';
 
@@ -19,7 +21,7 @@ export interface WsTransportOptions {
   onSlowConsumer(): void;
 }
 
-export class WsTransport implements SessionTransport, Flushable {
+export class WsTransport implements SessionTransport, WsOutbox, Flushable {
   private queue: Buffer[] = [];
   private queuedBytes = 0;
   private marked = false;
@@ -36,6 +38,10 @@ export class WsTransport implements SessionTransport, Flushable {
 
   sendMessage(message: EncodedMessage): void {
     this.enqueue(message.wsFrame(this.format));
+  }
+
+  queueFrame(frame: Buffer): void {
+    this.enqueue(frame);
   }
 
   flush(): void {

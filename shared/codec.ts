@@ -111,6 +111,11 @@ export function parseJson(text: string): unknown {
   }
 }
 
+/** Any data value as JSON text, binary values inside it as base64 strings (as json clients see them). */
+export function jsonText(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value, jsonReplacer));
+}
+
 export function encodeServerOp(op: ServerOp, format: ClientFormat): Buffer {
   return format === 'json' ? Buffer.from(JSON.stringify(op, jsonReplacer)) : packr.pack(op);
 }

@@ -200,3 +200,13 @@ test('adding an exact subscription under a pattern neither repeats nor skips a m
   const offsets = (await client.messages(40)).map((op) => op.offset);
   t.deepEqual(offsets, Array.from({ length: 40 }, (_, i) => i + 1));
 });
+
+test('a pub sent right after a sub, without waiting for subok, reaches the same client: uplink frames take effect in order', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
+  const client = await RawClient.open(t, mesh.edges[0]!.url);
+  client.send({ op: 'connect' });
+  client.send({ op: 'sub', id: 's', topic: 'own.echo' });
+  client.send({ op: 'pub', id: 'p', topic: 'own.echo', data: 'mine' });
+  t.like(await client.next((op) => op.id === 's'), { op: 'subok', offset: 0 });
+  t.like((await client.messages(1))[0], { topic: 'own.echo', offset: 1, data: 'mine' });
+});

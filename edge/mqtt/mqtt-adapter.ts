@@ -1,0 +1,523 @@
+// MQTT 3.1.1 and 5 over /v1/ws (subprotocol `mqtt`, PROTOCOL.md §2b) as a protocol adapter: packets become client
+// ops for the shared session; its replies and fan-out messages become CONNACK, SUBACK, PUBACK and PUBLISH packets.
+
+import type { IConnackPacket, IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
+import { RelayError, closeCodes, type ErrorCode } from '../../shared/errors.js';
+import type { ClientOp, ErrorOp, Position, ServerOp, SubokOp, WelcomeOp } from '../../shared/protocol.js';
+import type { EncodedMessage } from '../encoded-message.js';
+import { bodyToData } from '../payload-mapping.js';
+import type { AdapterContext, ProtocolAdapter, ProtocolAdapterFactory, SessionPort } from '../protocol-adapter.js';
+import { RequestTracker } from '../request-tracker.js';
+import type { SessionTransport } from '../session-transport.js';
+import { frameWsMessage } from '../ws-frame.js';
+import { MqttDecoder, encodePacket, type DecodeProblem, type MqttVersion } from './mqtt-codec.js';
+import { connectTerms, type ConnectTerms, type Will } from './mqtt-connect.js';
+import { publishBytes, publishFrames, sharedPublish } from './mqtt-publish.js';
+import { closeCodeOfError, reason, reasonOfClose, reasonOfError, returnCode, subackFailure } from './mqtt-reasons.js';
+import { mqttSessionsKey, type MqttConnection, type MqttSessions, type StoredSession } from './mqtt-sessions.js';
+import { MqttSubscriptions, type Subscription } from './mqtt-subscriptions.js';
+import { filterFromMqtt, topicFromMqtt } from './mqtt-topics.js';
+
+export const mqttSubprotocol = 'mqtt';
+
+/** Room for a packet's fixed and variable header and MQTT 5 properties beyond the largest payload. */
+const headerRoom = 16 * 1024;
+/** MQTT 3.1.1 §3.1.2.10: a client silent for one and a half keep-alive periods is gone. */
+const keepAliveGrace = 1.5;
+const pingresp = frameWsMessage(encodePacket({ cmd: 'pingresp' }, 4), true);
+
+interface SubscribeRequest {
+  packetId: number;
+  codes: number[];
+  remaining: number;
+}
+
+type Pending =
+  | { kind: 'connect'; terms: ConnectTerms }
+  | { kind: 'sub'; request: SubscribeRequest | undefined; index: number; subscription: Subscription; retained: boolean }
+  | { kind: 'retained'; subscription: Subscription }
+  | { kind: 'unsub'; request: SubscribeRequest | undefined; index: number }
+  | { kind: 'pub'; ack: Puback | undefined }
+  | { kind: 'quiet' };
+
+/** A QoS 1 PUBLISH's answer, held until the answers of every PUBLISH before it are out (3.1.1 §4.6). */
+interface Puback {
+  packetId: number;
+  /** Undefined until the session answered. */
+  reasonCode: number | undefined;
+  reasonString?: string;
+}
+
+type State = 'new' | 'connecting' | 'connected' | 'closed';
+
+export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConnection {
+  readonly transport: SessionTransport = this;
+  private state: State = 'new';
+  private version: MqttVersion = 4;
+  private terms: ConnectTerms | undefined;
+  private readonly decoder: MqttDecoder;
+  private readonly sessions: MqttSessions;
+  private session: SessionPort | undefined;
+  private readonly subscriptions = new MqttSubscriptions();
+  private readonly requests = new RequestTracker<Pending>();
+  private readonly pubacks: Puback[] = [];
+  /** Answers to packets that came before the CONNACK was sent: the CONNACK must be the first packet out. */
+  private beforeConnack: Buffer[] | undefined = [];
+  /** Armed once connected; cleared by a DISCONNECT (MQTT 5: unless it asks for the will). */
+  private will: Will | undefined;
+  /** Welcomed: from here on the connection has a session to keep and a will to publish. */
+  private accepted = false;
+  private saved = false;
+  private lastHeard = Date.now();
+  private keepAliveTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly context: AdapterContext) {
+    this.decoder = new MqttDecoder(context.limits.maxPreConnectMessageBytes);
+    this.sessions = context.edgeState(mqttSessionsKey);
+  }
+
+  // ── Client → session ───────────────────────────────────────────────────────
+
+  receive(data: Buffer, _isBinary: boolean, session: SessionPort): void {
+    if (this.state === 'closed') return;
+    this.session = session;
+    this.lastHeard = Date.now();
+    const problem = this.decoder.push(data, (packet) => this.onPacket(packet, session));
+    if (problem) this.malformed(problem);
+  }
+
+  closed(): void {
+    if (this.state !== 'closed') this.state = 'closed';
+    this.decoder.stop();
+    this.stopKeepAlive();
+    this.finish();
+  }
+
+  /** Another connection with this client id arrived: save the session for it, then end this one (will included). */
+  takeOver(): void {
+    this.save();
+    this.end(closeCodes.normal, 'session taken over', reason.sessionTakenOver);
+  }
+
+  private onPacket(packet: Packet, session: SessionPort): void {
+    if (this.state === 'closed') return;
+    try {
+      this.dispatch(packet, session);
+    } catch (error) {
+      // Only RelayErrors are expected here (a payload that contradicts its content type); anything else is a bug.
+      if (!(error instanceof RelayError)) throw error;
+      this.violation(error.message, reason.payloadFormatInvalid);
+    }
+  }
+
+  private dispatch(packet: Packet, session: SessionPort): void {
+    if (packet.cmd === 'connect') return this.connect(packet, session);
+    if (this.state === 'new') return this.violation('CONNECT must come first');
+    switch (packet.cmd) {
+      case 'publish': return this.publish(packet, session);
+      case 'puback': return this.subscriptions.acknowledged(packet.messageId ?? 0);
+      case 'subscribe': return this.subscribe(packet, session);
+      case 'unsubscribe': return this.unsubscribe(packet, session);
+      case 'pingreq': return this.queue(pingresp);
+      case 'disconnect': return this.disconnect(packet);
+      case 'pubrec':
+      case 'pubrel':
+      case 'pubcomp':
+        return this.violation('QoS 2 is not supported (maximum QoS 1)', reason.qosNotSupported);
+      default:
+        return this.violation(`a client does not send ${packet.cmd.toUpperCase()}`);
+    }
+  }
+
+  private connect(packet: IConnectPacket, session: SessionPort): void {
+    if (this.state !== 'new') return this.violation('a second CONNECT');
+    const terms = connectTerms(packet);
+    if (packet.protocolVersion === 5) this.version = 5;
+    if ('returnCode' in terms) return this.refuseConnect(terms.returnCode, terms.reason, terms.message);
+    this.terms = terms;
+    this.state = 'connecting';
+    this.decoder.maxPacketBytes = this.context.limits.maxMessageBytes + headerRoom;
+    const id = this.requests.add({ kind: 'connect', terms });
+    this.toSession(session, terms.token === undefined ? { op: 'connect', id } : { op: 'connect', id, token: terms.token });
+  }
+
+  private publish(packet: IPublishPacket, session: SessionPort): void {
+    if (packet.qos === 2) {
+      // Exactly once needs a two-phase handshake per message whose state the edge would have to keep durably.
+      return this.violation('QoS 2 is not supported (maximum QoS 1)', reason.qosNotSupported);
+    }
+    if (packet.properties?.topicAlias !== undefined) return this.violation('topic aliases are not supported (Topic Alias Maximum 0)', reason.topicAliasInvalid);
+    let ack: Puback | undefined;
+    if (packet.qos === 1) this.pubacks.push(ack = { packetId: packet.messageId ?? 0, reasonCode: undefined });
+    const mapped = topicFromMqtt(packet.topic);
+    if ('problem' in mapped) return this.refusePublish(ack, 'invalid_topic', mapped.problem);
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    let data: unknown;
+    try {
+      data = bodyToData(payload, this.version === 5 ? packet.properties?.contentType : undefined, 'json-text-or-binary');
+    } catch (error) {
+      if (!(error instanceof RelayError)) throw error;
+      return this.refusePublish(ack, error.code, error.message);
+    }
+    if (packet.properties?.payloadFormatIndicator && data instanceof Uint8Array) return this.refusePublish(ack, 'bad_request', 'the payload is marked UTF-8 but is not');
+    // A retained PUBLISH is published like any other: the newest message of a topic is its retained message.
+    const id = this.requests.add({ kind: 'pub', ack });
+    this.toSession(session, { op: 'pub', id, topic: mapped.topic, data });
+  }
+
+  private subscribe(packet: ISubscribePacket, session: SessionPort): void {
+    if (packet.properties?.subscriptionIdentifier !== undefined) return this.violation('subscription identifiers are not supported', reason.subscriptionIdentifiersNotSupported);
+    if (packet.subscriptions.length === 0) return this.violation('a SUBSCRIBE without topic filters');
+    const request: SubscribeRequest = { packetId: packet.messageId ?? 0, codes: [], remaining: packet.subscriptions.length };
+    for (const [index, wanted] of packet.subscriptions.entries()) {
+      // QoS 2 is granted as 1: the client asked for at most that, and MQTT lets the server grant less.
+      const qos: 0 | 1 = wanted.qos === 0 ? 0 : 1;
+      const mapped = filterFromMqtt(wanted.topic);
+      if ('problem' in mapped) {
+        this.answerFilter(request, index, this.version === 5 ? (mapped.shared ? reason.sharedSubscriptionsNotSupported : reason.topicFilterInvalid) : subackFailure);
+        continue;
+      }
+      const existing = this.subscriptions.get(mapped.topic);
+      if (existing) {
+        // MQTT replaces a subscription to the same filter: the new QoS applies, the stream goes on as it was.
+        existing.qos = qos;
+        this.answerFilter(request, index, qos);
+        continue;
+      }
+      const subscription = this.subscriptions.add(wanted.topic, mapped.topic, qos, undefined);
+      // MQTT 5 retain handling 2: no retained messages; patterns have no single newest message to send.
+      const retained = !subscription.pattern && (wanted.rh ?? 0) !== 2;
+      const id = this.requests.add({ kind: 'sub', request, index, subscription, retained });
+      this.toSession(session, { op: 'sub', id, topic: mapped.topic });
+    }
+  }
+
+  private unsubscribe(packet: IUnsubscribePacket, session: SessionPort): void {
+    if (packet.unsubscriptions.length === 0) return this.violation('an UNSUBSCRIBE without topic filters');
+    const request: SubscribeRequest = { packetId: packet.messageId ?? 0, codes: [], remaining: packet.unsubscriptions.length };
+    for (const [index, filter] of packet.unsubscriptions.entries()) {
+      const mapped = filterFromMqtt(filter);
+      const subscription = 'topic' in mapped ? this.subscriptions.get(mapped.topic) : undefined;
+      if (!subscription) {
+        this.answerUnsubscribe(request, index, 'topic' in mapped ? reason.noSubscriptionExisted : reason.topicFilterInvalid);
+        continue;
+      }
+      this.subscriptions.forget(subscription);
+      const id = this.requests.add({ kind: 'unsub', request, index });
+      this.toSession(session, { op: 'unsub', id, topic: subscription.topic });
+    }
+  }
+
+  private disconnect(packet: IDisconnectPacket): void {
+    // A DISCONNECT is a graceful end: no will, unless an MQTT 5 client asks for it.
+    if (packet.reasonCode !== reason.disconnectWithWill) this.will = undefined;
+    const expiry = packet.properties?.sessionExpiryInterval;
+    if (expiry !== undefined && this.terms && this.terms.sessionTtlMs > 0) this.terms.sessionTtlMs = expiry * 1000;
+    this.end(closeCodes.normal, 'disconnected', undefined);
+  }
+
+  private toSession(session: SessionPort, op: ClientOp): void {
+    session.receive({ kind: 'op', op });
+  }
+
+  // ── Session → client (SessionTransport) ────────────────────────────────────
+
+  sendOp(op: ServerOp): void {
+    if (this.state === 'closed') return;
+    switch (op.op) {
+      case 'welcome': return this.welcome(op);
+      case 'subok': return this.subscribed(op);
+      case 'unsubok': {
+        const pending = this.requests.take(op.id);
+        if (pending?.kind === 'unsub') this.answerUnsubscribe(pending.request, pending.index, reason.success);
+        return;
+      }
+      case 'puback': {
+        const pending = this.requests.take(op.id);
+        if (pending?.kind === 'pub' && pending.ack) this.answerPublish(pending.ack, reason.success);
+        return;
+      }
+      case 'error': return this.sessionError(op);
+      case 'reset': {
+        // MQTT has no way to say continuity was lost: the stream simply goes on from the new position.
+        const subscription = this.subscriptions.get(op.topic);
+        if (subscription) subscription.position = { epoch: op.epoch, offset: op.offset };
+        return;
+      }
+      case 'redirect':
+        return this.end(closeCodes.draining, 'edge draining', reason.useAnotherServer, op.url);
+      case 'pong':
+      case 'msg':
+        return;
+    }
+  }
+
+  sendMessage(message: EncodedMessage): void {
+    if (this.state !== 'connected') return;
+    const subscription = this.subscriptions.carrying(message.topic);
+    // While the retained message is being fetched, the resubscription replays everything from it on.
+    if (!subscription || subscription.phase === 'retained') return;
+    const retain = !subscription.pattern && subscription.retainAt === message.offset;
+    if (retain) subscription.retainAt = 0;
+    if (!subscription.pattern) subscription.position = { epoch: message.epoch, offset: message.offset };
+    let qos = subscription.qos;
+    if (qos === 1 && this.subscriptions.inflightCount >= (this.terms?.receiveMaximum ?? 0)) qos = 0;
+    const shared = sharedPublish(message, this.version, qos);
+    // A topic MQTT cannot name, or an empty retained message (MQTT's "no retained message"), is not sent.
+    if (!shared || (retain && shared.payloadBytes === 0)) return;
+    if (publishBytes(shared) > (this.terms?.maxPacketBytes ?? Infinity)) return;
+    const packetId = qos === 1 ? this.subscriptions.sent(subscription, message.epoch, message.offset) : undefined;
+    for (const frame of publishFrames(shared, packetId, retain)) this.context.outbox.queueFrame(frame);
+  }
+
+  /** The session or the edge ends the connection: CONNACK or DISCONNECT (MQTT 5) says why, then the close. */
+  close(code: number, why: string): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'connecting') {
+      if (code === closeCodes.unauthorized) return this.refuseConnect(returnCode.badUserNameOrPassword, reason.badUserNameOrPassword, why, code);
+      return this.refuseConnect(returnCode.serverUnavailable, reason.serverUnavailable, why, code);
+    }
+    this.end(code, why, code === closeCodes.normal ? undefined : reasonOfClose(code));
+  }
+
+  private welcome(op: WelcomeOp): void {
+    const pending = this.requests.take(op.id);
+    if (pending?.kind !== 'connect' || this.state !== 'connecting') return;
+    const terms = pending.terms;
+    this.state = 'connected';
+    const waiting = this.beforeConnack ?? [];
+    // Only an authenticated client may take over a client id, so a stranger cannot end someone else's session.
+    this.sessions.claim(terms.clientId, this);
+    // A clean session discards what was stored; otherwise it resumes.
+    const taken = this.sessions.take(terms.clientId);
+    const stored = terms.clean ? undefined : taken;
+    this.accepted = true;
+    this.will = terms.will;
+    this.beforeConnack = undefined;
+    this.send({
+      cmd: 'connack', sessionPresent: stored !== undefined, returnCode: returnCode.accepted, reasonCode: reason.success,
+      ...(this.version === 5 ? { properties: this.connackProperties(terms) } : {}),
+    });
+    for (const frame of waiting) this.queue(frame);
+    this.startKeepAlive(terms.keepAliveMs);
+    if (stored) this.restore(stored);
+  }
+
+  private connackProperties(terms: ConnectTerms): NonNullable<IConnackPacket['properties']> {
+    return {
+      maximumQoS: 1,
+      retainAvailable: true,
+      wildcardSubscriptionAvailable: true,
+      subscriptionIdentifiersAvailable: false,
+      sharedSubscriptionAvailable: false,
+      maximumPacketSize: this.decoder.maxPacketBytes,
+      topicAliasMaximum: 0,
+      ...(terms.assigned ? { assignedClientIdentifier: terms.clientId } : {}),
+      ...(terms.sessionTtlMs > 0 ? { sessionExpiryInterval: Math.floor(terms.sessionTtlMs / 1000) } : {}),
+    };
+  }
+
+  /** A persistent session resumes: each subscription again, exact topics from their positions (replaying the gap). */
+  private restore(stored: StoredSession): void {
+    const session = this.session;
+    if (!session) return;
+    for (const saved of stored.subscriptions) {
+      if (this.subscriptions.get(saved.topic)) continue;
+      const subscription = this.subscriptions.add(saved.filter, saved.topic, saved.qos, saved.position);
+      const id = this.requests.add({ kind: 'sub', request: undefined, index: 0, subscription, retained: false });
+      this.toSession(session, saved.position ? { op: 'sub', id, topic: saved.topic, since: saved.position } : { op: 'sub', id, topic: saved.topic });
+    }
+  }
+
+  private subscribed(op: SubokOp): void {
+    const pending = this.requests.take(op.id);
+    if (pending?.kind === 'retained') {
+      const subscription = pending.subscription;
+      if (!this.subscriptions.holds(subscription)) return;
+      subscription.phase = 'live';
+      // History no longer holds the newest message: no retained message, the stream goes on from here.
+      if (!op.recovered) {
+        subscription.retainAt = 0;
+        subscription.position = op.epoch === undefined ? subscription.position : { epoch: op.epoch, offset: op.offset ?? 0 };
+      }
+      return;
+    }
+    if (pending?.kind !== 'sub') return;
+    const { subscription } = pending;
+    if (this.subscriptions.holds(subscription)) {
+      if (op.epoch !== undefined && !op.recovered) subscription.position = { epoch: op.epoch, offset: op.offset ?? 0 };
+      const newest = op.offset ?? 0;
+      if (pending.retained && op.epoch !== undefined && newest > 0) this.fetchRetained(subscription, { epoch: op.epoch, offset: newest });
+      else subscription.phase = 'live';
+    }
+    if (pending.request) this.answerFilter(pending.request, pending.index, subscription.qos);
+  }
+
+  /**
+   * The retained message is the newest of the topic: subscribe again from just before it, so it comes first (with
+   * the retain flag) and everything after it follows in order. After the answer, not inside it: the session is
+   * still finishing the subscription this one replaces.
+   */
+  private fetchRetained(subscription: Subscription, newest: Position): void {
+    subscription.phase = 'retained';
+    subscription.retainAt = newest.offset;
+    queueMicrotask(() => {
+      const session = this.session;
+      if (this.state !== 'connected' || !session || !this.subscriptions.holds(subscription)) return;
+      this.toSession(session, { op: 'unsub', id: this.requests.add({ kind: 'quiet' }), topic: subscription.topic });
+      const id = this.requests.add({ kind: 'retained', subscription });
+      this.toSession(session, { op: 'sub', id, topic: subscription.topic, since: { epoch: newest.epoch, offset: newest.offset - 1 } });
+    });
+  }
+
+  private sessionError(op: ErrorOp): void {
+    const pending = this.requests.take(op.id);
+    if (!pending || pending.kind === 'quiet') return;
+    switch (pending.kind) {
+      case 'sub': {
+        const { subscription, request } = pending;
+        // A subscription the client already unsubscribed ends quietly: it asked for that.
+        const current = this.subscriptions.holds(subscription);
+        if (current) this.subscriptions.forget(subscription);
+        if (request) this.answerFilter(request, pending.index, !current ? subscription.qos : this.version === 5 ? reasonOfError(op.code, 'filter') : subackFailure);
+        return;
+      }
+      case 'retained':
+        if (!this.subscriptions.holds(pending.subscription)) return;
+        return this.end(closeCodeOfError(op.code), `the subscription to ${pending.subscription.filter} could not be renewed: ${op.message}`, reasonOfError(op.code, 'filter'));
+      case 'unsub':
+        return this.answerUnsubscribe(pending.request, pending.index, reason.success);
+      case 'pub':
+        return this.refusePublish(pending.ack, op.code, op.message);
+      case 'connect':
+        return;
+    }
+  }
+
+  // ── Answers ────────────────────────────────────────────────────────────────
+
+  private answerFilter(request: SubscribeRequest, index: number, code: number): void {
+    request.codes[index] = code;
+    if (--request.remaining === 0) this.send({ cmd: 'suback', messageId: request.packetId, granted: request.codes });
+  }
+
+  private answerUnsubscribe(request: SubscribeRequest | undefined, index: number, code: number): void {
+    if (!request) return;
+    request.codes[index] = code;
+    if (--request.remaining > 0) return;
+    // 3.1.1's UNSUBACK carries no codes.
+    this.send(this.version === 5 ? { cmd: 'unsuback', messageId: request.packetId, granted: request.codes } : { cmd: 'unsuback', messageId: request.packetId, granted: [] });
+  }
+
+  /**
+   * A refused PUBLISH: MQTT 5 answers a QoS 1 one with a PUBACK reason code and goes on; QoS 0 and 3.1.1 have no way
+   * to refuse in place, so the connection ends (MQTT 5 with a DISCONNECT saying why), as 3.1.1 §4.8 allows.
+   */
+  private refusePublish(ack: Puback | undefined, code: ErrorCode, message: string): void {
+    if (this.version === 5 && ack) return this.answerPublish(ack, reasonOfError(code, 'name'), message);
+    this.end(closeCodeOfError(code), message, reasonOfError(code, 'name'));
+  }
+
+  /** Answers a QoS 1 PUBLISH, and sends every answer that no longer waits for an earlier one. */
+  private answerPublish(ack: Puback, reasonCode: number, reasonString?: string): void {
+    ack.reasonCode = reasonCode;
+    if (reasonString !== undefined) ack.reasonString = reasonString;
+    while (this.pubacks[0]?.reasonCode !== undefined) {
+      const { packetId, reasonCode: code, reasonString: text } = this.pubacks.shift()!;
+      this.send({ cmd: 'puback', messageId: packetId, reasonCode: code, ...(text === undefined ? {} : { properties: { reasonString: text } }) });
+    }
+  }
+
+  private refuseConnect(v3: number, v5: number, message: string, code: number = closeCodes.protocolViolation): void {
+    this.beforeConnack = undefined;
+    this.send(this.version === 5
+      ? { cmd: 'connack', sessionPresent: false, reasonCode: v5, properties: { reasonString: message } }
+      : { cmd: 'connack', sessionPresent: false, returnCode: v3 });
+    if (code === closeCodes.protocolViolation) this.context.onProtocolError();
+    this.end(code, message, undefined);
+  }
+
+  /** A packet that breaks the protocol, or a feature refused by closing: counted, then DISCONNECT (MQTT 5) and close. */
+  private violation(message: string, code: number = reason.protocolError): void {
+    this.context.onProtocolError();
+    this.end(closeCodes.protocolViolation, message, code);
+  }
+
+  private malformed(problem: DecodeProblem): void {
+    if (problem.kind === 'too_large') {
+      this.context.onProtocolError();
+      return this.end(closeCodes.messageTooBig, problem.message, reason.packetTooLarge);
+    }
+    this.violation(problem.message, reason.malformedPacket);
+  }
+
+  /** Ends the connection: a DISCONNECT with `reasonCode` first for a connected MQTT 5 client, then the close. */
+  private end(code: number, message: string, reasonCode: number | undefined, serverReference?: string): void {
+    if (this.state === 'closed') return;
+    if (this.version === 5 && this.state === 'connected' && reasonCode !== undefined) {
+      this.send({ cmd: 'disconnect', reasonCode, properties: { reasonString: message.slice(0, 200), ...(serverReference ? { serverReference } : {}) } });
+    }
+    this.state = 'closed';
+    this.decoder.stop();
+    this.stopKeepAlive();
+    // Now rather than when the socket is gone: a dead peer's close handshake may take long to time out.
+    this.publishWill();
+    this.context.outbox.close(code, message);
+  }
+
+  /** The will goes out once, when the connection ends other than by a DISCONNECT that dropped it. */
+  private publishWill(): void {
+    const will = this.will;
+    this.will = undefined;
+    if (will && this.session) this.toSession(this.session, { op: 'pub', topic: will.topic, data: will.data });
+  }
+
+  /** The connection is over: the will (if still armed), the session kept (if persistent), the client id released. */
+  private finish(): void {
+    const terms = this.terms;
+    if (!terms) return;
+    this.publishWill();
+    this.save();
+    this.sessions.release(terms.clientId, this);
+  }
+
+  /** Keeps the session for the next connection with this client id, once. */
+  private save(): void {
+    const terms = this.terms;
+    if (!terms || !this.accepted || this.saved) return;
+    this.saved = true;
+    if (terms.sessionTtlMs <= 0) return;
+    const subscriptions = this.subscriptions.snapshot();
+    this.sessions.save(terms.clientId, { subscriptions }, terms.sessionTtlMs);
+  }
+
+  // ── Helpers ────────────────────────────────────────────────────────────────
+
+  private send(packet: Packet): void {
+    this.queue(frameWsMessage(encodePacket(packet, this.version), true));
+  }
+
+  private queue(frame: Buffer): void {
+    if (this.beforeConnack) this.beforeConnack.push(frame);
+    else this.context.outbox.queueFrame(frame);
+  }
+
+  private startKeepAlive(keepAliveMs: number): void {
+    if (keepAliveMs <= 0) return;
+    const limit = keepAliveMs * keepAliveGrace;
+    this.keepAliveTimer = setInterval(() => {
+      if (Date.now() - this.lastHeard > limit) this.end(closeCodes.goingAway, 'keep-alive timeout', reason.keepAliveTimeout);
+    }, Math.max(50, keepAliveMs / 2));
+    this.keepAliveTimer.unref();
+  }
+
+  private stopKeepAlive(): void {
+    clearInterval(this.keepAliveTimer);
+    this.keepAliveTimer = undefined;
+  }
+}
+
+export const mqttAdapterFactory: ProtocolAdapterFactory = {
+  protocol: 'mqtt',
+  create: (context: AdapterContext) => new MqttAdapter(context),
+};

@@ -1,0 +1,55 @@
+// STOMP clients through a lost stream history (the next MESSAGE carries relaymesh-reset and the new epoch) and a
+// draining edge (ERROR saying so, then 4503).
+
+import test from 'ava';
+import { startCore } from '../core/start-core.js';
+import { startEdge } from '../edge/start-edge.js';
+import { silentLogger, startMesh } from './helpers/mesh.js';
+import { RawClient } from './helpers/raw-client.js';
+import { RawStomp, header } from './helpers/stomp.js';
+import { within } from './helpers/within.js';
+
+const fastUplink = { heartbeatMs: 200, reconnectBaseMs: 10, reconnectMaxMs: 100, failbackMs: 100 };
+
+async function publish(core: { url: string }, topic: string, data: unknown): Promise<{ epoch: string; offset: number }> {
+  const response = await fetch(`${core.url.replace(/^ws/, 'http')}/v1/publish`, { method: 'POST', body: JSON.stringify({ topic, data }) });
+  if (!response.ok) throw new Error(`publish: ${response.status}`);
+  return (await response.json()) as { epoch: string; offset: number };
+}
+
+test('a restarted in-memory core: the STOMP client stays connected, the next MESSAGE says relaymesh-reset', async (t) => {
+  const first = await startCore({ id: 'central', logger: silentLogger });
+  const edge = await startEdge({ id: 'eu-1', region: 'eu', cores: [{ id: 'central', url: first.url }], uplink: fastUplink, logger: silentLogger });
+  t.teardown(() => edge.close());
+  await edge.ready();
+  const native = await RawClient.connected(t, edge.url);
+  await native.subscribe('prices.eur', 1);
+  const raw = await RawStomp.connected(t, edge.url);
+  raw.send('SUBSCRIBE', [['id', 's'], ['destination', '/topic/prices.eur'], ['receipt', 'r']]);
+  await raw.next((frame) => frame.command === 'RECEIPT');
+  const before = await publish(first, 'prices.eur', 'before');
+  const old = await raw.next((frame) => frame.command === 'MESSAGE');
+  t.is(header(old, 'relaymesh-reset'), undefined);
+
+  await first.close();
+  const second = await startCore({ id: 'central', listen: first.address, logger: silentLogger });
+  t.teardown(() => second.close());
+  // A native client on the same topic tells when the edge has learnt the new epoch.
+  await within(native.next((op) => op.op === 'reset'), 'native reset');
+  const after = await publish(second, 'prices.eur', 'after');
+  const message = await raw.next((frame) => frame.command === 'MESSAGE' && frame !== old);
+  t.not(after.epoch, before.epoch);
+  t.is(header(message, 'relaymesh-reset'), `${after.epoch}:0`);
+  t.is(header(message, 'message-id'), `${after.epoch}:1`);
+  t.is(message.body.toString(), 'after');
+  t.is(edge.sessionCount, 2);
+});
+
+test('a draining edge ends STOMP sessions with ERROR and 4503', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { drainGraceMs: 100 } } });
+  const raw = await RawStomp.connected(t, mesh.edges[0]!.url);
+  void mesh.edges[0]!.drain();
+  const error = await raw.next((frame) => frame.command === 'ERROR');
+  t.regex(header(error, 'message')!, /draining/);
+  t.is((await within(raw.closed, 'close')).code, 4503);
+});

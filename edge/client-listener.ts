@@ -35,6 +35,8 @@ export class ClientListener {
   readonly transportOptions: WsTransportOptions;
   private readonly wss: WebSocketServer;
   private readonly heartbeat: NodeJS.Timeout;
+  /** Sessions open now by protocol (native, stomp, mqtt), for metrics. */
+  readonly sessionsByProtocol = new Map<string, number>();
   /** State that protocol adapters keep per edge (AdapterContext.edgeState). */
   private readonly adapterState = new Map<EdgeStateKey<unknown>, unknown>();
 
@@ -97,6 +99,10 @@ export class ClientListener {
     this.wss.close();
   }
 
+  private countSession(protocol: string, change: 1 | -1): void {
+    this.sessionsByProtocol.set(protocol, (this.sessionsByProtocol.get(protocol) ?? 0) + change);
+  }
+
   private allClosed(): Promise<unknown> {
     return Promise.all([...this.wss.clients].map((ws) => new Promise((resolve) => ws.once('close', resolve))));
   }
@@ -116,6 +122,7 @@ export class ClientListener {
     });
     const session = new ClientSession(adapter.transport, this.options.sessionContext);
     this.sessions.set(transport, adapter);
+    this.countSession(factory.protocol, 1);
     metrics.connections.inc({ transport: 'websocket', protocol: factory.protocol });
     const { maxPreConnectMessageBytes } = this.options.limits;
     ws.on('message', (data, isBinary) => {
@@ -137,6 +144,7 @@ export class ClientListener {
     ws.on('error', (error) => logger.debug({ session: session.id, err: error.message }, 'client socket error'));
     ws.on('close', () => {
       this.sessions.delete(transport);
+      this.countSession(factory.protocol, -1);
       adapter.closed();
       session.closedByTransport();
     });

@@ -5,8 +5,8 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { amplification } from '../shared/mesh-status.js';
 
 export interface EdgeGauges {
-  /** Sessions open now, by transport (websocket, http-stream). */
-  sessions(): Record<string, number>;
+  /** Sessions open now, by transport (websocket, http-stream) and protocol (native, stomp, mqtt). */
+  sessions(): Array<{ transport: string; protocol: string; count: number }>;
   subscriptions(): number;
   topics(): number;
   patterns(): number;
@@ -58,9 +58,9 @@ export function createEdgeMetrics(edgeId: string, gauges: EdgeGauges) {
   return {
     registry,
     sessions: new Gauge({
-      name: 'relaymesh_edge_sessions', help: 'Client sessions open on this edge, by transport', labelNames: ['transport'], registers,
+      name: 'relaymesh_edge_sessions', help: 'Client sessions open on this edge, by transport and protocol', labelNames: ['transport', 'protocol'], registers,
       collect() {
-        for (const [transport, count] of Object.entries(gauges.sessions())) this.set({ transport }, count);
+        for (const { transport, protocol, count } of gauges.sessions()) this.set({ transport, protocol }, count);
       },
     }),
     subscriptions: new Gauge({ name: 'relaymesh_edge_subscriptions', help: 'Client subscriptions held on this edge', registers, collect() { this.set(gauges.subscriptions()); } }),

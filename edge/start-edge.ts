@@ -132,7 +132,10 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     onRefused: (subscription, error) => (subscription.session as ClientSession).refused(subscription, error),
   });
   const metrics = createEdgeMetrics(options.id, {
-    sessions: () => ({ websocket: clients.sessionCount, 'http-stream': streams.sessionCount }),
+    sessions: () => [
+      ...[...clients.sessionsByProtocol].map(([protocol, count]) => ({ transport: 'websocket', protocol, count })),
+      { transport: 'http-stream', protocol: 'native', count: streams.sessionCount },
+    ],
     subscriptions: () => interest.subscriptionCount,
     topics: () => interest.topicCount,
     patterns: () => interest.patternCount,

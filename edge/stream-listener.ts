@@ -110,7 +110,7 @@ export class StreamListener {
     });
     const entry: StreamSession = { transport, session: new ClientSession(transport, this.options.sessionContext), graceTimer: undefined };
     this.sessions.set(id, entry);
-    this.options.metrics.connections.inc({ transport: 'http-stream' });
+    this.options.metrics.connections.inc({ transport: 'http-stream', protocol: 'native' });
     const answer = new Promise<void>((resolve) => {
       entry.transport.onFirstOp = (op) => {
         if (op.op === 'welcome') {

@@ -108,9 +108,9 @@ test('3 edges, 100 clients, 10 messages: exact fan-out metrics on each edge, on 
     t.is(metrics.value('relaymesh_edge_subscriptions', own), n, what('subscriptions'));
     t.is(metrics.value('relaymesh_edge_topics', own), 1, what('topics'));
     t.is(metrics.value('relaymesh_edge_patterns', own), 0, what('patterns'));
-    t.is(metrics.value('relaymesh_edge_sessions', { ...own, transport: 'websocket' }), n, what('websocket sessions'));
+    t.is(metrics.value('relaymesh_edge_sessions', { ...own, transport: 'websocket', protocol: 'native' }), n, what('websocket sessions'));
     t.is(metrics.value('relaymesh_edge_sessions', { ...own, transport: 'http-stream' }), 0, what('http-stream sessions'));
-    t.is(metrics.value('relaymesh_edge_connections_total', { ...own, transport: 'websocket' }), n, what('connections'));
+    t.is(metrics.value('relaymesh_edge_connections_total', { ...own, transport: 'websocket', protocol: 'native' }), n, what('connections'));
     t.is(metrics.value('relaymesh_edge_wan_bytes_saved_total', own), (n - 1) * payloadBytes * messageCount, what('WAN bytes saved'));
     t.is(metrics.value('relaymesh_edge_published_total', own), 0, what('published through the edge'));
     t.is(metrics.value('relaymesh_edge_uplink_up', own), 1, what('uplink up'));

@@ -67,7 +67,7 @@ export class MeshClient {
   private url: string;
   /** From the last locate: edges not tried yet, best first. */
   private candidates: string[] = [];
-  /** The edge whose connection failed last, put last when locating again. */
+  /** The edge whose connection failed last, put last when locating again (the mesh may not have noticed yet). */
   private failedUrl: string | undefined;
   /** A `redirect` named the next edge: follow it instead of locating. */
   private followRedirect = false;
@@ -272,6 +272,9 @@ export class MeshClient {
       this.emit('transport', connection.kind);
     }
     const reconnected = this.welcome !== undefined || this.attempt > 0;
+    // Candidates serve one round of attempts: after a connection, the next loss locates afresh (the mesh moves on).
+    this.candidates = [];
+    this.failedUrl = undefined;
     this.welcome = welcome;
     this.attempt = 0;
     this.setState('connected');

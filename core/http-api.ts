@@ -29,7 +29,11 @@ export function coreHttpHandler(context: CoreHttpContext): (req: IncomingMessage
     '/metrics': { GET: metricsHandler(context.metrics.registry) },
     '/v1/publish': { POST: (req, res) => publish(req, res, context) },
     '/v1/locate': { GET: (req, res) => answerLocate(req, res, context.view.edges(), context.region, context.locate) },
-    '/v1/mesh': { GET: (_req, res) => sendJson(res, 200, context.view.snapshot(), { 'cache-control': 'no-store' }) },
+    // Internal URLs and load: behind the publish keys when there are some (`relaymesh status --key`).
+    '/v1/mesh': { GET: (req, res) => {
+      context.publishKeys.check(req);
+      sendJson(res, 200, context.view.snapshot(), { 'cache-control': 'no-store' });
+    } },
   }, context.logger);
 }
 

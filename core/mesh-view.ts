@@ -29,6 +29,7 @@ export class CoreMeshView {
   private urgent = false;
   private moved = false;
   private remote: CoreMeshShare[] = [];
+  private exchanging = false;
   private readonly timer: NodeJS.Timeout;
   readonly watch = new MeshWatch(() => this.snapshot());
 
@@ -65,6 +66,9 @@ export class CoreMeshView {
   }
 
   private async tick(): Promise<void> {
+    // A slow exchange (an engine timing out) must not be overtaken by the next one and its answer overwrite a newer one.
+    if (this.exchanging) return;
+    this.exchanging = true;
     const coreId = this.options.core().id;
     let remote: CoreMeshShare[];
     try {
@@ -74,6 +78,8 @@ export class CoreMeshView {
     } catch {
       // The engine is down: what the other cores said can no longer be refreshed, so it is not passed on.
       remote = [];
+    } finally {
+      this.exchanging = false;
     }
     if (JSON.stringify(remote) !== JSON.stringify(this.remote)) {
       this.remote = remote;

@@ -112,6 +112,11 @@ export class RedisEngine implements Engine {
         reject(new RelayError('unavailable', `${this.status().unavailable ?? 'redis status'} (${this.where}): not as wanted within ${ms} ms`));
       }, ms);
       const check = (): void => {
+        if (this.closed) {
+          clearTimeout(timer);
+          this.statusWaiters.delete(check);
+          return reject(new RelayError('unavailable', 'engine closed'));
+        }
         if (!wanted(this.status())) return;
         clearTimeout(timer);
         this.statusWaiters.delete(check);
@@ -211,6 +216,8 @@ export class RedisEngine implements Engine {
   async close(): Promise<void> {
     this.closed = true;
     this.listeners.length = 0;
+    // Whoever waits for a status gets its answer now, not at its deadline.
+    for (const waiter of [...this.statusWaiters]) waiter();
     this.commands.disconnect();
     this.subscriber.disconnect();
   }
@@ -238,14 +245,18 @@ export class RedisEngine implements Engine {
   }
 
   /** The command connection is (back) up: learn the epoch, which tells whether Redis kept its data. */
-  private connected(): void {
+  private connected(attempt = 1): void {
     this.commands.relaymeshPosition(epochKey(this.prefix), `${this.prefix}seq:`, newEpoch()).then(
       ([epoch]) => {
         this.noteEpoch(epoch);
         this.epochChecked = true;
         this.statusChanged();
       },
-      (error: unknown) => this.failed('could not read the epoch', error),
+      (error: unknown) => {
+        this.failed('could not read the epoch; trying again', error);
+        // Until it is read the core reports itself unavailable, so a failed read is retried while the link is up.
+        if (!this.closed && this.commands.status === 'ready') setTimeout(() => this.connected(attempt + 1), Math.min(100 * attempt, 2000)).unref();
+      },
     );
   }
 

@@ -9,7 +9,7 @@ import { challengeNonce, edgeProofMatches } from '../shared/edge-proof.js';
 import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
 import { InterestDigest, type DigestValue } from '../shared/interest-digest.js';
 import { edgeReportOf, type EdgeReport } from '../shared/mesh-status.js';
-import { frameType, protocolVersion, type CoreFrame, type EdgeFrame, type HistoryFrame, type Position, type PubFrame, type SubFrame } from '../shared/protocol.js';
+import { frameType, oldestEdgeProtocolVersion, protocolVersion, type CoreFrame, type EdgeFrame, type HistoryFrame, type Position, type PubFrame, type SubFrame } from '../shared/protocol.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import type { Engine, StoredMessage } from './engine.js';
 import type { Router, RouteTarget } from './router.js';
@@ -47,7 +47,9 @@ export class UplinkPeer implements RouteTarget {
   /** Anything heard from the edge (a frame, a ping) since the last liveness sweep. */
   heard = true;
   private instance = '';
-  private readonly subscriptions = new Set<string>();
+  /** Subscription → the number of the `sub` that added it, so a failed `sub` removes only what it added. */
+  private readonly subscriptions = new Map<string, number>();
+  private subscriptionsAdded = 0;
   private readonly interestDigest = new InterestDigest();
   private outbox: Buffer[] = [];
   /** Settles once every `sub` received so far has read its position; `pub`s wait for it (holdPublishesUntil). */
@@ -157,7 +159,7 @@ export class UplinkPeer implements RouteTarget {
 
   private hello(version: number, edgeId: string, region: string, instance: string, proof: string): void {
     if (this.edgeId) return this.close(closeCodes.protocolViolation, 'hello twice');
-    if (version !== protocolVersion) return this.close(closeCodes.protocolViolation, `uplink protocol ${version} is not ${protocolVersion}`);
+    if (version < oldestEdgeProtocolVersion || version > protocolVersion) return this.close(closeCodes.protocolViolation, `uplink protocol ${version} is not between ${oldestEdgeProtocolVersion} and ${protocolVersion}`);
     if (!edgeId || !instance) return this.close(closeCodes.protocolViolation, 'empty edge id or instance');
     const refusal = this.identityProblem(edgeId, instance, proof);
     if (refusal) return this.refuse(edgeId, refusal);
@@ -215,7 +217,7 @@ export class UplinkPeer implements RouteTarget {
       this.sendFrame([frameType.subok, id, position.epoch, position.offset, replay !== null]);
     } catch (error) {
       // The edge drops a subscription that failed, so the core does too (a resubscribe it already held stays).
-      if (added) this.unsubscribe(subscription);
+      if (added !== undefined && this.subscriptions.get(subscription) === added) this.unsubscribe(subscription);
       throw error;
     }
   }
@@ -268,13 +270,14 @@ export class UplinkPeer implements RouteTarget {
     this.context.onReport(this, previous);
   }
 
-  /** True when the subscription is new to this uplink. */
-  private addInterest(subscription: string): boolean {
-    if (this.subscriptions.has(subscription)) return false;
-    this.subscriptions.add(subscription);
+  /** The number of this addition when the subscription is new to this uplink; undefined when it was held already. */
+  private addInterest(subscription: string): number | undefined {
+    if (this.subscriptions.has(subscription)) return undefined;
+    const added = ++this.subscriptionsAdded;
+    this.subscriptions.set(subscription, added);
     this.interestDigest.add(subscription);
     this.context.router.add(this, subscription);
-    return true;
+    return added;
   }
 
   /** Frames are ordered, so the edge's digest describes exactly the subscriptions received before it. */
@@ -282,7 +285,7 @@ export class UplinkPeer implements RouteTarget {
     if (this.interestDigest.matches(edgeDigest)) return;
     this.context.metrics.digestMismatches.inc({ edge: this.edgeId });
     this.context.logger.warn({ edge: this.edgeId, edgeCount: edgeDigest[0], coreCount: this.subscriptions.size }, 'subscription digest differs; sending the core\'s set');
-    this.sendFrame([frameType.digestMismatch, [...this.subscriptions]]);
+    this.sendFrame([frameType.digestMismatch, [...this.subscriptions.keys()]]);
   }
 
   private fail(id: number, error: unknown): void {
@@ -294,7 +297,7 @@ export class UplinkPeer implements RouteTarget {
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const subscription of this.subscriptions) this.context.router.remove(this, subscription);
+    for (const subscription of this.subscriptions.keys()) this.context.router.remove(this, subscription);
     this.subscriptions.clear();
     this.outbox = [];
     this.context.onClosed(this);

@@ -39,7 +39,11 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
     '/metrics': { GET: metricsHandler(context.metrics.registry) },
     '/v1/publish': { POST: (req, res) => publish(req, res, context) },
     '/v1/locate': { GET: (req, res) => answerLocate(req, res, context.view.edges(), context.region, context.locate) },
-    '/v1/mesh': { GET: (_req, res) => sendJson(res, 200, context.view.snapshot(), { 'cache-control': 'no-store' }) },
+    // Internal URLs and load: behind the publish keys when there are some (`relaymesh status --key`).
+    '/v1/mesh': { GET: (req, res) => {
+      context.publishKeys.check(req);
+      sendJson(res, 200, context.view.snapshot(), { 'cache-control': 'no-store' });
+    } },
     // The browser SDK bundle (/relaymesh.js) and the demo page (/).
     ...assets,
     // Locate names public URLs only, so any page may ask it (it answers CORS itself).

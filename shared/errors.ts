@@ -63,3 +63,18 @@ export function toRelayError(error: unknown): RelayError {
   if (error instanceof RelayError) return error;
   return new RelayError('internal', 'internal error');
 }
+
+/**
+ * The close code for ending a connection over a refused request, where a protocol has no way to refuse it in place
+ * (STOMP's ERROR, an MQTT PUBLISH at QoS 0): it tells the client whether coming back unchanged can help.
+ */
+export function closeCodeForError(code: ErrorCode): number {
+  switch (code) {
+    case 'unauthorized': return closeCodes.unauthorized;
+    case 'rate_limited': return closeCodes.rateLimited;
+    case 'too_large': return closeCodes.messageTooBig;
+    case 'unavailable':
+    case 'internal': return closeCodes.internal;
+    default: return closeCodes.protocolViolation;
+  }
+}

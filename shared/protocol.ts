@@ -4,7 +4,13 @@
 import type { ErrorCode } from './errors.js';
 import type { CoreRow, EdgeReportRow, EdgeRow } from './mesh-status.js';
 
-export const protocolVersion = 1;
+/** The uplink protocol this code speaks: 2 added the mesh view (`edgeStatus`, `meshView`). */
+export const protocolVersion = 2;
+/**
+ * The oldest edge a core accepts: a version-1 edge sends no status and, as it never reports, is sent no mesh view,
+ * so cores can be upgraded before their edges.
+ */
+export const oldestEdgeProtocolVersion = 1;
 
 export interface Position {
   epoch: string;

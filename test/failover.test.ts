@@ -5,18 +5,9 @@ import test from 'ava';
 import { NodeMeshClient, type MeshMessage } from '../client/node.js';
 import { startCore } from '../core/start-core.js';
 import { startEdge } from '../edge/start-edge.js';
-import { silentLogger } from './helpers/mesh.js';
+import { publisher } from './helpers/http-publish.js';
+import { fastUplink, silentLogger } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
-
-const fastUplink = { heartbeatMs: 200, reconnectBaseMs: 10, reconnectMaxMs: 100, failbackMs: 100 };
-
-function publisher(core: { url: string }) {
-  return async (topic: string, data: unknown): Promise<{ epoch: string; offset: number }> => {
-    const response = await fetch(`${core.url.replace(/^ws/, 'http')}/v1/publish`, { method: 'POST', body: JSON.stringify({ topic, data }) });
-    if (!response.ok) throw new Error(`publish: ${response.status} ${await response.text()}`);
-    return (await response.json()) as { epoch: string; offset: number };
-  };
-}
 
 test('a restarted in-memory core resets its streams: subscribers get reset, then messages continue', async (t) => {
   const first = await startCore({ id: 'central', logger: silentLogger });

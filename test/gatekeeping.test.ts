@@ -26,7 +26,7 @@ test('a disallowed Origin gets 403 before any upgrade; allowed ones and non-brow
   t.is(deniedPreflight.status, 403);
 });
 
-test('publish keys guard POST /v1/publish on the core and the edge', async (t) => {
+test('publish keys guard POST /v1/publish and the mesh view (GET /v1/mesh) on the core and the edge', async (t) => {
   const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], core: { publishKeys: ['k-core'] }, edge: { publishKeys: ['k-edge', 'k-other'] } });
   const body = JSON.stringify({ topic: 'keys.t', data: 1 });
   for (const [node, good] of [[mesh.core, 'k-core'], [mesh.edges[0]!, 'k-other']] as const) {
@@ -36,6 +36,9 @@ test('publish keys guard POST /v1/publish on the core and the edge', async (t) =
     t.like(await none.json(), { error: { code: 'unauthorized' } });
     t.is((await fetch(`${base}/v1/publish`, { method: 'POST', body, headers: { authorization: 'Bearer wrong' } })).status, 401);
     t.is((await fetch(`${base}/v1/publish`, { method: 'POST', body, headers: { authorization: `Bearer ${good}` } })).status, 200);
+    t.is((await fetch(`${base}/v1/mesh`)).status, 401, 'internal URLs and load are not for anyone');
+    t.is((await fetch(`${base}/v1/mesh`, { headers: { authorization: `Bearer ${good}` } })).status, 200);
+    t.is((await fetch(`${base}/v1/locate?region=eu`, { redirect: 'manual' })).status, 307, 'locate stays public');
   }
 });
 

@@ -6,17 +6,11 @@ import test from 'ava';
 import type { IDisconnectPacket } from 'mqtt-packet';
 import { startCore } from '../core/start-core.js';
 import { startEdge } from '../edge/start-edge.js';
-import { silentLogger, startMesh } from './helpers/mesh.js';
+import { publisher } from './helpers/http-publish.js';
+import { fastUplink, silentLogger, startMesh } from './helpers/mesh.js';
 import { RawMqtt, connectMqtt } from './helpers/mqtt.js';
 import { RawClient } from './helpers/raw-client.js';
 import { within } from './helpers/within.js';
-
-const fastUplink = { heartbeatMs: 200, reconnectBaseMs: 10, reconnectMaxMs: 100, failbackMs: 100 };
-
-async function publish(core: { url: string }, topic: string, data: unknown): Promise<void> {
-  const response = await fetch(`${core.url.replace(/^ws/, 'http')}/v1/publish`, { method: 'POST', body: JSON.stringify({ topic, data }) });
-  if (!response.ok) throw new Error(`publish: ${response.status}`);
-}
 
 test('a restarted in-memory core: the MQTT client stays connected and messages go on', async (t) => {
   const first = await startCore({ id: 'central', logger: silentLogger });
@@ -27,14 +21,14 @@ test('a restarted in-memory core: the MQTT client stays connected and messages g
   await native.subscribe('prices.eur', 1);
   const mqtt = await connectMqtt(t, edge.url, { protocolVersion: 5 });
   await mqtt.client.subscribeAsync('prices/eur', { qos: 1 });
-  await publish(first, 'prices.eur', 'before');
+  await publisher(first)('prices.eur', 'before');
   await mqtt.until(1);
 
   await first.close();
   const second = await startCore({ id: 'central', listen: first.address, logger: silentLogger });
   t.teardown(() => second.close());
   await within(native.next((op) => op.op === 'reset'), 'native reset');
-  await publish(second, 'prices.eur', 'after');
+  await publisher(second)('prices.eur', 'after');
   t.deepEqual((await mqtt.until(2)).map((r) => r.payload.toString()), ['before', 'after']);
   t.true(mqtt.client.connected);
 });

@@ -10,9 +10,10 @@ import { startCore } from '../core/start-core.js';
 import { startEdge } from '../edge/start-edge.js';
 import { NodeMeshClient } from '../client/node.js';
 import { collector } from './helpers/collector.js';
-import { silentLogger } from './helpers/mesh.js';
+import { fastUplink, silentLogger } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
-import { PublishError, fastUplink, publisher, redisEngineOf, startRedisCore, uniquePrefix } from './helpers/redis-mesh.js';
+import { PublishError, publisher } from './helpers/http-publish.js';
+import { redisEngineOf, startRedisCore, uniquePrefix } from './helpers/redis-mesh.js';
 import { RedisServer } from './helpers/redis-server.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 

@@ -4,18 +4,11 @@
 import test from 'ava';
 import { startCore } from '../core/start-core.js';
 import { startEdge } from '../edge/start-edge.js';
-import { silentLogger, startMesh } from './helpers/mesh.js';
+import { publisher } from './helpers/http-publish.js';
+import { fastUplink, silentLogger, startMesh } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
 import { RawStomp, header } from './helpers/stomp.js';
 import { within } from './helpers/within.js';
-
-const fastUplink = { heartbeatMs: 200, reconnectBaseMs: 10, reconnectMaxMs: 100, failbackMs: 100 };
-
-async function publish(core: { url: string }, topic: string, data: unknown): Promise<{ epoch: string; offset: number }> {
-  const response = await fetch(`${core.url.replace(/^ws/, 'http')}/v1/publish`, { method: 'POST', body: JSON.stringify({ topic, data }) });
-  if (!response.ok) throw new Error(`publish: ${response.status}`);
-  return (await response.json()) as { epoch: string; offset: number };
-}
 
 test('a restarted in-memory core: the STOMP client stays connected, the next MESSAGE says relaymesh-reset', async (t) => {
   const first = await startCore({ id: 'central', logger: silentLogger });
@@ -27,7 +20,7 @@ test('a restarted in-memory core: the STOMP client stays connected, the next MES
   const raw = await RawStomp.connected(t, edge.url);
   raw.send('SUBSCRIBE', [['id', 's'], ['destination', '/topic/prices.eur'], ['receipt', 'r']]);
   await raw.next((frame) => frame.command === 'RECEIPT');
-  const before = await publish(first, 'prices.eur', 'before');
+  const before = await publisher(first)('prices.eur', 'before');
   const old = await raw.next((frame) => frame.command === 'MESSAGE');
   t.is(header(old, 'relaymesh-reset'), undefined);
 
@@ -36,7 +29,7 @@ test('a restarted in-memory core: the STOMP client stays connected, the next MES
   t.teardown(() => second.close());
   // A native client on the same topic tells when the edge has learnt the new epoch.
   await within(native.next((op) => op.op === 'reset'), 'native reset');
-  const after = await publish(second, 'prices.eur', 'after');
+  const after = await publisher(second)('prices.eur', 'after');
   const message = await raw.next((frame) => frame.command === 'MESSAGE' && frame !== old);
   t.not(after.epoch, before.epoch);
   t.is(header(message, 'relaymesh-reset'), `${after.epoch}:0`);

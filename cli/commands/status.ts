@@ -12,6 +12,7 @@ interface StatusArgs {
   json: boolean;
   interval: number;
   count?: number;
+  key?: string;
 }
 
 // Cursor home and clear to the end of the screen: the view redraws in place instead of scrolling.
@@ -24,11 +25,14 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
     y.option('url', { type: 'string', describe: 'any core or edge (ws:// or http://); default: the first core of ./topology.json' })
       .option('json', { type: 'boolean', default: false, describe: 'print the mesh once as JSON and exit' })
       .option('interval', { type: 'number', default: 1, describe: 'seconds between refreshes' })
-      .option('count', { type: 'number', describe: 'stop after this many refreshes (default: until Ctrl-C)' }) as never,
+      .option('count', { type: 'number', describe: 'stop after this many refreshes (default: until Ctrl-C)' })
+      .option('key', { type: 'string', describe: 'a publish key, when the mesh has some (default: $RELAYMESH_PUBLISH_KEY)' }) as never,
   handler: async (args) => {
     const base = (args.url ?? (await defaultUrl('cores'))).replace(/^ws/, 'http').replace(/\/+$/, '');
+    const key = args.key ?? process.env.RELAYMESH_PUBLISH_KEY;
+    const fetchMesh = (): Promise<MeshSnapshot> => fetchMeshFrom(base, key);
     if (args.json) {
-      process.stdout.write(`${JSON.stringify(await fetchMesh(base), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(await fetchMesh(), null, 2)}\n`);
       return;
     }
     if (!(args.interval > 0)) fail('--interval must be a positive number of seconds');
@@ -36,7 +40,7 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
     let previous: MeshSnapshot | undefined;
     for (let shown = 0; args.count === undefined || shown < args.count; shown++) {
       if (shown > 0) await delay(args.interval * 1000);
-      const snapshot = await fetchMesh(base);
+      const snapshot = await fetchMesh();
       const view = renderStatus(snapshot, ratesBetween(previous, snapshot));
       process.stdout.write(live ? `${redraw}${view}\n` : `${view}\n\n`);
       previous = snapshot;
@@ -44,10 +48,10 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
   },
 };
 
-async function fetchMesh(base: string): Promise<MeshSnapshot> {
+async function fetchMeshFrom(base: string, key: string | undefined): Promise<MeshSnapshot> {
   let response: Response;
   try {
-    response = await fetch(`${base}/v1/mesh`, { signal: AbortSignal.timeout(5000) });
+    response = await fetch(`${base}/v1/mesh`, { signal: AbortSignal.timeout(5000), headers: key ? { authorization: `Bearer ${key}` } : {} });
   } catch (error) {
     fail(`cannot reach ${base}: ${String((error as Error).cause ?? (error as Error).message)}`);
   }

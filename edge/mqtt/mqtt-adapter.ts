@@ -2,7 +2,7 @@
 // ops for the shared session; its replies and fan-out messages become CONNACK, SUBACK, PUBACK and PUBLISH packets.
 
 import type { IConnackPacket, IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
-import { RelayError, closeCodes, type ErrorCode } from '../../shared/errors.js';
+import { RelayError, closeCodeForError, closeCodes, type ErrorCode } from '../../shared/errors.js';
 import type { ClientOp, ErrorOp, Position, ServerOp, SubokOp, WelcomeOp } from '../../shared/protocol.js';
 import type { EncodedMessage } from '../encoded-message.js';
 import { bodyToData } from '../payload-mapping.js';
@@ -13,7 +13,7 @@ import { frameWsMessage } from '../ws-frame.js';
 import { MqttDecoder, encodePacket, type DecodeProblem, type MqttVersion } from './mqtt-codec.js';
 import { connectTerms, type ConnectTerms, type Will } from './mqtt-connect.js';
 import { publishBytes, publishFrames, sharedPublish } from './mqtt-publish.js';
-import { closeCodeOfError, reason, reasonOfClose, reasonOfError, returnCode, subackFailure } from './mqtt-reasons.js';
+import { reason, reasonOfClose, reasonOfError, returnCode, subackFailure } from './mqtt-reasons.js';
 import { mqttSessionsKey, type MqttConnection, type MqttSessions, type StoredSession } from './mqtt-sessions.js';
 import { MqttSubscriptions, type Subscription } from './mqtt-subscriptions.js';
 import { filterFromMqtt, topicFromMqtt } from './mqtt-topics.js';
@@ -24,6 +24,8 @@ export const mqttSubprotocol = 'mqtt';
 const headerRoom = 16 * 1024;
 /** MQTT 3.1.1 §3.1.2.10: a client silent for one and a half keep-alive periods is gone. */
 const keepAliveGrace = 1.5;
+/** Answers queued while the token is checked (the CONNACK goes first); a client that keeps sending meanwhile is abusive. */
+const maxQueuedBeforeConnack = 64;
 const pingresp = frameWsMessage(encodePacket({ cmd: 'pingresp' }, 4), true);
 
 interface SubscribeRequest {
@@ -384,7 +386,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
       }
       case 'retained':
         if (!this.subscriptions.holds(pending.subscription)) return;
-        return this.end(closeCodeOfError(op.code), `the subscription to ${pending.subscription.filter} could not be renewed: ${op.message}`, reasonOfError(op.code, 'filter'));
+        return this.end(closeCodeForError(op.code), `the subscription to ${pending.subscription.filter} could not be renewed: ${op.message}`, reasonOfError(op.code, 'filter'));
       case 'unsub':
         return this.answerUnsubscribe(pending.request, pending.index, reason.success);
       case 'pub':
@@ -415,7 +417,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
    */
   private refusePublish(ack: Puback | undefined, code: ErrorCode, message: string): void {
     if (this.version === 5 && ack) return this.answerPublish(ack, reasonOfError(code, 'name'), message);
-    this.end(closeCodeOfError(code), message, reasonOfError(code, 'name'));
+    this.end(closeCodeForError(code), message, reasonOfError(code, 'name'));
   }
 
   /** Answers a QoS 1 PUBLISH, and sends every answer that no longer waits for an earlier one. */
@@ -498,8 +500,12 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   }
 
   private queue(frame: Buffer): void {
-    if (this.beforeConnack) this.beforeConnack.push(frame);
-    else this.context.outbox.queueFrame(frame);
+    if (!this.beforeConnack) return this.context.outbox.queueFrame(frame);
+    if (this.beforeConnack.length >= maxQueuedBeforeConnack) {
+      this.context.onProtocolError();
+      return this.end(closeCodes.protocolViolation, 'too many packets before CONNACK', undefined);
+    }
+    this.beforeConnack.push(frame);
   }
 
   private startKeepAlive(keepAliveMs: number): void {

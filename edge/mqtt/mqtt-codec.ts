@@ -19,7 +19,8 @@ interface FixedHeader {
   remaining: number;
 }
 
-const empty = Buffer.alloc(0);
+/** A packet type byte and at most four bytes of remaining length. */
+const maxFixedHeaderBytes = 5;
 /** The remaining length is a variable byte integer of at most four bytes (MQTT 3.1.1 §2.2.3, 5 §1.5.5). */
 const maxLengthBytes = 4;
 
@@ -58,7 +59,9 @@ export function readFixedHeader(bytes: Buffer): FixedHeader | 'partial' | 'malfo
 export class MqttDecoder {
   /** The largest whole packet (fixed header included) accepted; may be raised once the client is connected. */
   maxPacketBytes: number;
-  private buffered: Buffer = empty;
+  /** Bytes received and not yet decoded, as they came: joined once per packet, never once per message. */
+  private chunks: Buffer[] = [];
+  private bufferedBytes = 0;
   private readonly parser: Parser;
   private parsed: Packet | undefined;
   private parseError: Error | undefined;
@@ -80,32 +83,49 @@ export class MqttDecoder {
    */
   push(data: Buffer, onPacket: (packet: Packet) => void): DecodeProblem | undefined {
     if (this.stopped) return undefined;
-    this.buffered = this.buffered.length === 0 ? data : Buffer.concat([this.buffered, data]);
-    while (!this.stopped && this.buffered.length > 0) {
-      const typeProblem = firstByteProblem(this.buffered[0]!, !this.started);
+    if (data.length > 0) {
+      this.chunks.push(data);
+      this.bufferedBytes += data.length;
+    }
+    while (!this.stopped && this.bufferedBytes > 0) {
+      const head = this.head(maxFixedHeaderBytes);
+      const typeProblem = firstByteProblem(head[0]!, !this.started);
       if (typeProblem) return this.fail('malformed', typeProblem);
-      const header = readFixedHeader(this.buffered);
+      const header = readFixedHeader(head);
       if (header === 'malformed') return this.fail('malformed', 'malformed remaining length');
       if (header === 'partial') break;
       const total = header.headerBytes + header.remaining;
       // Checked before the body arrives, so an announced giant is refused without being buffered.
       if (total > this.maxPacketBytes) return this.fail('too_large', `a packet of ${total} bytes is over the limit of ${this.maxPacketBytes}`);
-      if (this.buffered.length < total) break;
-      const bytes = this.buffered.subarray(0, total);
-      this.buffered = this.buffered.subarray(total);
-      const packet = this.parse(bytes);
+      if (this.bufferedBytes < total) break;
+      const packet = this.parse(this.take(total));
       if (typeof packet === 'string') return this.fail('malformed', packet);
       this.started = true;
       onPacket(packet);
     }
-    // What is left is the start of the next packet: a copy, so the message it came in can be freed.
-    this.buffered = this.buffered.length === 0 ? empty : Buffer.from(this.buffered);
     return undefined;
   }
 
   stop(): void {
     this.stopped = true;
-    this.buffered = empty;
+    this.chunks = [];
+    this.bufferedBytes = 0;
+  }
+
+  /** The first `n` buffered bytes (fewer if fewer are buffered), joining only the small chunks they span. */
+  private head(n: number): Buffer {
+    while (this.chunks[0]!.length < n && this.chunks.length > 1) this.chunks.splice(0, 2, Buffer.concat([this.chunks[0]!, this.chunks[1]!]));
+    return this.chunks[0]!;
+  }
+
+  /** Removes and returns the first `total` bytes (all buffered), joining the chunks once. */
+  private take(total: number): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bufferedBytes);
+    // What is left is the start of the next packet: a copy, so the message it came in can be freed.
+    const rest = all.length > total ? Buffer.from(all.subarray(total)) : undefined;
+    this.chunks = rest ? [rest] : [];
+    this.bufferedBytes = rest?.length ?? 0;
+    return all.subarray(0, total);
   }
 
   /** One whole packet's bytes → the packet, or why it is malformed. */

@@ -76,14 +76,3 @@ export function reasonOfClose(closeCode: number): number {
   }
 }
 
-/** The WebSocket close code after refusing a request that MQTT cannot refuse in place (a QoS 0 or 3.1.1 PUBLISH). */
-export function closeCodeOfError(code: ErrorCode): number {
-  switch (code) {
-    case 'unauthorized': return closeCodes.unauthorized;
-    case 'rate_limited': return closeCodes.rateLimited;
-    case 'too_large': return closeCodes.messageTooBig;
-    case 'unavailable':
-    case 'internal': return closeCodes.internal;
-    default: return closeCodes.protocolViolation;
-  }
-}

@@ -1,7 +1,7 @@
 // STOMP 1.0–1.2 over /v1/ws (PROTOCOL.md §2b) as a protocol adapter: frames become client ops for the shared
 // session, and the session's replies and fan-out messages become CONNECTED, RECEIPT, MESSAGE and ERROR frames.
 
-import { RelayError, closeCodes, type ErrorCode } from '../../shared/errors.js';
+import { RelayError, closeCodeForError, closeCodes, type ErrorCode } from '../../shared/errors.js';
 import type { ClientOp, ErrorOp, ResetOp, ServerOp, WelcomeOp } from '../../shared/protocol.js';
 import { isPattern, matches } from '../../shared/topics.js';
 import type { EncodedMessage } from '../encoded-message.js';
@@ -42,17 +42,6 @@ type Pending =
   | { kind: 'pub'; receipt: string | undefined };
 
 type State = 'new' | 'connecting' | 'connected' | 'disconnecting' | 'closed';
-
-/** Close codes after an ERROR, from the session's error codes: the client learns whether to come back unchanged. */
-function closeCodeOf(code: ErrorCode): number {
-  switch (code) {
-    case 'unauthorized': return closeCodes.unauthorized;
-    case 'rate_limited': return closeCodes.rateLimited;
-    case 'unavailable':
-    case 'internal': return closeCodes.internal;
-    default: return closeCodes.protocolViolation;
-  }
-}
 
 export class StompAdapter implements ProtocolAdapter, SessionTransport {
   readonly transport: SessionTransport = this;
@@ -305,7 +294,7 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
   private fail(code: ErrorCode, message: string, receipt: string | undefined): void {
     const headers: Array<[string, string]> = [['relaymesh-code', code]];
     if (receipt !== undefined) headers.push(['receipt-id', receipt]);
-    this.end(closeCodeOf(code), message, headers);
+    this.end(closeCodeForError(code), message, headers);
   }
 
   /** A broken frame or a frame out of place: counted, then ERROR and close (4400). */

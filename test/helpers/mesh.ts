@@ -9,6 +9,9 @@ import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 export const silentLogger = pino({ level: 'silent' });
 
+/** An uplink that notices a dead core within a few hundred ms and retries at once: for failover tests. */
+export const fastUplink = { heartbeatMs: 200, reconnectBaseMs: 10, reconnectMaxMs: 100, failbackMs: 100 };
+
 export interface MeshOptions {
   edges?: Array<{ id: string; region: string }>;
   core?: Partial<CoreOptions>;

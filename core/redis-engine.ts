@@ -281,7 +281,10 @@ export class RedisEngine implements Engine {
       ? this.subscriber.psubscribe(globOf(this.prefix, subscription)).then(() => undefined)
       : this.subscriber.subscribe(this.channelOf(subscription)).then(() => {
         // Best effort: without a baseline, only messages missed after the first one heard can be filled.
-        this.position(subscription).then(({ epoch, offset }) => this.follower.baseline(subscription, epoch, offset), () => undefined);
+        this.position(subscription).then(({ epoch, offset }) => {
+          // Unwatched meanwhile: a baseline now would keep state for a topic nobody follows.
+          if (this.covers(subscription)) this.follower.baseline(subscription, epoch, offset);
+        }, () => undefined);
       });
     const guarded = following.catch((error: unknown) => {
       this.failed('subscribe failed', error, { subscription });

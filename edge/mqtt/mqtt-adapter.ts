@@ -1,54 +1,31 @@
 // MQTT 3.1.1 and 5 over /v1/ws (subprotocol `mqtt`, PROTOCOL.md §2b) as a protocol adapter: packets become client
 // ops for the shared session; its replies and fan-out messages become CONNACK, SUBACK, PUBACK and PUBLISH packets.
 
-import type { IConnackPacket, IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
-import { RelayError, closeCodeForError, closeCodes, type ErrorCode } from '../../shared/errors.js';
-import type { ClientOp, ErrorOp, Position, ServerOp, SubokOp, WelcomeOp } from '../../shared/protocol.js';
+import type { IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
+import { RelayError, closeCodes } from '../../shared/errors.js';
+import type { ClientOp, ServerOp, WelcomeOp } from '../../shared/protocol.js';
 import type { EncodedMessage } from '../encoded-message.js';
 import { bodyToData } from '../payload-mapping.js';
 import type { AdapterContext, ProtocolAdapter, ProtocolAdapterFactory, SessionPort } from '../protocol-adapter.js';
-import { RequestTracker } from '../request-tracker.js';
 import type { SessionTransport } from '../session-transport.js';
 import { frameWsMessage } from '../ws-frame.js';
+import { MqttAnswers, type Puback } from './mqtt-answers.js';
 import { MqttDecoder, encodePacket, type DecodeProblem, type MqttVersion } from './mqtt-codec.js';
-import { connectTerms, type ConnectTerms, type Will } from './mqtt-connect.js';
+import { connackProperties, connectTerms, type ConnectTerms, type Will } from './mqtt-connect.js';
+import { MqttKeepAlive } from './mqtt-keep-alive.js';
 import { publishBytes, publishFrames, sharedPublish } from './mqtt-publish.js';
-import { reason, reasonOfClose, reasonOfError, returnCode, subackFailure } from './mqtt-reasons.js';
+import { reason, reasonOfClose, returnCode, subackFailure } from './mqtt-reasons.js';
 import { mqttSessionsKey, type MqttConnection, type MqttSessions, type StoredSession } from './mqtt-sessions.js';
-import { MqttSubscriptions, type Subscription } from './mqtt-subscriptions.js';
+import { MqttSubscriptions } from './mqtt-subscriptions.js';
 import { filterFromMqtt, topicFromMqtt } from './mqtt-topics.js';
 
 export const mqttSubprotocol = 'mqtt';
 
 /** Room for a packet's fixed and variable header and MQTT 5 properties beyond the largest payload. */
 const headerRoom = 16 * 1024;
-/** MQTT 3.1.1 §3.1.2.10: a client silent for one and a half keep-alive periods is gone. */
-const keepAliveGrace = 1.5;
 /** Answers queued while the token is checked (the CONNACK goes first); a client that keeps sending meanwhile is abusive. */
 const maxQueuedBeforeConnack = 64;
 const pingresp = frameWsMessage(encodePacket({ cmd: 'pingresp' }, 4), true);
-
-interface SubscribeRequest {
-  packetId: number;
-  codes: number[];
-  remaining: number;
-}
-
-type Pending =
-  | { kind: 'connect'; terms: ConnectTerms }
-  | { kind: 'sub'; request: SubscribeRequest | undefined; index: number; subscription: Subscription; retained: boolean }
-  | { kind: 'retained'; subscription: Subscription }
-  | { kind: 'unsub'; request: SubscribeRequest | undefined; index: number }
-  | { kind: 'pub'; ack: Puback | undefined }
-  | { kind: 'quiet' };
-
-/** A QoS 1 PUBLISH's answer, held until the answers of every PUBLISH before it are out (3.1.1 §4.6). */
-interface Puback {
-  packetId: number;
-  /** Undefined until the session answered. */
-  reasonCode: number | undefined;
-  reasonString?: string;
-}
 
 type State = 'new' | 'connecting' | 'connected' | 'closed';
 
@@ -61,8 +38,12 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   private readonly sessions: MqttSessions;
   private session: SessionPort | undefined;
   private readonly subscriptions = new MqttSubscriptions();
-  private readonly requests = new RequestTracker<Pending>();
-  private readonly pubacks: Puback[] = [];
+  private readonly answers = new MqttAnswers(this.subscriptions, {
+    version: () => this.version,
+    send: (packet) => this.send(packet),
+    end: (code, message, reasonCode) => this.end(code, message, reasonCode),
+    liveSession: () => (this.state === 'connected' ? this.session : undefined),
+  });
   /** Answers to packets that came before the CONNACK was sent: the CONNACK must be the first packet out. */
   private beforeConnack: Buffer[] | undefined = [];
   /** Armed once connected; cleared by a DISCONNECT (MQTT 5: unless it asks for the will). */
@@ -70,8 +51,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   /** Welcomed: from here on the connection has a session to keep and a will to publish. */
   private accepted = false;
   private saved = false;
-  private lastHeard = Date.now();
-  private keepAliveTimer: NodeJS.Timeout | undefined;
+  private readonly keepAlive = new MqttKeepAlive();
 
   constructor(private readonly context: AdapterContext) {
     this.decoder = new MqttDecoder(context.limits.maxPreConnectMessageBytes);
@@ -83,7 +63,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   receive(data: Buffer, _isBinary: boolean, session: SessionPort): void {
     if (this.state === 'closed') return;
     this.session = session;
-    this.lastHeard = Date.now();
+    this.keepAlive.heard();
     const problem = this.decoder.push(data, (packet) => this.onPacket(packet, session));
     if (problem) this.malformed(problem);
   }
@@ -91,7 +71,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   closed(): void {
     if (this.state !== 'closed') this.state = 'closed';
     this.decoder.stop();
-    this.stopKeepAlive();
+    this.keepAlive.stop();
     this.finish();
   }
 
@@ -139,7 +119,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     this.terms = terms;
     this.state = 'connecting';
     this.decoder.maxPacketBytes = this.context.limits.maxMessageBytes + headerRoom;
-    const id = this.requests.add({ kind: 'connect', terms });
+    const id = this.answers.requests.add({ kind: 'connect', terms });
     this.toSession(session, terms.token === undefined ? { op: 'connect', id } : { op: 'connect', id, token: terms.token });
   }
 
@@ -150,62 +130,62 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     }
     if (packet.properties?.topicAlias !== undefined) return this.violation('topic aliases are not supported (Topic Alias Maximum 0)', reason.topicAliasInvalid);
     let ack: Puback | undefined;
-    if (packet.qos === 1) this.pubacks.push(ack = { packetId: packet.messageId ?? 0, reasonCode: undefined });
+    if (packet.qos === 1) ack = this.answers.expectPuback(packet.messageId ?? 0);
     const mapped = topicFromMqtt(packet.topic);
-    if ('problem' in mapped) return this.refusePublish(ack, 'invalid_topic', mapped.problem);
+    if ('problem' in mapped) return this.answers.refusePublish(ack, 'invalid_topic', mapped.problem);
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     let data: unknown;
     try {
       data = bodyToData(payload, this.version === 5 ? packet.properties?.contentType : undefined, 'json-text-or-binary');
     } catch (error) {
       if (!(error instanceof RelayError)) throw error;
-      return this.refusePublish(ack, error.code, error.message);
+      return this.answers.refusePublish(ack, error.code, error.message);
     }
-    if (packet.properties?.payloadFormatIndicator && data instanceof Uint8Array) return this.refusePublish(ack, 'bad_request', 'the payload is marked UTF-8 but is not');
+    if (packet.properties?.payloadFormatIndicator && data instanceof Uint8Array) return this.answers.refusePublish(ack, 'bad_request', 'the payload is marked UTF-8 but is not');
     // A retained PUBLISH is published like any other: the newest message of a topic is its retained message.
-    const id = this.requests.add({ kind: 'pub', ack });
+    const id = this.answers.requests.add({ kind: 'pub', ack });
     this.toSession(session, { op: 'pub', id, topic: mapped.topic, data });
   }
 
   private subscribe(packet: ISubscribePacket, session: SessionPort): void {
     if (packet.properties?.subscriptionIdentifier !== undefined) return this.violation('subscription identifiers are not supported', reason.subscriptionIdentifiersNotSupported);
     if (packet.subscriptions.length === 0) return this.violation('a SUBSCRIBE without topic filters');
-    const request: SubscribeRequest = { packetId: packet.messageId ?? 0, codes: [], remaining: packet.subscriptions.length };
+    const request = this.answers.request(packet.messageId ?? 0, packet.subscriptions.length);
     for (const [index, wanted] of packet.subscriptions.entries()) {
       // QoS 2 is granted as 1: the client asked for at most that, and MQTT lets the server grant less.
       const qos: 0 | 1 = wanted.qos === 0 ? 0 : 1;
       const mapped = filterFromMqtt(wanted.topic);
       if ('problem' in mapped) {
-        this.answerFilter(request, index, this.version === 5 ? (mapped.shared ? reason.sharedSubscriptionsNotSupported : reason.topicFilterInvalid) : subackFailure);
+        this.answers.answerFilter(request, index, this.version === 5 ? (mapped.shared ? reason.sharedSubscriptionsNotSupported : reason.topicFilterInvalid) : subackFailure);
         continue;
       }
       const existing = this.subscriptions.get(mapped.topic);
       if (existing) {
         // MQTT replaces a subscription to the same filter: the new QoS applies, the stream goes on as it was.
         existing.qos = qos;
-        this.answerFilter(request, index, qos);
+        this.answers.answerFilter(request, index, qos);
         continue;
       }
       const subscription = this.subscriptions.add(wanted.topic, mapped.topic, qos, undefined);
       // MQTT 5 retain handling 2: no retained messages; patterns have no single newest message to send.
       const retained = !subscription.pattern && (wanted.rh ?? 0) !== 2;
-      const id = this.requests.add({ kind: 'sub', request, index, subscription, retained });
+      const id = this.answers.requests.add({ kind: 'sub', request, index, subscription, retained });
       this.toSession(session, { op: 'sub', id, topic: mapped.topic });
     }
   }
 
   private unsubscribe(packet: IUnsubscribePacket, session: SessionPort): void {
     if (packet.unsubscriptions.length === 0) return this.violation('an UNSUBSCRIBE without topic filters');
-    const request: SubscribeRequest = { packetId: packet.messageId ?? 0, codes: [], remaining: packet.unsubscriptions.length };
+    const request = this.answers.request(packet.messageId ?? 0, packet.unsubscriptions.length);
     for (const [index, filter] of packet.unsubscriptions.entries()) {
       const mapped = filterFromMqtt(filter);
       const subscription = 'topic' in mapped ? this.subscriptions.get(mapped.topic) : undefined;
       if (!subscription) {
-        this.answerUnsubscribe(request, index, 'topic' in mapped ? reason.noSubscriptionExisted : reason.topicFilterInvalid);
+        this.answers.answerUnsubscribe(request, index, 'topic' in mapped ? reason.noSubscriptionExisted : reason.topicFilterInvalid);
         continue;
       }
       this.subscriptions.forget(subscription);
-      const id = this.requests.add({ kind: 'unsub', request, index });
+      const id = this.answers.requests.add({ kind: 'unsub', request, index });
       this.toSession(session, { op: 'unsub', id, topic: subscription.topic });
     }
   }
@@ -228,18 +208,11 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     if (this.state === 'closed') return;
     switch (op.op) {
       case 'welcome': return this.welcome(op);
-      case 'subok': return this.subscribed(op);
-      case 'unsubok': {
-        const pending = this.requests.take(op.id);
-        if (pending?.kind === 'unsub') this.answerUnsubscribe(pending.request, pending.index, reason.success);
-        return;
-      }
-      case 'puback': {
-        const pending = this.requests.take(op.id);
-        if (pending?.kind === 'pub' && pending.ack) this.answerPublish(pending.ack, reason.success);
-        return;
-      }
-      case 'error': return this.sessionError(op);
+      case 'subok':
+      case 'unsubok':
+      case 'puback':
+      case 'error':
+        return this.answers.answer(op);
       case 'reset': {
         // MQTT has no way to say continuity was lost: the stream simply goes on from the new position.
         const subscription = this.subscriptions.get(op.topic);
@@ -283,7 +256,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   }
 
   private welcome(op: WelcomeOp): void {
-    const pending = this.requests.take(op.id);
+    const pending = this.answers.requests.take(op.id);
     if (pending?.kind !== 'connect' || this.state !== 'connecting') return;
     const terms = pending.terms;
     this.state = 'connected';
@@ -298,25 +271,11 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     this.beforeConnack = undefined;
     this.send({
       cmd: 'connack', sessionPresent: stored !== undefined, returnCode: returnCode.accepted, reasonCode: reason.success,
-      ...(this.version === 5 ? { properties: this.connackProperties(terms) } : {}),
+      ...(this.version === 5 ? { properties: connackProperties(terms, this.decoder.maxPacketBytes) } : {}),
     });
     for (const frame of waiting) this.queue(frame);
-    this.startKeepAlive(terms.keepAliveMs);
+    this.keepAlive.start(terms.keepAliveMs, () => this.end(closeCodes.goingAway, 'keep-alive timeout', reason.keepAliveTimeout));
     if (stored) this.restore(stored);
-  }
-
-  private connackProperties(terms: ConnectTerms): NonNullable<IConnackPacket['properties']> {
-    return {
-      maximumQoS: 1,
-      retainAvailable: true,
-      wildcardSubscriptionAvailable: true,
-      subscriptionIdentifiersAvailable: false,
-      sharedSubscriptionAvailable: false,
-      maximumPacketSize: this.decoder.maxPacketBytes,
-      topicAliasMaximum: 0,
-      ...(terms.assigned ? { assignedClientIdentifier: terms.clientId } : {}),
-      ...(terms.sessionTtlMs > 0 ? { sessionExpiryInterval: Math.floor(terms.sessionTtlMs / 1000) } : {}),
-    };
   }
 
   /** A persistent session resumes: each subscription again, exact topics from their positions (replaying the gap). */
@@ -326,107 +285,8 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     for (const saved of stored.subscriptions) {
       if (this.subscriptions.get(saved.topic)) continue;
       const subscription = this.subscriptions.add(saved.filter, saved.topic, saved.qos, saved.position);
-      const id = this.requests.add({ kind: 'sub', request: undefined, index: 0, subscription, retained: false });
+      const id = this.answers.requests.add({ kind: 'sub', request: undefined, index: 0, subscription, retained: false });
       this.toSession(session, saved.position ? { op: 'sub', id, topic: saved.topic, since: saved.position } : { op: 'sub', id, topic: saved.topic });
-    }
-  }
-
-  private subscribed(op: SubokOp): void {
-    const pending = this.requests.take(op.id);
-    if (pending?.kind === 'retained') {
-      const subscription = pending.subscription;
-      if (!this.subscriptions.holds(subscription)) return;
-      subscription.phase = 'live';
-      // History no longer holds the newest message: no retained message, the stream goes on from here.
-      if (!op.recovered) {
-        subscription.retainAt = 0;
-        subscription.position = op.epoch === undefined ? subscription.position : { epoch: op.epoch, offset: op.offset ?? 0 };
-      }
-      return;
-    }
-    if (pending?.kind !== 'sub') return;
-    const { subscription } = pending;
-    if (this.subscriptions.holds(subscription)) {
-      if (op.epoch !== undefined && !op.recovered) subscription.position = { epoch: op.epoch, offset: op.offset ?? 0 };
-      const newest = op.offset ?? 0;
-      if (pending.retained && op.epoch !== undefined && newest > 0) this.fetchRetained(subscription, { epoch: op.epoch, offset: newest });
-      else subscription.phase = 'live';
-    }
-    if (pending.request) this.answerFilter(pending.request, pending.index, subscription.qos);
-  }
-
-  /**
-   * The retained message is the newest of the topic: subscribe again from just before it, so it comes first (with
-   * the retain flag) and everything after it follows in order. After the answer, not inside it: the session is
-   * still finishing the subscription this one replaces.
-   */
-  private fetchRetained(subscription: Subscription, newest: Position): void {
-    subscription.phase = 'retained';
-    subscription.retainAt = newest.offset;
-    queueMicrotask(() => {
-      const session = this.session;
-      if (this.state !== 'connected' || !session || !this.subscriptions.holds(subscription)) return;
-      this.toSession(session, { op: 'unsub', id: this.requests.add({ kind: 'quiet' }), topic: subscription.topic });
-      const id = this.requests.add({ kind: 'retained', subscription });
-      this.toSession(session, { op: 'sub', id, topic: subscription.topic, since: { epoch: newest.epoch, offset: newest.offset - 1 } });
-    });
-  }
-
-  private sessionError(op: ErrorOp): void {
-    const pending = this.requests.take(op.id);
-    if (!pending || pending.kind === 'quiet') return;
-    switch (pending.kind) {
-      case 'sub': {
-        const { subscription, request } = pending;
-        // A subscription the client already unsubscribed ends quietly: it asked for that.
-        const current = this.subscriptions.holds(subscription);
-        if (current) this.subscriptions.forget(subscription);
-        if (request) this.answerFilter(request, pending.index, !current ? subscription.qos : this.version === 5 ? reasonOfError(op.code, 'filter') : subackFailure);
-        return;
-      }
-      case 'retained':
-        if (!this.subscriptions.holds(pending.subscription)) return;
-        return this.end(closeCodeForError(op.code), `the subscription to ${pending.subscription.filter} could not be renewed: ${op.message}`, reasonOfError(op.code, 'filter'));
-      case 'unsub':
-        return this.answerUnsubscribe(pending.request, pending.index, reason.success);
-      case 'pub':
-        return this.refusePublish(pending.ack, op.code, op.message);
-      case 'connect':
-        return;
-    }
-  }
-
-  // ── Answers ────────────────────────────────────────────────────────────────
-
-  private answerFilter(request: SubscribeRequest, index: number, code: number): void {
-    request.codes[index] = code;
-    if (--request.remaining === 0) this.send({ cmd: 'suback', messageId: request.packetId, granted: request.codes });
-  }
-
-  private answerUnsubscribe(request: SubscribeRequest | undefined, index: number, code: number): void {
-    if (!request) return;
-    request.codes[index] = code;
-    if (--request.remaining > 0) return;
-    // 3.1.1's UNSUBACK carries no codes.
-    this.send(this.version === 5 ? { cmd: 'unsuback', messageId: request.packetId, granted: request.codes } : { cmd: 'unsuback', messageId: request.packetId, granted: [] });
-  }
-
-  /**
-   * A refused PUBLISH: MQTT 5 answers a QoS 1 one with a PUBACK reason code and goes on; QoS 0 and 3.1.1 have no way
-   * to refuse in place, so the connection ends (MQTT 5 with a DISCONNECT saying why), as 3.1.1 §4.8 allows.
-   */
-  private refusePublish(ack: Puback | undefined, code: ErrorCode, message: string): void {
-    if (this.version === 5 && ack) return this.answerPublish(ack, reasonOfError(code, 'name'), message);
-    this.end(closeCodeForError(code), message, reasonOfError(code, 'name'));
-  }
-
-  /** Answers a QoS 1 PUBLISH, and sends every answer that no longer waits for an earlier one. */
-  private answerPublish(ack: Puback, reasonCode: number, reasonString?: string): void {
-    ack.reasonCode = reasonCode;
-    if (reasonString !== undefined) ack.reasonString = reasonString;
-    while (this.pubacks[0]?.reasonCode !== undefined) {
-      const { packetId, reasonCode: code, reasonString: text } = this.pubacks.shift()!;
-      this.send({ cmd: 'puback', messageId: packetId, reasonCode: code, ...(text === undefined ? {} : { properties: { reasonString: text } }) });
     }
   }
 
@@ -461,7 +321,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     }
     this.state = 'closed';
     this.decoder.stop();
-    this.stopKeepAlive();
+    this.keepAlive.stop();
     // Now rather than when the socket is gone: a dead peer's close handshake may take long to time out.
     this.publishWill();
     this.context.outbox.close(code, message);
@@ -506,20 +366,6 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
       return this.end(closeCodes.protocolViolation, 'too many packets before CONNACK', undefined);
     }
     this.beforeConnack.push(frame);
-  }
-
-  private startKeepAlive(keepAliveMs: number): void {
-    if (keepAliveMs <= 0) return;
-    const limit = keepAliveMs * keepAliveGrace;
-    this.keepAliveTimer = setInterval(() => {
-      if (Date.now() - this.lastHeard > limit) this.end(closeCodes.goingAway, 'keep-alive timeout', reason.keepAliveTimeout);
-    }, Math.max(50, keepAliveMs / 2));
-    this.keepAliveTimer.unref();
-  }
-
-  private stopKeepAlive(): void {
-    clearInterval(this.keepAliveTimer);
-    this.keepAliveTimer = undefined;
   }
 }
 

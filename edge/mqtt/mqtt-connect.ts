@@ -1,8 +1,9 @@
 // What a CONNECT asks for, checked: protocol level, client id, clean session, keep-alive, session expiry, the
-// token (the password), the will message. A refusal says which CONNACK code answers it.
+// token (the password), the will message. A refusal says which CONNACK code answers it; an acceptance, what the
+// CONNACK tells an MQTT 5 client of this server's terms.
 
 import { randomBytes } from 'node:crypto';
-import type { IConnectPacket } from 'mqtt-packet';
+import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import { RelayError } from '../../shared/errors.js';
 import { bodyToData } from '../payload-mapping.js';
 import type { MqttVersion } from './mqtt-codec.js';
@@ -89,5 +90,20 @@ export function connectTerms(packet: IConnectPacket): ConnectTerms | ConnectRefu
     will,
     maxPacketBytes: packet.properties?.maximumPacketSize ?? Infinity,
     receiveMaximum: Math.min(packet.properties?.receiveMaximum ?? 65_535, maxInflight),
+  };
+}
+
+/** What an MQTT 5 CONNACK tells the client it accepts: what this server supports, and what it chose for the client. */
+export function connackProperties(terms: ConnectTerms, maximumPacketSize: number): NonNullable<IConnackPacket['properties']> {
+  return {
+    maximumQoS: 1,
+    retainAvailable: true,
+    wildcardSubscriptionAvailable: true,
+    subscriptionIdentifiersAvailable: false,
+    sharedSubscriptionAvailable: false,
+    maximumPacketSize,
+    topicAliasMaximum: 0,
+    ...(terms.assigned ? { assignedClientIdentifier: terms.clientId } : {}),
+    ...(terms.sessionTtlMs > 0 ? { sessionExpiryInterval: Math.floor(terms.sessionTtlMs / 1000) } : {}),
   };
 }

@@ -72,7 +72,7 @@ else {
   edge = await startEdge({
     id: `bench-edge-${process.pid}`, region: 'bench', cores: [{ id: 'bench-core', url: process.argv[3]! }], logger,
     // The benchmark's one publisher sends far more than a client may by default.
-    limits: { maxSubscriptionsPerSession: 10, messagesPerSecond: 1_000_000, messageBurst: 1_000_000 },
+    limits: { maxSubscriptionsPerSession: 10, messagesPerSecond: 1_000_000, messageBurst: 1_000_000, maxConnectionsPerIp: 1_000_000 },
   });
   await edge.ready();
   url = edge.url;

@@ -14,6 +14,11 @@ test('levels map to tokens, + to *, a trailing # to >', (t) => {
   t.is(mapped(filterFromMqtt('a/+/c')), 'a.*.c');
   t.is(mapped(filterFromMqtt('a/#')), 'a.>');
   t.is(mapped(filterFromMqtt('#')), '>');
+  // `a/#` matches `a` too (MQTT 3.1.1 §4.7.1.2): the parent comes with it, for a companion subscription.
+  t.deepEqual(filterFromMqtt('a/b/#'), { topic: 'a.b.>', parent: 'a.b' });
+  t.deepEqual(filterFromMqtt('+/#'), { topic: '*.>', parent: '*' });
+  t.deepEqual(filterFromMqtt('#'), { topic: '>' });
+  t.deepEqual(filterFromMqtt('a/b'), { topic: 'a.b' });
   t.is(mapped(filterFromMqtt('+/+')), '*.*');
   t.is(topicToMqtt('a.b.c'), 'a/b/c');
   t.is(topicToMqtt('single'), 'single');
@@ -39,12 +44,12 @@ const mqttFilter = fc.tuple(fc.array(filterLevel, { minLength: 1, maxLength: 5 }
   .filter(([levels]) => !levels[0]!.startsWith('$'))
   .map(([levels, hash]) => [...levels, ...(hash ? ['#'] : [])].join('/'));
 
-/** MQTT's own matching (3.1.1 §4.7), apart from `a/#` also matching `a` (relaymesh's `>` needs a token; README). */
+/** MQTT's own matching (3.1.1 §4.7), `a/#` matching `a` included. */
 function mqttMatches(filter: string, name: string): boolean {
   const want = filter.split('/');
   const have = name.split('/');
   for (let i = 0; i < want.length; i++) {
-    if (want[i] === '#') return have.length > i;
+    if (want[i] === '#') return have.length >= i;
     if (i >= have.length || (want[i] !== '+' && want[i] !== have[i])) return false;
   }
   return want.length === have.length;
@@ -58,11 +63,13 @@ test('property: topic names round-trip', (t) => {
   t.pass();
 });
 
-test('property: a mapped filter matches a mapped topic exactly when the MQTT filter matches the name', (t) => {
+test('property: a mapped filter (with its parent) matches a mapped topic exactly when the MQTT filter matches the name', (t) => {
   fc.assert(fc.property(mqttFilter, mqttTopic, (filter, name) => {
-    const pattern = mapped(filterFromMqtt(filter));
+    const mapping = filterFromMqtt(filter);
     const topic = mapped(topicFromMqtt(name));
-    return pattern !== undefined && topic !== undefined && matches(pattern, topic) === mqttMatches(filter, name);
+    if (!('topic' in mapping) || topic === undefined) return false;
+    const covered = (pattern: string | undefined): boolean => pattern !== undefined && (pattern === topic || matches(pattern, topic));
+    return (covered(mapping.topic) || covered(mapping.parent)) === mqttMatches(filter, name);
   }), { seed: 42, numRuns: 2000 });
   t.pass();
 });

@@ -3,20 +3,20 @@
 
 import type { IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import { RelayError, closeCodes } from '../../shared/errors.js';
-import type { ClientOp, ServerOp, WelcomeOp } from '../../shared/protocol.js';
+import type { ClientOp, Position, ServerOp, WelcomeOp } from '../../shared/protocol.js';
 import type { EncodedMessage } from '../encoded-message.js';
 import { bodyToData } from '../payload-mapping.js';
 import type { AdapterContext, ProtocolAdapter, ProtocolAdapterFactory, SessionPort } from '../protocol-adapter.js';
 import type { SessionTransport } from '../session-transport.js';
 import { frameWsMessage } from '../ws-frame.js';
-import { MqttAnswers, type Puback } from './mqtt-answers.js';
+import { MqttAnswers, type Puback, type SubscribeRequest } from './mqtt-answers.js';
 import { MqttDecoder, encodePacket, type DecodeProblem, type MqttVersion } from './mqtt-codec.js';
 import { connackProperties, connectTerms, type ConnectTerms, type Will } from './mqtt-connect.js';
 import { MqttKeepAlive } from './mqtt-keep-alive.js';
 import { publishBytes, publishFrames, sharedPublish } from './mqtt-publish.js';
 import { reason, reasonOfClose, returnCode, subackFailure } from './mqtt-reasons.js';
-import { mqttSessionsKey, type MqttConnection, type MqttSessions, type StoredSession } from './mqtt-sessions.js';
-import { MqttSubscriptions } from './mqtt-subscriptions.js';
+import { mqttSessionsKey, type MqttConnection, type MqttSessions, type StoredSession, type StoredSubscription } from './mqtt-sessions.js';
+import { MqttSubscriptions, type Subscription } from './mqtt-subscriptions.js';
 import { filterFromMqtt, topicFromMqtt } from './mqtt-topics.js';
 
 export const mqttSubprotocol = 'mqtt';
@@ -161,17 +161,38 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
       }
       const existing = this.subscriptions.get(mapped.topic);
       if (existing) {
-        // MQTT replaces a subscription to the same filter: the new QoS applies, the stream goes on as it was.
-        existing.qos = qos;
+        // MQTT replaces a subscription to the same filter: the new QoS applies, the stream goes on as it was. So
+        // does a topic held as a companion: the same stream, now for the client's filter too.
+        this.subscriptions.claim(existing, wanted.topic, qos);
         this.answers.answerFilter(request, index, qos);
         continue;
       }
+      // Reserved before the filter's own answer, which may come at once: the SUBACK waits for the companion too.
+      if (mapped.parent !== undefined) this.answers.expectCompanion(request);
       const subscription = this.subscriptions.add(wanted.topic, mapped.topic, qos, undefined);
       // MQTT 5 retain handling 2: no retained messages; patterns have no single newest message to send.
-      const retained = !subscription.pattern && (wanted.rh ?? 0) !== 2;
-      const id = this.answers.requests.add({ kind: 'sub', request, index, subscription, retained });
+      const retained = (wanted.rh ?? 0) !== 2;
+      const id = this.answers.requests.add({ kind: 'sub', request, index, subscription, retained: retained && !subscription.pattern });
       this.toSession(session, { op: 'sub', id, topic: mapped.topic });
+      if (mapped.parent !== undefined) this.accompany(session, subscription, mapped.parent, request, retained, undefined);
     }
+  }
+
+  /**
+   * MQTT's `a/#` matches `a` too: the filter's subscription gets a companion on the parent topic (after the filter's
+   * own, whose refusal decides; a refused companion only leaves the parent out). A parent the client already holds
+   * is shared, so each message comes once; the companion is invisible to the client (no SUBACK code of its own).
+   */
+  private accompany(session: SessionPort, of: Subscription, parent: string, request: SubscribeRequest | undefined, retained: boolean, since: Position | undefined): void {
+    if (this.subscriptions.holds(of)) {
+      const { companion, created } = this.subscriptions.accompany(of, parent, since);
+      if (created) {
+        const id = this.answers.requests.add({ kind: 'sub', request, index: undefined, subscription: companion, retained: retained && !companion.pattern });
+        return this.toSession(session, since ? { op: 'sub', id, topic: parent, since } : { op: 'sub', id, topic: parent });
+      }
+    }
+    // No companion answer to wait for after all (the filter refused at once, or its parent already held).
+    if (request) this.answers.answerFilter(request, undefined, 0);
   }
 
   private unsubscribe(packet: IUnsubscribePacket, session: SessionPort): void {
@@ -180,11 +201,18 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     for (const [index, filter] of packet.unsubscriptions.entries()) {
       const mapped = filterFromMqtt(filter);
       const subscription = 'topic' in mapped ? this.subscriptions.get(mapped.topic) : undefined;
-      if (!subscription) {
+      // A topic held only as a companion is no filter of the client's.
+      if (!subscription?.own) {
         this.answers.answerUnsubscribe(request, index, 'topic' in mapped ? reason.noSubscriptionExisted : reason.topicFilterInvalid);
         continue;
       }
-      this.subscriptions.forget(subscription);
+      const companion = this.subscriptions.forget(subscription);
+      if (companion !== undefined) this.answers.unsubscribeQuietly(companion);
+      // Still a `/#` filter's companion: the stream stays, for that filter alone.
+      if (this.subscriptions.holds(subscription)) {
+        this.answers.answerUnsubscribe(request, index, reason.success);
+        continue;
+      }
       const id = this.answers.requests.add({ kind: 'unsub', request, index });
       this.toSession(session, { op: 'unsub', id, topic: subscription.topic });
     }
@@ -235,7 +263,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     const retain = !subscription.pattern && subscription.retainAt === message.offset;
     if (retain) subscription.retainAt = 0;
     if (!subscription.pattern) subscription.position = { epoch: message.epoch, offset: message.offset };
-    let qos = subscription.qos;
+    let qos = this.subscriptions.grantedQos(subscription);
     if (qos === 1 && this.subscriptions.inflightCount >= (this.terms?.receiveMaximum ?? 0)) qos = 0;
     const shared = sharedPublish(message, this.version, qos);
     // A topic MQTT cannot name, or an empty retained message (MQTT's "no retained message"), is not sent.
@@ -278,16 +306,30 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     if (stored) this.restore(stored);
   }
 
-  /** A persistent session resumes: each subscription again, exact topics from their positions (replaying the gap). */
+  /**
+   * A persistent session resumes: each filter again, exact topics from their positions (replaying the gap), then
+   * each `/#` filter's companion, from the position it had (a parent held as a filter too is shared as before).
+   */
   private restore(stored: StoredSession): void {
     const session = this.session;
     if (!session) return;
+    const companions = new Map<string, StoredSubscription>();
+    const restored: Subscription[] = [];
     for (const saved of stored.subscriptions) {
-      if (this.subscriptions.get(saved.topic)) continue;
-      const subscription = this.subscriptions.add(saved.filter, saved.topic, saved.qos, saved.position);
-      const id = this.answers.requests.add({ kind: 'sub', request: undefined, index: 0, subscription, retained: false });
-      this.toSession(session, saved.position ? { op: 'sub', id, topic: saved.topic, since: saved.position } : { op: 'sub', id, topic: saved.topic });
+      if (saved.companion) companions.set(saved.topic, saved);
+      else if (!this.subscriptions.get(saved.topic)) restored.push(this.resubscribe(session, saved));
     }
+    for (const subscription of restored) {
+      const mapped = filterFromMqtt(subscription.filter);
+      if ('parent' in mapped && mapped.parent !== undefined) this.accompany(session, subscription, mapped.parent, undefined, false, companions.get(mapped.parent)?.position);
+    }
+  }
+
+  private resubscribe(session: SessionPort, saved: StoredSubscription): Subscription {
+    const subscription = this.subscriptions.add(saved.filter, saved.topic, saved.qos, saved.position);
+    const id = this.answers.requests.add({ kind: 'sub', request: undefined, index: 0, subscription, retained: false });
+    this.toSession(session, saved.position ? { op: 'sub', id, topic: saved.topic, since: saved.position } : { op: 'sub', id, topic: saved.topic });
+    return subscription;
   }
 
   private refuseConnect(v3: number, v5: number, message: string, code: number = closeCodes.protocolViolation): void {

@@ -27,10 +27,13 @@ export interface Puback {
   reasonString?: string;
 }
 
-/** What an op handed to the session was for, found again by the id of its answer. */
+/**
+ * What an op handed to the session was for, found again by the id of its answer. A `sub` without an index is a `/#`
+ * filter's companion: its SUBACK waits for it too, but the code is the filter's own.
+ */
 export type Pending =
   | { kind: 'connect'; terms: ConnectTerms }
-  | { kind: 'sub'; request: SubscribeRequest | undefined; index: number; subscription: Subscription; retained: boolean }
+  | { kind: 'sub'; request: SubscribeRequest | undefined; index: number | undefined; subscription: Subscription; retained: boolean }
   | { kind: 'retained'; subscription: Subscription }
   | { kind: 'unsub'; request: SubscribeRequest | undefined; index: number }
   | { kind: 'pub'; ack: Puback | undefined }
@@ -82,9 +85,20 @@ export class MqttAnswers {
     }
   }
 
-  answerFilter(request: SubscribeRequest, index: number, code: number): void {
-    request.codes[index] = code;
+  /** A companion will be subscribed for a filter of `request`: its SUBACK waits for that answer too (or `settle`). */
+  expectCompanion(request: SubscribeRequest): void {
+    request.remaining++;
+  }
+
+  /** Answers one filter of a SUBSCRIBE (no index: a companion's answer, or one expected and not needed after all). */
+  answerFilter(request: SubscribeRequest, index: number | undefined, code: number): void {
+    if (index !== undefined) request.codes[index] = code;
     if (--request.remaining === 0) this.port.send({ cmd: 'suback', messageId: request.packetId, granted: request.codes });
+  }
+
+  /** Ends a session subscription the client never asked for by name (a companion); its answer goes nowhere. */
+  unsubscribeQuietly(topic: string): void {
+    this.port.liveSession()?.receive({ kind: 'op', op: { op: 'unsub', id: this.requests.add({ kind: 'quiet' }), topic } });
   }
 
   answerUnsubscribe(request: SubscribeRequest | undefined, index: number, code: number): void {
@@ -149,7 +163,7 @@ export class MqttAnswers {
     queueMicrotask(() => {
       const session = this.port.liveSession();
       if (!session || !this.subscriptions.holds(subscription)) return;
-      session.receive({ kind: 'op', op: { op: 'unsub', id: this.requests.add({ kind: 'quiet' }), topic: subscription.topic } });
+      this.unsubscribeQuietly(subscription.topic);
       const id = this.requests.add({ kind: 'retained', subscription });
       session.receive({ kind: 'op', op: { op: 'sub', id, topic: subscription.topic, since: { epoch: newest.epoch, offset: newest.offset - 1 } } });
     });
@@ -163,7 +177,9 @@ export class MqttAnswers {
         const { subscription, request } = pending;
         // A subscription the client already unsubscribed ends quietly: it asked for that.
         const current = this.subscriptions.holds(subscription);
-        if (current) this.subscriptions.forget(subscription);
+        const companion = current ? this.subscriptions.forget(subscription, true) : undefined;
+        // Not from inside the session's answer: it may be refusing this subscription while walking its table.
+        if (companion !== undefined) queueMicrotask(() => this.unsubscribeQuietly(companion));
         if (request) this.answerFilter(request, pending.index, !current ? subscription.qos : this.port.version() === 5 ? reasonOfError(op.code, 'filter') : subackFailure);
         return;
       }

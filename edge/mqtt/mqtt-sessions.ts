@@ -12,6 +12,8 @@ export interface StoredSubscription {
   qos: 0 | 1;
   /** Exact topics: the last message the client had (QoS 1: that it acknowledged), to resume after. */
   position: Position | undefined;
+  /** Held only as the parent-topic companion of a `/#` filter, not for a filter of its own. */
+  companion?: true;
 }
 
 export interface StoredSession {

@@ -3,7 +3,8 @@
 
 import { subscriptionProblem, topicProblem } from '../../shared/topics.js';
 
-export type TopicMapping = { topic: string } | { problem: string; shared?: true };
+/** `parent`: for a filter ending in `/#`, the topic or pattern of the level above, which MQTT's `#` matches too. */
+export type TopicMapping = { topic: string; parent?: string } | { problem: string; shared?: true };
 
 /**
  * Why one MQTT level cannot be a relaymesh token: `.` would split it, `*` and `>` are relaymesh wildcards, and
@@ -45,7 +46,8 @@ export function filterFromMqtt(filter: string): TopicMapping {
     if (level === '+') tokens.push('*');
     else if (level === '#') {
       if (i !== levels.length - 1) return { problem: 'topic filter has `#` before its last level' };
-      // MQTT's `a/#` also matches `a` itself; relaymesh's `>` needs at least one more token (README).
+      // MQTT's `a/#` also matches `a` itself; relaymesh's `>` needs at least one more token, so the parent is
+      // returned for the adapter to subscribe as well (README "MQTT clients").
       tokens.push('>');
     } else if (level.includes('+') || level.includes('#')) {
       return { problem: 'topic filter has `+` or `#` inside a level' };
@@ -59,7 +61,8 @@ export function filterFromMqtt(filter: string): TopicMapping {
   if (dollar) return { problem: `topic filter ${dollar}` };
   const topic = tokens.join('.');
   const relayProblem = subscriptionProblem(topic);
-  return relayProblem ? { problem: `topic filter ${relayProblem}` } : { topic };
+  if (relayProblem) return { problem: `topic filter ${relayProblem}` };
+  return tokens.length > 1 && tokens[tokens.length - 1] === '>' ? { topic, parent: tokens.slice(0, -1).join('.') } : { topic };
 }
 
 /**

@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import { metricsHandler, readJsonBody, routeHttp, sendJson } from '../shared/http.js';
 import type { PublishKeys } from '../shared/publish-keys.js';
 import { packPayloads, parsePublishBody } from '../shared/publish-request.js';
-import { answerLocate, type LocateConfig } from '../shared/locate.js';
+import type { LocateConfig } from '../shared/locate.js';
+import { meshRoutes } from '../shared/mesh-routes.js';
 import type { Engine } from './engine.js';
 import type { CoreMeshView } from './mesh-view.js';
 import type { CoreMetrics } from './metrics.js';
@@ -28,12 +29,7 @@ export function coreHttpHandler(context: CoreHttpContext): (req: IncomingMessage
     '/healthz': { GET: (_req, res) => health(res, context) },
     '/metrics': { GET: metricsHandler(context.metrics.registry) },
     '/v1/publish': { POST: (req, res) => publish(req, res, context) },
-    '/v1/locate': { GET: (req, res) => answerLocate(req, res, context.view.edges(), context.region, context.locate) },
-    // Internal URLs and load: behind the publish keys when there are some (`relaymesh status --key`).
-    '/v1/mesh': { GET: (req, res) => {
-      context.publishKeys.check(req);
-      sendJson(res, 200, context.view.snapshot(), { 'cache-control': 'no-store' });
-    } },
+    ...meshRoutes(context),
   }, context.logger);
 }
 

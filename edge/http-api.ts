@@ -7,7 +7,8 @@ import { metricsHandler, readJsonBody, routeHttp, sendJson } from '../shared/htt
 import type { OriginPolicy } from '../shared/origins.js';
 import type { PublishKeys } from '../shared/publish-keys.js';
 import { packPayloads, parsePublishBody } from '../shared/publish-request.js';
-import { answerLocate, type LocateConfig } from '../shared/locate.js';
+import type { LocateConfig } from '../shared/locate.js';
+import { meshRoutes } from '../shared/mesh-routes.js';
 import type { EdgeMeshView } from './mesh-view.js';
 import type { EdgeMetrics } from './metrics.js';
 import { staticRoutes } from './static-assets.js';
@@ -38,12 +39,7 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
     '/healthz': { GET: (_req, res) => health(res, context) },
     '/metrics': { GET: metricsHandler(context.metrics.registry) },
     '/v1/publish': { POST: (req, res) => publish(req, res, context) },
-    '/v1/locate': { GET: (req, res) => answerLocate(req, res, context.view.edges(), context.region, context.locate) },
-    // Internal URLs and load: behind the publish keys when there are some (`relaymesh status --key`).
-    '/v1/mesh': { GET: (req, res) => {
-      context.publishKeys.check(req);
-      sendJson(res, 200, context.view.snapshot(), { 'cache-control': 'no-store' });
-    } },
+    ...meshRoutes(context),
     // The browser SDK bundle (/relaymesh.js) and the demo page (/).
     ...assets,
     // Locate names public URLs only, so any page may ask it (it answers CORS itself).

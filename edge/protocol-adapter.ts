@@ -3,6 +3,7 @@
 
 import type { Logger } from 'pino';
 import type { ClientOpParse } from '../shared/codec.js';
+import type { ClientOp } from '../shared/protocol.js';
 import type { ClientFormat } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
 import type { SessionTransport } from './session-transport.js';
@@ -62,4 +63,9 @@ export interface ProtocolAdapterFactory {
   /** For native adapters: the format the socket's own transport encodes ops in. */
   readonly nativeFormat?: ClientFormat;
   create(context: AdapterContext): ProtocolAdapter;
+}
+
+/** Hands a client op the adapter built from its protocol's frame to the session (ops from adapters are well formed). */
+export function opToSession(session: SessionPort, op: ClientOp): void {
+  session.receive({ kind: 'op', op });
 }

@@ -6,22 +6,17 @@ import { NodeMeshClient, type MeshMessage } from '../client/node.js';
 import { startCore } from '../core/start-core.js';
 import { startEdge } from '../edge/start-edge.js';
 import { publisher } from './helpers/http-publish.js';
-import { fastUplink, silentLogger } from './helpers/mesh.js';
+import { fastUplink, restartableCore, silentLogger } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
 
 test('a restarted in-memory core resets its streams: subscribers get reset, then messages continue', async (t) => {
-  const first = await startCore({ id: 'central', logger: silentLogger });
-  const edge = await startEdge({ id: 'eu-1', region: 'eu', cores: [{ id: 'central', url: first.url }], uplink: fastUplink, logger: silentLogger });
-  t.teardown(() => edge.close());
-  await edge.ready();
+  const { core: first, edge, restartCore } = await restartableCore(t);
   const client = await RawClient.connected(t, edge.url);
   await client.subscribe('prices.eur-usd', 1);
   const before = await publisher(first)('prices.eur-usd', 'before');
   await client.messages(1);
 
-  await first.close();
-  const second = await startCore({ id: 'central', listen: first.address, logger: silentLogger });
-  t.teardown(() => second.close());
+  const second = await restartCore();
 
   const reset = await client.next((op) => op.op === 'reset');
   t.not(reset.epoch, before.epoch, 'a new epoch: the history is gone');

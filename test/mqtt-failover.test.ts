@@ -4,19 +4,15 @@
 
 import test from 'ava';
 import type { IDisconnectPacket } from 'mqtt-packet';
-import { startCore } from '../core/start-core.js';
 import { startEdge } from '../edge/start-edge.js';
 import { publisher } from './helpers/http-publish.js';
-import { fastUplink, silentLogger, startMesh } from './helpers/mesh.js';
+import { restartableCore, silentLogger, startMesh } from './helpers/mesh.js';
 import { RawMqtt, connectMqtt } from './helpers/mqtt.js';
 import { RawClient } from './helpers/raw-client.js';
 import { within } from './helpers/within.js';
 
 test('a restarted in-memory core: the MQTT client stays connected and messages go on', async (t) => {
-  const first = await startCore({ id: 'central', logger: silentLogger });
-  const edge = await startEdge({ id: 'eu-1', region: 'eu', cores: [{ id: 'central', url: first.url }], uplink: fastUplink, logger: silentLogger });
-  t.teardown(() => edge.close());
-  await edge.ready();
+  const { core: first, edge, restartCore } = await restartableCore(t);
   const native = await RawClient.connected(t, edge.url);
   await native.subscribe('prices.eur', 1);
   const mqtt = await connectMqtt(t, edge.url, { protocolVersion: 5 });
@@ -24,9 +20,7 @@ test('a restarted in-memory core: the MQTT client stays connected and messages g
   await publisher(first)('prices.eur', 'before');
   await mqtt.until(1);
 
-  await first.close();
-  const second = await startCore({ id: 'central', listen: first.address, logger: silentLogger });
-  t.teardown(() => second.close());
+  const second = await restartCore();
   await within(native.next((op) => op.op === 'reset'), 'native reset');
   await publisher(second)('prices.eur', 'after');
   t.deepEqual((await mqtt.until(2)).map((r) => r.payload.toString()), ['before', 'after']);

@@ -2,19 +2,14 @@
 // draining edge (ERROR saying so, then 4503).
 
 import test from 'ava';
-import { startCore } from '../core/start-core.js';
-import { startEdge } from '../edge/start-edge.js';
 import { publisher } from './helpers/http-publish.js';
-import { fastUplink, silentLogger, startMesh } from './helpers/mesh.js';
+import { restartableCore, startMesh } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
 import { RawStomp, header } from './helpers/stomp.js';
 import { within } from './helpers/within.js';
 
 test('a restarted in-memory core: the STOMP client stays connected, the next MESSAGE says relaymesh-reset', async (t) => {
-  const first = await startCore({ id: 'central', logger: silentLogger });
-  const edge = await startEdge({ id: 'eu-1', region: 'eu', cores: [{ id: 'central', url: first.url }], uplink: fastUplink, logger: silentLogger });
-  t.teardown(() => edge.close());
-  await edge.ready();
+  const { core: first, edge, restartCore } = await restartableCore(t);
   const native = await RawClient.connected(t, edge.url);
   await native.subscribe('prices.eur', 1);
   const raw = await RawStomp.connected(t, edge.url);
@@ -24,9 +19,7 @@ test('a restarted in-memory core: the STOMP client stays connected, the next MES
   const old = await raw.next((frame) => frame.command === 'MESSAGE');
   t.is(header(old, 'relaymesh-reset'), undefined);
 
-  await first.close();
-  const second = await startCore({ id: 'central', listen: first.address, logger: silentLogger });
-  t.teardown(() => second.close());
+  const second = await restartCore();
   // A native client on the same topic tells when the edge has learnt the new epoch.
   await within(native.next((op) => op.op === 'reset'), 'native reset');
   const after = await publisher(second)('prices.eur', 'after');

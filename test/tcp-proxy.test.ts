@@ -211,6 +211,15 @@ test('blackhole drops bytes both ways but keeps sockets open, and traffic flows 
   t.is(proxy.bytesFromTarget, 5);
 });
 
+/** The target side of the echo server's `n`-th connection, with its echo stopped and what it receives collected. */
+async function silencedServerSide(echo: EchoServer, n: number): Promise<{ socket: net.Socket; data: ReturnType<typeof collect> }> {
+  await echo.waitForSockets(n);
+  const socket = echo.sockets[n - 1];
+  if (socket === undefined) throw new Error('echo socket missing');
+  socket.unpipe(socket);
+  return { socket, data: collect(socket) };
+}
+
 /** Collects what `socket` receives; `read(n)` resolves with the first n bytes once they are there. */
 function collect(socket: net.Socket): { read(n: number): Promise<Buffer>; received(): Buffer } {
   const chunks: Buffer[] = [];
@@ -233,11 +242,7 @@ test("blackhole(true, 'toTarget') drops only client→target bytes, on existing 
   const echo = await startEcho(t);
   const proxy = await startProxy(t, echo.port);
   const existing = await connected(t, proxy.port);
-  await echo.waitForSockets(1);
-  const [existingServer] = echo.sockets;
-  if (existingServer === undefined) throw new Error('echo socket missing');
-  existingServer.unpipe(existingServer);
-  const existingServerData = collect(existingServer);
+  const { socket: existingServer, data: existingServerData } = await silencedServerSide(echo, 1);
   proxy.resetCounters();
 
   proxy.blackhole(true, 'toTarget');
@@ -250,10 +255,7 @@ test("blackhole(true, 'toTarget') drops only client→target bytes, on existing 
 
   // A connection made while the black hole is open gets it too.
   const fresh = await connected(t, proxy.port);
-  await echo.waitForSockets(2);
-  const freshServer = echo.sockets[1]!;
-  freshServer.unpipe(freshServer);
-  const freshServerData = collect(freshServer);
+  const { socket: freshServer, data: freshServerData } = await silencedServerSide(echo, 2);
   freshServer.write('down');
   t.is((await fresh.read(4)).toString(), 'down');
   fresh.socket.end('up');
@@ -273,11 +275,7 @@ test("blackhole(true, 'fromTarget') drops only target→client bytes, and liftin
   const echo = await startEcho(t);
   const proxy = await startProxy(t, echo.port);
   const existing = await connected(t, proxy.port);
-  await echo.waitForSockets(1);
-  const [existingServer] = echo.sockets;
-  if (existingServer === undefined) throw new Error('echo socket missing');
-  existingServer.unpipe(existingServer);
-  const existingServerData = collect(existingServer);
+  const { socket: existingServer, data: existingServerData } = await silencedServerSide(echo, 1);
   proxy.resetCounters();
 
   proxy.blackhole(true, 'fromTarget');

@@ -9,32 +9,20 @@ import { startEdge } from '../edge/start-edge.js';
 import { decodeFrames, encodeFrame } from '../shared/codec.js';
 import { frameType, protocolVersion, uplinkPath, type UplinkFrame } from '../shared/protocol.js';
 import { silentLogger } from './helpers/mesh.js';
-import { within } from './helpers/within.js';
+import { firstMatch, within } from './helpers/within.js';
 
 async function rawUplink(t: ExecutionContext, coreUrl: string, version: number): Promise<{ ws: WebSocket; frames: UplinkFrame[]; next(match: (frame: UplinkFrame) => boolean): Promise<UplinkFrame> }> {
   const ws = new WebSocket(`${coreUrl}${uplinkPath}`, { perMessageDeflate: false });
   t.teardown(() => ws.terminate());
   const frames: UplinkFrame[] = [];
-  const wakers = new Set<() => void>();
+  const waiters: Array<() => void> = [];
   ws.on('message', (data: Buffer) => {
     frames.push(...decodeFrames(data));
-    for (const wake of [...wakers]) wake();
+    for (const wake of waiters.splice(0)) wake();
   });
   await once(ws, 'open');
   ws.send(encodeFrame([frameType.hello, version, `edge-v${version}`, 'eu', 'instance', '']));
-  return {
-    ws, frames,
-    next: (match) => within(new Promise((resolve) => {
-      const check = (): void => {
-        const found = frames.find(match);
-        if (!found) return;
-        wakers.delete(check);
-        resolve(found);
-      };
-      wakers.add(check);
-      check();
-    }), 'an uplink frame'),
-  };
+  return { ws, frames, next: (match) => firstMatch(frames, waiters, match, 'an uplink frame') };
 }
 
 test('a version-1 edge is welcomed and never sent a mesh view; a current edge gets one', async (t) => {

@@ -3,10 +3,10 @@
 
 import type { IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import { RelayError, closeCodes } from '../../shared/errors.js';
-import type { ClientOp, Position, ServerOp, WelcomeOp } from '../../shared/protocol.js';
+import type { Position, ServerOp, WelcomeOp } from '../../shared/protocol.js';
 import type { EncodedMessage } from '../encoded-message.js';
 import { bodyToData } from '../payload-mapping.js';
-import type { AdapterContext, ProtocolAdapter, ProtocolAdapterFactory, SessionPort } from '../protocol-adapter.js';
+import { opToSession, type AdapterContext, type ProtocolAdapter, type ProtocolAdapterFactory, type SessionPort } from '../protocol-adapter.js';
 import type { SessionTransport } from '../session-transport.js';
 import { frameWsMessage } from '../ws-frame.js';
 import { MqttAnswers, type Puback, type SubscribeRequest } from './mqtt-answers.js';
@@ -120,7 +120,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     this.state = 'connecting';
     this.decoder.maxPacketBytes = this.context.limits.maxMessageBytes + headerRoom;
     const id = this.answers.requests.add({ kind: 'connect', terms });
-    this.toSession(session, terms.token === undefined ? { op: 'connect', id } : { op: 'connect', id, token: terms.token });
+    opToSession(session, terms.token === undefined ? { op: 'connect', id } : { op: 'connect', id, token: terms.token });
   }
 
   private publish(packet: IPublishPacket, session: SessionPort): void {
@@ -144,7 +144,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     if (packet.properties?.payloadFormatIndicator && data instanceof Uint8Array) return this.answers.refusePublish(ack, 'bad_request', 'the payload is marked UTF-8 but is not');
     // A retained PUBLISH is published like any other: the newest message of a topic is its retained message.
     const id = this.answers.requests.add({ kind: 'pub', ack });
-    this.toSession(session, { op: 'pub', id, topic: mapped.topic, data });
+    opToSession(session, { op: 'pub', id, topic: mapped.topic, data });
   }
 
   private subscribe(packet: ISubscribePacket, session: SessionPort): void {
@@ -173,7 +173,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
       // MQTT 5 retain handling 2: no retained messages; patterns have no single newest message to send.
       const retained = (wanted.rh ?? 0) !== 2;
       const id = this.answers.requests.add({ kind: 'sub', request, index, subscription, retained: retained && !subscription.pattern });
-      this.toSession(session, { op: 'sub', id, topic: mapped.topic });
+      opToSession(session, { op: 'sub', id, topic: mapped.topic });
       if (mapped.parent !== undefined) this.accompany(session, subscription, mapped.parent, request, retained, undefined);
     }
   }
@@ -188,7 +188,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
       const { companion, created } = this.subscriptions.accompany(of, parent, since);
       if (created) {
         const id = this.answers.requests.add({ kind: 'sub', request, index: undefined, subscription: companion, retained: retained && !companion.pattern });
-        return this.toSession(session, since ? { op: 'sub', id, topic: parent, since } : { op: 'sub', id, topic: parent });
+        return opToSession(session, since ? { op: 'sub', id, topic: parent, since } : { op: 'sub', id, topic: parent });
       }
     }
     // No companion answer to wait for after all (the filter refused at once, or its parent already held).
@@ -214,7 +214,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
         continue;
       }
       const id = this.answers.requests.add({ kind: 'unsub', request, index });
-      this.toSession(session, { op: 'unsub', id, topic: subscription.topic });
+      opToSession(session, { op: 'unsub', id, topic: subscription.topic });
     }
   }
 
@@ -226,9 +226,6 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     this.end(closeCodes.normal, 'disconnected', undefined);
   }
 
-  private toSession(session: SessionPort, op: ClientOp): void {
-    session.receive({ kind: 'op', op });
-  }
 
   // ── Session → client (SessionTransport) ────────────────────────────────────
 
@@ -328,7 +325,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   private resubscribe(session: SessionPort, saved: StoredSubscription): Subscription {
     const subscription = this.subscriptions.add(saved.filter, saved.topic, saved.qos, saved.position);
     const id = this.answers.requests.add({ kind: 'sub', request: undefined, index: 0, subscription, retained: false });
-    this.toSession(session, saved.position ? { op: 'sub', id, topic: saved.topic, since: saved.position } : { op: 'sub', id, topic: saved.topic });
+    opToSession(session, saved.position ? { op: 'sub', id, topic: saved.topic, since: saved.position } : { op: 'sub', id, topic: saved.topic });
     return subscription;
   }
 
@@ -373,7 +370,7 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   private publishWill(): void {
     const will = this.will;
     this.will = undefined;
-    if (will && this.session) this.toSession(this.session, { op: 'pub', topic: will.topic, data: will.data });
+    if (will && this.session) opToSession(this.session, { op: 'pub', topic: will.topic, data: will.data });
   }
 
   /** The connection is over: the will (if still armed), the session kept (if persistent), the client id released. */

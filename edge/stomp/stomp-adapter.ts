@@ -2,11 +2,11 @@
 // session, and the session's replies and fan-out messages become CONNECTED, RECEIPT, MESSAGE and ERROR frames.
 
 import { RelayError, closeCodeForError, closeCodes, type ErrorCode } from '../../shared/errors.js';
-import type { ClientOp, ErrorOp, ResetOp, ServerOp, WelcomeOp } from '../../shared/protocol.js';
+import type { ErrorOp, ResetOp, ServerOp, WelcomeOp } from '../../shared/protocol.js';
 import { isPattern, matches } from '../../shared/topics.js';
 import type { EncodedMessage } from '../encoded-message.js';
 import { bodyToData } from '../payload-mapping.js';
-import type { AdapterContext, ProtocolAdapter, ProtocolAdapterFactory, SessionPort } from '../protocol-adapter.js';
+import { opToSession, type AdapterContext, type ProtocolAdapter, type ProtocolAdapterFactory, type SessionPort } from '../protocol-adapter.js';
 import { RequestTracker } from '../request-tracker.js';
 import type { SessionTransport } from '../session-transport.js';
 import { frameWsMessage } from '../ws-frame.js';
@@ -128,7 +128,7 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
     this.state = 'connecting';
     const token = headerOf(frame, 'passcode') ?? headerOf(frame, 'Authorization')?.replace(/^Bearer\s+/i, '') ?? headerOf(frame, 'authorization')?.replace(/^Bearer\s+/i, '');
     const id = this.requests.add({ kind: 'connect' });
-    this.toSession(session, token ? { op: 'connect', id, token } : { op: 'connect', id });
+    opToSession(session, token ? { op: 'connect', id, token } : { op: 'connect', id });
   }
 
   private send(frame: StompFrame, session: SessionPort): void {
@@ -138,7 +138,7 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
     if (topic === undefined) return;
     const data = bodyToData(frame.body, headerOf(frame, 'content-type'), 'text-or-binary');
     const id = this.requests.add({ kind: 'pub', receipt });
-    this.toSession(session, { op: 'pub', id, topic, data });
+    opToSession(session, { op: 'pub', id, topic, data });
   }
 
   private subscribe(frame: StompFrame, session: SessionPort): void {
@@ -160,7 +160,7 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
     this.byTopic.set(topic, subscription);
     if (subscription.pattern) this.patterns.push(subscription);
     const requestId = this.requests.add({ kind: 'sub', subscription, receipt });
-    this.toSession(session, since
+    opToSession(session, since
       ? { op: 'sub', id: requestId, topic, since: { epoch: since[1]!, offset: Number(since[2]) } }
       : { op: 'sub', id: requestId, topic });
   }
@@ -171,7 +171,7 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
     const subscription = id === undefined ? undefined : this.subscriptions.get(id);
     if (!subscription) return this.fail('not_subscribed', id === undefined ? 'UNSUBSCRIBE needs an id header' : `no subscription with id ${id}`, receipt);
     this.forget(subscription);
-    this.toSession(session, { op: 'unsub', id: this.requests.add({ kind: 'unsub', receipt }), topic: subscription.topic });
+    opToSession(session, { op: 'unsub', id: this.requests.add({ kind: 'unsub', receipt }), topic: subscription.topic });
   }
 
   /** A graceful DISCONNECT: its receipt comes once every SEND before it has been sequenced (or refused). */
@@ -206,9 +206,6 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
     if (subscription.pattern) this.patterns = this.patterns.filter((other) => other !== subscription);
   }
 
-  private toSession(session: SessionPort, op: ClientOp): void {
-    session.receive({ kind: 'op', op });
-  }
 
   // ── Session → client (SessionTransport) ────────────────────────────────────
 

@@ -54,3 +54,23 @@ export async function startMesh(t: ExecutionContext, options: MeshOptions = {}):
   await Promise.all(edges.map((edge) => edge.ready()));
   return { core, edges, proxies, http: (node) => node.url.replace(/^ws/, 'http') };
 }
+
+/**
+ * One in-memory core and one edge on a fast uplink, for tests of a core that restarts: `restartCore` closes it and
+ * starts a new one on the same address (a fresh epoch), closed in teardown.
+ */
+export async function restartableCore(t: ExecutionContext): Promise<{ core: CoreHandle; edge: EdgeHandle; restartCore(): Promise<CoreHandle> }> {
+  const core = await startCore({ id: 'central', logger: silentLogger });
+  const edge = await startEdge({ id: 'eu-1', region: 'eu', cores: [{ id: 'central', url: core.url }], uplink: fastUplink, logger: silentLogger });
+  t.teardown(() => edge.close());
+  await edge.ready();
+  return {
+    core, edge,
+    async restartCore() {
+      await core.close();
+      const second = await startCore({ id: 'central', listen: core.address, logger: silentLogger });
+      t.teardown(() => second.close());
+      return second;
+    },
+  };
+}

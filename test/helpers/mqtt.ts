@@ -5,7 +5,7 @@ import type { ExecutionContext } from 'ava';
 import { connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import { generate, parser, type Packet } from 'mqtt-packet';
 import WebSocket from 'ws';
-import { within } from './within.js';
+import { firstMatch, within } from './within.js';
 
 export interface Received {
   topic: string;
@@ -110,13 +110,6 @@ export class RawMqtt {
 
   /** The first packet (received so far or later) that matches, with a deadline. */
   next(match: (packet: Packet) => boolean, what = 'a matching MQTT packet'): Promise<Packet> {
-    return within(new Promise<Packet>((resolve) => {
-      const check = (): void => {
-        const found = this.packets.find(match);
-        if (found) resolve(found);
-        else this.waiters.push(check);
-      };
-      check();
-    }), `${what} (got ${this.packets.map((packet) => packet.cmd).join(', ')})`);
+    return firstMatch(this.packets, this.waiters, match, `${what} (got ${this.packets.map((packet) => packet.cmd).join(', ')})`);
   }
 }

@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { serializeFrame } from '../../edge/stomp/stomp-frame.js';
 import { StompParser, type StompParseEvent } from '../../edge/stomp/stomp-parser.js';
 import type { StompFrame } from '../../edge/stomp/stomp-frame.js';
-import { within } from './within.js';
+import { firstMatch, within } from './within.js';
 
 export const stompProtocols = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
 
@@ -143,14 +143,7 @@ export class RawStomp {
 
   /** The first frame (received so far or later) that matches, with a deadline. */
   next(match: (frame: StompFrame) => boolean, what = 'a matching STOMP frame'): Promise<StompFrame> {
-    return within(new Promise<StompFrame>((resolve) => {
-      const check = (): void => {
-        const found = this.frames.find(match);
-        if (found) resolve(found);
-        else this.waiters.push(check);
-      };
-      check();
-    }), `${what} (got ${this.frames.map((frame) => frame.command).join(', ')})`);
+    return firstMatch(this.frames, this.waiters, match, `${what} (got ${this.frames.map((frame) => frame.command).join(', ')})`);
   }
 
   /** Waits until `count` EOL heart-beats have arrived. */

@@ -14,6 +14,8 @@ interface PendingRequest {
   reject(error: MeshError): void;
   /** Sent on the current connection (its answer is lost with it). */
   sent: boolean;
+  /** A `sub` the app gave up while it was on the wire: its answer is awaited only to be ignored, never asked again. */
+  cancelled: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -32,7 +34,7 @@ export class PendingRequests {
         this.requests.delete(id);
         reject(new MeshError('timeout', `no answer to ${op} within ${timeoutMs} ms`));
       }, timeoutMs);
-      const request: PendingRequest = { op, topic, build, resolve, reject, sent: false, timer };
+      const request: PendingRequest = { op, topic, build, resolve, reject, sent: false, cancelled: false, timer };
       this.requests.set(id, request);
       if (send) this.transmit(id, request, send);
     });
@@ -51,7 +53,7 @@ export class PendingRequests {
 
   /** True when a `sub` for `topic` waits (sent or not). */
   subscribing(topic: string): boolean {
-    for (const request of this.requests.values()) if (request.op === 'sub' && request.topic === topic) return true;
+    for (const request of this.requests.values()) if (request.op === 'sub' && request.topic === topic && !request.cancelled) return true;
     return false;
   }
 
@@ -61,6 +63,7 @@ export class PendingRequests {
       if (request.op !== 'sub' || request.topic !== topic) continue;
       clearTimeout(request.timer);
       if (request.sent) {
+        request.cancelled = true;
         request.resolve = () => {};
         request.reject = () => {};
       } else {
@@ -70,12 +73,17 @@ export class PendingRequests {
   }
 
   /**
-   * The connection dropped. A sent `sub` is asked again on the next one; any other sent request has an unknown
-   * outcome (a `pub` may have been sequenced) and fails with `unavailable`.
+   * The connection dropped. A sent `sub` is asked again on the next one (unless the app gave it up: then it is gone
+   * with the connection); any other sent request has an unknown outcome (a `pub` may have been sequenced) and fails
+   * with `unavailable`.
    */
   connectionLost(code: number): void {
     for (const [id, request] of this.requests) {
       if (!request.sent) continue;
+      if (request.cancelled) {
+        this.requests.delete(id);
+        continue;
+      }
       if (request.op === 'sub') {
         request.sent = false;
         continue;

@@ -26,13 +26,17 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/** Answers with the error's HTTP status and `{"error": {code, message}}`; the connection closes if the body was not read. */
-export function sendError(res: ServerResponse, error: RelayError): void {
+/**
+ * Answers with the error's HTTP status and `{"error": {code, message}}`. When the request body was not read to its
+ * end (refused as too large, say), the connection closes after the answer: keeping it alive would make Node read and
+ * discard whatever the client still sends.
+ */
+function sendError(res: ServerResponse, error: RelayError): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  sendJson(res, httpStatusOf[error.code], { error: { code: error.code, message: error.message } });
+  sendJson(res, httpStatusOf[error.code], { error: { code: error.code, message: error.message } }, res.req.complete ? {} : { connection: 'close' });
 }
 
 /** The request's path; '' for a request target that is not a URL path (which must not throw out of a handler). */

@@ -1,11 +1,14 @@
 // End-to-end tests of the HTTP API (PROTOCOL.md §4) on a real core and real edges: POST /v1/publish (single, batch,
 // bad bodies, limits), /healthz (ready and not ready), /metrics, and HTTP publishes reaching WebSocket subscribers.
 
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { startCore } from '../core/start-core.js';
 import { startEdge } from '../edge/start-edge.js';
 import { silentLogger, startMesh, type Mesh } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
+import { within } from './helpers/within.js';
 
 interface Reply {
   status: number;
@@ -256,3 +259,18 @@ for (const node of ['core', 'edge'] as const) {
     t.true(reply.status >= 400 && reply.status < 500, `${reply.status} ${JSON.stringify(reply.body)}`);
   });
 }
+
+test('a body refused for its declared size is not read: the answer closes the connection', async (t) => {
+  const mesh = await startMesh(t, { core: { maxPublishBodyBytes: 1024 }, edge: { maxPublishBodyBytes: 1024 } });
+  for (const node of [mesh.core, mesh.edges[0]!]) {
+    const socket = connect(node.address.port, node.address.host);
+    t.teardown(() => socket.destroy());
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+    // Only the head: a server that went on reading the declared 100 MB would never end this connection.
+    socket.write('POST /v1/publish HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000000\r\n\r\n');
+    await within(once(socket, 'end'), 'the server ends the connection');
+    t.regex(answer, /^HTTP\/1\.1 413 /);
+    t.regex(answer, /\r\nconnection: close\r\n/i);
+  }
+});

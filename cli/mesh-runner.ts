@@ -73,7 +73,7 @@ export async function runMesh(selection: RunSelection): Promise<void> {
 }
 
 /** The engine a core of this topology uses; undefined for the default in-memory one, which startCore builds. */
-export function engineOf(topology: Topology, coreId: string, logger: Logger): Engine | undefined {
+function engineOf(topology: Topology, coreId: string, logger: Logger): Engine | undefined {
   const engine = topology.engine;
   if (engine.type !== 'redis') return undefined;
   const url = new URL(engine.url);

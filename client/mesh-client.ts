@@ -6,7 +6,7 @@
 import { backoffDelay } from '../shared/backoff.js';
 import { closeCodes, isErrorCode } from '../shared/errors.js';
 import { clientPath, type Position, type WelcomeOp } from '../shared/protocol.js';
-import { isPattern, matches } from '../shared/topics.js';
+import { matches } from '../shared/topics.js';
 import { MeshError } from './mesh-error.js';
 import { PendingRequests, type Frame } from './pending-requests.js';
 import { Subscription, type MeshMessage, type SubscribeOptions } from './subscription.js';
@@ -69,14 +69,12 @@ export class MeshClient {
   private candidates: string[] = [];
   /** The edge whose connection failed last, put last when locating again (the mesh may not have noticed yet). */
   private failedUrl: string | undefined;
-  /** A `redirect` named the next edge: follow it instead of locating. */
+  /** A `redirect` named the next edge: go there at once, without backoff, and instead of locating. */
   private followRedirect = false;
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly requests = new PendingRequests();
   private readonly listeners: { [K in keyof Events]: Set<Listener<Events[K]>> } = { state: new Set(), welcome: new Set(), error: new Set(), transport: new Set() };
   private attempt = 0;
-  /** The last connection ended by a `redirect`: reconnect at once, without backoff. */
-  private redirected = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private connectWaiters: Array<{ resolve(welcome: WelcomeOp): void; reject(error: MeshError): void }> = [];
 
@@ -148,7 +146,7 @@ export class MeshClient {
   private subscribeRequest(subscription: Subscription): Promise<Frame> {
     // Built when sent, so a request resent after a reconnect asks from the newest position.
     return this.request('sub', subscription.topic, () => {
-      const since = isPattern(subscription.topic) ? undefined : subscription.position;
+      const since = subscription.pattern ? undefined : subscription.position;
       return since ? { op: 'sub', topic: subscription.topic, since } : { op: 'sub', topic: subscription.topic };
     });
   }
@@ -308,7 +306,7 @@ export class MeshClient {
     const message: MeshMessage = { topic, epoch: op.epoch as string, offset: op.offset as number, data };
     for (const subscription of this.subscriptions.values()) {
       if (subscription.topic === topic) subscription.push(message, true);
-      else if (isPattern(subscription.topic) && matches(subscription.topic, topic)) subscription.push(message, false);
+      else if (subscription.pattern && matches(subscription.topic, topic)) subscription.push(message, false);
     }
   }
 
@@ -330,7 +328,6 @@ export class MeshClient {
       return this.emit('error', new MeshError('bad_request', `ignored a redirect to ${String(op.url)}`));
     }
     this.url = clientUrl(url.href);
-    this.redirected = true;
     this.followRedirect = true;
     void connection.close(1000, 'redirected');
     this.lost(connection, 1000, 'redirected');
@@ -360,8 +357,7 @@ export class MeshClient {
   private retry(): void {
     this.attempt++;
     this.setState('reconnecting');
-    const delay = this.redirected ? 0 : backoffDelay(this.attempt, this.options.reconnect || { baseMs: 250, maxMs: 10_000 });
-    this.redirected = false;
+    const delay = this.followRedirect ? 0 : backoffDelay(this.attempt, this.options.reconnect || { baseMs: 250, maxMs: 10_000 });
     this.retryTimer = setTimeout(() => this.open(), delay);
   }
 

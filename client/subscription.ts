@@ -1,6 +1,7 @@
 // A client-side subscription: the position it has reached (for resuming), callbacks, and an async iterator of messages.
 
 import type { Position } from '../shared/protocol.js';
+import { isPattern } from '../shared/topics.js';
 
 export interface MeshMessage {
   topic: string;
@@ -29,6 +30,8 @@ export class Subscription implements AsyncIterable<MeshMessage> {
   /** Whether the last answer to this subscription replayed the gap. */
   recovered = false;
   active = true;
+  /** A pattern (`*`, `>`) rather than one topic: worked out once, not for every message. */
+  readonly pattern: boolean;
   private readonly queue: MeshMessage[] = [];
   private readonly waiters: Array<(result: IteratorResult<MeshMessage>) => void> = [];
   private iterated = false;
@@ -41,6 +44,7 @@ export class Subscription implements AsyncIterable<MeshMessage> {
     private readonly callbackFailed: (error: unknown) => void,
   ) {
     this.position = options.since;
+    this.pattern = isPattern(topic);
   }
 
   /** Runs an application callback, keeping its exceptions away from the client's own code. */

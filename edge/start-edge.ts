@@ -94,13 +94,15 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   const limits: LimitsConfig = { ...defaultLimits, ...options.limits };
   const uplinkConfig: UplinkConfig = { ...defaultUplink, ...options.uplink };
 
+  // Read once: the uplink dials with it, and a drain checks its peers' health with it.
+  const ca = options.ca === undefined ? undefined : readPem(options.ca, 'CA');
   const uplink: Uplink = new Uplink({
     ...uplinkConfig,
     edgeId: options.id,
     region: options.region,
     cores: options.cores,
     maxHeldPublishes: limits.maxHeldPublishes,
-    ca: options.ca,
+    ca,
     secret: options.secret,
     logger,
     handlers: {
@@ -181,7 +183,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     // The core stops sending clients here at once (locate), not at the next periodic report.
     uplink.reportStatus();
     view.watch.notify();
-    const target = await findRedirectTarget(options.peers ?? [], options.region, uplinkConfig.heartbeatMs, logger, options.ca === undefined ? undefined : readPem(options.ca, 'CA'));
+    const target = await findRedirectTarget(options.peers ?? [], options.region, uplinkConfig.heartbeatMs, logger, ca);
     if (target) {
       logger.info({ target: target.id, clients: clients.sessionCount }, 'redirecting clients');
       const url = `${target.url.replace(/\/+$/, '')}${clientPath}`;

@@ -7,7 +7,6 @@ import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { backoffDelay } from '../shared/backoff.js';
 import { decodeFrames, encodeFrame } from '../shared/codec.js';
-import { readPem } from '../shared/listen.js';
 import { RelayError, closeCodes } from '../shared/errors.js';
 import { edgeProof } from '../shared/edge-proof.js';
 import type { DigestValue } from '../shared/interest-digest.js';
@@ -65,8 +64,8 @@ export interface UplinkOptions extends UplinkConfig {
   onTraffic?(direction: 'in' | 'out', bytes: number, frames: number): void;
   /** The secret this edge proves to its cores (answering their challenge); absent: the hello carries no proof. */
   secret?: string;
-  /** PEM file of the CA trusted for wss:// cores (read once, at construction). Default: Node's built-in CAs. */
-  ca?: string;
+  /** The CA (PEM) trusted for wss:// cores. Default: Node's built-in CAs. */
+  ca?: Buffer;
 }
 
 interface PendingRequest {
@@ -106,11 +105,9 @@ export class Uplink {
   private helloSent = false;
   private readonly connectedWaiters = new Set<() => void>();
 
-  private readonly ca: Buffer | undefined;
 
   constructor(private readonly options: UplinkOptions) {
     this.publishes = new HeldPublishes(options.maxHeldPublishes);
-    this.ca = options.ca === undefined ? undefined : readPem(options.ca, 'CA');
   }
 
   start(): void {
@@ -236,7 +233,7 @@ export class Uplink {
     const core = this.options.cores[this.coreIndex]!;
     const url = core.url.replace(/\/+$/, '') + uplinkPath;
     // Hostname checking and rejectUnauthorized stay at Node's defaults: `ca` only replaces whom the edge trusts.
-    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024, handshakeTimeout: this.options.heartbeatMs * 2, ca: this.ca });
+    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024, handshakeTimeout: this.options.heartbeatMs * 2, ca: this.options.ca });
     socket.binaryType = 'nodebuffer';
     this.socket = socket;
     socket.on('open', () => {
@@ -378,7 +375,7 @@ export class Uplink {
   private async tryFailback(): Promise<void> {
     const primary = this.options.cores[0]!;
     const health = `${primary.url.replace(/^ws/, 'http').replace(/\/+$/, '')}/healthz`;
-    if (!(await answersOk(health, this.ca, this.options.heartbeatMs)) || !this.connected || this.coreIndex === 0) return;
+    if (!(await answersOk(health, this.options.ca, this.options.heartbeatMs)) || !this.connected || this.coreIndex === 0) return;
     this.options.logger.info({ core: this.coreId, primary: primary.id }, 'primary core is back; failing back');
     this.socket?.close(1000, 'failing back to the primary core');
   }

@@ -174,7 +174,10 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
     opToSession(session, { op: 'unsub', id: this.requests.add({ kind: 'unsub', receipt }), topic: subscription.topic });
   }
 
-  /** A graceful DISCONNECT: its receipt comes once every SEND before it has been sequenced (or refused). */
+  /**
+   * A graceful DISCONNECT: its receipt comes once every SEND before it has been sequenced (a refused SEND ends the
+   * connection with ERROR instead).
+   */
   private disconnect(frame: StompFrame): void {
     this.disconnectReceipt = headerOf(frame, 'receipt');
     this.state = 'disconnecting';

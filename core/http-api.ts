@@ -2,9 +2,10 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { metricsHandler, readJsonBody, routeHttp, sendJson } from '../shared/http.js';
+import { metricsHandler, routeHttp, sendJson } from '../shared/http.js';
 import type { PublishKeys } from '../shared/publish-keys.js';
-import { packPayloads, parsePublishBody } from '../shared/publish-request.js';
+import type { Position } from '../shared/protocol.js';
+import { publishHandler, type PublishItem } from '../shared/publish-request.js';
 import type { LocateConfig } from '../shared/locate.js';
 import { meshRoutes } from '../shared/mesh-routes.js';
 import type { Engine } from './engine.js';
@@ -28,7 +29,7 @@ export function coreHttpHandler(context: CoreHttpContext): (req: IncomingMessage
   return routeHttp({
     '/healthz': { GET: (_req, res) => health(res, context) },
     '/metrics': { GET: metricsHandler(context.metrics.registry) },
-    '/v1/publish': { POST: (req, res) => publish(req, res, context) },
+    '/v1/publish': { POST: publishHandler({ ...context, sequence: (items, payloads) => sequenceInOrder(context.engine, items, payloads) }) },
     ...meshRoutes(context),
   }, context.logger);
 }
@@ -40,14 +41,12 @@ function health(res: ServerResponse, context: CoreHttpContext): void {
   else sendJson(res, 503, { status: 'unavailable', role: 'core', id: context.id, reason });
 }
 
-async function publish(req: IncomingMessage, res: ServerResponse, context: CoreHttpContext): Promise<void> {
-  context.publishKeys.check(req);
-  const { items, batch } = parsePublishBody(await readJsonBody(req, context.maxBodyBytes));
-  const payloads = packPayloads(items, context.maxMessageBytes, batch);
-  const positions = [];
+/** One item after the other: a failed one stops the rest, so what was sequenced is a prefix of the batch. */
+async function sequenceInOrder(engine: Engine, items: PublishItem[], payloads: Buffer[]): Promise<Position[]> {
+  const positions: Position[] = [];
   for (let i = 0; i < items.length; i++) {
-    const message = await context.engine.publish(items[i]!.topic, payloads[i]!);
-    positions.push({ epoch: message.epoch, offset: message.offset });
+    const { epoch, offset } = await engine.publish(items[i]!.topic, payloads[i]!);
+    positions.push({ epoch, offset });
   }
-  sendJson(res, 200, batch ? positions : positions[0]);
+  return positions;
 }

@@ -3,10 +3,10 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { metricsHandler, readJsonBody, routeHttp, sendJson } from '../shared/http.js';
+import { metricsHandler, routeHttp, sendJson } from '../shared/http.js';
 import type { OriginPolicy } from '../shared/origins.js';
 import type { PublishKeys } from '../shared/publish-keys.js';
-import { packPayloads, parsePublishBody } from '../shared/publish-request.js';
+import { publishHandler } from '../shared/publish-request.js';
 import type { LocateConfig } from '../shared/locate.js';
 import { meshRoutes } from '../shared/mesh-routes.js';
 import type { EdgeMeshView } from './mesh-view.js';
@@ -38,7 +38,13 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
   return routeHttp({
     '/healthz': { GET: (_req, res) => health(res, context) },
     '/metrics': { GET: metricsHandler(context.metrics.registry) },
-    '/v1/publish': { POST: (req, res) => publish(req, res, context) },
+    '/v1/publish': {
+      POST: publishHandler({
+        ...context,
+        // Sent in order on the one uplink, so a batch gets consecutive offsets per topic.
+        sequence: (items, payloads) => Promise.all(items.map((item, index) => context.uplink.publish(item.topic, payloads[index]!, context.publishHoldMs))),
+      }),
+    },
     ...meshRoutes(context),
     // The browser SDK bundle (/relaymesh.js) and the demo page (/).
     ...assets,
@@ -51,13 +57,4 @@ function health(res: ServerResponse, { id, uplink, draining }: EdgeHttpContext):
   if (draining()) sendJson(res, 503, { status: 'unavailable', reason: 'draining', ...body });
   else if (!uplink.connected) sendJson(res, 503, { status: 'unavailable', reason: 'no uplink to a core', ...body });
   else sendJson(res, 200, { status: 'ok', ...body });
-}
-
-async function publish(req: IncomingMessage, res: ServerResponse, context: EdgeHttpContext): Promise<void> {
-  context.publishKeys.check(req);
-  const { items, batch } = parsePublishBody(await readJsonBody(req, context.maxBodyBytes));
-  const payloads = packPayloads(items, context.maxMessageBytes, batch);
-  // Sent in order on the one uplink, so a batch gets consecutive offsets per topic.
-  const positions = await Promise.all(items.map((item, index) => context.uplink.publish(item.topic, payloads[index]!, context.publishHoldMs)));
-  sendJson(res, 200, batch ? positions : positions[0]);
 }

@@ -1,7 +1,11 @@
-// The body of `POST /v1/publish` (PROTOCOL.md §4): one {topic, data} or an array of them.
+// `POST /v1/publish` (PROTOCOL.md §4), the same on cores and edges but for how messages are sequenced: the publish
+// key, a body of one {topic, data} or an array of them, and the position(s) as the answer.
 
 import { packValue } from './codec.js';
 import { RelayError } from './errors.js';
+import { readJsonBody, sendJson, type HttpHandler } from './http.js';
+import type { Position } from './protocol.js';
+import type { PublishKeys } from './publish-keys.js';
 import { plainDataProblem } from './plain-data.js';
 import { topicProblem } from './topics.js';
 
@@ -39,4 +43,21 @@ export function packPayloads(items: PublishItem[], maxBytes: number, batch: bool
     if (payload.length > maxBytes) throw new RelayError('too_large', `${batch ? `item ${index}: ` : ''}data over ${maxBytes} bytes`);
     return payload;
   });
+}
+
+export interface PublishHandlerOptions {
+  publishKeys: PublishKeys;
+  maxBodyBytes: number;
+  maxMessageBytes: number;
+  /** Sequences the checked items, in order, and gives their positions (a core: its engine; an edge: its uplink). */
+  sequence(items: PublishItem[], payloads: Buffer[]): Promise<Position[]>;
+}
+
+export function publishHandler(options: PublishHandlerOptions): HttpHandler {
+  return async (req, res) => {
+    options.publishKeys.check(req);
+    const { items, batch } = parsePublishBody(await readJsonBody(req, options.maxBodyBytes));
+    const positions = await options.sequence(items, packPayloads(items, options.maxMessageBytes, batch));
+    sendJson(res, 200, batch ? positions : positions[0]);
+  };
 }

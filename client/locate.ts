@@ -2,6 +2,7 @@
 // for the client's region first, then the others in order, so the client can try the next when one fails.
 
 import { MeshError } from './mesh-error.js';
+import { httpBaseOf } from '../shared/protocol.js';
 
 /** Client URLs (…/v1/ws) of healthy edges, best first; asks each of `nodes` in turn until one answers. */
 export async function locateEdges(nodes: readonly string[], region: string | undefined): Promise<string[]> {
@@ -26,7 +27,7 @@ export async function locateEdges(nodes: readonly string[], region: string | und
 }
 
 function locateUrl(node: string, region: string | undefined): string {
-  const base = node.replace(/^ws/, 'http').replace(/\/+$/, '');
+  const base = httpBaseOf(node);
   const url = base.endsWith('/v1/locate') ? base : `${base}/v1/locate`;
   return region === undefined ? url : `${url}?region=${encodeURIComponent(region)}`;
 }

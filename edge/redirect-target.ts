@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { rankEdges } from '../shared/edge-ranking.js';
 import { answersOk } from './health-check.js';
+import { httpBaseOf } from '../shared/protocol.js';
 
 export interface PeerEdge {
   id: string;
@@ -14,7 +15,7 @@ export interface PeerEdge {
 /** The first peer whose /healthz answers 2xx within `timeoutMs` (https peers checked against `ca`), or undefined. */
 export async function findRedirectTarget(peers: readonly PeerEdge[], region: string, timeoutMs: number, logger: Logger, ca?: Buffer): Promise<PeerEdge | undefined> {
   for (const peer of rankEdges(peers, region)) {
-    if (await answersOk(`${peer.url.replace(/^ws/, 'http').replace(/\/+$/, '')}/healthz`, ca, timeoutMs)) return peer;
+    if (await answersOk(`${httpBaseOf(peer.url)}/healthz`, ca, timeoutMs)) return peer;
     logger.debug({ peer: peer.id }, 'peer edge not ready for redirects');
   }
   return undefined;

@@ -11,7 +11,7 @@ import { RelayError, closeCodes } from '../shared/errors.js';
 import { edgeProof } from '../shared/edge-proof.js';
 import type { DigestValue } from '../shared/interest-digest.js';
 import { edgeReportRow, type CoreRow, type EdgeReport, type EdgeRow } from '../shared/mesh-status.js';
-import { frameType, protocolVersion, uplinkPath, type CoreFrame, type EdgeFrame, type Position } from '../shared/protocol.js';
+import { frameType, httpBaseOf, protocolVersion, uplinkPath, type CoreFrame, type EdgeFrame, type Position } from '../shared/protocol.js';
 import type { UplinkConfig } from '../shared/topology.js';
 import { answersOk } from './health-check.js';
 import { HeldPublishes } from './held-publishes.js';
@@ -374,7 +374,7 @@ export class Uplink {
   /** On a disaster-recovery core: once the primary answers its health check, leave for it (the next dial starts there). */
   private async tryFailback(): Promise<void> {
     const primary = this.options.cores[0]!;
-    const health = `${primary.url.replace(/^ws/, 'http').replace(/\/+$/, '')}/healthz`;
+    const health = `${httpBaseOf(primary.url)}/healthz`;
     if (!(await answersOk(health, this.options.ca, this.options.heartbeatMs)) || !this.connected || this.coreIndex === 0) return;
     this.options.logger.info({ core: this.coreId, primary: primary.id }, 'primary core is back; failing back');
     this.socket?.close(1000, 'failing back to the primary core');

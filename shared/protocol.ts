@@ -133,3 +133,8 @@ export type UplinkFrame = EdgeFrame | CoreFrame;
 export const uplinkPath = '/v1/uplink';
 /** The client WebSocket path on an edge. */
 export const clientPath = '/v1/ws';
+
+/** A node's HTTP base for its API (`http[s]://host:port`), from its URL as the topology gives it (`ws[s]://…`). */
+export function httpBaseOf(url: string): string {
+  return url.replace(/^ws/, 'http').replace(/\/+$/, '');
+}

@@ -2,6 +2,7 @@
 
 import type { CommandModule } from 'yargs';
 import { defaultUrl } from '../default-url.js';
+import { httpBaseOf } from '../../shared/protocol.js';
 
 interface PubArgs {
   url?: string;
@@ -19,7 +20,7 @@ export const pubCommand: CommandModule<object, PubArgs> = {
       .option('url', { type: 'string', describe: 'a core or edge (ws:// or http://); default: the first edge of ./topology.json' })
       .option('key', { type: 'string', describe: 'publish key, sent as a Bearer token (default: $RELAYMESH_PUBLISH_KEY)' }) as never,
   handler: async (args) => {
-    const base = (args.url ?? (await defaultUrl('edges'))).replace(/^ws/, 'http').replace(/\/+$/, '');
+    const base = httpBaseOf(args.url ?? (await defaultUrl('edges')));
     const key = args.key ?? process.env.RELAYMESH_PUBLISH_KEY;
     let response: Response;
     try {

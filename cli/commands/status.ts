@@ -6,6 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { MeshSnapshot } from '../../shared/mesh-status.js';
 import { defaultUrl } from '../default-url.js';
 import { ratesBetween, renderStatus } from '../status-view.js';
+import { httpBaseOf } from '../../shared/protocol.js';
 
 interface StatusArgs {
   url?: string;
@@ -28,7 +29,7 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
       .option('count', { type: 'number', describe: 'stop after this many refreshes (default: until Ctrl-C)' })
       .option('key', { type: 'string', describe: 'a publish key, when the mesh has some (default: $RELAYMESH_PUBLISH_KEY)' }) as never,
   handler: async (args) => {
-    const base = (args.url ?? (await defaultUrl('cores'))).replace(/^ws/, 'http').replace(/\/+$/, '');
+    const base = httpBaseOf(args.url ?? (await defaultUrl('cores')));
     const key = args.key ?? process.env.RELAYMESH_PUBLISH_KEY;
     const fetchMesh = (): Promise<MeshSnapshot> => fetchMeshFrom(base, key);
     if (args.json) {

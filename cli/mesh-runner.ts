@@ -6,7 +6,8 @@ import { RedisEngine } from '../core/redis-engine.js';
 import { createLogger, type LogFormat } from './logger.js';
 import { startCore, type CoreHandle } from '../core/start-core.js';
 import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
-import { TopologyError, loadTopology, type EdgeConfig, type Topology } from '../shared/topology.js';
+import type { EdgeConfig, Topology } from '../shared/topology.js';
+import { fail, loadTopologyOrExit } from './exit.js';
 
 export interface RunSelection {
   topologyFile: string;
@@ -17,7 +18,7 @@ export interface RunSelection {
 }
 
 export async function runMesh(selection: RunSelection): Promise<void> {
-  const topology = await loadOrExit(selection.topologyFile);
+  const topology = await loadTopologyOrExit(selection.topologyFile);
   const logger = createLogger(selection.logLevel, selection.logFormat);
   const cores = topology.cores.filter((core) => !selection.only || (selection.only.role === 'core' && selection.only.id === core.id));
   const edges = topology.edges.filter((edge) => !selection.only || (selection.only.role === 'edge' && selection.only.id === edge.id));
@@ -134,18 +135,4 @@ function edgeOptions(topology: Topology, id: string, logger: Logger) {
     url: edge.url, tls: edge.tls, ca: edge.ca, tokens: topology.auth.tokens, origins: edge.origins,
     secret: secretOf(edge), locate: topology.locate,
   };
-}
-
-async function loadOrExit(file: string): Promise<Topology> {
-  try {
-    return await loadTopology(file);
-  } catch (error) {
-    if (error instanceof TopologyError) fail(error.message);
-    throw error;
-  }
-}
-
-function fail(message: string): never {
-  process.stderr.write(`${message}\n`);
-  process.exit(1);
 }

@@ -4,6 +4,7 @@
 import type { CommandModule } from 'yargs';
 import { chaosClean, formatChaosTable, runChaos, type ChaosMode, type ChaosReport } from '../../bench/chaos.js';
 import { runBench, scenarioNames, type ScenarioName } from '../../bench/run.js';
+import { fail } from '../exit.js';
 
 interface BenchArgs {
   scenarios: string[];
@@ -30,6 +31,8 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('rate', { type: 'number', default: 200, describe: 'chaos: publishes per second' }) as never,
   handler: async (args) => {
     if (args.scenarios.includes('chaos')) {
+      // Chaos is a pass/fail run of its own, not a figure for BENCHMARKS.md: mixing it with scenarios would drop them.
+      if (args.scenarios.length > 1) fail('relaymesh bench: run chaos on its own (relaymesh bench chaos), not with other scenarios');
       const modes: ChaosMode[] = args.mode === 'both' ? ['cut', 'blackhole'] : [args.mode];
       const reports: ChaosReport[] = [];
       for (const mode of modes) {

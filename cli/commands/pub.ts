@@ -3,6 +3,7 @@
 import type { CommandModule } from 'yargs';
 import { defaultUrl } from '../default-url.js';
 import { httpBaseOf } from '../../shared/protocol.js';
+import { fail } from '../exit.js';
 
 interface PubArgs {
   url?: string;
@@ -30,13 +31,11 @@ export const pubCommand: CommandModule<object, PubArgs> = {
         body: JSON.stringify({ topic: args.topic, data: parseData(args.data) }),
       });
     } catch (error) {
-      process.stderr.write(`relaymesh pub: cannot reach ${base}: ${(error as Error).cause ?? (error as Error).message}\n`);
-      process.exit(1);
+      fail(`relaymesh pub: cannot reach ${base}: ${String((error as Error).cause ?? (error as Error).message)}`);
     }
     const text = await response.text();
     if (!response.ok) {
-      process.stderr.write(`relaymesh pub: ${response.status} ${text}\n`);
-      process.exit(1);
+      fail(`relaymesh pub: ${response.status} ${text}`);
     }
     process.stdout.write(`${text}\n`);
   },

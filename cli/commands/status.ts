@@ -5,6 +5,7 @@ import type { CommandModule } from 'yargs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { MeshSnapshot } from '../../shared/mesh-status.js';
 import { defaultUrl } from '../default-url.js';
+import { fail } from '../exit.js';
 import { ratesBetween, renderStatus } from '../status-view.js';
 import { httpBaseOf } from '../../shared/protocol.js';
 
@@ -36,7 +37,7 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
       process.stdout.write(`${JSON.stringify(await fetchMesh(), null, 2)}\n`);
       return;
     }
-    if (!(args.interval > 0)) fail('--interval must be a positive number of seconds');
+    if (!(args.interval > 0)) fail('relaymesh status: --interval must be a positive number of seconds');
     const live = process.stdout.isTTY;
     let previous: MeshSnapshot | undefined;
     for (let shown = 0; args.count === undefined || shown < args.count; shown++) {
@@ -54,13 +55,8 @@ async function fetchMeshFrom(base: string, key: string | undefined): Promise<Mes
   try {
     response = await fetch(`${base}/v1/mesh`, { signal: AbortSignal.timeout(5000), headers: key ? { authorization: `Bearer ${key}` } : {} });
   } catch (error) {
-    fail(`cannot reach ${base}: ${String((error as Error).cause ?? (error as Error).message)}`);
+    fail(`relaymesh status: cannot reach ${base}: ${String((error as Error).cause ?? (error as Error).message)}`);
   }
-  if (!response.ok) fail(`${base}/v1/mesh answered ${response.status} ${await response.text()}`);
+  if (!response.ok) fail(`relaymesh status: ${base}/v1/mesh answered ${response.status} ${await response.text()}`);
   return (await response.json()) as MeshSnapshot;
-}
-
-function fail(message: string): never {
-  process.stderr.write(`relaymesh status: ${message}\n`);
-  process.exit(1);
 }

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { SignJWT, importPKCS8 } from 'jose';
 import type { CommandModule } from 'yargs';
-import { TopologyError, loadTopology } from '../../shared/topology.js';
+import { fail, loadTopologyOrExit } from '../exit.js';
 
 interface TokenArgs {
   topology: string;
@@ -26,26 +26,17 @@ export const tokenCommand: CommandModule<object, TokenArgs> = {
       .option('ttl', { type: 'number', default: 3600, describe: 'seconds until the token expires' })
       .option('private-key', { type: 'string', describe: 'PKCS#8 PEM private key (EdDSA, RS256)' }) as never,
   handler: async (args) => {
-    let topology;
-    try {
-      topology = await loadTopology(args.topology);
-    } catch (error) {
-      if (!(error instanceof TopologyError)) throw error;
-      process.stderr.write(`${error.message}\n`);
-      process.exit(1);
-    }
+    const topology = await loadTopologyOrExit(args.topology);
     const config = topology.auth.tokens;
     if (!config) {
-      process.stderr.write(`relaymesh token: ${topology.file} configures no client tokens (auth.tokens); its edges accept clients without one\n`);
-      process.exit(1);
+      fail(`relaymesh token: ${topology.file} configures no client tokens (auth.tokens); its edges accept clients without one`);
     }
     let key;
     if (config.alg === 'HS256') {
       key = new TextEncoder().encode(process.env[config.secretEnv!]!);
     } else {
       if (!args['private-key']) {
-        process.stderr.write(`relaymesh token: ${config.alg} tokens are signed with a private key: pass --private-key FILE\n`);
-        process.exit(1);
+        fail(`relaymesh token: ${config.alg} tokens are signed with a private key: pass --private-key FILE`);
       }
       key = await importPKCS8(await readFile(args['private-key'], 'utf8'), config.alg);
     }

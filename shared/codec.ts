@@ -117,7 +117,7 @@ export function jsonText(value: unknown): Buffer {
 }
 
 export function encodeServerOp(op: ServerOp, format: ClientFormat): Buffer {
-  return format === 'json' ? Buffer.from(JSON.stringify(op, jsonReplacer)) : packr.pack(op);
+  return format === 'json' ? jsonText(op) : packr.pack(op);
 }
 
 const textDecoder = new TextDecoder();
@@ -143,15 +143,18 @@ export function msgpackMsgOp(topic: string, epoch: string, offset: number, paylo
 /** A `msg` op for json clients; binary payloads travel as base64 with `enc: "base64"`. */
 export function jsonMsgOp(topic: string, epoch: string, offset: number, payload: Uint8Array): Buffer {
   const data = unpackValue(payload);
-  const op = data instanceof Uint8Array
-    ? { op: 'msg', topic, epoch, offset, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64'), enc: 'base64' }
-    : { op: 'msg', topic, epoch, offset, data };
-  return Buffer.from(JSON.stringify(op, jsonReplacer));
+  return jsonText(data instanceof Uint8Array
+    ? { op: 'msg', topic, epoch, offset, data: base64Of(data), enc: 'base64' }
+    : { op: 'msg', topic, epoch, offset, data });
+}
+
+function base64Of(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
 // Binary values nested inside a payload become base64 strings for json clients (the original value, not Buffer#toJSON).
 function jsonReplacer(this: unknown, key: string, value: unknown): unknown {
   const original = (this as Record<string, unknown>)[key];
-  if (original instanceof Uint8Array) return Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64');
+  if (original instanceof Uint8Array) return base64Of(original);
   return value;
 }

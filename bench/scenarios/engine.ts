@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import type { Engine } from '../../core/engine.js';
 import { MemoryEngine } from '../../core/memory-engine.js';
 import { RedisEngine } from '../../core/redis-engine.js';
-import { startRedisProcess } from '../redis-process.js';
+import { RedisServer } from '../../test/helpers/redis-server.js';
 
 export type EngineKind = 'memory' | 'redis';
 
@@ -25,7 +25,7 @@ const topic = 'bench.engine';
 const history = { maxMessages: 1000, maxAgeMs: 300_000 };
 
 export async function runEngines(inFlights: number[], messages: number, payloadBytes: number, progress: (line: string) => void): Promise<EngineRow[]> {
-  const redis = await startRedisProcess();
+  const redis = await RedisServer.launch();
   const rows: EngineRow[] = [];
   try {
     for (const kind of ['memory', 'redis'] as const) {

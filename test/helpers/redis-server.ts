@@ -1,5 +1,5 @@
-// Runs a real redis-server for tests: on a free port, without persistence, stopped in teardown; it can be stopped and
-// started again on the same port to test outages.
+// Runs a real redis-server for tests and the engine benchmark: on a free port, without persistence, stopped in
+// teardown; it can be stopped and started again on the same port to test outages.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
@@ -52,6 +52,10 @@ export class RedisServer {
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`redis-server exited (${code}): ${output.slice(-2000)}`));
+      });
+      child.once('error', (error) => {
+        clearTimeout(timer);
+        reject(new Error(`cannot run redis-server (is it installed? apt-get install redis-server): ${error.message}`));
       });
     });
     try {

@@ -50,6 +50,9 @@ export async function runBench(options: BenchOptions): Promise<void> {
   // Candidates alternate from round to round, so drift on the machine does not favour one of them.
   const order = (round: number) => (round % 2 ? [...candidateKinds].reverse() : candidateKinds);
 
+  // First: it is short, and the one that needs something of the machine (redis-server), so it fails before the long
+  // scenarios rather than after them, throwing their results away.
+  if (run('engine')) results.engine.push(...(await runEngines(size.engine.inFlight, size.engine.messages, 100, progress)));
   if (run('idle')) {
     for (const clients of size.idle) {
       for (const kind of candidateKinds) {
@@ -87,7 +90,6 @@ export async function runBench(options: BenchOptions): Promise<void> {
       results.churn.push(await runChurn(kind, stable, churning, perSecond, durationMs, 50));
     }
   }
-  if (run('engine')) results.engine.push(...(await runEngines(size.engine.inFlight, size.engine.messages, 100, progress)));
 
   const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
   const context = { machine, command: options.command, date: new Date().toISOString(), quick: options.quick };

@@ -1,12 +1,10 @@
 // `relaymesh status`: unit tests of its rendering (ratesBetween, edgeState, renderStatus) on hand-made snapshots, and the real CLI run against an in-process mesh.
 
-import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
+import test from 'ava';
 import net from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { edgeState, ratesBetween, renderStatus } from '../cli/status-view.js';
 import type { CoreStatus, EdgeStatus, MeshSnapshot } from '../shared/mesh-status.js';
+import { runCli } from './helpers/cli.js';
 import { startMesh } from './helpers/mesh.js';
 import { within } from './helpers/within.js';
 
@@ -129,48 +127,6 @@ test('renderStatus: without rates the rate columns show "-"; an edge without a c
 
 // ── The real command ─────────────────────────────────────────────────────────────────────────────────────────────
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const cli = join(root, 'cli', 'relaymesh.js');
-/** Generous: each command starts tsx and compiles on a loaded machine. */
-const CLI_DEADLINE_MS = 60_000;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `relaymesh …args` to completion from the repository root; killed in teardown if still running. */
-function runCli(t: ExecutionContext, args: readonly string[]): Promise<Run> {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<Run>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited.catch(() => undefined);
-    }
-  });
-  return within(exited, `relaymesh ${args.join(' ')}`, CLI_DEADLINE_MS);
-}
-
-/** A port that was free a moment ago: nothing listens there. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 test('relaymesh status against a live mesh: --json from the core, the table from an edge, refreshes with rates', async (t) => {
   const mesh = await startMesh(t);
@@ -215,7 +171,8 @@ test('relaymesh status against a live mesh: --json from the core, the table from
 });
 
 test('relaymesh status with a bad --url or --interval exits 1 and says why', async (t) => {
-  const port = await freePort();
+  // A privileged port nothing in the tests listens on: a port freed a moment ago could be taken by another test's node.
+  const port = 1;
   const [unreachable, interval] = await Promise.all([
     runCli(t, ['status', '--url', `http://127.0.0.1:${port}`, '--count', '1']),
     runCli(t, ['status', '--url', `http://127.0.0.1:${port}`, '--interval', '0']),

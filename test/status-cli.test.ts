@@ -171,8 +171,9 @@ test('relaymesh status against a live mesh: --json from the core, the table from
 });
 
 test('relaymesh status with a bad --url or --interval exits 1 and says why', async (t) => {
-  // A privileged port nothing in the tests listens on: a port freed a moment ago could be taken by another test's node.
-  const port = 1;
+  // A privileged port nothing here listens on (a port freed a moment ago could be taken by another test's node;
+  // port 1 is one that fetch refuses outright).
+  const port = 2;
   const [unreachable, interval] = await Promise.all([
     runCli(t, ['status', '--url', `http://127.0.0.1:${port}`, '--count', '1']),
     runCli(t, ['status', '--url', `http://127.0.0.1:${port}`, '--interval', '0']),

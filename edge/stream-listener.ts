@@ -88,10 +88,11 @@ export class StreamListener {
   }
 
   private async open(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (this.options.draining()) throw new RelayError('unavailable', 'this edge is draining');
-    if (this.options.full()) {
-      this.options.metrics.rejectedConnections.inc({ reason: 'capacity' });
-      throw new RelayError('unavailable', 'this edge holds as many clients as it may');
+    const refusal = this.options.draining() ? 'draining' : this.options.full() ? 'capacity' : undefined;
+    if (refusal) {
+      // Counted like the WebSocket upgrades the edge refuses for the same reasons.
+      this.options.metrics.rejectedConnections.inc({ reason: refusal });
+      throw new RelayError('unavailable', refusal === 'draining' ? 'this edge is draining' : 'this edge holds as many clients as it may');
     }
     const parse = parseClientOp(await readJsonBody(req, this.options.limits.maxPreConnectMessageBytes));
     if (parse.kind !== 'op' || parse.op.op !== 'connect') throw new RelayError('bad_request', 'the body must be a `connect` op');

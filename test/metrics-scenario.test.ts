@@ -230,7 +230,9 @@ test('past limits.maxConnections an upgrade gets 503 and is counted as rejected 
   t.is(edge.sessionCount, 1);
 
   t.is(await within(upgradeStatus(edge.url, {}), 'the refused upgrade'), 503);
-  t.is(await within(upgradeStatus(edge.url, {}), 'the second refused upgrade'), 503);
+  // An HTTP-streaming session is refused and counted the same way.
+  const session = await fetch(`${mesh.http(edge)}/v1/session`, { method: 'POST', body: JSON.stringify({ op: 'connect' }) });
+  t.is(session.status, 503);
 
   const metrics = await scrape(mesh, edge);
   const own = { node: edge.id };
@@ -250,6 +252,16 @@ test('past limits.maxConnections an upgrade gets 503 and is counted as rejected 
   await first.closed;
   await within(mesh.core.meshUntil((snapshot) => snapshot.edges.some((candidate) => candidate.id === edge.id && candidate.sessions === 0 && candidate.healthy)), 'the edge reports room again');
   t.is(await within(upgradeStatus(edge.url, {}), 'an upgrade with room'), 101);
+});
+
+test('a draining edge refuses WebSocket and HTTP-streaming clients, counted as rejected for draining', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
+  const edge = mesh.edges[0]!;
+  await edge.drain();
+  t.is(await within(upgradeStatus(edge.url, {}), 'the refused upgrade'), 503);
+  const session = await fetch(`${mesh.http(edge)}/v1/session`, { method: 'POST', body: JSON.stringify({ op: 'connect' }) });
+  t.is(session.status, 503);
+  t.is((await scrape(mesh, edge)).value('relaymesh_edge_rejected_connections_total', { node: edge.id, reason: 'draining' }), 2);
 });
 
 test('an uplink cut and reconnection counts one reconnect; the uplink is up again', async (t) => {

@@ -28,7 +28,7 @@ export interface CoreHttpContext {
 export function coreHttpHandler(context: CoreHttpContext): (req: IncomingMessage, res: ServerResponse) => void {
   return routeHttp({
     '/healthz': { GET: (_req, res) => health(res, context) },
-    '/metrics': { GET: metricsHandler(context.metrics.registry) },
+    '/metrics': { GET: metricsHandler(context.metrics.registry, context.publishKeys) },
     '/v1/publish': { POST: publishHandler({ ...context, sequence: (items, payloads) => sequenceInOrder(context.engine, items, payloads) }) },
     ...meshRoutes(context),
   }, context.logger);

@@ -20,7 +20,9 @@ import { MemoryEngine } from './memory-engine.js';
 import { createCoreMetrics } from './metrics.js';
 import { CoreMeshView } from './mesh-view.js';
 import { Router } from './router.js';
-import { UplinkPeer } from './uplink-peer.js';
+import { UplinkPeer, type KnownEdge, type UplinkRefusal } from './uplink-peer.js';
+
+export type { KnownEdge } from './uplink-peer.js';
 
 export interface CoreOptions {
   id: string;
@@ -51,6 +53,11 @@ export interface CoreOptions {
    * edge may connect under any id.
    */
   edgeSecrets?: ReadonlyMap<string, string>;
+  /**
+   * The edges of the topology: only these ids may open an uplink, and their client URL and region are taken from
+   * here, never from what an edge reports (so a stranger cannot steer /v1/locate). Default: any id, as reported.
+   */
+  knownEdges?: ReadonlyMap<string, KnownEdge>;
   /** Serve wss:// and https:// with this certificate and key (absolute PEM paths). Default: plain ws:// and http://. */
   tls?: TlsConfig;
   /** How edges reach this core (the topology's `url`), as /v1/mesh shows it. Default: where it listens. */
@@ -116,13 +123,19 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     logger,
     recentPublishes: new LRUCache<string, Promise<Position>>({ max: options.recentPublishIds ?? 100_000 }),
     edgeSecrets: options.edgeSecrets,
-    onIdentified(peer: UplinkPeer): void {
+    knownEdges: options.knownEdges,
+    admit(peer: UplinkPeer, proven: boolean): UplinkRefusal | undefined {
       const previous = uplinks.get(peer.edgeId);
-      // An edge holds one uplink: a new one means the old is dead even if its socket has not noticed yet.
-      if (previous && previous !== peer) previous.close(closeCodes.goingAway, 'replaced by a newer uplink');
+      if (previous && previous !== peer) {
+        // A proven edge holds one uplink: its new one means the old is dead even if its socket has not noticed yet.
+        // Unproven, anyone could claim the id: only the same edge process (its secret instance) may take its place.
+        if (!proven && previous.instance !== peer.instance) return 'id_in_use';
+        previous.close(closeCodes.goingAway, 'replaced by a newer uplink');
+      }
       uplinks.set(peer.edgeId, peer);
       metrics.uplinks.set(uplinks.size);
       logger.info({ edge: peer.edgeId, region: peer.region }, 'edge connected');
+      return undefined;
     },
     onReport(peer: UplinkPeer, previous: EdgeReport | undefined): void {
       if (uplinks.get(peer.edgeId) === peer) view.changed(previous, peer.report);

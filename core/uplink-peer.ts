@@ -25,15 +25,26 @@ export interface UplinkPeerContext {
   recentPublishes: LRUCache<string, Promise<Position>>;
   /** Edge id → secret. When set, the core challenges each uplink and accepts only a hello that proves one of these. */
   edgeSecrets?: ReadonlyMap<string, string>;
-  /** Called once the edge has said who it is; the core closes an older uplink of the same edge. */
-  onIdentified(peer: UplinkPeer): void;
+  /**
+   * Called once the edge has said who it is (`proven`: with the proof of its secret): the core takes it in, replacing
+   * an older uplink of the same edge, or says why not.
+   */
+  admit(peer: UplinkPeer, proven: boolean): UplinkRefusal | undefined;
+  /** The client URL and region of each edge as the topology gives them; absent: any id, as the edge reports itself. */
+  knownEdges?: ReadonlyMap<string, KnownEdge>;
   /** The edge reported its health and load; `previous` is its report before. */
   onReport(peer: UplinkPeer, previous: EdgeReport | undefined): void;
   onClosed(peer: UplinkPeer): void;
 }
 
 /** Why an uplink was refused, the label of `relaymesh_core_uplinks_refused_total`. */
-export type UplinkRefusal = 'no_challenge' | 'unknown_edge' | 'no_proof' | 'bad_proof';
+export type UplinkRefusal = 'no_challenge' | 'unknown_edge' | 'no_proof' | 'bad_proof' | 'id_in_use';
+
+/** An edge of the topology, as a core knows it: where its clients go and its region, never taken from the edge itself. */
+export interface KnownEdge {
+  url: string;
+  region: string;
+}
 
 /** Edge ids in refusal logs are cut to this: they come from whoever connected, not from the topology. */
 const loggedIdLength = 200;
@@ -46,7 +57,8 @@ export class UplinkPeer implements RouteTarget {
   report: EdgeReport | undefined;
   /** Anything heard from the edge (a frame, a ping) since the last liveness sweep. */
   heard = true;
-  private instance = '';
+  /** Random per edge process, and never shown to anyone but the core: only that process can claim it again. */
+  instance = '';
   /** Subscription → the number of the `sub` that added it, so a failed `sub` removes only what it added. */
   private readonly subscriptions = new Map<string, number>();
   private subscriptionsAdded = 0;
@@ -161,12 +173,17 @@ export class UplinkPeer implements RouteTarget {
     if (this.edgeId) return this.close(closeCodes.protocolViolation, 'hello twice');
     if (version < oldestEdgeProtocolVersion || version > protocolVersion) return this.close(closeCodes.protocolViolation, `uplink protocol ${version} is not between ${oldestEdgeProtocolVersion} and ${protocolVersion}`);
     if (!edgeId || !instance) return this.close(closeCodes.protocolViolation, 'empty edge id or instance');
-    const refusal = this.identityProblem(edgeId, instance, proof);
+    const known = this.context.knownEdges;
+    const refusal = known && !known.has(edgeId) ? 'unknown_edge' : this.identityProblem(edgeId, instance, proof);
     if (refusal) return this.refuse(edgeId, refusal);
     this.edgeId = edgeId;
-    this.region = region;
+    this.region = known?.get(edgeId)?.region ?? region;
     this.instance = instance;
-    this.context.onIdentified(this);
+    const taken = this.context.admit(this, this.context.edgeSecrets !== undefined);
+    if (taken) {
+      this.edgeId = '';
+      return this.refuse(edgeId, taken);
+    }
     this.sendFrame([frameType.welcome, this.context.coreId]);
   }
 
@@ -184,8 +201,10 @@ export class UplinkPeer implements RouteTarget {
   /** The edge never becomes identified, so it takes no one's place in `uplinks`. Neither secret nor proof is logged. */
   private refuse(edgeId: string, reason: UplinkRefusal): void {
     this.context.metrics.uplinksRefused.inc({ reason });
-    this.context.logger.warn({ edge: edgeId.slice(0, loggedIdLength), remote: this.remoteAddress, reason }, 'uplink refused: the edge did not prove its identity');
-    this.close(closeCodes.unauthorized, 'edge not authenticated');
+    const inUse = reason === 'id_in_use';
+    this.context.logger.warn({ edge: edgeId.slice(0, loggedIdLength), remote: this.remoteAddress, reason },
+      inUse ? 'uplink refused: another uplink holds this edge id and this one proved nothing' : 'uplink refused: the edge did not prove its identity');
+    this.close(inUse ? closeCodes.edgeIdInUse : closeCodes.unauthorized, inUse ? 'edge id in use' : 'edge not authenticated');
   }
 
   private async subscribe([, id, subscription, since]: SubFrame): Promise<void> {
@@ -266,7 +285,9 @@ export class UplinkPeer implements RouteTarget {
 
   private reported(report: EdgeReport): void {
     const previous = this.report;
-    this.report = report;
+    // Where clients go is the operator's word (the topology), never the edge's: a stranger's report must not steer /v1/locate.
+    const url = this.context.knownEdges?.get(this.edgeId)?.url;
+    this.report = url === undefined ? report : { ...report, url };
     this.context.onReport(this, previous);
   }
 

@@ -37,7 +37,7 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
   const assets = staticRoutes();
   return routeHttp({
     '/healthz': { GET: (_req, res) => health(res, context) },
-    '/metrics': { GET: metricsHandler(context.metrics.registry) },
+    '/metrics': { GET: metricsHandler(context.metrics.registry, context.publishKeys) },
     '/v1/publish': {
       POST: publishHandler({
         ...context,

@@ -25,6 +25,25 @@ const eventHead = Buffer.from('data: ');
 /** Bytes of already-sent events kept per session so that a broken stream can be resumed. */
 const resumeWindowBytes = 256 * 1024;
 const eventTail = Buffer.from('\n\n');
+/** How long an ended stream may take to deliver its last bytes before its socket is destroyed. */
+const endGraceMs = 1000;
+
+/**
+ * Ends a stream with a `close` event and makes sure its socket goes with it: a client that stops reading would
+ * otherwise keep the socket, and every byte queued for it, for as long as it likes.
+ */
+export function endStream(response: ServerResponse, code: number, reason: string): void {
+  release(response, `event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
+}
+
+/** Ends a response, destroying its socket if the client has not taken the last bytes within a short grace. */
+function release(response: ServerResponse, last = ''): void {
+  response.end(last);
+  if (response.writableFinished) return;
+  const timer = setTimeout(() => response.destroy(), endGraceMs);
+  timer.unref();
+  response.once('close', () => clearTimeout(timer));
+}
 
 export class SseTransport implements SessionTransport, Flushable {
   readonly format = 'json' as const;
@@ -71,7 +90,7 @@ export class SseTransport implements SessionTransport, Flushable {
     const resumeFrom = lastEventId === undefined ? this.written + 1 : lastEventId + 1;
     const oldest = this.history[0]?.id ?? this.nextId;
     if (resumeFrom < oldest || resumeFrom > this.nextId) return false;
-    this.response?.end();
+    if (this.response) release(this.response);
     this.response = response;
     this.unsent = resumeFrom - oldest;
     this.mark();
@@ -110,7 +129,7 @@ export class SseTransport implements SessionTransport, Flushable {
     this.onFirstOp = undefined;
     this.flush();
     this.closed = true;
-    this.response?.end(`event: close\ndata: ${JSON.stringify({ code, reason })}\n\n`);
+    if (this.response) endStream(this.response, code, reason);
     this.response = undefined;
     // Later, as for a WebSocket: this may run inside a fan-out loop that must not see its subscriber list change.
     setImmediate(() => this.options.onClosed(code, reason));

@@ -14,7 +14,7 @@ import type { LimitsConfig } from '../shared/topology.js';
 import { ClientSession, type SessionContext } from './client-session.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { IpLimiter } from './ip-limiter.js';
-import { SseTransport } from './sse-transport.js';
+import { SseTransport, endStream } from './sse-transport.js';
 import type { WsTransportOptions } from './ws-transport.js';
 
 export interface StreamListenerOptions {
@@ -137,7 +137,7 @@ export class StreamListener {
       // Events after Last-Event-ID are gone: this session cannot continue without a gap, so it ends; the client
       // opens a new one and resubscribes with `since`.
       const reason = 'the stream cannot be resumed from that event';
-      res.end(`event: close\ndata: ${JSON.stringify({ code: closeCodes.slowConsumer, reason })}\n\n`);
+      endStream(res, closeCodes.slowConsumer, reason);
       entry.transport.close(closeCodes.slowConsumer, reason);
       return;
     }

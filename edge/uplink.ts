@@ -393,6 +393,7 @@ export class Uplink {
     }
     // Not fatal: the secret may be rotated on the core or here, so the edge keeps trying with backoff.
     if (code === closeCodes.unauthorized) this.options.logger.error({ core: coreId, code, reason }, 'the core refused this edge\'s identity');
+    if (code === closeCodes.edgeIdInUse) this.options.logger.error({ core: coreId, code, reason }, 'the core holds another uplink under this edge\'s id (another process with the same id, or the old link not yet timed out); retrying');
     if (this.state === 'closed') return;
     // After a working link dies, start again from the primary; after a failed dial, try the next core.
     this.coreIndex = wasConnected ? 0 : (this.coreIndex + 1) % this.options.cores.length;

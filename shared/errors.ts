@@ -28,6 +28,8 @@ export const closeCodes = {
   protocolViolation: 4400,
   unauthorized: 4401,
   connectTimeout: 4408,
+  /** Uplink only: another uplink holds this edge id, and this one did not prove it is that edge. */
+  edgeIdInUse: 4409,
   internal: 4500,
   draining: 4503,
   slowConsumer: 4508,

@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { RelayError, httpStatusOf, toRelayError } from './errors.js';
 import { parseJson } from './codec.js';
 import type { OriginPolicy } from './origins.js';
+import type { PublishKeys } from './publish-keys.js';
 
 /** Reads a request body as JSON; over `limit` bytes is `too_large`, unparsable is `bad_request`. */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
@@ -107,9 +108,13 @@ export function routeHttp(
   };
 }
 
-/** `GET /metrics` from a Prometheus registry. */
-export function metricsHandler(registry: { metrics(): Promise<string>; contentType: string }): HttpHandler {
-  return async (_req, res) => {
+/**
+ * `GET /metrics` from a Prometheus registry, behind the publish keys when there are some (as /v1/mesh: the same load
+ * and internal figures); Prometheus sends one with `authorization: {credentials: <key>}` in its scrape config.
+ */
+export function metricsHandler(registry: { metrics(): Promise<string>; contentType: string }, publishKeys: PublishKeys): HttpHandler {
+  return async (req, res) => {
+    publishKeys.check(req);
     const text = await registry.metrics();
     res.writeHead(200, { 'content-type': registry.contentType });
     res.end(text);

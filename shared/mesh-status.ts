@@ -98,7 +98,23 @@ export function amplification(edge: Pick<EdgeReport, 'deliveries' | 'messagesIn'
 const str = (v: unknown): boolean => typeof v === 'string';
 const uint = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const bool = (v: unknown): boolean => typeof v === 'boolean';
-const reportShape = [str, bool, uint, uint, uint, uint, uint, uint];
+const reportShape = [isNodeUrl, bool, uint, uint, uint, uint, uint, uint];
+
+/** Longest node URL taken from the uplink: a topology URL is far shorter. */
+const maxUrlLength = 2048;
+
+/**
+ * A node's base URL as it may travel in a report and end up in a `Location` header: ws[s]:// with a host, no
+ * whitespace or control characters (a CR/LF would split the header).
+ */
+export function isNodeUrl(value: unknown): boolean {
+  if (typeof value !== 'string' || value.length > maxUrlLength || !/^wss?:\/\/[^\s\x00-\x1f\x7f]+$/.test(value)) return false;
+  try {
+    return new URL(value).host !== '';
+  } catch {
+    return false;
+  }
+}
 
 export function isEdgeReportRow(value: unknown): boolean {
   return Array.isArray(value) && value.length === reportShape.length && reportShape.every((check, i) => check(value[i]));

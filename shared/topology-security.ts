@@ -122,11 +122,20 @@ export function normaliseOrigin(origin: string): string | undefined {
   }
 }
 
-/** "Set for one edge, required for all": an uplink that proves nothing would be the way around the others' secrets. */
-export function checkSecretsEverywhere(c: Checker, edges: ReadonlyArray<{ path: string; value: unknown }>): void {
+/**
+ * "Set for one edge, required for all", and required for all once clients or publishers must prove anything: an
+ * uplink that proves nothing would be the way around the others' secrets, the client tokens and the publish keys
+ * (whoever reaches a core could act as an edge, read every topic and publish anywhere).
+ */
+export function checkSecretsEverywhere(c: Checker, edges: ReadonlyArray<{ path: string; value: unknown }>, root: Record<string, unknown>): void {
   const withSecret = edges.filter(({ value }) => isRecord(value) && field(value, 'secretEnv') !== undefined);
-  if (withSecret.length === 0 || withSecret.length === edges.length) return;
+  const auth = field(root, 'auth');
+  const protectedBy = isRecord(auth) ? ['tokens', 'publishKeysEnv'].filter((key) => field(auth, key) !== undefined).map((key) => `auth.${key}`) : [];
+  if (withSecret.length === edges.length || (withSecret.length === 0 && protectedBy.length === 0)) return;
+  const expected = protectedBy.length > 0
+    ? `a secretEnv, as ${protectedBy.join(' and ')} ${protectedBy.length > 1 ? 'are' : 'is'} set (an uplink without edge identity would bypass ${protectedBy.length > 1 ? 'them' : 'it'})`
+    : 'a secretEnv, as other edges have one';
   for (const { value, path } of edges) {
-    if (isRecord(value) && field(value, 'secretEnv') === undefined) c.fail(child(path, 'secretEnv'), 'a secretEnv, as other edges have one', undefined);
+    if (isRecord(value) && field(value, 'secretEnv') === undefined) c.fail(child(path, 'secretEnv'), expected, undefined);
   }
 }

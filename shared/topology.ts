@@ -168,7 +168,7 @@ export function validateTopology(value: unknown, file: string, env: Environment 
   const cores = coreEntries.map((entry) => checkCore(c, entry, dir));
   const coreIds = coreEntries.map(({ value: core }) => (isRecord(core) ? validId(field(core, 'id')) : undefined)).filter(isDefined);
   const edges = edgeEntries.map((entry) => checkEdge(c, entry, coreIds, dir, env));
-  checkSecretsEverywhere(c, edgeEntries);
+  checkSecretsEverywhere(c, edgeEntries, root);
   checkUnique(c, [...coreEntries, ...edgeEntries]);
   const history = numbers(c, root, 'history', defaultHistory);
   const limits = numbers(c, root, 'limits', defaultLimits);

@@ -102,7 +102,7 @@ test('EdDSA tokens are checked with the public key file; `relaymesh token` mints
   await writeFile(topology, JSON.stringify({
     auth: { tokens: hs256 },
     cores: [{ id: 'c', listen: '127.0.0.1:0', url: 'ws://127.0.0.1:1', region: 'x' }],
-    edges: [{ id: 'e', listen: '127.0.0.1:0', url: 'ws://127.0.0.1:2', region: 'x', cores: ['c'] }],
+    edges: [{ id: 'e', listen: '127.0.0.1:0', url: 'ws://127.0.0.1:2', region: 'x', cores: ['c'], secretEnv: hs256.secretEnv }],
   }));
   const { stdout } = await promisify(execFile)(process.execPath, ['cli/relaymesh.js', 'token', '--topology', topology, '--sub', 'cli-user', '--subscribe', 'cli.>'], { env: process.env });
   const hsMesh = await startMesh(t, { edges: [{ id: 'eu-2', region: 'eu' }], edge: { tokens: hs256 } });

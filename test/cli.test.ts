@@ -2,66 +2,9 @@
 // `check` on good, broken and missing files, `up` on a temporary topology with `sub` and `pub` against it, and `--help`.
 
 import test, { type ExecutionContext } from 'ava';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEADLINE_MS, root, startCli, type Cli, type Exit } from './helpers/cli.js';
-
-
-
-/** Runs a command to completion. */
-async function runCli(t: ExecutionContext, args: readonly string[]): Promise<Exit & { stdout: string; stderr: string }> {
-  const child = startCli(t, args);
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`relaymesh ${args.join(' ')} did not exit within ${DEADLINE_MS} ms\n${child.stderr}`)), DEADLINE_MS);
-  });
-  try {
-    const exit = await Promise.race([child.exited, deadline]);
-    return { ...exit, stdout: child.stdout, stderr: child.stderr };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function tempDir(t: ExecutionContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'relaymesh-cli-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** `count` distinct ports that were free a moment ago (all held open at once, then released). */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<net.Server>((resolve, reject) => {
-        const server = net.createServer();
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve(server));
-      }),
-    ),
-  );
-  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
-
-/** GETs `url` until it answers `status`; every try is a fresh request (an event), bounded in number. */
-async function untilStatus(url: string, status: number, tries = 2000): Promise<unknown> {
-  let last = 'no answer';
-  for (let i = 0; i < tries; i++) {
-    try {
-      const response = await fetch(url);
-      const body: unknown = await response.json();
-      if (response.status === status) return body;
-      last = `${response.status} ${JSON.stringify(body)}`;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-  }
-  throw new Error(`${url} never answered ${status}; last: ${last}`);
-}
+import { freePorts, root, runCli, runTopology, startCli, tempDir, untilStatus, type Cli } from './helpers/cli.js';
 
 test('--help lists the commands', async (t) => {
   const { code, stdout } = await runCli(t, ['--help']);
@@ -158,36 +101,19 @@ test('up with a broken topology exits 1 before anything listens; core --id of an
   t.is(unknown.stdout, '');
 });
 
-interface RunningMesh {
-  up: Cli;
-  ports: { core: number; eu: number; us: number };
-}
-
-/** Runs `relaymesh up` on a topology with fixed free ports, retrying with new ports if one was taken meanwhile. */
-async function upMesh(t: ExecutionContext): Promise<RunningMesh> {
-  const dir = await tempDir(t);
-  let lastFailure = '';
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const [core, eu, us] = (await freePorts(3)) as [number, number, number];
-    const file = join(dir, `topology-${attempt}.json`);
-    await writeFile(file, JSON.stringify({
+/** Runs `relaymesh up` on a topology of one core and two edges with free ports. */
+async function upMesh(t: ExecutionContext): Promise<{ up: Cli; ports: { core: number; eu: number; us: number } }> {
+  const { cli, ports: [core, eu, us] } = await runTopology(t, {
+    command: ['up'], portCount: 3, nodes: 3,
+    build: ([core, eu, us]) => ({
       cores: [{ id: 'central', listen: `127.0.0.1:${core}`, url: `ws://127.0.0.1:${core}`, region: 'us' }],
       edges: [
         { id: 'eu-1', listen: `127.0.0.1:${eu}`, url: `ws://127.0.0.1:${eu}`, region: 'eu', cores: ['central'] },
         { id: 'us-1', listen: `127.0.0.1:${us}`, url: `ws://127.0.0.1:${us}`, region: 'us', cores: ['central'] },
       ],
-    }, null, 2));
-    const up = startCli(t, ['up', '--topology', file, '--log-level', 'warn']);
-    const printed = (): number => up.stdout.split('\n').filter((line) => / listening on /.test(line)).length;
-    try {
-      await up.waitFor(() => printed() >= 3, 'a line per node');
-      return { up, ports: { core, eu, us } };
-    } catch (error) {
-      lastFailure = (error as Error).message;
-      if (!/EADDRINUSE/.test(up.stderr)) throw error;
-    }
-  }
-  throw new Error(`relaymesh up could not bind free ports: ${lastFailure}`);
+    }),
+  });
+  return { up: cli, ports: { core: core!, eu: eu!, us: us! } };
 }
 
 test('up runs every node; sub and pub work against it; SIGTERM stops it with exit 0', async (t) => {

@@ -10,11 +10,12 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { startCore, type CoreHandle } from '../core/start-core.js';
 import type { UplinkRefusal } from '../core/uplink-peer.js';
 import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
-import { decodeFrames, encodeFrame } from '../shared/codec.js';
+import { decodeFrames } from '../shared/codec.js';
 import { edgeProof } from '../shared/edge-proof.js';
 import { closeCodes } from '../shared/errors.js';
 import { frameType, protocolVersion, uplinkPath, type HelloFrame, type UplinkFrame } from '../shared/protocol.js';
 import { RawClient } from './helpers/raw-client.js';
+import { RawUplink } from './helpers/raw-uplink.js';
 
 const DEADLINE_MS = 10_000;
 const euSecret = 'eu-secret-7f3c9a1e5b2d4c6e8a0f';
@@ -70,59 +71,6 @@ class LogCapture {
 
 const refusal = (reason: UplinkRefusal, edge?: string) => (entry: LogEntry): boolean =>
   entry.msg === refusedMessage && entry.reason === reason && (edge === undefined || entry.edge === edge);
-
-/** One end of an uplink spoken by hand: records every frame received and the close. */
-class RawUplink {
-  readonly frames: UplinkFrame[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-  private readonly waiters = new Set<() => void>();
-
-  private constructor(readonly ws: WebSocket) {
-    ws.binaryType = 'nodebuffer';
-    ws.on('message', (data: Buffer) => {
-      this.frames.push(...decodeFrames(data));
-      for (const wake of [...this.waiters]) wake();
-    });
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-  }
-
-  static async dial(t: ExecutionContext, coreUrl: string): Promise<RawUplink> {
-    const ws = new WebSocket(`${coreUrl}${uplinkPath}`, { perMessageDeflate: false });
-    t.teardown(() => ws.terminate());
-    const peer = new RawUplink(ws);
-    await once(ws, 'open');
-    return peer;
-  }
-
-  send(...frames: UplinkFrame[]): void {
-    this.ws.send(Buffer.concat(frames.map((frame) => encodeFrame(frame))));
-  }
-
-  /** The first frame received that matches, once it has arrived. */
-  next(match: (frame: UplinkFrame) => boolean): Promise<UplinkFrame> {
-    return new Promise((resolve, reject) => {
-      const check = (): boolean => {
-        const frame = this.frames.find(match);
-        if (!frame) return false;
-        this.waiters.delete(check);
-        clearTimeout(timer);
-        resolve(frame);
-        return true;
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`no matching frame within ${DEADLINE_MS} ms; received ${JSON.stringify(this.frames)}`));
-      }, DEADLINE_MS);
-      if (!check()) this.waiters.add(check);
-    });
-  }
-
-  /** The nonce of the core's challenge. */
-  async challenge(): Promise<string> {
-    const frame = await this.next((candidate) => candidate[0] === frameType.challenge);
-    return frame[1] as string;
-  }
-}
 
 async function startCoreWithSecrets(t: ExecutionContext, secrets?: Map<string, string>): Promise<{ core: CoreHandle; log: LogCapture }> {
   const log = new LogCapture();
@@ -331,4 +279,30 @@ test('an edge with a secret never sends its hello to a core that does not challe
   t.false(edge.uplink.connected);
   t.false(core.uplinks.has('eu-1'));
   assertNoSecrets(t, [edgeLog], [euSecret]);
+});
+
+test('the same id: a proven newer uplink takes the edge\'s place; without secrets only the same edge process may', async (t) => {
+  const { core } = await startCoreWithSecrets(t, bothSecrets());
+  const first = await RawUplink.dial(t, core.url);
+  first.send([frameType.hello, protocolVersion, 'eu-1', 'eu', 'instance-a', edgeProof(euSecret, await first.challenge(), 'eu-1', 'instance-a')]);
+  await first.next((frame) => frame[0] === frameType.welcome);
+  // A restarted edge (a new instance) proves itself: the old uplink, maybe dead without knowing it, gives way.
+  const restarted = await RawUplink.dial(t, core.url);
+  restarted.send([frameType.hello, protocolVersion, 'eu-1', 'eu', 'instance-b', edgeProof(euSecret, await restarted.challenge(), 'eu-1', 'instance-b')]);
+  await restarted.next((frame) => frame[0] === frameType.welcome);
+  t.is((await first.closed).code, closeCodes.goingAway);
+
+  const { core: open } = await startCoreWithSecrets(t);
+  const edge = await RawUplink.dial(t, open.url);
+  edge.send([frameType.hello, protocolVersion, 'eu-1', 'eu', 'instance-a', '']);
+  await edge.next((frame) => frame[0] === frameType.welcome);
+  const stranger = await RawUplink.dial(t, open.url);
+  stranger.send([frameType.hello, protocolVersion, 'eu-1', 'eu', 'instance-x', '']);
+  t.deepEqual(await stranger.closed, { code: closeCodes.edgeIdInUse, reason: 'edge id in use' });
+  // The edge itself reconnecting (a black-holed link it gave up on) shows its instance, and is taken back at once.
+  const again = await RawUplink.dial(t, open.url);
+  again.send([frameType.hello, protocolVersion, 'eu-1', 'eu', 'instance-a', '']);
+  await again.next((frame) => frame[0] === frameType.welcome);
+  t.is((await edge.closed).code, closeCodes.goingAway);
+  t.is(await refusedCount(open, 'id_in_use'), 1);
 });

@@ -55,9 +55,23 @@ test('missing variables and files, bad algorithms and origins, and a secret on o
 });
 
 test('HS256 needs a secret variable and no key file; EdDSA and RS256 need a key file and no secret', (t) => {
-  const base = { cores: [core], edges: [edge('e1')] };
-  t.deepEqual(problems({ ...base, auth: { tokens: { alg: 'HS256', secretEnv: 'S' } } }, '', { S: 'secret' }), []);
+  const base = { cores: [core], edges: [edge('e1', { secretEnv: 'E1' })] };
+  t.deepEqual(problems({ ...base, auth: { tokens: { alg: 'HS256', secretEnv: 'S' } } }, '', { S: 'secret', E1: 'edge' }), []);
   t.true(problems({ ...base, auth: { tokens: { alg: 'HS256', secretEnv: 'S' } } }, '', {}).some((line) => line.startsWith('$.auth.tokens.secretEnv')));
   t.true(problems({ ...base, auth: { tokens: { alg: 'RS256', secretEnv: 'S' } } }, '', { S: 'x' }).some((line) => line.startsWith('$.auth.tokens.secretEnv')));
   t.true(problems({ ...base, auth: { tokens: { alg: 'RS256' } } }, '', {}).some((line) => line.startsWith('$.auth.tokens.publicKeyFile')));
+});
+
+test('client tokens or publish keys need a secret on every edge: an unproven uplink would bypass them', (t) => {
+  const base = { cores: [core], edges: [edge('e1'), edge('e2')] };
+  const env = { S: 'secret', KEYS: 'k' };
+  for (const auth of [{ tokens: { alg: 'HS256', secretEnv: 'S' } }, { publishKeysEnv: 'KEYS' }]) {
+    const found = problems({ ...base, auth }, '', env);
+    t.deepEqual(found.map((line) => line.split(':')[0]), ['$.edges[0].secretEnv', '$.edges[1].secretEnv'], found.join('\n'));
+    t.regex(found[0]!, new RegExp(`as auth\\.${Object.keys(auth)[0]} is set`));
+  }
+  t.regex(problems({ ...base, auth: { tokens: { alg: 'HS256', secretEnv: 'S' }, publishKeysEnv: 'KEYS' } }, '', env)[0]!, /auth\.tokens and auth\.publishKeysEnv are set/);
+  // No auth at all is allowed (it runs open, with a warning); secrets without auth too.
+  t.deepEqual(problems(base, '', env), []);
+  t.deepEqual(problems({ ...base, edges: [edge('e1', { secretEnv: 'S' }), edge('e2', { secretEnv: 'S' })] }, '', env), []);
 });

@@ -1,6 +1,10 @@
-// Runs the real `relaymesh` command line as a child process from the repository root, for the CLI tests.
+// Runs the real `relaymesh` command line as a child process from the repository root, for the CLI tests: one command
+// to its end, or a long-running one (`up`, `core`, `edge`) on a topology written with free ports.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
@@ -25,9 +29,9 @@ export interface Cli {
   waitFor(done: () => boolean, what: string): Promise<void>;
 }
 
-/** Runs `relaymesh …args` from the repository root; killed in teardown if still running. */
-export function startCli(t: ExecutionContext, args: readonly string[]): Cli {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs `relaymesh …args` from the repository root (with `env` added to this process's); killed in teardown if still running. */
+export function startCli(t: ExecutionContext, args: readonly string[], env: Record<string, string> = {}): Cli {
+  const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, FORCE_COLOR: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -76,9 +80,83 @@ export function startCli(t: ExecutionContext, args: readonly string[]): Cli {
     waitFor,
   };
 }
-/** Runs `relaymesh …args` to its end; its exit code and output. */
-export async function runCli(t: ExecutionContext, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = startCli(t, args);
-  const { code } = await within(cli.exited, `relaymesh ${args.join(' ')}`, DEADLINE_MS);
-  return { code, stdout: cli.stdout, stderr: cli.stderr };
+
+/** Runs `relaymesh …args` to its end; its exit and output. */
+export async function runCli(t: ExecutionContext, args: readonly string[], env: Record<string, string> = {}): Promise<Exit & { stdout: string; stderr: string }> {
+  const child = startCli(t, args, env);
+  const exit = await within(child.exited, `relaymesh ${args.join(' ')}`, DEADLINE_MS);
+  return { ...exit, stdout: child.stdout, stderr: child.stderr };
+}
+
+/** A temporary folder, removed in teardown. */
+export async function tempDir(t: ExecutionContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'relaymesh-cli-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** `count` distinct ports that were free a moment ago (all held open at once, then released). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<net.Server>((resolve, reject) => {
+        const server = net.createServer();
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve(server));
+      }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+/** GETs `url` until it answers `status`; every try is a fresh request (an event), bounded in number. */
+export async function untilStatus(url: string, status: number, tries = 2000, headers: Record<string, string> = {}): Promise<unknown> {
+  let last = 'no answer';
+  for (let i = 0; i < tries; i++) {
+    try {
+      const response = await fetch(url, { headers });
+      const body: unknown = await response.json();
+      if (response.status === status) return body;
+      last = `${response.status} ${JSON.stringify(body)}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+  }
+  throw new Error(`${url} never answered ${status}; last: ${last}`);
+}
+
+export interface RunningTopology {
+  cli: Cli;
+  /** The ports given to the topology, in the order asked for. */
+  ports: number[];
+  file: string;
+}
+
+/**
+ * Writes the topology `build` makes from `portCount` free ports and runs `relaymesh …command --topology F` on it until
+ * it has printed `listening` lines for `nodes` nodes, retrying with new ports if one was taken meanwhile.
+ */
+export async function runTopology(
+  t: ExecutionContext,
+  options: { command: readonly string[]; portCount: number; nodes: number; build(ports: number[]): unknown; env?: Record<string, string> },
+): Promise<RunningTopology> {
+  const dir = await tempDir(t);
+  let lastFailure = '';
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const ports = await freePorts(options.portCount);
+    const file = join(dir, `topology-${attempt}.json`);
+    await writeFile(file, JSON.stringify(options.build(ports), null, 2));
+    const running = startCli(t, [...options.command, '--topology', file, '--log-level', 'warn'], options.env);
+    const printed = (): number => running.stdout.split('\n').filter((line) => / listening on /.test(line)).length;
+    try {
+      await running.waitFor(() => printed() >= options.nodes, 'a line per node');
+      return { cli: running, ports, file };
+    } catch (error) {
+      lastFailure = (error as Error).message;
+      if (!/EADDRINUSE/.test(running.stderr)) throw error;
+    }
+  }
+  throw new Error(`relaymesh ${options.command.join(' ')} could not bind free ports: ${lastFailure}`);
 }

@@ -1,0 +1,92 @@
+// The one place that turns a topology into the options of its nodes (startCore, startEdge): `relaymesh up`,
+// `relaymesh core`, `relaymesh edge` and the tests that run a topology all go through it, so a security setting
+// cannot hold in one and be forgotten in another.
+
+import type { Logger } from 'pino';
+import type { CoreOptions, KnownEdge } from '../core/start-core.js';
+import { RedisEngine } from '../core/redis-engine.js';
+import type { EdgeOptions } from '../edge/start-edge.js';
+import type { EdgeConfig, Environment, Topology } from '../shared/topology.js';
+
+/** `env` holds the secrets the topology names (default: this process's environment). */
+export function coreOptionsOf(topology: Topology, coreId: string, logger: Logger, env: Environment = process.env): CoreOptions {
+  const core = nodeOf(topology.cores, coreId, 'core', topology);
+  return {
+    id: core.id, listen: core.listen, region: core.region, url: core.url, tls: core.tls, logger,
+    history: topology.history,
+    maxMessageBytes: topology.limits.maxMessageBytes,
+    headerTimeoutMs: topology.limits.headerTimeoutMs,
+    uplinkTimeoutMs: topology.uplink.heartbeatMs * 3,
+    statusMs: topology.uplink.statusMs,
+    locate: topology.locate,
+    publishKeys: publishKeysOf(topology, env),
+    edgeSecrets: edgeSecretsOf(topology, env),
+    knownEdges: knownEdgesOf(topology),
+    engine: engineOf(topology, core.id, logger, env),
+  };
+}
+
+export function edgeOptionsOf(topology: Topology, edgeId: string, logger: Logger, env: Environment = process.env): EdgeOptions {
+  const edge = nodeOf(topology.edges, edgeId, 'edge', topology);
+  const cores = edge.cores.map((id) => {
+    const core = nodeOf(topology.cores, id, 'core', topology);
+    return { id: core.id, url: core.url };
+  });
+  const peers = topology.edges.filter((peer) => peer.id !== edgeId).map(({ id, url, region }) => ({ id, url, region }));
+  return {
+    id: edge.id, region: edge.region, listen: edge.listen, url: edge.url, tls: edge.tls, ca: edge.ca, logger,
+    cores, peers,
+    limits: topology.limits,
+    uplink: topology.uplink,
+    locate: topology.locate,
+    tokens: topology.auth.tokens,
+    publishKeys: publishKeysOf(topology, env),
+    origins: edge.origins,
+    secret: secretOf(edge, env),
+  };
+}
+
+function nodeOf<T extends { id: string }>(nodes: readonly T[], id: string, role: string, topology: Topology): T {
+  const node = nodes.find((candidate) => candidate.id === id);
+  if (!node) throw new Error(`${topology.file || 'topology'}: no ${role} with id "${id}" (known: ${nodes.map((n) => n.id).join(', ')})`);
+  return node;
+}
+
+/** The keys for POST /v1/publish, /v1/mesh and /metrics on every node; undefined when the topology names none. */
+function publishKeysOf(topology: Topology, env: Environment): string[] | undefined {
+  const name = topology.auth.publishKeysEnv;
+  return name ? (env[name] ?? '').split(',').map((key) => key.trim()).filter(Boolean) : undefined;
+}
+
+function secretOf(edge: EdgeConfig, env: Environment): string | undefined {
+  return edge.secretEnv ? env[edge.secretEnv] || undefined : undefined;
+}
+
+/** Edge id → secret for every core (each core knows every edge); undefined when the topology gives no edge a secret. */
+function edgeSecretsOf(topology: Topology, env: Environment): Map<string, string> | undefined {
+  if (!topology.edges.some((edge) => edge.secretEnv)) return undefined;
+  const secrets = new Map<string, string>();
+  for (const edge of topology.edges) {
+    const secret = secretOf(edge, env);
+    if (secret) secrets.set(edge.id, secret);
+  }
+  return secrets;
+}
+
+/** The edges a core accepts uplinks from, with the client URL and region the file gives them. */
+function knownEdgesOf(topology: Topology): Map<string, KnownEdge> {
+  return new Map(topology.edges.map((edge) => [edge.id, { url: edge.url, region: edge.region }]));
+}
+
+/** The engine a core of this topology uses; undefined for the default in-memory one, which startCore builds. */
+function engineOf(topology: Topology, coreId: string, logger: Logger, env: Environment): RedisEngine | undefined {
+  const engine = topology.engine;
+  if (engine.type !== 'redis') return undefined;
+  const url = new URL(engine.url);
+  if (engine.username) url.username = engine.username;
+  if (engine.passwordEnv) url.password = env[engine.passwordEnv] ?? '';
+  // Each core holds its own connections; Redis being away does not stop it from starting (it answers 503 until Redis is back).
+  return new RedisEngine({
+    url: url.toString(), keyPrefix: engine.keyPrefix, ...topology.history, logger: logger.child({ core: coreId, engine: 'redis' }),
+  });
+}

@@ -1,0 +1,64 @@
+// One end of an uplink spoken by hand, for tests that play an edge (honest or not) against a real core: records
+// every frame received and the close, and sends any frame, well-formed or not.
+
+import { once } from 'node:events';
+import type { ExecutionContext } from 'ava';
+import WebSocket from 'ws';
+import { decodeFrames, encodeFrame } from '../../shared/codec.js';
+import { frameType, uplinkPath, type UplinkFrame } from '../../shared/protocol.js';
+
+const DEADLINE_MS = 10_000;
+
+/** One end of an uplink spoken by hand: records every frame received and the close. */
+export class RawUplink {
+  readonly frames: UplinkFrame[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private readonly waiters = new Set<() => void>();
+
+  private constructor(readonly ws: WebSocket) {
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', (data: Buffer) => {
+      this.frames.push(...decodeFrames(data));
+      for (const wake of [...this.waiters]) wake();
+    });
+    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  static async dial(t: ExecutionContext, coreUrl: string): Promise<RawUplink> {
+    const ws = new WebSocket(`${coreUrl}${uplinkPath}`, { perMessageDeflate: false });
+    t.teardown(() => ws.terminate());
+    const peer = new RawUplink(ws);
+    await once(ws, 'open');
+    return peer;
+  }
+
+  send(...frames: UplinkFrame[]): void {
+    this.ws.send(Buffer.concat(frames.map((frame) => encodeFrame(frame))));
+  }
+
+  /** The first frame received that matches, once it has arrived. */
+  next(match: (frame: UplinkFrame) => boolean): Promise<UplinkFrame> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const frame = this.frames.find(match);
+        if (!frame) return false;
+        this.waiters.delete(check);
+        clearTimeout(timer);
+        resolve(frame);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`no matching frame within ${DEADLINE_MS} ms; received ${JSON.stringify(this.frames)}`));
+      }, DEADLINE_MS);
+      if (!check()) this.waiters.add(check);
+    });
+  }
+
+  /** The nonce of the core's challenge. */
+  async challenge(): Promise<string> {
+    const frame = await this.next((candidate) => candidate[0] === frameType.challenge);
+    return frame[1] as string;
+  }
+}
+

@@ -1,7 +1,11 @@
 // HTTP streaming emulation (PROTOCOL.md §3): the same protocol scenario gives the same ops over WebSocket and over
 // an event stream; a broken stream resumed with Last-Event-ID loses nothing; sessions end cleanly.
 
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import test from 'ava';
+import { tcpState } from './helpers/tcp-states.js';
 import { startMesh, type Mesh } from './helpers/mesh.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
 import { StreamClient } from './helpers/stream-client.js';
@@ -142,4 +146,30 @@ test('one HTTP-streaming subscriber closed as a slow consumer mid fan-out costs 
     await client.next((event) => event.data.offset === 4);
     t.deepEqual(client.ops().filter((op) => op.op === 'msg').map((op) => op.data), [1, 2, 3, 4]);
   }
+});
+
+test('a stream cut as a slow consumer lets go of its socket: a client that stops reading keeps nothing on the edge', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { outboxMaxBytes: 256 * 1024 } } });
+  const edge = mesh.edges[0]!;
+  const client = await StreamClient.open(t, mesh.http(edge));
+  t.is(await client.send({ op: 'sub', id: 1, topic: 'flood.t' }), 202);
+  // The stream over a raw socket that reads the response head, then nothing more.
+  const socket = connect(edge.address.port, edge.address.host);
+  t.teardown(() => socket.destroy());
+  await once(socket, 'connect');
+  socket.write(`GET ${String(client.welcome.stream)} HTTP/1.1\r\nhost: edge\r\n\r\n`);
+  await once(socket, 'data');
+  socket.pause();
+  const chunk = 'x'.repeat(100_000);
+  for (let round = 0; round < 200 && (await edge.metrics.slowConsumers.get()).values[0]?.value !== 1; round++) {
+    await publish(mesh, 'flood.t', chunk);
+  }
+  t.is((await edge.metrics.slowConsumers.get()).values[0]?.value, 1, 'the stream was cut as a slow consumer');
+  let state = await tcpState(edge.address.port, socket.localPort!);
+  for (let i = 0; i < 400 && state === 'ESTABLISHED'; i++) {
+    await delay(25);
+    state = await tcpState(edge.address.port, socket.localPort!);
+  }
+  t.not(state, 'ESTABLISHED', 'the edge closed its end of the socket');
+  t.is(edge.sessionCount, 0);
 });

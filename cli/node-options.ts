@@ -18,6 +18,8 @@ export function coreOptionsOf(topology: Topology, coreId: string, logger: Logger
     headerTimeoutMs: topology.limits.headerTimeoutMs,
     uplinkTimeoutMs: topology.uplink.heartbeatMs * 3,
     statusMs: topology.uplink.statusMs,
+    maxUplinkQueueBytes: topology.uplink.maxQueueBytes,
+    maxReplayBytes: topology.limits.maxReplayBytes,
     locate: topology.locate,
     publishKeys: publishKeysOf(topology, env),
     edgeSecrets: edgeSecretsOf(topology, env),

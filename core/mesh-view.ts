@@ -14,7 +14,7 @@ export interface MeshMember {
   readonly region: string;
   /** Its last report; undefined until the first. */
   readonly report: EdgeReport | undefined;
-  deliver(frame: Buffer): void;
+  deliver(frame: Buffer, frameClass: 'control'): void;
 }
 
 export interface CoreMeshViewOptions {
@@ -121,6 +121,6 @@ export class CoreMeshView {
     const reported = this.reported();
     if (reported.length === 0) return;
     const frame = encodeFrame([frameType.meshView, this.cores(), this.rows()]);
-    for (const member of reported) member.deliver(frame);
+    for (const member of reported) member.deliver(frame, 'control');
   }
 }

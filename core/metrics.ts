@@ -38,6 +38,7 @@ export function createCoreMetrics(coreId: string, edges: () => EdgeStatus[], eng
     // Labelled by reason only: a refused hello names an edge id that nobody vouched for, so it must not mint label values.
     uplinksRefused: new Counter({ name: 'relaymesh_core_uplinks_refused_total', help: 'Uplinks refused because the edge did not prove its identity', labelNames: ['reason'], registers }),
     replayed: new Counter({ name: 'relaymesh_core_replayed_total', help: 'Messages replayed to edges from history (resubscribes and history requests)', registers }),
+    replaysRefused: new Counter({ name: 'relaymesh_core_replays_refused_total', help: 'Replays answered recovered: false because they would carry more than limits.maxReplayBytes', registers }),
     engineUp: new Gauge({ name: 'relaymesh_core_engine_up', help: 'Whether the engine can sequence and read (0 while Redis is unavailable)', registers, collect() {
       this.set(engineStatus?.().unavailable === undefined ? 1 : 0);
     } }),

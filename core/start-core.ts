@@ -29,8 +29,8 @@ export interface CoreOptions {
   /** Where to listen; default 127.0.0.1 on an ephemeral port. */
   listen?: Address;
   region?: string;
-  /** History bounds of the default in-memory engine. */
-  history?: HistoryConfig;
+  /** History bounds of the default in-memory engine; each one not given takes the topology's default. */
+  history?: Partial<HistoryConfig>;
   /** Defaults to a MemoryEngine with `history`. Closed with the core. */
   engine?: Engine;
   /** Largest uplink WebSocket message accepted, in bytes (a batch of frames). Default 64 MiB. */
@@ -66,6 +66,10 @@ export interface CoreOptions {
   locate?: LocateConfig;
   /** How often the core passes the mesh's load and counters to its edges. Default 2 s. */
   statusMs?: number;
+  /** Bytes waiting for one edge (queued and in its socket) beyond which the edge is dropped as too slow. Default 32 MiB. */
+  maxUplinkQueueBytes?: number;
+  /** Payload bytes one replay may carry; a resume needing more is answered `recovered: false`. Default 4 MiB. */
+  maxReplayBytes?: number;
   logger?: Logger;
 }
 
@@ -87,7 +91,7 @@ export interface CoreHandle {
 
 export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   const logger = (options.logger ?? pino()).child({ core: options.id });
-  const engine = options.engine ?? new MemoryEngine(options.history ?? defaultHistory);
+  const engine = options.engine ?? new MemoryEngine({ ...defaultHistory, ...options.history });
   const metrics = createCoreMetrics(options.id, () => view.edges(), () => engine.status());
   // The router tells the engine which topics and patterns this core's edges want, so a shared engine follows only those.
   const router = new Router<UplinkPeer>(engine);
@@ -124,6 +128,8 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     recentPublishes: new LRUCache<string, Promise<Position>>({ max: options.recentPublishIds ?? 100_000 }),
     edgeSecrets: options.edgeSecrets,
     knownEdges: options.knownEdges,
+    maxQueueBytes: options.maxUplinkQueueBytes ?? defaultUplink.maxQueueBytes,
+    maxReplayBytes: options.maxReplayBytes ?? defaultLimits.maxReplayBytes,
     admit(peer: UplinkPeer, proven: boolean): UplinkRefusal | undefined {
       const previous = uplinks.get(peer.edgeId);
       if (previous && previous !== peer) {

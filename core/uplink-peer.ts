@@ -1,5 +1,5 @@
-// The core's side of one edge's uplink: answers its frames, and batches everything it sends into one
-// WebSocket message per event-loop turn.
+// The core's side of one edge's uplink: answers its frames, sends through a bounded outbox (control first, then live
+// messages, replays behind both in bounded chunks), and drops an edge that stops answering pings or reading.
 
 import type { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
@@ -11,7 +11,8 @@ import { InterestDigest, type DigestValue } from '../shared/interest-digest.js';
 import { edgeReportOf, type EdgeReport } from '../shared/mesh-status.js';
 import { frameType, oldestEdgeProtocolVersion, protocolVersion, type CoreFrame, type EdgeFrame, type HistoryFrame, type Position, type PubFrame, type SubFrame } from '../shared/protocol.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
-import type { Engine, StoredMessage } from './engine.js';
+import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
+import type { Engine } from './engine.js';
 import type { Router, RouteTarget } from './router.js';
 import type { CoreMetrics } from './metrics.js';
 
@@ -35,7 +36,14 @@ export interface UplinkPeerContext {
   /** The edge reported its health and load; `previous` is its report before. */
   onReport(peer: UplinkPeer, previous: EdgeReport | undefined): void;
   onClosed(peer: UplinkPeer): void;
+  /** Bytes waiting for one edge (queued here and in the socket) beyond which the edge is too slow and is dropped. */
+  maxQueueBytes: number;
+  /** Payload bytes one replay may carry; a resume that needs more is answered `recovered: false`. */
+  maxReplayBytes: number;
 }
+
+/** Messages read from the engine at a time while replaying: one chunk in memory per replay, whatever its length. */
+const replayChunkMessages = 64;
 
 /** Why an uplink was refused, the label of `relaymesh_core_uplinks_refused_total`. */
 export type UplinkRefusal = 'no_challenge' | 'unknown_edge' | 'no_proof' | 'bad_proof' | 'id_in_use';
@@ -55,7 +63,7 @@ export class UplinkPeer implements RouteTarget {
   region = '';
   /** The edge's last report of its health and load (shared/mesh-status.ts). */
   report: EdgeReport | undefined;
-  /** Anything heard from the edge (a frame, a ping) since the last liveness sweep. */
+  /** A pong since the last liveness sweep: frames do not count, as an edge that sends but never reads is not alive. */
   heard = true;
   /** Random per edge process, and never shown to anyone but the core: only that process can claim it again. */
   instance = '';
@@ -63,16 +71,28 @@ export class UplinkPeer implements RouteTarget {
   private readonly subscriptions = new Map<string, number>();
   private subscriptionsAdded = 0;
   private readonly interestDigest = new InterestDigest();
-  private outbox: Buffer[] = [];
+  private readonly outbox: UplinkOutbox;
+  /** `history` requests being replayed; a `cancel` from the edge removes its id, and the replay stops. */
+  private readonly historyReplays = new Set<number>();
   /** Settles once every `sub` received so far has read its position; `pub`s wait for it (holdPublishesUntil). */
   private publishGate: Promise<void> | undefined;
-  private flushScheduled = false;
   private closed = false;
   /** The nonce of this connection's challenge, when the core checks edge identity. */
   private readonly nonce: string | undefined;
 
   /** `remoteAddress` is only for logs. */
   constructor(private readonly socket: WebSocket, private readonly context: UplinkPeerContext, private readonly remoteAddress = '') {
+    this.outbox = new UplinkOutbox({
+      send: (message, sent) => {
+        if (socket.readyState === socket.OPEN) socket.send(message, sent);
+      },
+      buffered: () => socket.bufferedAmount,
+      onSend: (bytes, frames) => {
+        context.metrics.uplinkMessagesSent.inc({ edge: this.edgeId });
+        context.metrics.uplinkFramesSent.inc({ edge: this.edgeId }, frames);
+        context.metrics.uplinkBytesSent.inc({ edge: this.edgeId }, bytes);
+      },
+    });
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
     socket.on('pong', () => {
       this.heard = true;
@@ -86,14 +106,15 @@ export class UplinkPeer implements RouteTarget {
     }
   }
 
-  deliver(frame: Buffer): void {
-    this.send(frame);
+  /** A live message from the router (or, as `control`, the mesh view); an edge that cannot keep up is dropped. */
+  deliver(frame: Buffer, frameClass: FrameClass = 'message'): void {
+    this.send(frame, frameClass);
   }
 
   /** Called once per liveness period: the core pings, and an edge that answered nothing since the last ping is gone. */
   sweep(): void {
     if (!this.heard) {
-      this.context.logger.warn({ edge: this.edgeId }, 'uplink silent; dropping it');
+      this.context.logger.warn({ edge: this.edgeId }, 'uplink did not answer a ping within a liveness period; dropping it');
       this.socket.terminate();
       this.cleanup();
       return;
@@ -104,36 +125,26 @@ export class UplinkPeer implements RouteTarget {
 
   close(code: number, reason: string): void {
     if (this.closed) return;
-    this.flush();
+    this.outbox.flush();
     this.socket.close(code, reason);
     this.cleanup();
   }
 
-  private send(frame: Buffer): void {
-    this.outbox.push(frame);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+  private send(frame: Buffer, frameClass: FrameClass): void {
+    if (this.closed) return;
+    this.outbox.push(frame, frameClass);
+    if (this.outbox.pendingBytes <= this.context.maxQueueBytes) return;
+    // Dropping the link loses nothing: the edge resubscribes from its positions and the gap is replayed (or reset).
+    this.context.logger.warn({ edge: this.edgeId, pendingBytes: this.outbox.pendingBytes }, 'edge does not read its uplink fast enough; dropping it');
+    this.socket.terminate();
+    this.cleanup();
   }
 
-  private sendFrame(frame: CoreFrame): void {
-    this.send(encodeFrame(frame));
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.outbox.length === 0 || this.closed) return;
-    const message = this.outbox.length === 1 ? this.outbox[0]! : Buffer.concat(this.outbox);
-    this.context.metrics.uplinkMessagesSent.inc({ edge: this.edgeId });
-    this.context.metrics.uplinkFramesSent.inc({ edge: this.edgeId }, this.outbox.length);
-    this.context.metrics.uplinkBytesSent.inc({ edge: this.edgeId }, message.length);
-    this.outbox = [];
-    this.socket.send(message);
+  private sendFrame(frame: CoreFrame, frameClass: FrameClass = 'control'): void {
+    this.send(encodeFrame(frame), frameClass);
   }
 
   private receive(data: Buffer, isBinary: boolean): void {
-    this.heard = true;
     let frames: EdgeFrame[];
     try {
       if (!isBinary) throw new RelayError('bad_request', 'uplink messages are binary');
@@ -164,6 +175,7 @@ export class UplinkPeer implements RouteTarget {
       case frameType.unsub: return this.unsubscribe(frame[1]);
       case frameType.pub: return void this.publish(frame).catch((error) => this.fail(frame[1], error));
       case frameType.history: return void this.history(frame).catch((error) => this.fail(frame[1], error));
+      case frameType.cancel: return void this.historyReplays.delete(frame[1]);
       case frameType.digest: return this.compareDigest([frame[1], frame[2], frame[3]]);
       case frameType.edgeStatus: return this.reported(edgeReportOf(frame[1]));
     }
@@ -215,6 +227,7 @@ export class UplinkPeer implements RouteTarget {
     // topics from elsewhere (Redis pub/sub) must be following this one before the position is read, or a message
     // sequenced between the read and the start of the following would be neither replayed nor sent live.
     const added = this.addInterest(subscription);
+    const held = this.subscriptions.get(subscription);
     const positioned = (async () => {
       await this.context.engine.ready(subscription);
       return isPattern(subscription) ? undefined : this.context.engine.position(subscription);
@@ -222,23 +235,29 @@ export class UplinkPeer implements RouteTarget {
     this.holdPublishesUntil(positioned);
     try {
       const position = await positioned;
-      if (!position) {
-        if (!this.closed) this.sendFrame([frameType.subok, id, '', 0, false]);
-        return;
-      }
-      let replay: StoredMessage[] | null = null;
-      if (since && since[0] === position.epoch && since[1] <= position.offset) {
-        replay = await this.context.engine.read(subscription, position.epoch, since[1] + 1, position.offset);
-      }
-      if (this.closed) return;
-      for (const message of replay ?? []) this.sendFrame([frameType.replay, id, message.offset, message.data]);
-      if (replay) this.context.metrics.replayed.inc(replay.length);
-      this.sendFrame([frameType.subok, id, position.epoch, position.offset, replay !== null]);
+      if (!position) return this.sendFrame([frameType.subok, id, '', 0, false], 'message');
+      // An unsubscribe while the replay is on its way cancels it: a `sub`/`unsub` loop costs the core one chunk each.
+      const wanted = (): boolean => !this.closed && this.subscriptions.get(subscription) === held;
+      const replayed = since ? await this.replaySince(id, subscription, since, position, wanted) : false;
+      if (!wanted()) return this.fail(id, new RelayError('not_subscribed', `unsubscribed from ${subscription} during its replay`));
+      // Never ahead of what it follows: the live messages queued before it (those up to its position reach the edge
+      // first, as a pattern of the edge may deliver them), and its replay frames.
+      this.sendFrame([frameType.subok, id, position.epoch, position.offset, replayed], since ? 'bulk' : 'message');
     } catch (error) {
       // The edge drops a subscription that failed, so the core does too (a resubscribe it already held stays).
       if (added !== undefined && this.subscriptions.get(subscription) === added) this.unsubscribe(subscription);
       throw error;
     }
+  }
+
+  /**
+   * The replay a `sub` with `since` gets: the messages after it when its epoch is current, or, when the epoch changed
+   * (a restarted core) and the new stream is whole, every message of the new epoch, so the edge can reset its clients
+   * to the start of it and lose none of them. False when it cannot (history gone, or over the replay bound).
+   */
+  private async replaySince(id: number, topic: string, [epoch, offset]: [string, number], position: Position, wanted: () => boolean): Promise<boolean> {
+    if (epoch === position.epoch) return offset <= position.offset && this.replay(id, topic, position.epoch, offset + 1, position.offset, wanted);
+    return position.offset > 0 && this.replay(id, topic, position.epoch, 1, position.offset, wanted);
   }
 
   private unsubscribe(subscription: string): void {
@@ -276,11 +295,40 @@ export class UplinkPeer implements RouteTarget {
   }
 
   private async history([, id, topic, epoch, from, to]: HistoryFrame): Promise<void> {
-    const messages = await this.context.engine.read(topic, epoch, from, to);
-    if (this.closed) return;
-    for (const message of messages ?? []) this.sendFrame([frameType.replay, id, message.offset, message.data]);
-    if (messages) this.context.metrics.replayed.inc(messages.length);
-    this.sendFrame([frameType.historyEnd, id, messages !== null]);
+    this.historyReplays.add(id);
+    try {
+      const wanted = (): boolean => !this.closed && this.historyReplays.has(id);
+      const recovered = await this.replay(id, topic, epoch, from, to, wanted);
+      if (wanted()) this.sendFrame([frameType.historyEnd, id, recovered], 'bulk');
+    } finally {
+      this.historyReplays.delete(id);
+    }
+  }
+
+  /**
+   * Sends the messages [from, to] of `topic` in `epoch` as `replay` frames, in chunks that wait behind live traffic and
+   * other replays, while `wanted()` holds. False when any of them is gone, or they carry more than the replay bound
+   * (the edge drops a replay that does not end recovered).
+   */
+  private async replay(id: number, topic: string, epoch: string, from: number, to: number, wanted: () => boolean): Promise<boolean> {
+    if (from > to) return (await this.context.engine.read(topic, epoch, from, to)) !== null;
+    let bytes = 0;
+    for (let next = from; next <= to; next += replayChunkMessages) {
+      await this.outbox.bulkRoom();
+      if (!wanted()) return false;
+      const messages = await this.context.engine.read(topic, epoch, next, Math.min(to, next + replayChunkMessages - 1));
+      if (!messages || !wanted()) return false;
+      for (const message of messages) {
+        bytes += message.data.length;
+        if (bytes > this.context.maxReplayBytes) {
+          this.context.metrics.replaysRefused.inc();
+          return false;
+        }
+        this.sendFrame([frameType.replay, id, message.offset, message.data], 'bulk');
+      }
+      this.context.metrics.replayed.inc(messages.length);
+    }
+    return true;
   }
 
   private reported(report: EdgeReport): void {
@@ -320,7 +368,8 @@ export class UplinkPeer implements RouteTarget {
     this.closed = true;
     for (const subscription of this.subscriptions.keys()) this.context.router.remove(this, subscription);
     this.subscriptions.clear();
-    this.outbox = [];
+    this.historyReplays.clear();
+    this.outbox.close();
     this.context.onClosed(this);
   }
 }

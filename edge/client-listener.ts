@@ -13,6 +13,7 @@ import { clientPath, type RedirectOp } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
 import { ClientSession, type SessionContext } from './client-session.js';
 import { FlushScheduler } from './flush-scheduler.js';
+import { OutboxBudget } from './outbox-budget.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { IpLimiter } from './ip-limiter.js';
 import type { EdgeStateKey, ProtocolAdapter } from './protocol-adapter.js';
@@ -46,9 +47,11 @@ export class ClientListener {
     this.releaseIp = function releaseIp(this: Socket) {
       perIp.release(this.remoteAddress ?? '');
     };
+    const budget = new OutboxBudget(options.limits.outboxTotalMaxBytes);
     this.transportOptions = {
-      scheduler: new FlushScheduler(),
+      scheduler: new FlushScheduler(budget),
       outboxMaxBytes: options.limits.outboxMaxBytes,
+      budget,
       onSlowConsumer: () => options.metrics.slowConsumers.inc(),
     };
     this.wss = new WebSocketServer({
@@ -127,7 +130,7 @@ export class ClientListener {
         return this.adapterState.get(key) as T;
       },
     });
-    const session = new ClientSession(adapter.transport, this.options.sessionContext);
+    const session = new ClientSession(adapter.transport, this.options.sessionContext, socket.remoteAddress ?? '');
     this.sessions.set(transport, adapter);
     this.countSession(factory.protocol, 1);
     metrics.connections.inc({ transport: 'websocket', protocol: factory.protocol });

@@ -9,6 +9,7 @@ import { Permissions } from '../shared/permissions.js';
 import type { ClientOp, ConnectOp, PubOp, RequestId, SubOp, UnsubOp } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
+import type { AddressShares } from './address-shares.js';
 import type { InterestTable } from './interest-table.js';
 import { LocalSubscription, type SubscriberSession } from './local-subscription.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -23,11 +24,15 @@ export interface SessionContext {
   interest: InterestTable;
   uplink: Uplink;
   tokens: TokenVerifier;
+  /** What each client address may hold of the edge's topic table and uplink queue. */
+  shares: AddressShares;
   logger: Logger;
   /** Counts an op refused for the rate limit or a permission, for metrics. */
   onRefusedOp(reason: 'rate_limited' | 'forbidden'): void;
 }
 
+/** Replayed bytes that cost a session as much as one message: a replay of 1 MiB spends 64 of its message tokens. */
+const replayBytesPerToken = 16 * 1024;
 /** Ops a client may send after `connect` while its token is being checked; more is abuse. */
 const maxQueuedWhileConnecting = 64;
 /** setTimeout cannot wait longer than this; a token that lives longer is checked again when it fires. */
@@ -47,7 +52,8 @@ export class ClientSession implements SubscriberSession {
   /** Dropped once connected: idle sessions are the bulk of an edge's memory, so they keep nothing they no longer need. */
   private connectTimer: NodeJS.Timeout | undefined;
 
-  constructor(readonly transport: SessionTransport, private readonly context: SessionContext) {
+  /** `address` is the client's (its IP), for the per-address shares. */
+  constructor(readonly transport: SessionTransport, private readonly context: SessionContext, private readonly address: string) {
     this.connectTimer = setTimeout(() => this.transport.close(closeCodes.connectTimeout, 'no connect in time'), context.limits.connectTimeoutMs);
     this.rate = new RateLimiter(context.limits.messagesPerSecond, context.limits.messageBurst);
   }
@@ -60,6 +66,10 @@ export class ClientSession implements SubscriberSession {
   exactSubscription(topic: string): LocalSubscription | undefined {
     const subscription = this.subscriptions.get(topic);
     return subscription?.pattern === false ? subscription : undefined;
+  }
+
+  chargeReplay(bytes: number): void {
+    this.rate.charge(Math.ceil(bytes / replayBytesPerToken));
   }
 
   /** Handles one decoded client message; never throws. */
@@ -100,15 +110,21 @@ export class ClientSession implements SubscriberSession {
     this.closed = true;
     clearTimeout(this.connectTimer);
     clearTimeout(this.expiryTimer);
-    for (const subscription of this.subscriptions.values()) this.context.interest.remove(subscription);
-    this.subscriptions.clear();
+    for (const subscription of [...this.subscriptions.values()]) this.drop(subscription);
   }
 
-  /** The core refused a subscription this session asked for. */
+  /** The core refused a subscription this session asked for (the interest table has already let it go). */
   refused(subscription: LocalSubscription, error: RelayError): void {
     if (this.subscriptions.get(subscription.subscription) !== subscription) return;
     this.subscriptions.delete(subscription.subscription);
+    this.context.shares.releaseTopic(this.address, subscription.subscription);
     this.fail(subscription.request?.id, error);
+  }
+
+  private drop(subscription: LocalSubscription): void {
+    this.subscriptions.delete(subscription.subscription);
+    this.context.interest.remove(subscription);
+    this.context.shares.releaseTopic(this.address, subscription.subscription);
   }
 
   private dispatch(op: ClientOp): void {
@@ -160,8 +176,7 @@ export class ClientSession implements SubscriberSession {
   private dropForbiddenSubscriptions(): void {
     for (const [topic, subscription] of [...this.subscriptions]) {
       if (this.permissions.canSubscribe(topic)) continue;
-      this.subscriptions.delete(topic);
-      this.context.interest.remove(subscription);
+      this.drop(subscription);
       this.fail(undefined, new RelayError('forbidden', `the renewed token does not allow ${topic}; unsubscribed`));
     }
   }
@@ -185,6 +200,9 @@ export class ClientSession implements SubscriberSession {
     const max = this.context.limits.maxSubscriptionsPerSession;
     if (this.subscriptions.size >= max) throw new RelayError('too_many_subscriptions', `at most ${max} subscriptions per session`);
     if (!this.context.interest.hasRoomFor(op.topic)) throw new RelayError('too_many_subscriptions', 'this edge holds as many topics as it may');
+    if (!this.context.shares.holdTopic(this.address, op.topic)) {
+      throw new RelayError('too_many_subscriptions', `this address holds ${this.context.limits.maxTopicsPerAddress} topics, its share of this edge`);
+    }
     const pattern = isPattern(op.topic);
     const subscription = new LocalSubscription(this, op.topic, pattern, op.id, pattern ? undefined : op.since);
     this.subscriptions.set(op.topic, subscription);
@@ -194,8 +212,7 @@ export class ClientSession implements SubscriberSession {
   private unsubscribe(op: UnsubOp): void {
     const subscription = this.subscriptions.get(op.topic);
     if (!subscription) throw new RelayError('not_subscribed', `not subscribed to ${op.topic}`);
-    this.subscriptions.delete(op.topic);
-    this.context.interest.remove(subscription);
+    this.drop(subscription);
     // Nothing goes unanswered: a `sub` still waiting for the core ends here.
     if (subscription.request) this.fail(subscription.request.id, new RelayError('not_subscribed', `unsubscribed from ${op.topic} before the subscription was answered`));
     this.transport.sendOp({ op: 'unsubok', ...idOf(op.id) });
@@ -208,10 +225,15 @@ export class ClientSession implements SubscriberSession {
     const payload = packValue(op.data);
     const max = this.context.limits.maxMessageBytes;
     if (payload.length > max) throw new RelayError('too_large', `data over ${max} bytes`);
-    this.context.uplink.publish(op.topic, payload, this.context.limits.publishHoldMs).then(
+    const { shares, limits } = this.context;
+    if (!shares.takePublish(this.address, payload.length)) {
+      this.context.onRefusedOp('rate_limited');
+      throw new RelayError('rate_limited', `publishes from this address waiting for the core are over ${limits.maxPublishBytesPerAddress} bytes; wait for their pubacks`);
+    }
+    this.context.uplink.publish(op.topic, payload, limits.publishHoldMs).then(
       (position) => this.transport.sendOp({ op: 'puback', ...idOf(op.id), epoch: position.epoch, offset: position.offset }),
       (error: unknown) => this.fail(op.id, toRelayError(error)),
-    );
+    ).finally(() => shares.releasePublish(this.address, payload.length));
   }
 
   private forbidden(what: string): RelayError {

@@ -7,6 +7,11 @@ export interface Flushable {
   flush(): void;
 }
 
+/** Told when a whole round of flushes is done (the edge-wide outbox bound is enforced then). */
+export interface FlushRoundListener {
+  enforce(): void;
+}
+
 /** Outboxes written per slice before the event loop gets a turn. */
 const sliceSize = 128;
 
@@ -14,6 +19,8 @@ export class FlushScheduler {
   private dirty: Flushable[] = [];
   private next = 0;
   private scheduled = false;
+
+  constructor(private readonly afterRound?: FlushRoundListener) {}
 
   /** Call once per outbox until it is flushed (the outbox remembers it is marked). */
   mark(outbox: Flushable): void {
@@ -35,5 +42,6 @@ export class FlushScheduler {
     this.dirty = [];
     this.next = 0;
     this.scheduled = false;
+    this.afterRound?.enforce();
   };
 }

@@ -22,8 +22,11 @@ interface Entry extends HeldPublish {
 export class HeldPublishes {
   /** Every unacknowledged publish, in id order (ids grow, and a Map keeps insertion order). */
   private readonly entries = new Map<number, Entry>();
+  /** Payload bytes of `entries`. */
+  private bytes = 0;
 
-  constructor(private readonly maxHeld: number) {}
+  /** `maxHeld` publishes wait for an uplink at most; `maxBytes` of payloads stay unacknowledged at most, up or down. */
+  constructor(private readonly maxHeld: number, private readonly maxBytes: number) {}
 
   get size(): number {
     return this.entries.size;
@@ -34,6 +37,10 @@ export class HeldPublishes {
     if (!connected && this.entries.size >= this.maxHeld) {
       return Promise.reject(new RelayError('unavailable', `no uplink to a core, and ${this.maxHeld} publishes are already waiting`));
     }
+    if (this.bytes + payload.length > this.maxBytes) {
+      return Promise.reject(new RelayError('unavailable', `${this.bytes} bytes of publishes already wait for the core; publish again later`));
+    }
+    this.bytes += payload.length;
     return new Promise((resolve, reject) => {
       const entry: Entry = { id, topic, payload, holdMs, resolve, reject, holdTimer: undefined };
       this.entries.set(id, entry);
@@ -77,6 +84,7 @@ export class HeldPublishes {
     const entry = this.entries.get(id);
     if (!entry) return false;
     this.entries.delete(id);
+    this.bytes -= entry.payload.length;
     clearTimeout(entry.holdTimer);
     settle(entry);
     return true;

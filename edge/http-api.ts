@@ -6,7 +6,10 @@ import type { Logger } from 'pino';
 import { metricsHandler, routeHttp, sendJson } from '../shared/http.js';
 import type { OriginPolicy } from '../shared/origins.js';
 import type { PublishKeys } from '../shared/publish-keys.js';
-import { publishHandler } from '../shared/publish-request.js';
+import { RelayError } from '../shared/errors.js';
+import type { Position } from '../shared/protocol.js';
+import { publishHandler, type PublishItem } from '../shared/publish-request.js';
+import type { AddressShares } from './address-shares.js';
 import type { LocateConfig } from '../shared/locate.js';
 import { meshRoutes } from '../shared/mesh-routes.js';
 import type { EdgeMeshView } from './mesh-view.js';
@@ -25,6 +28,8 @@ export interface EdgeHttpContext {
   maxMessageBytes: number;
   publishHoldMs: number;
   publishKeys: PublishKeys;
+  /** The per-address share of publish bytes waiting for the core, shared with the sessions. */
+  shares: AddressShares;
   origins: OriginPolicy;
   /** The HTTP streaming emulation's dynamic paths (/v1/session…). */
   streams: StreamListener;
@@ -41,8 +46,7 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
     '/v1/publish': {
       POST: publishHandler({
         ...context,
-        // Sent in order on the one uplink, so a batch gets consecutive offsets per topic.
-        sequence: (items, payloads) => Promise.all(items.map((item, index) => context.uplink.publish(item.topic, payloads[index]!, context.publishHoldMs))),
+        sequence: (items, payloads, req) => publishOverUplink(context, items, payloads, req.socket.remoteAddress ?? ''),
       }),
     },
     ...meshRoutes(context),
@@ -50,6 +54,19 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
     ...assets,
     // Locate names public URLs only, so any page may ask it (it answers CORS itself).
   }, context.logger, context.origins, (req, res, path) => context.streams.handle(req, res, path), new Set([...Object.keys(assets), '/v1/locate']));
+}
+
+/** Sent in order on the one uplink, so a batch gets consecutive offsets per topic; within the address's share. */
+async function publishOverUplink(context: EdgeHttpContext, items: PublishItem[], payloads: Buffer[], address: string): Promise<Position[]> {
+  const bytes = payloads.reduce((sum, payload) => sum + payload.length, 0);
+  if (!context.shares.takePublish(address, bytes)) {
+    throw new RelayError('rate_limited', 'publishes from this address waiting for the core are over its share; retry once they are answered');
+  }
+  try {
+    return await Promise.all(items.map((item, index) => context.uplink.publish(item.topic, payloads[index]!, context.publishHoldMs)));
+  } finally {
+    context.shares.releasePublish(address, bytes);
+  }
 }
 
 function health(res: ServerResponse, { id, uplink, draining }: EdgeHttpContext): void {

@@ -9,7 +9,7 @@ import { PatternIndex } from '../shared/pattern-index.js';
 import type { Position } from '../shared/protocol.js';
 import { EncodedMessage } from './encoded-message.js';
 import type { LocalSubscription } from './local-subscription.js';
-import { RecentCache } from './recent-cache.js';
+import { RecentBudget, RecentCache } from './recent-cache.js';
 import { UplinkLost, type SubscribeAnswer, type Uplink } from './uplink.js';
 
 /** After the core refused a subscription that clients still hold, how long until it is asked again. */
@@ -43,6 +43,8 @@ export interface InterestTableOptions {
   logger: Logger;
   /** Newest messages kept per topic for local replay. */
   recentMessages: number;
+  /** Bytes the recent caches of all topics may hold together; beyond, the oldest messages go first. */
+  recentMaxBytes: number;
   /** How long a replay from the core may wait for a down uplink. */
   holdMs: number;
   /** Topics and patterns this edge subscribes on its uplink at most. */
@@ -58,6 +60,7 @@ export class InterestTable {
   /** Of every topic and pattern this edge subscribes on the uplink, compared with the core's from time to time. */
   private readonly interestDigest = new InterestDigest();
   private fanoutStamp = 0;
+  private readonly recentBudget: RecentBudget;
   // Counters for metrics and the mesh view, plain numbers so the fan-out pays nothing for them.
   /** Messages queued to clients by the fan-out. */
   deliveries = 0;
@@ -70,7 +73,9 @@ export class InterestTable {
   /** Client subscriptions held (answered or waiting). */
   subscriptionCount = 0;
 
-  constructor(private readonly options: InterestTableOptions) {}
+  constructor(private readonly options: InterestTableOptions) {
+    this.recentBudget = new RecentBudget(options.recentMaxBytes);
+  }
 
   get topicCount(): number {
     return this.topics.size;
@@ -92,7 +97,7 @@ export class InterestTable {
     if (!interest) {
       interest = {
         topic: subscription.subscription, subscribers: [], waiting: [], confirmed: false,
-        epoch: '', last: 0, early: [], recent: new RecentCache(this.options.recentMessages),
+        epoch: '', last: 0, early: [], recent: new RecentCache(this.options.recentMessages, this.recentBudget),
       };
       this.topics.set(interest.topic, interest);
       this.interestDigest.add(interest.topic);
@@ -106,6 +111,9 @@ export class InterestTable {
   }
 
   remove(subscription: LocalSubscription): void {
+    // A replay still on its way from the core is for nobody now: the core stops sending it.
+    subscription.replayFetch?.abort();
+    subscription.replayFetch = undefined;
     const interest = subscription.pattern ? this.patterns.get(subscription.subscription) : this.topics.get(subscription.subscription);
     if (!interest) return;
     if (subscription.slot >= 0) {
@@ -248,12 +256,16 @@ export class InterestTable {
   }
 
   private confirmTopic(interest: TopicInterest, answer: SubscribeAnswer): void {
-    const replay = answer.replay.map(([offset, payload]) => new EncodedMessage(interest.topic, answer.epoch, offset, payload));
+    // A replay that did not end recovered (it outgrew the core's bound, or history went meanwhile) is dropped.
+    const replay = answer.recovered ? answer.replay.map(([offset, payload]) => new EncodedMessage(interest.topic, answer.epoch, offset, payload)) : [];
     if (!interest.epoch) {
       interest.epoch = answer.epoch;
       interest.last = answer.offset;
       interest.recent.load(replay);
     } else if (answer.recovered) {
+      // Recovered in another epoch: the stream was lost (a restarted core), and the replay is all of the new one, so
+      // subscribers reset to just before its first message and lose none of what was sequenced before this edge came back.
+      if (answer.epoch !== interest.epoch) this.reset(interest, { epoch: answer.epoch, offset: (replay[0]?.offset ?? answer.offset + 1) - 1 });
       // The gap crossed the WAN once, as a replay: counted like live messages.
       this.messagesIn += replay.length;
       for (const message of replay) this.applyCounted(interest, message);
@@ -325,8 +337,11 @@ export class InterestTable {
   }
 
   private async replayFromCore(interest: TopicInterest, subscription: LocalSubscription, since: Position, position: Position): Promise<void> {
-    const found = await this.fetchHistory(interest.topic, since, position.offset);
-    if (subscription.slot < 0) return;
+    const fetch = new AbortController();
+    subscription.replayFetch = fetch;
+    const found = await this.fetchHistory(interest.topic, since, position.offset, fetch.signal);
+    if (subscription.slot < 0 || fetch.signal.aborted) return;
+    subscription.replayFetch = undefined;
     // A reset while the replay was on its way (a new epoch) means it no longer continues the stream.
     const current = interest.epoch === position.epoch;
     const answered = current ? position : { epoch: interest.epoch, offset: interest.last };
@@ -338,12 +353,13 @@ export class InterestTable {
   }
 
   /** The core's history for (since, to]; a lost uplink is waited out (within the hold time), not taken as a loss. */
-  private async fetchHistory(topic: string, since: Position, to: number): Promise<Array<[number, Uint8Array]> | null> {
+  private async fetchHistory(topic: string, since: Position, to: number, signal: AbortSignal): Promise<Array<[number, Uint8Array]> | null> {
     const deadline = Date.now() + this.options.holdMs;
     for (;;) {
       try {
-        return await this.options.uplink.history(topic, since.epoch, since.offset + 1, to, Math.max(0, deadline - Date.now()));
+        return await this.options.uplink.history(topic, since.epoch, since.offset + 1, to, Math.max(0, deadline - Date.now()), signal);
       } catch (error) {
+        if (signal.aborted) return null;
         if (error instanceof UplinkLost && Date.now() < deadline) continue;
         this.options.logger.warn({ topic, err: (error as Error).message }, 'replay from the core failed');
         return null;
@@ -369,13 +385,14 @@ export class InterestTable {
   }
 
   private refused(interest: TopicInterest | PatternInterest, error: RelayError): void {
-    // A lost uplink is not a refusal: the interest is sent again when it is back.
-    if (error instanceof UplinkLost) return;
+    const key = 'topic' in interest ? interest.topic : interest.pattern;
+    // A lost uplink is not a refusal: the interest is sent again when it is back. An interest already forgotten (its
+    // last client left before the answer) has nobody to tell, and a newer one under the same name is not this one.
+    if (error instanceof UplinkLost || (this.topics.get(key) ?? this.patterns.get(key)) !== interest) return;
     const waiting = interest.waiting;
     interest.waiting = [];
     this.subscriptionCount -= waiting.length;
     for (const subscription of waiting) this.options.onRefused(subscription, error);
-    const key = 'topic' in interest ? interest.topic : interest.pattern;
     if (interest.subscribers.length === 0) return this.forget(key);
     // Clients still rely on it (a resubscription was refused): ask again shortly.
     setTimeout(() => {
@@ -388,10 +405,14 @@ export class InterestTable {
   /** Drops an interest no local client holds any more, here and on the core. */
   private forget(subscription: string): void {
     const pattern = this.patterns.get(subscription);
+    const topic = this.topics.get(subscription);
     if (pattern) {
       this.patterns.delete(subscription);
       this.patternIndex.remove(subscription, pattern);
-    } else if (!this.topics.delete(subscription)) {
+    } else if (topic) {
+      this.topics.delete(subscription);
+      topic.recent.clear();
+    } else {
       return;
     }
     this.interestDigest.remove(subscription);

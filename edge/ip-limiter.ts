@@ -1,4 +1,6 @@
-// Counts a client IP's open connections (WebSocket sockets and HTTP-streaming sessions alike) against a limit.
+// Counts a client address's open connections (WebSocket sockets and HTTP-streaming sessions alike) against a limit.
+
+import { addressKey } from './address-key.js';
 
 export class IpLimiter {
   private readonly held = new Map<string, number>();
@@ -7,15 +9,17 @@ export class IpLimiter {
 
   /** Takes a slot for `ip`; false when it already holds `max`. */
   acquire(ip: string): boolean {
-    const count = this.held.get(ip) ?? 0;
+    const key = addressKey(ip);
+    const count = this.held.get(key) ?? 0;
     if (count >= this.max) return false;
-    this.held.set(ip, count + 1);
+    this.held.set(key, count + 1);
     return true;
   }
 
   release(ip: string): void {
-    const left = (this.held.get(ip) ?? 1) - 1;
-    if (left > 0) this.held.set(ip, left);
-    else this.held.delete(ip);
+    const key = addressKey(ip);
+    const left = (this.held.get(key) ?? 1) - 1;
+    if (left > 0) this.held.set(key, left);
+    else this.held.delete(key);
   }
 }

@@ -12,6 +12,8 @@ export interface SubscriberSession {
   fanoutStamp: number;
   /** The session's exact subscription to `topic`, if it holds one. */
   exactSubscription(topic: string): LocalSubscription | undefined;
+  /** A replay of `bytes` was served to this session: it pays for it in its message rate. */
+  chargeReplay(bytes: number): void;
 }
 
 export class LocalSubscription {
@@ -21,6 +23,8 @@ export class LocalSubscription {
   last = 0;
   /** While a replay is being fetched: live messages wait here, to follow the replay. */
   held: EncodedMessage[] | null = null;
+  /** Aborts the fetch of this subscription's replay from the core, while one is on its way. */
+  replayFetch: AbortController | undefined;
   /** The request as the client made it, until it is answered with `subok`. */
   request: { id: RequestId | undefined; since: Position | undefined } | null;
 
@@ -54,6 +58,7 @@ export class LocalSubscription {
   release(replay: readonly EncodedMessage[], epoch: string): void {
     const held = this.held ?? [];
     this.held = null;
+    if (replay.length > 0) this.session.chargeReplay(replay.reduce((bytes, message) => bytes + message.payload.length, 0));
     for (const message of replay) this.deliver(message);
     for (const message of held) if (message.epoch === epoch) this.deliver(message);
   }

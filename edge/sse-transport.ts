@@ -8,6 +8,7 @@ import { closeCodes } from '../shared/errors.js';
 import type { ServerOp } from '../shared/protocol.js';
 import type { EncodedMessage } from './encoded-message.js';
 import type { Flushable } from './flush-scheduler.js';
+import type { Backlogged } from './outbox-budget.js';
 import type { SessionTransport } from './session-transport.js';
 import type { WsTransportOptions } from './ws-transport.js';
 
@@ -45,7 +46,7 @@ function release(response: ServerResponse, last = ''): void {
   response.once('close', () => clearTimeout(timer));
 }
 
-export class SseTransport implements SessionTransport, Flushable {
+export class SseTransport implements SessionTransport, Flushable, Backlogged {
   readonly format = 'json' as const;
   /** The first op of a session (its welcome, or why it was refused) answers `POST /v1/session` instead of the stream. */
   onFirstOp: ((op: ServerOp) => void) | undefined;
@@ -115,10 +116,17 @@ export class SseTransport implements SessionTransport, Flushable {
     this.written = this.history[this.history.length - 1]!.id;
     this.trimSent();
     response.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending));
-    if (response.writableLength > this.options.outboxMaxBytes) {
-      this.options.onSlowConsumer();
-      this.close(closeCodes.slowConsumer, 'slow consumer');
-    }
+    if (response.writableLength > this.options.outboxMaxBytes) this.cut();
+    else this.options.budget.wrote(this);
+  }
+
+  backlog(): number {
+    return this.response?.writableLength ?? 0;
+  }
+
+  cut(): void {
+    this.options.onSlowConsumer();
+    this.close(closeCodes.slowConsumer, 'slow consumer');
   }
 
   /** Tells the client why with a `close` event (the stream's equivalent of a close code), then ends the stream. */
@@ -145,10 +153,7 @@ export class SseTransport implements SessionTransport, Flushable {
     // from before them is then refused, and the client starts a new session with `since`).
     while (this.historyBytes > this.options.outboxMaxBytes && this.history.length > 1) {
       // An event the open stream has not been sent yet would be lost without notice: that is a slow consumer.
-      if (this.response && this.unsent === 0) {
-        this.options.onSlowConsumer();
-        return this.close(closeCodes.slowConsumer, 'slow consumer');
-      }
+      if (this.response && this.unsent === 0) return this.cut();
       const dropped = this.history.shift()!;
       this.historyBytes -= dropped.bytes.length;
       this.unsent = Math.max(0, this.unsent - 1);

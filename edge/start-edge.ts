@@ -9,6 +9,7 @@ import { closeServer, createNodeServer, listen, readPem, urlOf } from '../shared
 import { clientPath } from '../shared/protocol.js';
 import { defaultLimits, defaultUplink, type Address, type LimitsConfig, type TlsConfig, type TokenAuthConfig, type UplinkConfig } from '../shared/topology.js';
 import { ClientListener } from './client-listener.js';
+import { AddressShares } from './address-shares.js';
 import { IpLimiter } from './ip-limiter.js';
 import { StreamListener } from './stream-listener.js';
 import type { ClientSession } from './client-session.js';
@@ -129,6 +130,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     uplink,
     logger,
     recentMessages: options.recentMessages ?? 256,
+    recentMaxBytes: limits.recentCacheMaxBytes,
     holdMs: limits.publishHoldMs,
     maxTopics: limits.maxTopicsPerEdge,
     onRefused: (subscription, error) => (subscription.session as ClientSession).refused(subscription, error),
@@ -158,9 +160,11 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     const own = report();
     return { id: options.id, region: options.region, core: uplink.connected ? uplink.coreId : '', healthy: isHealthy(own, uplink.connected), ...own };
   });
+  const shares = new AddressShares(limits.maxTopicsPerAddress, limits.maxPublishBytesPerAddress);
   const sessionContext = {
     edgeId: options.id, region: options.region, limits, interest, uplink, logger,
     tokens: options.tokens ? createTokenVerifier(options.tokens) : openAccess,
+    shares,
     onRefusedOp: (reason: 'rate_limited' | 'forbidden') => metrics.refusedOps.inc({ reason }),
   };
   let publicUrl = options.url ?? '';
@@ -201,6 +205,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     maxMessageBytes: limits.maxMessageBytes,
     publishHoldMs: limits.publishHoldMs,
     publishKeys: new PublishKeys(options.publishKeys),
+    shares,
     origins,
     streams,
     region: options.region,

@@ -109,7 +109,7 @@ export class StreamListener {
         this.forget(id);
       },
     });
-    const entry: StreamSession = { transport, session: new ClientSession(transport, this.options.sessionContext), graceTimer: undefined };
+    const entry: StreamSession = { transport, session: new ClientSession(transport, this.options.sessionContext, ip), graceTimer: undefined };
     this.sessions.set(id, entry);
     this.options.metrics.connections.inc({ transport: 'http-stream', protocol: 'native' });
     const answer = new Promise<void>((resolve) => {

@@ -1,6 +1,7 @@
-// The edge's one uplink to a core: a binary WebSocket carrying batched msgpack frames, with heartbeats,
-// reconnect with backoff and jitter through the edge's cores in failover order (and back to the primary when it
-// returns), publishes held across outages, and correlation of requests and answers.
+// The edge's one uplink to a core: a binary WebSocket carrying batched msgpack frames through a bounded outbox
+// (control frames first), with heartbeats, reconnect with backoff and jitter through the edge's cores in failover
+// order (and back to the primary when it returns), publishes held across outages, and correlation of requests and
+// answers.
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -11,6 +12,7 @@ import { RelayError, closeCodes } from '../shared/errors.js';
 import { edgeProof } from '../shared/edge-proof.js';
 import type { DigestValue } from '../shared/interest-digest.js';
 import { edgeReportRow, type CoreRow, type EdgeReport, type EdgeRow } from '../shared/mesh-status.js';
+import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
 import { frameType, httpBaseOf, protocolVersion, uplinkPath, type CoreFrame, type EdgeFrame, type Position } from '../shared/protocol.js';
 import type { UplinkConfig } from '../shared/topology.js';
 import { answersOk } from './health-check.js';
@@ -88,8 +90,8 @@ export class Uplink {
   /** Names this edge process in publish ids, so a restarted edge's ids never collide with its predecessor's. */
   private readonly instance = randomBytes(9).toString('base64url');
   private socket: WebSocket | undefined;
-  private outbox: Buffer[] = [];
-  private flushScheduled = false;
+  /** The current socket's; frames are only sent on an open socket (whatever is for the core is sent again on connect). */
+  private outbox: UplinkOutbox | undefined;
   private nextRequestId = 1;
   private readonly pending = new Map<number, PendingRequest>();
   private readonly publishes: HeldPublishes;
@@ -107,7 +109,7 @@ export class Uplink {
 
 
   constructor(private readonly options: UplinkOptions) {
-    this.publishes = new HeldPublishes(options.maxHeldPublishes);
+    this.publishes = new HeldPublishes(options.maxHeldPublishes, options.maxQueueBytes);
   }
 
   start(): void {
@@ -141,22 +143,43 @@ export class Uplink {
     if (this.connected) this.send([frameType.unsub, subscription]);
   }
 
-  /** Resolves once the core has sequenced the message; while no core is reachable it waits up to `holdMs`. */
+  /**
+   * Resolves once the core has sequenced the message; while no core is reachable it waits up to `holdMs`. Refused at
+   * once (`unavailable`) while the uplink has `maxQueueBytes` waiting: a core that does not keep up slows publishers
+   * down instead of growing this edge without bound.
+   */
   publish(topic: string, payload: Uint8Array, holdMs: number): Promise<Position> {
     if (this.state === 'closed') return Promise.reject(new RelayError('unavailable', 'edge shutting down'));
+    if ((this.outbox?.pendingBytes ?? 0) > this.options.maxQueueBytes) {
+      return Promise.reject(new RelayError('unavailable', 'the uplink to the core is full; publish again later'));
+    }
     const id = this.nextRequestId++;
     const acknowledged = this.publishes.add(id, topic, payload, holdMs, this.connected);
-    if (this.connected) this.send([frameType.pub, id, topic, payload]);
+    if (this.connected) this.send([frameType.pub, id, topic, payload], 'message');
     return acknowledged;
   }
 
-  /** The messages of `topic` in [from, to] of `epoch`, or null when the core no longer holds them all. */
-  async history(topic: string, epoch: string, from: number, to: number, holdMs: number): Promise<Array<[number, Uint8Array]> | null> {
+  /**
+   * The messages of `topic` in [from, to] of `epoch`, or null when the core no longer holds them all (or they are more
+   * than it replays at once). Aborting `signal` tells the core to stop, and rejects.
+   */
+  async history(topic: string, epoch: string, from: number, to: number, holdMs: number, signal?: AbortSignal): Promise<Array<[number, Uint8Array]> | null> {
     await this.whenConnected(holdMs);
+    signal?.throwIfAborted();
     return new Promise((resolve, reject) => {
       const id = this.register((frame, replay) => {
+        signal?.removeEventListener('abort', abort);
         if (frame[0] === frameType.historyEnd) resolve(frame[2] ? replay : null);
-      }, reject);
+      }, (error) => {
+        signal?.removeEventListener('abort', abort);
+        reject(error);
+      });
+      const abort = (): void => {
+        if (!this.pending.delete(id)) return;
+        if (this.connected) this.send([frameType.cancel, id]);
+        reject(new RelayError('not_subscribed', 'replay no longer wanted'));
+      };
+      signal?.addEventListener('abort', abort, { once: true });
       this.send([frameType.history, id, topic, epoch, from, to]);
     });
   }
@@ -190,7 +213,7 @@ export class Uplink {
     for (const wake of [...this.connectedWaiters]) wake();
     const socket = this.socket;
     if (!socket || socket.readyState === WebSocket.CLOSED) return;
-    this.flush();
+    this.outbox?.flush();
     await new Promise<void>((resolve) => {
       socket.once('close', () => resolve());
       socket.close(1001, 'edge shutting down');
@@ -209,23 +232,8 @@ export class Uplink {
     return id;
   }
 
-  private send(frame: EdgeFrame): void {
-    this.outbox.push(encodeFrame(frame));
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const socket = this.socket;
-    if (this.outbox.length === 0 || !socket || socket.readyState !== WebSocket.OPEN) return;
-    const message = this.outbox.length === 1 ? this.outbox[0]! : Buffer.concat(this.outbox);
-    this.messages.out++;
-    this.options.onTraffic?.('out', message.length, this.outbox.length);
-    this.outbox = [];
-    socket.send(message);
+  private send(frame: EdgeFrame, frameClass: FrameClass = 'control'): void {
+    this.outbox?.push(encodeFrame(frame), frameClass);
   }
 
   private dial(): void {
@@ -237,7 +245,16 @@ export class Uplink {
     socket.binaryType = 'nodebuffer';
     this.socket = socket;
     socket.on('open', () => {
-      this.outbox = [];
+      this.outbox?.close();
+      this.outbox = new UplinkOutbox({
+        send: (message, sent) => {
+          if (socket.readyState !== WebSocket.OPEN) return;
+          this.messages.out++;
+          socket.send(message, sent);
+        },
+        buffered: () => socket.bufferedAmount,
+        onSend: (bytes, frames) => this.options.onTraffic?.('out', bytes, frames),
+      });
       this.helloSent = false;
       // With a secret the hello waits for the core's challenge, whose nonce the proof covers.
       if (!this.options.secret) this.sendHello('');
@@ -383,6 +400,8 @@ export class Uplink {
   private lost(socket: WebSocket, coreId: string, code: number, reason: string): void {
     if (socket !== this.socket) return;
     this.stopTimers();
+    this.outbox?.close();
+    this.outbox = undefined;
     const wasConnected = this.state === 'connected';
     if (this.state !== 'closed') this.state = 'connecting';
     this.failPending(new UplinkLost());

@@ -9,6 +9,7 @@ import { closeCodes } from '../shared/errors.js';
 import type { ClientFormat, ServerOp } from '../shared/protocol.js';
 import type { EncodedMessage } from './encoded-message.js';
 import type { Flushable, FlushScheduler } from './flush-scheduler.js';
+import type { Backlogged, OutboxBudget } from './outbox-budget.js';
 import type { WsOutbox } from './protocol-adapter.js';
 import type { SessionTransport } from './session-transport.js';
 import { frameWsMessage } from './ws-frame.js';
@@ -18,10 +19,15 @@ export interface WsTransportOptions {
   scheduler: FlushScheduler;
   /** Queued plus unsent socket bytes beyond which the client is a slow consumer. */
   outboxMaxBytes: number;
+  /** The bound on unsent socket bytes of all clients together. */
+  budget: OutboxBudget;
   onSlowConsumer(): void;
 }
 
-export class WsTransport implements SessionTransport, WsOutbox, Flushable {
+/** How long a client closed by the edge has to take its close frame before its socket is destroyed. */
+const closeGraceMs = 1000;
+
+export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backlogged {
   private queue: Buffer[] = [];
   private queuedBytes = 0;
   private marked = false;
@@ -52,6 +58,16 @@ export class WsTransport implements SessionTransport, WsOutbox, Flushable {
     this.queuedBytes = 0;
     if (this.ws.readyState !== WebSocket.OPEN) return;
     this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    this.options.budget.wrote(this);
+  }
+
+  backlog(): number {
+    return this.socket.writableLength;
+  }
+
+  cut(): void {
+    this.options.onSlowConsumer();
+    this.close(closeCodes.slowConsumer, 'slow consumer');
   }
 
   close(code: number, reason: string): void {
@@ -59,6 +75,8 @@ export class WsTransport implements SessionTransport, WsOutbox, Flushable {
     this.closing = true;
     this.flush();
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, closeReason(reason));
+    // A client that does not read would keep its socket, and what is queued for it, through the whole close handshake.
+    setTimeout(() => this.ws.terminate(), closeGraceMs).unref();
   }
 
   /** Any sign of life from the client (a pong). */
@@ -83,8 +101,7 @@ export class WsTransport implements SessionTransport, WsOutbox, Flushable {
     if (this.queuedBytes + this.socket.writableLength > this.options.outboxMaxBytes) {
       this.queue = [];
       this.queuedBytes = 0;
-      this.options.onSlowConsumer();
-      this.close(closeCodes.slowConsumer, 'slow consumer');
+      this.cut();
       return;
     }
     if (!this.marked) {

@@ -4,8 +4,8 @@
 import type { ErrorCode } from './errors.js';
 import type { CoreRow, EdgeReportRow, EdgeRow } from './mesh-status.js';
 
-/** The uplink protocol this code speaks: 2 added the mesh view (`edgeStatus`, `meshView`). */
-export const protocolVersion = 2;
+/** The uplink protocol this code speaks: 2 added the mesh view (`edgeStatus`, `meshView`), 3 the `cancel` of a replay. */
+export const protocolVersion = 3;
 /**
  * The oldest edge a core accepts: a version-1 edge sends no status and, as it never reports, is sent no mesh view,
  * so cores can be upgraded before their edges.
@@ -68,6 +68,9 @@ export const frameType = {
   /**
    * core → edge: [subok, id, epoch, offset, recovered], after one `replay` frame per message in (since, offset]
    * when recovered. Live `msg` frames of the topic may arrive before it: the edge holds them until it comes.
+   * Recovered with an epoch other than `since`'s: the stream was lost (a restarted core) and the replay holds the
+   * whole new stream from offset 1, so the edge resets its clients to its start and delivers all of it. Replay frames
+   * followed by `recovered: false` are to be dropped (the replay outgrew its bound, or history went meanwhile).
    */
   subok: 4,
   /** edge → core: [unsub, subscription] */
@@ -105,6 +108,8 @@ export const frameType = {
    * edges, and those of the cores it shares an engine with.
    */
   meshView: 17,
+  /** edge → core: [cancel, id] — the `history` request `id` is no longer wanted (its client left): stop replaying it. */
+  cancel: 18,
 } as const;
 
 export type HelloFrame = [typeof frameType.hello, number, string, string, string, string];
@@ -124,8 +129,9 @@ export type DigestMismatchFrame = [typeof frameType.digestMismatch, string[]];
 export type ChallengeFrame = [typeof frameType.challenge, string];
 export type EdgeStatusFrame = [typeof frameType.edgeStatus, EdgeReportRow];
 export type MeshViewFrame = [typeof frameType.meshView, CoreRow[], EdgeRow[]];
+export type CancelFrame = [typeof frameType.cancel, number];
 
-export type EdgeFrame = HelloFrame | SubFrame | UnsubFrame | PubFrame | HistoryFrame | DigestFrame | EdgeStatusFrame;
+export type EdgeFrame = HelloFrame | SubFrame | UnsubFrame | PubFrame | HistoryFrame | DigestFrame | EdgeStatusFrame | CancelFrame;
 export type CoreFrame = WelcomeFrame | SubokFrame | PubackFrame | MsgFrame | ReplayFrame | HistoryEndFrame | ErrorFrame | DigestMismatchFrame | ChallengeFrame | MeshViewFrame;
 export type UplinkFrame = EdgeFrame | CoreFrame;
 

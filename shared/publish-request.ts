@@ -1,6 +1,7 @@
 // `POST /v1/publish` (PROTOCOL.md §4), the same on cores and edges but for how messages are sequenced: the publish
 // key, a body of one {topic, data} or an array of them, and the position(s) as the answer.
 
+import type { IncomingMessage } from 'node:http';
 import { packValue } from './codec.js';
 import { RelayError } from './errors.js';
 import { readJsonBody, sendJson, type HttpHandler } from './http.js';
@@ -50,14 +51,14 @@ export interface PublishHandlerOptions {
   maxBodyBytes: number;
   maxMessageBytes: number;
   /** Sequences the checked items, in order, and gives their positions (a core: its engine; an edge: its uplink). */
-  sequence(items: PublishItem[], payloads: Buffer[]): Promise<Position[]>;
+  sequence(items: PublishItem[], payloads: Buffer[], req: IncomingMessage): Promise<Position[]>;
 }
 
 export function publishHandler(options: PublishHandlerOptions): HttpHandler {
   return async (req, res) => {
     options.publishKeys.check(req);
     const { items, batch } = parsePublishBody(await readJsonBody(req, options.maxBodyBytes));
-    const positions = await options.sequence(items, packPayloads(items, options.maxMessageBytes, batch));
+    const positions = await options.sequence(items, packPayloads(items, options.maxMessageBytes, batch), req);
     sendJson(res, 200, batch ? positions : positions[0]);
   };
 }

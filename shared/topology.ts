@@ -38,6 +38,8 @@ export interface EdgeConfig extends CoreConfig {
 export interface HistoryConfig {
   maxMessages: number;
   maxAgeMs: number;
+  /** Bytes of history a core keeps across all topics (memory engine); beyond it the oldest messages go first. */
+  maxBytes: number;
 }
 
 export interface LimitsConfig {
@@ -68,6 +70,16 @@ export interface LimitsConfig {
   drainGraceMs: number;
   /** How long an HTTP-streaming session outlives a broken stream, waiting for a resume with Last-Event-ID. */
   streamGraceMs: number;
+  /** Payload bytes one replay (a resume with `since`) may carry; beyond, it is answered `recovered: false`. */
+  maxReplayBytes: number;
+  /** Bytes an edge's recent-message caches hold across all topics; beyond, the oldest cached messages go first. */
+  recentCacheMaxBytes: number;
+  /** Distinct topics and patterns the sessions of one client address may hold on an edge (its share of maxTopicsPerEdge). */
+  maxTopicsPerAddress: number;
+  /** Bytes of one client address's publishes that may wait for the core at once; beyond, `pub` gets `rate_limited`. */
+  maxPublishBytesPerAddress: number;
+  /** Bytes all clients of an edge may leave untaken in their sockets together; beyond, those furthest behind are cut (4508). */
+  outboxTotalMaxBytes: number;
 }
 
 export interface UplinkConfig {
@@ -81,6 +93,11 @@ export interface UplinkConfig {
   digestMs: number;
   /** How often an edge reports its health and load to its core, and the core passes the mesh's to its edges. */
   statusMs: number;
+  /**
+   * Bytes one uplink may have waiting, each way (queued plus in the socket): past it an edge refuses publishes with
+   * `unavailable`, and a core drops an edge that does not read.
+   */
+  maxQueueBytes: number;
 }
 
 export type { EngineConfig } from './topology-engine.js';
@@ -120,7 +137,10 @@ function formatProblem({ file, path, expected, found }: TopologyProblem): string
   return `${file || '<topology>'}: ${path}: expected ${expected}, found ${found}`;
 }
 
-export const defaultHistory: HistoryConfig = Object.freeze({ maxMessages: 1000, maxAgeMs: 300_000 });
+// 256 MiB: one topic may hold up to maxMessages × maxMessageBytes (125 MiB at the defaults), and without a total,
+// a client publishing to fresh topics within its rate limit grows the core for a whole maxAgeMs. This keeps history
+// to a quarter of a 1 GiB core, with room for sockets, queues and the heap's own slack.
+export const defaultHistory: HistoryConfig = Object.freeze({ maxMessages: 1000, maxAgeMs: 300_000, maxBytes: 268_435_456 });
 
 export const defaultLimits: LimitsConfig = Object.freeze({
   maxMessageBytes: 131_072,
@@ -139,6 +159,11 @@ export const defaultLimits: LimitsConfig = Object.freeze({
   maxHeldPublishes: 10_000,
   drainGraceMs: 5_000,
   streamGraceMs: 30_000,
+  maxReplayBytes: 4_194_304,
+  recentCacheMaxBytes: 67_108_864,
+  maxTopicsPerAddress: 10_000,
+  maxPublishBytesPerAddress: 4_194_304,
+  outboxTotalMaxBytes: 268_435_456,
 });
 
 export const defaultUplink: UplinkConfig = Object.freeze({
@@ -148,6 +173,7 @@ export const defaultUplink: UplinkConfig = Object.freeze({
   failbackMs: 10_000,
   digestMs: 30_000,
   statusMs: 2000,
+  maxQueueBytes: 33_554_432,
 });
 
 const topLevelFields = ['cores', 'edges', 'history', 'limits', 'uplink', 'engine', 'auth', 'regions', 'locate'];

@@ -32,6 +32,7 @@ const shapes: Record<number, Check[]> = {
   [frameType.digestMismatch]: [strings],
   [frameType.challenge]: [str],
   [frameType.edgeStatus]: [isEdgeReportRow],
+  [frameType.cancel]: [uint],
   [frameType.meshView]: [(v) => Array.isArray(v) && v.every(isCoreRow), (v) => Array.isArray(v) && v.every(isEdgeRow)],
 };
 

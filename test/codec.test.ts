@@ -48,6 +48,7 @@ const sampleFrames: UplinkFrame[] = [
   [frameType.edgeStatus, ['ws://127.0.0.1:8401', false, 3, 100_000, 2, 40, 10, 1]],
   [frameType.meshView, [['central', 'us', 'ws://127.0.0.1:7400', 2, 10, 20]], [['eu-1', 'eu', 'central', 'wss://eu.example.net', true, 0, 5, 0, 0, 0, 0]]],
   [frameType.meshView, [], []],
+  [frameType.cancel, 7],
 ];
 
 /** Frames compared by value: decoded byte fields are Buffers, so compare them as plain arrays of numbers. */

@@ -8,7 +8,7 @@ import { MemoryEngine } from '../core/memory-engine.js';
 const payload = (n: number): Uint8Array => Uint8Array.of(n & 0xff, (n >> 8) & 0xff);
 const offsets = (messages: StoredMessage[] | null): number[] | null => messages?.map((message) => message.offset) ?? null;
 
-function engineWithClock(options: { maxMessages: number; maxAgeMs: number }): { engine: MemoryEngine; clock: { now: number } } {
+function engineWithClock(options: { maxMessages: number; maxAgeMs: number; maxBytes?: number }): { engine: MemoryEngine; clock: { now: number } } {
   const clock = { now: 1_000_000 };
   return { engine: new MemoryEngine({ ...options, now: () => clock.now }), clock };
 }
@@ -200,4 +200,53 @@ test('property: publish and read agree with an array model (small history)', asy
     { seed: 42, numRuns: 1000 },
   );
   t.pass();
+});
+
+test('history.maxBytes bounds all topics together: the oldest messages anywhere go first', async (t) => {
+  const { engine, clock } = engineWithClock({ maxMessages: 100, maxAgeMs: 60_000, maxBytes: 10 * 1064 });
+  t.teardown(() => engine.close());
+  const kib = new Uint8Array(1000);
+  // 4 messages on a, then 4 on b, then 4 on c, each 1000 bytes (1064 counted): 12 do not fit in 10.
+  for (const topic of ['a', 'b', 'c']) {
+    for (let i = 0; i < 4; i++) {
+      clock.now += 1;
+      await engine.publish(topic, kib);
+    }
+  }
+  t.deepEqual(engine.held, { topics: 3, bytes: 10 * 1064 });
+  t.is(await engine.read('a', engine.epoch, 1, 4), null, 'the oldest two of a are gone');
+  t.deepEqual(offsets(await engine.read('a', engine.epoch, 3, 4)), [3, 4]);
+  t.deepEqual(offsets(await engine.read('b', engine.epoch, 1, 4)), [1, 2, 3, 4]);
+  t.deepEqual(offsets(await engine.read('c', engine.epoch, 1, 4)), [1, 2, 3, 4]);
+  // A message bigger than the whole bound is sequenced but not kept; the position still counts it.
+  const huge = await engine.publish('d', new Uint8Array(20_000));
+  t.is(huge.offset, 1);
+  t.is(await engine.read('d', engine.epoch, 1, 1), null);
+  t.true(engine.held.bytes <= 10 * 1064);
+});
+
+test('a topic whose history is gone and that nobody watches is forgotten; it comes back in a newer epoch', async (t) => {
+  const { engine, clock } = engineWithClock({ maxMessages: 100, maxAgeMs: 1000 });
+  t.teardown(() => engine.close());
+  for (let i = 0; i < 3; i++) await engine.publish('gone', payload(i));
+  await engine.publish('kept', payload(9));
+  engine.watch('kept');
+  engine.watch('kept.*');
+  t.is(engine.held.topics, 2);
+  clock.now += 2000;
+  engine.sweep();
+  t.is(engine.held.topics, 1, 'the unwatched topic without history is forgotten');
+  t.deepEqual(await engine.position('kept'), { epoch: engine.epoch, offset: 1 }, 'a watched one keeps its position');
+  // A client resuming the forgotten topic from offset 3 must not take the new offsets for old ones.
+  const back = await engine.position('gone');
+  t.not(back.epoch, engine.epoch);
+  t.is(back.offset, 0);
+  const again = await engine.publish('gone', payload(7));
+  t.deepEqual({ epoch: again.epoch, offset: again.offset }, { epoch: back.epoch, offset: 1 });
+  t.is(await engine.read('gone', engine.epoch, 4, 3), null, 'the old epoch is gone');
+  // Forgetting many topics frees them: memory does not grow with the number of topics ever published.
+  for (let i = 0; i < 1000; i++) await engine.publish(`burst.${i}`, payload(i));
+  clock.now += 2000;
+  engine.sweep();
+  t.deepEqual(engine.held, { topics: 1, bytes: 0 }, 'only the watched topic is left, its history aged out');
 });

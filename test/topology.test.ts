@@ -50,7 +50,7 @@ test('a minimal topology gets every default', (t) => {
   t.is(topology.file, '');
   t.deepEqual(topology.cores[0]?.listen, { host: 'localhost', port: 0 });
   t.deepEqual(topology.edges[0]?.listen, { host: '::1', port: 0 });
-  t.deepEqual(topology.history, { maxMessages: 1000, maxAgeMs: 300_000 });
+  t.deepEqual(topology.history, { maxMessages: 1000, maxAgeMs: 300_000, maxBytes: 268_435_456 });
   t.deepEqual(topology.limits, {
     maxMessageBytes: 131_072,
     maxSubscriptionsPerSession: 1000,
@@ -68,8 +68,13 @@ test('a minimal topology gets every default', (t) => {
     maxHeldPublishes: 10_000,
     drainGraceMs: 5_000,
     streamGraceMs: 30_000,
+    maxReplayBytes: 4_194_304,
+    recentCacheMaxBytes: 67_108_864,
+    maxTopicsPerAddress: 10_000,
+    maxPublishBytesPerAddress: 4_194_304,
+    outboxTotalMaxBytes: 268_435_456,
   });
-  t.deepEqual(topology.uplink, { heartbeatMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 5000, failbackMs: 10_000, digestMs: 30_000, statusMs: 2000 });
+  t.deepEqual(topology.uplink, { heartbeatMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 5000, failbackMs: 10_000, digestMs: 30_000, statusMs: 2000, maxQueueBytes: 33_554_432 });
   t.deepEqual(topology.engine, { type: 'memory' });
   t.deepEqual(topology.history, defaultHistory);
   t.deepEqual(topology.limits, defaultLimits);

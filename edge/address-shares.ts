@@ -1,0 +1,77 @@
+// What one client address may hold of an edge's shared resources, whatever number of sessions it opens: a share of
+// the topics the edge subscribes on its uplink, and of the publish bytes waiting for the core. One address can then
+// neither fill the edge's topic table nor its uplink queue for everyone else.
+
+import { addressKey } from './address-key.js';
+
+interface AddressHoldings {
+  /** Topic or pattern → sessions of this address holding it. */
+  topics: Map<string, number>;
+  publishBytes: number;
+}
+
+export class AddressShares {
+  private readonly holdings = new Map<string, AddressHoldings>();
+
+  constructor(private readonly maxTopics: number, private readonly maxPublishBytes: number) {}
+
+  /** One more session of `address` holds `topic`; false when that would make it hold more distinct topics than its share. */
+  holdTopic(address: string, topic: string): boolean {
+    const holding = this.holdingOf(addressKey(address));
+    const count = holding.topics.get(topic) ?? 0;
+    if (count === 0 && holding.topics.size >= this.maxTopics) {
+      this.forgetIfEmpty(addressKey(address), holding);
+      return false;
+    }
+    holding.topics.set(topic, count + 1);
+    return true;
+  }
+
+  releaseTopic(address: string, topic: string): void {
+    const key = addressKey(address);
+    const holding = this.holdings.get(key);
+    const count = holding?.topics.get(topic);
+    if (!holding || count === undefined) return;
+    if (count > 1) holding.topics.set(topic, count - 1);
+    else holding.topics.delete(topic);
+    this.forgetIfEmpty(key, holding);
+  }
+
+  /** `bytes` more of this address's publishes wait for the core; false when that is over its share. */
+  takePublish(address: string, bytes: number): boolean {
+    const key = addressKey(address);
+    const holding = this.holdingOf(key);
+    if (holding.publishBytes > 0 && holding.publishBytes + bytes > this.maxPublishBytes) {
+      this.forgetIfEmpty(key, holding);
+      return false;
+    }
+    holding.publishBytes += bytes;
+    return true;
+  }
+
+  releasePublish(address: string, bytes: number): void {
+    const key = addressKey(address);
+    const holding = this.holdings.get(key);
+    if (!holding) return;
+    holding.publishBytes -= bytes;
+    this.forgetIfEmpty(key, holding);
+  }
+
+  /** Addresses holding anything now. */
+  get addresses(): number {
+    return this.holdings.size;
+  }
+
+  private holdingOf(key: string): AddressHoldings {
+    let holding = this.holdings.get(key);
+    if (!holding) {
+      holding = { topics: new Map(), publishBytes: 0 };
+      this.holdings.set(key, holding);
+    }
+    return holding;
+  }
+
+  private forgetIfEmpty(key: string, holding: AddressHoldings): void {
+    if (holding.topics.size === 0 && holding.publishBytes <= 0) this.holdings.delete(key);
+  }
+}

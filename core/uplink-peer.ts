@@ -42,8 +42,11 @@ export interface UplinkPeerContext {
   maxReplayBytes: number;
 }
 
-/** Messages read from the engine at a time while replaying: one chunk in memory per replay, whatever its length. */
-const replayChunkMessages = 64;
+/**
+ * Messages read from the engine at a time while replaying (at most 2 MiB at the default message size): a replay holds
+ * one chunk whatever its length, and only the replay whose turn it is has its chunk in the outbox.
+ */
+const replayChunkMessages = 16;
 
 /** Why an uplink was refused, the label of `relaymesh_core_uplinks_refused_total`. */
 export type UplinkRefusal = 'no_challenge' | 'unknown_edge' | 'no_proof' | 'bad_proof' | 'id_in_use';

@@ -32,6 +32,13 @@ interface TopicInterest extends Interest {
   /** Live messages that arrived before the core's answer (through a pattern's route), to sort by offset after it. */
   early: EncodedMessage[];
   recent: RecentCache;
+  /** The `since` of the last `sub` sent for it, to learn from a refused replay. */
+  asked: Position | null;
+  /**
+   * In `epoch`, resumes from this offset or older cannot be replayed (the core said so: history gone, or more than
+   * it replays at once); they are answered at once instead of asking the core again. -1: none known.
+   */
+  unrecoverableUpTo: number;
 }
 
 interface PatternInterest extends Interest {
@@ -97,7 +104,7 @@ export class InterestTable {
     if (!interest) {
       interest = {
         topic: subscription.subscription, subscribers: [], waiting: [], confirmed: false,
-        epoch: '', last: 0, early: [], recent: new RecentCache(this.options.recentMessages, this.recentBudget),
+        epoch: '', last: 0, early: [], recent: new RecentCache(this.options.recentMessages, this.recentBudget), asked: null, unrecoverableUpTo: -1,
       };
       this.topics.set(interest.topic, interest);
       this.interestDigest.add(interest.topic);
@@ -237,6 +244,7 @@ export class InterestTable {
   private subscribeTopic(interest: TopicInterest): void {
     // Resume from what this edge delivered; a new interest asks for its first client's `since`, so that replay arrives with the answer.
     const since = interest.epoch ? { epoch: interest.epoch, offset: interest.last } : interest.waiting[0]?.request?.since ?? null;
+    interest.asked = since;
     this.options.uplink.subscribe(interest.topic, since,
       (answer) => { if (this.topics.get(interest.topic) === interest) this.confirmTopic(interest, answer); },
       (error) => this.refused(interest, error));
@@ -258,6 +266,8 @@ export class InterestTable {
   private confirmTopic(interest: TopicInterest, answer: SubscribeAnswer): void {
     // A replay that did not end recovered (it outgrew the core's bound, or history went meanwhile) is dropped.
     const replay = answer.recovered ? answer.replay.map(([offset, payload]) => new EncodedMessage(interest.topic, answer.epoch, offset, payload)) : [];
+    if (interest.epoch && interest.epoch !== answer.epoch) interest.unrecoverableUpTo = -1;
+    if (!answer.recovered && interest.asked?.epoch === answer.epoch) this.unrecoverable(interest, interest.asked.offset);
     if (!interest.epoch) {
       interest.epoch = answer.epoch;
       interest.last = answer.offset;
@@ -329,6 +339,12 @@ export class InterestTable {
       subscription.release(cached.filter((message) => message.offset <= position.offset), position.epoch);
       return this.join(interest, subscription);
     }
+    if (since.offset <= interest.unrecoverableUpTo) {
+      this.answer(subscription, position, false);
+      subscription.last = position.offset;
+      subscription.release([], position.epoch);
+      return this.join(interest, subscription);
+    }
     // Not in the cache: join now holding live messages, fetch the gap from the core, then answer.
     subscription.held ??= [];
     this.join(interest, subscription);
@@ -346,6 +362,7 @@ export class InterestTable {
     const current = interest.epoch === position.epoch;
     const answered = current ? position : { epoch: interest.epoch, offset: interest.last };
     const recovered = found !== null && current;
+    if (found === null && current) this.unrecoverable(interest, since.offset);
     this.answer(subscription, answered, recovered);
     if (!recovered) subscription.last = Math.max(subscription.last, answered.offset);
     const replay = recovered ? found.map(([offset, payload]) => new EncodedMessage(interest.topic, since.epoch, offset, payload)) : [];
@@ -365,6 +382,10 @@ export class InterestTable {
         return null;
       }
     }
+  }
+
+  private unrecoverable(interest: TopicInterest, offset: number): void {
+    interest.unrecoverableUpTo = Math.max(interest.unrecoverableUpTo, offset);
   }
 
   private answer(subscription: LocalSubscription, position: Position | undefined, recovered: boolean): void {

@@ -23,10 +23,10 @@ export class RawClient {
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
-  /** Opens a socket to an edge's /v1/ws; closed in teardown. */
-  static async open(t: ExecutionContext, edgeUrl: string, format: 'json' | 'msgpack' | 'none' = 'json', headers: Record<string, string> = {}): Promise<RawClient> {
+  /** Opens a socket to an edge's /v1/ws (from `localAddress`, say 127.0.0.2, to be another client address); closed in teardown. */
+  static async open(t: ExecutionContext, edgeUrl: string, format: 'json' | 'msgpack' | 'none' = 'json', headers: Record<string, string> = {}, localAddress?: string): Promise<RawClient> {
     const protocols = format === 'none' ? [] : [`relaymesh.v1.${format}`];
-    const ws = new WebSocket(`${edgeUrl}/v1/ws`, protocols, { headers });
+    const ws = new WebSocket(`${edgeUrl}/v1/ws`, protocols, { headers, ...(localAddress ? { localAddress } : {}) });
     const client = new RawClient(ws, format === 'msgpack' ? 'msgpack' : 'json');
     t.teardown(() => ws.terminate());
     await new Promise<void>((resolve, reject) => {
@@ -37,8 +37,8 @@ export class RawClient {
   }
 
   /** Opens, sends `connect`, and waits for `welcome`. */
-  static async connected(t: ExecutionContext, edgeUrl: string, format: 'json' | 'msgpack' = 'json'): Promise<RawClient> {
-    const client = await RawClient.open(t, edgeUrl, format);
+  static async connected(t: ExecutionContext, edgeUrl: string, format: 'json' | 'msgpack' = 'json', localAddress?: string): Promise<RawClient> {
+    const client = await RawClient.open(t, edgeUrl, format, {}, localAddress);
     client.send({ op: 'connect' });
     await client.next((op) => op.op === 'welcome');
     return client;

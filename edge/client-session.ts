@@ -31,8 +31,11 @@ export interface SessionContext {
   onRefusedOp(reason: 'rate_limited' | 'forbidden'): void;
 }
 
-/** Replayed bytes that cost a session as much as one message: a replay of 1 MiB spends 64 of its message tokens. */
-const replayBytesPerToken = 16 * 1024;
+/**
+ * Replayed bytes that cost a session as much as one message: the largest replay (limits.maxReplayBytes, 4 MiB) costs
+ * 128, within a fresh session's burst of 200, while a client asking for one after another pays with its rate.
+ */
+const replayBytesPerToken = 32 * 1024;
 /** Ops a client may send after `connect` while its token is being checked; more is abuse. */
 const maxQueuedWhileConnecting = 64;
 /** setTimeout cannot wait longer than this; a token that lives longer is checked again when it fires. */

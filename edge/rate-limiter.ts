@@ -1,36 +1,43 @@
 // A token bucket per session: `rate` messages a second on average, `burst` at once. A client that keeps sending
-// while refused runs its bucket into debt, and past a burst's worth of debt it is cut off.
+// while refused runs its bucket into debt, and past a burst's worth of debt it is cut off. Costly work done for it
+// (a replay) is charged as debt too: it is refused until that is paid back, but not cut off for it.
 
 export type RateDecision = 'allow' | 'refuse' | 'disconnect';
 
 export class RateLimiter {
   private tokens: number;
   private last: number;
+  /** Below this a client is cut off: a burst under zero, or under the debt it was charged. */
+  private cutOff: number;
 
   constructor(private readonly rate: number, private readonly burst: number, private readonly now: () => number = Date.now) {
     this.tokens = burst;
     this.last = now();
+    this.cutOff = -burst;
   }
 
   take(): RateDecision {
     this.refill();
     this.tokens -= 1;
     if (this.tokens >= 0) return 'allow';
-    return this.tokens < -this.burst ? 'disconnect' : 'refuse';
+    return this.tokens < this.cutOff ? 'disconnect' : 'refuse';
   }
 
   /**
-   * Costly work done for the session (a replay) spends `tokens` more, down to an empty bucket: its next messages are
-   * refused until the bucket refills, in proportion to what it cost, but the work it asked for never gets it cut off.
+   * Costly work done for the session (a replay) spends `tokens` more, into debt if need be: its next messages are
+   * refused until the bucket has refilled that much, in proportion to what it cost; the work it asked for never gets
+   * it cut off, only sending on while refused does.
    */
   charge(tokens: number): void {
     this.refill();
-    this.tokens = Math.min(this.tokens, Math.max(0, this.tokens - tokens));
+    this.tokens -= tokens;
+    this.cutOff = Math.min(this.cutOff, this.tokens - this.burst);
   }
 
   private refill(): void {
     const now = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.rate) / 1000);
     this.last = now;
+    if (this.tokens >= 0) this.cutOff = -this.burst;
   }
 }

@@ -47,6 +47,8 @@ export interface UplinkPeerContext {
  * one chunk whatever its length, and only the replay whose turn it is has its chunk in the outbox.
  */
 const replayChunkMessages = 16;
+/** `history` replays one edge may have in progress; more are answered `unavailable` (its client resyncs). */
+const maxHistoryReplays = 1024;
 
 /** Why an uplink was refused, the label of `relaymesh_core_uplinks_refused_total`. */
 export type UplinkRefusal = 'no_challenge' | 'unknown_edge' | 'no_proof' | 'bad_proof' | 'id_in_use';
@@ -298,6 +300,8 @@ export class UplinkPeer implements RouteTarget {
   }
 
   private async history([, id, topic, epoch, from, to]: HistoryFrame): Promise<void> {
+    // Each waits its turn for room, holding little; still, an edge gets only so many at once.
+    if (this.historyReplays.size >= maxHistoryReplays) throw new RelayError('unavailable', `${maxHistoryReplays} replays already in progress for this edge`);
     this.historyReplays.add(id);
     try {
       const wanted = (): boolean => !this.closed && this.historyReplays.has(id);

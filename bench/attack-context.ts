@@ -14,13 +14,13 @@ export interface AttackerOptions {
   coreUrl: string;
   /** The edge's base URL (ws://host:port). */
   edgeUrl: string;
-  /** The epoch of the replayed topic's history (replay-amplification). */
-  epoch: string;
   /** The attacker stops by itself after this long even if never told to. */
   maxMs: number;
 }
 
 export interface AttackContext extends AttackerOptions {
+  /** The epoch of the replayed topic's history (replay-amplification), given with the order to start. */
+  epoch: string;
   signal: AbortSignal;
   counts: Counts;
 }

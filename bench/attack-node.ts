@@ -10,6 +10,14 @@ export type AttackNodeKind = 'core' | 'edge';
 
 export interface AttackNodeStats {
   rss: number;
+  /** CPU time (user + system) since the start, µs. */
+  cpuMicros: number;
+  /** What the RSS is made of, as far as V8 knows: its heap, and Buffers outside it. */
+  heapUsed: number;
+  arrayBuffers: number;
+  /** edge: client sessions open now, and clients cut as slow consumers (4508) since it started. */
+  sessions?: number;
+  slowConsumers?: number;
   /** edge: reconnects of its uplink since it started. */
   reconnects?: number;
   /** core: uplinks connected now. */
@@ -60,15 +68,26 @@ if (kind === 'core') {
   url = edge.url;
 }
 
-function stats(): AttackNodeStats {
-  const answer: AttackNodeStats = { rss: process.memoryUsage().rss, warnings: { ...warnings } };
+async function stats(): Promise<AttackNodeStats> {
+  const memory = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  const answer: AttackNodeStats = { rss: memory.rss, cpuMicros: cpu.user + cpu.system, heapUsed: memory.heapUsed, arrayBuffers: memory.arrayBuffers, warnings: { ...warnings } };
   if (core) answer.uplinks = core.uplinks.size;
-  if (edge) answer.reconnects = edge.uplink.reconnects;
+  if (edge) {
+    answer.reconnects = edge.uplink.reconnects;
+    answer.sessions = edge.sessionCount;
+    answer.slowConsumers = (await edge.metrics.slowConsumers.get()).values.reduce((sum, value) => sum + value.value, 0);
+  }
   return answer;
 }
 
 process.on('message', (message) => {
-  if (message === 'stats') process.send!({ stats: stats() });
+  if (message === 'stats') void stats().then((answer) => process.send!({ stats: answer }));
+  // After a phase: garbage collected first (the parent forks with --expose-gc), what is left is what the node holds on to.
+  if (message === 'collect') {
+    for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
+    void stats().then((answer) => process.send!({ collected: answer }));
+  }
 });
 process.send!({ url });
 // The parent gone (finished, or killed) means this run is over.

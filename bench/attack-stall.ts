@@ -57,6 +57,8 @@ async function fakeEdge(context: AttackContext, id: string): Promise<void> {
       });
       void closed.then((code) => reject(new Error(`closed ${code} before subok`)));
     });
+    // Awaited below, once the socket is open; a close before that must not count as an unhandled rejection.
+    subscribed.catch(() => {});
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       void closed.then((code) => reject(new Error(`closed ${code} before open`)));

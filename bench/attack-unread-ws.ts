@@ -14,7 +14,7 @@ export interface UnreadClient {
 const opcodeText = 0x1;
 const opcodePing = 0x9;
 /** How often a client that reads nothing writes a ping: the edge's kernel resets a socket it has closed, and that is how we learn it. */
-const probeEveryMs = 1000;
+const probeEveryMs = 500;
 
 function maskedFrame(opcode: number, payload: Buffer): Buffer {
   // Client frames here are small (< 126 bytes): a 2-byte header, then the mask.

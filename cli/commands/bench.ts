@@ -1,7 +1,10 @@
 // `relaymesh bench [scenario…]`: the benchmark suite against a naive `ws` server and Socket.IO (bench/run.ts),
-// or `relaymesh bench chaos`: steady publishing while the uplinks are cut or black-holed (bench/chaos.ts).
+// `relaymesh bench chaos`: steady publishing while the uplinks are cut or black-holed (bench/chaos.ts), or
+// `relaymesh bench attack`: what outside attacks on a mesh with default limits cost a bystander (bench/attack.ts).
 
 import type { CommandModule } from 'yargs';
+import { runAttack } from '../../bench/attack.js';
+import { attackFailures, formatAttackTable, formatAttackVerdict } from '../../bench/attack-report.js';
 import { chaosClean, formatChaosTable, runChaos, type ChaosMode, type ChaosReport } from '../../bench/chaos.js';
 import { runBench, scenarioNames, type ScenarioName } from '../../bench/run.js';
 import { fail } from '../exit.js';
@@ -15,21 +18,32 @@ interface BenchArgs {
   cuts: number;
   clients: number;
   rate: number;
+  seconds: number;
 }
 
 export const benchCommand: CommandModule<object, BenchArgs> = {
   command: 'bench [scenarios..]',
-  describe: `Run benchmarks: ${scenarioNames.join(', ')} (default: all), or chaos (uplink faults under steady publishing)`,
+  describe: `Run benchmarks: ${scenarioNames.join(', ')} (default: all), or chaos (uplink faults under steady publishing), or attack (outside attacks against a bystander)`,
   builder: (y) =>
-    y.positional('scenarios', { type: 'string', array: true, choices: [...scenarioNames, 'chaos'], default: [...scenarioNames], describe: 'which scenarios' })
+    y.positional('scenarios', { type: 'string', array: true, choices: [...scenarioNames, 'chaos', 'attack'], default: [...scenarioNames], describe: 'which scenarios' })
       .option('quick', { type: 'boolean', default: false, describe: 'small sizes and one round: a smoke run' })
       .option('rounds', { type: 'number', default: 2, describe: 'fan-out rounds per candidate (they alternate)' })
       .option('mode', { type: 'string', choices: ['cut', 'blackhole', 'both'], default: 'both', describe: 'chaos: how the uplinks fail' })
       .option('cuts', { type: 'number', default: 5, describe: 'chaos: faults per uplink' })
       .option('clients', { type: 'number', default: 50, describe: 'chaos: clients per edge' })
       .option('messages', { type: 'number', default: 2000, describe: 'chaos: messages published' })
-      .option('rate', { type: 'number', default: 200, describe: 'chaos: publishes per second' }) as never,
+      .option('rate', { type: 'number', default: 200, describe: 'chaos: publishes per second' })
+      .option('seconds', { type: 'number', default: 10, describe: 'attack: length of each phase' }) as never,
   handler: async (args) => {
+    if (args.scenarios.includes('attack')) {
+      // Like chaos, a pass/fail run of its own.
+      if (args.scenarios.length > 1) fail('relaymesh bench: run attack on its own (relaymesh bench attack), not with other scenarios');
+      if (!(args.seconds > 0)) fail('relaymesh bench attack: --seconds must be a number > 0');
+      const report = await runAttack({ seconds: args.seconds, log: (line) => process.stderr.write(`${line}\n`) });
+      process.stdout.write(formatAttackTable(report));
+      process.stdout.write(formatAttackVerdict(report));
+      process.exit(attackFailures(report).length === 0 ? 0 : 1);
+    }
     if (args.scenarios.includes('chaos')) {
       // Chaos is a pass/fail run of its own, not a figure for BENCHMARKS.md: mixing it with scenarios would drop them.
       if (args.scenarios.length > 1) fail('relaymesh bench: run chaos on its own (relaymesh bench chaos), not with other scenarios');

@@ -3,6 +3,7 @@
 // A restart loses history, so every stream gets a fresh epoch and resubscribing edges are told to reset.
 
 import { randomBytes } from 'node:crypto';
+import { ownBytes } from '../shared/codec.js';
 import type { CoreMeshShare } from '../shared/mesh-status.js';
 import { OldestFirstBudget, type BoundedQueue } from '../shared/oldest-first.js';
 import type { Position } from '../shared/protocol.js';
@@ -97,7 +98,8 @@ export class MemoryEngine implements Engine {
   append(topic: string, data: Uint8Array): StoredMessage {
     const stream = this.streamOf(topic);
     stream.last++;
-    const message: StoredMessage = { topic, epoch: stream.epoch, offset: stream.last, data };
+    // Kept for minutes: its own bytes, so that what history counts is what it holds.
+    const message: StoredMessage = { topic, epoch: stream.epoch, offset: stream.last, data: ownBytes(data) };
     stream.messages.push(message);
     stream.times.push(this.now());
     this.budget.changed(stream, bytesOf(message));

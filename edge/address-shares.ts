@@ -1,8 +1,11 @@
 // What one client address may hold of an edge's shared resources, whatever number of sessions it opens: a share of
-// the topics the edge subscribes on its uplink, and of the publish bytes waiting for the core. One address can then
-// neither fill the edge's topic table nor its uplink queue for everyone else.
+// the topics the edge subscribes on its uplink, a rate of topics it makes new to the edge, and a share of the publish
+// bytes waiting for the core. One address can then neither fill nor churn the edge's topic table, nor fill its uplink
+// queue, for everyone else.
 
+import { LRUCache } from 'lru-cache';
 import { addressKey } from './address-key.js';
+import { RateLimiter } from './rate-limiter.js';
 
 interface AddressHoldings {
   /** Topic or pattern → sessions of this address holding it. */
@@ -10,10 +13,31 @@ interface AddressHoldings {
   publishBytes: number;
 }
 
+/** How many seconds' worth of new topics an address may make at once. */
+const newTopicBurstSeconds = 5;
+
 export class AddressShares {
   private readonly holdings = new Map<string, AddressHoldings>();
+  /** Kept apart from the holdings, so letting go of every topic does not refill the bucket; full ones expire. */
+  private readonly newTopicBuckets: LRUCache<string, RateLimiter>;
 
-  constructor(private readonly maxTopics: number, private readonly maxPublishBytes: number) {}
+  constructor(private readonly maxTopics: number, private readonly maxPublishBytes: number, private readonly newTopicsPerSecond: number) {
+    this.newTopicBuckets = new LRUCache({ max: 100_000, ttl: newTopicBurstSeconds * 1000 });
+  }
+
+  /**
+   * A session of `address` subscribes to a topic or pattern the edge does not hold yet (a `sub` on the uplink, work on
+   * the core): false when the address has made too many new lately.
+   */
+  takeNewTopic(address: string): boolean {
+    const key = addressKey(address);
+    let bucket = this.newTopicBuckets.get(key);
+    if (!bucket) {
+      bucket = new RateLimiter(this.newTopicsPerSecond, this.newTopicsPerSecond * newTopicBurstSeconds);
+      this.newTopicBuckets.set(key, bucket);
+    }
+    return bucket.tryTake();
+  }
 
   /** One more session of `address` holds `topic`; false when that would make it hold more distinct topics than its share. */
   holdTopic(address: string, topic: string): boolean {

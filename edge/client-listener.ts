@@ -59,6 +59,10 @@ export class ClientListener {
       maxPayload: options.limits.maxMessageBytes,
       perMessageDeflate: false,
       handleProtocols: (offered) => chooseSubprotocol(offered),
+      // One message per socket per event-loop turn: clients take turns, so a burst of ops from many sessions at once
+      // (say, one address opening a hundred) delays others' traffic by a turn, not by the whole burst. A socket whose
+      // messages wait stops being read (ws pauses it), so the backlog stays in the client's own TCP buffers.
+      allowSynchronousEvents: false,
     });
     // Clients that stop answering pings are dropped, so dead sockets do not hold subscriptions.
     this.heartbeat = setInterval(() => {

@@ -202,9 +202,16 @@ export class ClientSession implements SubscriberSession {
     if (this.subscriptions.has(op.topic)) throw new RelayError('bad_request', `already subscribed to ${op.topic}`);
     const max = this.context.limits.maxSubscriptionsPerSession;
     if (this.subscriptions.size >= max) throw new RelayError('too_many_subscriptions', `at most ${max} subscriptions per session`);
-    if (!this.context.interest.hasRoomFor(op.topic)) throw new RelayError('too_many_subscriptions', 'this edge holds as many topics as it may');
-    if (!this.context.shares.holdTopic(this.address, op.topic)) {
-      throw new RelayError('too_many_subscriptions', `this address holds ${this.context.limits.maxTopicsPerAddress} topics, its share of this edge`);
+    const { interest, shares, limits } = this.context;
+    const known = interest.holds(op.topic);
+    if (!known && !interest.hasRoomFor(op.topic)) throw new RelayError('too_many_subscriptions', 'this edge holds as many topics as it may');
+    if (!shares.holdTopic(this.address, op.topic)) {
+      throw new RelayError('too_many_subscriptions', `this address holds ${limits.maxTopicsPerAddress} topics, its share of this edge`);
+    }
+    if (!known && !shares.takeNewTopic(this.address)) {
+      shares.releaseTopic(this.address, op.topic);
+      this.context.onRefusedOp('rate_limited');
+      throw new RelayError('rate_limited', `this address subscribes to more new topics than ${limits.newTopicsPerSecondPerAddress} a second`);
     }
     const pattern = isPattern(op.topic);
     const subscription = new LocalSubscription(this, op.topic, pattern, op.id, pattern ? undefined : op.since);

@@ -7,8 +7,8 @@ export interface Flushable {
   flush(): void;
 }
 
-/** Told when a whole round of flushes is done (the edge-wide outbox bound is enforced then). */
-export interface FlushRoundListener {
+/** Told after every slice of flushes (the edge-wide outbox bound is enforced then: a round may never end under load). */
+export interface FlushSliceListener {
   enforce(): void;
 }
 
@@ -20,7 +20,7 @@ export class FlushScheduler {
   private next = 0;
   private scheduled = false;
 
-  constructor(private readonly afterRound?: FlushRoundListener) {}
+  constructor(private readonly afterSlice?: FlushSliceListener) {}
 
   /** Call once per outbox until it is flushed (the outbox remembers it is marked). */
   mark(outbox: Flushable): void {
@@ -35,13 +35,18 @@ export class FlushScheduler {
     const end = Math.min(this.dirty.length, this.next + sliceSize);
     for (let i = this.next; i < end; i++) this.dirty[i]!.flush();
     this.next = end;
+    this.afterSlice?.enforce();
     if (this.next < this.dirty.length) {
+      // Under steady load a round may not end for a long time: drop the part already flushed.
+      if (this.next >= 4096 && this.next * 2 >= this.dirty.length) {
+        this.dirty = this.dirty.slice(this.next);
+        this.next = 0;
+      }
       setImmediate(this.run);
       return;
     }
     this.dirty = [];
     this.next = 0;
     this.scheduled = false;
-    this.afterRound?.enforce();
   };
 }

@@ -92,9 +92,14 @@ export class InterestTable {
     return this.patterns.size;
   }
 
+  /** Whether the edge subscribes `subscription` (a topic or pattern) on its uplink already. */
+  holds(subscription: string): boolean {
+    return this.topics.has(subscription) || this.patterns.has(subscription);
+  }
+
   /** Whether one more subscription to `subscription` fits the edge's topic limit (a known one always does). */
   hasRoomFor(subscription: string): boolean {
-    return this.topics.has(subscription) || this.patterns.has(subscription) || this.topics.size + this.patterns.size < this.options.maxTopics;
+    return this.holds(subscription) || this.topics.size + this.patterns.size < this.options.maxTopics;
   }
 
   add(subscription: LocalSubscription): void {

@@ -34,6 +34,14 @@ export class RateLimiter {
     this.cutOff = Math.min(this.cutOff, this.tokens - this.burst);
   }
 
+  /** For a shared bucket: a token if one is there, never a debt (a neighbour's abuse should not outlast it). */
+  tryTake(): boolean {
+    this.refill();
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
   private refill(): void {
     const now = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.rate) / 1000);

@@ -10,7 +10,7 @@ import type { EncodedMessage } from './encoded-message.js';
 import type { Flushable } from './flush-scheduler.js';
 import type { Backlogged } from './outbox-budget.js';
 import type { SessionTransport } from './session-transport.js';
-import type { WsTransportOptions } from './ws-transport.js';
+import { writeFrames, type WsTransportOptions } from './ws-transport.js';
 
 export interface SseTransportOptions extends WsTransportOptions {
   /** The session ended (closed by the edge): the listener forgets it. */
@@ -19,10 +19,14 @@ export interface SseTransportOptions extends WsTransportOptions {
 
 interface StreamEvent {
   id: number;
-  bytes: Buffer;
+  /** `id: <id>\ndata: `, this session's own. */
+  head: Buffer;
+  /** The op's JSON: for a fan-out message, the same buffer for every session. */
+  body: Buffer;
+  /** With the tail. */
+  size: number;
 }
 
-const eventHead = Buffer.from('data: ');
 /** Bytes of already-sent events kept per session so that a broken stream can be resumed. */
 const resumeWindowBytes = 256 * 1024;
 const eventTail = Buffer.from('\n\n');
@@ -111,11 +115,11 @@ export class SseTransport implements SessionTransport, Flushable, Backlogged {
     this.marked = false;
     const response = this.response;
     if (!response || this.unsent >= this.history.length) return;
-    const pending = this.history.slice(this.unsent).map((event) => event.bytes);
+    const pending = this.history.slice(this.unsent);
     this.unsent = this.history.length;
     this.written = this.history[this.history.length - 1]!.id;
     this.trimSent();
-    response.write(pending.length === 1 ? pending[0]! : Buffer.concat(pending));
+    writeFrames(response, pending.flatMap((event) => [event.head, event.body, eventTail]), pending.reduce((bytes, event) => bytes + event.size, 0));
     if (response.writableLength > this.options.outboxMaxBytes) this.cut();
     else this.options.budget.wrote(this);
   }
@@ -146,16 +150,17 @@ export class SseTransport implements SessionTransport, Flushable, Backlogged {
   private enqueue(json: Buffer): void {
     if (this.closed) return;
     const id = this.nextId++;
-    const bytes = Buffer.concat([Buffer.from(`id: ${id}\n`), eventHead, json, eventTail]);
-    this.history.push({ id, bytes });
-    this.historyBytes += bytes.length;
+    const head = Buffer.from(`id: ${id}\ndata: `);
+    const size = head.length + json.length + eventTail.length;
+    this.history.push({ id, head, body: json, size });
+    this.historyBytes += size;
     // What a resume may still ask for is bounded like an outbox: past the cap, the oldest events go (a resume
     // from before them is then refused, and the client starts a new session with `since`).
     while (this.historyBytes > this.options.outboxMaxBytes && this.history.length > 1) {
       // An event the open stream has not been sent yet would be lost without notice: that is a slow consumer.
       if (this.response && this.unsent === 0) return this.cut();
       const dropped = this.history.shift()!;
-      this.historyBytes -= dropped.bytes.length;
+      this.historyBytes -= dropped.size;
       this.unsent = Math.max(0, this.unsent - 1);
     }
     this.mark();
@@ -164,7 +169,7 @@ export class SseTransport implements SessionTransport, Flushable, Backlogged {
   /** Events already sent are kept only for a short resume window, not up to the whole outbox cap. */
   private trimSent(): void {
     while (this.unsent > 0 && this.historyBytes > resumeWindowBytes) {
-      this.historyBytes -= this.history.shift()!.bytes.length;
+      this.historyBytes -= this.history.shift()!.size;
       this.unsent--;
     }
   }

@@ -160,7 +160,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     const own = report();
     return { id: options.id, region: options.region, core: uplink.connected ? uplink.coreId : '', healthy: isHealthy(own, uplink.connected), ...own };
   });
-  const shares = new AddressShares(limits.maxTopicsPerAddress, limits.maxPublishBytesPerAddress);
+  const shares = new AddressShares(limits.maxTopicsPerAddress, limits.maxPublishBytesPerAddress, limits.newTopicsPerSecondPerAddress);
   const sessionContext = {
     edgeId: options.id, region: options.region, limits, interest, uplink, logger,
     tokens: options.tokens ? createTokenVerifier(options.tokens) : openAccess,

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { backoffDelay } from '../shared/backoff.js';
-import { decodeFrames, encodeFrame } from '../shared/codec.js';
+import { decodeFrames, encodeFrame, ownBytes } from '../shared/codec.js';
 import { RelayError, closeCodes } from '../shared/errors.js';
 import { edgeProof } from '../shared/edge-proof.js';
 import type { DigestValue } from '../shared/interest-digest.js';
@@ -300,13 +300,14 @@ export class Uplink {
   private handle(frame: CoreFrame, coreId: string): void {
     switch (frame[0]) {
       case frameType.msg:
-        return this.options.handlers.onMessage(frame[1], frame[2], frame[3], frame[4]);
+        // The edge may cache it: its own bytes, not a view that keeps the core's whole batch alive.
+        return this.options.handlers.onMessage(frame[1], frame[2], frame[3], ownBytes(frame[4]));
       case frameType.welcome:
         return this.established(coreId);
       case frameType.challenge:
         return this.answerChallenge(frame[1]);
       case frameType.replay:
-        this.pending.get(frame[1])?.replay.push([frame[2], frame[3]]);
+        this.pending.get(frame[1])?.replay.push([frame[2], ownBytes(frame[3])]);
         return;
       case frameType.puback:
         if (this.publishes.acknowledge(frame[1], { epoch: frame[2], offset: frame[3] })) this.published++;

@@ -54,10 +54,11 @@ export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backl
     this.marked = false;
     if (this.queue.length === 0) return;
     const frames = this.queue;
+    const bytes = this.queuedBytes;
     this.queue = [];
     this.queuedBytes = 0;
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    writeFrames(this.socket, frames, bytes);
     this.options.budget.wrote(this);
   }
 
@@ -108,6 +109,26 @@ export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backl
       this.marked = true;
       this.options.scheduler.mark(this);
     }
+  }
+}
+
+/** Above this, a flush hands the frames to the kernel as they are (one writev) instead of copying them into one buffer. */
+const copyLimitBytes = 16 * 1024;
+
+/**
+ * One socket write for a turn's frames. Small ones are joined (one copy is cheaper than a vector of tiny writes);
+ * large ones go as a vector, so a message's frame, shared by every subscriber, is not copied once per client, and a
+ * client that does not read holds references to shared frames rather than copies of its own.
+ */
+export function writeFrames(socket: { write(chunk: Buffer): boolean; cork(): void; uncork(): void }, frames: Buffer[], bytes: number): void {
+  if (frames.length === 1) {
+    socket.write(frames[0]!);
+  } else if (bytes < copyLimitBytes) {
+    socket.write(Buffer.concat(frames, bytes));
+  } else {
+    socket.cork();
+    for (const frame of frames) socket.write(frame);
+    socket.uncork();
   }
 }
 

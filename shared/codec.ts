@@ -27,6 +27,15 @@ export function packValue(value: unknown): Buffer {
   return packr.pack(value);
 }
 
+/**
+ * `bytes` with memory of their own. msgpackr hands out views into large shared buffers (its encoder's blocks, or a
+ * whole uplink message when decoding), and a view kept for long (in history, in a cache) keeps all of that alive:
+ * a 100-byte payload could hold a megabyte. A fresh ArrayBuffer, not Buffer's pooled slabs, for the same reason.
+ */
+export function ownBytes(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
+}
+
 /** Decodes one msgpack value; malformed or truncated input becomes a RelayError, never a crash. */
 export function unpackValue(bytes: Uint8Array): unknown {
   try {

@@ -54,7 +54,12 @@ export class RelayError extends Error {
   readonly code: ErrorCode;
 
   constructor(code: ErrorCode, message: string) {
+    // A refusal is an answer, not a bug: capturing a stack for each (a flood of refused ops makes thousands a second)
+    // cost more than the rest of the refusal together.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'RelayError';
     this.code = code;
   }

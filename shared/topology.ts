@@ -78,6 +78,8 @@ export interface LimitsConfig {
   maxTopicsPerAddress: number;
   /** Bytes of one client address's publishes that may wait for the core at once; beyond, `pub` gets `rate_limited`. */
   maxPublishBytesPerAddress: number;
+  /** Topics and patterns new to the edge that one client address may subscribe to per second (five seconds' worth at once). */
+  newTopicsPerSecondPerAddress: number;
   /** Bytes all clients of an edge may leave untaken in their sockets together; beyond, those furthest behind are cut (4508). */
   outboxTotalMaxBytes: number;
 }
@@ -163,6 +165,7 @@ export const defaultLimits: LimitsConfig = Object.freeze({
   recentCacheMaxBytes: 67_108_864,
   maxTopicsPerAddress: 10_000,
   maxPublishBytesPerAddress: 4_194_304,
+  newTopicsPerSecondPerAddress: 500,
   outboxTotalMaxBytes: 268_435_456,
 });
 

@@ -32,6 +32,22 @@ test('one address cannot fill the edge\'s topic table: past its share its sessio
   t.like(await second.subscribe('fill.6', 'b6'), { op: 'subok' });
 });
 
+test('one address may make only so many topics new to the edge a second; known topics and other addresses are not held back', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { newTopicsPerSecondPerAddress: 1 } } });
+  const edge = mesh.edges[0]!;
+  const neighbour = await RawClient.connected(t, edge.url, 'json', '127.0.0.3');
+  t.like(await neighbour.subscribe('known.t', 'k'), { op: 'subok' });
+  // Five seconds' worth at once, sent together so that no token comes back in between.
+  const churner = await RawClient.connected(t, edge.url, 'json', '127.0.0.2');
+  for (let i = 0; i < 7; i++) churner.send({ op: 'sub', id: i, topic: `churn.${i}` });
+  // Refusals come at once, suboks once the core answers: the last of them ends the batch.
+  await churner.next((op) => op.op === 'subok' && op.id === 4);
+  const answers = churner.received.filter((op) => typeof op.id === 'number').sort((a, b) => Number(a.id) - Number(b.id));
+  t.deepEqual(answers.map((op) => op.op === 'error' ? op.code : op.op), ['subok', 'subok', 'subok', 'subok', 'subok', 'rate_limited', 'rate_limited']);
+  t.like(await churner.subscribe('known.t', 'known'), { op: 'subok' }, 'a topic the edge holds costs nothing new');
+  t.like(await neighbour.subscribe('fresh.t', 'fresh'), { op: 'subok' }, 'another address has its own rate');
+});
+
 test('address keys: IPv4 as is, IPv4-mapped as IPv4, IPv6 by its /64', (t) => {
   t.is(addressKey('203.0.113.9'), '203.0.113.9');
   t.is(addressKey('::ffff:203.0.113.9'), '203.0.113.9');
@@ -44,7 +60,7 @@ test('address keys: IPv4 as is, IPv4-mapped as IPv4, IPv6 by its /64', (t) => {
 });
 
 test('shares are counted per address and forgotten when nothing is held', (t) => {
-  const shares = new AddressShares(2, 100);
+  const shares = new AddressShares(2, 100, 1);
   t.true(shares.holdTopic('2001:db8:1:2::1', 'a'));
   t.true(shares.holdTopic('2001:db8:1:2::2', 'b'), 'the same /64');
   t.false(shares.holdTopic('2001:db8:1:2::3', 'c'));
@@ -56,6 +72,7 @@ test('shares are counted per address and forgotten when nothing is held', (t) =>
   t.true(shares.takePublish('10.0.0.1', 40));
   t.false(shares.takePublish('10.0.0.1', 1));
   shares.releasePublish('10.0.0.1', 100);
+  t.deepEqual(Array.from({ length: 6 }, () => shares.takeNewTopic('10.0.0.9')), [true, true, true, true, true, false], 'five seconds of a rate of one');
   for (const [address, topic] of [['2001:db8:1:2::1', 'a'], ['2001:db8:1:2::9', 'b'], ['2001:db8:1:3::1', 'c']] as const) shares.releaseTopic(address, topic);
   t.is(shares.addresses, 0);
 });

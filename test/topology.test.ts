@@ -72,6 +72,7 @@ test('a minimal topology gets every default', (t) => {
     recentCacheMaxBytes: 67_108_864,
     maxTopicsPerAddress: 10_000,
     maxPublishBytesPerAddress: 4_194_304,
+    newTopicsPerSecondPerAddress: 500,
     outboxTotalMaxBytes: 268_435_456,
   });
   t.deepEqual(topology.uplink, { heartbeatMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 5000, failbackMs: 10_000, digestMs: 30_000, statusMs: 2000, maxQueueBytes: 33_554_432 });

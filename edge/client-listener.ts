@@ -13,6 +13,7 @@ import { clientPath, type RedirectOp } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
 import { ClientSession, type SessionContext } from './client-session.js';
 import { FlushScheduler } from './flush-scheduler.js';
+import { InputTurns } from './input-turns.js';
 import { OutboxBudget } from './outbox-budget.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { IpLimiter } from './ip-limiter.js';
@@ -39,6 +40,8 @@ export class ClientListener {
   private readonly releaseIp: (this: Socket) => void;
   /** Sessions open now by protocol (native, stomp, mqtt), for metrics. */
   readonly sessionsByProtocol = new Map<string, number>();
+  /** Clients' messages, a few per socket per turn. */
+  private readonly turns = new InputTurns();
   /** State that protocol adapters keep per edge (AdapterContext.edgeState). */
   private readonly adapterState = new Map<EdgeStateKey<unknown>, unknown>();
 
@@ -59,10 +62,6 @@ export class ClientListener {
       maxPayload: options.limits.maxMessageBytes,
       perMessageDeflate: false,
       handleProtocols: (offered) => chooseSubprotocol(offered),
-      // One message per socket per event-loop turn: clients take turns, so a burst of ops from many sessions at once
-      // (say, one address opening a hundred) delays others' traffic by a turn, not by the whole burst. A socket whose
-      // messages wait stops being read (ws pauses it), so the backlog stays in the client's own TCP buffers.
-      allowSynchronousEvents: false,
     });
     // Clients that stop answering pings are dropped, so dead sockets do not hold subscriptions.
     this.heartbeat = setInterval(() => {
@@ -139,24 +138,28 @@ export class ClientListener {
     this.countSession(factory.protocol, 1);
     metrics.connections.inc({ transport: 'websocket', protocol: factory.protocol });
     const { maxPreConnectMessageBytes } = this.options.limits;
-    ws.on('message', (data, isBinary) => {
-      transport.heard();
+    const input = this.turns.socket((data, isBinary) => {
       // Before `connect` a stranger gets less room than a client.
-      if (!session.greeted && (data as Buffer).length > maxPreConnectMessageBytes) {
+      if (!session.greeted && data.length > maxPreConnectMessageBytes) {
         transport.close(closeCodes.messageTooBig, 'message too big before connect');
         return;
       }
       try {
-        adapter.receive(data as Buffer, isBinary, session);
+        adapter.receive(data, isBinary, session);
       } catch (error) {
         // A bug must cost one session, never the process and everyone else's.
         logger.error({ session: session.id, err: error }, 'client message failed');
         transport.close(closeCodes.internal, 'internal error');
       }
+    }, ws);
+    ws.on('message', (data, isBinary) => {
+      transport.heard();
+      input.receive(data as Buffer, isBinary);
     });
     ws.on('pong', () => transport.heard());
     ws.on('error', (error) => logger.debug({ session: session.id, err: error.message }, 'client socket error'));
     ws.on('close', () => {
+      input.close();
       this.sessions.delete(transport);
       this.countSession(factory.protocol, -1);
       adapter.closed();

@@ -1,0 +1,92 @@
+// Client input taken in turns: a socket's messages are handled as they arrive, up to a few per event-loop turn and a
+// bounded number for all sockets together; past that they wait, the socket stops being read, and they are handled in
+// the following turns, sockets in the order they started waiting. A burst of ops from many sessions at once (one
+// address opening a hundred) then delays others' traffic by one turn's budget, not by the whole burst, while a
+// client's few messages per turn (a publisher with some in flight) still go together.
+
+/** Messages one socket may have handled in one turn before the rest wait for the next. */
+const perSocketPerTurn = 16;
+/** Messages all sockets together may have handled in one turn: what a burst can delay everyone else by. */
+const perTurn = 256;
+
+export class InputTurns {
+  private turn = 0;
+  private handledInTurn = 0;
+  private nextTurnScheduled = false;
+  /** Sockets with messages waiting, in the order they started waiting. */
+  private waiting = new Set<SocketInput>();
+
+  /** The input of one socket: `handle` takes its messages in order; `pause`/`resume` stop and restart reading it. */
+  socket(handle: (data: Buffer, isBinary: boolean) => void, flow: { pause(): void; resume(): void }): SocketInput {
+    return new SocketInput(this, handle, flow);
+  }
+
+  /** Whether `input` may handle one more message in this turn (and counts it). */
+  take(input: SocketInput): boolean {
+    if (input.turn !== this.turn) {
+      input.turn = this.turn;
+      input.handledInTurn = 0;
+    }
+    if (input.handledInTurn >= perSocketPerTurn || this.handledInTurn >= perTurn) return false;
+    input.handledInTurn++;
+    this.handledInTurn++;
+    if (!this.nextTurnScheduled) {
+      this.nextTurnScheduled = true;
+      setImmediate(this.nextTurn);
+    }
+    return true;
+  }
+
+  wait(input: SocketInput): void {
+    this.waiting.add(input);
+  }
+
+  forget(input: SocketInput): void {
+    this.waiting.delete(input);
+  }
+
+  private readonly nextTurn = (): void => {
+    this.nextTurnScheduled = false;
+    this.turn++;
+    this.handledInTurn = 0;
+    const waiting = this.waiting;
+    this.waiting = new Set();
+    for (const input of waiting) input.drain();
+  };
+}
+
+export class SocketInput {
+  turn = -1;
+  handledInTurn = 0;
+  private queue: Array<[Buffer, boolean]> = [];
+
+  constructor(private readonly turns: InputTurns, private readonly handle: (data: Buffer, isBinary: boolean) => void, private readonly flow: { pause(): void; resume(): void }) {}
+
+  receive(data: Buffer, isBinary: boolean): void {
+    if (this.queue.length === 0 && this.turns.take(this)) return this.handle(data, isBinary);
+    if (this.queue.length === 0) {
+      this.flow.pause();
+      this.turns.wait(this);
+    }
+    // A paused socket may still deliver what it had read: at most one chunk's worth more.
+    this.queue.push([data, isBinary]);
+  }
+
+  /** Handles what it may of its queue in this turn; reads the socket again once the queue is empty. */
+  drain(): void {
+    let handled = 0;
+    while (handled < this.queue.length && this.turns.take(this)) {
+      const [data, isBinary] = this.queue[handled++]!;
+      this.handle(data, isBinary);
+    }
+    this.queue = this.queue.slice(handled);
+    if (this.queue.length > 0) this.turns.wait(this);
+    else this.flow.resume();
+  }
+
+  /** The socket is gone: what waits is dropped. */
+  close(): void {
+    this.queue = [];
+    this.turns.forget(this);
+  }
+}

@@ -4,8 +4,8 @@
 
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { decodeFrames, encodeFrame } from '../shared/codec.js';
-import { frameType, protocolVersion, uplinkPath, type UplinkFrame } from '../shared/protocol.js';
+import { decodeCoreFrames, encodeFrame } from '../shared/codec.js';
+import { frameType, protocolVersion, uplinkPath, type CoreFrame } from '../shared/protocol.js';
 import { httpJson } from './attack-http.js';
 import { httpOf, pause, type Attack, type AttackContext } from './attack-context.js';
 
@@ -41,12 +41,12 @@ async function fakeEdge(context: AttackContext, id: string): Promise<void> {
   signal.addEventListener('abort', stop, { once: true });
   let status: NodeJS.Timeout | undefined;
   try {
-    const frames: UplinkFrame[] = [];
+    const frames: CoreFrame[] = [];
     const subscribed = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no subok within 10 s')), 10_000);
       ws.on('message', (data: Buffer) => {
         try {
-          frames.push(...decodeFrames(data));
+          frames.push(...decodeCoreFrames(data));
         } catch (error) {
           reject(error as Error);
         }

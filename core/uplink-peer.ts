@@ -4,12 +4,12 @@
 import type { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import { checkPayload, decodeFrames, encodeFrame } from '../shared/codec.js';
+import { checkPayload, decodeEdgeFrames, encodeFrame } from '../shared/codec.js';
 import { challengeNonce, edgeProofMatches } from '../shared/edge-proof.js';
 import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
 import { InterestDigest, type DigestValue } from '../shared/interest-digest.js';
 import { edgeReportOf, type EdgeReport } from '../shared/mesh-status.js';
-import { frameType, oldestEdgeProtocolVersion, protocolVersion, type CoreFrame, type EdgeFrame, type HistoryFrame, type Position, type PubFrame, type SubFrame } from '../shared/protocol.js';
+import { frameType, oldestEdgeProtocolVersion, protocolVersion, type CoreFrame, type EdgeFrame, type FrameOf, type Position } from '../shared/protocol.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
 import type { Engine } from './engine.js';
@@ -153,7 +153,7 @@ export class UplinkPeer implements RouteTarget {
     let frames: EdgeFrame[];
     try {
       if (!isBinary) throw new RelayError('bad_request', 'uplink messages are binary');
-      frames = decodeFrames(data) as EdgeFrame[];
+      frames = decodeEdgeFrames(data);
     } catch (error) {
       this.context.logger.warn({ edge: this.edgeId, err: (error as Error).message }, 'bad uplink message');
       this.close(closeCodes.protocolViolation, 'bad uplink message');
@@ -175,14 +175,29 @@ export class UplinkPeer implements RouteTarget {
       return;
     }
     switch (frame[0]) {
-      case frameType.hello: return this.hello(frame[1], frame[2], frame[3], frame[4], frame[5]);
+      case frameType.hello: {
+        const [, version, edgeId, region, instance, proof] = frame;
+        return this.hello(version, edgeId, region, instance, proof);
+      }
       case frameType.sub: return void this.subscribe(frame).catch((error) => this.fail(frame[1], error));
-      case frameType.unsub: return this.unsubscribe(frame[1]);
+      case frameType.unsub: {
+        const [, subscription] = frame;
+        return this.unsubscribe(subscription);
+      }
       case frameType.pub: return void this.publish(frame).catch((error) => this.fail(frame[1], error));
       case frameType.history: return void this.history(frame).catch((error) => this.fail(frame[1], error));
-      case frameType.cancel: return void this.historyReplays.delete(frame[1]);
-      case frameType.digest: return this.compareDigest([frame[1], frame[2], frame[3]]);
-      case frameType.edgeStatus: return this.reported(edgeReportOf(frame[1]));
+      case frameType.cancel: {
+        const [, id] = frame;
+        return void this.historyReplays.delete(id);
+      }
+      case frameType.digest: {
+        const [, count, sum, xor] = frame;
+        return this.compareDigest([count, sum, xor]);
+      }
+      case frameType.edgeStatus: {
+        const [, report] = frame;
+        return this.reported(edgeReportOf(report));
+      }
     }
   }
 
@@ -224,7 +239,7 @@ export class UplinkPeer implements RouteTarget {
     this.close(inUse ? closeCodes.edgeIdInUse : closeCodes.unauthorized, inUse ? 'edge id in use' : 'edge not authenticated');
   }
 
-  private async subscribe([, id, subscription, since]: SubFrame): Promise<void> {
+  private async subscribe([, id, subscription, since]: FrameOf<typeof frameType.sub>): Promise<void> {
     const problem = subscriptionProblem(subscription);
     if (problem) throw new RelayError('invalid_topic', `subscription ${problem}`);
     // Interest first, position second: a message sequenced in between goes out live, and the edge
@@ -283,7 +298,7 @@ export class UplinkPeer implements RouteTarget {
     });
   }
 
-  private async publish([, id, topic, data]: PubFrame): Promise<void> {
+  private async publish([, id, topic, data]: FrameOf<typeof frameType.pub>): Promise<void> {
     const problem = topicProblem(topic);
     if (problem) throw new RelayError('invalid_topic', `topic ${problem}`);
     checkPayload(data);
@@ -299,7 +314,7 @@ export class UplinkPeer implements RouteTarget {
     if (!this.closed) this.sendFrame([frameType.puback, id, position.epoch, position.offset]);
   }
 
-  private async history([, id, topic, epoch, from, to]: HistoryFrame): Promise<void> {
+  private async history([, id, topic, epoch, from, to]: FrameOf<typeof frameType.history>): Promise<void> {
     // Each waits its turn for room, holding little; still, an edge gets only so many at once.
     if (this.historyReplays.size >= maxHistoryReplays) throw new RelayError('unavailable', `${maxHistoryReplays} replays already in progress for this edge`);
     this.historyReplays.add(id);

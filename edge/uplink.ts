@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { backoffDelay } from '../shared/backoff.js';
-import { decodeFrames, encodeFrame, ownBytes } from '../shared/codec.js';
+import { decodeCoreFrames, encodeFrame, ownBytes } from '../shared/codec.js';
 import { RelayError, closeCodes } from '../shared/errors.js';
 import { edgeProof } from '../shared/edge-proof.js';
 import type { DigestValue } from '../shared/interest-digest.js';
 import { edgeReportRow, type CoreRow, type EdgeReport, type EdgeRow } from '../shared/mesh-status.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
-import { frameType, httpBaseOf, protocolVersion, uplinkPath, type CoreFrame, type EdgeFrame, type Position } from '../shared/protocol.js';
+import { frameType, httpBaseOf, protocolVersion, uplinkPath, type CoreFrame, type EdgeFrame, type FrameOf, type Position } from '../shared/protocol.js';
 import type { UplinkConfig } from '../shared/topology.js';
 import { answersOk } from './health-check.js';
 import { HeldPublishes } from './held-publishes.js';
@@ -70,9 +70,12 @@ export interface UplinkOptions extends UplinkConfig {
   ca?: Buffer;
 }
 
+/** The frames that end a request: a `sub`'s answer, or the end of a `history` replay. */
+type AnswerFrame = FrameOf<typeof frameType.subok> | FrameOf<typeof frameType.historyEnd>;
+
 interface PendingRequest {
   replay: Array<[number, Uint8Array]>;
-  settle(frame: CoreFrame): void;
+  settle(frame: AnswerFrame): void;
   fail(error: RelayError): void;
 }
 
@@ -129,7 +132,9 @@ export class Uplink {
   subscribe(subscription: string, since: Position | null, onAnswer: (answer: SubscribeAnswer) => void, onError: (error: RelayError) => void): void {
     if (!this.connected) return;
     const id = this.register((frame, replay) => {
-      if (frame[0] === frameType.subok) onAnswer({ epoch: frame[2], offset: frame[3], recovered: frame[4], replay });
+      if (frame[0] !== frameType.subok) return;
+      const [, , epoch, offset, recovered] = frame;
+      onAnswer({ epoch, offset, recovered, replay });
     }, onError);
     this.send([frameType.sub, id, subscription, since ? [since.epoch, since.offset] : null]);
   }
@@ -169,7 +174,9 @@ export class Uplink {
     return new Promise((resolve, reject) => {
       const id = this.register((frame, replay) => {
         signal?.removeEventListener('abort', abort);
-        if (frame[0] === frameType.historyEnd) resolve(frame[2] ? replay : null);
+        if (frame[0] !== frameType.historyEnd) return;
+        const [, , recovered] = frame;
+        resolve(recovered ? replay : null);
       }, (error) => {
         signal?.removeEventListener('abort', abort);
         reject(error);
@@ -221,7 +228,7 @@ export class Uplink {
     });
   }
 
-  private register(settle: (frame: CoreFrame, replay: Array<[number, Uint8Array]>) => void, fail: (error: RelayError) => void): number {
+  private register(settle: (frame: AnswerFrame, replay: Array<[number, Uint8Array]>) => void, fail: (error: RelayError) => void): number {
     const id = this.nextRequestId++;
     const request: PendingRequest = {
       replay: [],
@@ -279,7 +286,7 @@ export class Uplink {
     let frames: CoreFrame[];
     try {
       if (!isBinary) throw new RelayError('bad_request', 'uplink messages are binary');
-      frames = decodeFrames(data) as CoreFrame[];
+      frames = decodeCoreFrames(data);
     } catch (error) {
       this.options.logger.error({ core: coreId, err: (error as Error).message }, 'bad message from core; reconnecting');
       this.socket?.terminate();
@@ -299,35 +306,51 @@ export class Uplink {
 
   private handle(frame: CoreFrame, coreId: string): void {
     switch (frame[0]) {
-      case frameType.msg:
+      case frameType.msg: {
+        const [, topic, epoch, offset, payload] = frame;
         // The edge may cache it: its own bytes, not a view that keeps the core's whole batch alive.
-        return this.options.handlers.onMessage(frame[1], frame[2], frame[3], ownBytes(frame[4]));
+        return this.options.handlers.onMessage(topic, epoch, offset, ownBytes(payload));
+      }
       case frameType.welcome:
         return this.established(coreId);
-      case frameType.challenge:
-        return this.answerChallenge(frame[1]);
-      case frameType.replay:
-        this.pending.get(frame[1])?.replay.push([frame[2], ownBytes(frame[3])]);
+      case frameType.challenge: {
+        const [, nonce] = frame;
+        return this.answerChallenge(nonce);
+      }
+      case frameType.replay: {
+        const [, id, offset, payload] = frame;
+        this.pending.get(id)?.replay.push([offset, ownBytes(payload)]);
         return;
-      case frameType.puback:
-        if (this.publishes.acknowledge(frame[1], { epoch: frame[2], offset: frame[3] })) this.published++;
-        else this.settle(frame[1], frame);
+      }
+      case frameType.puback: {
+        const [, id, epoch, offset] = frame;
+        if (this.publishes.acknowledge(id, { epoch, offset })) this.published++;
         return;
+      }
       case frameType.error: {
-        const error = new RelayError(frame[2], frame[3]);
-        if (this.publishes.refuse(frame[1], error)) return;
-        const request = this.pending.get(frame[1]);
-        this.pending.delete(frame[1]);
+        const [, id, code, message] = frame;
+        const error = new RelayError(code, message);
+        if (this.publishes.refuse(id, error)) return;
+        const request = this.pending.get(id);
+        this.pending.delete(id);
         request?.fail(error);
         return;
       }
-      case frameType.meshView:
-        return this.options.handlers.onMeshView(frame[1], frame[2]);
-      case frameType.digestMismatch:
-        this.options.logger.warn({ core: coreId, coreHolds: frame[1].length }, 'subscriptions differ between edge and core; repairing');
-        return this.options.handlers.onDigestMismatch(frame[1]);
-      default:
-        return this.settle(frame[1], frame);
+      case frameType.meshView: {
+        const [, cores, edges] = frame;
+        return this.options.handlers.onMeshView(cores, edges);
+      }
+      case frameType.digestMismatch: {
+        const [, coreSubscriptions] = frame;
+        this.options.logger.warn({ core: coreId, coreHolds: coreSubscriptions.length }, 'subscriptions differ between edge and core; repairing');
+        return this.options.handlers.onDigestMismatch(coreSubscriptions);
+      }
+      case frameType.subok:
+      case frameType.historyEnd: {
+        const request = this.pending.get(frame[1]);
+        this.pending.delete(frame[1]);
+        return request?.settle(frame);
+      }
     }
   }
 
@@ -340,12 +363,6 @@ export class Uplink {
   private answerChallenge(nonce: string): void {
     if (!this.options.secret || this.helloSent) return;
     this.sendHello(edgeProof(this.options.secret, nonce, this.options.edgeId, this.instance));
-  }
-
-  private settle(id: number, frame: CoreFrame): void {
-    const request = this.pending.get(id);
-    this.pending.delete(id);
-    request?.settle(frame);
   }
 
   private established(coreId: string): void {

@@ -5,8 +5,8 @@ import { C1, Packr } from 'msgpackr';
 import { RelayError } from './errors.js';
 import { parseClientOp, type ClientOpParse } from './client-op-parser.js';
 import { maxDataDepth } from './plain-data.js';
-import { checkUplinkFrame } from './uplink-frame-checker.js';
-import type { ClientFormat, ServerOp, UplinkFrame } from './protocol.js';
+import type { ClientFormat, ServerOp } from './protocol.js';
+import { coreFrameFields, edgeFrameFields, frameProblem, type CoreFrame, type EdgeFrame, type UplinkFrame } from './uplink-frames.js';
 
 export type { ClientOpParse } from './client-op-parser.js';
 
@@ -51,16 +51,29 @@ export function encodeFrame(frame: UplinkFrame): Buffer {
   return packr.pack(frame);
 }
 
-/** Decodes a WebSocket message of the uplink: one or more frames back to back. */
-export function decodeFrames(bytes: Uint8Array): UplinkFrame[] {
+/** Decodes a WebSocket message from an edge (one or more frames back to back): only frames an edge sends pass. */
+export function decodeEdgeFrames(bytes: Uint8Array): EdgeFrame[] {
+  return decodeFrames(bytes, edgeFrameFields) as EdgeFrame[];
+}
+
+/** Decodes a WebSocket message from a core: only frames a core sends pass. */
+export function decodeCoreFrames(bytes: Uint8Array): CoreFrame[] {
+  return decodeFrames(bytes, coreFrameFields) as CoreFrame[];
+}
+
+// The casts above are what the checks below prove: every field of every frame of that side's table.
+function decodeFrames(bytes: Uint8Array, table: typeof edgeFrameFields | typeof coreFrameFields): unknown[] {
   let values: unknown[];
   try {
     values = packr.unpackMultiple(bytes) as unknown[];
   } catch {
     throw new RelayError('bad_request', 'malformed uplink message');
   }
-  for (const value of values) checkUplinkFrame(value);
-  return values as UplinkFrame[];
+  for (const value of values) {
+    const problem = frameProblem(value, table);
+    if (problem) throw new RelayError('bad_request', problem);
+  }
+  return values;
 }
 
 /**

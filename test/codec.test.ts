@@ -6,7 +6,8 @@ import { unpack } from 'msgpackr';
 import { parseClientOp } from '../shared/client-op-parser.js';
 import {
   decodeClientMessage,
-  decodeFrames,
+  decodeCoreFrames,
+  decodeEdgeFrames,
   encodeFrame,
   encodeServerOp,
   jsonMsgOp,
@@ -17,7 +18,7 @@ import {
 } from '../shared/codec.js';
 import { RelayError } from '../shared/errors.js';
 import { frameType, type UplinkFrame } from '../shared/protocol.js';
-import { checkUplinkFrame } from '../shared/uplink-frame-checker.js';
+import { coreFrameFields, edgeFrameFields, frameProblem } from '../shared/uplink-frames.js';
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 
@@ -51,6 +52,16 @@ const sampleFrames: UplinkFrame[] = [
   [frameType.cancel, 7],
 ];
 
+/** Each side's decoder, with the table of the frames that side receives. */
+const sides = {
+  core: { decode: decodeEdgeFrames, table: edgeFrameFields },
+  edge: { decode: decodeCoreFrames, table: coreFrameFields },
+};
+/** The side that receives `frame`, and so decodes it. */
+const receiverOf = (frame: UplinkFrame): 'core' | 'edge' => (Object.hasOwn(edgeFrameFields, frame[0]) ? 'core' : 'edge');
+const decodeAtReceiver = (frame: UplinkFrame, bytes: Uint8Array = encodeFrame(frame)): UplinkFrame[] => sides[receiverOf(frame)].decode(bytes);
+const samplesFor = (side: 'core' | 'edge'): UplinkFrame[] => sampleFrames.filter((frame) => receiverOf(frame) === side);
+
 /** Frames compared by value: decoded byte fields are Buffers, so compare them as plain arrays of numbers. */
 function plain(value: unknown): unknown {
   if (value instanceof Uint8Array) return { bytes: Array.from(value) };
@@ -69,29 +80,40 @@ test('every frame type has a sample', (t) => {
   for (const [name, type] of Object.entries(frameType)) t.true(covered.has(type), name);
 });
 
-test('each frame round-trips through encodeFrame and decodeFrames', (t) => {
+test('each frame round-trips through encodeFrame and its receiver\'s decoder', (t) => {
   for (const frame of sampleFrames) {
-    const decoded = decodeFrames(encodeFrame(frame));
+    const decoded = decodeAtReceiver(frame);
     t.is(decoded.length, 1);
     t.deepEqual(plain(decoded[0]), plain(frame), `frame type ${frame[0]}`);
   }
 });
 
 test('frames concatenated in one buffer decode to the list', (t) => {
-  const buffer = Buffer.concat(sampleFrames.map((frame) => encodeFrame(frame)));
-  t.deepEqual(plain(decodeFrames(buffer)), plain(sampleFrames));
-  const reversed = sampleFrames.slice().reverse();
-  t.deepEqual(plain(decodeFrames(Buffer.concat(reversed.map((frame) => encodeFrame(frame))))), plain(reversed));
+  for (const side of ['core', 'edge'] as const) {
+    const samples = samplesFor(side);
+    t.deepEqual(plain(sides[side].decode(Buffer.concat(samples.map((frame) => encodeFrame(frame))))), plain(samples));
+    const reversed = samples.slice().reverse();
+    t.deepEqual(plain(sides[side].decode(Buffer.concat(reversed.map((frame) => encodeFrame(frame))))), plain(reversed));
+  }
+});
+
+test('each side refuses the frames of the other side: a core frame reaching the edge is as wrong as garbage', (t) => {
+  for (const frame of sampleFrames) {
+    const other = receiverOf(frame) === 'core' ? sides.edge : sides.core;
+    t.throws(() => other.decode(encodeFrame(frame)), { instanceOf: RelayError, message: /unexpected uplink frame type/ }, `frame type ${frame[0]}`);
+  }
 });
 
 test('property: random sequences of frames round-trip in one buffer', (t) => {
-  fc.assert(
-    fc.property(fc.array(fc.constantFrom(...sampleFrames), { minLength: 1, maxLength: 20 }), (frames) => {
-      const decoded = decodeFrames(Buffer.concat(frames.map((frame) => encodeFrame(frame))));
-      return JSON.stringify(plain(decoded)) === JSON.stringify(plain(frames));
-    }),
-    { seed: 42, numRuns: 300 },
-  );
+  for (const side of ['core', 'edge'] as const) {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...samplesFor(side)), { minLength: 1, maxLength: 20 }), (frames) => {
+        const decoded = sides[side].decode(Buffer.concat(frames.map((frame) => encodeFrame(frame))));
+        return JSON.stringify(plain(decoded)) === JSON.stringify(plain(frames));
+      }),
+      { seed: 42, numRuns: 300 },
+    );
+  }
   t.pass();
 });
 
@@ -99,14 +121,14 @@ test('frames decode from a Uint8Array view at a non-zero offset', (t) => {
   const encoded = encodeFrame([frameType.puback, 1, 'e', 2]);
   const backing = new Uint8Array(encoded.length + 10);
   backing.set(encoded, 5);
-  t.deepEqual(decodeFrames(backing.subarray(5, 5 + encoded.length)), [[frameType.puback, 1, 'e', 2]]);
+  t.deepEqual(decodeCoreFrames(backing.subarray(5, 5 + encoded.length)), [[frameType.puback, 1, 'e', 2]]);
 });
 
 test('truncated frames throw a RelayError', (t) => {
   for (const frame of sampleFrames) {
     const encoded = encodeFrame(frame);
     for (let length = 0; length < encoded.length; length += length < 40 ? 1 : 997) {
-      t.throws(() => decodeFrames(encoded.subarray(0, length)), { instanceOf: RelayError }, `type ${frame[0]} cut at ${length}`);
+      t.throws(() => decodeAtReceiver(frame, encoded.subarray(0, length)), { instanceOf: RelayError }, `type ${frame[0]} cut at ${length}`);
     }
   }
 });
@@ -115,9 +137,9 @@ test('a buffer cut inside its second frame throws a RelayError', (t) => {
   const first = encodeFrame(sampleFrames[0]!);
   const second = encodeFrame(sampleFrames[3]!);
   const both = Buffer.concat([first, second]);
-  t.is(decodeFrames(both.subarray(0, first.length)).length, 1);
+  t.is(decodeEdgeFrames(both.subarray(0, first.length)).length, 1);
   for (let length = first.length + 1; length < both.length; length++) {
-    t.throws(() => decodeFrames(both.subarray(0, length)), { instanceOf: RelayError });
+    t.throws(() => decodeEdgeFrames(both.subarray(0, length)), { instanceOf: RelayError });
   }
 });
 
@@ -160,10 +182,10 @@ test('ill-shaped frames throw a RelayError', (t) => {
     [frameType.error, 1, 'internal'],
   ];
   for (const value of bad) {
-    t.throws(() => decodeFrames(packValue(value)), { instanceOf: RelayError }, JSON.stringify(value));
+    for (const { decode } of Object.values(sides)) t.throws(() => decode(packValue(value)), { instanceOf: RelayError }, JSON.stringify(value));
   }
   // One bad frame spoils the whole message, even after good ones.
-  t.throws(() => decodeFrames(Buffer.concat([encodeFrame(sampleFrames[0]!), packValue([frameType.hello])])), { instanceOf: RelayError });
+  t.throws(() => decodeEdgeFrames(Buffer.concat([encodeFrame(sampleFrames[0]!), packValue([frameType.hello])])), { instanceOf: RelayError });
 });
 
 test('msgpack oddities: 0xC1, nil, extension types, uint64, NaN, empty input', (t) => {
@@ -184,7 +206,7 @@ test('msgpack oddities: 0xC1, nil, extension types, uint64, NaN, empty input', (
     ['two nils', bytes(0xc0, 0xc0)],
   ];
   for (const [name, input] of odd) {
-    t.throws(() => decodeFrames(input), { instanceOf: RelayError }, name);
+    for (const { decode } of Object.values(sides)) t.throws(() => decode(input), { instanceOf: RelayError }, name);
     const parsed = decodeClientMessage(input, true, 'msgpack');
     t.is(parsed.kind, 'fatal', name);
   }
@@ -202,23 +224,23 @@ const prototypeKeyFrames: Array<[string, unknown]> = [
 ];
 for (const [name, frame] of prototypeKeyFrames) {
   test(`frame type ${name} is refused with a RelayError`, (t) => {
-    t.throws(() => decodeFrames(packValue(frame)), { instanceOf: RelayError });
+    for (const { decode } of Object.values(sides)) t.throws(() => decode(packValue(frame)), { instanceOf: RelayError });
   });
 }
 
 test('property: random bytes decode to checked frames or throw a RelayError, nothing else', (t) => {
-  fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 64 }), (input) => {
-      try {
-        const frames = decodeFrames(input);
-        for (const frame of frames) checkUplinkFrame(frame);
-        return true;
-      } catch (error) {
-        return isRelayError(error);
-      }
-    }),
-    { seed: 42, numRuns: 20_000 },
-  );
+  for (const { decode, table } of Object.values(sides)) {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (input) => {
+        try {
+          return decode(input).every((frame) => frameProblem(frame, table) === undefined);
+        } catch (error) {
+          return isRelayError(error);
+        }
+      }),
+      { seed: 42, numRuns: 10_000 },
+    );
+  }
   t.pass();
 });
 
@@ -232,8 +254,7 @@ test('property: mutated valid frames decode to checked frames or throw a RelayEr
       const input = Buffer.from(encodeFrame(frame));
       for (const [at, value] of edits) input[at % input.length] = value;
       try {
-        for (const decoded of decodeFrames(input)) checkUplinkFrame(decoded);
-        return true;
+        return decodeAtReceiver(frame, input).every((decoded) => frameProblem(decoded, sides[receiverOf(frame)].table) === undefined);
       } catch (error) {
         return isRelayError(error);
       }

@@ -8,7 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startCore, type CoreHandle } from '../core/start-core.js';
 import { startEdge } from '../edge/start-edge.js';
-import { decodeFrames, encodeFrame, packValue } from '../shared/codec.js';
+import { decodeCoreFrames, decodeEdgeFrames, encodeFrame, packValue } from '../shared/codec.js';
 import { InterestDigest, type DigestValue } from '../shared/interest-digest.js';
 import { frameType, protocolVersion, uplinkPath, type UplinkFrame } from '../shared/protocol.js';
 import { silentLogger } from './helpers/mesh.js';
@@ -21,11 +21,11 @@ class FramePeer {
   readonly frames: UplinkFrame[] = [];
   private readonly waiters = new Set<() => void>();
 
-  /** `onFrame` sees each frame as it arrives, to answer it. */
-  constructor(readonly ws: WebSocket, onFrame?: (frame: UplinkFrame, peer: FramePeer) => void) {
+  /** `decode` takes what the other end sends (a core's frames for a fake edge); `onFrame` sees each frame as it arrives, to answer it. */
+  constructor(readonly ws: WebSocket, decode: (data: Buffer) => UplinkFrame[], onFrame?: (frame: UplinkFrame, peer: FramePeer) => void) {
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer) => {
-      for (const frame of decodeFrames(data)) {
+      for (const frame of decode(data)) {
         this.frames.push(frame);
         onFrame?.(frame, this);
       }
@@ -36,7 +36,7 @@ class FramePeer {
   static async dial(t: ExecutionContext, url: string): Promise<FramePeer> {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     t.teardown(() => ws.terminate());
-    const peer = new FramePeer(ws);
+    const peer = new FramePeer(ws, decodeCoreFrames);
     await once(ws, 'open');
     return peer;
   }
@@ -126,7 +126,7 @@ async function startFakeCore(t: ExecutionContext): Promise<{ url: string; connec
   await once(wss, 'listening');
   const connection = new Promise<FramePeer>((resolve) => {
     wss.once('connection', (ws) => {
-      resolve(new FramePeer(ws, (frame, peer) => {
+      resolve(new FramePeer(ws, decodeEdgeFrames, (frame, peer) => {
         if (frame[0] === frameType.hello) peer.send([frameType.welcome, 'fake']);
         // As a real core would: a resubscription from ('E', 0) is recovered, with nothing to replay.
         if (frame[0] === frameType.sub) peer.send([frameType.subok, frame[1], 'E', 0, frame[3]?.[0] === 'E']);

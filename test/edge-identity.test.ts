@@ -10,10 +10,10 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { startCore, type CoreHandle } from '../core/start-core.js';
 import type { UplinkRefusal } from '../core/uplink-peer.js';
 import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
-import { decodeFrames } from '../shared/codec.js';
+import { decodeEdgeFrames } from '../shared/codec.js';
 import { edgeProof } from '../shared/edge-proof.js';
 import { closeCodes } from '../shared/errors.js';
-import { frameType, protocolVersion, uplinkPath, type HelloFrame, type UplinkFrame } from '../shared/protocol.js';
+import { frameType, protocolVersion, uplinkPath, type FrameOf, type UplinkFrame } from '../shared/protocol.js';
 import { RawClient } from './helpers/raw-client.js';
 import { RawUplink } from './helpers/raw-uplink.js';
 
@@ -195,7 +195,7 @@ test('raw uplinks: a wrong proof, an unknown id and a missing proof are closed w
 });
 
 /** A relay between an edge and the core that records the frames the edge sends, as an eavesdropper on the path would. */
-async function startEavesdropper(t: ExecutionContext, coreUrl: string): Promise<{ url: string; edgeFrames: UplinkFrame[]; hello: Promise<HelloFrame> }> {
+async function startEavesdropper(t: ExecutionContext, coreUrl: string): Promise<{ url: string; edgeFrames: UplinkFrame[]; hello: Promise<FrameOf<typeof frameType.hello>> }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: uplinkPath, perMessageDeflate: false });
   t.teardown(async () => {
     for (const ws of wss.clients) ws.terminate();
@@ -203,8 +203,8 @@ async function startEavesdropper(t: ExecutionContext, coreUrl: string): Promise<
   });
   await once(wss, 'listening');
   const edgeFrames: UplinkFrame[] = [];
-  let sawHello: (hello: HelloFrame) => void = () => {};
-  const hello = new Promise<HelloFrame>((resolve) => {
+  let sawHello: (hello: FrameOf<typeof frameType.hello>) => void = () => {};
+  const hello = new Promise<FrameOf<typeof frameType.hello>>((resolve) => {
     sawHello = resolve;
   });
   wss.on('connection', (edgeSide) => {
@@ -217,7 +217,7 @@ async function startEavesdropper(t: ExecutionContext, coreUrl: string): Promise<
     coreSide.on('close', () => edgeSide.terminate());
     coreSide.on('error', () => edgeSide.terminate());
     edgeSide.on('message', (data: Buffer) => {
-      for (const frame of decodeFrames(data)) {
+      for (const frame of decodeEdgeFrames(data)) {
         edgeFrames.push(frame);
         if (frame[0] === frameType.hello) sawHello(frame);
       }

@@ -8,9 +8,9 @@ import { C1, pack, unpack } from 'msgpackr';
 import net from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import WebSocket from 'ws';
-import { decodeFrames, packValue } from '../shared/codec.js';
+import { decodeCoreFrames, packValue } from '../shared/codec.js';
 import { clientPath, frameType, protocolVersion, uplinkPath } from '../shared/protocol.js';
-import { checkUplinkFrame } from '../shared/uplink-frame-checker.js';
+import { edgeFrameFields, frameProblem } from '../shared/uplink-frames.js';
 import { startMesh, type Mesh } from './helpers/mesh.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
 import { DEADLINE_MS, within } from './helpers/within.js';
@@ -432,13 +432,9 @@ type Frame = unknown[];
 function helloFrame(edgeId: string, version: unknown = protocolVersion): Frame {
   for (const tail of [[''], [], ['', '']]) {
     const frame: Frame = [frameType.hello, protocolVersion, edgeId, 'fuzz', `instance-${edgeId}`, ...tail];
-    try {
-      checkUplinkFrame(frame);
-      frame[1] = version;
-      return frame;
-    } catch {
-      // Not this arity.
-    }
+    if (frameProblem(frame, edgeFrameFields) !== undefined) continue;
+    frame[1] = version;
+    return frame;
   }
   throw new Error('no hello arity passes the uplink frame checker');
 }
@@ -454,7 +450,7 @@ class UplinkStranger {
     ws.on('message', (data: Buffer) => {
       let frames: Frame[];
       try {
-        frames = decodeFrames(data) as Frame[];
+        frames = decodeCoreFrames(data);
       } catch (error) {
         this.undecodable.push((error as Error).message);
         return;

@@ -3,7 +3,7 @@
 import test from 'ava';
 import type { StoredMessage } from '../core/engine.js';
 import { Router, type RouteTarget } from '../core/router.js';
-import { decodeFrames, packValue } from '../shared/codec.js';
+import { decodeCoreFrames, packValue } from '../shared/codec.js';
 import { frameType } from '../shared/protocol.js';
 
 interface FakeTarget extends RouteTarget {
@@ -38,7 +38,7 @@ test('a target with an exact and several matching pattern subscriptions gets the
   const sent = message('chat.room-17', { text: 'hi' });
   t.is(router.route(sent), 1);
   t.is(edge.frames.length, 1);
-  const frames = decodeFrames(edge.frames[0]!);
+  const frames = decodeCoreFrames(edge.frames[0]!);
   t.is(frames.length, 1);
   const [type, topic, epoch, offset, data] = frames[0]! as unknown[];
   t.deepEqual([type, topic, epoch, offset], [frameType.msg, 'chat.room-17', 'ep-1', sent.offset]);

@@ -6,7 +6,7 @@ import test, { type ExecutionContext } from 'ava';
 import WebSocket from 'ws';
 import { startCore } from '../core/start-core.js';
 import { startEdge } from '../edge/start-edge.js';
-import { decodeFrames, encodeFrame } from '../shared/codec.js';
+import { decodeCoreFrames, encodeFrame } from '../shared/codec.js';
 import { frameType, protocolVersion, uplinkPath, type UplinkFrame } from '../shared/protocol.js';
 import { silentLogger } from './helpers/mesh.js';
 import { firstMatch, within } from './helpers/within.js';
@@ -17,7 +17,7 @@ async function rawUplink(t: ExecutionContext, coreUrl: string, version: number):
   const frames: UplinkFrame[] = [];
   const waiters: Array<() => void> = [];
   ws.on('message', (data: Buffer) => {
-    frames.push(...decodeFrames(data));
+    frames.push(...decodeCoreFrames(data));
     for (const wake of waiters.splice(0)) wake();
   });
   await once(ws, 'open');

@@ -4,21 +4,21 @@
 import { once } from 'node:events';
 import type { ExecutionContext } from 'ava';
 import WebSocket from 'ws';
-import { decodeFrames, encodeFrame } from '../../shared/codec.js';
-import { frameType, uplinkPath, type UplinkFrame } from '../../shared/protocol.js';
+import { decodeCoreFrames, encodeFrame } from '../../shared/codec.js';
+import { frameType, uplinkPath, type CoreFrame, type UplinkFrame } from '../../shared/protocol.js';
 
 const DEADLINE_MS = 10_000;
 
 /** One end of an uplink spoken by hand: records every frame received and the close. */
 export class RawUplink {
-  readonly frames: UplinkFrame[] = [];
+  readonly frames: CoreFrame[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
   private readonly waiters = new Set<() => void>();
 
   private constructor(readonly ws: WebSocket) {
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer) => {
-      this.frames.push(...decodeFrames(data));
+      this.frames.push(...decodeCoreFrames(data));
       for (const wake of [...this.waiters]) wake();
     });
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
@@ -37,7 +37,7 @@ export class RawUplink {
   }
 
   /** The first frame received that matches, once it has arrived. */
-  next(match: (frame: UplinkFrame) => boolean): Promise<UplinkFrame> {
+  next(match: (frame: CoreFrame) => boolean): Promise<CoreFrame> {
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
         const frame = this.frames.find(match);

@@ -5,9 +5,10 @@
 // (404, or an `event: close`), the transport closes and MeshClient reconnects as after a WebSocket close.
 
 import { clientPath } from '../shared/protocol.js';
-import type { Frame } from './pending-requests.js';
 import { SseParser, type SseEvent } from './sse-parser.js';
-import { parseOp, type Transport, type TransportHandlers } from './transport.js';
+import type { ClientOp } from '../shared/protocol.js';
+import { parseServerOp } from '../shared/server-op-parser.js';
+import { parseJson, parseOp, type Transport, type TransportHandlers } from './transport.js';
 
 /** Resumes in a row that received nothing at all before the transport gives up on the session. */
 const maxEmptyResumes = 3;
@@ -21,7 +22,7 @@ export class HttpStreamTransport implements Transport {
   private streamUrl: string | undefined;
   private sendUrl: string | undefined;
   private lastEventId: string | undefined;
-  private readonly outbox: Frame[] = [];
+  private readonly outbox: ClientOp[] = [];
   private sending = false;
   private heartbeatMs = 25_000;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
@@ -33,13 +34,13 @@ export class HttpStreamTransport implements Transport {
     this.base = trimmed.endsWith(clientPath) ? trimmed.slice(0, -clientPath.length) : trimmed;
   }
 
-  open(connect: () => Promise<Frame>): void {
+  open(connect: () => Promise<ClientOp>): void {
     void this.start(connect);
   }
 
-  send(frame: Frame): void {
+  send(op: ClientOp): void {
     if (this.closed) return;
-    this.outbox.push(frame);
+    this.outbox.push(op);
     void this.flush();
   }
 
@@ -48,8 +49,8 @@ export class HttpStreamTransport implements Transport {
     return Promise.resolve();
   }
 
-  private async start(connect: () => Promise<Frame>): Promise<void> {
-    let op: Frame;
+  private async start(connect: () => Promise<ClientOp>): Promise<void> {
+    let op: ClientOp;
     try {
       op = await connect();
     } catch {
@@ -80,7 +81,7 @@ export class HttpStreamTransport implements Transport {
     this.opened = true;
     this.handlers.onOpen();
     void this.readStream();
-    if (!this.closed) this.handlers.onMessage({ ...welcome, op: 'welcome' });
+    if (!this.closed) this.handlers.onMessage(parseServerOp({ ...welcome, op: 'welcome' }));
     void this.flush();
   }
 
@@ -127,7 +128,7 @@ export class HttpStreamTransport implements Transport {
   private event(event: SseEvent): void {
     if (this.closed) return;
     if (event.event === 'close') {
-      const close = parseOp(event.data);
+      const close = parseJson(event.data) as { code?: unknown; reason?: unknown } | null | undefined;
       return this.end(typeof close?.code === 'number' ? close.code : 1006, typeof close?.reason === 'string' ? close.reason : 'closed');
     }
     if (event.id !== undefined) this.lastEventId = event.id;

@@ -4,11 +4,11 @@
 // WebSocket first; when it cannot open, HTTP streaming (PROTOCOL.md §3); what worked is tried first next time.
 
 import { backoffDelay } from '../shared/backoff.js';
-import { closeCodes, isErrorCode } from '../shared/errors.js';
-import { clientPath, type Position, type WelcomeOp } from '../shared/protocol.js';
+import { closeCodes } from '../shared/errors.js';
+import { clientPath, type ClientOp, type MsgOp, type Position, type RedirectOp, type ResetOp, type ServerOp, type SubokOp, type WelcomeOp } from '../shared/protocol.js';
 import { matches } from '../shared/topics.js';
 import { MeshError } from './mesh-error.js';
-import { PendingRequests, type Frame } from './pending-requests.js';
+import { PendingRequests } from './pending-requests.js';
 import { Subscription, type MeshMessage, type SubscribeOptions } from './subscription.js';
 import { HttpStreamTransport } from './http-stream-transport.js';
 import { locateEdges } from './locate.js';
@@ -103,7 +103,7 @@ export class MeshClient {
     const subscription = new Subscription(topic, options, (sub) => this.unsubscribe(sub), (error) => this.callbackFailed(error));
     this.subscriptions.set(topic, subscription);
     try {
-      this.subscribed(subscription, await this.subscribeRequest(subscription));
+      await this.subscribeRequest(subscription);
     } catch (error) {
       if (this.subscriptions.get(topic) === subscription) this.subscriptions.delete(topic);
       subscription.end();
@@ -116,7 +116,8 @@ export class MeshClient {
   async publish(topic: string, data: unknown): Promise<Position> {
     if (data instanceof Uint8Array) throw new MeshError('bad_request', 'this client speaks JSON: send binary data as base64 or an array');
     const reply = await this.request('pub', undefined, () => ({ op: 'pub', topic, data }));
-    return { epoch: reply.epoch as string, offset: reply.offset as number };
+    if (reply.op !== 'puback') throw unexpected(reply, 'puback');
+    return { epoch: reply.epoch, offset: reply.offset };
   }
 
   async close(): Promise<void> {
@@ -143,32 +144,40 @@ export class MeshClient {
     }
   }
 
-  private subscribeRequest(subscription: Subscription): Promise<Frame> {
+  /**
+   * Subscribes on the current (or next) connection. The answer is taken as it arrives, so the app hears of it before
+   * the replayed messages that follow it; the promise settles after.
+   */
+  private async subscribeRequest(subscription: Subscription): Promise<void> {
     // Built when sent, so a request resent after a reconnect asks from the newest position.
-    return this.request('sub', subscription.topic, () => {
+    const build = (): ClientOp => {
       const since = subscription.pattern ? undefined : subscription.position;
       return since ? { op: 'sub', topic: subscription.topic, since } : { op: 'sub', topic: subscription.topic };
+    };
+    const reply = await this.request('sub', subscription.topic, build, (answer) => {
+      if (answer.op === 'subok') this.subscribed(subscription, answer);
     });
+    if (reply.op !== 'subok') throw unexpected(reply, 'subok');
   }
 
-  private subscribed(subscription: Subscription, reply: Frame): void {
-    const position = typeof reply.epoch === 'string' ? { epoch: reply.epoch, offset: reply.offset as number } : undefined;
+  private subscribed(subscription: Subscription, reply: SubokOp): void {
+    const position = reply.epoch !== undefined && reply.offset !== undefined ? { epoch: reply.epoch, offset: reply.offset } : undefined;
     const askedSince = subscription.position !== undefined && position !== undefined;
-    subscription.recovered = reply.recovered === true;
+    subscription.recovered = reply.recovered;
     if (position && !subscription.recovered) subscription.position = position;
     subscription.notify(() => subscription.options.onSubscribed?.({ position, recovered: subscription.recovered }));
     if (askedSince && !subscription.recovered) subscription.notify(() => subscription.options.onReset?.(position));
   }
 
-  private request(op: string, topic: string | undefined, build: () => Frame): Promise<Frame> {
+  private request(op: ClientOp['op'], topic: string | undefined, build: () => ClientOp, onReply?: (reply: ServerOp) => void): Promise<ServerOp> {
     if (this.state === 'closed') return Promise.reject(new MeshError('closed', 'client closed'));
     if (this.state === 'idle') this.open();
     const timeoutMs = op === 'sub' ? undefined : this.options.requestTimeoutMs ?? 30_000;
-    return this.requests.add(op, topic, build, timeoutMs, this.state === 'connected' ? this.sender() : undefined);
+    return this.requests.add(op, topic, build, timeoutMs, this.state === 'connected' ? this.sender() : undefined, onReply);
   }
 
-  private sender(): (frame: Frame) => void {
-    return (frame) => this.connection?.send(frame);
+  private sender(): (op: ClientOp) => void {
+    return (op) => this.connection?.send(op);
   }
 
   /** The transports to try, in order: the one that worked last first. */
@@ -242,7 +251,7 @@ export class MeshClient {
     connection.open(() => this.connectOp());
   }
 
-  private async connectOp(): Promise<Frame> {
+  private async connectOp(): Promise<ClientOp> {
     try {
       const token = typeof this.options.token === 'function' ? await this.options.token() : this.options.token;
       return token === undefined ? { op: 'connect' } : { op: 'connect', token };
@@ -252,14 +261,14 @@ export class MeshClient {
     }
   }
 
-  private receive(connection: Transport, frame: Frame | undefined): void {
-    if (!frame) return this.emit('error', new MeshError('bad_request', 'the edge sent something that is not a JSON object'));
-    switch (frame.op) {
-      case 'msg': return this.message(frame);
-      case 'welcome': return this.welcomed(connection, frame as unknown as WelcomeOp);
-      case 'reset': return this.reset(frame);
-      case 'redirect': return this.redirect(connection, frame);
-      default: return this.answer(frame);
+  private receive(connection: Transport, op: ServerOp | undefined): void {
+    if (!op) return this.emit('error', new MeshError('bad_request', 'the edge sent something that is not a server op'));
+    switch (op.op) {
+      case 'msg': return this.message(op);
+      case 'welcome': return this.welcomed(connection, op);
+      case 'reset': return this.reset(op);
+      case 'redirect': return this.redirect(connection, op);
+      default: return this.answer(op);
     }
   }
 
@@ -286,46 +295,43 @@ export class MeshClient {
   private resubscribe(): void {
     for (const subscription of this.subscriptions.values()) {
       if (this.requests.subscribing(subscription.topic)) continue;
-      this.subscribeRequest(subscription).then(
-        (reply) => this.subscribed(subscription, reply),
-        (error: MeshError) => this.emit('error', error),
-      );
+      this.subscribeRequest(subscription).catch((error: MeshError) => this.emit('error', error));
     }
   }
 
-  private message(op: Frame): void {
-    const topic = op.topic as string;
+  private message(op: MsgOp): void {
+    const { topic, epoch, offset } = op;
     let data = op.data;
     if (op.enc === 'base64') {
       try {
-        data = fromBase64(op.data as string);
+        data = fromBase64(String(op.data));
       } catch {
         return this.emit('error', new MeshError('bad_request', `a message on ${topic} has data that is not base64`));
       }
     }
-    const message: MeshMessage = { topic, epoch: op.epoch as string, offset: op.offset as number, data };
+    const message: MeshMessage = { topic, epoch, offset, data };
     for (const subscription of this.subscriptions.values()) {
       if (subscription.topic === topic) subscription.push(message, true);
       else if (subscription.pattern && matches(subscription.topic, topic)) subscription.push(message, false);
     }
   }
 
-  private reset(op: Frame): void {
-    const subscription = this.subscriptions.get(op.topic as string);
+  private reset(op: ResetOp): void {
+    const subscription = this.subscriptions.get(op.topic);
     if (!subscription) return;
-    const position = { epoch: op.epoch as string, offset: op.offset as number };
+    const position = { epoch: op.epoch, offset: op.offset };
     subscription.position = position;
     subscription.notify(() => subscription.options.onReset?.(position));
   }
 
   /** The edge is draining: move now to where it says, resuming every subscription with `since`. */
-  private redirect(connection: Transport, op: Frame): void {
+  private redirect(connection: Transport, op: RedirectOp): void {
     let url: URL;
     try {
-      url = new URL(String(op.url));
+      url = new URL(op.url);
       if (!['ws:', 'wss:', 'http:', 'https:'].includes(url.protocol)) throw new Error(url.protocol);
     } catch {
-      return this.emit('error', new MeshError('bad_request', `ignored a redirect to ${String(op.url)}`));
+      return this.emit('error', new MeshError('bad_request', `ignored a redirect to ${op.url}`));
     }
     this.url = clientUrl(url.href);
     this.followRedirect = true;
@@ -333,8 +339,8 @@ export class MeshClient {
     this.lost(connection, 1000, 'redirected');
   }
 
-  private answer(op: Frame): void {
-    const error = op.op === 'error' ? new MeshError(isErrorCode(op.code) ? op.code : 'internal', String(op.message)) : undefined;
+  private answer(op: Exclude<ServerOp, MsgOp | WelcomeOp | ResetOp | RedirectOp>): void {
+    const error = op.op === 'error' ? new MeshError(op.code, op.message) : undefined;
     if (!this.requests.answer(op.id, op, error) && error) this.emit('error', error);
   }
 
@@ -389,6 +395,11 @@ export class MeshClient {
   private callbackFailed(error: unknown): void {
     this.emit('error', new MeshError('internal', `a callback threw: ${(error as Error)?.message ?? String(error)}`));
   }
+}
+
+/** An answer of another kind than the request's: the edge broke the protocol. */
+function unexpected(reply: ServerOp, expected: string): MeshError {
+  return new MeshError('internal', `expected ${expected}, got ${reply.op}`);
 }
 
 function clientUrl(url: string): string {

@@ -1,16 +1,17 @@
 // The client's requests waiting for their answers, across reconnects: unsent ones wait for the next connection,
 // and a request's frame is built when it is sent, so a resubscription carries the newest `since`.
 
+import type { ClientOp, RequestId, ServerOp } from '../shared/protocol.js';
 import type { MeshErrorCode } from './mesh-error.js';
 import { MeshError } from './mesh-error.js';
 
-export type Frame = Record<string, unknown>;
-
 interface PendingRequest {
-  op: string;
+  op: ClientOp['op'];
   topic: string | undefined;
-  build(): Frame;
-  resolve(reply: Frame): void;
+  build(): ClientOp;
+  /** Runs as the answer arrives, before the promise settles (microtasks later): nothing that follows overtakes it. */
+  onReply: ((reply: ServerOp) => void) | undefined;
+  resolve(reply: ServerOp): void;
   reject(error: MeshError): void;
   /** Sent on the current connection (its answer is lost with it). */
   sent: boolean;
@@ -27,27 +28,31 @@ export class PendingRequests {
    * Registers a request; `timeoutMs` undefined means it waits as long as it takes (a `sub` waits for the uplink,
    * as the protocol says). `send` is called now when connected, else by `sendUnsent` on the next connection.
    */
-  add(op: string, topic: string | undefined, build: () => Frame, timeoutMs: number | undefined, send: ((frame: Frame) => void) | undefined): Promise<Frame> {
+  add(op: ClientOp['op'], topic: string | undefined, build: () => ClientOp, timeoutMs: number | undefined, send: ((op: ClientOp) => void) | undefined, onReply?: (reply: ServerOp) => void): Promise<ServerOp> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
         this.requests.delete(id);
         reject(new MeshError('timeout', `no answer to ${op} within ${timeoutMs} ms`));
       }, timeoutMs);
-      const request: PendingRequest = { op, topic, build, resolve, reject, sent: false, cancelled: false, timer };
+      const request: PendingRequest = { op, topic, build, onReply, resolve, reject, sent: false, cancelled: false, timer };
       this.requests.set(id, request);
       if (send) this.transmit(id, request, send);
     });
   }
 
   /** Settles the request `id` with a reply; false when no request has that id. */
-  answer(id: unknown, reply: Frame, error: MeshError | undefined): boolean {
+  answer(id: RequestId | undefined, reply: ServerOp, error: MeshError | undefined): boolean {
     const request = typeof id === 'number' ? this.requests.get(id) : undefined;
-    if (!request) return false;
-    this.requests.delete(id as number);
+    if (!request || typeof id !== 'number') return false;
+    this.requests.delete(id);
     clearTimeout(request.timer);
-    if (error) request.reject(error);
-    else request.resolve(reply);
+    if (error) {
+      request.reject(error);
+    } else {
+      request.onReply?.(reply);
+      request.resolve(reply);
+    }
     return true;
   }
 
@@ -64,6 +69,7 @@ export class PendingRequests {
       clearTimeout(request.timer);
       if (request.sent) {
         request.cancelled = true;
+        request.onReply = undefined;
         request.resolve = () => {};
         request.reject = () => {};
       } else {
@@ -94,7 +100,7 @@ export class PendingRequests {
     }
   }
 
-  sendUnsent(send: (frame: Frame) => void): void {
+  sendUnsent(send: (op: ClientOp) => void): void {
     for (const [id, request] of this.requests) if (!request.sent) this.transmit(id, request, send);
   }
 
@@ -107,7 +113,7 @@ export class PendingRequests {
     }
   }
 
-  private transmit(id: number, request: PendingRequest, send: (frame: Frame) => void): void {
+  private transmit(id: number, request: PendingRequest, send: (op: ClientOp) => void): void {
     request.sent = true;
     send({ ...request.build(), id });
   }

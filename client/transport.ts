@@ -1,7 +1,8 @@
 // A client connection, whatever carries it: a WebSocket (ws-transport.ts) or HTTP streaming
 // (http-stream-transport.ts, PROTOCOL.md §3). MeshClient speaks ops to it and hears ops, opens and closes from it.
 
-import type { Frame } from './pending-requests.js';
+import type { ClientOp, ServerOp } from '../shared/protocol.js';
+import { parseServerOp } from '../shared/server-op-parser.js';
 
 export type TransportKind = 'websocket' | 'http-stream';
 export const transportKinds: readonly TransportKind[] = ['websocket', 'http-stream'];
@@ -9,8 +10,8 @@ export const transportKinds: readonly TransportKind[] = ['websocket', 'http-stre
 export interface TransportHandlers {
   /** The connection is up (a WebSocket opened; an HTTP session was answered): the transport works here. */
   onOpen(): void;
-  /** One server→client op (undefined: the edge sent something that is not a JSON object). */
-  onMessage(op: Frame | undefined): void;
+  /** One server→client op (undefined: the edge sent something that is not one). */
+  onMessage(op: ServerOp | undefined): void;
   /** The connection ended, with a WebSocket close code (or its equivalent); `opened` tells whether onOpen came first. */
   onClose(code: number, reason: string, opened: boolean): void;
 }
@@ -18,17 +19,21 @@ export interface TransportHandlers {
 export interface Transport {
   readonly kind: TransportKind;
   /** Opens the connection and sends `connect` (built when needed: its token may be fetched; a rejection closes with 1000). */
-  open(connect: () => Promise<Frame>): void;
-  send(frame: Frame): void;
+  open(connect: () => Promise<ClientOp>): void;
+  send(op: ClientOp): void;
   /** Closes; resolves once closed. No onClose after it. */
   close(code?: number, reason?: string): Promise<void>;
 }
 
-/** Parses a server frame: a JSON object or undefined. */
-export function parseOp(raw: unknown): Frame | undefined {
+/** Parses a server frame (JSON text or bytes): the op it holds, or undefined when it holds none. */
+export function parseOp(raw: unknown): ServerOp | undefined {
+  return parseServerOp(parseJson(raw));
+}
+
+/** JSON text or bytes as a value; undefined when it does not parse. */
+export function parseJson(raw: unknown): unknown {
   try {
-    const op: unknown = JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw as ArrayBuffer));
-    return typeof op === 'object' && op !== null && !Array.isArray(op) ? (op as Frame) : undefined;
+    return JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw as ArrayBuffer));
   } catch {
     return undefined;
   }

@@ -1,7 +1,7 @@
 // The WebSocket transport (PROTOCOL.md §2): json subprotocol, one op per text frame.
 
 import { subprotocols } from '../shared/protocol.js';
-import type { Frame } from './pending-requests.js';
+import type { ClientOp } from '../shared/protocol.js';
 import { parseOp, type Transport, type TransportHandlers } from './transport.js';
 
 /** The part of the WebSocket API the client uses (the browser's, or `ws` in Node). */
@@ -26,7 +26,7 @@ export class WsTransport implements Transport {
 
   constructor(private readonly WebSocketImpl: WebSocketFactory, private readonly url: string, private readonly handlers: TransportHandlers) {}
 
-  open(connect: () => Promise<Frame>): void {
+  open(connect: () => Promise<ClientOp>): void {
     let socket: WebSocketLike;
     try {
       socket = new this.WebSocketImpl(this.url, [subprotocols.json]);
@@ -57,8 +57,8 @@ export class WsTransport implements Transport {
     };
   }
 
-  send(frame: Frame): void {
-    if (this.socket?.readyState === openState) this.socket.send(JSON.stringify(frame));
+  send(op: ClientOp): void {
+    if (this.socket?.readyState === openState) this.socket.send(JSON.stringify(op));
   }
 
   close(code = 1000, reason = 'client closed'): Promise<void> {

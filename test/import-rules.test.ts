@@ -11,7 +11,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const folders = ['edge', 'core', 'shared', 'client', 'cli'] as const;
 
 /** Shared files that are safe in browsers, the only ones the client may import. */
-const clientSharedFiles = new Set(['shared/protocol.js', 'shared/errors.js', 'shared/topics.js', 'shared/backoff.js']);
+const clientSharedFiles = new Set(['shared/protocol.js', 'shared/errors.js', 'shared/topics.js', 'shared/backoff.js', 'shared/server-op-parser.js']);
 const sharedPackages = new Set(['msgpackr', 'lru-cache', 'jose']);
 const builtins = new Set(builtinModules.filter((name) => !name.startsWith('_')));
 

@@ -2,11 +2,13 @@
 // that a subscription the app gave up is never asked again.
 
 import test from 'ava';
-import { PendingRequests, type Frame } from '../client/pending-requests.js';
+import { PendingRequests } from '../client/pending-requests.js';
+import type { ClientOp } from '../shared/protocol.js';
+import { parseServerOp } from '../shared/server-op-parser.js';
 
-function wire(): { sent: Frame[]; send(frame: Frame): void } {
-  const sent: Frame[] = [];
-  return { sent, send: (frame) => sent.push(frame) };
+function wire(): { sent: ClientOp[]; send(op: ClientOp): void } {
+  const sent: ClientOp[] = [];
+  return { sent, send: (op) => sent.push(op) };
 }
 
 test('a sent sub is asked again after a reconnect; a sent pub fails unavailable', async (t) => {
@@ -31,7 +33,7 @@ test('a sub the app gave up while it was on the wire is not asked again after a 
   requests.cancelSubscribe('news.a');
   t.false(requests.subscribing('news.a'), 'a given-up subscription is not one the client still waits for');
   // Its late answer on the same connection is taken and ignored.
-  t.true(requests.answer(first.sent[0]!.id, { op: 'subok' }, undefined));
+  t.true(requests.answer(first.sent[0]!.id, { op: 'subok', topic: 'news.a', recovered: false }, undefined));
 
   void requests.add('sub', 'news.b', () => ({ op: 'sub', topic: 'news.b' }), undefined, first.send);
   requests.cancelSubscribe('news.b');
@@ -39,4 +41,20 @@ test('a sub the app gave up while it was on the wire is not asked again after a 
   const second = wire();
   requests.sendUnsent(second.send);
   t.deepEqual(second.sent, []);
+});
+
+test('server ops are checked by shape: what is not one is undefined, never half an op', (t) => {
+  t.like(parseServerOp({ op: 'msg', topic: 'a', epoch: 'e', offset: 1, data: null }), { op: 'msg', data: null });
+  t.like(parseServerOp({ op: 'subok', id: 1, topic: 'a.*', recovered: false }), { op: 'subok' }, 'a pattern: no position');
+  t.like(parseServerOp({ op: 'error', code: 'forbidden', message: 'no' }), { code: 'forbidden' });
+  for (const bad of [
+    null, [], 'msg', { op: 'nope' }, { op: 'toString' },
+    { op: 'msg', topic: 'a', epoch: 'e', offset: 1 },
+    { op: 'msg', topic: 'a', epoch: 'e', offset: -1, data: 1 },
+    { op: 'msg', topic: 'a', epoch: 'e', offset: 1, data: 'x', enc: 'hex' },
+    { op: 'subok', topic: 'a', recovered: false, epoch: 'e' },
+    { op: 'puback', id: {}, epoch: 'e', offset: 1 },
+    { op: 'error', code: 'no_such_code', message: 'x' },
+    { op: 'welcome', session: 's', edge: 'e', region: 'r' },
+  ]) t.is(parseServerOp(bad), undefined, JSON.stringify(bad));
 });

@@ -1,0 +1,36 @@
+// Checks the shape of an op an edge sent a client and turns it into the typed ServerOp it is, or undefined when it is
+// not one (unknown op, missing or ill-typed fields). Browser-safe: the SDK runs it on every frame it receives.
+
+import { isErrorCode } from './errors.js';
+import type { RequestId, ServerOp } from './protocol.js';
+
+type Fields = Record<string, unknown>;
+
+const isRecord = (value: unknown): value is Fields => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isOffset = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isRequestId = (value: unknown): value is RequestId => isString(value) || (typeof value === 'number' && Number.isFinite(value));
+
+/** The fields each op must have, by name, with their checks (`id` is checked for every op that has it). */
+const shapes: Record<ServerOp['op'], Record<string, (value: unknown) => boolean>> = {
+  welcome: { session: isString, edge: isString, region: isString, heartbeatMs: isOffset },
+  subok: { topic: isString, recovered: (value) => typeof value === 'boolean' },
+  unsubok: {},
+  puback: { epoch: isString, offset: isOffset },
+  pong: {},
+  msg: { topic: isString, epoch: isString, offset: isOffset },
+  reset: { topic: isString, epoch: isString, offset: isOffset },
+  error: { code: isErrorCode, message: isString },
+  redirect: { url: isString, reason: isString },
+};
+
+export function parseServerOp(value: unknown): ServerOp | undefined {
+  if (!isRecord(value) || !isString(value.op) || !Object.hasOwn(shapes, value.op)) return undefined;
+  const op = value.op as ServerOp['op'];
+  if (value.id !== undefined && !isRequestId(value.id)) return undefined;
+  for (const [field, check] of Object.entries(shapes[op])) if (!check(value[field])) return undefined;
+  // A subok carries a position for topics, none for patterns: both or neither.
+  if (op === 'subok' && (value.epoch !== undefined || value.offset !== undefined) && !(isString(value.epoch) && isOffset(value.offset))) return undefined;
+  if (op === 'msg' && (!('data' in value) || (value.enc !== undefined && value.enc !== 'base64'))) return undefined;
+  return value as unknown as ServerOp;
+}

@@ -6,23 +6,36 @@ import type { Logger } from 'pino';
 import { packValue, type ClientOpParse } from '../shared/codec.js';
 import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
 import { Permissions } from '../shared/permissions.js';
-import type { ClientOp, ConnectOp, PubOp, RequestId, SubOp, UnsubOp } from '../shared/protocol.js';
+import type { ClientOp, ConnectOp, Position, PubOp, RequestId, SubOp, UnsubOp } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import type { AddressShares } from './address-shares.js';
-import type { InterestTable } from './interest-table.js';
 import { LocalSubscription, type SubscriberSession } from './local-subscription.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { SessionTransport } from './session-transport.js';
 import type { TokenVerifier } from './token-verifier.js';
-import type { Uplink } from './uplink.js';
+
+/** What a session needs of the edge's interest table (edge/interest-table.ts). */
+export interface SubscriptionTable {
+  add(subscription: LocalSubscription): void;
+  remove(subscription: LocalSubscription): void;
+  /** Whether the edge subscribes `filter` on its uplink already. */
+  holds(filter: string): boolean;
+  /** Whether one more subscription to `filter` fits the edge's topic limit. */
+  hasRoomFor(filter: string): boolean;
+}
+
+/** What a session needs of the uplink (edge/uplink.ts): its publishes, answered once the core sequenced them. */
+export interface Publisher {
+  publish(topic: string, payload: Uint8Array, holdMs: number): Promise<Position>;
+}
 
 export interface SessionContext {
   edgeId: string;
   region: string;
   limits: LimitsConfig;
-  interest: InterestTable;
-  uplink: Uplink;
+  interest: SubscriptionTable;
+  uplink: Publisher;
   tokens: TokenVerifier;
   /** What each client address may hold of the edge's topic table and uplink queue. */
   shares: AddressShares;
@@ -118,16 +131,16 @@ export class ClientSession implements SubscriberSession {
 
   /** The core refused a subscription this session asked for (the interest table has already let it go). */
   refused(subscription: LocalSubscription, error: RelayError): void {
-    if (this.subscriptions.get(subscription.subscription) !== subscription) return;
-    this.subscriptions.delete(subscription.subscription);
-    this.context.shares.releaseTopic(this.address, subscription.subscription);
-    this.fail(subscription.request?.id, error);
+    if (this.subscriptions.get(subscription.filter) !== subscription) return;
+    this.subscriptions.delete(subscription.filter);
+    this.context.shares.releaseTopic(this.address, subscription.filter);
+    this.fail(subscription.requestId, error);
   }
 
   private drop(subscription: LocalSubscription): void {
-    this.subscriptions.delete(subscription.subscription);
+    this.subscriptions.delete(subscription.filter);
     this.context.interest.remove(subscription);
-    this.context.shares.releaseTopic(this.address, subscription.subscription);
+    this.context.shares.releaseTopic(this.address, subscription.filter);
   }
 
   private dispatch(op: ClientOp): void {
@@ -224,7 +237,7 @@ export class ClientSession implements SubscriberSession {
     if (!subscription) throw new RelayError('not_subscribed', `not subscribed to ${op.topic}`);
     this.drop(subscription);
     // Nothing goes unanswered: a `sub` still waiting for the core ends here.
-    if (subscription.request) this.fail(subscription.request.id, new RelayError('not_subscribed', `unsubscribed from ${op.topic} before the subscription was answered`));
+    if (!subscription.answered) this.fail(subscription.requestId, new RelayError('not_subscribed', `unsubscribed from ${op.topic} before the subscription was answered`));
     this.transport.sendOp({ op: 'unsubok', ...idOf(op.id) });
   }
 

@@ -10,7 +10,16 @@ import type { Position } from '../shared/protocol.js';
 import { EncodedMessage } from './encoded-message.js';
 import type { LocalSubscription } from './local-subscription.js';
 import { RecentBudget, RecentCache } from './recent-cache.js';
-import { UplinkLost, type SubscribeAnswer, type Uplink } from './uplink.js';
+import { UplinkLost, type SubscribeAnswer } from './uplink.js';
+
+/** What the interest table needs of the uplink (edge/uplink.ts): a small port, so a fake can stand in for it in tests. */
+export interface UplinkPort {
+  /** Sends a `sub` (when connected: on connect the table resubscribes everything); one answer or error follows. */
+  subscribe(filter: string, since: Position | null, onAnswer: (answer: SubscribeAnswer) => void, onError: (error: RelayError) => void): void;
+  unsubscribe(filter: string): void;
+  /** The messages of `topic` in [from, to] of `epoch`, or null when gone; aborting `signal` cancels it. */
+  history(topic: string, epoch: string, from: number, to: number, holdMs: number, signal?: AbortSignal): Promise<Array<[number, Uint8Array]> | null>;
+}
 
 /** After the core refused a subscription that clients still hold, how long until it is asked again. */
 const refusedRetryMs = 1000;
@@ -46,7 +55,7 @@ interface PatternInterest extends Interest {
 }
 
 export interface InterestTableOptions {
-  uplink: Uplink;
+  uplink: UplinkPort;
   logger: Logger;
   /** Newest messages kept per topic for local replay. */
   recentMessages: number;
@@ -56,8 +65,6 @@ export interface InterestTableOptions {
   holdMs: number;
   /** Topics and patterns this edge subscribes on its uplink at most. */
   maxTopics: number;
-  /** Tells the owner of a subscription that the core refused it; the session answers the client. */
-  onRefused(subscription: LocalSubscription, error: RelayError): void;
 }
 
 export class InterestTable {
@@ -105,10 +112,10 @@ export class InterestTable {
   add(subscription: LocalSubscription): void {
     this.subscriptionCount++;
     if (subscription.pattern) return this.addPattern(subscription);
-    let interest = this.topics.get(subscription.subscription);
+    let interest = this.topics.get(subscription.filter);
     if (!interest) {
       interest = {
-        topic: subscription.subscription, subscribers: [], waiting: [], confirmed: false,
+        topic: subscription.filter, subscribers: [], waiting: [], confirmed: false,
         epoch: '', last: 0, early: [], recent: new RecentCache(this.options.recentMessages, this.recentBudget), asked: null, unrecoverableUpTo: -1,
       };
       this.topics.set(interest.topic, interest);
@@ -123,10 +130,8 @@ export class InterestTable {
   }
 
   remove(subscription: LocalSubscription): void {
-    // A replay still on its way from the core is for nobody now: the core stops sending it.
-    subscription.replayFetch?.abort();
-    subscription.replayFetch = undefined;
-    const interest = subscription.pattern ? this.patterns.get(subscription.subscription) : this.topics.get(subscription.subscription);
+    subscription.leave();
+    const interest = subscription.pattern ? this.patterns.get(subscription.filter) : this.topics.get(subscription.filter);
     if (!interest) return;
     if (subscription.slot >= 0) {
       this.subscriptionCount--;
@@ -142,7 +147,7 @@ export class InterestTable {
       interest.waiting.splice(index, 1);
       this.subscriptionCount--;
     }
-    if (interest.subscribers.length === 0 && interest.waiting.length === 0) this.forget(subscription.subscription);
+    if (interest.subscribers.length === 0 && interest.waiting.length === 0) this.forget(subscription.filter);
   }
 
   /** A message from the core: to the topic's subscribers, then to matching patterns' subscribers, once per session. */
@@ -180,13 +185,7 @@ export class InterestTable {
         session.fanoutStamp = stamp;
         message ??= new EncodedMessage(topic, epoch, offset, payload);
         const exact = session.exactSubscription(topic);
-        if (exact && exact.slot >= 0) continue;
-        if (exact?.request?.since) {
-          // It will replay from `since`: hold the topic for it, to follow the replay in order.
-          (exact.held ??= []).push(message);
-          continue;
-        }
-        if (exact) exact.last = Math.max(exact.last, offset);
+        if (exact?.joined || (exact && !exact.throughPattern(message))) continue;
         subscription.deliver(message);
         this.deliveries++;
       }
@@ -231,9 +230,9 @@ export class InterestTable {
   }
 
   private addPattern(subscription: LocalSubscription): void {
-    let interest = this.patterns.get(subscription.subscription);
+    let interest = this.patterns.get(subscription.filter);
     if (!interest) {
-      interest = { pattern: subscription.subscription, subscribers: [], waiting: [subscription], confirmed: false };
+      interest = { pattern: subscription.filter, subscribers: [], waiting: [subscription], confirmed: false };
       this.patterns.set(interest.pattern, interest);
       this.patternIndex.add(interest.pattern, interest);
       this.interestDigest.add(interest.pattern);
@@ -241,14 +240,14 @@ export class InterestTable {
     } else if (!interest.confirmed) {
       interest.waiting.push(subscription);
     } else {
-      this.answer(subscription, undefined, false);
+      subscription.answer(undefined, false);
       this.join(interest, subscription);
     }
   }
 
   private subscribeTopic(interest: TopicInterest): void {
     // Resume from what this edge delivered; a new interest asks for its first client's `since`, so that replay arrives with the answer.
-    const since = interest.epoch ? { epoch: interest.epoch, offset: interest.last } : interest.waiting[0]?.request?.since ?? null;
+    const since = interest.epoch ? { epoch: interest.epoch, offset: interest.last } : interest.waiting[0]?.since ?? null;
     interest.asked = since;
     this.options.uplink.subscribe(interest.topic, since,
       (answer) => { if (this.topics.get(interest.topic) === interest) this.confirmTopic(interest, answer); },
@@ -262,7 +261,7 @@ export class InterestTable {
       const waiting = interest.waiting;
       interest.waiting = [];
       for (const subscription of waiting) {
-        this.answer(subscription, undefined, false);
+        subscription.answer(undefined, false);
         this.join(interest, subscription);
       }
     }, (error) => this.refused(interest, error));
@@ -318,40 +317,29 @@ export class InterestTable {
     interest.epoch = position.epoch;
     interest.last = position.offset;
     interest.recent.clear();
-    for (const subscription of interest.subscribers) {
-      subscription.last = position.offset;
-      // One still waiting for its replay learns the new position from its answer instead.
-      if (!subscription.request) subscription.session.transport.sendOp({ op: 'reset', topic: interest.topic, epoch: position.epoch, offset: position.offset });
-    }
+    for (const subscription of interest.subscribers) subscription.reset(interest.topic, position);
   }
 
   /** Answers a client's subscription on a confirmed topic, replaying from the local cache or the core when it gave `since`. */
   private attach(interest: TopicInterest, subscription: LocalSubscription): void {
-    const since = subscription.request?.since;
+    const since = subscription.since;
     const position = { epoch: interest.epoch, offset: interest.last };
-    if (!since || since.epoch !== position.epoch || since.offset > position.offset) {
-      this.answer(subscription, position, false);
-      // `last` may already be ahead: messages this session got through a pattern while this answer was pending.
-      subscription.last = Math.max(subscription.last, position.offset);
+    // Nothing to replay (or nothing that can be): answered at the position, live from there.
+    if (!since || since.epoch !== position.epoch || since.offset > position.offset || since.offset <= interest.unrecoverableUpTo) {
+      subscription.answer(position, false);
+      subscription.continueFrom(position.offset);
       subscription.release([], position.epoch);
       return this.join(interest, subscription);
     }
-    subscription.last = since.offset;
+    subscription.replayFrom(since.offset);
     const cached = since.offset === position.offset ? [] : interest.recent.after(since.epoch, since.offset);
     if (cached) {
       this.replays.cache++;
-      this.answer(subscription, position, true);
+      subscription.answer(position, true);
       subscription.release(cached.filter((message) => message.offset <= position.offset), position.epoch);
       return this.join(interest, subscription);
     }
-    if (since.offset <= interest.unrecoverableUpTo) {
-      this.answer(subscription, position, false);
-      subscription.last = position.offset;
-      subscription.release([], position.epoch);
-      return this.join(interest, subscription);
-    }
     // Not in the cache: join now holding live messages, fetch the gap from the core, then answer.
-    subscription.held ??= [];
     this.join(interest, subscription);
     this.replays.core++;
     void this.replayFromCore(interest, subscription, since, position);
@@ -359,17 +347,16 @@ export class InterestTable {
 
   private async replayFromCore(interest: TopicInterest, subscription: LocalSubscription, since: Position, position: Position): Promise<void> {
     const fetch = new AbortController();
-    subscription.replayFetch = fetch;
+    subscription.fetchingReplay(fetch);
     const found = await this.fetchHistory(interest.topic, since, position.offset, fetch.signal);
-    if (subscription.slot < 0 || fetch.signal.aborted) return;
-    subscription.replayFetch = undefined;
+    if (!subscription.joined || fetch.signal.aborted) return;
     // A reset while the replay was on its way (a new epoch) means it no longer continues the stream.
     const current = interest.epoch === position.epoch;
     const answered = current ? position : { epoch: interest.epoch, offset: interest.last };
     const recovered = found !== null && current;
     if (found === null && current) this.unrecoverable(interest, since.offset);
-    this.answer(subscription, answered, recovered);
-    if (!recovered) subscription.last = Math.max(subscription.last, answered.offset);
+    subscription.answer(answered, recovered);
+    if (!recovered) subscription.continueFrom(answered.offset);
     const replay = recovered ? found.map(([offset, payload]) => new EncodedMessage(interest.topic, since.epoch, offset, payload)) : [];
     subscription.release(replay, interest.epoch);
   }
@@ -393,18 +380,6 @@ export class InterestTable {
     interest.unrecoverableUpTo = Math.max(interest.unrecoverableUpTo, offset);
   }
 
-  private answer(subscription: LocalSubscription, position: Position | undefined, recovered: boolean): void {
-    const request = subscription.request;
-    subscription.request = null;
-    subscription.session.transport.sendOp({
-      op: 'subok',
-      ...(request?.id !== undefined ? { id: request.id } : {}),
-      topic: subscription.subscription,
-      ...(position ? { epoch: position.epoch, offset: position.offset } : {}),
-      recovered,
-    });
-  }
-
   private join(interest: Interest, subscription: LocalSubscription): void {
     subscription.slot = interest.subscribers.length;
     interest.subscribers.push(subscription);
@@ -418,7 +393,7 @@ export class InterestTable {
     const waiting = interest.waiting;
     interest.waiting = [];
     this.subscriptionCount -= waiting.length;
-    for (const subscription of waiting) this.options.onRefused(subscription, error);
+    for (const subscription of waiting) subscription.session.refused(subscription, error);
     if (interest.subscribers.length === 0) return this.forget(key);
     // Clients still rely on it (a resubscription was refused): ask again shortly.
     setTimeout(() => {

@@ -12,7 +12,6 @@ import { ClientListener } from './client-listener.js';
 import { AddressShares } from './address-shares.js';
 import { IpLimiter } from './ip-limiter.js';
 import { StreamListener } from './stream-listener.js';
-import type { ClientSession } from './client-session.js';
 import { edgeHttpHandler } from './http-api.js';
 import { EdgeMeshView } from './mesh-view.js';
 import { defaultLocateConfig, type LocateConfig } from '../shared/locate.js';
@@ -133,7 +132,6 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     recentMaxBytes: limits.recentCacheMaxBytes,
     holdMs: limits.publishHoldMs,
     maxTopics: limits.maxTopicsPerEdge,
-    onRefused: (subscription, error) => (subscription.session as ClientSession).refused(subscription, error),
   });
   const metrics = createEdgeMetrics(options.id, {
     sessions: () => [

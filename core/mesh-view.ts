@@ -5,7 +5,7 @@
 
 import { encodeFrame } from '../shared/codec.js';
 import { coreRow, coreStatusOf, edgeRow, edgeStatusOf, type CoreMeshShare, type CoreStatus, type EdgeReport, type EdgeRow, type EdgeStatus, type MeshSnapshot } from '../shared/mesh-status.js';
-import { MeshWatch } from '../shared/mesh-watch.js';
+import { Condition } from '../shared/condition.js';
 import { frameType } from '../shared/protocol.js';
 
 /** What the view needs of an edge's uplink. */
@@ -31,7 +31,7 @@ export class CoreMeshView {
   private remote: CoreMeshShare[] = [];
   private exchanging = false;
   private readonly timer: NodeJS.Timeout;
-  readonly watch = new MeshWatch(() => this.snapshot());
+  readonly watch = new Condition(() => this.snapshot());
 
   constructor(private readonly options: CoreMeshViewOptions) {
     this.timer = setInterval(() => void this.tick(), options.periodMs);

@@ -9,6 +9,7 @@ import { isCoreShare, type CoreMeshShare } from '../shared/mesh-status.js';
 import type { Position } from '../shared/protocol.js';
 import { isPattern, matches } from '../shared/topics.js';
 import type { Engine, EngineStatus, StoredMessage } from './engine.js';
+import { Condition } from '../shared/condition.js';
 import { channelPrefix, dedupeKey, epochKey, meshCoresKey, meshKey, followScript, globOf, positionScript, publishScript, readScript, topicKeys } from './redis-scripts.js';
 import { StreamFollower } from './stream-follower.js';
 
@@ -61,7 +62,11 @@ export class RedisEngine implements Engine {
   private errors = 0;
   private down = new Set<string>();
   private closed = false;
-  private readonly statusWaiters = new Set<() => void>();
+  /** Waiters for a state of the engine (available, say); checked at every change of it. */
+  private readonly statusChanges = new Condition(() => {
+    if (this.closed) throw new RelayError('unavailable', 'engine closed');
+    return this.status();
+  });
   /** Where Redis is, without credentials, for logs. */
   private readonly where: string;
 
@@ -105,25 +110,7 @@ export class RedisEngine implements Engine {
 
   /** Resolves once `wanted` holds of the engine's status (checked at every change), or rejects after `ms`. */
   whenStatus(wanted: (status: EngineStatus) => boolean, ms: number): Promise<void> {
-    if (wanted(this.status())) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.statusWaiters.delete(check);
-        reject(new RelayError('unavailable', `${this.status().unavailable ?? 'redis status'} (${this.where}): not as wanted within ${ms} ms`));
-      }, ms);
-      const check = (): void => {
-        if (this.closed) {
-          clearTimeout(timer);
-          this.statusWaiters.delete(check);
-          return reject(new RelayError('unavailable', 'engine closed'));
-        }
-        if (!wanted(this.status())) return;
-        clearTimeout(timer);
-        this.statusWaiters.delete(check);
-        resolve();
-      };
-      this.statusWaiters.add(check);
-    });
+    return this.statusChanges.until(wanted, ms, () => new RelayError('unavailable', `${this.status().unavailable ?? 'redis status'} (${this.where}): not as wanted within ${ms} ms`)).then(() => undefined);
   }
 
   async publish(topic: string, data: Uint8Array, dedupe?: string): Promise<StoredMessage> {
@@ -217,7 +204,7 @@ export class RedisEngine implements Engine {
     this.closed = true;
     this.listeners.length = 0;
     // Whoever waits for a status gets its answer now, not at its deadline.
-    for (const waiter of [...this.statusWaiters]) waiter();
+    this.statusChanges.notify();
     this.commands.disconnect();
     this.subscriber.disconnect();
   }
@@ -340,7 +327,7 @@ export class RedisEngine implements Engine {
   }
 
   private statusChanged(): void {
-    for (const waiter of [...this.statusWaiters]) waiter();
+    this.statusChanges.notify();
     this.tryCatchUp();
   }
 

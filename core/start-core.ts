@@ -9,7 +9,7 @@ import { WebSocketServer } from 'ws';
 import { closeCodes } from '../shared/errors.js';
 import { guardUpgrade, pathOf } from '../shared/http.js';
 import { defaultLocateConfig, type LocateConfig } from '../shared/locate.js';
-import type { EdgeReport, MeshSnapshot } from '../shared/mesh-status.js';
+import { meshUntil, type EdgeReport, type MeshSnapshot } from '../shared/mesh-status.js';
 import { uplinkPath, type Position } from '../shared/protocol.js';
 import type { Address, HistoryConfig, TlsConfig } from '../shared/topology.js';
 import { defaultHistory, defaultLimits, defaultUplink } from '../shared/topology.js';
@@ -92,25 +92,26 @@ export interface CoreHandle {
 export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   const logger = (options.logger ?? pino()).child({ core: options.id });
   const engine = options.engine ?? new MemoryEngine({ ...defaultHistory, ...options.history });
-  const metrics = createCoreMetrics(options.id, () => view.edges(), () => engine.status());
   // The router tells the engine which topics and patterns this core's edges want, so a shared engine follows only those.
   const router = new Router<UplinkPeer>(engine);
   const uplinks = new Map<string, UplinkPeer>();
   // Plain numbers beside the Prometheus counters: the mesh view reads them synchronously.
   const counts = { published: 0, routed: 0 };
-  engine.onMessage((message) => {
-    const routed = router.route(message);
-    counts.published++;
-    counts.routed += routed;
-    metrics.published.inc();
-    metrics.routed.inc(routed);
-  });
+  // How edges reach this core: the topology's URL, else where it listens (known once it does).
   let publicUrl = options.url ?? '';
   const view = new CoreMeshView({
     core: () => ({ id: options.id, region: options.region ?? '', url: publicUrl, uplinks: uplinks.size, ...counts }),
     members: () => uplinks.values(),
     exchange: (own, ttlMs) => engine.exchangeMesh(own, ttlMs),
     periodMs: options.statusMs ?? defaultUplink.statusMs,
+  });
+  const metrics = createCoreMetrics(options.id, () => view.edges(), () => engine.status());
+  engine.onMessage((message) => {
+    const routed = router.route(message);
+    counts.published++;
+    counts.routed += routed;
+    metrics.published.inc();
+    metrics.routed.inc(routed);
   });
 
   const peers = new Set<UplinkPeer>();
@@ -193,7 +194,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     metrics,
     uplinks,
     mesh: () => view.snapshot(),
-    meshUntil: (predicate, timeoutMs) => view.watch.until(predicate, timeoutMs),
+    meshUntil: (predicate, timeoutMs) => meshUntil(view.watch, predicate, timeoutMs),
     async close() {
       clearInterval(liveness);
       view.close();

@@ -7,6 +7,7 @@ import type { WebSocket } from 'ws';
 import { checkPayload, decodeEdgeFrames, encodeFrame } from '../shared/codec.js';
 import { challengeNonce, edgeProofMatches } from '../shared/edge-proof.js';
 import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
+import { beat, type Heartbeat } from '../shared/heartbeat.js';
 import { InterestDigest, type DigestValue } from '../shared/interest-digest.js';
 import { edgeReportOf, type EdgeReport } from '../shared/mesh-status.js';
 import { frameType, oldestEdgeProtocolVersion, protocolVersion, type CoreFrame, type EdgeFrame, type FrameOf, type Position } from '../shared/protocol.js';
@@ -62,14 +63,14 @@ export interface KnownEdge {
 /** Edge ids in refusal logs are cut to this: they come from whoever connected, not from the topology. */
 const loggedIdLength = 200;
 
-export class UplinkPeer implements RouteTarget {
+export class UplinkPeer implements RouteTarget, Heartbeat {
   routeStamp = 0;
   edgeId = '';
   region = '';
   /** The edge's last report of its health and load (shared/mesh-status.ts). */
   report: EdgeReport | undefined;
   /** A pong since the last liveness sweep: frames do not count, as an edge that sends but never reads is not alive. */
-  heard = true;
+  alive = true;
   /** Random per edge process, and never shown to anyone but the core: only that process can claim it again. */
   instance = '';
   /** Subscription → the number of the `sub` that added it, so a failed `sub` removes only what it added. */
@@ -100,7 +101,7 @@ export class UplinkPeer implements RouteTarget {
     });
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
     socket.on('pong', () => {
-      this.heard = true;
+      this.alive = true;
     });
     socket.on('close', () => this.cleanup());
     socket.on('error', (error) => context.logger.warn({ edge: this.edgeId, err: error.message }, 'uplink socket error'));
@@ -118,14 +119,10 @@ export class UplinkPeer implements RouteTarget {
 
   /** Called once per liveness period: the core pings, and an edge that answered nothing since the last ping is gone. */
   sweep(): void {
-    if (!this.heard) {
-      this.context.logger.warn({ edge: this.edgeId }, 'uplink did not answer a ping within a liveness period; dropping it');
-      this.socket.terminate();
-      this.cleanup();
-      return;
-    }
-    this.heard = false;
-    this.socket.ping();
+    if (beat(this, () => this.socket.ping())) return;
+    this.context.logger.warn({ edge: this.edgeId }, 'uplink did not answer a ping within a liveness period; dropping it');
+    this.socket.terminate();
+    this.cleanup();
   }
 
   close(code: number, reason: string): void {

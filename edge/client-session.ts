@@ -7,7 +7,7 @@ import { packValue, type ClientOpParse } from '../shared/codec.js';
 import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
 import { Permissions } from '../shared/permissions.js';
 import type { ClientOp, ConnectOp, Position, PubOp, RequestId, SubOp, UnsubOp } from '../shared/protocol.js';
-import type { LimitsConfig } from '../shared/topology.js';
+import { maxTimerMs, type LimitsConfig } from '../shared/topology.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import type { AddressShares } from './address-shares.js';
 import { LocalSubscription, type SubscriberSession } from './local-subscription.js';
@@ -51,8 +51,6 @@ export interface SessionContext {
 const replayBytesPerToken = 32 * 1024;
 /** Ops a client may send after `connect` while its token is being checked; more is abuse. */
 const maxQueuedWhileConnecting = 64;
-/** setTimeout cannot wait longer than this; a token that lives longer is checked again when it fires. */
-const maxTimerMs = 2_147_483_647;
 
 export class ClientSession implements SubscriberSession {
   readonly id = randomBytes(16).toString('base64url');
@@ -202,6 +200,7 @@ export class ClientSession implements SubscriberSession {
     clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
     if (!Number.isFinite(expiresAt)) return;
+    // setTimeout cannot wait longer than maxTimerMs: a token that lives longer is checked again when it fires.
     this.expiryTimer = setTimeout(() => {
       if (Date.now() >= expiresAt) this.transport.close(closeCodes.unauthorized, 'token expired');
       else this.armExpiry(expiresAt);

@@ -24,6 +24,8 @@ export interface EdgeHttpContext {
   metrics: EdgeMetrics;
   logger: Logger;
   draining(): boolean;
+  /** Why a new client would be refused now (counted), or undefined: for POST /v1/session, as for upgrades. */
+  refusal(): 'draining' | 'capacity' | undefined;
   maxBodyBytes: number;
   maxMessageBytes: number;
   publishHoldMs: number;
@@ -53,7 +55,7 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
     // The browser SDK bundle (/relaymesh.js) and the demo page (/).
     ...assets,
     // Locate names public URLs only, so any page may ask it (it answers CORS itself).
-  }, context.logger, context.origins, (req, res, path) => context.streams.handle(req, res, path), new Set([...Object.keys(assets), '/v1/locate']));
+  }, context.logger, context.origins, (req, res, path) => context.streams.handle(req, res, path, context.refusal), new Set([...Object.keys(assets), '/v1/locate']));
 }
 
 /** Sent in order on the one uplink, so a batch gets consecutive offsets per topic; within the address's share. */

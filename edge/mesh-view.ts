@@ -2,13 +2,13 @@
 // While the uplink is down the other edges' entries are as last heard (their uplinks are not this one's);
 // this edge itself is then unhealthy, so /v1/locate here sends clients elsewhere.
 
-import { MeshWatch } from '../shared/mesh-watch.js';
+import { Condition } from '../shared/condition.js';
 import { coreStatusOf, edgeStatusOf, type CoreRow, type CoreStatus, type EdgeRow, type EdgeStatus, type MeshSnapshot } from '../shared/mesh-status.js';
 
 export class EdgeMeshView {
   private cores: CoreStatus[] = [];
   private others: EdgeStatus[] = [];
-  readonly watch = new MeshWatch(() => this.snapshot());
+  readonly watch = new Condition(() => this.snapshot());
 
   constructor(private readonly self: () => EdgeStatus) {}
 

@@ -25,7 +25,12 @@ export interface EdgeTotals {
   uplinkMessages: { in: number; out: number };
 }
 
-export function createEdgeMetrics(edgeId: string, gauges: EdgeGauges) {
+/**
+ * The edge's metrics. The gauges read the edge's parts, which are built after these metrics (they count into them):
+ * `observe` gives them once built, and until then the gauges read as nothing.
+ */
+export function createEdgeMetrics(edgeId: string) {
+  let observed: EdgeGauges | undefined;
   const registry = new Registry();
   registry.setDefaultLabels({ role: 'edge', node: edgeId });
   // Includes nodejs_eventloop_lag_seconds, the first sign of an edge that cannot keep up.
@@ -37,7 +42,8 @@ export function createEdgeMetrics(edgeId: string, gauges: EdgeGauges) {
     return new Counter({
       name, help, registers,
       collect() {
-        const total = read(gauges.totals());
+        if (!observed) return;
+        const total = read(observed.totals());
         this.inc(total - reported);
         reported = total;
       },
@@ -48,7 +54,7 @@ export function createEdgeMetrics(edgeId: string, gauges: EdgeGauges) {
     return new Counter({
       name, help, registers, labelNames: [label],
       collect() {
-        for (const [value, total] of Object.entries(read(gauges.totals()))) {
+        for (const [value, total] of Object.entries(observed ? read(observed.totals()) : {})) {
           this.inc({ [label]: value }, total - (reported[value] ?? 0));
           reported[value] = total;
         }
@@ -57,19 +63,22 @@ export function createEdgeMetrics(edgeId: string, gauges: EdgeGauges) {
   };
   return {
     registry,
+    observe(gauges: EdgeGauges): void {
+      observed = gauges;
+    },
     sessions: new Gauge({
       name: 'relaymesh_edge_sessions', help: 'Client sessions open on this edge, by transport and protocol', labelNames: ['transport', 'protocol'], registers,
       collect() {
-        for (const { transport, protocol, count } of gauges.sessions()) this.set({ transport, protocol }, count);
+        for (const { transport, protocol, count } of observed?.sessions() ?? []) this.set({ transport, protocol }, count);
       },
     }),
-    subscriptions: new Gauge({ name: 'relaymesh_edge_subscriptions', help: 'Client subscriptions held on this edge', registers, collect() { this.set(gauges.subscriptions()); } }),
-    topics: new Gauge({ name: 'relaymesh_edge_topics', help: 'Topics this edge is subscribed to on its uplink', registers, collect() { this.set(gauges.topics()); } }),
-    patterns: new Gauge({ name: 'relaymesh_edge_patterns', help: 'Patterns this edge is subscribed to on its uplink', registers, collect() { this.set(gauges.patterns()); } }),
-    uplinkUp: new Gauge({ name: 'relaymesh_edge_uplink_up', help: '1 while the uplink to a core is connected', registers, collect() { this.set(gauges.uplinkConnected() ? 1 : 0); } }),
+    subscriptions: new Gauge({ name: 'relaymesh_edge_subscriptions', help: 'Client subscriptions held on this edge', registers, collect() { this.set(observed?.subscriptions() ?? 0); } }),
+    topics: new Gauge({ name: 'relaymesh_edge_topics', help: 'Topics this edge is subscribed to on its uplink', registers, collect() { this.set(observed?.topics() ?? 0); } }),
+    patterns: new Gauge({ name: 'relaymesh_edge_patterns', help: 'Patterns this edge is subscribed to on its uplink', registers, collect() { this.set(observed?.patterns() ?? 0); } }),
+    uplinkUp: new Gauge({ name: 'relaymesh_edge_uplink_up', help: '1 while the uplink to a core is connected', registers, collect() { this.set(observed?.uplinkConnected() ? 1 : 0); } }),
     amplification: new Gauge({
       name: 'relaymesh_edge_amplification', help: 'Client deliveries per message received from the core (deliveries_total / messages_in_total)', registers,
-      collect() { this.set(amplification(gauges.totals())); },
+      collect() { this.set(observed ? amplification(observed.totals()) : 0); },
     }),
     deliveries: mirror('relaymesh_edge_deliveries_total', 'Messages queued to clients by the fan-out (messages out)', (totals) => totals.deliveries),
     messagesIn: mirror('relaymesh_edge_messages_in_total', 'Messages received from the core for fan-out (messages in)', (totals) => totals.messagesIn),

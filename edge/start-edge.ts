@@ -4,9 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { closeCodes } from '../shared/errors.js';
 import { closeServer, createNodeServer, listen, readPem, urlOf } from '../shared/listen.js';
-import { clientPath } from '../shared/protocol.js';
 import { defaultLimits, defaultUplink, type Address, type LimitsConfig, type TlsConfig, type TokenAuthConfig, type UplinkConfig } from '../shared/topology.js';
 import { ClientListener } from './client-listener.js';
 import { AddressShares } from './address-shares.js';
@@ -15,19 +13,17 @@ import { StreamListener } from './stream-listener.js';
 import { edgeHttpHandler } from './http-api.js';
 import { EdgeMeshView } from './mesh-view.js';
 import { defaultLocateConfig, type LocateConfig } from '../shared/locate.js';
-import { isHealthy, type EdgeReport, type MeshSnapshot } from '../shared/mesh-status.js';
+import { isHealthy, meshUntil, type EdgeReport, type MeshSnapshot } from '../shared/mesh-status.js';
 import { InterestTable } from './interest-table.js';
 import { createEdgeMetrics } from './metrics.js';
-import { findRedirectTarget, type PeerEdge } from './redirect-target.js';
+import type { PeerEdge } from './redirect-target.js';
+import { Drain } from './drain.js';
 import { createTokenVerifier, openAccess } from './token-verifier.js';
 import { guardUpgrade } from '../shared/http.js';
 import { OriginPolicy } from '../shared/origins.js';
 import { normaliseOrigin } from '../shared/topology-security.js';
 import { PublishKeys } from '../shared/publish-keys.js';
 import { Uplink, type CoreTarget } from './uplink.js';
-
-/** How long closing waits for clients to answer the close frame before dropping them. */
-const closeGraceMs = 1000;
 
 export interface EdgeOptions {
   id: string;
@@ -93,10 +89,11 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   const logger = (options.logger ?? pino()).child({ edge: options.id });
   const limits: LimitsConfig = { ...defaultLimits, ...options.limits };
   const uplinkConfig: UplinkConfig = { ...defaultUplink, ...options.uplink };
-
   // Read once: the uplink dials with it, and a drain checks its peers' health with it.
   const ca = options.ca === undefined ? undefined : readPem(options.ca, 'CA');
-  const uplink: Uplink = new Uplink({
+  const metrics = createEdgeMetrics(options.id);
+
+  const uplink = new Uplink({
     ...uplinkConfig,
     edgeId: options.id,
     region: options.region,
@@ -105,21 +102,6 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     ca,
     secret: options.secret,
     logger,
-    handlers: {
-      onConnected: () => {
-        interest.onUplinkConnected();
-        view.watch.notify();
-      },
-      onDisconnected: () => {
-        interest.onUplinkDisconnected();
-        view.watch.notify();
-      },
-      onMessage: (topic, epoch, offset, payload) => interest.onMessage(topic, epoch, offset, payload),
-      digest: () => interest.digest(),
-      onDigestMismatch: (coreSubscriptions) => interest.repair(coreSubscriptions),
-      status: () => report(),
-      onMeshView: (cores, edges) => view.update(cores, edges),
-    },
     onTraffic: (direction, bytes, frames) => {
       metrics.uplinkBytes.inc({ direction }, bytes);
       metrics.uplinkFrames.inc({ direction }, frames);
@@ -133,7 +115,53 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     holdMs: limits.publishHoldMs,
     maxTopics: limits.maxTopicsPerEdge,
   });
-  const metrics = createEdgeMetrics(options.id, {
+  const shares = new AddressShares(limits.maxTopicsPerAddress, limits.maxPublishBytesPerAddress, limits.newTopicsPerSecondPerAddress);
+  const sessionContext = {
+    edgeId: options.id, region: options.region, limits, interest, uplink, logger, shares,
+    tokens: options.tokens ? createTokenVerifier(options.tokens) : openAccess,
+    onRefusedOp: (reason: 'rate_limited' | 'forbidden') => metrics.refusedOps.inc({ reason }),
+  };
+  const perIp = new IpLimiter(limits.maxConnectionsPerIp);
+  const clients = new ClientListener({ limits, metrics, logger, sessionContext, perIp });
+  const streams = new StreamListener({ limits, metrics, logger, sessionContext, transportOptions: clients.transportOptions, graceMs: limits.streamGraceMs, perIp });
+  const sessionCount = (): number => clients.sessionCount + streams.sessionCount;
+
+  // How clients reach this edge: the topology's URL, else where it listens (known once it does).
+  let publicUrl = options.url ?? '';
+  const drain = new Drain({
+    logger, peers: options.peers ?? [], region: options.region, peerTimeoutMs: uplinkConfig.heartbeatMs, ca,
+    graceMs: limits.drainGraceMs, clients, streams,
+  });
+  // What this edge tells its core, and what /v1/locate and /v1/mesh show of it.
+  const report = (): EdgeReport => ({
+    url: publicUrl, draining: drain.active, sessions: sessionCount(),
+    capacity: limits.maxConnections, topics: interest.topicCount + interest.patternCount,
+    deliveries: interest.deliveries, messagesIn: interest.messagesIn, published: uplink.published,
+  });
+  const view = new EdgeMeshView(() => {
+    const own = report();
+    return { id: options.id, region: options.region, core: uplink.connected ? uplink.coreId : '', healthy: isHealthy(own, uplink.connected), ...own };
+  });
+  drain.onStart(() => {
+    uplink.reportStatus();
+    view.watch.notify();
+  });
+  uplink.listen({
+    onConnected: () => {
+      interest.onUplinkConnected();
+      view.watch.notify();
+    },
+    onDisconnected: () => {
+      interest.onUplinkDisconnected();
+      view.watch.notify();
+    },
+    onMessage: (topic, epoch, offset, payload) => interest.onMessage(topic, epoch, offset, payload),
+    digest: () => interest.digest(),
+    onDigestMismatch: (coreSubscriptions) => interest.repair(coreSubscriptions),
+    status: report,
+    onMeshView: (cores, edges) => view.update(cores, edges),
+  });
+  metrics.observe({
     sessions: () => [
       ...[...clients.sessionsByProtocol].map(([protocol, count]) => ({ transport: 'websocket', protocol, count })),
       { transport: 'http-stream', protocol: 'native', count: streams.sessionCount },
@@ -148,57 +176,20 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
       uplinkReconnects: uplink.reconnects, uplinkMessages: uplink.messages,
     }),
   });
-  // What this edge tells its core, and what /v1/locate and /v1/mesh show of it.
-  const report = (): EdgeReport => ({
-    url: publicUrl, draining: draining !== undefined, sessions: sessionCount(),
-    capacity: limits.maxConnections, topics: interest.topicCount + interest.patternCount,
-    deliveries: interest.deliveries, messagesIn: interest.messagesIn, published: uplink.published,
-  });
-  const view = new EdgeMeshView(() => {
-    const own = report();
-    return { id: options.id, region: options.region, core: uplink.connected ? uplink.coreId : '', healthy: isHealthy(own, uplink.connected), ...own };
-  });
-  const shares = new AddressShares(limits.maxTopicsPerAddress, limits.maxPublishBytesPerAddress, limits.newTopicsPerSecondPerAddress);
-  const sessionContext = {
-    edgeId: options.id, region: options.region, limits, interest, uplink, logger,
-    tokens: options.tokens ? createTokenVerifier(options.tokens) : openAccess,
-    shares,
-    onRefusedOp: (reason: 'rate_limited' | 'forbidden') => metrics.refusedOps.inc({ reason }),
-  };
-  let publicUrl = options.url ?? '';
-  const sessionCount = (): number => clients.sessionCount + streams.sessionCount;
-  const perIp = new IpLimiter(limits.maxConnectionsPerIp);
-  const clients = new ClientListener({ limits, metrics, logger, sessionContext, perIp });
 
-  const streams = new StreamListener({
-    limits, metrics, logger, sessionContext, transportOptions: clients.transportOptions, graceMs: limits.streamGraceMs,
-    perIp, draining: () => draining !== undefined, full: () => sessionCount() >= limits.maxConnections,
-  });
+  /** Why a new client is refused now, if it is: counted under that reason. */
+  const refusal = (): 'draining' | 'capacity' | undefined => {
+    const reason = drain.active ? 'draining' : sessionCount() >= limits.maxConnections ? 'capacity' : undefined;
+    if (reason) metrics.rejectedConnections.inc({ reason });
+    return reason;
+  };
   // The edge's own pages (the demo, anything it serves) may always connect back to it.
   const ownOrigin = options.url ? normaliseOrigin(options.url.replace(/^ws/, 'http')) : undefined;
   const origins = new OriginPolicy(options.origins && ownOrigin ? [...options.origins, ownOrigin] : options.origins);
-  let draining: Promise<void> | undefined;
-  // Started a microtask later, so that `draining` is set by the time it reports the drain.
-  const drain = (): Promise<void> => (draining ??= Promise.resolve().then(() => moveClientsAway()));
-  const moveClientsAway = async (): Promise<void> => {
-    logger.info({ clients: clients.sessionCount }, 'draining');
-    // The core stops sending clients here at once (locate), not at the next periodic report.
-    uplink.reportStatus();
-    view.watch.notify();
-    const target = await findRedirectTarget(options.peers ?? [], options.region, uplinkConfig.heartbeatMs, logger, ca);
-    if (target) {
-      logger.info({ target: target.id, clients: clients.sessionCount }, 'redirecting clients');
-      const url = `${target.url.replace(/\/+$/, '')}${clientPath}`;
-      const redirect = { op: 'redirect', url, reason: 'edge draining' } as const;
-      await Promise.all([clients.redirectAll(redirect, limits.drainGraceMs), streams.redirectAll(redirect, limits.drainGraceMs)]);
-    }
-    streams.closeAll(closeCodes.draining, 'edge draining');
-    await clients.closeAll(closeCodes.draining, 'edge draining', closeGraceMs);
-  };
-
   const server = createNodeServer(edgeHttpHandler({
     id: options.id, uplink, metrics, logger,
-    draining: () => draining !== undefined,
+    draining: () => drain.active,
+    refusal,
     maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
     maxMessageBytes: limits.maxMessageBytes,
     publishHoldMs: limits.publishHoldMs,
@@ -210,21 +201,22 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     locate: options.locate ?? defaultLocateConfig,
     view,
   }), options.tls, limits.headerTimeoutMs);
-  server.on('upgrade', guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (draining) return refuseUpgrade(socket, 503, 'draining');
-    if (sessionCount() >= limits.maxConnections) return refuseUpgrade(socket, 503, 'capacity');
-    // Cross-site WebSocket hijacking: a page from another origin gets no socket, before any upgrade.
-    if (!origins.allows(req)) return refuseUpgrade(socket, 403, 'origin');
-    clients.upgrade(req, socket, head);
-  }, logger));
-  const refuseUpgrade = (socket: Duplex, status: 403 | 503, reason: string): void => {
-    metrics.rejectedConnections.inc({ reason });
+  const refuseUpgrade = (socket: Duplex, status: 403 | 503): void => {
     socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Service Unavailable'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
   };
+  server.on('upgrade', guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (refusal()) return refuseUpgrade(socket, 503);
+    // Cross-site WebSocket hijacking: a page from another origin gets no socket, before any upgrade.
+    if (!origins.allows(req)) {
+      metrics.rejectedConnections.inc({ reason: 'origin' });
+      return refuseUpgrade(socket, 403);
+    }
+    clients.upgrade(req, socket, head);
+  }, logger));
 
   const address = await listen(server, options.listen ?? { host: '127.0.0.1', port: 0 });
   const url = urlOf('ws', address, options.tls !== undefined);
-  publicUrl = options.url ?? url;
+  publicUrl ||= url;
   logger.info({ address: `${address.host}:${address.port}`, cores: options.cores.map((core) => core.id) }, 'edge listening');
   uplink.start();
 
@@ -238,14 +230,14 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
       return sessionCount();
     },
     get draining() {
-      return draining !== undefined;
+      return drain.active;
     },
     mesh: () => view.snapshot(),
-    meshUntil: (predicate, timeoutMs) => view.watch.until(predicate, timeoutMs),
+    meshUntil: (predicate, timeoutMs) => meshUntil(view.watch, predicate, timeoutMs),
     ready: (timeoutMs = 10_000) => uplink.whenConnected(timeoutMs),
-    drain,
+    drain: () => drain.run(),
     async close() {
-      await drain();
+      await drain.run();
       await uplink.close();
       clients.terminate();
       streams.terminate();

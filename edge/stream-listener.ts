@@ -27,10 +27,6 @@ export interface StreamListenerOptions {
   graceMs: number;
   /** Sessions per client IP, shared with the WebSocket connections. */
   perIp: IpLimiter;
-  /** While the edge drains, no new session opens. */
-  draining(): boolean;
-  /** The edge holds as many sessions as it may (limits.maxConnections). */
-  full(): boolean;
 }
 
 interface StreamSession {
@@ -56,9 +52,12 @@ export class StreamListener {
     return this.sessions.size;
   }
 
-  /** Handles POST /v1/session, GET /v1/session/:id/stream and POST /v1/session/:id/send; false for other paths. */
-  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> | false {
-    if (path === sessionPrefix && req.method === 'POST') return this.open(req, res);
+  /**
+   * Handles POST /v1/session, GET /v1/session/:id/stream and POST /v1/session/:id/send; false for other paths.
+   * `refusal` says why a new session would be refused now (the edge drains, or is full), or nothing.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, path: string, refusal: () => 'draining' | 'capacity' | undefined): Promise<void> | false {
+    if (path === sessionPrefix && req.method === 'POST') return this.open(req, res, refusal());
     const match = /^\/v1\/session\/([A-Za-z0-9_-]{32})\/(stream|send)$/.exec(path);
     if (!match) return false;
     const entry = this.sessions.get(match[1]!);
@@ -87,13 +86,8 @@ export class StreamListener {
     this.closeAll(closeCodes.draining, 'edge shutting down');
   }
 
-  private async open(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const refusal = this.options.draining() ? 'draining' : this.options.full() ? 'capacity' : undefined;
-    if (refusal) {
-      // Counted like the WebSocket upgrades the edge refuses for the same reasons.
-      this.options.metrics.rejectedConnections.inc({ reason: refusal });
-      throw new RelayError('unavailable', refusal === 'draining' ? 'this edge is draining' : 'this edge holds as many clients as it may');
-    }
+  private async open(req: IncomingMessage, res: ServerResponse, refusal: 'draining' | 'capacity' | undefined): Promise<void> {
+    if (refusal) throw new RelayError('unavailable', refusal === 'draining' ? 'this edge is draining' : 'this edge holds as many clients as it may');
     const parse = parseClientOp(await readJsonBody(req, this.options.limits.maxPreConnectMessageBytes));
     if (parse.kind !== 'op' || parse.op.op !== 'connect') throw new RelayError('bad_request', 'the body must be a `connect` op');
     const ip = req.socket.remoteAddress ?? '';

@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
 import { backoffDelay } from '../shared/backoff.js';
+import { Condition } from '../shared/condition.js';
+import { beat, type Heartbeat } from '../shared/heartbeat.js';
 import { decodeCoreFrames, encodeFrame, ownBytes } from '../shared/codec.js';
 import { RelayError, closeCodes } from '../shared/errors.js';
 import { edgeProof } from '../shared/edge-proof.js';
@@ -38,7 +40,8 @@ export interface SubscribeAnswer {
   replay: Array<[number, Uint8Array]>;
 }
 
-export interface UplinkHandlers {
+/** What the edge does with what its uplink hears (`Uplink.listen`, before `start`). */
+export interface UplinkListener {
   /** The uplink is up (again): the edge resubscribes everything it holds. */
   onConnected(): void;
   onDisconnected(): void;
@@ -61,7 +64,6 @@ export interface UplinkOptions extends UplinkConfig {
   /** Publishes held while no core is reachable. */
   maxHeldPublishes: number;
   logger: Logger;
-  handlers: UplinkHandlers;
   /** Called with the size of every WebSocket message sent and received, for metrics. */
   onTraffic?(direction: 'in' | 'out', bytes: number, frames: number): void;
   /** The secret this edge proves to its cores (answering their challenge); absent: the hello carries no proof. */
@@ -72,6 +74,17 @@ export interface UplinkOptions extends UplinkConfig {
 
 /** The frames that end a request: a `sub`'s answer, or the end of a `history` replay. */
 type AnswerFrame = FrameOf<typeof frameType.subok> | FrameOf<typeof frameType.historyEnd>;
+
+/** Until `listen`: nothing is heard before `start`, and `start` refuses to run without a listener. */
+const silent: UplinkListener = {
+  onConnected() {},
+  onDisconnected() {},
+  onMessage() {},
+  digest: () => [0, 0, 0],
+  onDigestMismatch() {},
+  status: () => ({ url: '', draining: false, sessions: 0, capacity: 0, topics: 0, deliveries: 0, messagesIn: 0, published: 0 }),
+  onMeshView() {},
+};
 
 interface PendingRequest {
   replay: Array<[number, Uint8Array]>;
@@ -105,17 +118,24 @@ export class Uplink {
   private digestTimer: NodeJS.Timeout | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private failbackTimer: NodeJS.Timeout | undefined;
-  private heardSincePing = true;
+  /** Anything heard from the core (a frame, a pong) since the last ping: the core is trusted, so any sign of life counts. */
+  private readonly heartbeat: Heartbeat = { alive: true };
   /** Whether the hello went out on the current socket: once per connection, however many challenges come. */
   private helloSent = false;
-  private readonly connectedWaiters = new Set<() => void>();
-
+  private readonly stateChanges = new Condition(() => this.state);
+  private listener: UplinkListener = silent;
 
   constructor(private readonly options: UplinkOptions) {
     this.publishes = new HeldPublishes(options.maxHeldPublishes, options.maxQueueBytes);
   }
 
+  /** Who hears what the uplink brings: the edge's parts, built after the uplink they use. */
+  listen(listener: UplinkListener): void {
+    this.listener = listener;
+  }
+
   start(): void {
+    if (this.listener === silent) throw new Error('Uplink.listen() must come before start()');
     this.dial();
   }
 
@@ -141,7 +161,7 @@ export class Uplink {
 
   /** Tells the core this edge's health and load now (say, when it starts draining). */
   reportStatus(): void {
-    if (this.connected) this.send([frameType.edgeStatus, edgeReportRow(this.options.handlers.status())]);
+    if (this.connected) this.send([frameType.edgeStatus, edgeReportRow(this.listener.status())]);
   }
 
   unsubscribe(subscription: string): void {
@@ -192,22 +212,11 @@ export class Uplink {
   }
 
   /** Resolves once the uplink is connected; rejects `unavailable` after `timeoutMs` or when the edge closes. */
-  whenConnected(timeoutMs: number): Promise<void> {
-    if (this.connected) return Promise.resolve();
-    if (this.state === 'closed') return Promise.reject(new RelayError('unavailable', 'edge shutting down'));
-    return new Promise((resolve, reject) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.connectedWaiters.delete(wake);
-        if (this.connected) resolve();
-        else reject(new RelayError('unavailable', 'edge shutting down'));
-      };
-      const timer = setTimeout(() => {
-        this.connectedWaiters.delete(wake);
-        reject(new RelayError('unavailable', `no uplink to a core for ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.connectedWaiters.add(wake);
-    });
+  async whenConnected(timeoutMs: number): Promise<void> {
+    await this.stateChanges.until((state) => {
+      if (state === 'closed') throw new RelayError('unavailable', 'edge shutting down');
+      return state === 'connected';
+    }, timeoutMs, () => new RelayError('unavailable', `no uplink to a core for ${timeoutMs} ms`));
   }
 
   async close(): Promise<void> {
@@ -217,7 +226,7 @@ export class Uplink {
     const shuttingDown = new RelayError('unavailable', 'edge shutting down');
     this.failPending(shuttingDown);
     this.publishes.failAll(shuttingDown);
-    for (const wake of [...this.connectedWaiters]) wake();
+    this.stateChanges.notify();
     const socket = this.socket;
     if (!socket || socket.readyState === WebSocket.CLOSED) return;
     this.outbox?.flush();
@@ -275,14 +284,14 @@ export class Uplink {
     });
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary, core.id));
     socket.on('pong', () => {
-      this.heardSincePing = true;
+      this.heartbeat.alive = true;
     });
     socket.on('error', (error) => this.options.logger.warn({ core: core.id, err: error.message }, 'uplink error'));
     socket.on('close', (code, reason) => this.lost(socket, core.id, code, reason.toString()));
   }
 
   private receive(data: Buffer, isBinary: boolean, coreId: string): void {
-    this.heardSincePing = true;
+    this.heartbeat.alive = true;
     let frames: CoreFrame[];
     try {
       if (!isBinary) throw new RelayError('bad_request', 'uplink messages are binary');
@@ -309,7 +318,7 @@ export class Uplink {
       case frameType.msg: {
         const [, topic, epoch, offset, payload] = frame;
         // The edge may cache it: its own bytes, not a view that keeps the core's whole batch alive.
-        return this.options.handlers.onMessage(topic, epoch, offset, ownBytes(payload));
+        return this.listener.onMessage(topic, epoch, offset, ownBytes(payload));
       }
       case frameType.welcome:
         return this.established(coreId);
@@ -338,12 +347,12 @@ export class Uplink {
       }
       case frameType.meshView: {
         const [, cores, edges] = frame;
-        return this.options.handlers.onMeshView(cores, edges);
+        return this.listener.onMeshView(cores, edges);
       }
       case frameType.digestMismatch: {
         const [, coreSubscriptions] = frame;
         this.options.logger.warn({ core: coreId, coreHolds: coreSubscriptions.length }, 'subscriptions differ between edge and core; repairing');
-        return this.options.handlers.onDigestMismatch(coreSubscriptions);
+        return this.listener.onDigestMismatch(coreSubscriptions);
       }
       case frameType.subok:
       case frameType.historyEnd: {
@@ -376,25 +385,21 @@ export class Uplink {
     // Publishes that were held, or in flight when the last link died, go first and in order; the core answers
     // one it already sequenced with its position instead of sequencing it again.
     for (const held of this.publishes.release()) this.send([frameType.pub, held.id, held.topic, held.payload]);
-    this.options.handlers.onConnected();
+    this.listener.onConnected();
     this.reportStatus();
-    for (const wake of [...this.connectedWaiters]) wake();
+    this.stateChanges.notify();
   }
 
   private startTimers(): void {
     this.stopTimers();
-    this.heardSincePing = true;
+    this.heartbeat.alive = true;
     // A ping each period; silence for a whole period means the path is dead even if TCP has not noticed.
     this.heartbeatTimer = setInterval(() => {
-      if (!this.heardSincePing) {
-        this.options.logger.warn({ core: this.coreId }, 'uplink heartbeat missed; reconnecting');
-        this.socket?.terminate();
-        return;
-      }
-      this.heardSincePing = false;
-      this.socket?.ping();
+      if (beat(this.heartbeat, () => this.socket?.ping())) return;
+      this.options.logger.warn({ core: this.coreId }, 'uplink heartbeat missed; reconnecting');
+      this.socket?.terminate();
     }, this.options.heartbeatMs);
-    this.digestTimer = setInterval(() => this.send([frameType.digest, ...this.options.handlers.digest()]), this.options.digestMs);
+    this.digestTimer = setInterval(() => this.send([frameType.digest, ...this.listener.digest()]), this.options.digestMs);
     this.statusTimer = setInterval(() => this.reportStatus(), this.options.statusMs);
     if (this.coreIndex > 0) this.failbackTimer = setInterval(() => void this.tryFailback(), this.options.failbackMs);
   }
@@ -426,7 +431,7 @@ export class Uplink {
     this.publishes.holdAll();
     if (wasConnected) {
       this.options.logger.warn({ core: coreId, code, reason }, 'uplink lost');
-      this.options.handlers.onDisconnected();
+      this.listener.onDisconnected();
     }
     // Not fatal: the secret may be rotated on the core or here, so the edge keeps trying with backoff.
     if (code === closeCodes.unauthorized) this.options.logger.error({ core: coreId, code, reason }, 'the core refused this edge\'s identity');

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { encodeServerOp } from '../shared/codec.js';
 import { closeCodes } from '../shared/errors.js';
+import { beat, type Heartbeat } from '../shared/heartbeat.js';
 import type { ClientFormat, ServerOp } from '../shared/protocol.js';
 import type { EncodedMessage } from './encoded-message.js';
 import type { Flushable, FlushScheduler } from './flush-scheduler.js';
@@ -27,12 +28,12 @@ export interface WsTransportOptions {
 /** How long a client closed by the edge has to take its close frame before its socket is destroyed. */
 const closeGraceMs = 1000;
 
-export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backlogged {
+export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backlogged, Heartbeat {
+  alive = true;
   private queue: Buffer[] = [];
   private queuedBytes = 0;
   private marked = false;
   private closing = false;
-  private alive = true;
 
   // Frames go straight to the raw socket: `ws` frames nothing for us (no compression on this path), and
   // writing pre-framed bytes keeps one encoding per message per edge and one write per client per turn.
@@ -87,12 +88,7 @@ export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backl
 
   /** Called once per heartbeat period: a client silent for a whole period is gone. */
   heartbeat(): void {
-    if (!this.alive) {
-      this.ws.terminate();
-      return;
-    }
-    this.alive = false;
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+    if (!beat(this, () => this.ws.readyState === WebSocket.OPEN && this.ws.ping())) this.ws.terminate();
   }
 
   private enqueue(frame: Buffer): void {

@@ -2,6 +2,8 @@
 // core passes what it knows to every edge (`meshView`), so any node can answer /v1/locate and /v1/mesh.
 // On the uplink these travel as msgpack arrays (rows); in HTTP answers as the objects below.
 
+import type { Condition } from './condition.js';
+
 /** What an edge reports about itself; counters run from the edge's start. */
 export interface EdgeReport {
   /** Where clients reach it: its base URL (ws://host:port). */
@@ -83,6 +85,11 @@ export function coreRow(core: CoreStatus): CoreRow {
 
 export function coreStatusOf([id, region, url, uplinks, published, routed]: CoreRow): CoreStatus {
   return { id, region, url, uplinks, published, routed };
+}
+
+/** The first view of the mesh for which `predicate` holds, as it changes (`watch` is a node's view); rejects after `timeoutMs`. */
+export function meshUntil(watch: Condition<MeshSnapshot>, predicate: (snapshot: MeshSnapshot) => boolean, timeoutMs = 10_000): Promise<MeshSnapshot> {
+  return watch.until(predicate, timeoutMs, () => new Error(`the mesh view did not reach the expected state within ${timeoutMs} ms`));
 }
 
 export function isHealthy(report: EdgeReport, uplinkUp: boolean): boolean {

@@ -184,7 +184,7 @@ const coreFields = ['id', 'listen', 'url', 'region', 'tls'];
 const edgeFields = [...coreFields, 'cores', 'ca', 'secretEnv', 'origins'];
 const idPattern = /^[A-Za-z0-9_.-]+$/;
 // setTimeout fires at once (with only a warning) when given more than this, so no duration may exceed it.
-const maxTimerMs = 2_147_483_647;
+export const maxTimerMs = 2_147_483_647;
 
 /** `env` holds the secrets the file names (default: this process's environment). */
 export function validateTopology(value: unknown, file: string, env: Environment = process.env): Topology {

@@ -8,32 +8,11 @@ import WebSocket from 'ws';
 import { startMesh, type Mesh, type MeshOptions } from './helpers/mesh.js';
 import { within } from './helpers/within.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
+import { publish } from './helpers/http-publish.js';
 
 type Format = 'json' | 'msgpack';
 const formats: readonly Format[] = ['json', 'msgpack'];
 
-
-interface Position {
-  epoch: string;
-  offset: number;
-}
-
-function isPosition(value: unknown): value is Position {
-  if (typeof value !== 'object' || value === null) return false;
-  const { epoch, offset } = value as Record<string, unknown>;
-  return typeof epoch === 'string' && typeof offset === 'number';
-}
-
-async function publishToCore(mesh: Mesh, topic: string, data: unknown): Promise<Position> {
-  const response = await fetch(`${mesh.http(mesh.core)}/v1/publish`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ topic, data }),
-  });
-  const body: unknown = await response.json();
-  if (response.status !== 200 || !isPosition(body)) throw new Error(`publish to ${topic}: ${response.status} ${JSON.stringify(body)}`);
-  return body;
-}
 
 /** A well-behaved client on the first edge, subscribed before the bad client shows up. */
 interface Bystander {
@@ -50,7 +29,7 @@ async function startBystander(t: ExecutionContext, mesh: Mesh, format: Format = 
   let last = subok.offset as number;
   const expectDelivery = async (): Promise<void> => {
     const data = { n: last + 1 };
-    const position = await publishToCore(mesh, topic, data);
+    const position = await publish(mesh.core, topic, data);
     t.is(position.offset, last + 1, 'the core sequenced the bystander topic consecutively');
     const msg = await client.next((op) => op.op === 'msg');
     t.like(msg, { op: 'msg', topic, epoch: position.epoch, offset: last + 1, data });
@@ -277,7 +256,7 @@ for (const format of formats) {
     client.send({ op: 'connect', id: 'again' });
     t.like(await client.next((op) => op.id === 'again'), { op: 'welcome', session: first.session });
     t.like(await client.subscribe('after.reconnect', 1), { op: 'subok', id: 1 });
-    const position = await publishToCore(mesh, 'after.reconnect', 'still here');
+    const position = await publish(mesh.core, 'after.reconnect', 'still here');
     t.like(await client.next((op) => op.op === 'msg'), { topic: 'after.reconnect', offset: position.offset, data: 'still here' });
     await bystander.expectDelivery();
   });
@@ -289,7 +268,7 @@ for (const format of formats) {
     await expectError(t, client, { op: 'sub', id: 'second', topic: 'twice.topic' }, 'bad_request', 'second');
     t.like(await client.subscribe('twice.*', 'pattern-1'), { op: 'subok', id: 'pattern-1' });
     await expectError(t, client, { op: 'sub', id: 'pattern-2', topic: 'twice.*' }, 'bad_request', 'pattern-2');
-    const position = await publishToCore(mesh, 'twice.topic', { once: true });
+    const position = await publish(mesh.core, 'twice.topic', { once: true });
     t.like(await client.next((op) => op.op === 'msg'), { topic: 'twice.topic', offset: position.offset, data: { once: true } });
     // A duplicate would have been queued in the same fan-out, before the pong.
     await expectAlive(t, client);
@@ -361,7 +340,7 @@ for (const format of formats) {
     const other = await RawClient.connected(t, edgeUrl, format);
     t.like(await other.subscribe('limit.a', 'o1'), { op: 'subok' });
     t.like(await other.subscribe('limit.c', 'o2'), { op: 'subok' });
-    const position = await publishToCore(mesh, 'limit.c', 'c');
+    const position = await publish(mesh.core, 'limit.c', 'c');
     t.like(await client.next((op) => op.op === 'msg'), { topic: 'limit.c', offset: position.offset });
     t.like(await other.next((op) => op.op === 'msg'), { topic: 'limit.c', offset: position.offset });
     await bystander.expectDelivery();
@@ -377,7 +356,7 @@ test('a client that offers no subprotocol gets json', async (t) => {
   client.send({ op: 'connect', id: 'c' });
   t.like(await client.next((op) => op.op === 'welcome'), { op: 'welcome', id: 'c', edge: 'eu-1', region: 'eu' });
   t.like(await client.subscribe('plain.json', 's'), { op: 'subok', id: 's', topic: 'plain.json', offset: 0 });
-  const position = await publishToCore(mesh, 'plain.json', { hello: 'json' });
+  const position = await publish(mesh.core, 'plain.json', { hello: 'json' });
   t.like(await client.next((op) => op.op === 'msg'), { topic: 'plain.json', offset: position.offset, data: { hello: 'json' } });
   t.true(frames.length >= 3);
   t.true(frames.every((isBinary) => !isBinary), 'every frame is a text frame');
@@ -477,7 +456,7 @@ test('fuzz: random strings, bytes and ops after connect never crash the edge', a
   for (const format of formats) {
     const fresh = await RawClient.connected(t, edgeUrl, format);
     t.like(await fresh.subscribe(`after.fuzz.${format}`, 'fresh'), { op: 'subok', id: 'fresh' });
-    const position = await publishToCore(mesh, `after.fuzz.${format}`, { format });
+    const position = await publish(mesh.core, `after.fuzz.${format}`, { format });
     t.like(await fresh.next((op) => op.op === 'msg'), { topic: `after.fuzz.${format}`, offset: position.offset, data: { format } });
   }
   await bystander.expectDelivery();

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { closeServer } from '../shared/listen.js';
 import { startMesh, type Mesh } from './helpers/mesh.js';
+import { publishBody } from './helpers/http-publish.js';
 
 const artifacts = fileURLToPath(new URL('artifacts/', import.meta.url));
 const waitMs = 15_000;
@@ -55,11 +56,6 @@ async function openDemo(t: { teardown(fn: () => Promise<void>): void }, mesh: Me
   return page;
 }
 
-async function publish(mesh: Mesh, body: unknown): Promise<void> {
-  const reply = await fetch(`${mesh.http(mesh.core)}/v1/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  if (reply.status !== 200) throw new Error(`publish answered ${reply.status}: ${await reply.text()}`);
-}
-
 async function receivedCount(page: Page, count: number): Promise<ReceivedMessage[]> {
   await page.waitForFunction((n) => ((window as unknown as DemoWindow).relaymeshDemo?.received.length ?? 0) >= n, count, { timeout: waitMs });
   return page.evaluate(() => (window as unknown as DemoWindow).relaymeshDemo!.received);
@@ -101,7 +97,7 @@ test('the demo page receives messages over WebSocket and shows its edge, region 
   t.is(await page.locator('#region').textContent(), 'eu');
   t.is(await page.locator('#transport').textContent(), 'websocket');
 
-  await publish(mesh, { topic: 'browser.ws', data: { text: 'hello over websocket', sentAt: Date.now() } });
+  await publishBody(mesh.core, { topic: 'browser.ws', data: { text: 'hello over websocket', sentAt: Date.now() } });
   await page.locator('#ticker li', { hasText: 'hello over websocket' }).waitFor({ timeout: waitMs });
   const [message] = await receivedCount(page, 1);
   t.deepEqual(message!.data, { text: 'hello over websocket', sentAt: (message!.data as { sentAt: number }).sentAt });
@@ -121,7 +117,7 @@ test('with WebSocket removed from the page it falls back to HTTP streaming and r
   t.is(await streamOnly.locator('#transport').textContent(), 'http-stream');
 
   const items = [1, 2, 3].map((n) => ({ topic: 'browser.fallback', data: { text: `message ${n}`, sentAt: Date.now() } }));
-  await publish(mesh, items);
+  await publishBody(mesh.core, items);
   const strip = (list: ReceivedMessage[]): unknown[] => list.map(({ offset, data }) => ({ offset, data }));
   const overSocket = await receivedCount(withSocket, 3);
   const overStream = await receivedCount(withoutSocket, 3);
@@ -156,7 +152,7 @@ test('a screenshot of the demo page is written to test/artifacts/demo.png', asyn
   const page = await openDemo(t, mesh, 'topic=demo.ticker');
   await page.setViewportSize({ width: 1000, height: 700 });
   const now = Date.now();
-  await publish(mesh, ['Markets open', 'EUR/USD 1.0842', 'Edge eu-1 serving 1 browser', 'Hello from the core', 'Ticket #1293 resolved']
+  await publishBody(mesh.core, ['Markets open', 'EUR/USD 1.0842', 'Edge eu-1 serving 1 browser', 'Hello from the core', 'Ticket #1293 resolved']
     .map((text) => ({ topic: 'demo.ticker', data: { text, sentAt: now } })));
   await receivedCount(page, 5);
   await mkdir(artifacts, { recursive: true });

@@ -6,11 +6,7 @@ import { NodeMeshClient } from '../client/node.js';
 import { startMesh } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
-
-async function publish(base: string, topic: string, data: unknown): Promise<{ epoch: string; offset: number }> {
-  const response = await fetch(`${base}/v1/publish`, { method: 'POST', body: JSON.stringify({ topic, data }) });
-  return (await response.json()) as { epoch: string; offset: number };
-}
+import { publish } from './helpers/http-publish.js';
 
 test('an unknown op full of control characters closes 4400 and the edge lives on', async (t) => {
   const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
@@ -29,11 +25,11 @@ test('an exact subscription with since under a pattern of the same session repla
   const client = await RawClient.connected(t, mesh.edges[0]!.url);
   await client.subscribe('chat.*', 1);
   let position = { epoch: '', offset: 0 };
-  for (let i = 1; i <= 4; i++) position = await publish(mesh.http(mesh.core), 'chat.a', i);
+  for (let i = 1; i <= 4; i++) position = await publish(mesh.core, 'chat.a', i);
   await client.messages(4);
   const answer = await client.subscribe('chat.a', 2, { epoch: position.epoch, offset: 2 });
   t.like(answer, { op: 'subok', recovered: true, offset: 4 });
-  await publish(mesh.http(mesh.core), 'chat.a', 5);
+  await publish(mesh.core, 'chat.a', 5);
   await client.messages(7);
   const replayedThenLive = client.received.slice(client.received.indexOf(answer) + 1).filter((op) => op.op === 'msg');
   t.deepEqual(replayedThenLive.map((op) => op.offset), [3, 4, 5], 'the replay asked for, then the live message once');
@@ -60,7 +56,7 @@ test('subscribing while the client reconnects resolves once connected, with no d
       for await (const message of subscription) return resolve(message.data);
     })();
   });
-  await publish(mesh.http(mesh.core), 'x.y', 'hello');
+  await publish(mesh.core, 'x.y', 'hello');
   t.is(await received, 'hello');
   t.deepEqual(errors, []);
 });

@@ -14,6 +14,7 @@ import { edgeFrameFields, frameProblem } from '../shared/uplink-frames.js';
 import { startMesh, type Mesh } from './helpers/mesh.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
 import { DEADLINE_MS, within } from './helpers/within.js';
+import { publish } from './helpers/http-publish.js';
 
 const bystanderTopic = 'fuzz.bystander';
 const wsKey = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -200,15 +201,6 @@ async function hold(fuzz: Fuzz, target: Target, chunks: readonly Uint8Array[]): 
   fuzz.held.push(connection);
 }
 
-async function publishToCore(mesh: Mesh, topic: string, data: unknown): Promise<{ epoch: string; offset: number }> {
-  const response = await fetch(`${mesh.http(mesh.core)}/v1/publish`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ topic, data }), signal: AbortSignal.timeout(DEADLINE_MS),
-  });
-  const body = await response.json() as { epoch: string; offset: number };
-  if (response.status !== 200) throw new Error(`publish to ${topic}: ${response.status} ${JSON.stringify(body)}`);
-  return body;
-}
-
 async function health(url: string): Promise<{ status: number; body: unknown }> {
   const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(DEADLINE_MS) });
   return { status: response.status, body: await response.json() };
@@ -239,7 +231,7 @@ async function checkServing(fuzz: Fuzz, bystanders: Bystanders, label: string): 
     if (status !== 200) throw new Error(`/healthz of ${node.id} → ${status} ${JSON.stringify(body)}`);
   }
   const data = { after: label, n: bystanders.last + 1 };
-  const position = await publishToCore(mesh, bystanderTopic, data);
+  const position = await publish(mesh.core, bystanderTopic, data);
   expect(fuzz, position.offset === bystanders.last + 1, `the bystander topic went from offset ${bystanders.last} to ${position.offset}`);
   for (const client of bystanders.clients) {
     const msg = await client.next((op) => op.op === 'msg');
@@ -651,7 +643,7 @@ async function uplinkPayloadFamily(fuzz: Fuzz): Promise<void> {
     note(fuzz, `uplink pub of a bad payload ${answer[0] === frameType.puback ? 'sequenced' : 'refused'}`);
     if (answer[0] === frameType.puback) sequenced.push([title, answer[3] as number]);
   }
-  const good = await publishToCore(mesh, topic, 'good');
+  const good = await publish(mesh.core, topic, 'good');
   const gotGood = (op: Op | { undecodable: string }): boolean => 'op' in op && op.op === 'msg' && op.offset === good.offset;
   await Promise.all([json.next((op) => op.op === 'msg' && op.offset === good.offset), msgpackNext(gotGood, 'msgpack: the good message')]);
   // For each sequenced offset, what a subscriber saw of it: a `msg`, a `reset` covering it, or nothing.
@@ -782,7 +774,7 @@ test('fuzz: hostile bytes, upgrades, frames, uplink frames and HTTP requests lea
     const fresh = await RawClient.connected(t, edge.url, 'json');
     const topic = `fuzz.fresh.${edge.id}`;
     t.like(await fresh.subscribe(topic, 'fresh'), { op: 'subok', id: 'fresh', topic });
-    const position = await publishToCore(mesh, topic, { fresh: edge.id });
+    const position = await publish(mesh.core, topic, { fresh: edge.id });
     t.like(await fresh.next((op) => op.op === 'msg'), { topic, offset: position.offset, data: { fresh: edge.id } });
   }
   const total = [...fuzz.counts.values()].reduce((sum, n) => sum + n, 0);

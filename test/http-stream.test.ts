@@ -6,14 +6,10 @@ import { connect } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import test from 'ava';
 import { tcpState } from './helpers/tcp-states.js';
-import { startMesh, type Mesh } from './helpers/mesh.js';
+import { startMesh } from './helpers/mesh.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
 import { StreamClient } from './helpers/stream-client.js';
-
-async function publish(mesh: Mesh, topic: string, data: unknown): Promise<void> {
-  const response = await fetch(`${mesh.http(mesh.core)}/v1/publish`, { method: 'POST', body: JSON.stringify({ topic, data }) });
-  if (response.status !== 200) throw new Error(`publish: ${response.status}`);
-}
+import { publish } from './helpers/http-publish.js';
 
 const scenario = [
   { op: 'sub', id: 1, topic: 'parity.a' },
@@ -53,8 +49,8 @@ test('the same scenario gives the same ops over WebSocket and over HTTP streamin
       waitFor = (match) => client.next((event) => match(event.data));
     }
     await waitFor((op) => op.id === 6);
-    await publish(mesh, 'parity.a', 'from the core');
-    await publish(mesh, 'parity.b', 'through the pattern');
+    await publish(mesh.core, 'parity.a', 'from the core');
+    await publish(mesh.core, 'parity.b', 'through the pattern');
     await waitFor((op) => op.op === 'msg' && op.topic === 'parity.b');
     seen.push(normalise(ops()));
   }
@@ -70,12 +66,12 @@ test('a broken event stream resumed with Last-Event-ID loses nothing and repeats
   await client.listen();
   await client.send({ op: 'sub', id: 1, topic: 'resume.t' });
   await client.next((event) => event.data.op === 'subok');
-  for (let i = 1; i <= 3; i++) await publish(mesh, 'resume.t', i);
+  for (let i = 1; i <= 3; i++) await publish(mesh.core, 'resume.t', i);
   await client.next((event) => event.data.offset === 3);
   client.break();
-  for (let i = 4; i <= 8; i++) await publish(mesh, 'resume.t', i);
+  for (let i = 4; i <= 8; i++) await publish(mesh.core, 'resume.t', i);
   await client.listen(client.lastEventId);
-  await publish(mesh, 'resume.t', 9);
+  await publish(mesh.core, 'resume.t', 9);
   await client.next((event) => event.data.offset === 9);
   const messages = client.ops().filter((op) => op.op === 'msg');
   t.deepEqual(messages.map((op) => op.data), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -94,7 +90,7 @@ test('sessions: a bad connect is refused with its error; unknown sessions are 40
   await client.next((event) => event.data.op === 'subok');
   client.break();
   // More than the outbox holds arrives while no stream is attached: the oldest events are dropped.
-  for (let i = 0; i < 10; i++) await publish(mesh, 'big.t', 'x'.repeat(20_000));
+  for (let i = 0; i < 10; i++) await publish(mesh.core, 'big.t', 'x'.repeat(20_000));
   await client.listen(0);
   const closed = await client.next((event) => event.event === 'close');
   t.like(closed.data, { code: 4508 });
@@ -166,7 +162,7 @@ test('a stream cut as a slow consumer lets go of its socket: a client that stops
   socket.pause();
   const chunk = 'x'.repeat(100_000);
   for (let round = 0; round < 200 && (await edge.metrics.slowConsumers.get()).values[0]?.value !== 1; round++) {
-    await publish(mesh, 'flood.t', chunk);
+    await publish(mesh.core, 'flood.t', chunk);
   }
   t.is((await edge.metrics.slowConsumers.get()).values[0]?.value, 1, 'the stream was cut as a slow consumer');
   let state = await tcpState(edge.address.port, socket.localPort!);

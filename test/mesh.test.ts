@@ -4,12 +4,7 @@
 import test from 'ava';
 import { startMesh } from './helpers/mesh.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
-
-async function publish(base: string, topic: string, data: unknown): Promise<{ epoch: string; offset: number }> {
-  const response = await fetch(`${base}/v1/publish`, { method: 'POST', body: JSON.stringify({ topic, data }) });
-  if (response.status !== 200) throw new Error(`publish answered ${response.status}: ${await response.text()}`);
-  return (await response.json()) as { epoch: string; offset: number };
-}
+import { publish } from './helpers/http-publish.js';
 
 function offsetsOf(ops: Op[]): number[] {
   return ops.map((op) => op.offset as number);
@@ -25,7 +20,7 @@ test('200 clients over two edges each receive 50 messages once, in order, with c
   const answers = await Promise.all(clients.map((client) => client.subscribe('prices.eur-usd', 1)));
   t.true(answers.every((op) => op.op === 'subok' && op.offset === 0));
 
-  for (let i = 1; i <= 50; i++) await publish(mesh.http(mesh.core), 'prices.eur-usd', { n: i });
+  for (let i = 1; i <= 50; i++) await publish(mesh.core, 'prices.eur-usd', { n: i });
 
   const expected = Array.from({ length: 50 }, (_, i) => i + 1);
   for (const client of clients) {
@@ -34,7 +29,7 @@ test('200 clients over two edges each receive 50 messages once, in order, with c
     t.deepEqual(messages.map((op) => (op.data as { n: number }).n), expected);
   }
   // Nothing beyond the 50: a late duplicate would show up behind a final marker message.
-  await publish(mesh.http(mesh.core), 'prices.eur-usd', 'end');
+  await publish(mesh.core, 'prices.eur-usd', 'end');
   for (const client of clients) t.is((await client.messages(51)).length, 51);
 });
 
@@ -51,7 +46,7 @@ test('the core sends one uplink frame per edge per publish, whatever the number 
   for (const proxy of mesh.proxies) proxy.resetCounters();
 
   const payload = 'x'.repeat(100);
-  for (let i = 0; i < 50; i++) await publish(mesh.http(mesh.core), 'scores.live', payload);
+  for (let i = 0; i < 50; i++) await publish(mesh.core, 'scores.live', payload);
   for (const client of [...fewClients, ...manyClients]) await client.messages(50);
 
   t.is((await frames(few.id)) - framesBefore[0]!, 50);
@@ -67,12 +62,12 @@ test('a client resuming with since gets recovered: true and exactly the missed m
   const [eu, us] = mesh.edges as [typeof mesh.edges[0], typeof mesh.edges[0]];
   const first = await RawClient.connected(t, eu.url);
   const subok = await first.subscribe('chat.room-17', 1);
-  for (let i = 1; i <= 3; i++) await publish(mesh.http(mesh.core), 'chat.room-17', `m${i}`);
+  for (let i = 1; i <= 3; i++) await publish(mesh.core, 'chat.room-17', `m${i}`);
   const seen = await first.messages(3);
   const last = seen[2]!;
   first.ws.close();
   await first.closed;
-  for (let i = 4; i <= 8; i++) await publish(mesh.http(mesh.core), 'chat.room-17', `m${i}`);
+  for (let i = 4; i <= 8; i++) await publish(mesh.core, 'chat.room-17', `m${i}`);
 
   let newest = 8;
   for (const [edge, format] of [[eu, 'json'], [us, 'msgpack'], [eu, 'msgpack']] as const) {
@@ -84,7 +79,7 @@ test('a client resuming with since gets recovered: true and exactly the missed m
     t.deepEqual(offsetsOf(replayed), missed);
     t.deepEqual(replayed.slice(0, 5).map((op) => op.data), ['m4', 'm5', 'm6', 'm7', 'm8']);
     // Live messages continue right after the replay.
-    newest = (await publish(mesh.http(mesh.core), 'chat.room-17', 'live')).offset;
+    newest = (await publish(mesh.core, 'chat.room-17', 'live')).offset;
     const all = await again.messages(missed.length + 1);
     t.like(all[missed.length], { offset: newest, data: 'live' });
     t.is(all.length, missed.length + 1);
@@ -95,7 +90,7 @@ test('an unknown epoch or an evicted range gives recovered: false and no replay'
   const mesh = await startMesh(t, { core: { history: { maxMessages: 5, maxAgeMs: 3_600_000 } } });
   const [eu, us] = mesh.edges as [typeof mesh.edges[0], typeof mesh.edges[0]];
   let position = { epoch: '', offset: 0 };
-  for (let i = 1; i <= 20; i++) position = await publish(mesh.http(mesh.core), 'orders.eu.1', i);
+  for (let i = 1; i <= 20; i++) position = await publish(mesh.core, 'orders.eu.1', i);
 
   const stranger = await RawClient.connected(t, eu.url);
   const unknownEpoch = await stranger.subscribe('orders.eu.1', 1, { epoch: 'no-such-epoch', offset: 3 });
@@ -110,7 +105,7 @@ test('an unknown epoch or an evicted range gives recovered: false and no replay'
   t.like(held, { op: 'subok', recovered: true, offset: 20 });
   t.deepEqual(offsetsOf(await recent.messages(3)), [18, 19, 20]);
 
-  await publish(mesh.http(mesh.core), 'orders.eu.1', 'next');
+  await publish(mesh.core, 'orders.eu.1', 'next');
   for (const client of [stranger, late]) {
     const messages = await client.messages(1);
     t.deepEqual(offsetsOf(messages), [21], 'nothing replayed, live messages continue');
@@ -126,9 +121,9 @@ test('pattern subscriptions receive the matching topics, with their concrete top
   t.like(await rest.subscribe('orders.>', 1), { op: 'subok', topic: 'orders.>', recovered: false });
 
   const published = ['chat.a', 'chat.a.b', 'orders', 'orders.1', 'orders.eu.2', 'chat.b', 'other.x'];
-  for (const topic of published) await publish(mesh.http(mesh.core), topic, topic);
-  await publish(mesh.http(mesh.core), 'chat.end', 'end');
-  await publish(mesh.http(mesh.core), 'orders.end', 'end');
+  for (const topic of published) await publish(mesh.core, topic, topic);
+  await publish(mesh.core, 'chat.end', 'end');
+  await publish(mesh.core, 'orders.end', 'end');
 
   t.deepEqual((await star.messages(3)).map((op) => op.topic), ['chat.a', 'chat.b', 'chat.end']);
   t.deepEqual((await rest.messages(3)).map((op) => op.topic), ['orders.1', 'orders.eu.2', 'orders.end']);
@@ -140,9 +135,9 @@ test('a session with overlapping subscriptions receives each message once', asyn
   await client.subscribe('news.>', 1);
   await client.subscribe('news.*', 2);
   await client.subscribe('news.sport', 3);
-  await publish(mesh.http(mesh.core), 'news.sport', 1);
-  await publish(mesh.http(mesh.core), 'news.sport.x', 2);
-  await publish(mesh.http(mesh.core), 'news.end', 3);
+  await publish(mesh.core, 'news.sport', 1);
+  await publish(mesh.core, 'news.sport.x', 2);
+  await publish(mesh.core, 'news.end', 3);
   const messages = await client.messages(3);
   t.deepEqual(messages.map((op) => op.topic), ['news.sport', 'news.sport.x', 'news.end']);
 });
@@ -181,7 +176,7 @@ test('the last local unsubscribe removes the edge interest; the core stops sendi
   t.is(await topics(), 0);
   const routed = async (): Promise<number> => (await mesh.core.metrics.routed.get()).values[0]?.value ?? 0;
   const before = await routed();
-  await publish(mesh.http(mesh.core), 't.1', 'nobody');
+  await publish(mesh.core, 't.1', 'nobody');
   t.is(await routed(), before, 'no frame routed to an edge without interest');
 });
 
@@ -190,7 +185,7 @@ test('adding an exact subscription under a pattern neither repeats nor skips a m
   const client = await RawClient.connected(t, mesh.edges[0]!.url);
   await client.subscribe('news.*', 1);
   const publishing = (async () => {
-    for (let i = 1; i <= 40; i++) await publish(mesh.http(mesh.core), 'news.sport', i);
+    for (let i = 1; i <= 40; i++) await publish(mesh.core, 'news.sport', i);
   })();
   // Subscribe while messages flow: the exact subscription takes over from the pattern at some offset.
   await client.messages(5);

@@ -6,6 +6,7 @@ import type { MeshSnapshot } from '../shared/mesh-status.js';
 import { startMesh, type Mesh } from './helpers/mesh.js';
 import { RawClient, upgradeStatus, type Op } from './helpers/raw-client.js';
 import { within } from './helpers/within.js';
+import { publish } from './helpers/http-publish.js';
 
 interface Sample {
   name: string;
@@ -58,14 +59,6 @@ async function getMesh(mesh: Mesh, node: { url: string }): Promise<MeshSnapshot>
   return (await response.json()) as MeshSnapshot;
 }
 
-async function publish(mesh: Mesh, topic: string, data: unknown): Promise<{ epoch: string; offset: number }> {
-  const response = await fetch(`${mesh.http(mesh.core)}/v1/publish`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ topic, data }),
-  });
-  if (response.status !== 200) throw new Error(`publish answered ${response.status} ${await response.text()}`);
-  return (await response.json()) as { epoch: string; offset: number };
-}
-
 const scenarioEdges = [{ id: 'eu-1', region: 'eu' }, { id: 'us-1', region: 'us' }, { id: 'ap-1', region: 'ap' }];
 const clientsPerEdge = [34, 33, 33];
 const topic = 'scenario.news';
@@ -89,7 +82,7 @@ test('3 edges, 100 clients, 10 messages: exact fan-out metrics on each edge, on 
   const answers = await within(Promise.all(everyone.map((client) => client.subscribe(topic, 1))), 'every subok');
   for (const answer of answers) t.is(answer.op, 'subok', JSON.stringify(answer));
 
-  for (let i = 0; i < messageCount; i++) await publish(mesh, topic, data);
+  for (let i = 0; i < messageCount; i++) await publish(mesh.core, topic, data);
   const received = await within(Promise.all(everyone.map((client) => client.messages(messageCount))), 'every client got every message');
   for (const messages of received) {
     t.is(messages.length, messageCount);
@@ -172,7 +165,7 @@ test('a subscription with `since` inside the edge\'s recent cache is replayed fr
   const answer = await live.subscribe('replay.cache', 1);
   t.is(answer.op, 'subok');
   const positions = [];
-  for (let i = 1; i <= 10; i++) positions.push(await publish(mesh, 'replay.cache', i));
+  for (let i = 1; i <= 10; i++) positions.push(await publish(mesh.core, 'replay.cache', i));
   await live.messages(10);
   const epoch = positions[0]!.epoch;
 
@@ -203,7 +196,7 @@ test('a subscription with `since` older than the edge\'s recent cache is replaye
   const live = await RawClient.connected(t, edge.url);
   t.is((await live.subscribe('replay.core', 1)).op, 'subok');
   const positions = [];
-  for (let i = 1; i <= 10; i++) positions.push(await publish(mesh, 'replay.core', i));
+  for (let i = 1; i <= 10; i++) positions.push(await publish(mesh.core, 'replay.core', i));
   await live.messages(10);
   const epoch = positions[0]!.epoch;
 
@@ -302,14 +295,14 @@ test('after an uplink resume, the messages the core replays count as messages in
   const clients = await Promise.all([0, 1, 2].map(() => RawClient.connected(t, edge.url)));
   for (const client of clients) t.is((await client.subscribe('resume.count', 1)).op, 'subok');
   const payloadBytes = packValue(data).length;
-  for (let i = 0; i < 2; i++) await publish(mesh, 'resume.count', data);
+  for (let i = 0; i < 2; i++) await publish(mesh.core, 'resume.count', data);
   await within(Promise.all(clients.map((client) => client.messages(2))), 'the live messages');
 
   const proxy = mesh.proxies[0]!;
   proxy.refuse(true);
   proxy.cut();
   await within(mesh.core.meshUntil((snapshot) => !snapshot.edges.some((candidate) => candidate.id === edge.id)), 'the core sees the edge go');
-  for (let i = 0; i < 4; i++) await publish(mesh, 'resume.count', data);
+  for (let i = 0; i < 4; i++) await publish(mesh.core, 'resume.count', data);
   proxy.refuse(false);
   await within(Promise.all(clients.map((client) => client.messages(6))), 'the replayed messages');
 

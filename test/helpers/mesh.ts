@@ -9,6 +9,12 @@ import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 export const silentLogger = pino({ level: 'silent' });
 
+/**
+ * What startMesh gives its edges unless a test says otherwise: no uplink pings and no periodic status reports during
+ * a test, as they would add uplink bytes that tests count (a dead core is then noticed only by a closed socket).
+ */
+export const quietUplink = { heartbeatMs: 600_000, statusMs: 600_000 };
+
 /** An uplink that notices a dead core within a few hundred ms and retries at once: for failover tests. */
 export const fastUplink = { heartbeatMs: 200, reconnectBaseMs: 10, reconnectMaxMs: 100, failbackMs: 100 };
 
@@ -44,8 +50,7 @@ export async function startMesh(t: ExecutionContext, options: MeshOptions = {}):
     }
     const edge = await startEdge({
       id, region, cores: [{ id: core.id, url: coreUrl }], logger: silentLogger,
-      // No pings or periodic status reports during the test unless a test asks: they would add uplink bytes that tests count.
-      uplink: { heartbeatMs: 600_000, statusMs: 600_000 },
+      uplink: quietUplink,
       ...options.edge,
     });
     t.teardown(() => edge.close());

@@ -42,7 +42,10 @@ export class Bystander {
   private inFlight = 0;
   private readonly idle = new Set<() => void>();
 
-  private constructor(private readonly coreUrl: string, private readonly edgeUrl: string) {}
+  private constructor(
+    private readonly coreUrl: string,
+    private readonly edgeUrl: string,
+  ) {}
 
   static async start(coreUrl: string, edgeUrl: string): Promise<Bystander> {
     const bystander = new Bystander(coreUrl, edgeUrl);
@@ -52,7 +55,18 @@ export class Bystander {
 
   /** Messages published from now on belong to a new phase; the first call starts publishing. */
   beginPhase(name: string): void {
-    this.phases.push({ name, histogram: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 }), acked: new Set(), received: new Set(), publishFailures: {}, cuts: 0 });
+    this.phases.push({
+      name,
+      histogram: hdr.build({
+        lowestDiscernibleValue: 1,
+        highestTrackableValue: 600_000_000,
+        numberOfSignificantValueDigits: 3,
+      }),
+      acked: new Set(),
+      received: new Set(),
+      publishFailures: {},
+      cuts: 0,
+    });
     this.publishing ??= this.publish();
   }
 
@@ -80,7 +94,11 @@ export class Bystander {
   private async subscribe(): Promise<void> {
     const socket = await AttackSocket.open({ url: this.edgeUrl, onMsg: (op) => this.delivered(op) });
     // Resumes after the last message received: a cut must not lose messages, only delay them.
-    const answer = await socket.request({ op: 'sub', topic: bystanderTopic, ...(this.position ? { since: this.position } : {}) });
+    const answer = await socket.request({
+      op: 'sub',
+      topic: bystanderTopic,
+      ...(this.position ? { since: this.position } : {}),
+    });
     if (answer.op !== 'subok' || answer.epoch === undefined || answer.offset === undefined) {
       socket.close();
       throw new Error(`bystander: sub answered ${JSON.stringify(answer)}`);
@@ -126,24 +144,29 @@ export class Bystander {
       const p = this.phases.length - 1;
       const phase = this.phases[p]!;
       if (this.inFlight >= maxInFlight) {
-        phase.publishFailures['not sent: core not answering'] = (phase.publishFailures['not sent: core not answering'] ?? 0) + 1;
+        phase.publishFailures['not sent: core not answering'] =
+          (phase.publishFailures['not sent: core not answering'] ?? 0) + 1;
         continue;
       }
       this.inFlight++;
-      httpJson('POST', url, JSON.stringify({ topic: bystanderTopic, data: stampOf(p, intended) })).then(
-        (answer) => {
-          if (answer.status === 200) phase.acked.add((JSON.parse(answer.text) as Position).offset);
-          else phase.publishFailures[`HTTP ${answer.status}`] = (phase.publishFailures[`HTTP ${answer.status}`] ?? 0) + 1;
-        },
-        (error: Error) => {
-          phase.publishFailures[error.message] = (phase.publishFailures[error.message] ?? 0) + 1;
-        },
-      ).finally(() => {
-        this.inFlight--;
-        if (this.inFlight > 0) return;
-        for (const wake of this.idle) wake();
-        this.idle.clear();
-      });
+      httpJson('POST', url, JSON.stringify({ topic: bystanderTopic, data: stampOf(p, intended) }))
+        .then(
+          (answer) => {
+            if (answer.status === 200) phase.acked.add((JSON.parse(answer.text) as Position).offset);
+            else
+              phase.publishFailures[`HTTP ${answer.status}`] =
+                (phase.publishFailures[`HTTP ${answer.status}`] ?? 0) + 1;
+          },
+          (error: Error) => {
+            phase.publishFailures[error.message] = (phase.publishFailures[error.message] ?? 0) + 1;
+          },
+        )
+        .finally(() => {
+          this.inFlight--;
+          if (this.inFlight > 0) return;
+          for (const wake of this.idle) wake();
+          this.idle.clear();
+        });
     }
   }
 }

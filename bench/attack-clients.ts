@@ -29,9 +29,11 @@ setMaxListeners(0, controller.signal);
 let running: Promise<void> = Promise.resolve();
 
 function go(epoch: string): void {
-  running = attacks[options.attack]({ ...options, epoch, signal: controller.signal, counts }).catch((error: unknown) => {
-    counts.add(`attack failed: ${(error as Error).message}`);
-  });
+  running = attacks[options.attack]({ ...options, epoch, signal: controller.signal, counts }).catch(
+    (error: unknown) => {
+      counts.add(`attack failed: ${(error as Error).message}`);
+    },
+  );
   process.send!({ started: true });
 }
 

@@ -39,7 +39,10 @@ class Filler {
   private tokens = burst;
   private names = 0;
 
-  constructor(private readonly context: AttackContext, private readonly index: number) {}
+  constructor(
+    private readonly context: AttackContext,
+    private readonly index: number,
+  ) {}
 
   tick(elapsedMs: number): void {
     if (!this.socket?.open) return this.reopen();
@@ -63,18 +66,22 @@ class Filler {
     if (this.opening || this.context.signal.aborted) return;
     this.opening = true;
     const { counts, signal } = this.context;
-    AttackSocket.open({ url: this.context.edgeUrl, localAddress: fillAddress }).then(
-      (socket) => {
-        if (this.opened++ > 0) counts.add('reconnects');
-        this.socket = socket;
-        this.tokens = burst;
-        if (signal.aborted) socket.close();
-        void socket.closed.then((code) => { if (!signal.aborted) counts.add(`closed ${code}`); });
-      },
-      async (error: Error) => {
-        counts.add(`open refused: ${error.message}`);
-        await pause(100, signal);
-      },
-    ).finally(() => (this.opening = false));
+    AttackSocket.open({ url: this.context.edgeUrl, localAddress: fillAddress })
+      .then(
+        (socket) => {
+          if (this.opened++ > 0) counts.add('reconnects');
+          this.socket = socket;
+          this.tokens = burst;
+          if (signal.aborted) socket.close();
+          void socket.closed.then((code) => {
+            if (!signal.aborted) counts.add(`closed ${code}`);
+          });
+        },
+        async (error: Error) => {
+          counts.add(`open refused: ${error.message}`);
+          await pause(100, signal);
+        },
+      )
+      .finally(() => (this.opening = false));
   }
 }

@@ -12,17 +12,30 @@ export interface HttpAnswer {
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 /** One request with a JSON body; rejects on a network error or after `timeoutMs` (default 30 s). */
-export function httpJson(method: 'GET' | 'POST', url: string, body?: string, localAddress?: string, timeoutMs = 30_000): Promise<HttpAnswer> {
+export function httpJson(
+  method: 'GET' | 'POST',
+  url: string,
+  body?: string,
+  localAddress?: string,
+  timeoutMs = 30_000,
+): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const req = request(url, {
-      method, agent, localAddress,
-      headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      {
+        method,
+        agent,
+        localAddress,
+        headers:
+          body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      },
+    );
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url}: no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end(body);

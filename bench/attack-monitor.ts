@@ -17,7 +17,14 @@ export interface NodePeaks {
   edgeSessions: number;
 }
 
-const noPeaks = (): NodePeaks => ({ coreRss: 0, edgeRss: 0, coreUplinks: 0, coreAtPeak: undefined, edgeAtPeak: undefined, edgeSessions: 0 });
+const noPeaks = (): NodePeaks => ({
+  coreRss: 0,
+  edgeRss: 0,
+  coreUplinks: 0,
+  coreAtPeak: undefined,
+  edgeAtPeak: undefined,
+  edgeSessions: 0,
+});
 
 export class NodeMonitor {
   latest: { core: AttackNodeStats; edge: AttackNodeStats } | undefined;
@@ -27,7 +34,10 @@ export class NodeMonitor {
   private readonly waiters = new Set<() => void>();
   private readonly loop: Promise<void>;
 
-  constructor(private readonly core: BenchChild, private readonly edge: BenchChild) {
+  constructor(
+    private readonly core: BenchChild,
+    private readonly edge: BenchChild,
+  ) {
     this.loop = this.run();
   }
 

@@ -29,17 +29,20 @@ export interface AttackNodeStats {
 const kind = process.argv[2] as AttackNodeKind;
 const warnings: Record<string, number> = {};
 // Counted, not printed: the attacks make the nodes warn thousands of times, and the table is what the run is for.
-const logger = pino({ level: 'warn' }, {
-  write(line: string) {
-    let message = 'unreadable log line';
-    try {
-      message = String((JSON.parse(line) as { msg?: unknown }).msg);
-    } catch {
-      // Keep counting even if a line is not JSON.
-    }
-    warnings[message] = (warnings[message] ?? 0) + 1;
+const logger = pino(
+  { level: 'warn' },
+  {
+    write(line: string) {
+      let message = 'unreadable log line';
+      try {
+        message = String((JSON.parse(line) as { msg?: unknown }).msg);
+      } catch {
+        // Keep counting even if a line is not JSON.
+      }
+      warnings[message] = (warnings[message] ?? 0) + 1;
+    },
   },
-});
+);
 
 let core: CoreHandle | undefined;
 let edge: EdgeHandle | undefined;
@@ -48,7 +51,9 @@ if (kind === 'core') {
   // What a topology with only defaults gives its core (cli/node-options.ts), minus knownEdges and edge secrets:
   // an open core takes an uplink under any id, which is what the fake edge of the stalled-uplink attack relies on.
   core = await startCore({
-    id: 'core-1', region: 'eu', logger,
+    id: 'core-1',
+    region: 'eu',
+    logger,
     history: defaultHistory,
     maxMessageBytes: defaultLimits.maxMessageBytes,
     headerTimeoutMs: defaultLimits.headerTimeoutMs,
@@ -60,7 +65,10 @@ if (kind === 'core') {
   url = core.url;
 } else {
   edge = await startEdge({
-    id: 'edge-1', region: 'eu', cores: [{ id: 'core-1', url: process.argv[3]! }], logger,
+    id: 'edge-1',
+    region: 'eu',
+    cores: [{ id: 'core-1', url: process.argv[3]! }],
+    logger,
     limits: defaultLimits,
     uplink: defaultUplink,
   });
@@ -71,7 +79,13 @@ if (kind === 'core') {
 async function stats(): Promise<AttackNodeStats> {
   const memory = process.memoryUsage();
   const cpu = process.cpuUsage();
-  const answer: AttackNodeStats = { rss: memory.rss, cpuMicros: cpu.user + cpu.system, heapUsed: memory.heapUsed, arrayBuffers: memory.arrayBuffers, warnings: { ...warnings } };
+  const answer: AttackNodeStats = {
+    rss: memory.rss,
+    cpuMicros: cpu.user + cpu.system,
+    heapUsed: memory.heapUsed,
+    arrayBuffers: memory.arrayBuffers,
+    warnings: { ...warnings },
+  };
   if (core) answer.uplinks = core.uplinks.size;
   if (edge) {
     answer.reconnects = edge.uplink.reconnects;

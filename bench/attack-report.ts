@@ -69,42 +69,80 @@ export function attackFailures(report: AttackReport): string[] {
   const failures: string[] = [];
   for (const phase of report.phases) {
     const at = (what: string): void => void failures.push(`${phase.name}: ${what}`);
-    if (!(phase.coreRssIncreaseMiB < targets.rssIncreaseMiB)) at(`core peak RSS ${mib(phase.coreRssIncreaseMiB)} MiB above baseline (target < ${targets.rssIncreaseMiB})`);
-    if (!(phase.edgeRssIncreaseMiB < targets.rssIncreaseMiB)) at(`edge peak RSS ${mib(phase.edgeRssIncreaseMiB)} MiB above baseline (target < ${targets.rssIncreaseMiB})`);
-    if (!(phase.p99Ms < targets.bystanderP99Ms)) at(`bystander p99 ${ms(phase.p99Ms)} ms (target < ${targets.bystanderP99Ms})`);
+    if (!(phase.coreRssIncreaseMiB < targets.rssIncreaseMiB))
+      at(`core peak RSS ${mib(phase.coreRssIncreaseMiB)} MiB above baseline (target < ${targets.rssIncreaseMiB})`);
+    if (!(phase.edgeRssIncreaseMiB < targets.rssIncreaseMiB))
+      at(`edge peak RSS ${mib(phase.edgeRssIncreaseMiB)} MiB above baseline (target < ${targets.rssIncreaseMiB})`);
+    if (!(phase.p99Ms < targets.bystanderP99Ms))
+      at(`bystander p99 ${ms(phase.p99Ms)} ms (target < ${targets.bystanderP99Ms})`);
     if (phase.missed > 0) at(`bystander missed ${phase.missed} acknowledged message(s)`);
     const failed = total(phase.publishFailures);
     if (failed > 0) at(`${failed} bystander publish(es) failed (${entries(phase.publishFailures)})`);
     if (phase.reconnects > 0) at(`the edge's uplink reconnected ${phase.reconnects} time(s)`);
     if (phase.otherAddress && phase.otherAddress.subscribed < phase.otherAddress.tried) {
-      at(`another address subscribed to ${phase.otherAddress.subscribed} of ${phase.otherAddress.tried} new topics (${entries(phase.otherAddress.refusals)})`);
+      at(
+        `another address subscribed to ${phase.otherAddress.subscribed} of ${phase.otherAddress.tried} new topics (${entries(phase.otherAddress.refusals)})`,
+      );
     }
   }
   return failures;
 }
 
 export function formatAttackTable(report: AttackReport): string {
-  const rows = [['phase', 'bystander ms p50/p99', 'received/acked', 'missed', 'pub failed', 'bystander cuts', 'core peak MiB (+base, +phase)', 'edge peak MiB (+base, +phase)', 'cpu % core/edge', 'uplink reconnects', 'core uplinks max', 'other address subs']];
+  const rows = [
+    [
+      'phase',
+      'bystander ms p50/p99',
+      'received/acked',
+      'missed',
+      'pub failed',
+      'bystander cuts',
+      'core peak MiB (+base, +phase)',
+      'edge peak MiB (+base, +phase)',
+      'cpu % core/edge',
+      'uplink reconnects',
+      'core uplinks max',
+      'other address subs',
+    ],
+  ];
   for (const phase of report.phases) {
     rows.push([
-      phase.name, `${ms(phase.p50Ms)} / ${ms(phase.p99Ms)}`, `${phase.received}/${phase.acked}`, String(phase.missed),
-      String(total(phase.publishFailures)), String(phase.bystanderCuts),
+      phase.name,
+      `${ms(phase.p50Ms)} / ${ms(phase.p99Ms)}`,
+      `${phase.received}/${phase.acked}`,
+      String(phase.missed),
+      String(total(phase.publishFailures)),
+      String(phase.bystanderCuts),
       `${mib(phase.coreRssMiB)} (${signed(phase.coreRssIncreaseMiB)}, ${signed(phase.coreRssGrowthMiB)})`,
       `${mib(phase.edgeRssMiB)} (${signed(phase.edgeRssIncreaseMiB)}, ${signed(phase.edgeRssGrowthMiB)})`,
       `${phase.coreCpuPercent.toFixed(0)} / ${phase.edgeCpuPercent.toFixed(0)}`,
-      String(phase.reconnects), String(phase.coreUplinksMax),
+      String(phase.reconnects),
+      String(phase.coreUplinksMax),
       phase.otherAddress ? `${phase.otherAddress.subscribed}/${phase.otherAddress.tried}` : '-',
     ]);
   }
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  const table = rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+  const table = rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
   const details = report.phases.flatMap((phase) => [
     `${phase.name} memory: at peak core ${memory(phase.atPeak.core)}, edge ${memory(phase.atPeak.edge)}; held after the phase (GC'd) core ${memory(phase.held.core)}, edge ${memory(phase.held.edge)}`,
     `${phase.name} edge: sessions max ${phase.edgeSessionsMax}, slow consumers cut ${phase.slowConsumersCut}`,
     ...(Object.keys(phase.attack).length > 0 ? [`${phase.name} attackers: ${entries(phase.attack)}`] : []),
-    ...(Object.keys(phase.warnings.core).length > 0 ? [`${phase.name} core logged: ${entries(phase.warnings.core)}`] : []),
-    ...(Object.keys(phase.warnings.edge).length > 0 ? [`${phase.name} edge logged: ${entries(phase.warnings.edge)}`] : []),
-    ...(phase.otherAddress && total(phase.otherAddress.refusals) > 0 ? [`${phase.name} other address refused: ${entries(phase.otherAddress.refusals)}`] : []),
+    ...(Object.keys(phase.warnings.core).length > 0
+      ? [`${phase.name} core logged: ${entries(phase.warnings.core)}`]
+      : []),
+    ...(Object.keys(phase.warnings.edge).length > 0
+      ? [`${phase.name} edge logged: ${entries(phase.warnings.edge)}`]
+      : []),
+    ...(phase.otherAddress && total(phase.otherAddress.refusals) > 0
+      ? [`${phase.name} other address refused: ${entries(phase.otherAddress.refusals)}`]
+      : []),
   ]);
   return `${table}\n\n${details.join('\n')}\n`;
 }
@@ -112,7 +150,8 @@ export function formatAttackTable(report: AttackReport): string {
 export function formatAttackVerdict(report: AttackReport): string {
   const failures = attackFailures(report);
   const seconds = (report.durationMs / 1000).toFixed(0);
-  if (failures.length === 0) return `attack: PASS, every target held (${report.phases.length} phases of ${report.seconds} s, ${seconds} s in all)\n`;
+  if (failures.length === 0)
+    return `attack: PASS, every target held (${report.phases.length} phases of ${report.seconds} s, ${seconds} s in all)\n`;
   return `attack: FAIL, ${failures.length} target(s) missed: ${failures.join('; ')}\n`;
 }
 
@@ -125,7 +164,9 @@ function total(counts: Record<string, number>): number {
 }
 
 function entries(counts: Record<string, number>): string {
-  return Object.entries(counts).map(([name, n]) => `${name} ×${n}`).join(', ');
+  return Object.entries(counts)
+    .map(([name, n]) => `${name} ×${n}`)
+    .join(', ');
 }
 
 function ms(value: number): string {

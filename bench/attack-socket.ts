@@ -3,7 +3,16 @@
 
 import WebSocket from 'ws';
 import { packValue, unpackValue } from '../shared/codec.js';
-import { clientPath, subprotocols, type ConnectOp, type MsgOp, type PingOp, type ServerOp, type SubOp, type UnsubOp } from '../shared/protocol.js';
+import {
+  clientPath,
+  subprotocols,
+  type ConnectOp,
+  type MsgOp,
+  type PingOp,
+  type ServerOp,
+  type SubOp,
+  type UnsubOp,
+} from '../shared/protocol.js';
 
 export type AttackRequest = Omit<ConnectOp, 'id'> | Omit<SubOp, 'id'> | Omit<UnsubOp, 'id'> | Omit<PingOp, 'id'>;
 
@@ -34,27 +43,37 @@ export class AttackSocket {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (op: ServerOp) => void; reject: (error: Error) => void }>();
 
-  private constructor(private readonly ws: WebSocket, private readonly options: AttackSocketOptions) {
+  private constructor(
+    private readonly ws: WebSocket,
+    private readonly options: AttackSocketOptions,
+  ) {
     ws.binaryType = 'nodebuffer';
     ws.on('error', () => {});
-    this.closed = new Promise((resolve) => ws.on('close', (code) => {
-      this.closeCode = code;
-      for (const { reject } of this.pending.values()) reject(new ClosedError(code));
-      this.pending.clear();
-      resolve(code);
-    }));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code) => {
+        this.closeCode = code;
+        for (const { reject } of this.pending.values()) reject(new ClosedError(code));
+        this.pending.clear();
+        resolve(code);
+      }),
+    );
     ws.on('message', (data: Buffer) => this.receive(data));
   }
 
   /** Opens the socket and completes `connect`; rejects (and leaves nothing open) when the edge refuses or is slow. */
   static async open(options: AttackSocketOptions): Promise<AttackSocket> {
-    const ws = new WebSocket(`${options.url}${clientPath}`, subprotocols.msgpack, { perMessageDeflate: false, localAddress: options.localAddress });
+    const ws = new WebSocket(`${options.url}${clientPath}`, subprotocols.msgpack, {
+      perMessageDeflate: false,
+      localAddress: options.localAddress,
+    });
     const socket = new AttackSocket(ws, options);
     const timer = setTimeout(() => ws.terminate(), options.timeoutMs ?? 10_000);
     try {
       await new Promise<void>((resolve, reject) => {
         ws.once('open', () => resolve());
-        ws.once('unexpected-response', (_request, response) => reject(new Error(`upgrade refused: HTTP ${response.statusCode}`)));
+        ws.once('unexpected-response', (_request, response) =>
+          reject(new Error(`upgrade refused: HTTP ${response.statusCode}`)),
+        );
         void socket.closed.then((code) => reject(new ClosedError(code)));
       });
       const welcome = await socket.request({ op: 'connect' });

@@ -63,10 +63,12 @@ async function fakeEdge(context: AttackContext, id: string): Promise<void> {
       ws.once('open', () => resolve());
       void closed.then((code) => reject(new Error(`closed ${code} before open`)));
     });
-    ws.send(Buffer.concat([
-      encodeFrame([frameType.hello, protocolVersion, id, 'eu', randomBytes(8).toString('base64url'), '']),
-      encodeFrame([frameType.sub, 1, floodTopic, null]),
-    ]));
+    ws.send(
+      Buffer.concat([
+        encodeFrame([frameType.hello, protocolVersion, id, 'eu', randomBytes(8).toString('base64url'), '']),
+        encodeFrame([frameType.sub, 1, floodTopic, null]),
+      ]),
+    );
     await subscribed;
     if (frames.some((frame) => frame[0] === frameType.error)) throw new Error('sub refused');
     // From here on nothing is read: the core's queue for this edge can only grow, and pings go unanswered.

@@ -28,7 +28,13 @@ function maskedFrame(opcode: number, payload: Buffer): Buffer {
 }
 
 /** Upgrades, connects and subscribes to `topic`; once `subok` has come, stops reading for good. */
-export function openUnreadWs(host: string, port: number, localAddress: string, topic: string, timeoutMs = 10_000): Promise<UnreadClient> {
+export function openUnreadWs(
+  host: string,
+  port: number,
+  localAddress: string,
+  topic: string,
+  timeoutMs = 10_000,
+): Promise<UnreadClient> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port, localAddress });
     const gone = new Promise<void>((wake) => socket.on('close', () => wake()));
@@ -48,13 +54,16 @@ export function openUnreadWs(host: string, port: number, localAddress: string, t
       if (!upgraded) {
         const end = received.indexOf('\r\n\r\n');
         if (end < 0) return;
-        if (!received.startsWith('HTTP/1.1 101')) return fail(new Error(`upgrade refused: ${received.slice(0, received.indexOf('\r\n'))}`));
+        if (!received.startsWith('HTTP/1.1 101'))
+          return fail(new Error(`upgrade refused: ${received.slice(0, received.indexOf('\r\n'))}`));
         upgraded = true;
         received = received.slice(end + 4);
-        socket.write(Buffer.concat([
-          maskedFrame(opcodeText, Buffer.from(JSON.stringify({ op: 'connect' }))),
-          maskedFrame(opcodeText, Buffer.from(JSON.stringify({ op: 'sub', id: 1, topic }))),
-        ]));
+        socket.write(
+          Buffer.concat([
+            maskedFrame(opcodeText, Buffer.from(JSON.stringify({ op: 'connect' }))),
+            maskedFrame(opcodeText, Buffer.from(JSON.stringify({ op: 'sub', id: 1, topic }))),
+          ]),
+        );
       }
       if (!received.includes('"op":"subok"')) return;
       clearTimeout(timer);
@@ -66,8 +75,10 @@ export function openUnreadWs(host: string, port: number, localAddress: string, t
     };
     socket.on('data', onData);
     socket.once('connect', () => {
-      socket.write(`GET ${clientPath} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
-        + `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${subprotocols.json}\r\n\r\n`);
+      socket.write(
+        `GET ${clientPath} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${subprotocols.json}\r\n\r\n`,
+      );
     });
   });
 }

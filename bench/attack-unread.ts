@@ -16,7 +16,9 @@ const maxInFlight = 40;
 type Transport = 'ws' | 'stream';
 
 export const unreadAttack: Attack = async (context) => {
-  const slots = (['ws', 'stream'] as const).flatMap((transport) => Array.from({ length: clientsPerTransport }, (_, i) => slot(context, transport, i)));
+  const slots = (['ws', 'stream'] as const).flatMap((transport) =>
+    Array.from({ length: clientsPerTransport }, (_, i) => slot(context, transport, i)),
+  );
   await Promise.all([firehose(context), ...slots]);
 };
 
@@ -57,9 +59,11 @@ async function firehose(context: AttackContext): Promise<void> {
       continue;
     }
     inFlight++;
-    httpJson('POST', url, body).then(
-      (answer) => context.counts.add(`firehose publish ${answer.status}`),
-      () => context.counts.add('firehose publish failed'),
-    ).finally(() => inFlight--);
+    httpJson('POST', url, body)
+      .then(
+        (answer) => context.counts.add(`firehose publish ${answer.status}`),
+        () => context.counts.add('firehose publish failed'),
+      )
+      .finally(() => inFlight--);
   }
 }

@@ -71,7 +71,11 @@ export async function runAttack(options: AttackOptions): Promise<AttackReport> {
       }
       await bystander.stop();
       await bystander.settle(5000);
-      return { seconds: options.seconds, durationMs: performance.now() - started, phases: report(runs, bystander.phases) };
+      return {
+        seconds: options.seconds,
+        durationMs: performance.now() - started,
+        phases: report(runs, bystander.phases),
+      };
     } finally {
       bystander.close();
       await monitor.stop();
@@ -95,11 +99,21 @@ interface PhaseRun {
   otherAddress?: AttackPhaseReport['otherAddress'];
 }
 
-async function runPhase(mesh: Mesh, name: PhaseName, options: AttackOptions, fork: (script: string, args: string[]) => BenchChild): Promise<PhaseRun> {
+async function runPhase(
+  mesh: Mesh,
+  name: PhaseName,
+  options: AttackOptions,
+  fork: (script: string, args: string[]) => BenchChild,
+): Promise<PhaseRun> {
   // The attacker process loads before the phase begins: compiling it is not part of the attack.
   let attacker: BenchChild | undefined;
   if (name !== 'baseline') {
-    const attackerOptions: AttackerOptions = { attack: name, coreUrl: mesh.coreUrl, edgeUrl: mesh.edgeUrl, maxMs: (options.seconds + 60) * 1000 };
+    const attackerOptions: AttackerOptions = {
+      attack: name,
+      coreUrl: mesh.coreUrl,
+      edgeUrl: mesh.edgeUrl,
+      maxMs: (options.seconds + 60) * 1000,
+    };
     attacker = fork('./attack-clients.ts', [JSON.stringify(attackerOptions)]);
     await attacker.next('ready', 60_000);
   }
@@ -124,8 +138,20 @@ async function runPhase(mesh: Mesh, name: PhaseName, options: AttackOptions, for
   const after = await mesh.monitor.sample();
   const durationMs = performance.now() - startedAt;
   const peaks = mesh.monitor.takePeaks();
-  const [core, edge] = await Promise.all([mesh.core.ask<AttackNodeStats>('collect', 'collected'), mesh.edge.ask<AttackNodeStats>('collect', 'collected')]);
-  return { name, durationMs, before, after, peaks, collected: { core, edge }, attack, ...(checked ? { otherAddress: checked } : {}) };
+  const [core, edge] = await Promise.all([
+    mesh.core.ask<AttackNodeStats>('collect', 'collected'),
+    mesh.edge.ask<AttackNodeStats>('collect', 'collected'),
+  ]);
+  return {
+    name,
+    durationMs,
+    before,
+    after,
+    peaks,
+    collected: { core, edge },
+    attack,
+    ...(checked ? { otherAddress: checked } : {}),
+  };
 }
 
 /** The history the replay attackers ask for: 200 messages of 60 KiB on one topic, in batches under the 1 MiB body limit. */
@@ -133,9 +159,13 @@ async function seedHistory(coreUrl: string): Promise<string> {
   const data = 'r'.repeat(history.bytes);
   let epoch = '';
   for (let sent = 0; sent < history.messages; sent += history.perRequest) {
-    const items = Array.from({ length: Math.min(history.perRequest, history.messages - sent) }, () => ({ topic: replayTopic, data }));
+    const items = Array.from({ length: Math.min(history.perRequest, history.messages - sent) }, () => ({
+      topic: replayTopic,
+      data,
+    }));
     const answer = await publish(httpOf(coreUrl), items);
-    if (answer.status !== 200) throw new Error(`attack: seeding ${replayTopic} answered ${answer.status}: ${answer.text.slice(0, 200)}`);
+    if (answer.status !== 200)
+      throw new Error(`attack: seeding ${replayTopic} answered ${answer.status}: ${answer.text.slice(0, 200)}`);
     epoch = (JSON.parse(answer.text) as Array<{ epoch: string }>)[0]!.epoch;
   }
   return epoch;
@@ -150,12 +180,18 @@ async function checkOtherAddress(edgeUrl: string): Promise<NonNullable<AttackPha
   try {
     socket = await AttackSocket.open({ url: edgeUrl, localAddress: otherAddress });
     for (let i = 0; i < otherTopics; i++) {
-      const answer = await socket.request({ op: 'sub', topic: longTopic(`check.${otherAddress.replaceAll('.', '-')}`, i) });
+      const answer = await socket.request({
+        op: 'sub',
+        topic: longTopic(`check.${otherAddress.replaceAll('.', '-')}`, i),
+      });
       if (answer.op === 'subok') subscribed++;
       else refused(answer.op === 'error' ? answer.code : answer.op);
     }
   } catch (error) {
-    refused((error as Error).message, otherTopics - subscribed - Object.values(refusals).reduce((sum, n) => sum + n, 0));
+    refused(
+      (error as Error).message,
+      otherTopics - subscribed - Object.values(refusals).reduce((sum, n) => sum + n, 0),
+    );
   } finally {
     socket?.close();
   }
@@ -168,7 +204,8 @@ function report(runs: PhaseRun[], phases: BystanderPhase[]): AttackPhaseReport[]
     const phase = phases[i]!;
     let missed = 0;
     for (const offset of phase.acked) if (!phase.received.has(offset)) missed++;
-    const percentile = (p: number): number => (phase.histogram.totalCount === 0 ? NaN : phase.histogram.getValueAtPercentile(p) / 1000);
+    const percentile = (p: number): number =>
+      phase.histogram.totalCount === 0 ? NaN : phase.histogram.getValueAtPercentile(p) / 1000;
     return {
       name: run.name,
       p50Ms: percentile(50),
@@ -194,13 +231,20 @@ function report(runs: PhaseRun[], phases: BystanderPhase[]): AttackPhaseReport[]
       coreUplinksMax: run.peaks.coreUplinks,
       ...(run.otherAddress ? { otherAddress: run.otherAddress } : {}),
       attack: run.attack,
-      warnings: { core: grown(run.before.core.warnings, run.after.core.warnings), edge: grown(run.before.edge.warnings, run.after.edge.warnings) },
+      warnings: {
+        core: grown(run.before.core.warnings, run.after.core.warnings),
+        edge: grown(run.before.edge.warnings, run.after.edge.warnings),
+      },
     };
   });
 }
 
 function composition(stats: AttackNodeStats | undefined): MemoryComposition {
-  return { rssMiB: (stats?.rss ?? NaN) / mib, heapMiB: (stats?.heapUsed ?? NaN) / mib, buffersMiB: (stats?.arrayBuffers ?? NaN) / mib };
+  return {
+    rssMiB: (stats?.rss ?? NaN) / mib,
+    heapMiB: (stats?.heapUsed ?? NaN) / mib,
+    buffersMiB: (stats?.arrayBuffers ?? NaN) / mib,
+  };
 }
 
 /** Counts that grew between two snapshots, by how much. */

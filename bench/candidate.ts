@@ -35,13 +35,16 @@ export async function startCandidate(kind: CandidateKind, edges = 1): Promise<Ca
       core = forkBench('./server-process.ts', ['relaymesh-core'], serverArgs);
       children.push(core);
       const coreUrl = await core.next<string>('url');
-      for (let i = 0; i < edges; i++) children.push(forkBench('./server-process.ts', ['relaymesh-edge', coreUrl], serverArgs));
+      for (let i = 0; i < edges; i++)
+        children.push(forkBench('./server-process.ts', ['relaymesh-edge', coreUrl], serverArgs));
       server = children[1]!;
     } else {
       server = forkBench('./server-process.ts', [kind], serverArgs);
       children.push(server);
     }
-    const urls = await Promise.all(children.filter((child) => child !== core).map((child) => child.next<string>('url')));
+    const urls = await Promise.all(
+      children.filter((child) => child !== core).map((child) => child.next<string>('url')),
+    );
     const url = urls[0]!;
     const question = (collectGarbage: boolean): string => (collectGarbage ? 'stats-gc' : 'stats');
     return {
@@ -49,7 +52,10 @@ export async function startCandidate(kind: CandidateKind, edges = 1): Promise<Ca
       url,
       urls,
       stats: async (collectGarbage = false) => {
-        const [serverStats, coreStats] = await Promise.all([server.ask<ServerStats>(question(collectGarbage), 'stats'), core?.ask<ServerStats>(question(collectGarbage), 'stats')]);
+        const [serverStats, coreStats] = await Promise.all([
+          server.ask<ServerStats>(question(collectGarbage), 'stats'),
+          core?.ask<ServerStats>(question(collectGarbage), 'stats'),
+        ]);
         return coreStats ? { server: serverStats, core: coreStats } : { server: serverStats };
       },
       stop,

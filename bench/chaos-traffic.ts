@@ -31,7 +31,11 @@ export class ChaosClient {
   closed = false;
   private readonly waiters = new Set<{ offset: number; wake: () => void }>();
 
-  private constructor(readonly edge: string, readonly ws: WebSocket, private readonly topic: string) {
+  private constructor(
+    readonly edge: string,
+    readonly ws: WebSocket,
+    private readonly topic: string,
+  ) {
     ws.on('message', (data) => this.receive(JSON.parse(String(data)) as Record<string, unknown>));
     ws.on('close', () => (this.closed = true));
     ws.on('error', () => {});
@@ -40,15 +44,16 @@ export class ChaosClient {
   static async open(edge: EdgeHandle, topic: string): Promise<ChaosClient> {
     const ws = new WebSocket(`${edge.url}/v1/ws`, 'relaymesh.v1.json');
     const client = new ChaosClient(edge.id, ws, topic);
-    const answer = (op: string): Promise<void> => new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`chaos client: no ${op} within ${deadlineMs} ms`)), deadlineMs);
-      ws.on('message', function listen(data) {
-        if ((JSON.parse(String(data)) as { op: string }).op !== op) return;
-        clearTimeout(timer);
-        ws.off('message', listen);
-        resolve();
+    const answer = (op: string): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`chaos client: no ${op} within ${deadlineMs} ms`)), deadlineMs);
+        ws.on('message', function listen(data) {
+          if ((JSON.parse(String(data)) as { op: string }).op !== op) return;
+          clearTimeout(timer);
+          ws.off('message', listen);
+          resolve();
+        });
       });
-    });
     try {
       await new Promise((resolve, reject) => {
         ws.once('open', resolve);
@@ -112,7 +117,12 @@ export class Publisher {
   private faultsDoneAt: number | undefined;
   private readonly waiters = new Set<{ count: number; wake: () => void }>();
 
-  constructor(private readonly url: string, private readonly topic: string, private readonly minimum: number, private readonly rateHz: number) {}
+  constructor(
+    private readonly url: string,
+    private readonly topic: string,
+    private readonly minimum: number,
+    private readonly rateHz: number,
+  ) {}
 
   /** Called once the faults are over: publishing goes on to the minimum, and at least a short tail past now. */
   faultsDone(): void {
@@ -127,13 +137,21 @@ export class Publisher {
   async run(): Promise<void> {
     const interval = 1000 / this.rateHz;
     let nextAt = now();
-    while (this.published < this.minimum || this.faultsDoneAt === undefined || this.published < this.faultsDoneAt + tailMessages) {
+    while (
+      this.published < this.minimum ||
+      this.faultsDoneAt === undefined ||
+      this.published < this.faultsDoneAt + tailMessages
+    ) {
       const wait = nextAt - now();
       if (wait > 0) await delay(wait);
       nextAt = Math.max(nextAt + interval, now() - interval);
       const seq = this.published + 1;
-      const response = await fetch(`${this.url}/v1/publish`, { method: 'POST', body: JSON.stringify({ topic: this.topic, data: { seq } }) });
-      if (response.status !== 200) throw new Error(`chaos: publish ${seq} answered ${response.status}: ${await response.text()}`);
+      const response = await fetch(`${this.url}/v1/publish`, {
+        method: 'POST',
+        body: JSON.stringify({ topic: this.topic, data: { seq } }),
+      });
+      if (response.status !== 200)
+        throw new Error(`chaos: publish ${seq} answered ${response.status}: ${await response.text()}`);
       const { offset } = (await response.json()) as { offset: number };
       this.seqAt.set(offset, seq);
       if (this.firstOffset === 0) this.firstOffset = offset;
@@ -148,4 +166,3 @@ export class Publisher {
     for (const waiter of this.waiters) waiter.wake();
   }
 }
-

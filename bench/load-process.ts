@@ -34,7 +34,11 @@ let bytesOfClosed = 0;
 
 async function openSubscriber(): Promise<RawWsClient> {
   const client = await RawWsClient.connect({
-    host: target.hostname, port: Number(target.port), path: wire.subscriberPath, protocol: wire.protocol, localAddress: spec.localAddress,
+    host: target.hostname,
+    port: Number(target.port),
+    path: wire.subscriberPath,
+    protocol: wire.protocol,
+    localAddress: spec.localAddress,
   });
   await client.setup(wire.subscribe(spec.topic));
   clients.add(client);

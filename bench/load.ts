@@ -36,7 +36,12 @@ function end(child: BenchChild): Promise<void> {
   });
 }
 
-async function waitForFrames(kind: string, counts: () => Promise<LoadCounts>, frames: number, timeoutMs: number): Promise<void> {
+async function waitForFrames(
+  kind: string,
+  counts: () => Promise<LoadCounts>,
+  frames: number,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const seen = (await counts()).frames;
@@ -47,7 +52,12 @@ async function waitForFrames(kind: string, counts: () => Promise<LoadCounts>, fr
 }
 
 function sum(all: LoadCounts[]): LoadCounts {
-  return all.reduce((total, one) => ({ frames: total.frames + one.frames, bytes: total.bytes + one.bytes, open: total.open + one.open, subscribed: total.subscribed + one.subscribed }));
+  return all.reduce((total, one) => ({
+    frames: total.frames + one.frames,
+    bytes: total.bytes + one.bytes,
+    open: total.open + one.open,
+    subscribed: total.subscribed + one.subscribed,
+  }));
 }
 
 /** Several loads as one (the latency scenario starts its subscribers in parts, with probes between them). */
@@ -65,7 +75,13 @@ export function combineLoads(kind: CandidateKind, loads: Load[]): Load {
   };
 }
 
-export async function startLoad(kind: CandidateKind, url: string, topic: string, total: number, churnPerSecond?: number): Promise<Load> {
+export async function startLoad(
+  kind: CandidateKind,
+  url: string,
+  topic: string,
+  total: number,
+  churnPerSecond?: number,
+): Promise<Load> {
   const children: BenchChild[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(children.map(end));
@@ -75,7 +91,11 @@ export async function startLoad(kind: CandidateKind, url: string, topic: string,
     for (let i = 0; i < processes; i++) {
       const count = Math.floor(total / processes) + (i < total % processes ? 1 : 0);
       const spec: LoadSpec = {
-        kind, url, topic, count, localAddress: `127.0.0.${2 + (nextAddress++ % 8)}`,
+        kind,
+        url,
+        topic,
+        count,
+        localAddress: `127.0.0.${2 + (nextAddress++ % 8)}`,
         mode: churnPerSecond ? 'churn' : 'hold',
         churnPerSecond: churnPerSecond ? churnPerSecond / processes : undefined,
       };
@@ -86,7 +106,8 @@ export async function startLoad(kind: CandidateKind, url: string, topic: string,
     await stop();
     throw error;
   }
-  const counts = async (): Promise<LoadCounts> => sum(await Promise.all(children.map((child) => child.ask<LoadCounts>('count', 'counts'))));
+  const counts = async (): Promise<LoadCounts> =>
+    sum(await Promise.all(children.map((child) => child.ask<LoadCounts>('count', 'counts'))));
   return {
     counts,
     waitForFrames: (frames, timeoutMs) => waitForFrames(kind, counts, frames, timeoutMs),

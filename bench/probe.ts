@@ -7,13 +7,21 @@ import { wires, type CandidateKind, type SetupStep, type Stamp } from './wires.j
 
 async function open(kind: CandidateKind, url: string, path: string, steps: SetupStep[]): Promise<RawWsClient> {
   const target = new URL(url);
-  const client = await RawWsClient.connect({ host: target.hostname, port: Number(target.port), path, protocol: wires[kind].protocol });
+  const client = await RawWsClient.connect({
+    host: target.hostname,
+    port: Number(target.port),
+    path,
+    protocol: wires[kind].protocol,
+  });
   await client.setup(steps);
   return client;
 }
 
 export class Publisher {
-  private constructor(private readonly kind: CandidateKind, private readonly client: RawWsClient) {}
+  private constructor(
+    private readonly kind: CandidateKind,
+    private readonly client: RawWsClient,
+  ) {}
 
   static async open(kind: CandidateKind, url: string): Promise<Publisher> {
     const wire = wires[kind];
@@ -48,10 +56,17 @@ export class Publisher {
 export class Probe {
   /** Highest seq delivered to this probe. */
   seq = 0;
-  readonly histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  readonly histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
   private waiter: { seq: number; wake: () => void } | undefined;
 
-  private constructor(kind: CandidateKind, private readonly client: RawWsClient) {
+  private constructor(
+    kind: CandidateKind,
+    private readonly client: RawWsClient,
+  ) {
     client.onPayload = (payload) => {
       const stamp = wires[kind].stampOf(payload.toString());
       if (!stamp) return;
@@ -75,14 +90,19 @@ export class Probe {
   until(seq: number, timeoutMs = 120_000): Promise<void> {
     if (this.seq >= seq) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`probe: message ${seq} not delivered within ${timeoutMs} ms (got ${this.seq})`)), timeoutMs);
-      this.waiter = { seq, wake: () => {
-        clearTimeout(timer);
-        resolve();
-      } };
+      const timer = setTimeout(
+        () => reject(new Error(`probe: message ${seq} not delivered within ${timeoutMs} ms (got ${this.seq})`)),
+        timeoutMs,
+      );
+      this.waiter = {
+        seq,
+        wake: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
     });
   }
-
 
   close(): void {
     this.client.close();

@@ -65,8 +65,10 @@ export class RawWsClient {
       socket.once('error', reject);
       socket.once('connect', () => {
         const key = randomBytes(16).toString('base64');
-        socket.write(`GET ${options.path} HTTP/1.1\r\nHost: ${options.host}:${options.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
-          + `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${options.protocol ? `Sec-WebSocket-Protocol: ${options.protocol}\r\n` : ''}\r\n`);
+        socket.write(
+          `GET ${options.path} HTTP/1.1\r\nHost: ${options.host}:${options.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${options.protocol ? `Sec-WebSocket-Protocol: ${options.protocol}\r\n` : ''}\r\n`,
+        );
       });
     });
   }
@@ -75,7 +77,10 @@ export class RawWsClient {
   async setup(steps: readonly SetupStep[], timeoutMs = 30_000): Promise<void> {
     for (const step of steps) {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no answer to ${step.send.join(', ').slice(0, 60)} within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no answer to ${step.send.join(', ').slice(0, 60)} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
         this.onPayload = (payload) => {
           if (!step.until(payload.toString())) return;
           clearTimeout(timer);
@@ -145,7 +150,12 @@ export class RawWsClient {
       const headerLength = lengthCode < 126 ? 2 : lengthCode === 126 ? 4 : 10;
       if (data.length - at < headerLength) break;
       this.currentOpcode = data[at]! & 0x0f;
-      const length = lengthCode < 126 ? lengthCode : lengthCode === 126 ? data.readUInt16BE(at + 2) : Number(data.readBigUInt64BE(at + 2));
+      const length =
+        lengthCode < 126
+          ? lengthCode
+          : lengthCode === 126
+            ? data.readUInt16BE(at + 2)
+            : Number(data.readBigUInt64BE(at + 2));
       at += headerLength;
       const control = this.currentOpcode >= 0x8;
       this.collecting = control || this.onPayload ? [] : undefined;

@@ -48,13 +48,21 @@ const count = (value: number): string => Math.round(value).toLocaleString('en');
 const ratio = (value: number, base: number | undefined): string => (base ? `${(value / base).toFixed(2)}×` : '–');
 
 function idleTable(rows: IdleRow[]): Table {
-  const naive = new Map(rows.filter((row) => row.candidate === 'naive-ws').map((row) => [row.clients, row.rssBytesPerClient]));
+  const naive = new Map(
+    rows.filter((row) => row.candidate === 'naive-ws').map((row) => [row.clients, row.rssBytesPerClient]),
+  );
   return {
     scenario: 'idle',
     title: 'S1 idle footprint',
     note: 'Server memory per connected, subscribed client (after a full GC, against the same server without clients). relaymesh: the edge process.',
     header: ['clients', 'candidate', 'RSS KiB/client', 'heap KiB/client', 'RSS vs naive ws'],
-    rows: rows.map((row) => [count(row.clients), row.candidate, fixed(row.rssBytesPerClient / 1024), fixed(row.heapBytesPerClient / 1024), ratio(row.rssBytesPerClient, naive.get(row.clients))]),
+    rows: rows.map((row) => [
+      count(row.clients),
+      row.candidate,
+      fixed(row.rssBytesPerClient / 1024),
+      fixed(row.heapBytesPerClient / 1024),
+      ratio(row.rssBytesPerClient, naive.get(row.clients)),
+    ]),
   };
 }
 
@@ -77,11 +85,16 @@ function fanoutTable(rows: FanoutRow[]): Table {
       const runs = cpu(kind);
       if (!runs) continue;
       const server = median(runs.map((r) => r.serverMicrosPerDelivery));
-      const core = runs[0]!.coreMicrosPerDelivery === undefined ? undefined : median(runs.map((r) => r.coreMicrosPerDelivery!));
+      const core =
+        runs[0]!.coreMicrosPerDelivery === undefined ? undefined : median(runs.map((r) => r.coreMicrosPerDelivery!));
       table.push([
-        `${count(row.subscribers)} subs, ${row.payloadBytes} B, ${row.inFlight} in flight`, kind,
-        fixed(server), core === undefined ? '–' : fixed(core), count(median(runs.map((r) => r.deliveriesPerSecond))),
-        ratio(server, naiveCpu), ratio(server + (core ?? 0), naiveCpu),
+        `${count(row.subscribers)} subs, ${row.payloadBytes} B, ${row.inFlight} in flight`,
+        kind,
+        fixed(server),
+        core === undefined ? '–' : fixed(core),
+        count(median(runs.map((r) => r.deliveriesPerSecond))),
+        ratio(server, naiveCpu),
+        ratio(server + (core ?? 0), naiveCpu),
       ]);
     }
   }
@@ -89,7 +102,15 @@ function fanoutTable(rows: FanoutRow[]): Table {
     scenario: 'fanout',
     title: 'S2 fan-out cost',
     note: 'Server CPU time per delivered message (median over rounds). relaymesh: "server" is the edge process, "core" the core process; the last column adds both.',
-    header: ['scenario', 'candidate', 'server µs/delivery', 'core µs/delivery', 'deliveries/s', 'server vs naive', 'total vs naive'],
+    header: [
+      'scenario',
+      'candidate',
+      'server µs/delivery',
+      'core µs/delivery',
+      'deliveries/s',
+      'server vs naive',
+      'total vs naive',
+    ],
     rows: table,
   };
 }
@@ -105,7 +126,15 @@ function latencyTables(rows: LatencyRow[]): Table[] {
       title: 'S3 latency',
       note: 'Publish→delivery latency at fixed delivery rates (open loop, from the intended send time), measured by 4 probe subscribers; each step 3 s.',
       header: ['candidate', 'subscribers', 'rate asked/s', 'achieved/s', 'p50 ms', 'p99 ms', 'p99.9 ms'],
-      rows: rows.map((row) => [row.candidate, count(row.subscribers), count(row.rate), count(row.achieved), fixed(row.p50Ms), fixed(row.p99Ms), fixed(row.p999Ms)]),
+      rows: rows.map((row) => [
+        row.candidate,
+        count(row.subscribers),
+        count(row.rate),
+        count(row.achieved),
+        fixed(row.p50Ms),
+        fixed(row.p99Ms),
+        fixed(row.p999Ms),
+      ]),
     },
     { title: 'S3 highest rate with p99 under 10 ms', note: '', header: ['candidate', 'deliveries/s'], rows: best },
   ];
@@ -116,9 +145,16 @@ function wanTable(rows: WanRow[]): Table {
   return {
     scenario: 'wan',
     title: 'S4 WAN savings',
-    note: 'What leaves the central node per published message: relaymesh\'s core feeding 2 edges (frames: one per edge, plus the acknowledgement to the publishing edge), against one central server holding every client.',
+    note: "What leaves the central node per published message: relaymesh's core feeding 2 edges (frames: one per edge, plus the acknowledgement to the publishing edge), against one central server holding every client.",
     header: ['candidate', 'subscribers', 'payload B', 'bytes/message', 'frames/message', 'bytes vs naive'],
-    rows: rows.map((row) => [row.candidate, count(row.subscribers), String(row.payloadBytes), count(row.bytesPerMessage), fixed(row.messagesPerMessage, 1), ratio(row.bytesPerMessage, naive?.bytesPerMessage)]),
+    rows: rows.map((row) => [
+      row.candidate,
+      count(row.subscribers),
+      String(row.payloadBytes),
+      count(row.bytesPerMessage),
+      fixed(row.messagesPerMessage, 1),
+      ratio(row.bytesPerMessage, naive?.bytesPerMessage),
+    ]),
   };
 }
 
@@ -127,19 +163,50 @@ function churnTable(rows: ChurnRow[]): Table {
     scenario: 'churn',
     title: 'S5 churn',
     note: 'Broadcast to stable subscribers while other clients connect, subscribe and leave; growth measured after the churn (full GC).',
-    header: ['candidate', 'stable', 'churn/s', 'deliveries/s', 'p99 ms', 'heap growth MiB', 'RSS growth MiB', 'fd growth', 'leftover sessions'],
-    rows: rows.map((row) => [row.candidate, count(row.stable), count(row.churnPerSecond), count(row.deliveriesPerSecond), fixed(row.p99Ms), fixed(row.heapGrowthMiB, 1), fixed(row.rssGrowthMiB, 1), String(row.fdGrowth), row.leftoverSessions === undefined ? '–' : String(row.leftoverSessions)]),
+    header: [
+      'candidate',
+      'stable',
+      'churn/s',
+      'deliveries/s',
+      'p99 ms',
+      'heap growth MiB',
+      'RSS growth MiB',
+      'fd growth',
+      'leftover sessions',
+    ],
+    rows: rows.map((row) => [
+      row.candidate,
+      count(row.stable),
+      count(row.churnPerSecond),
+      count(row.deliveriesPerSecond),
+      fixed(row.p99Ms),
+      fixed(row.heapGrowthMiB, 1),
+      fixed(row.rssGrowthMiB, 1),
+      String(row.fdGrowth),
+      row.leftoverSessions === undefined ? '–' : String(row.leftoverSessions),
+    ]),
   };
 }
 
 function engineTable(rows: EngineRow[]): Table {
-  const memory = new Map(rows.filter((row) => row.engine === 'memory').map((row) => [row.inFlight, row.publishesPerSecond]));
+  const memory = new Map(
+    rows.filter((row) => row.engine === 'memory').map((row) => [row.inFlight, row.publishesPerSecond]),
+  );
   return {
     scenario: 'engine',
     title: 'S6 engines',
     note: 'Sequencing one topic in one process: publishes per second and publish→onMessage latency, with a fixed number of publishes in flight. redis: a local redis-server started by the run (Lua script per publish, pub/sub back to the core).',
     header: ['engine', 'in flight', 'payload B', 'messages', 'publishes/s', 'p50 ms', 'p99 ms', 'vs memory'],
-    rows: rows.map((row) => [row.engine, String(row.inFlight), String(row.payloadBytes), count(row.messages), count(row.publishesPerSecond), fixed(row.p50Ms, 3), fixed(row.p99Ms, 3), ratio(row.publishesPerSecond, memory.get(row.inFlight))]),
+    rows: rows.map((row) => [
+      row.engine,
+      String(row.inFlight),
+      String(row.payloadBytes),
+      count(row.messages),
+      count(row.publishesPerSecond),
+      fixed(row.p50Ms, 3),
+      fixed(row.p99Ms, 3),
+      ratio(row.publishesPerSecond, memory.get(row.inFlight)),
+    ]),
   };
 }
 
@@ -166,9 +233,13 @@ export function renderReport(results: BenchResults, context: ReportContext): { t
     ...(results.engine?.length ? [engineTable(results.engine)] : []),
   ];
   const { machine } = context;
-  const head = `# Benchmarks\n\nMachine: ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}. Run all of it with \`npm run bench\` (about 20 minutes).\n`
-    + 'Each candidate runs in its own processes (relaymesh: a core and an edge); subscribers are raw WebSocket clients in separate load processes '
-    + '(at most 15,000 sockets each, from source addresses 127.0.0.2 and up) that count frames without decoding them. '
-    + 'The load generator shares the 2 cores with the servers, so absolute rates are lower than on a dedicated machine; the ratios come from the same run.\n';
-  return { terminal: tables.map(text).join(''), markdown: `${head}\n${tables.map((table) => markdown(table, context.provenance)).join('\n')}` };
+  const head =
+    `# Benchmarks\n\nMachine: ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}. Run all of it with \`npm run bench\` (about 20 minutes).\n` +
+    'Each candidate runs in its own processes (relaymesh: a core and an edge); subscribers are raw WebSocket clients in separate load processes ' +
+    '(at most 15,000 sockets each, from source addresses 127.0.0.2 and up) that count frames without decoding them. ' +
+    'The load generator shares the 2 cores with the servers, so absolute rates are lower than on a dedicated machine; the ratios come from the same run.\n';
+  return {
+    terminal: tables.map(text).join(''),
+    markdown: `${head}\n${tables.map((table) => markdown(table, context.provenance)).join('\n')}`,
+  };
 }

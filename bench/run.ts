@@ -27,17 +27,26 @@ export interface BenchOptions {
 
 function sizes(quick: boolean) {
   return quick
-    ? { idle: [1000], fanout: [1000], fanoutCases: [{ payloadBytes: 100, inFlight: 4 }], latencySubscribers: 1000, rates: [20_000, 80_000], wanSubscribers: 500, churn: { stable: 500, churning: 200, perSecond: 100, durationMs: 3000 }, engine: { inFlight: [1, 64], messages: 5000 } }
+    ? {
+        idle: [1000],
+        fanout: [1000],
+        fanoutCases: [{ payloadBytes: 100, inFlight: 4 }],
+        latencySubscribers: 1000,
+        rates: [20_000, 80_000],
+        wanSubscribers: 500,
+        churn: { stable: 500, churning: 200, perSecond: 100, durationMs: 3000 },
+        engine: { inFlight: [1, 64], messages: 5000 },
+      }
     : {
-      idle: [1000, 5000, 10_000, 19_000],
-      fanout: [1000, 5000, 10_000],
-      fanoutCases: [100, 1024].flatMap((payloadBytes) => [1, 4, 16].map((inFlight) => ({ payloadBytes, inFlight }))),
-      latencySubscribers: 10_000,
-      rates: [25_000, 50_000, 100_000, 200_000, 400_000, 800_000, 1_600_000],
-      wanSubscribers: 2000,
-      churn: { stable: 2000, churning: 1000, perSecond: 500, durationMs: 10_000 },
-      engine: { inFlight: [1, 16, 256], messages: 50_000 },
-    };
+        idle: [1000, 5000, 10_000, 19_000],
+        fanout: [1000, 5000, 10_000],
+        fanoutCases: [100, 1024].flatMap((payloadBytes) => [1, 4, 16].map((inFlight) => ({ payloadBytes, inFlight }))),
+        latencySubscribers: 10_000,
+        rates: [25_000, 50_000, 100_000, 200_000, 400_000, 800_000, 1_600_000],
+        wanSubscribers: 2000,
+        churn: { stable: 2000, churning: 1000, perSecond: 500, durationMs: 10_000 },
+        engine: { inFlight: [1, 16, 256], messages: 50_000 },
+      };
 }
 
 const progress = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -52,7 +61,8 @@ export async function runBench(options: BenchOptions): Promise<void> {
 
   // First: it is short, and the one that needs something of the machine (redis-server), so it fails before the long
   // scenarios rather than after them, throwing their results away.
-  if (run('engine')) results.engine.push(...(await runEngines(size.engine.inFlight, size.engine.messages, 100, progress)));
+  if (run('engine'))
+    results.engine.push(...(await runEngines(size.engine.inFlight, size.engine.messages, 100, progress)));
   if (run('idle')) {
     for (const clients of size.idle) {
       for (const kind of candidateKinds) {
@@ -91,13 +101,21 @@ export async function runBench(options: BenchOptions): Promise<void> {
     }
   }
 
-  const machine = { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  const machine = {
+    cpus: cpus().length,
+    model: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  };
   const context = { machine, command: options.command, date: new Date().toISOString(), quick: options.quick };
   process.stdout.write(renderReport(results, context).terminal);
   if (options.quick) return;
   // A run of some scenarios replaces those in the last results and keeps the others, so the report stays whole.
   const file = new URL('./results/latest.json', import.meta.url);
-  const previous = await readFile(file, 'utf8').then((text) => JSON.parse(text) as { results: BenchResults; provenance: Provenance }, () => undefined);
+  const previous = await readFile(file, 'utf8').then(
+    (text) => JSON.parse(text) as { results: BenchResults; provenance: Provenance },
+    () => undefined,
+  );
   const merged: BenchResults = { ...results };
   const provenance: Provenance = {};
   for (const name of scenarioNames) {
@@ -109,6 +127,9 @@ export async function runBench(options: BenchOptions): Promise<void> {
   }
   await mkdir(new URL('./results/', import.meta.url), { recursive: true });
   await writeFile(file, JSON.stringify({ machine, results: merged, provenance }, null, 2));
-  await writeFile(new URL('../BENCHMARKS.md', import.meta.url), renderReport(merged, { ...context, provenance }).markdown);
+  await writeFile(
+    new URL('../BENCHMARKS.md', import.meta.url),
+    renderReport(merged, { ...context, provenance }).markdown,
+  );
   progress('\nraw results: bench/results/latest.json; report: BENCHMARKS.md');
 }

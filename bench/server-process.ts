@@ -49,7 +49,13 @@ async function startNaiveWs(): Promise<string> {
 /** Socket.IO 4.8 as its users run it for pub/sub: rooms per topic, WebSocket transport only, compression off. */
 async function startSocketIo(): Promise<string> {
   const server = createServer();
-  const io = new SocketIoServer(server, { transports: ['websocket'], perMessageDeflate: false, serveClient: false, pingInterval: 600_000, pingTimeout: 600_000 });
+  const io = new SocketIoServer(server, {
+    transports: ['websocket'],
+    perMessageDeflate: false,
+    serveClient: false,
+    pingInterval: 600_000,
+    pingTimeout: 600_000,
+  });
   io.on('connection', (socket) => {
     socket.on('sub', (topic: string, ack?: () => void) => {
       void socket.join(topic);
@@ -70,9 +76,17 @@ else if (kind === 'socketio') url = await startSocketIo();
 else if (kind === 'relaymesh-core') url = (core = await startCore({ id: 'bench-core', logger })).url;
 else {
   edge = await startEdge({
-    id: `bench-edge-${process.pid}`, region: 'bench', cores: [{ id: 'bench-core', url: process.argv[3]! }], logger,
+    id: `bench-edge-${process.pid}`,
+    region: 'bench',
+    cores: [{ id: 'bench-core', url: process.argv[3]! }],
+    logger,
     // The benchmark's one publisher sends far more than a client may by default.
-    limits: { maxSubscriptionsPerSession: 10, messagesPerSecond: 1_000_000, messageBurst: 1_000_000, maxConnectionsPerIp: 1_000_000 },
+    limits: {
+      maxSubscriptionsPerSession: 10,
+      messagesPerSecond: 1_000_000,
+      messageBurst: 1_000_000,
+      maxConnectionsPerIp: 1_000_000,
+    },
   });
   await edge.ready();
   url = edge.url;
@@ -84,9 +98,15 @@ async function stats(collectGarbage: boolean): Promise<ServerStats> {
   }
   const usage = process.cpuUsage();
   const memory = process.memoryUsage();
-  const result: ServerStats = { cpuMicros: usage.user + usage.system, rss: memory.rss, heapUsed: memory.heapUsed, fds: readdirSync('/proc/self/fd').length };
+  const result: ServerStats = {
+    cpuMicros: usage.user + usage.system,
+    rss: memory.rss,
+    heapUsed: memory.heapUsed,
+    fds: readdirSync('/proc/self/fd').length,
+  };
   if (core) {
-    const values = async (metric: typeof core.metrics.uplinkBytesSent): Promise<number> => (await metric.get()).values.reduce((sum, value) => sum + value.value, 0);
+    const values = async (metric: typeof core.metrics.uplinkBytesSent): Promise<number> =>
+      (await metric.get()).values.reduce((sum, value) => sum + value.value, 0);
     result.uplinkBytesSent = await values(core.metrics.uplinkBytesSent);
     result.uplinkFramesSent = await values(core.metrics.uplinkFramesSent);
   }
@@ -95,7 +115,8 @@ async function stats(collectGarbage: boolean): Promise<ServerStats> {
 }
 
 process.on('message', (message) => {
-  if (message === 'stats' || message === 'stats-gc') void stats(message === 'stats-gc').then((answer) => process.send!({ stats: answer }));
+  if (message === 'stats' || message === 'stats-gc')
+    void stats(message === 'stats-gc').then((answer) => process.send!({ stats: answer }));
 });
 process.send!({ url });
 process.on('disconnect', () => process.exit(0));

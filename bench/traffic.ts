@@ -14,7 +14,12 @@ export interface Traffic {
   publisher: Publisher;
 }
 
-export async function withTraffic<T>(kind: CandidateKind, topic: string, subscribers: number, use: (traffic: Traffic) => Promise<T>): Promise<T> {
+export async function withTraffic<T>(
+  kind: CandidateKind,
+  topic: string,
+  subscribers: number,
+  use: (traffic: Traffic) => Promise<T>,
+): Promise<T> {
   const candidate = await startCandidate(kind);
   let load: Load | undefined;
   let probe: Probe | undefined;

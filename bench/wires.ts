@@ -51,14 +51,22 @@ export const wires: Record<CandidateKind, Wire> = {
     ],
     openPublisher: () => [{ send: ['40'], until: (payload) => payload.startsWith('40') }],
     publish: (topic, stamp, pad) => `42${JSON.stringify(['pub', topic, { seq: stamp.seq, t: stamp.t, pad }])}`,
-    stampOf: (payload) => (payload.startsWith('42["msg"') ? (JSON.parse(payload.slice(2)) as [string, Stamp])[1] : undefined),
+    stampOf: (payload) =>
+      payload.startsWith('42["msg"') ? (JSON.parse(payload.slice(2)) as [string, Stamp])[1] : undefined,
   },
   relaymesh: {
     subscriberPath: '/v1/ws',
     publisherPath: '/v1/ws',
     protocol: 'relaymesh.v1.json',
-    subscribe: (topic) => [{ send: [JSON.stringify({ op: 'connect' }), JSON.stringify({ op: 'sub', id: 1, topic })], until: (payload) => payload.includes('"op":"subok"') }],
-    openPublisher: () => [{ send: [JSON.stringify({ op: 'connect' })], until: (payload) => payload.includes('"op":"welcome"') }],
+    subscribe: (topic) => [
+      {
+        send: [JSON.stringify({ op: 'connect' }), JSON.stringify({ op: 'sub', id: 1, topic })],
+        until: (payload) => payload.includes('"op":"subok"'),
+      },
+    ],
+    openPublisher: () => [
+      { send: [JSON.stringify({ op: 'connect' })], until: (payload) => payload.includes('"op":"welcome"') },
+    ],
     publish: (topic, stamp, pad) => JSON.stringify({ op: 'pub', topic, data: { seq: stamp.seq, t: stamp.t, pad } }),
     stampOf: (payload) => {
       if (!payload.startsWith('{"op":"msg"')) return undefined;

@@ -19,9 +19,12 @@ export async function defaultUrl(role: 'edges' | 'cores', topologyFile = 'topolo
   }
   let url: unknown;
   try {
-    url = (JSON.parse(source.replace(/^\uFEFF/, '')) as Record<string, Array<{ url?: unknown }> | undefined>)[role]?.[0]?.url;
+    url = (JSON.parse(source.replace(/^\uFEFF/, '')) as Record<string, Array<{ url?: unknown }> | undefined>)[role]?.[0]
+      ?.url;
   } catch (error) {
-    throw new Error(`${topologyFile} is not valid JSON (${(error as Error).message}); pass --url, or check it with relaymesh check`);
+    throw new Error(
+      `${topologyFile} is not valid JSON (${(error as Error).message}); pass --url, or check it with relaymesh check`,
+    );
   }
   if (typeof url !== 'string') throw new Error(`${topologyFile} names no ${role.slice(0, -1)} url; pass --url`);
   return url;

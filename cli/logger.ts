@@ -15,5 +15,15 @@ export function defaultLogFormat(): LogFormat {
 
 export function createLogger(level: string, format: LogFormat): Logger {
   if (format === 'json') return pino({ level }, pino.destination(2));
-  return pino({ level }, pretty({ destination: 2, colorize: process.stderr.isTTY, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true, sync: true }));
+  return pino(
+    { level },
+    pretty({
+      destination: 2,
+      colorize: process.stderr.isTTY,
+      translateTime: 'HH:MM:ss.l',
+      ignore: 'pid,hostname',
+      singleLine: true,
+      sync: true,
+    }),
+  );
 }

@@ -13,8 +13,18 @@ import { tokenCommand } from './commands/token.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('relaymesh')
-  .option('log-level', { type: 'string', default: process.env.RELAYMESH_LOG_LEVEL ?? 'info', describe: 'pino log level (logs go to stderr)', global: true })
-  .option('log-format', { choices: logFormats, default: defaultLogFormat(), describe: 'pretty lines for people, json for log collectors', global: true })
+  .option('log-level', {
+    type: 'string',
+    default: process.env.RELAYMESH_LOG_LEVEL ?? 'info',
+    describe: 'pino log level (logs go to stderr)',
+    global: true,
+  })
+  .option('log-format', {
+    choices: logFormats,
+    default: defaultLogFormat(),
+    describe: 'pretty lines for people, json for log collectors',
+    global: true,
+  })
   .command(upCommand)
   .command(coreCommand)
   .command(edgeCommand)

@@ -20,8 +20,12 @@ export interface RunSelection {
 export async function runMesh(selection: RunSelection): Promise<void> {
   const topology = await loadTopologyOrExit(selection.topologyFile);
   const logger = createLogger(selection.logLevel, selection.logFormat);
-  const cores = topology.cores.filter((core) => !selection.only || (selection.only.role === 'core' && selection.only.id === core.id));
-  const edges = topology.edges.filter((edge) => !selection.only || (selection.only.role === 'edge' && selection.only.id === edge.id));
+  const cores = topology.cores.filter(
+    (core) => !selection.only || (selection.only.role === 'core' && selection.only.id === core.id),
+  );
+  const edges = topology.edges.filter(
+    (edge) => !selection.only || (selection.only.role === 'edge' && selection.only.id === edge.id),
+  );
   if (selection.only && cores.length + edges.length === 0) {
     const known = (selection.only.role === 'core' ? topology.cores : topology.edges).map((node) => node.id).join(', ');
     fail(`${topology.file}: no ${selection.only.role} with id "${selection.only.id}" (known: ${known})`);
@@ -38,12 +42,16 @@ export async function runMesh(selection: RunSelection): Promise<void> {
       const handle = await startCore(options);
       started.push(handle);
       if (options.engine instanceof RedisEngine) await waitForRedis(options.engine, core.id, logger);
-      process.stdout.write(`core ${core.id} (${core.region}) listening on ${handle.url}, uplinks at ${handle.url}/v1/uplink\n`);
+      process.stdout.write(
+        `core ${core.id} (${core.region}) listening on ${handle.url}, uplinks at ${handle.url}/v1/uplink\n`,
+      );
     }
     for (const edge of edges) {
       const handle = await startEdge(edgeOptionsOf(topology, edge.id, logger));
       started.push(handle);
-      process.stdout.write(`edge ${edge.id} (${edge.region}) listening on ${handle.url}, clients at ${handle.url}/v1/ws\n`);
+      process.stdout.write(
+        `edge ${edge.id} (${edge.region}) listening on ${handle.url}, clients at ${handle.url}/v1/ws\n`,
+      );
     }
   } catch (error) {
     await stopAll();
@@ -56,7 +64,10 @@ export async function runMesh(selection: RunSelection): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
-    stopAll().then(() => process.exit(0), (error: Error) => fail(`error while stopping: ${error.message}`));
+    stopAll().then(
+      () => process.exit(0),
+      (error: Error) => fail(`error while stopping: ${error.message}`),
+    );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -71,15 +82,28 @@ async function waitForRedis(engine: RedisEngine, coreId: string, logger: Logger)
   try {
     await engine.whenAvailable(3000);
   } catch (error) {
-    logger.error({ core: coreId, err: (error as Error).message }, 'redis is unavailable: this core answers 503 and refuses publishes until it is back');
+    logger.error(
+      { core: coreId, err: (error as Error).message },
+      'redis is unavailable: this core answers 503 and refuses publishes until it is back',
+    );
   }
 }
 
 /** Topologies without protection run, but say so loudly. */
 function warnOpenSettings(topology: Topology, runsEdges: boolean, logger: Logger): void {
   // The topology check refuses client tokens or publish keys without edge secrets, so an open uplink means no auth at all.
-  if (!topology.edges.some((edge) => edge.secretEnv)) logger.warn('OPEN: edges prove no identity on their uplinks (edges[].secretEnv): anyone who reaches a core can connect as an edge, read every topic and publish anywhere');
-  if (runsEdges && !topology.auth.tokens) logger.warn('OPEN: no client authentication is configured (auth.tokens): any client may connect and use every topic');
-  if (!topology.auth.publishKeysEnv) logger.warn('OPEN: no publish keys are configured (auth.publishKeysEnv): anyone who reaches a node may POST /v1/publish and read /v1/mesh and /metrics');
-  if (runsEdges && topology.edges.some((edge) => !edge.origins)) logger.warn('OPEN: edges without an origins allowlist accept browser clients from every origin');
+  if (!topology.edges.some((edge) => edge.secretEnv))
+    logger.warn(
+      'OPEN: edges prove no identity on their uplinks (edges[].secretEnv): anyone who reaches a core can connect as an edge, read every topic and publish anywhere',
+    );
+  if (runsEdges && !topology.auth.tokens)
+    logger.warn(
+      'OPEN: no client authentication is configured (auth.tokens): any client may connect and use every topic',
+    );
+  if (!topology.auth.publishKeysEnv)
+    logger.warn(
+      'OPEN: no publish keys are configured (auth.publishKeysEnv): anyone who reaches a node may POST /v1/publish and read /v1/mesh and /metrics',
+    );
+  if (runsEdges && topology.edges.some((edge) => !edge.origins))
+    logger.warn('OPEN: edges without an origins allowlist accept browser clients from every origin');
 }

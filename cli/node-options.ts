@@ -9,10 +9,20 @@ import type { EdgeOptions } from '../edge/start-edge.js';
 import type { EdgeConfig, Environment, Topology } from '../shared/topology.js';
 
 /** `env` holds the secrets the topology names (default: this process's environment). */
-export function coreOptionsOf(topology: Topology, coreId: string, logger: Logger, env: Environment = process.env): CoreOptions {
+export function coreOptionsOf(
+  topology: Topology,
+  coreId: string,
+  logger: Logger,
+  env: Environment = process.env,
+): CoreOptions {
   const core = nodeOf(topology.cores, coreId, 'core', topology);
   return {
-    id: core.id, listen: core.listen, region: core.region, url: core.url, tls: core.tls, logger,
+    id: core.id,
+    listen: core.listen,
+    region: core.region,
+    url: core.url,
+    tls: core.tls,
+    logger,
     history: topology.history,
     maxMessageBytes: topology.limits.maxMessageBytes,
     headerTimeoutMs: topology.limits.headerTimeoutMs,
@@ -28,7 +38,12 @@ export function coreOptionsOf(topology: Topology, coreId: string, logger: Logger
   };
 }
 
-export function edgeOptionsOf(topology: Topology, edgeId: string, logger: Logger, env: Environment = process.env): EdgeOptions {
+export function edgeOptionsOf(
+  topology: Topology,
+  edgeId: string,
+  logger: Logger,
+  env: Environment = process.env,
+): EdgeOptions {
   const edge = nodeOf(topology.edges, edgeId, 'edge', topology);
   const cores = edge.cores.map((id) => {
     const core = nodeOf(topology.cores, id, 'core', topology);
@@ -36,8 +51,15 @@ export function edgeOptionsOf(topology: Topology, edgeId: string, logger: Logger
   });
   const peers = topology.edges.filter((peer) => peer.id !== edgeId).map(({ id, url, region }) => ({ id, url, region }));
   return {
-    id: edge.id, region: edge.region, listen: edge.listen, url: edge.url, tls: edge.tls, ca: edge.ca, logger,
-    cores, peers,
+    id: edge.id,
+    region: edge.region,
+    listen: edge.listen,
+    url: edge.url,
+    tls: edge.tls,
+    ca: edge.ca,
+    logger,
+    cores,
+    peers,
     limits: topology.limits,
     uplink: topology.uplink,
     locate: topology.locate,
@@ -50,14 +72,22 @@ export function edgeOptionsOf(topology: Topology, edgeId: string, logger: Logger
 
 function nodeOf<T extends { id: string }>(nodes: readonly T[], id: string, role: string, topology: Topology): T {
   const node = nodes.find((candidate) => candidate.id === id);
-  if (!node) throw new Error(`${topology.file || 'topology'}: no ${role} with id "${id}" (known: ${nodes.map((n) => n.id).join(', ')})`);
+  if (!node)
+    throw new Error(
+      `${topology.file || 'topology'}: no ${role} with id "${id}" (known: ${nodes.map((n) => n.id).join(', ')})`,
+    );
   return node;
 }
 
 /** The keys for POST /v1/publish, /v1/mesh and /metrics on every node; undefined when the topology names none. */
 function publishKeysOf(topology: Topology, env: Environment): string[] | undefined {
   const name = topology.auth.publishKeysEnv;
-  return name ? (env[name] ?? '').split(',').map((key) => key.trim()).filter(Boolean) : undefined;
+  return name
+    ? (env[name] ?? '')
+        .split(',')
+        .map((key) => key.trim())
+        .filter(Boolean)
+    : undefined;
 }
 
 function secretOf(edge: EdgeConfig, env: Environment): string | undefined {
@@ -89,6 +119,9 @@ function engineOf(topology: Topology, coreId: string, logger: Logger, env: Envir
   if (engine.passwordEnv) url.password = env[engine.passwordEnv] ?? '';
   // Each core holds its own connections; Redis being away does not stop it from starting (it answers 503 until Redis is back).
   return new RedisEngine({
-    url: url.toString(), keyPrefix: engine.keyPrefix, ...topology.history, logger: logger.child({ core: coreId, engine: 'redis' }),
+    url: url.toString(),
+    keyPrefix: engine.keyPrefix,
+    ...topology.history,
+    logger: logger.child({ core: coreId, engine: 'redis' }),
   });
 }

@@ -29,7 +29,10 @@ export class HttpStreamTransport implements Transport {
   private reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
 
   /** `url`: the edge's client URL (ws[s]://host:port/v1/ws) or its base URL. */
-  constructor(url: string, private readonly handlers: TransportHandlers) {
+  constructor(
+    url: string,
+    private readonly handlers: TransportHandlers,
+  ) {
     const trimmed = url.replace(/\/+$/, '').replace(/^ws/, 'http');
     this.base = trimmed.endsWith(clientPath) ? trimmed.slice(0, -clientPath.length) : trimmed;
   }
@@ -129,7 +132,10 @@ export class HttpStreamTransport implements Transport {
     if (this.closed) return;
     if (event.event === 'close') {
       const close = parseJson(event.data) as { code?: unknown; reason?: unknown } | null | undefined;
-      return this.end(typeof close?.code === 'number' ? close.code : 1006, typeof close?.reason === 'string' ? close.reason : 'closed');
+      return this.end(
+        typeof close?.code === 'number' ? close.code : 1006,
+        typeof close?.reason === 'string' ? close.reason : 'closed',
+      );
     }
     if (event.id !== undefined) this.lastEventId = event.id;
     if (event.event === 'message') this.handlers.onMessage(parseOp(event.data));
@@ -166,7 +172,12 @@ export class HttpStreamTransport implements Transport {
   }
 
   private post(body: unknown): RequestInit {
-    return { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: this.abort.signal };
+    return {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: this.abort.signal,
+    };
   }
 
   /** Ends the transport and tells MeshClient. */

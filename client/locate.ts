@@ -16,7 +16,9 @@ export async function locateEdges(nodes: readonly string[], region: string | und
         continue;
       }
       const body = (await response.json()) as { url?: unknown; candidates?: Array<{ url?: unknown }> };
-      const urls = (body.candidates ?? [body]).map((candidate) => candidate.url).filter((candidate): candidate is string => typeof candidate === 'string');
+      const urls = (body.candidates ?? [body])
+        .map((candidate) => candidate.url)
+        .filter((candidate): candidate is string => typeof candidate === 'string');
       if (urls.length > 0) return urls;
       problems.push(`${url}: no edge in the answer`);
     } catch (error) {

@@ -5,14 +5,30 @@
 
 import { backoffDelay } from '../shared/backoff.js';
 import { closeCodes } from '../shared/errors.js';
-import { clientPath, type ClientOp, type MsgOp, type Position, type RedirectOp, type ResetOp, type ServerOp, type SubokOp, type WelcomeOp } from '../shared/protocol.js';
+import {
+  clientPath,
+  type ClientOp,
+  type MsgOp,
+  type Position,
+  type RedirectOp,
+  type ResetOp,
+  type ServerOp,
+  type SubokOp,
+  type WelcomeOp,
+} from '../shared/protocol.js';
 import { matches } from '../shared/topics.js';
 import { MeshError } from './mesh-error.js';
 import { PendingRequests } from './pending-requests.js';
 import { Subscription, type MeshMessage, type SubscribeOptions } from './subscription.js';
 import { HttpStreamTransport } from './http-stream-transport.js';
 import { locateEdges } from './locate.js';
-import { transportKinds, TransportMemory, type Transport, type TransportHandlers, type TransportKind } from './transport.js';
+import {
+  transportKinds,
+  TransportMemory,
+  type Transport,
+  type TransportHandlers,
+  type TransportKind,
+} from './transport.js';
 import { WsTransport, type WebSocketFactory } from './ws-transport.js';
 
 export type { MeshMessage, SubscribeOptions } from './subscription.js';
@@ -54,7 +70,11 @@ interface Events {
 }
 
 // Close codes after which reconnecting unchanged cannot help (PROTOCOL.md §2).
-const finalCloseCodes: ReadonlySet<number> = new Set([closeCodes.protocolViolation, closeCodes.unauthorized, closeCodes.messageTooBig]);
+const finalCloseCodes: ReadonlySet<number> = new Set([
+  closeCodes.protocolViolation,
+  closeCodes.unauthorized,
+  closeCodes.messageTooBig,
+]);
 
 export class MeshClient {
   state: ClientState = 'idle';
@@ -73,13 +93,19 @@ export class MeshClient {
   private followRedirect = false;
   private readonly subscriptions = new Map<string, Subscription>();
   private readonly requests = new PendingRequests();
-  private readonly listeners: { [K in keyof Events]: Set<Listener<Events[K]>> } = { state: new Set(), welcome: new Set(), error: new Set(), transport: new Set() };
+  private readonly listeners: { [K in keyof Events]: Set<Listener<Events[K]>> } = {
+    state: new Set(),
+    welcome: new Set(),
+    error: new Set(),
+    transport: new Set(),
+  };
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private connectWaiters: Array<{ resolve(welcome: WelcomeOp): void; reject(error: MeshError): void }> = [];
 
   constructor(private readonly options: MeshClientOptions) {
-    if (options.url === undefined && options.locate === undefined) throw new MeshError('bad_request', 'pass url (an edge) or locate (any node)');
+    if (options.url === undefined && options.locate === undefined)
+      throw new MeshError('bad_request', 'pass url (an edge) or locate (any node)');
     this.url = options.url === undefined ? '' : clientUrl(options.url);
   }
 
@@ -100,7 +126,12 @@ export class MeshClient {
   /** Subscribes to a topic or pattern; resolves once the edge answered. Messages go to `onMessage` and the async iterator. */
   async subscribe(topic: string, options: SubscribeOptions = {}): Promise<Subscription> {
     if (this.subscriptions.has(topic)) throw new MeshError('bad_request', `already subscribed to ${topic}`);
-    const subscription = new Subscription(topic, options, (sub) => this.unsubscribe(sub), (error) => this.callbackFailed(error));
+    const subscription = new Subscription(
+      topic,
+      options,
+      (sub) => this.unsubscribe(sub),
+      (error) => this.callbackFailed(error),
+    );
     this.subscriptions.set(topic, subscription);
     try {
       await this.subscribeRequest(subscription);
@@ -114,7 +145,8 @@ export class MeshClient {
 
   /** Publishes a JSON value; resolves with the message's position once the core has sequenced it. */
   async publish(topic: string, data: unknown): Promise<Position> {
-    if (data instanceof Uint8Array) throw new MeshError('bad_request', 'this client speaks JSON: send binary data as base64 or an array');
+    if (data instanceof Uint8Array)
+      throw new MeshError('bad_request', 'this client speaks JSON: send binary data as base64 or an array');
     const reply = await this.request('pub', undefined, () => ({ op: 'pub', topic, data }));
     if (reply.op !== 'puback') throw unexpected(reply, 'puback');
     return { epoch: reply.epoch, offset: reply.offset };
@@ -161,7 +193,10 @@ export class MeshClient {
   }
 
   private subscribed(subscription: Subscription, reply: SubokOp): void {
-    const position = reply.epoch !== undefined && reply.offset !== undefined ? { epoch: reply.epoch, offset: reply.offset } : undefined;
+    const position =
+      reply.epoch !== undefined && reply.offset !== undefined
+        ? { epoch: reply.epoch, offset: reply.offset }
+        : undefined;
     const askedSince = subscription.position !== undefined && position !== undefined;
     subscription.recovered = reply.recovered;
     if (position && !subscription.recovered) subscription.position = position;
@@ -169,11 +204,23 @@ export class MeshClient {
     if (askedSince && !subscription.recovered) subscription.notify(() => subscription.options.onReset?.(position));
   }
 
-  private request(op: ClientOp['op'], topic: string | undefined, build: () => ClientOp, onReply?: (reply: ServerOp) => void): Promise<ServerOp> {
+  private request(
+    op: ClientOp['op'],
+    topic: string | undefined,
+    build: () => ClientOp,
+    onReply?: (reply: ServerOp) => void,
+  ): Promise<ServerOp> {
     if (this.state === 'closed') return Promise.reject(new MeshError('closed', 'client closed'));
     if (this.state === 'idle') this.open();
-    const timeoutMs = op === 'sub' ? undefined : this.options.requestTimeoutMs ?? 30_000;
-    return this.requests.add(op, topic, build, timeoutMs, this.state === 'connected' ? this.sender() : undefined, onReply);
+    const timeoutMs = op === 'sub' ? undefined : (this.options.requestTimeoutMs ?? 30_000);
+    return this.requests.add(
+      op,
+      topic,
+      build,
+      timeoutMs,
+      this.state === 'connected' ? this.sender() : undefined,
+      onReply,
+    );
   }
 
   private sender(): (op: ClientOp) => void {
@@ -184,7 +231,9 @@ export class MeshClient {
   private transportOrder(): TransportKind[] {
     const allowed = (this.options.transports ?? [...transportKinds]).filter((kind) => transportKinds.includes(kind));
     const remembered = this.transportMemory.get();
-    return remembered && allowed.includes(remembered) ? [remembered, ...allowed.filter((kind) => kind !== remembered)] : allowed;
+    return remembered && allowed.includes(remembered)
+      ? [remembered, ...allowed.filter((kind) => kind !== remembered)]
+      : allowed;
   }
 
   private open(): void {
@@ -211,9 +260,15 @@ export class MeshClient {
   private async nextEdge(): Promise<string> {
     if (this.candidates.length === 0) {
       try {
-        const located = await locateEdges(typeof this.options.locate === 'string' ? [this.options.locate] : this.options.locate!, this.options.region);
+        const located = await locateEdges(
+          typeof this.options.locate === 'string' ? [this.options.locate] : this.options.locate!,
+          this.options.region,
+        );
         // The edge that just failed may still look healthy to the mesh (say, the path from here to it broke): try it last.
-        this.candidates = [...located.filter((url) => url !== this.failedUrl), ...located.filter((url) => url === this.failedUrl)];
+        this.candidates = [
+          ...located.filter((url) => url !== this.failedUrl),
+          ...located.filter((url) => url === this.failedUrl),
+        ];
       } catch (error) {
         if (this.options.url === undefined) throw error;
         return clientUrl(this.options.url);
@@ -227,7 +282,10 @@ export class MeshClient {
     const [kind, ...rest] = kinds;
     if (kind === undefined) {
       if (triedAny) return this.retry();
-      this.failAll('internal', 'no transport available: pass options.WebSocket, or allow http-stream where fetch exists');
+      this.failAll(
+        'internal',
+        'no transport available: pass options.WebSocket, or allow http-stream where fetch exists',
+      );
       return this.setState('closed');
     }
     const WebSocketImpl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
@@ -246,7 +304,10 @@ export class MeshClient {
         this.openTransport(rest, true);
       },
     };
-    connection = kind === 'websocket' ? new WsTransport(WebSocketImpl!, this.url, handlers) : new HttpStreamTransport(this.url, handlers);
+    connection =
+      kind === 'websocket'
+        ? new WsTransport(WebSocketImpl!, this.url, handlers)
+        : new HttpStreamTransport(this.url, handlers);
     this.connection = connection;
     connection.open(() => this.connectOp());
   }
@@ -264,11 +325,16 @@ export class MeshClient {
   private receive(connection: Transport, op: ServerOp | undefined): void {
     if (!op) return this.emit('error', new MeshError('bad_request', 'the edge sent something that is not a server op'));
     switch (op.op) {
-      case 'msg': return this.message(op);
-      case 'welcome': return this.welcomed(connection, op);
-      case 'reset': return this.reset(op);
-      case 'redirect': return this.redirect(connection, op);
-      default: return this.answer(op);
+      case 'msg':
+        return this.message(op);
+      case 'welcome':
+        return this.welcomed(connection, op);
+      case 'reset':
+        return this.reset(op);
+      case 'redirect':
+        return this.redirect(connection, op);
+      default:
+        return this.answer(op);
     }
   }
 
@@ -351,7 +417,10 @@ export class MeshClient {
     this.requests.connectionLost(code);
     if (this.state === 'closed') return;
     if (this.options.reconnect === false || finalCloseCodes.has(code)) {
-      const error = new MeshError(code === closeCodes.unauthorized ? 'unauthorized' : 'closed', `connection closed: ${code} ${reason}`);
+      const error = new MeshError(
+        code === closeCodes.unauthorized ? 'unauthorized' : 'closed',
+        `connection closed: ${code} ${reason}`,
+      );
       this.emit('error', error);
       this.failAll(error.code, error.message);
       this.setState('closed');
@@ -363,7 +432,9 @@ export class MeshClient {
   private retry(): void {
     this.attempt++;
     this.setState('reconnecting');
-    const delay = this.followRedirect ? 0 : backoffDelay(this.attempt, this.options.reconnect || { baseMs: 250, maxMs: 10_000 });
+    const delay = this.followRedirect
+      ? 0
+      : backoffDelay(this.attempt, this.options.reconnect || { baseMs: 250, maxMs: 10_000 });
     this.retryTimer = setTimeout(() => this.open(), delay);
   }
 

@@ -5,7 +5,10 @@ import type { ErrorCode } from '../shared/errors.js';
 export type MeshErrorCode = ErrorCode | 'closed' | 'timeout';
 
 export class MeshError extends Error {
-  constructor(readonly code: MeshErrorCode, message: string) {
+  constructor(
+    readonly code: MeshErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'MeshError';
   }

@@ -28,14 +28,34 @@ export class PendingRequests {
    * Registers a request; `timeoutMs` undefined means it waits as long as it takes (a `sub` waits for the uplink,
    * as the protocol says). `send` is called now when connected, else by `sendUnsent` on the next connection.
    */
-  add(op: ClientOp['op'], topic: string | undefined, build: () => ClientOp, timeoutMs: number | undefined, send: ((op: ClientOp) => void) | undefined, onReply?: (reply: ServerOp) => void): Promise<ServerOp> {
+  add(
+    op: ClientOp['op'],
+    topic: string | undefined,
+    build: () => ClientOp,
+    timeoutMs: number | undefined,
+    send: ((op: ClientOp) => void) | undefined,
+    onReply?: (reply: ServerOp) => void,
+  ): Promise<ServerOp> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
-        this.requests.delete(id);
-        reject(new MeshError('timeout', `no answer to ${op} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const request: PendingRequest = { op, topic, build, onReply, resolve, reject, sent: false, cancelled: false, timer };
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              this.requests.delete(id);
+              reject(new MeshError('timeout', `no answer to ${op} within ${timeoutMs} ms`));
+            }, timeoutMs);
+      const request: PendingRequest = {
+        op,
+        topic,
+        build,
+        onReply,
+        resolve,
+        reject,
+        sent: false,
+        cancelled: false,
+        timer,
+      };
       this.requests.set(id, request);
       if (send) this.transmit(id, request, send);
     });
@@ -58,7 +78,8 @@ export class PendingRequests {
 
   /** True when a `sub` for `topic` waits (sent or not). */
   subscribing(topic: string): boolean {
-    for (const request of this.requests.values()) if (request.op === 'sub' && request.topic === topic && !request.cancelled) return true;
+    for (const request of this.requests.values())
+      if (request.op === 'sub' && request.topic === topic && !request.cancelled) return true;
     return false;
   }
 

@@ -65,5 +65,7 @@ export class TransportMemory {
 }
 
 function storage(): { getItem(key: string): string | null; setItem(key: string, value: string): void } | undefined {
-  return (globalThis as { localStorage?: { getItem(key: string): string | null; setItem(key: string, value: string): void } }).localStorage;
+  return (
+    globalThis as { localStorage?: { getItem(key: string): string | null; setItem(key: string, value: string): void } }
+  ).localStorage;
 }

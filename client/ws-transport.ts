@@ -24,7 +24,11 @@ export class WsTransport implements Transport {
   private opened = false;
   private closing: Promise<void> | undefined;
 
-  constructor(private readonly WebSocketImpl: WebSocketFactory, private readonly url: string, private readonly handlers: TransportHandlers) {}
+  constructor(
+    private readonly WebSocketImpl: WebSocketFactory,
+    private readonly url: string,
+    private readonly handlers: TransportHandlers,
+  ) {}
 
   open(connect: () => Promise<ClientOp>): void {
     let socket: WebSocketLike;
@@ -63,12 +67,13 @@ export class WsTransport implements Transport {
 
   close(code = 1000, reason = 'client closed'): Promise<void> {
     const socket = this.socket;
-    this.closing ??= !socket || socket.readyState > openState
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => {
-        socket.onclose = () => resolve();
-        socket.close(code, reason);
-      });
+    this.closing ??=
+      !socket || socket.readyState > openState
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            socket.onclose = () => resolve();
+            socket.close(code, reason);
+          });
     return this.closing;
   }
 }

@@ -26,12 +26,20 @@ export interface CoreHttpContext {
 }
 
 export function coreHttpHandler(context: CoreHttpContext): (req: IncomingMessage, res: ServerResponse) => void {
-  return routeHttp({
-    '/healthz': { GET: (_req, res) => health(res, context) },
-    '/metrics': { GET: metricsHandler(context.metrics.registry, context.publishKeys) },
-    '/v1/publish': { POST: publishHandler({ ...context, sequence: (items, payloads) => sequenceInOrder(context.engine, items, payloads) }) },
-    ...meshRoutes(context),
-  }, context.logger);
+  return routeHttp(
+    {
+      '/healthz': { GET: (_req, res) => health(res, context) },
+      '/metrics': { GET: metricsHandler(context.metrics.registry, context.publishKeys) },
+      '/v1/publish': {
+        POST: publishHandler({
+          ...context,
+          sequence: (items, payloads) => sequenceInOrder(context.engine, items, payloads),
+        }),
+      },
+      ...meshRoutes(context),
+    },
+    context.logger,
+  );
 }
 
 /** 503 with the reason while the engine cannot serve (Redis unavailable): edges should not be sent here. */

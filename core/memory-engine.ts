@@ -179,7 +179,8 @@ export class MemoryEngine implements Engine {
     const { maxMessages, maxAgeMs } = this.options;
     const oldestAllowed = this.now() - maxAgeMs;
     let freed = 0;
-    while (stream.size > maxMessages || (stream.size > 0 && stream.oldestStamp() < oldestAllowed)) freed += stream.dropOldest();
+    while (stream.size > maxMessages || (stream.size > 0 && stream.oldestStamp() < oldestAllowed))
+      freed += stream.dropOldest();
     if (freed > 0) this.budget.changed(stream, -freed);
   }
 

@@ -4,7 +4,18 @@
 // (one frame per edge per period, whatever the mesh's size).
 
 import { encodeFrame } from '../shared/codec.js';
-import { coreRow, coreStatusOf, edgeRow, edgeStatusOf, type CoreMeshShare, type CoreStatus, type EdgeReport, type EdgeRow, type EdgeStatus, type MeshSnapshot } from '../shared/mesh-status.js';
+import {
+  coreRow,
+  coreStatusOf,
+  edgeRow,
+  edgeStatusOf,
+  type CoreMeshShare,
+  type CoreStatus,
+  type EdgeReport,
+  type EdgeRow,
+  type EdgeStatus,
+  type MeshSnapshot,
+} from '../shared/mesh-status.js';
 import { Condition } from '../shared/condition.js';
 import { frameType } from '../shared/protocol.js';
 
@@ -40,8 +51,12 @@ export class CoreMeshView {
 
   /** An edge came or went, or reported; `previous` is its report before this one. */
   changed(previous: EdgeReport | undefined, current: EdgeReport | undefined): void {
-    const healthChanged = previous === undefined || current === undefined || previous.draining !== current.draining
-      || previous.url !== current.url || (previous.sessions < previous.capacity) !== (current.sessions < current.capacity);
+    const healthChanged =
+      previous === undefined ||
+      current === undefined ||
+      previous.draining !== current.draining ||
+      previous.url !== current.url ||
+      previous.sessions < previous.capacity !== current.sessions < current.capacity;
     this.moved = true;
     this.watch.notify();
     if (!healthChanged || this.urgent) return;
@@ -73,8 +88,12 @@ export class CoreMeshView {
     let remote: CoreMeshShare[];
     try {
       // Kept three periods by the engine, so a core that stops sharing drops out of the others' views.
-      remote = (await this.options.exchange({ core: coreRow(this.options.core()), edges: this.ownRows() }, this.options.periodMs * 3))
-        .filter((share) => share.core[0] !== coreId);
+      remote = (
+        await this.options.exchange(
+          { core: coreRow(this.options.core()), edges: this.ownRows() },
+          this.options.periodMs * 3,
+        )
+      ).filter((share) => share.core[0] !== coreId);
     } catch {
       // The engine is down: what the other cores said can no longer be refreshed, so it is not passed on.
       remote = [];

@@ -10,7 +10,19 @@ import type { Position } from '../shared/protocol.js';
 import { isPattern, matches } from '../shared/topics.js';
 import type { Engine, EngineStatus, StoredMessage } from './engine.js';
 import { Condition } from '../shared/condition.js';
-import { channelPrefix, dedupeKey, epochKey, meshCoresKey, meshKey, followScript, globOf, positionScript, publishScript, readScript, topicKeys } from './redis-scripts.js';
+import {
+  channelPrefix,
+  dedupeKey,
+  epochKey,
+  meshCoresKey,
+  meshKey,
+  followScript,
+  globOf,
+  positionScript,
+  publishScript,
+  readScript,
+  topicKeys,
+} from './redis-scripts.js';
 import { StreamFollower } from './stream-follower.js';
 
 export interface RedisEngineOptions {
@@ -88,16 +100,23 @@ export class RedisEngine implements Engine {
     this.commands.defineCommand('relaymeshRead', { numberOfKeys: 3, lua: readScript });
     this.commands.defineCommand('relaymeshFollow', { numberOfKeys: 2, lua: followScript });
     // The engine resubscribes itself after a reconnect, and then fills what the connection missed.
-    this.subscriber = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: 'relaymesh-core-sub' });
+    this.subscriber = new Redis(options.url, {
+      ...common,
+      autoResubscribe: false,
+      connectionName: 'relaymesh-core-sub',
+    });
     this.follower = new StreamFollower(
       (topic, from) => this.fetchFrom(topic, from),
       (message) => this.emit(message),
-      (topic, error) => this.failed('could not fill a gap in a followed topic; its edges may miss messages', error, { topic }),
+      (topic, error) =>
+        this.failed('could not fill a gap in a followed topic; its edges may miss messages', error, { topic }),
     );
     this.watchConnection(this.commands, 'commands', () => this.connected());
     this.watchConnection(this.subscriber, 'pub/sub', () => this.resubscribe());
     this.subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => this.heard(channel, message, undefined));
-    this.subscriber.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, message: Buffer) => this.heard(channel, message, pattern));
+    this.subscriber.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, message: Buffer) =>
+      this.heard(channel, message, pattern),
+    );
     // Connecting is not awaited: a core starts (and says 503) while Redis is away, and recovers when it returns.
     this.commands.connect().catch(() => undefined);
     this.subscriber.connect().catch(() => undefined);
@@ -110,23 +129,43 @@ export class RedisEngine implements Engine {
 
   /** Resolves once `wanted` holds of the engine's status (checked at every change), or rejects after `ms`. */
   whenStatus(wanted: (status: EngineStatus) => boolean, ms: number): Promise<void> {
-    return this.statusChanges.until(wanted, ms, () => new RelayError('unavailable', `${this.status().unavailable ?? 'redis status'} (${this.where}): not as wanted within ${ms} ms`)).then(() => undefined);
+    return this.statusChanges
+      .until(
+        wanted,
+        ms,
+        () =>
+          new RelayError(
+            'unavailable',
+            `${this.status().unavailable ?? 'redis status'} (${this.where}): not as wanted within ${ms} ms`,
+          ),
+      )
+      .then(() => undefined);
   }
 
   async publish(topic: string, data: Uint8Array, dedupe?: string): Promise<StoredMessage> {
     const keys = topicKeys(this.prefix, topic);
-    const [epoch, offset] = await this.run(() => this.commands.relaymeshPublish(
-      epochKey(this.prefix), keys.seq, keys.stream, dedupeKey(this.prefix, dedupe ?? ''),
-      newEpoch(), bufferOf(data), this.options.maxMessages, this.options.maxAgeMs, keys.channel,
-      dedupe === undefined ? 0 : (this.options.dedupeTtlMs ?? 300_000),
-    ));
+    const [epoch, offset] = await this.run(() =>
+      this.commands.relaymeshPublish(
+        epochKey(this.prefix),
+        keys.seq,
+        keys.stream,
+        dedupeKey(this.prefix, dedupe ?? ''),
+        newEpoch(),
+        bufferOf(data),
+        this.options.maxMessages,
+        this.options.maxAgeMs,
+        keys.channel,
+        dedupe === undefined ? 0 : (this.options.dedupeTtlMs ?? 300_000),
+      ),
+    );
     this.noteEpoch(epoch);
     return { topic, epoch, offset, data };
   }
 
   async exchangeMesh(own: CoreMeshShare, ttlMs: number): Promise<CoreMeshShare[]> {
     const coreIds = await this.run(async () => {
-      const replies = await this.commands.multi()
+      const replies = await this.commands
+        .multi()
         .set(meshKey(this.prefix, own.core[0]), JSON.stringify(own), 'PX', ttlMs)
         .sadd(meshCoresKey(this.prefix), own.core[0])
         .smembers(meshCoresKey(this.prefix))
@@ -149,14 +188,26 @@ export class RedisEngine implements Engine {
   }
 
   async position(topic: string): Promise<Position> {
-    const [epoch, offset] = await this.run(() => this.commands.relaymeshPosition(epochKey(this.prefix), topicKeys(this.prefix, topic).seq, newEpoch()));
+    const [epoch, offset] = await this.run(() =>
+      this.commands.relaymeshPosition(epochKey(this.prefix), topicKeys(this.prefix, topic).seq, newEpoch()),
+    );
     this.noteEpoch(epoch);
     return { epoch, offset };
   }
 
   async read(topic: string, epoch: string, from: number, to: number): Promise<StoredMessage[] | null> {
     const keys = topicKeys(this.prefix, topic);
-    const payloads = await this.run(() => this.commands.relaymeshReadBuffer(epochKey(this.prefix), keys.seq, keys.stream, epoch, from, to, this.options.maxAgeMs));
+    const payloads = await this.run(() =>
+      this.commands.relaymeshReadBuffer(
+        epochKey(this.prefix),
+        keys.seq,
+        keys.stream,
+        epoch,
+        from,
+        to,
+        this.options.maxAgeMs,
+      ),
+    );
     if (payloads === null) return null;
     return payloads.map((data, i) => ({ topic, epoch, offset: from + i, data }));
   }
@@ -181,7 +232,9 @@ export class RedisEngine implements Engine {
     else this.exact.delete(subscription);
     this.following.delete(subscription);
     if (this.subscriber.status === 'ready') {
-      const done = pattern ? this.subscriber.punsubscribe(globOf(this.prefix, subscription)) : this.subscriber.unsubscribe(this.channelOf(subscription));
+      const done = pattern
+        ? this.subscriber.punsubscribe(globOf(this.prefix, subscription))
+        : this.subscriber.unsubscribe(this.channelOf(subscription));
       done.catch((error: unknown) => this.failed('unsubscribe failed', error));
     }
     this.follower.forget((topic) => this.covers(topic));
@@ -213,18 +266,24 @@ export class RedisEngine implements Engine {
   private watchConnection(redis: Redis, name: string, onReady: () => void): void {
     redis.on('error', (error: Error) => {
       this.errors++;
-      if (!this.down.has(name) && !this.closed) this.options.logger.error({ redis: this.where, connection: name, err: error.message }, 'redis unavailable; retrying');
+      if (!this.down.has(name) && !this.closed)
+        this.options.logger.error(
+          { redis: this.where, connection: name, err: error.message },
+          'redis unavailable; retrying',
+        );
       this.down.add(name);
       this.statusChanged();
     });
     redis.on('close', () => {
-      if (!this.down.has(name) && !this.closed) this.options.logger.error({ redis: this.where, connection: name }, 'redis connection lost; retrying');
+      if (!this.down.has(name) && !this.closed)
+        this.options.logger.error({ redis: this.where, connection: name }, 'redis connection lost; retrying');
       this.down.add(name);
       if (redis === this.commands) this.epochChecked = false;
       this.statusChanged();
     });
     redis.on('ready', () => {
-      if (this.down.delete(name)) this.options.logger.info({ redis: this.where, connection: name }, 'redis connection back');
+      if (this.down.delete(name))
+        this.options.logger.info({ redis: this.where, connection: name }, 'redis connection back');
       else this.options.logger.info({ redis: this.where, connection: name }, 'redis connected');
       onReady();
       this.statusChanged();
@@ -242,7 +301,8 @@ export class RedisEngine implements Engine {
       (error: unknown) => {
         this.failed('could not read the epoch; trying again', error);
         // Until it is read the core reports itself unavailable, so a failed read is retried while the link is up.
-        if (!this.closed && this.commands.status === 'ready') setTimeout(() => this.connected(attempt + 1), Math.min(100 * attempt, 2000)).unref();
+        if (!this.closed && this.commands.status === 'ready')
+          setTimeout(() => this.connected(attempt + 1), Math.min(100 * attempt, 2000)).unref();
       },
     );
   }
@@ -267,12 +327,15 @@ export class RedisEngine implements Engine {
     const following = isPattern(subscription)
       ? this.subscriber.psubscribe(globOf(this.prefix, subscription)).then(() => undefined)
       : this.subscriber.subscribe(this.channelOf(subscription)).then(() => {
-        // Best effort: without a baseline, only messages missed after the first one heard can be filled.
-        this.position(subscription).then(({ epoch, offset }) => {
-          // Unwatched meanwhile: a baseline now would keep state for a topic nobody follows.
-          if (this.covers(subscription)) this.follower.baseline(subscription, epoch, offset);
-        }, () => undefined);
-      });
+          // Best effort: without a baseline, only messages missed after the first one heard can be filled.
+          this.position(subscription).then(
+            ({ epoch, offset }) => {
+              // Unwatched meanwhile: a baseline now would keep state for a topic nobody follows.
+              if (this.covers(subscription)) this.follower.baseline(subscription, epoch, offset);
+            },
+            () => undefined,
+          );
+        });
     const guarded = following.catch((error: unknown) => {
       this.failed('subscribe failed', error, { subscription });
       throw new RelayError('unavailable', 'redis unavailable');
@@ -298,12 +361,23 @@ export class RedisEngine implements Engine {
     this.follower.arrive({ topic, epoch, offset, data: message.subarray(second + 1) });
   }
 
-  private async fetchFrom(topic: string, from: number): Promise<{ epoch: string; messages: StoredMessage[]; full: boolean } | null> {
-    const reply = await this.run(() => this.commands.relaymeshFollowBuffer(epochKey(this.prefix), topicKeys(this.prefix, topic).stream, from, followPage));
+  private async fetchFrom(
+    topic: string,
+    from: number,
+  ): Promise<{ epoch: string; messages: StoredMessage[]; full: boolean } | null> {
+    const reply = await this.run(() =>
+      this.commands.relaymeshFollowBuffer(
+        epochKey(this.prefix),
+        topicKeys(this.prefix, topic).stream,
+        from,
+        followPage,
+      ),
+    );
     if (reply.length === 0) return null;
     const epoch = reply[0]!.toString('latin1');
     const messages: StoredMessage[] = [];
-    for (let i = 1; i + 1 < reply.length; i += 2) messages.push({ topic, epoch, offset: Number(reply[i]!.toString('latin1')), data: reply[i + 1]! });
+    for (let i = 1; i + 1 < reply.length; i += 2)
+      messages.push({ topic, epoch, offset: Number(reply[i]!.toString('latin1')), data: reply[i + 1]! });
     return { epoch, messages, full: messages.length === followPage };
   }
 
@@ -322,7 +396,10 @@ export class RedisEngine implements Engine {
     const previous = this.knownEpoch;
     this.knownEpoch = epoch;
     if (previous === undefined) return;
-    this.options.logger.warn({ redis: this.where, previous, epoch }, 'redis lost its data: every stream has a new epoch; edges resubscribe and their clients get reset');
+    this.options.logger.warn(
+      { redis: this.where, previous, epoch },
+      'redis lost its data: every stream has a new epoch; edges resubscribe and their clients get reset',
+    );
     for (const listener of this.resetListeners) listener();
   }
 
@@ -355,7 +432,11 @@ export class RedisEngine implements Engine {
 
   private failed(what: string, error: unknown, context: Record<string, unknown> = {}): void {
     this.errors++;
-    if (!this.closed) this.options.logger.warn({ redis: this.where, ...context, err: error instanceof Error ? error.message : String(error) }, what);
+    if (!this.closed)
+      this.options.logger.warn(
+        { redis: this.where, ...context, err: error instanceof Error ? error.message : String(error) },
+        what,
+      );
   }
 }
 

@@ -108,6 +108,9 @@ return result
 
 /** Redis glob characters, escaped so a topic token holding one matches only itself. */
 export function globOf(prefix: string, pattern: string): string {
-  const escaped = pattern.split('.').map((token) => (token === '*' || token === '>') ? '*' : token.replace(/[\\*?[\]]/g, '\\$&')).join('.');
+  const escaped = pattern
+    .split('.')
+    .map((token) => (token === '*' || token === '>' ? '*' : token.replace(/[\\*?[\]]/g, '\\$&')))
+    .join('.');
   return `${channelPrefix(prefix).replace(/[\\*?[\]]/g, '\\$&')}${escaped}`;
 }

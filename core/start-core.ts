@@ -105,7 +105,11 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     exchange: (own, ttlMs) => engine.exchangeMesh(own, ttlMs),
     periodMs: options.statusMs ?? defaultUplink.statusMs,
   });
-  const metrics = createCoreMetrics(options.id, () => view.edges(), () => engine.status());
+  const metrics = createCoreMetrics(
+    options.id,
+    () => view.edges(),
+    () => engine.status(),
+  );
   engine.onMessage((message) => {
     const routed = router.route(message);
     counts.published++;
@@ -157,29 +161,46 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     },
   };
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxUplinkMessageBytes ?? 64 * 1024 * 1024, perMessageDeflate: false });
-  const server = createNodeServer(coreHttpHandler({
-    id: options.id, engine, metrics, logger,
-    maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
-    maxMessageBytes: options.maxMessageBytes ?? defaultLimits.maxMessageBytes,
-    publishKeys: new PublishKeys(options.publishKeys),
-    region: options.region ?? '',
-    locate: options.locate ?? defaultLocateConfig,
-    view,
-  }), options.tls, options.headerTimeoutMs);
-  server.on('upgrade', guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (pathOf(req) !== uplinkPath) {
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      peers.add(new UplinkPeer(ws, peerContext, req.socket.remoteAddress));
-    });
-  }, logger));
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxUplinkMessageBytes ?? 64 * 1024 * 1024,
+    perMessageDeflate: false,
+  });
+  const server = createNodeServer(
+    coreHttpHandler({
+      id: options.id,
+      engine,
+      metrics,
+      logger,
+      maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
+      maxMessageBytes: options.maxMessageBytes ?? defaultLimits.maxMessageBytes,
+      publishKeys: new PublishKeys(options.publishKeys),
+      region: options.region ?? '',
+      locate: options.locate ?? defaultLocateConfig,
+      view,
+    }),
+    options.tls,
+    options.headerTimeoutMs,
+  );
+  server.on(
+    'upgrade',
+    guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (pathOf(req) !== uplinkPath) {
+        socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        peers.add(new UplinkPeer(ws, peerContext, req.socket.remoteAddress));
+      });
+    }, logger),
+  );
   // The core pings each uplink once a period; one that answered nothing for a whole period is dead, and its interest goes.
-  const liveness = setInterval(() => {
-    for (const peer of [...peers]) peer.sweep();
-  }, options.uplinkTimeoutMs ?? defaultUplink.heartbeatMs * 3);
+  const liveness = setInterval(
+    () => {
+      for (const peer of [...peers]) peer.sweep();
+    },
+    options.uplinkTimeoutMs ?? defaultUplink.heartbeatMs * 3,
+  );
 
   const address = await listen(server, options.listen ?? { host: '127.0.0.1', port: 0 });
   const url = urlOf('ws', address, options.tls !== undefined);

@@ -5,7 +5,10 @@
 import type { StoredMessage } from './engine.js';
 
 /** What the stream still holds of a topic from an offset on, one page at a time; null when the store has no epoch. */
-export type FetchFrom = (topic: string, from: number) => Promise<{ epoch: string; messages: StoredMessage[]; full: boolean } | null>;
+export type FetchFrom = (
+  topic: string,
+  from: number,
+) => Promise<{ epoch: string; messages: StoredMessage[]; full: boolean } | null>;
 
 interface Followed {
   epoch: string;

@@ -10,7 +10,15 @@ import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
 import { beat, type Heartbeat } from '../shared/heartbeat.js';
 import { InterestDigest, type DigestValue } from '../shared/interest-digest.js';
 import { edgeReportOf, type EdgeReport } from '../shared/mesh-status.js';
-import { frameType, oldestEdgeProtocolVersion, protocolVersion, type CoreFrame, type EdgeFrame, type FrameOf, type Position } from '../shared/protocol.js';
+import {
+  frameType,
+  oldestEdgeProtocolVersion,
+  protocolVersion,
+  type CoreFrame,
+  type EdgeFrame,
+  type FrameOf,
+  type Position,
+} from '../shared/protocol.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
 import type { Engine } from './engine.js';
@@ -87,7 +95,11 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   private readonly nonce: string | undefined;
 
   /** `remoteAddress` is only for logs. */
-  constructor(private readonly socket: WebSocket, private readonly context: UplinkPeerContext, private readonly remoteAddress = '') {
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly context: UplinkPeerContext,
+    private readonly remoteAddress = '',
+  ) {
     this.outbox = new UplinkOutbox({
       send: (message, sent) => {
         if (socket.readyState === socket.OPEN) socket.send(message, sent);
@@ -104,7 +116,9 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
       this.alive = true;
     });
     socket.on('close', () => this.cleanup());
-    socket.on('error', (error) => context.logger.warn({ edge: this.edgeId, err: error.message }, 'uplink socket error'));
+    socket.on('error', (error) =>
+      context.logger.warn({ edge: this.edgeId, err: error.message }, 'uplink socket error'),
+    );
     if (context.edgeSecrets) {
       // A fresh nonce per connection: a hello captured on one uplink proves nothing on another.
       this.nonce = challengeNonce();
@@ -120,7 +134,10 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   /** Called once per liveness period: the core pings, and an edge that answered nothing since the last ping is gone. */
   sweep(): void {
     if (beat(this, () => this.socket.ping())) return;
-    this.context.logger.warn({ edge: this.edgeId }, 'uplink did not answer a ping within a liveness period; dropping it');
+    this.context.logger.warn(
+      { edge: this.edgeId },
+      'uplink did not answer a ping within a liveness period; dropping it',
+    );
     this.socket.terminate();
     this.cleanup();
   }
@@ -137,7 +154,10 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     this.outbox.push(frame, frameClass);
     if (this.outbox.pendingBytes <= this.context.maxQueueBytes) return;
     // Dropping the link loses nothing: the edge resubscribes from its positions and the gap is replayed (or reset).
-    this.context.logger.warn({ edge: this.edgeId, pendingBytes: this.outbox.pendingBytes }, 'edge does not read its uplink fast enough; dropping it');
+    this.context.logger.warn(
+      { edge: this.edgeId, pendingBytes: this.outbox.pendingBytes },
+      'edge does not read its uplink fast enough; dropping it',
+    );
     this.socket.terminate();
     this.cleanup();
   }
@@ -176,13 +196,16 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
         const [, version, edgeId, region, instance, proof] = frame;
         return this.hello(version, edgeId, region, instance, proof);
       }
-      case frameType.sub: return void this.subscribe(frame).catch((error) => this.fail(frame[1], error));
+      case frameType.sub:
+        return void this.subscribe(frame).catch((error) => this.fail(frame[1], error));
       case frameType.unsub: {
         const [, subscription] = frame;
         return this.unsubscribe(subscription);
       }
-      case frameType.pub: return void this.publish(frame).catch((error) => this.fail(frame[1], error));
-      case frameType.history: return void this.history(frame).catch((error) => this.fail(frame[1], error));
+      case frameType.pub:
+        return void this.publish(frame).catch((error) => this.fail(frame[1], error));
+      case frameType.history:
+        return void this.history(frame).catch((error) => this.fail(frame[1], error));
       case frameType.cancel: {
         const [, id] = frame;
         return void this.historyReplays.delete(id);
@@ -200,7 +223,11 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
 
   private hello(version: number, edgeId: string, region: string, instance: string, proof: string): void {
     if (this.edgeId) return this.close(closeCodes.protocolViolation, 'hello twice');
-    if (version < oldestEdgeProtocolVersion || version > protocolVersion) return this.close(closeCodes.protocolViolation, `uplink protocol ${version} is not between ${oldestEdgeProtocolVersion} and ${protocolVersion}`);
+    if (version < oldestEdgeProtocolVersion || version > protocolVersion)
+      return this.close(
+        closeCodes.protocolViolation,
+        `uplink protocol ${version} is not between ${oldestEdgeProtocolVersion} and ${protocolVersion}`,
+      );
     if (!edgeId || !instance) return this.close(closeCodes.protocolViolation, 'empty edge id or instance');
     const known = this.context.knownEdges;
     const refusal = known && !known.has(edgeId) ? 'unknown_edge' : this.identityProblem(edgeId, instance, proof);
@@ -231,9 +258,16 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   private refuse(edgeId: string, reason: UplinkRefusal): void {
     this.context.metrics.uplinksRefused.inc({ reason });
     const inUse = reason === 'id_in_use';
-    this.context.logger.warn({ edge: edgeId.slice(0, loggedIdLength), remote: this.remoteAddress, reason },
-      inUse ? 'uplink refused: another uplink holds this edge id and this one proved nothing' : 'uplink refused: the edge did not prove its identity');
-    this.close(inUse ? closeCodes.edgeIdInUse : closeCodes.unauthorized, inUse ? 'edge id in use' : 'edge not authenticated');
+    this.context.logger.warn(
+      { edge: edgeId.slice(0, loggedIdLength), remote: this.remoteAddress, reason },
+      inUse
+        ? 'uplink refused: another uplink holds this edge id and this one proved nothing'
+        : 'uplink refused: the edge did not prove its identity',
+    );
+    this.close(
+      inUse ? closeCodes.edgeIdInUse : closeCodes.unauthorized,
+      inUse ? 'edge id in use' : 'edge not authenticated',
+    );
   }
 
   private async subscribe([, id, subscription, since]: FrameOf<typeof frameType.sub>): Promise<void> {
@@ -256,7 +290,8 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
       // An unsubscribe while the replay is on its way cancels it: a `sub`/`unsub` loop costs the core one chunk each.
       const wanted = (): boolean => !this.closed && this.subscriptions.get(subscription) === held;
       const replayed = since ? await this.replaySince(id, subscription, since, position, wanted) : false;
-      if (!wanted()) return this.fail(id, new RelayError('not_subscribed', `unsubscribed from ${subscription} during its replay`));
+      if (!wanted())
+        return this.fail(id, new RelayError('not_subscribed', `unsubscribed from ${subscription} during its replay`));
       // Never ahead of what it follows: the live messages queued before it (those up to its position reach the edge
       // first, as a pattern of the edge may deliver them), and its replay frames.
       this.sendFrame([frameType.subok, id, position.epoch, position.offset, replayed], since ? 'bulk' : 'message');
@@ -272,8 +307,15 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
    * (a restarted core) and the new stream is whole, every message of the new epoch, so the edge can reset its clients
    * to the start of it and lose none of them. False when it cannot (history gone, or over the replay bound).
    */
-  private async replaySince(id: number, topic: string, [epoch, offset]: [string, number], position: Position, wanted: () => boolean): Promise<boolean> {
-    if (epoch === position.epoch) return offset <= position.offset && this.replay(id, topic, position.epoch, offset + 1, position.offset, wanted);
+  private async replaySince(
+    id: number,
+    topic: string,
+    [epoch, offset]: [string, number],
+    position: Position,
+    wanted: () => boolean,
+  ): Promise<boolean> {
+    if (epoch === position.epoch)
+      return offset <= position.offset && this.replay(id, topic, position.epoch, offset + 1, position.offset, wanted);
     return position.offset > 0 && this.replay(id, topic, position.epoch, 1, position.offset, wanted);
   }
 
@@ -288,7 +330,10 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
    * position is read, so the edge's client sees its own message (the engine may need a round trip before the read).
    */
   private holdPublishesUntil(positioned: Promise<unknown>): void {
-    const gate = Promise.all([this.publishGate, positioned]).then(() => undefined, () => undefined);
+    const gate = Promise.all([this.publishGate, positioned]).then(
+      () => undefined,
+      () => undefined,
+    );
     this.publishGate = gate;
     void gate.then(() => {
       if (this.publishGate === gate) this.publishGate = undefined;
@@ -313,7 +358,8 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
 
   private async history([, id, topic, epoch, from, to]: FrameOf<typeof frameType.history>): Promise<void> {
     // Each waits its turn for room, holding little; still, an edge gets only so many at once.
-    if (this.historyReplays.size >= maxHistoryReplays) throw new RelayError('unavailable', `${maxHistoryReplays} replays already in progress for this edge`);
+    if (this.historyReplays.size >= maxHistoryReplays)
+      throw new RelayError('unavailable', `${maxHistoryReplays} replays already in progress for this edge`);
     this.historyReplays.add(id);
     try {
       const wanted = (): boolean => !this.closed && this.historyReplays.has(id);
@@ -329,7 +375,14 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
    * other replays, while `wanted()` holds. False when any of them is gone, or they carry more than the replay bound
    * (the edge drops a replay that does not end recovered).
    */
-  private async replay(id: number, topic: string, epoch: string, from: number, to: number, wanted: () => boolean): Promise<boolean> {
+  private async replay(
+    id: number,
+    topic: string,
+    epoch: string,
+    from: number,
+    to: number,
+    wanted: () => boolean,
+  ): Promise<boolean> {
     if (from > to) return (await this.context.engine.read(topic, epoch, from, to)) !== null;
     let bytes = 0;
     for (let next = from; next <= to; next += replayChunkMessages) {
@@ -372,13 +425,17 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   private compareDigest(edgeDigest: DigestValue): void {
     if (this.interestDigest.matches(edgeDigest)) return;
     this.context.metrics.digestMismatches.inc({ edge: this.edgeId });
-    this.context.logger.warn({ edge: this.edgeId, edgeCount: edgeDigest[0], coreCount: this.subscriptions.size }, 'subscription digest differs; sending the core\'s set');
+    this.context.logger.warn(
+      { edge: this.edgeId, edgeCount: edgeDigest[0], coreCount: this.subscriptions.size },
+      "subscription digest differs; sending the core's set",
+    );
     this.sendFrame([frameType.digestMismatch, [...this.subscriptions.keys()]]);
   }
 
   private fail(id: number, error: unknown): void {
     const relayError = toRelayError(error);
-    if (relayError.code === 'internal') this.context.logger.error({ edge: this.edgeId, err: error }, 'uplink request failed');
+    if (relayError.code === 'internal')
+      this.context.logger.error({ edge: this.edgeId, err: error }, 'uplink request failed');
     if (!this.closed) this.sendFrame([frameType.error, id, relayError.code, relayError.message]);
   }
 

@@ -21,7 +21,11 @@ export class AddressShares {
   /** Kept apart from the holdings, so letting go of every topic does not refill the bucket; full ones expire. */
   private readonly newTopicBuckets: LRUCache<string, RateLimiter>;
 
-  constructor(private readonly maxTopics: number, private readonly maxPublishBytes: number, private readonly newTopicsPerSecond: number) {
+  constructor(
+    private readonly maxTopics: number,
+    private readonly maxPublishBytes: number,
+    private readonly newTopicsPerSecond: number,
+  ) {
     this.newTopicBuckets = new LRUCache({ max: 100_000, ttl: newTopicBurstSeconds * 1000 });
   }
 

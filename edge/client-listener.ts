@@ -125,8 +125,12 @@ export class ClientListener {
     const factory = adapterFor(ws.protocol);
     const transport = new WsTransport(ws, socket, factory.nativeFormat ?? 'json', this.transportOptions);
     const adapter = factory.create({
-      subprotocol: ws.protocol, outbox: transport, native: transport, limits: this.options.limits,
-      edgeId: this.options.sessionContext.edgeId, logger,
+      subprotocol: ws.protocol,
+      outbox: transport,
+      native: transport,
+      limits: this.options.limits,
+      edgeId: this.options.sessionContext.edgeId,
+      logger,
       onProtocolError: () => metrics.protocolErrors.inc({ protocol: factory.protocol }),
       edgeState: <T>(key: EdgeStateKey<T>): T => {
         if (!this.adapterState.has(key)) this.adapterState.set(key, key.create());

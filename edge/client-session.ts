@@ -67,8 +67,15 @@ export class ClientSession implements SubscriberSession {
   private connectTimer: NodeJS.Timeout | undefined;
 
   /** `address` is the client's (its IP), for the per-address shares. */
-  constructor(readonly transport: SessionTransport, private readonly context: SessionContext, private readonly address: string) {
-    this.connectTimer = setTimeout(() => this.transport.close(closeCodes.connectTimeout, 'no connect in time'), context.limits.connectTimeoutMs);
+  constructor(
+    readonly transport: SessionTransport,
+    private readonly context: SessionContext,
+    private readonly address: string,
+  ) {
+    this.connectTimer = setTimeout(
+      () => this.transport.close(closeCodes.connectTimeout, 'no connect in time'),
+      context.limits.connectTimeoutMs,
+    );
     this.rate = new RateLimiter(context.limits.messagesPerSecond, context.limits.messageBurst);
   }
 
@@ -92,16 +99,21 @@ export class ClientSession implements SubscriberSession {
     if (parse.kind === 'fatal') return this.transport.close(closeCodes.protocolViolation, parse.reason);
     const name = parse.kind === 'op' ? parse.op.op : parse.op;
     const connecting = this.waitingForConnect !== undefined;
-    if (!this.connected && !connecting && name !== 'connect') return this.transport.close(closeCodes.protocolViolation, '`connect` must come first');
+    if (!this.connected && !connecting && name !== 'connect')
+      return this.transport.close(closeCodes.protocolViolation, '`connect` must come first');
     const decision = this.rate.take();
     if (decision === 'disconnect') return this.transport.close(closeCodes.rateLimited, 'message rate limit');
     if (decision === 'refuse') {
       this.context.onRefusedOp('rate_limited');
-      return this.fail(parse.kind === 'op' ? parse.op.id : parse.id, new RelayError('rate_limited', 'too many messages; slow down'));
+      return this.fail(
+        parse.kind === 'op' ? parse.op.id : parse.id,
+        new RelayError('rate_limited', 'too many messages; slow down'),
+      );
     }
     if (parse.kind === 'invalid') return this.fail(parse.id, new RelayError('bad_request', parse.message));
     if (connecting) {
-      if (this.waitingForConnect!.length >= maxQueuedWhileConnecting) return this.transport.close(closeCodes.protocolViolation, 'too many ops before `welcome`');
+      if (this.waitingForConnect!.length >= maxQueuedWhileConnecting)
+        return this.transport.close(closeCodes.protocolViolation, 'too many ops before `welcome`');
       this.waitingForConnect!.push(parse.op);
       return;
     }
@@ -113,7 +125,8 @@ export class ClientSession implements SubscriberSession {
       this.dispatch(op);
     } catch (error) {
       const relayError = toRelayError(error);
-      if (relayError.code === 'internal') this.context.logger.error({ session: this.id, err: error }, 'client op failed');
+      if (relayError.code === 'internal')
+        this.context.logger.error({ session: this.id, err: error }, 'client op failed');
       this.fail(op.id, relayError);
     }
   }
@@ -143,11 +156,16 @@ export class ClientSession implements SubscriberSession {
 
   private dispatch(op: ClientOp): void {
     switch (op.op) {
-      case 'connect': return this.connect(op);
-      case 'sub': return this.subscribe(op);
-      case 'unsub': return this.unsubscribe(op);
-      case 'pub': return this.publish(op);
-      case 'ping': return this.transport.sendOp({ op: 'pong', ...idOf(op.id) });
+      case 'connect':
+        return this.connect(op);
+      case 'sub':
+        return this.subscribe(op);
+      case 'unsub':
+        return this.unsubscribe(op);
+      case 'pub':
+        return this.publish(op);
+      case 'ping':
+        return this.transport.sendOp({ op: 'pong', ...idOf(op.id) });
     }
   }
 
@@ -171,7 +189,14 @@ export class ClientSession implements SubscriberSession {
           clearTimeout(this.connectTimer);
           this.connectTimer = undefined;
         }
-        this.transport.sendOp({ op: 'welcome', ...idOf(op.id), session: this.id, edge: edgeId, region, heartbeatMs: limits.heartbeatMs });
+        this.transport.sendOp({
+          op: 'welcome',
+          ...idOf(op.id),
+          session: this.id,
+          edge: edgeId,
+          region,
+          heartbeatMs: limits.heartbeatMs,
+        });
         const waiting = this.waitingForConnect ?? [];
         this.waitingForConnect = undefined;
         for (const queued of waiting) this.run(queued);
@@ -201,10 +226,13 @@ export class ClientSession implements SubscriberSession {
     this.expiryTimer = undefined;
     if (!Number.isFinite(expiresAt)) return;
     // setTimeout cannot wait longer than maxTimerMs: a token that lives longer is checked again when it fires.
-    this.expiryTimer = setTimeout(() => {
-      if (Date.now() >= expiresAt) this.transport.close(closeCodes.unauthorized, 'token expired');
-      else this.armExpiry(expiresAt);
-    }, Math.min(maxTimerMs, Math.max(0, expiresAt - Date.now())));
+    this.expiryTimer = setTimeout(
+      () => {
+        if (Date.now() >= expiresAt) this.transport.close(closeCodes.unauthorized, 'token expired');
+        else this.armExpiry(expiresAt);
+      },
+      Math.min(maxTimerMs, Math.max(0, expiresAt - Date.now())),
+    );
   }
 
   private subscribe(op: SubOp): void {
@@ -213,17 +241,25 @@ export class ClientSession implements SubscriberSession {
     if (!this.permissions.canSubscribe(op.topic)) throw this.forbidden(`subscribe to ${op.topic}`);
     if (this.subscriptions.has(op.topic)) throw new RelayError('bad_request', `already subscribed to ${op.topic}`);
     const max = this.context.limits.maxSubscriptionsPerSession;
-    if (this.subscriptions.size >= max) throw new RelayError('too_many_subscriptions', `at most ${max} subscriptions per session`);
+    if (this.subscriptions.size >= max)
+      throw new RelayError('too_many_subscriptions', `at most ${max} subscriptions per session`);
     const { interest, shares, limits } = this.context;
     const known = interest.holds(op.topic);
-    if (!known && !interest.hasRoomFor(op.topic)) throw new RelayError('too_many_subscriptions', 'this edge holds as many topics as it may');
+    if (!known && !interest.hasRoomFor(op.topic))
+      throw new RelayError('too_many_subscriptions', 'this edge holds as many topics as it may');
     if (!shares.holdTopic(this.address, op.topic)) {
-      throw new RelayError('too_many_subscriptions', `this address holds ${limits.maxTopicsPerAddress} topics, its share of this edge`);
+      throw new RelayError(
+        'too_many_subscriptions',
+        `this address holds ${limits.maxTopicsPerAddress} topics, its share of this edge`,
+      );
     }
     if (!known && !shares.takeNewTopic(this.address)) {
       shares.releaseTopic(this.address, op.topic);
       this.context.onRefusedOp('rate_limited');
-      throw new RelayError('rate_limited', `this address subscribes to more new topics than ${limits.newTopicsPerSecondPerAddress} a second`);
+      throw new RelayError(
+        'rate_limited',
+        `this address subscribes to more new topics than ${limits.newTopicsPerSecondPerAddress} a second`,
+      );
     }
     const pattern = isPattern(op.topic);
     const subscription = new LocalSubscription(this, op.topic, pattern, op.id, pattern ? undefined : op.since);
@@ -236,7 +272,11 @@ export class ClientSession implements SubscriberSession {
     if (!subscription) throw new RelayError('not_subscribed', `not subscribed to ${op.topic}`);
     this.drop(subscription);
     // Nothing goes unanswered: a `sub` still waiting for the core ends here.
-    if (!subscription.answered) this.fail(subscription.requestId, new RelayError('not_subscribed', `unsubscribed from ${op.topic} before the subscription was answered`));
+    if (!subscription.answered)
+      this.fail(
+        subscription.requestId,
+        new RelayError('not_subscribed', `unsubscribed from ${op.topic} before the subscription was answered`),
+      );
     this.transport.sendOp({ op: 'unsubok', ...idOf(op.id) });
   }
 
@@ -250,12 +290,19 @@ export class ClientSession implements SubscriberSession {
     const { shares, limits } = this.context;
     if (!shares.takePublish(this.address, payload.length)) {
       this.context.onRefusedOp('rate_limited');
-      throw new RelayError('rate_limited', `publishes from this address waiting for the core are over ${limits.maxPublishBytesPerAddress} bytes; wait for their pubacks`);
+      throw new RelayError(
+        'rate_limited',
+        `publishes from this address waiting for the core are over ${limits.maxPublishBytesPerAddress} bytes; wait for their pubacks`,
+      );
     }
-    this.context.uplink.publish(op.topic, payload, limits.publishHoldMs).then(
-      (position) => this.transport.sendOp({ op: 'puback', ...idOf(op.id), epoch: position.epoch, offset: position.offset }),
-      (error: unknown) => this.fail(op.id, toRelayError(error)),
-    ).finally(() => shares.releasePublish(this.address, payload.length));
+    this.context.uplink
+      .publish(op.topic, payload, limits.publishHoldMs)
+      .then(
+        (position) =>
+          this.transport.sendOp({ op: 'puback', ...idOf(op.id), epoch: position.epoch, offset: position.offset }),
+        (error: unknown) => this.fail(op.id, toRelayError(error)),
+      )
+      .finally(() => shares.releasePublish(this.address, payload.length));
   }
 
   private forbidden(what: string): RelayError {

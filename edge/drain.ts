@@ -56,10 +56,20 @@ export class Drain {
     const { logger, clients, streams, graceMs } = this.options;
     logger.info({ clients: clients.sessionCount + streams.sessionCount }, 'draining');
     for (const listener of this.starting) listener();
-    const target = await findRedirectTarget(this.options.peers, this.options.region, this.options.peerTimeoutMs, logger, this.options.ca);
+    const target = await findRedirectTarget(
+      this.options.peers,
+      this.options.region,
+      this.options.peerTimeoutMs,
+      logger,
+      this.options.ca,
+    );
     if (target) {
       logger.info({ target: target.id, clients: clients.sessionCount + streams.sessionCount }, 'redirecting clients');
-      const redirect = { op: 'redirect', url: `${target.url.replace(/\/+$/, '')}${clientPath}`, reason: 'edge draining' } as const;
+      const redirect = {
+        op: 'redirect',
+        url: `${target.url.replace(/\/+$/, '')}${clientPath}`,
+        reason: 'edge draining',
+      } as const;
       await Promise.all([clients.redirectAll(redirect, graceMs), streams.redirectAll(redirect, graceMs)]);
     }
     streams.closeAll(closeCodes.draining, 'edge draining');

@@ -36,7 +36,10 @@ export class EncodedMessage {
   /** The `msg` op as a complete WebSocket frame for clients of `format`. */
   wsFrame(format: ClientFormat): Buffer {
     if (format === 'json') return (this.jsonFrame ??= frameWsMessage(this.json(), false));
-    return (this.msgpackFrame ??= frameWsMessage(msgpackMsgOp(this.topic, this.epoch, this.offset, this.payload), true));
+    return (this.msgpackFrame ??= frameWsMessage(
+      msgpackMsgOp(this.topic, this.epoch, this.offset, this.payload),
+      true,
+    ));
   }
 
   /** This message in an adapter's encoding, computed once per message. */

@@ -26,7 +26,10 @@ export class HeldPublishes {
   private bytes = 0;
 
   /** `maxHeld` publishes wait for an uplink at most; `maxBytes` of payloads stay unacknowledged at most, up or down. */
-  constructor(private readonly maxHeld: number, private readonly maxBytes: number) {}
+  constructor(
+    private readonly maxHeld: number,
+    private readonly maxBytes: number,
+  ) {}
 
   get size(): number {
     return this.entries.size;
@@ -35,10 +38,17 @@ export class HeldPublishes {
   /** Adds a publish; `connected` says whether it is sent now (else it waits up to `holdMs`). */
   add(id: number, topic: string, payload: Uint8Array, holdMs: number, connected: boolean): Promise<Position> {
     if (!connected && this.entries.size >= this.maxHeld) {
-      return Promise.reject(new RelayError('unavailable', `no uplink to a core, and ${this.maxHeld} publishes are already waiting`));
+      return Promise.reject(
+        new RelayError('unavailable', `no uplink to a core, and ${this.maxHeld} publishes are already waiting`),
+      );
     }
     if (this.bytes + payload.length > this.maxBytes) {
-      return Promise.reject(new RelayError('unavailable', `${this.bytes} bytes of publishes already wait for the core; publish again later`));
+      return Promise.reject(
+        new RelayError(
+          'unavailable',
+          `${this.bytes} bytes of publishes already wait for the core; publish again later`,
+        ),
+      );
     }
     this.bytes += payload.length;
     return new Promise((resolve, reject) => {

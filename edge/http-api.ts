@@ -42,30 +42,47 @@ export interface EdgeHttpContext {
 
 export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage, res: ServerResponse) => void {
   const assets = staticRoutes();
-  return routeHttp({
-    '/healthz': { GET: (_req, res) => health(res, context) },
-    '/metrics': { GET: metricsHandler(context.metrics.registry, context.publishKeys) },
-    '/v1/publish': {
-      POST: publishHandler({
-        ...context,
-        sequence: (items, payloads, req) => publishOverUplink(context, items, payloads, req.socket.remoteAddress ?? ''),
-      }),
+  return routeHttp(
+    {
+      '/healthz': { GET: (_req, res) => health(res, context) },
+      '/metrics': { GET: metricsHandler(context.metrics.registry, context.publishKeys) },
+      '/v1/publish': {
+        POST: publishHandler({
+          ...context,
+          sequence: (items, payloads, req) =>
+            publishOverUplink(context, items, payloads, req.socket.remoteAddress ?? ''),
+        }),
+      },
+      ...meshRoutes(context),
+      // The browser SDK bundle (/relaymesh.js) and the demo page (/).
+      ...assets,
+      // Locate names public URLs only, so any page may ask it (it answers CORS itself).
     },
-    ...meshRoutes(context),
-    // The browser SDK bundle (/relaymesh.js) and the demo page (/).
-    ...assets,
-    // Locate names public URLs only, so any page may ask it (it answers CORS itself).
-  }, context.logger, context.origins, (req, res, path) => context.streams.handle(req, res, path, context.refusal), new Set([...Object.keys(assets), '/v1/locate']));
+    context.logger,
+    context.origins,
+    (req, res, path) => context.streams.handle(req, res, path, context.refusal),
+    new Set([...Object.keys(assets), '/v1/locate']),
+  );
 }
 
 /** Sent in order on the one uplink, so a batch gets consecutive offsets per topic; within the address's share. */
-async function publishOverUplink(context: EdgeHttpContext, items: PublishItem[], payloads: Buffer[], address: string): Promise<Position[]> {
+async function publishOverUplink(
+  context: EdgeHttpContext,
+  items: PublishItem[],
+  payloads: Buffer[],
+  address: string,
+): Promise<Position[]> {
   const bytes = payloads.reduce((sum, payload) => sum + payload.length, 0);
   if (!context.shares.takePublish(address, bytes)) {
-    throw new RelayError('rate_limited', 'publishes from this address waiting for the core are over its share; retry once they are answered');
+    throw new RelayError(
+      'rate_limited',
+      'publishes from this address waiting for the core are over its share; retry once they are answered',
+    );
   }
   try {
-    return await Promise.all(items.map((item, index) => context.uplink.publish(item.topic, payloads[index]!, context.publishHoldMs)));
+    return await Promise.all(
+      items.map((item, index) => context.uplink.publish(item.topic, payloads[index]!, context.publishHoldMs)),
+    );
   } finally {
     context.shares.releasePublish(address, bytes);
   }

@@ -60,7 +60,11 @@ export class SocketInput {
   handledInTurn = 0;
   private queue: Array<[Buffer, boolean]> = [];
 
-  constructor(private readonly turns: InputTurns, private readonly handle: (data: Buffer, isBinary: boolean) => void, private readonly flow: { pause(): void; resume(): void }) {}
+  constructor(
+    private readonly turns: InputTurns,
+    private readonly handle: (data: Buffer, isBinary: boolean) => void,
+    private readonly flow: { pause(): void; resume(): void },
+  ) {}
 
   receive(data: Buffer, isBinary: boolean): void {
     if (this.queue.length === 0 && this.turns.take(this)) return this.handle(data, isBinary);

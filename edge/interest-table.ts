@@ -15,10 +15,22 @@ import { UplinkLost, type SubscribeAnswer } from './uplink.js';
 /** What the interest table needs of the uplink (edge/uplink.ts): a small port, so a fake can stand in for it in tests. */
 export interface UplinkPort {
   /** Sends a `sub` (when connected: on connect the table resubscribes everything); one answer or error follows. */
-  subscribe(filter: string, since: Position | null, onAnswer: (answer: SubscribeAnswer) => void, onError: (error: RelayError) => void): void;
+  subscribe(
+    filter: string,
+    since: Position | null,
+    onAnswer: (answer: SubscribeAnswer) => void,
+    onError: (error: RelayError) => void,
+  ): void;
   unsubscribe(filter: string): void;
   /** The messages of `topic` in [from, to] of `epoch`, or null when gone; aborting `signal` cancels it. */
-  history(topic: string, epoch: string, from: number, to: number, holdMs: number, signal?: AbortSignal): Promise<Array<[number, Uint8Array]> | null>;
+  history(
+    topic: string,
+    epoch: string,
+    from: number,
+    to: number,
+    holdMs: number,
+    signal?: AbortSignal,
+  ): Promise<Array<[number, Uint8Array]> | null>;
 }
 
 /** After the core refused a subscription that clients still hold, how long until it is asked again. */
@@ -115,8 +127,16 @@ export class InterestTable {
     let interest = this.topics.get(subscription.filter);
     if (!interest) {
       interest = {
-        topic: subscription.filter, subscribers: [], waiting: [], confirmed: false,
-        epoch: '', last: 0, early: [], recent: new RecentCache(this.options.recentMessages, this.recentBudget), asked: null, unrecoverableUpTo: -1,
+        topic: subscription.filter,
+        subscribers: [],
+        waiting: [],
+        confirmed: false,
+        epoch: '',
+        last: 0,
+        early: [],
+        recent: new RecentCache(this.options.recentMessages, this.recentBudget),
+        asked: null,
+        unrecoverableUpTo: -1,
       };
       this.topics.set(interest.topic, interest);
       this.interestDigest.add(interest.topic);
@@ -131,7 +151,9 @@ export class InterestTable {
 
   remove(subscription: LocalSubscription): void {
     subscription.leave();
-    const interest = subscription.pattern ? this.patterns.get(subscription.filter) : this.topics.get(subscription.filter);
+    const interest = subscription.pattern
+      ? this.patterns.get(subscription.filter)
+      : this.topics.get(subscription.filter);
     if (!interest) return;
     if (subscription.slot >= 0) {
       this.subscriptionCount--;
@@ -225,7 +247,8 @@ export class InterestTable {
       this.subscribePattern(interest);
     }
     for (const subscription of held) {
-      if (!this.topics.has(subscription) && !this.patterns.has(subscription)) this.options.uplink.unsubscribe(subscription);
+      if (!this.topics.has(subscription) && !this.patterns.has(subscription))
+        this.options.uplink.unsubscribe(subscription);
     }
   }
 
@@ -247,31 +270,46 @@ export class InterestTable {
 
   private subscribeTopic(interest: TopicInterest): void {
     // Resume from what this edge delivered; a new interest asks for its first client's `since`, so that replay arrives with the answer.
-    const since = interest.epoch ? { epoch: interest.epoch, offset: interest.last } : interest.waiting[0]?.since ?? null;
+    const since = interest.epoch
+      ? { epoch: interest.epoch, offset: interest.last }
+      : (interest.waiting[0]?.since ?? null);
     interest.asked = since;
-    this.options.uplink.subscribe(interest.topic, since,
-      (answer) => { if (this.topics.get(interest.topic) === interest) this.confirmTopic(interest, answer); },
-      (error) => this.refused(interest, error));
+    this.options.uplink.subscribe(
+      interest.topic,
+      since,
+      (answer) => {
+        if (this.topics.get(interest.topic) === interest) this.confirmTopic(interest, answer);
+      },
+      (error) => this.refused(interest, error),
+    );
   }
 
   private subscribePattern(interest: PatternInterest): void {
-    this.options.uplink.subscribe(interest.pattern, null, () => {
-      if (this.patterns.get(interest.pattern) !== interest) return;
-      interest.confirmed = true;
-      const waiting = interest.waiting;
-      interest.waiting = [];
-      for (const subscription of waiting) {
-        subscription.answer(undefined, false);
-        this.join(interest, subscription);
-      }
-    }, (error) => this.refused(interest, error));
+    this.options.uplink.subscribe(
+      interest.pattern,
+      null,
+      () => {
+        if (this.patterns.get(interest.pattern) !== interest) return;
+        interest.confirmed = true;
+        const waiting = interest.waiting;
+        interest.waiting = [];
+        for (const subscription of waiting) {
+          subscription.answer(undefined, false);
+          this.join(interest, subscription);
+        }
+      },
+      (error) => this.refused(interest, error),
+    );
   }
 
   private confirmTopic(interest: TopicInterest, answer: SubscribeAnswer): void {
     // A replay that did not end recovered (it outgrew the core's bound, or history went meanwhile) is dropped.
-    const replay = answer.recovered ? answer.replay.map(([offset, payload]) => new EncodedMessage(interest.topic, answer.epoch, offset, payload)) : [];
+    const replay = answer.recovered
+      ? answer.replay.map(([offset, payload]) => new EncodedMessage(interest.topic, answer.epoch, offset, payload))
+      : [];
     if (interest.epoch && interest.epoch !== answer.epoch) interest.unrecoverableUpTo = -1;
-    if (!answer.recovered && interest.asked?.epoch === answer.epoch) this.unrecoverable(interest, interest.asked.offset);
+    if (!answer.recovered && interest.asked?.epoch === answer.epoch)
+      this.unrecoverable(interest, interest.asked.offset);
     if (!interest.epoch) {
       interest.epoch = answer.epoch;
       interest.last = answer.offset;
@@ -279,7 +317,8 @@ export class InterestTable {
     } else if (answer.recovered) {
       // Recovered in another epoch: the stream was lost (a restarted core), and the replay is all of the new one, so
       // subscribers reset to just before its first message and lose none of what was sequenced before this edge came back.
-      if (answer.epoch !== interest.epoch) this.reset(interest, { epoch: answer.epoch, offset: (replay[0]?.offset ?? answer.offset + 1) - 1 });
+      if (answer.epoch !== interest.epoch)
+        this.reset(interest, { epoch: answer.epoch, offset: (replay[0]?.offset ?? answer.offset + 1) - 1 });
       // The gap crossed the WAN once, as a replay: counted like live messages.
       this.messagesIn += replay.length;
       for (const message of replay) this.applyCounted(interest, message);
@@ -313,7 +352,10 @@ export class InterestTable {
   }
 
   private reset(interest: TopicInterest, position: Position): void {
-    this.options.logger.info({ topic: interest.topic, epoch: position.epoch, offset: position.offset }, 'stream continuity lost; subscribers reset');
+    this.options.logger.info(
+      { topic: interest.topic, epoch: position.epoch, offset: position.offset },
+      'stream continuity lost; subscribers reset',
+    );
     interest.epoch = position.epoch;
     interest.last = position.offset;
     interest.recent.clear();
@@ -325,7 +367,12 @@ export class InterestTable {
     const since = subscription.since;
     const position = { epoch: interest.epoch, offset: interest.last };
     // Nothing to replay (or nothing that can be): answered at the position, live from there.
-    if (!since || since.epoch !== position.epoch || since.offset > position.offset || since.offset <= interest.unrecoverableUpTo) {
+    if (
+      !since ||
+      since.epoch !== position.epoch ||
+      since.offset > position.offset ||
+      since.offset <= interest.unrecoverableUpTo
+    ) {
       subscription.answer(position, false);
       subscription.continueFrom(position.offset);
       subscription.release([], position.epoch);
@@ -336,7 +383,10 @@ export class InterestTable {
     if (cached) {
       this.replays.cache++;
       subscription.answer(position, true);
-      subscription.release(cached.filter((message) => message.offset <= position.offset), position.epoch);
+      subscription.release(
+        cached.filter((message) => message.offset <= position.offset),
+        position.epoch,
+      );
       return this.join(interest, subscription);
     }
     // Not in the cache: join now holding live messages, fetch the gap from the core, then answer.
@@ -345,7 +395,12 @@ export class InterestTable {
     void this.replayFromCore(interest, subscription, since, position);
   }
 
-  private async replayFromCore(interest: TopicInterest, subscription: LocalSubscription, since: Position, position: Position): Promise<void> {
+  private async replayFromCore(
+    interest: TopicInterest,
+    subscription: LocalSubscription,
+    since: Position,
+    position: Position,
+  ): Promise<void> {
     const fetch = new AbortController();
     subscription.fetchingReplay(fetch);
     const found = await this.fetchHistory(interest.topic, since, position.offset, fetch.signal);
@@ -357,16 +412,30 @@ export class InterestTable {
     if (found === null && current) this.unrecoverable(interest, since.offset);
     subscription.answer(answered, recovered);
     if (!recovered) subscription.continueFrom(answered.offset);
-    const replay = recovered ? found.map(([offset, payload]) => new EncodedMessage(interest.topic, since.epoch, offset, payload)) : [];
+    const replay = recovered
+      ? found.map(([offset, payload]) => new EncodedMessage(interest.topic, since.epoch, offset, payload))
+      : [];
     subscription.release(replay, interest.epoch);
   }
 
   /** The core's history for (since, to]; a lost uplink is waited out (within the hold time), not taken as a loss. */
-  private async fetchHistory(topic: string, since: Position, to: number, signal: AbortSignal): Promise<Array<[number, Uint8Array]> | null> {
+  private async fetchHistory(
+    topic: string,
+    since: Position,
+    to: number,
+    signal: AbortSignal,
+  ): Promise<Array<[number, Uint8Array]> | null> {
     const deadline = Date.now() + this.options.holdMs;
     for (;;) {
       try {
-        return await this.options.uplink.history(topic, since.epoch, since.offset + 1, to, Math.max(0, deadline - Date.now()), signal);
+        return await this.options.uplink.history(
+          topic,
+          since.epoch,
+          since.offset + 1,
+          to,
+          Math.max(0, deadline - Date.now()),
+          signal,
+        );
       } catch (error) {
         if (signal.aborted) return null;
         if (error instanceof UplinkLost && Date.now() < deadline) continue;

@@ -102,7 +102,8 @@ export class LocalSubscription {
   reset(topic: string, position: Position): void {
     this.last = position.offset;
     // One still waiting for its replay learns the new position from its answer instead.
-    if (this.answered) this.session.transport.sendOp({ op: 'reset', topic, epoch: position.epoch, offset: position.offset });
+    if (this.answered)
+      this.session.transport.sendOp({ op: 'reset', topic, epoch: position.epoch, offset: position.offset });
   }
 
   /** Its replay is being fetched from the core: `leave` aborts the fetch (the core stops sending it). */
@@ -137,7 +138,8 @@ export class LocalSubscription {
     const held = this.held ?? [];
     this.held = null;
     this.replayFetch = undefined;
-    if (replay.length > 0) this.session.chargeReplay(replay.reduce((bytes, message) => bytes + message.payload.length, 0));
+    if (replay.length > 0)
+      this.session.chargeReplay(replay.reduce((bytes, message) => bytes + message.payload.length, 0));
     for (const message of replay) this.deliver(message);
     for (const message of held) if (message.epoch === epoch) this.deliver(message);
   }

@@ -3,7 +3,15 @@
 // this edge itself is then unhealthy, so /v1/locate here sends clients elsewhere.
 
 import { Condition } from '../shared/condition.js';
-import { coreStatusOf, edgeStatusOf, type CoreRow, type CoreStatus, type EdgeRow, type EdgeStatus, type MeshSnapshot } from '../shared/mesh-status.js';
+import {
+  coreStatusOf,
+  edgeStatusOf,
+  type CoreRow,
+  type CoreStatus,
+  type EdgeRow,
+  type EdgeStatus,
+  type MeshSnapshot,
+} from '../shared/mesh-status.js';
 
 export class EdgeMeshView {
   private cores: CoreStatus[] = [];

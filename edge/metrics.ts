@@ -40,7 +40,9 @@ export function createEdgeMetrics(edgeId: string) {
   const mirror = (name: string, help: string, read: (totals: EdgeTotals) => number): Counter => {
     let reported = 0;
     return new Counter({
-      name, help, registers,
+      name,
+      help,
+      registers,
       collect() {
         if (!observed) return;
         const total = read(observed.totals());
@@ -49,10 +51,18 @@ export function createEdgeMetrics(edgeId: string) {
       },
     });
   };
-  const labelledMirror = (name: string, help: string, label: string, read: (totals: EdgeTotals) => Record<string, number>): Counter => {
+  const labelledMirror = (
+    name: string,
+    help: string,
+    label: string,
+    read: (totals: EdgeTotals) => Record<string, number>,
+  ): Counter => {
     const reported: Record<string, number> = {};
     return new Counter({
-      name, help, registers, labelNames: [label],
+      name,
+      help,
+      registers,
+      labelNames: [label],
       collect() {
         for (const [value, total] of Object.entries(observed ? read(observed.totals()) : {})) {
           this.inc({ [label]: value }, total - (reported[value] ?? 0));
@@ -67,33 +77,133 @@ export function createEdgeMetrics(edgeId: string) {
       observed = gauges;
     },
     sessions: new Gauge({
-      name: 'relaymesh_edge_sessions', help: 'Client sessions open on this edge, by transport and protocol', labelNames: ['transport', 'protocol'], registers,
+      name: 'relaymesh_edge_sessions',
+      help: 'Client sessions open on this edge, by transport and protocol',
+      labelNames: ['transport', 'protocol'],
+      registers,
       collect() {
-        for (const { transport, protocol, count } of observed?.sessions() ?? []) this.set({ transport, protocol }, count);
+        for (const { transport, protocol, count } of observed?.sessions() ?? [])
+          this.set({ transport, protocol }, count);
       },
     }),
-    subscriptions: new Gauge({ name: 'relaymesh_edge_subscriptions', help: 'Client subscriptions held on this edge', registers, collect() { this.set(observed?.subscriptions() ?? 0); } }),
-    topics: new Gauge({ name: 'relaymesh_edge_topics', help: 'Topics this edge is subscribed to on its uplink', registers, collect() { this.set(observed?.topics() ?? 0); } }),
-    patterns: new Gauge({ name: 'relaymesh_edge_patterns', help: 'Patterns this edge is subscribed to on its uplink', registers, collect() { this.set(observed?.patterns() ?? 0); } }),
-    uplinkUp: new Gauge({ name: 'relaymesh_edge_uplink_up', help: '1 while the uplink to a core is connected', registers, collect() { this.set(observed?.uplinkConnected() ? 1 : 0); } }),
-    amplification: new Gauge({
-      name: 'relaymesh_edge_amplification', help: 'Client deliveries per message received from the core (deliveries_total / messages_in_total)', registers,
-      collect() { this.set(observed ? amplification(observed.totals()) : 0); },
+    subscriptions: new Gauge({
+      name: 'relaymesh_edge_subscriptions',
+      help: 'Client subscriptions held on this edge',
+      registers,
+      collect() {
+        this.set(observed?.subscriptions() ?? 0);
+      },
     }),
-    deliveries: mirror('relaymesh_edge_deliveries_total', 'Messages queued to clients by the fan-out (messages out)', (totals) => totals.deliveries),
-    messagesIn: mirror('relaymesh_edge_messages_in_total', 'Messages received from the core for fan-out (messages in)', (totals) => totals.messagesIn),
-    published: mirror('relaymesh_edge_published_total', 'Messages published through this edge and sequenced by the core', (totals) => totals.published),
-    wanBytesSaved: mirror('relaymesh_edge_wan_bytes_saved_total', 'Payload bytes that did not cross the WAN because one uplink message served several clients', (totals) => totals.wanBytesSaved),
-    uplinkReconnects: mirror('relaymesh_edge_uplink_reconnects_total', 'Times the uplink connected again after its first connection', (totals) => totals.uplinkReconnects),
-    replays: labelledMirror('relaymesh_edge_replays_total', 'Subscriptions with since answered by a replay, by source (cache: this edge, core: fetched over the uplink)', 'source', (totals) => totals.replays),
-    uplinkMessages: labelledMirror('relaymesh_edge_uplink_messages_total', 'Uplink WebSocket messages (each a batch of frames), by direction', 'direction', (totals) => totals.uplinkMessages),
-    connections: new Counter({ name: 'relaymesh_edge_connections_total', help: 'Client connections accepted, by transport and protocol', labelNames: ['transport', 'protocol'], registers }),
-    protocolErrors: new Counter({ name: 'relaymesh_edge_protocol_errors_total', help: 'Clients closed for breaking their protocol (STOMP, MQTT), by protocol', labelNames: ['protocol'], registers }),
-    refusedOps: new Counter({ name: 'relaymesh_edge_refused_ops_total', help: 'Client ops refused, by reason (rate_limited, forbidden)', labelNames: ['reason'], registers }),
-    rejectedConnections: new Counter({ name: 'relaymesh_edge_rejected_connections_total', help: 'Client connections refused before a session, by reason', labelNames: ['reason'], registers }),
-    slowConsumers: new Counter({ name: 'relaymesh_edge_slow_consumers_total', help: 'Clients closed with 4508 for falling behind', registers }),
-    uplinkBytes: new Counter({ name: 'relaymesh_edge_uplink_bytes_total', help: 'Bytes of uplink WebSocket messages', labelNames: ['direction'], registers }),
-    uplinkFrames: new Counter({ name: 'relaymesh_edge_uplink_frames_total', help: 'Uplink frames', labelNames: ['direction'], registers }),
+    topics: new Gauge({
+      name: 'relaymesh_edge_topics',
+      help: 'Topics this edge is subscribed to on its uplink',
+      registers,
+      collect() {
+        this.set(observed?.topics() ?? 0);
+      },
+    }),
+    patterns: new Gauge({
+      name: 'relaymesh_edge_patterns',
+      help: 'Patterns this edge is subscribed to on its uplink',
+      registers,
+      collect() {
+        this.set(observed?.patterns() ?? 0);
+      },
+    }),
+    uplinkUp: new Gauge({
+      name: 'relaymesh_edge_uplink_up',
+      help: '1 while the uplink to a core is connected',
+      registers,
+      collect() {
+        this.set(observed?.uplinkConnected() ? 1 : 0);
+      },
+    }),
+    amplification: new Gauge({
+      name: 'relaymesh_edge_amplification',
+      help: 'Client deliveries per message received from the core (deliveries_total / messages_in_total)',
+      registers,
+      collect() {
+        this.set(observed ? amplification(observed.totals()) : 0);
+      },
+    }),
+    deliveries: mirror(
+      'relaymesh_edge_deliveries_total',
+      'Messages queued to clients by the fan-out (messages out)',
+      (totals) => totals.deliveries,
+    ),
+    messagesIn: mirror(
+      'relaymesh_edge_messages_in_total',
+      'Messages received from the core for fan-out (messages in)',
+      (totals) => totals.messagesIn,
+    ),
+    published: mirror(
+      'relaymesh_edge_published_total',
+      'Messages published through this edge and sequenced by the core',
+      (totals) => totals.published,
+    ),
+    wanBytesSaved: mirror(
+      'relaymesh_edge_wan_bytes_saved_total',
+      'Payload bytes that did not cross the WAN because one uplink message served several clients',
+      (totals) => totals.wanBytesSaved,
+    ),
+    uplinkReconnects: mirror(
+      'relaymesh_edge_uplink_reconnects_total',
+      'Times the uplink connected again after its first connection',
+      (totals) => totals.uplinkReconnects,
+    ),
+    replays: labelledMirror(
+      'relaymesh_edge_replays_total',
+      'Subscriptions with since answered by a replay, by source (cache: this edge, core: fetched over the uplink)',
+      'source',
+      (totals) => totals.replays,
+    ),
+    uplinkMessages: labelledMirror(
+      'relaymesh_edge_uplink_messages_total',
+      'Uplink WebSocket messages (each a batch of frames), by direction',
+      'direction',
+      (totals) => totals.uplinkMessages,
+    ),
+    connections: new Counter({
+      name: 'relaymesh_edge_connections_total',
+      help: 'Client connections accepted, by transport and protocol',
+      labelNames: ['transport', 'protocol'],
+      registers,
+    }),
+    protocolErrors: new Counter({
+      name: 'relaymesh_edge_protocol_errors_total',
+      help: 'Clients closed for breaking their protocol (STOMP, MQTT), by protocol',
+      labelNames: ['protocol'],
+      registers,
+    }),
+    refusedOps: new Counter({
+      name: 'relaymesh_edge_refused_ops_total',
+      help: 'Client ops refused, by reason (rate_limited, forbidden)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    rejectedConnections: new Counter({
+      name: 'relaymesh_edge_rejected_connections_total',
+      help: 'Client connections refused before a session, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    slowConsumers: new Counter({
+      name: 'relaymesh_edge_slow_consumers_total',
+      help: 'Clients closed with 4508 for falling behind',
+      registers,
+    }),
+    uplinkBytes: new Counter({
+      name: 'relaymesh_edge_uplink_bytes_total',
+      help: 'Bytes of uplink WebSocket messages',
+      labelNames: ['direction'],
+      registers,
+    }),
+    uplinkFrames: new Counter({
+      name: 'relaymesh_edge_uplink_frames_total',
+      help: 'Uplink frames',
+      labelNames: ['direction'],
+      registers,
+    }),
   };
 }
 

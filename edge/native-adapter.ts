@@ -7,7 +7,10 @@ import type { AdapterContext, ProtocolAdapter, ProtocolAdapterFactory, SessionPo
 import type { SessionTransport } from './session-transport.js';
 
 class NativeAdapter implements ProtocolAdapter {
-  constructor(readonly transport: SessionTransport, private readonly format: ClientFormat) {}
+  constructor(
+    readonly transport: SessionTransport,
+    private readonly format: ClientFormat,
+  ) {}
 
   receive(data: Buffer, isBinary: boolean, session: SessionPort): void {
     session.receive(decodeClientMessage(data, isBinary, this.format));

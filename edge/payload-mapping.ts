@@ -72,8 +72,12 @@ export function bodyToData(body: Uint8Array, contentType: string | undefined, un
     return jsonValue(text);
   }
   if (mediaType.startsWith('text/')) {
-    const charset = parameters.find((parameter) => parameter.startsWith('charset='))?.slice('charset='.length).replace(/"/g, '');
-    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && charset !== 'us-ascii') return binary(body);
+    const charset = parameters
+      .find((parameter) => parameter.startsWith('charset='))
+      ?.slice('charset='.length)
+      .replace(/"/g, '');
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8' && charset !== 'us-ascii')
+      return binary(body);
     const text = utf8Text(body);
     if (text === undefined) throw new RelayError('bad_request', 'a text body must be UTF-8');
     return text;
@@ -83,7 +87,12 @@ export function bodyToData(body: Uint8Array, contentType: string | undefined, un
 
 /** The body for `data`: binary → its bytes (octet-stream); a string → UTF-8 text; any other value → JSON text. */
 export function dataToBody(data: unknown): PayloadBody {
-  if (data instanceof Uint8Array) return { body: Buffer.from(data.buffer, data.byteOffset, data.byteLength), contentType: contentTypes.binary, text: false };
+  if (data instanceof Uint8Array)
+    return {
+      body: Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+      contentType: contentTypes.binary,
+      text: false,
+    };
   if (typeof data === 'string') return { body: Buffer.from(data), contentType: contentTypes.text, text: true };
   return { body: jsonText(data), contentType: contentTypes.json, text: true };
 }

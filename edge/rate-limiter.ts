@@ -10,7 +10,11 @@ export class RateLimiter {
   /** Below this a client is cut off: a burst under zero, or under the debt it was charged. */
   private cutOff: number;
 
-  constructor(private readonly rate: number, private readonly burst: number, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+    private readonly now: () => number = Date.now,
+  ) {
     this.tokens = burst;
     this.last = now();
     this.cutOff = -burst;

@@ -22,7 +22,10 @@ export class RecentCache implements BoundedQueue {
   private messages: EncodedMessage[] = [];
   private stamps: number[] = [];
 
-  constructor(private readonly capacity: number, private readonly budget: RecentBudget) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly budget: RecentBudget,
+  ) {}
 
   get size(): number {
     return this.messages.length;
@@ -55,7 +58,10 @@ export class RecentCache implements BoundedQueue {
     this.clear();
     this.messages = messages.slice();
     this.stamps = messages.map(() => this.budget.nextStamp());
-    this.budget.changed(this, this.messages.reduce((bytes, message) => bytes + bytesOf(message), 0));
+    this.budget.changed(
+      this,
+      this.messages.reduce((bytes, message) => bytes + bytesOf(message), 0),
+    );
   }
 
   clear(): void {

@@ -13,7 +13,13 @@ export interface PeerEdge {
 }
 
 /** The first peer whose /healthz answers 2xx within `timeoutMs` (https peers checked against `ca`), or undefined. */
-export async function findRedirectTarget(peers: readonly PeerEdge[], region: string, timeoutMs: number, logger: Logger, ca?: Buffer): Promise<PeerEdge | undefined> {
+export async function findRedirectTarget(
+  peers: readonly PeerEdge[],
+  region: string,
+  timeoutMs: number,
+  logger: Logger,
+  ca?: Buffer,
+): Promise<PeerEdge | undefined> {
   for (const peer of rankEdges(peers, region)) {
     if (await answersOk(`${httpBaseOf(peer.url)}/healthz`, ca, timeoutMs)) return peer;
     logger.debug({ peer: peer.id }, 'peer edge not ready for redirects');

@@ -119,7 +119,11 @@ export class SseTransport implements SessionTransport, Flushable, Backlogged {
     this.unsent = this.history.length;
     this.written = this.history[this.history.length - 1]!.id;
     this.trimSent();
-    writeFrames(response, pending.flatMap((event) => [event.head, event.body, eventTail]), pending.reduce((bytes, event) => bytes + event.size, 0));
+    writeFrames(
+      response,
+      pending.flatMap((event) => [event.head, event.body, eventTail]),
+      pending.reduce((bytes, event) => bytes + event.size, 0),
+    );
     if (response.writableLength > this.options.outboxMaxBytes) this.cut();
     else this.options.budget.wrote(this);
   }
@@ -137,7 +141,11 @@ export class SseTransport implements SessionTransport, Flushable, Backlogged {
   close(code: number, reason: string): void {
     if (this.closed) return;
     // Refused before its welcome (a bad token, a protocol violation): the POST that opened it gets the answer.
-    this.onFirstOp?.({ op: 'error', code: code === closeCodes.unauthorized ? 'unauthorized' : 'bad_request', message: reason });
+    this.onFirstOp?.({
+      op: 'error',
+      code: code === closeCodes.unauthorized ? 'unauthorized' : 'bad_request',
+      message: reason,
+    });
     this.onFirstOp = undefined;
     this.flush();
     this.closed = true;

@@ -5,7 +5,15 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { closeServer, createNodeServer, listen, readPem, urlOf } from '../shared/listen.js';
-import { defaultLimits, defaultUplink, type Address, type LimitsConfig, type TlsConfig, type TokenAuthConfig, type UplinkConfig } from '../shared/topology.js';
+import {
+  defaultLimits,
+  defaultUplink,
+  type Address,
+  type LimitsConfig,
+  type TlsConfig,
+  type TokenAuthConfig,
+  type UplinkConfig,
+} from '../shared/topology.js';
 import { ClientListener } from './client-listener.js';
 import { AddressShares } from './address-shares.js';
 import { IpLimiter } from './ip-limiter.js';
@@ -115,32 +123,67 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     holdMs: limits.publishHoldMs,
     maxTopics: limits.maxTopicsPerEdge,
   });
-  const shares = new AddressShares(limits.maxTopicsPerAddress, limits.maxPublishBytesPerAddress, limits.newTopicsPerSecondPerAddress);
+  const shares = new AddressShares(
+    limits.maxTopicsPerAddress,
+    limits.maxPublishBytesPerAddress,
+    limits.newTopicsPerSecondPerAddress,
+  );
   const sessionContext = {
-    edgeId: options.id, region: options.region, limits, interest, uplink, logger, shares,
+    edgeId: options.id,
+    region: options.region,
+    limits,
+    interest,
+    uplink,
+    logger,
+    shares,
     tokens: options.tokens ? createTokenVerifier(options.tokens) : openAccess,
     onRefusedOp: (reason: 'rate_limited' | 'forbidden') => metrics.refusedOps.inc({ reason }),
   };
   const perIp = new IpLimiter(limits.maxConnectionsPerIp);
   const clients = new ClientListener({ limits, metrics, logger, sessionContext, perIp });
-  const streams = new StreamListener({ limits, metrics, logger, sessionContext, transportOptions: clients.transportOptions, graceMs: limits.streamGraceMs, perIp });
+  const streams = new StreamListener({
+    limits,
+    metrics,
+    logger,
+    sessionContext,
+    transportOptions: clients.transportOptions,
+    graceMs: limits.streamGraceMs,
+    perIp,
+  });
   const sessionCount = (): number => clients.sessionCount + streams.sessionCount;
 
   // How clients reach this edge: the topology's URL, else where it listens (known once it does).
   let publicUrl = options.url ?? '';
   const drain = new Drain({
-    logger, peers: options.peers ?? [], region: options.region, peerTimeoutMs: uplinkConfig.heartbeatMs, ca,
-    graceMs: limits.drainGraceMs, clients, streams,
+    logger,
+    peers: options.peers ?? [],
+    region: options.region,
+    peerTimeoutMs: uplinkConfig.heartbeatMs,
+    ca,
+    graceMs: limits.drainGraceMs,
+    clients,
+    streams,
   });
   // What this edge tells its core, and what /v1/locate and /v1/mesh show of it.
   const report = (): EdgeReport => ({
-    url: publicUrl, draining: drain.active, sessions: sessionCount(),
-    capacity: limits.maxConnections, topics: interest.topicCount + interest.patternCount,
-    deliveries: interest.deliveries, messagesIn: interest.messagesIn, published: uplink.published,
+    url: publicUrl,
+    draining: drain.active,
+    sessions: sessionCount(),
+    capacity: limits.maxConnections,
+    topics: interest.topicCount + interest.patternCount,
+    deliveries: interest.deliveries,
+    messagesIn: interest.messagesIn,
+    published: uplink.published,
   });
   const view = new EdgeMeshView(() => {
     const own = report();
-    return { id: options.id, region: options.region, core: uplink.connected ? uplink.coreId : '', healthy: isHealthy(own, uplink.connected), ...own };
+    return {
+      id: options.id,
+      region: options.region,
+      core: uplink.connected ? uplink.coreId : '',
+      healthy: isHealthy(own, uplink.connected),
+      ...own,
+    };
   });
   drain.onStart(() => {
     uplink.reportStatus();
@@ -171,9 +214,13 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     patterns: () => interest.patternCount,
     uplinkConnected: () => uplink.connected,
     totals: () => ({
-      deliveries: interest.deliveries, messagesIn: interest.messagesIn, published: uplink.published,
-      wanBytesSaved: interest.wanBytesSaved, replays: interest.replays,
-      uplinkReconnects: uplink.reconnects, uplinkMessages: uplink.messages,
+      deliveries: interest.deliveries,
+      messagesIn: interest.messagesIn,
+      published: uplink.published,
+      wanBytesSaved: interest.wanBytesSaved,
+      replays: interest.replays,
+      uplinkReconnects: uplink.reconnects,
+      uplinkMessages: uplink.messages,
     }),
   });
 
@@ -186,38 +233,53 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   // The edge's own pages (the demo, anything it serves) may always connect back to it.
   const ownOrigin = options.url ? normaliseOrigin(options.url.replace(/^ws/, 'http')) : undefined;
   const origins = new OriginPolicy(options.origins && ownOrigin ? [...options.origins, ownOrigin] : options.origins);
-  const server = createNodeServer(edgeHttpHandler({
-    id: options.id, uplink, metrics, logger,
-    draining: () => drain.active,
-    refusal,
-    maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
-    maxMessageBytes: limits.maxMessageBytes,
-    publishHoldMs: limits.publishHoldMs,
-    publishKeys: new PublishKeys(options.publishKeys),
-    shares,
-    origins,
-    streams,
-    region: options.region,
-    locate: options.locate ?? defaultLocateConfig,
-    view,
-  }), options.tls, limits.headerTimeoutMs);
+  const server = createNodeServer(
+    edgeHttpHandler({
+      id: options.id,
+      uplink,
+      metrics,
+      logger,
+      draining: () => drain.active,
+      refusal,
+      maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
+      maxMessageBytes: limits.maxMessageBytes,
+      publishHoldMs: limits.publishHoldMs,
+      publishKeys: new PublishKeys(options.publishKeys),
+      shares,
+      origins,
+      streams,
+      region: options.region,
+      locate: options.locate ?? defaultLocateConfig,
+      view,
+    }),
+    options.tls,
+    limits.headerTimeoutMs,
+  );
   const refuseUpgrade = (socket: Duplex, status: 403 | 503): void => {
-    socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Service Unavailable'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Service Unavailable'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+    );
   };
-  server.on('upgrade', guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (refusal()) return refuseUpgrade(socket, 503);
-    // Cross-site WebSocket hijacking: a page from another origin gets no socket, before any upgrade.
-    if (!origins.allows(req)) {
-      metrics.rejectedConnections.inc({ reason: 'origin' });
-      return refuseUpgrade(socket, 403);
-    }
-    clients.upgrade(req, socket, head);
-  }, logger));
+  server.on(
+    'upgrade',
+    guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (refusal()) return refuseUpgrade(socket, 503);
+      // Cross-site WebSocket hijacking: a page from another origin gets no socket, before any upgrade.
+      if (!origins.allows(req)) {
+        metrics.rejectedConnections.inc({ reason: 'origin' });
+        return refuseUpgrade(socket, 403);
+      }
+      clients.upgrade(req, socket, head);
+    }, logger),
+  );
 
   const address = await listen(server, options.listen ?? { host: '127.0.0.1', port: 0 });
   const url = urlOf('ws', address, options.tls !== undefined);
   publicUrl ||= url;
-  logger.info({ address: `${address.host}:${address.port}`, cores: options.cores.map((core) => core.id) }, 'edge listening');
+  logger.info(
+    { address: `${address.host}:${address.port}`, cores: options.cores.map((core) => core.id) },
+    'edge listening',
+  );
   uplink.start();
 
   return {

@@ -31,7 +31,14 @@ async function buildBundle(): Promise<string> {
   // Loaded on first use, so an edge that never serves a browser never loads esbuild.
   const { build } = await import('esbuild');
   const result = await build({
-    entryPoints: [sdkEntry], bundle: true, format: 'esm', platform: 'browser', target: 'es2020', minify: true, write: false, logLevel: 'silent',
+    entryPoints: [sdkEntry],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2020',
+    minify: true,
+    write: false,
+    logLevel: 'silent',
   });
   return result.outputFiles[0]!.text;
 }
@@ -52,6 +59,11 @@ export function staticRoutes(): HttpRoutes {
 }
 
 function send(res: ServerResponse, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
-  res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache', ...headers });
+  res.writeHead(200, {
+    'content-type': type,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-cache',
+    ...headers,
+  });
   res.end(body);
 }

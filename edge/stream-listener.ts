@@ -56,15 +56,27 @@ export class StreamListener {
    * Handles POST /v1/session, GET /v1/session/:id/stream and POST /v1/session/:id/send; false for other paths.
    * `refusal` says why a new session would be refused now (the edge drains, or is full), or nothing.
    */
-  handle(req: IncomingMessage, res: ServerResponse, path: string, refusal: () => 'draining' | 'capacity' | undefined): Promise<void> | false {
+  handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    refusal: () => 'draining' | 'capacity' | undefined,
+  ): Promise<void> | false {
     if (path === sessionPrefix && req.method === 'POST') return this.open(req, res, refusal());
     const match = /^\/v1\/session\/([A-Za-z0-9_-]{32})\/(stream|send)$/.exec(path);
     if (!match) return false;
     const entry = this.sessions.get(match[1]!);
-    if (!entry) return Promise.resolve(sendJson(res, 404, { error: { code: 'bad_request', message: 'no such session (it ended, or its grace period ran out)' } }));
+    if (!entry)
+      return Promise.resolve(
+        sendJson(res, 404, {
+          error: { code: 'bad_request', message: 'no such session (it ended, or its grace period ran out)' },
+        }),
+      );
     if (match[2] === 'stream' && req.method === 'GET') return Promise.resolve(this.stream(req, res, match[1]!, entry));
     if (match[2] === 'send' && req.method === 'POST') return this.send(req, res, entry);
-    return Promise.resolve(sendJson(res, 405, { error: { code: 'bad_request', message: `use ${match[2] === 'stream' ? 'GET' : 'POST'}` } }));
+    return Promise.resolve(
+      sendJson(res, 405, { error: { code: 'bad_request', message: `use ${match[2] === 'stream' ? 'GET' : 'POST'}` } }),
+    );
   }
 
   /**
@@ -86,10 +98,19 @@ export class StreamListener {
     this.closeAll(closeCodes.draining, 'edge shutting down');
   }
 
-  private async open(req: IncomingMessage, res: ServerResponse, refusal: 'draining' | 'capacity' | undefined): Promise<void> {
-    if (refusal) throw new RelayError('unavailable', refusal === 'draining' ? 'this edge is draining' : 'this edge holds as many clients as it may');
+  private async open(
+    req: IncomingMessage,
+    res: ServerResponse,
+    refusal: 'draining' | 'capacity' | undefined,
+  ): Promise<void> {
+    if (refusal)
+      throw new RelayError(
+        'unavailable',
+        refusal === 'draining' ? 'this edge is draining' : 'this edge holds as many clients as it may',
+      );
     const parse = parseClientOp(await readJsonBody(req, this.options.limits.maxPreConnectMessageBytes));
-    if (parse.kind !== 'op' || parse.op.op !== 'connect') throw new RelayError('bad_request', 'the body must be a `connect` op');
+    if (parse.kind !== 'op' || parse.op.op !== 'connect')
+      throw new RelayError('bad_request', 'the body must be a `connect` op');
     const ip = req.socket.remoteAddress ?? '';
     if (!this.options.perIp.acquire(ip)) {
       this.options.metrics.rejectedConnections.inc({ reason: 'ip_limit' });
@@ -103,13 +124,22 @@ export class StreamListener {
         this.forget(id);
       },
     });
-    const entry: StreamSession = { transport, session: new ClientSession(transport, this.options.sessionContext, ip), graceTimer: undefined };
+    const entry: StreamSession = {
+      transport,
+      session: new ClientSession(transport, this.options.sessionContext, ip),
+      graceTimer: undefined,
+    };
     this.sessions.set(id, entry);
     this.options.metrics.connections.inc({ transport: 'http-stream', protocol: 'native' });
     const answer = new Promise<void>((resolve) => {
       entry.transport.onFirstOp = (op) => {
         if (op.op === 'welcome') {
-          sendJson(res, 201, { ...op, op: undefined, stream: `${sessionPrefix}/${id}/stream`, send: `${sessionPrefix}/${id}/send` });
+          sendJson(res, 201, {
+            ...op,
+            op: undefined,
+            stream: `${sessionPrefix}/${id}/stream`,
+            send: `${sessionPrefix}/${id}/send`,
+          });
           // The client has until the grace period ends to open its stream.
           this.startGrace(entry);
         } else if (op.op === 'error') {
@@ -125,7 +155,11 @@ export class StreamListener {
   private stream(req: IncomingMessage, res: ServerResponse, id: string, entry: StreamSession): void {
     const header = req.headers['last-event-id'];
     const lastEventId = typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : undefined;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+    });
     res.flushHeaders();
     if (!entry.transport.attach(res, lastEventId)) {
       // Events after Last-Event-ID are gone: this session cannot continue without a gap, so it ends; the client
@@ -153,7 +187,10 @@ export class StreamListener {
   private startGrace(entry: StreamSession): void {
     clearTimeout(entry.graceTimer);
     entry.graceTimer = setTimeout(() => {
-      this.options.logger.debug({ session: entry.session.id }, 'stream not resumed within the grace period; session ends');
+      this.options.logger.debug(
+        { session: entry.session.id },
+        'stream not resumed within the grace period; session ends',
+      );
       entry.transport.close(closeCodes.goingAway, 'stream not resumed in time');
     }, this.options.graceMs);
   }

@@ -26,7 +26,10 @@ export const openAccess: TokenVerifier = {
 
 type VerificationKey = CryptoKey | KeyObject | Uint8Array;
 
-export function createTokenVerifier(config: TokenAuthConfig, env: Readonly<Record<string, string | undefined>> = process.env): TokenVerifier {
+export function createTokenVerifier(
+  config: TokenAuthConfig,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): TokenVerifier {
   let key: Promise<VerificationKey>;
   if (config.alg === 'HS256') {
     const secret = env[config.secretEnv!];
@@ -49,7 +52,10 @@ export function createTokenVerifier(config: TokenAuthConfig, env: Readonly<Recor
       try {
         ({ payload } = await jwtVerify(token, await key, { algorithms: [config.alg], requiredClaims: ['exp'] }));
       } catch (error) {
-        throw new RelayError('unauthorized', error instanceof joseErrors.JWTExpired ? 'token expired' : 'invalid token');
+        throw new RelayError(
+          'unauthorized',
+          error instanceof joseErrors.JWTExpired ? 'token expired' : 'invalid token',
+        );
       }
       const verified: VerifiedToken = {
         subject: typeof payload.sub === 'string' ? payload.sub : undefined,

@@ -15,7 +15,16 @@ import { edgeProof } from '../shared/edge-proof.js';
 import type { DigestValue } from '../shared/interest-digest.js';
 import { edgeReportRow, type CoreRow, type EdgeReport, type EdgeRow } from '../shared/mesh-status.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
-import { frameType, httpBaseOf, protocolVersion, uplinkPath, type CoreFrame, type EdgeFrame, type FrameOf, type Position } from '../shared/protocol.js';
+import {
+  frameType,
+  httpBaseOf,
+  protocolVersion,
+  uplinkPath,
+  type CoreFrame,
+  type EdgeFrame,
+  type FrameOf,
+  type Position,
+} from '../shared/protocol.js';
 import type { UplinkConfig } from '../shared/topology.js';
 import { answersOk } from './health-check.js';
 import { HeldPublishes } from './held-publishes.js';
@@ -82,7 +91,16 @@ const silent: UplinkListener = {
   onMessage() {},
   digest: () => [0, 0, 0],
   onDigestMismatch() {},
-  status: () => ({ url: '', draining: false, sessions: 0, capacity: 0, topics: 0, deliveries: 0, messagesIn: 0, published: 0 }),
+  status: () => ({
+    url: '',
+    draining: false,
+    sessions: 0,
+    capacity: 0,
+    topics: 0,
+    deliveries: 0,
+    messagesIn: 0,
+    published: 0,
+  }),
   onMeshView() {},
 };
 
@@ -149,7 +167,12 @@ export class Uplink {
   }
 
   /** Sends a `sub`; the answer comes to `onAnswer`. Not sent while disconnected: the edge resubscribes on connect. */
-  subscribe(subscription: string, since: Position | null, onAnswer: (answer: SubscribeAnswer) => void, onError: (error: RelayError) => void): void {
+  subscribe(
+    subscription: string,
+    since: Position | null,
+    onAnswer: (answer: SubscribeAnswer) => void,
+    onError: (error: RelayError) => void,
+  ): void {
     if (!this.connected) return;
     const id = this.register((frame, replay) => {
       if (frame[0] !== frameType.subok) return;
@@ -188,19 +211,29 @@ export class Uplink {
    * The messages of `topic` in [from, to] of `epoch`, or null when the core no longer holds them all (or they are more
    * than it replays at once). Aborting `signal` tells the core to stop, and rejects.
    */
-  async history(topic: string, epoch: string, from: number, to: number, holdMs: number, signal?: AbortSignal): Promise<Array<[number, Uint8Array]> | null> {
+  async history(
+    topic: string,
+    epoch: string,
+    from: number,
+    to: number,
+    holdMs: number,
+    signal?: AbortSignal,
+  ): Promise<Array<[number, Uint8Array]> | null> {
     await this.whenConnected(holdMs);
     signal?.throwIfAborted();
     return new Promise((resolve, reject) => {
-      const id = this.register((frame, replay) => {
-        signal?.removeEventListener('abort', abort);
-        if (frame[0] !== frameType.historyEnd) return;
-        const [, , recovered] = frame;
-        resolve(recovered ? replay : null);
-      }, (error) => {
-        signal?.removeEventListener('abort', abort);
-        reject(error);
-      });
+      const id = this.register(
+        (frame, replay) => {
+          signal?.removeEventListener('abort', abort);
+          if (frame[0] !== frameType.historyEnd) return;
+          const [, , recovered] = frame;
+          resolve(recovered ? replay : null);
+        },
+        (error) => {
+          signal?.removeEventListener('abort', abort);
+          reject(error);
+        },
+      );
       const abort = (): void => {
         if (!this.pending.delete(id)) return;
         if (this.connected) this.send([frameType.cancel, id]);
@@ -213,10 +246,14 @@ export class Uplink {
 
   /** Resolves once the uplink is connected; rejects `unavailable` after `timeoutMs` or when the edge closes. */
   async whenConnected(timeoutMs: number): Promise<void> {
-    await this.stateChanges.until((state) => {
-      if (state === 'closed') throw new RelayError('unavailable', 'edge shutting down');
-      return state === 'connected';
-    }, timeoutMs, () => new RelayError('unavailable', `no uplink to a core for ${timeoutMs} ms`));
+    await this.stateChanges.until(
+      (state) => {
+        if (state === 'closed') throw new RelayError('unavailable', 'edge shutting down');
+        return state === 'connected';
+      },
+      timeoutMs,
+      () => new RelayError('unavailable', `no uplink to a core for ${timeoutMs} ms`),
+    );
   }
 
   async close(): Promise<void> {
@@ -237,7 +274,10 @@ export class Uplink {
     });
   }
 
-  private register(settle: (frame: AnswerFrame, replay: Array<[number, Uint8Array]>) => void, fail: (error: RelayError) => void): number {
+  private register(
+    settle: (frame: AnswerFrame, replay: Array<[number, Uint8Array]>) => void,
+    fail: (error: RelayError) => void,
+  ): number {
     const id = this.nextRequestId++;
     const request: PendingRequest = {
       replay: [],
@@ -257,7 +297,12 @@ export class Uplink {
     const core = this.options.cores[this.coreIndex]!;
     const url = core.url.replace(/\/+$/, '') + uplinkPath;
     // Hostname checking and rejectUnauthorized stay at Node's defaults: `ca` only replaces whom the edge trusts.
-    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024, handshakeTimeout: this.options.heartbeatMs * 2, ca: this.options.ca });
+    const socket = new WebSocket(url, {
+      perMessageDeflate: false,
+      maxPayload: 256 * 1024 * 1024,
+      handshakeTimeout: this.options.heartbeatMs * 2,
+      ca: this.options.ca,
+    });
     socket.binaryType = 'nodebuffer';
     this.socket = socket;
     socket.on('open', () => {
@@ -277,7 +322,11 @@ export class Uplink {
       // A core that accepts the socket but never welcomes the edge is as dead as one that refuses it.
       const welcomeTimer = setTimeout(() => {
         if (this.socket !== socket || this.connected) return;
-        if (!this.helloSent) this.options.logger.warn({ core: core.id }, 'no challenge from the core, so this edge cannot prove its identity (is it configured with edge secrets?); reconnecting');
+        if (!this.helloSent)
+          this.options.logger.warn(
+            { core: core.id },
+            'no challenge from the core, so this edge cannot prove its identity (is it configured with edge secrets?); reconnecting',
+          );
         socket.terminate();
       }, this.options.heartbeatMs * 2);
       socket.once('close', () => clearTimeout(welcomeTimer));
@@ -351,7 +400,10 @@ export class Uplink {
       }
       case frameType.digestMismatch: {
         const [, coreSubscriptions] = frame;
-        this.options.logger.warn({ core: coreId, coreHolds: coreSubscriptions.length }, 'subscriptions differ between edge and core; repairing');
+        this.options.logger.warn(
+          { core: coreId, coreHolds: coreSubscriptions.length },
+          'subscriptions differ between edge and core; repairing',
+        );
         return this.listener.onDigestMismatch(coreSubscriptions);
       }
       case frameType.subok:
@@ -399,7 +451,10 @@ export class Uplink {
       this.options.logger.warn({ core: this.coreId }, 'uplink heartbeat missed; reconnecting');
       this.socket?.terminate();
     }, this.options.heartbeatMs);
-    this.digestTimer = setInterval(() => this.send([frameType.digest, ...this.listener.digest()]), this.options.digestMs);
+    this.digestTimer = setInterval(
+      () => this.send([frameType.digest, ...this.listener.digest()]),
+      this.options.digestMs,
+    );
     this.statusTimer = setInterval(() => this.reportStatus(), this.options.statusMs);
     if (this.coreIndex > 0) this.failbackTimer = setInterval(() => void this.tryFailback(), this.options.failbackMs);
   }
@@ -415,7 +470,12 @@ export class Uplink {
   private async tryFailback(): Promise<void> {
     const primary = this.options.cores[0]!;
     const health = `${httpBaseOf(primary.url)}/healthz`;
-    if (!(await answersOk(health, this.options.ca, this.options.heartbeatMs)) || !this.connected || this.coreIndex === 0) return;
+    if (
+      !(await answersOk(health, this.options.ca, this.options.heartbeatMs)) ||
+      !this.connected ||
+      this.coreIndex === 0
+    )
+      return;
     this.options.logger.info({ core: this.coreId, primary: primary.id }, 'primary core is back; failing back');
     this.socket?.close(1000, 'failing back to the primary core');
   }
@@ -434,13 +494,21 @@ export class Uplink {
       this.listener.onDisconnected();
     }
     // Not fatal: the secret may be rotated on the core or here, so the edge keeps trying with backoff.
-    if (code === closeCodes.unauthorized) this.options.logger.error({ core: coreId, code, reason }, 'the core refused this edge\'s identity');
-    if (code === closeCodes.edgeIdInUse) this.options.logger.error({ core: coreId, code, reason }, 'the core holds another uplink under this edge\'s id (another process with the same id, or the old link not yet timed out); retrying');
+    if (code === closeCodes.unauthorized)
+      this.options.logger.error({ core: coreId, code, reason }, "the core refused this edge's identity");
+    if (code === closeCodes.edgeIdInUse)
+      this.options.logger.error(
+        { core: coreId, code, reason },
+        "the core holds another uplink under this edge's id (another process with the same id, or the old link not yet timed out); retrying",
+      );
     if (this.state === 'closed') return;
     // After a working link dies, start again from the primary; after a failed dial, try the next core.
     this.coreIndex = wasConnected ? 0 : (this.coreIndex + 1) % this.options.cores.length;
     this.attempt++;
-    const delay = backoffDelay(this.attempt, { baseMs: this.options.reconnectBaseMs, maxMs: this.options.reconnectMaxMs });
+    const delay = backoffDelay(this.attempt, {
+      baseMs: this.options.reconnectBaseMs,
+      maxMs: this.options.reconnectMaxMs,
+    });
     this.retryTimer = setTimeout(() => this.dial(), delay);
   }
 

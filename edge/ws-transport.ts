@@ -37,7 +37,12 @@ export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backl
 
   // Frames go straight to the raw socket: `ws` frames nothing for us (no compression on this path), and
   // writing pre-framed bytes keeps one encoding per message per edge and one write per client per turn.
-  constructor(private readonly ws: WebSocket, private readonly socket: Socket, readonly format: ClientFormat, private readonly options: WsTransportOptions) {}
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Socket,
+    readonly format: ClientFormat,
+    private readonly options: WsTransportOptions,
+  ) {}
 
   sendOp(op: ServerOp): void {
     this.enqueue(frameWsMessage(encodeServerOp(op, this.format), this.format === 'msgpack'));
@@ -76,7 +81,8 @@ export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backl
     if (this.closing) return;
     this.closing = true;
     this.flush();
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, closeReason(reason));
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING)
+      this.ws.close(code, closeReason(reason));
     // A client that does not read would keep its socket, and what is queued for it, through the whole close handshake.
     setTimeout(() => this.ws.terminate(), closeGraceMs).unref();
   }
@@ -116,7 +122,11 @@ const copyLimitBytes = 16 * 1024;
  * large ones go as a vector, so a message's frame, shared by every subscriber, is not copied once per client, and a
  * client that does not read holds references to shared frames rather than copies of its own.
  */
-export function writeFrames(socket: { write(chunk: Buffer): boolean; cork(): void; uncork(): void }, frames: Buffer[], bytes: number): void {
+export function writeFrames(
+  socket: { write(chunk: Buffer): boolean; cork(): void; uncork(): void },
+  frames: Buffer[],
+  bytes: number,
+): void {
   if (frames.length === 1) {
     socket.write(frames[0]!);
   } else if (bytes < copyLimitBytes) {

@@ -23,7 +23,8 @@ function isOffset(value: unknown): value is number {
 
 function parseSince(value: unknown): Position | string {
   if (!isRecord(value)) return '`since` must be an object {epoch, offset}';
-  if (typeof value.epoch !== 'string' || value.epoch.length === 0 || value.epoch.length > 64) return '`since.epoch` must be a non-empty string';
+  if (typeof value.epoch !== 'string' || value.epoch.length === 0 || value.epoch.length > 64)
+    return '`since.epoch` must be a non-empty string';
   if (!isOffset(value.offset)) return '`since.offset` must be a non-negative integer';
   return { epoch: value.epoch, offset: value.offset };
 }
@@ -32,13 +33,17 @@ export function parseClientOp(value: unknown): ClientOpParse {
   if (!isRecord(value)) return { kind: 'fatal', reason: 'a message must be an object with an `op`' };
   const name = value.op;
   if (typeof name !== 'string' || !clientOpNames.includes(name as ClientOpName)) {
-    return { kind: 'fatal', reason: typeof name === 'string' ? `unknown op ${JSON.stringify(name.slice(0, 32))}` : 'missing `op`' };
+    return {
+      kind: 'fatal',
+      reason: typeof name === 'string' ? `unknown op ${JSON.stringify(name.slice(0, 32))}` : 'missing `op`',
+    };
   }
   const op = name as ClientOpName;
   const idGiven = value.id !== undefined;
   if (idGiven && !isRequestId(value.id)) return { kind: 'invalid', op, message: '`id` must be a number or a string' };
   const id = value.id as RequestId | undefined;
-  const invalid = (message: string): ClientOpParse => (idGiven ? { kind: 'invalid', op, id, message } : { kind: 'invalid', op, message });
+  const invalid = (message: string): ClientOpParse =>
+    idGiven ? { kind: 'invalid', op, id, message } : { kind: 'invalid', op, message };
   const withId = <T extends ClientOp>(op: T): ClientOpParse => ({ kind: 'op', op: idGiven ? { ...op, id } : op });
 
   switch (op) {

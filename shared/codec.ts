@@ -6,7 +6,14 @@ import { RelayError } from './errors.js';
 import { parseClientOp, type ClientOpParse } from './client-op-parser.js';
 import { maxDataDepth } from './plain-data.js';
 import type { ClientFormat, ServerOp } from './protocol.js';
-import { coreFrameFields, edgeFrameFields, frameProblem, type CoreFrame, type EdgeFrame, type UplinkFrame } from './uplink-frames.js';
+import {
+  coreFrameFields,
+  edgeFrameFields,
+  frameProblem,
+  type CoreFrame,
+  type EdgeFrame,
+  type UplinkFrame,
+} from './uplink-frames.js';
 
 export type { ClientOpParse } from './client-op-parser.js';
 
@@ -87,7 +94,8 @@ export function checkPayload(bytes: Uint8Array): void {
   } catch {
     throw new RelayError('bad_request', 'payload is not MessagePack');
   }
-  if (values.length !== 1 || holdsC1(values[0], 0)) throw new RelayError('bad_request', 'payload is not one MessagePack value');
+  if (values.length !== 1 || holdsC1(values[0], 0))
+    throw new RelayError('bad_request', 'payload is not one MessagePack value');
 }
 
 // ── Client protocol ──────────────────────────────────────────────────────────
@@ -145,7 +153,12 @@ export function encodeServerOp(op: ServerOp, format: ClientFormat): Buffer {
 const textDecoder = new TextDecoder();
 const msgpackMsgHead = packr.pack('op');
 const msgpackMsgName = packr.pack('msg');
-const msgpackKeys = { topic: packr.pack('topic'), epoch: packr.pack('epoch'), offset: packr.pack('offset'), data: packr.pack('data') };
+const msgpackKeys = {
+  topic: packr.pack('topic'),
+  epoch: packr.pack('epoch'),
+  offset: packr.pack('offset'),
+  data: packr.pack('data'),
+};
 const fixmap5 = Buffer.from([0x85]);
 
 /**
@@ -154,20 +167,28 @@ const fixmap5 = Buffer.from([0x85]);
  */
 export function msgpackMsgOp(topic: string, epoch: string, offset: number, payload: Uint8Array): Buffer {
   return Buffer.concat([
-    fixmap5, msgpackMsgHead, msgpackMsgName,
-    msgpackKeys.topic, packr.pack(topic),
-    msgpackKeys.epoch, packr.pack(epoch),
-    msgpackKeys.offset, packr.pack(offset),
-    msgpackKeys.data, payload,
+    fixmap5,
+    msgpackMsgHead,
+    msgpackMsgName,
+    msgpackKeys.topic,
+    packr.pack(topic),
+    msgpackKeys.epoch,
+    packr.pack(epoch),
+    msgpackKeys.offset,
+    packr.pack(offset),
+    msgpackKeys.data,
+    payload,
   ]);
 }
 
 /** A `msg` op for json clients; binary payloads travel as base64 with `enc: "base64"`. */
 export function jsonMsgOp(topic: string, epoch: string, offset: number, payload: Uint8Array): Buffer {
   const data = unpackValue(payload);
-  return jsonText(data instanceof Uint8Array
-    ? { op: 'msg', topic, epoch, offset, data: base64Of(data), enc: 'base64' }
-    : { op: 'msg', topic, epoch, offset, data });
+  return jsonText(
+    data instanceof Uint8Array
+      ? { op: 'msg', topic, epoch, offset, data: base64Of(data), enc: 'base64' }
+      : { op: 'msg', topic, epoch, offset, data },
+  );
 }
 
 function base64Of(bytes: Uint8Array): string {

@@ -14,7 +14,13 @@ export function edgeProof(secret: string, nonce: string, edgeId: string, instanc
 }
 
 /** Whether `proof` is the edge's answer to `nonce`, compared in constant time (the strings, so no lenient base64 decoding). */
-export function edgeProofMatches(proof: string, secret: string, nonce: string, edgeId: string, instance: string): boolean {
+export function edgeProofMatches(
+  proof: string,
+  secret: string,
+  nonce: string,
+  edgeId: string,
+  instance: string,
+): boolean {
   const expected = Buffer.from(edgeProof(secret, nonce, edgeId, instance), 'utf8');
   const given = Buffer.from(proof, 'utf8');
   return given.length === expected.length && timingSafeEqual(given, expected);

@@ -77,11 +77,16 @@ export function toRelayError(error: unknown): RelayError {
  */
 export function closeCodeForError(code: ErrorCode): number {
   switch (code) {
-    case 'unauthorized': return closeCodes.unauthorized;
-    case 'rate_limited': return closeCodes.rateLimited;
-    case 'too_large': return closeCodes.messageTooBig;
+    case 'unauthorized':
+      return closeCodes.unauthorized;
+    case 'rate_limited':
+      return closeCodes.rateLimited;
+    case 'too_large':
+      return closeCodes.messageTooBig;
     case 'unavailable':
-    case 'internal': return closeCodes.internal;
-    default: return closeCodes.protocolViolation;
+    case 'internal':
+      return closeCodes.internal;
+    default:
+      return closeCodes.protocolViolation;
   }
 }

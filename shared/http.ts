@@ -21,9 +21,18 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   return parseJson(Buffer.concat(chunks).toString('utf8'));
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -37,7 +46,12 @@ function sendError(res: ServerResponse, error: RelayError): void {
     res.destroy();
     return;
   }
-  sendJson(res, httpStatusOf[error.code], { error: { code: error.code, message: error.message } }, res.req.complete ? {} : { connection: 'close' });
+  sendJson(
+    res,
+    httpStatusOf[error.code],
+    { error: { code: error.code, message: error.message } },
+    res.req.complete ? {} : { connection: 'close' },
+  );
 }
 
 /** The request's path; '' for a request target that is not a URL path (which must not throw out of a handler). */
@@ -52,7 +66,10 @@ export function pathOf(req: IncomingMessage): string {
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /** An upgrade handler that cannot take the process down: a bug costs that one socket. */
-export function guardUpgrade(handler: UpgradeHandler, logger: { error(details: object, message: string): void }): UpgradeHandler {
+export function guardUpgrade(
+  handler: UpgradeHandler,
+  logger: { error(details: object, message: string): void },
+): UpgradeHandler {
   return (req, socket, head) => {
     // A peer that resets while it is refused (or upgraded) must not raise an unhandled 'error'; 'close' follows.
     socket.on('error', () => {});
@@ -100,7 +117,12 @@ export function routeHttp(
     }
     const handler = methods[req.method as keyof typeof methods];
     if (!handler) {
-      return sendJson(res, 405, { error: { code: 'bad_request', message: `use ${Object.keys(methods).join(' or ')}` } }, { allow: Object.keys(methods).join(', ') });
+      return sendJson(
+        res,
+        405,
+        { error: { code: 'bad_request', message: `use ${Object.keys(methods).join(' or ')}` } },
+        { allow: Object.keys(methods).join(', ') },
+      );
     }
     Promise.resolve()
       .then(() => handler(req, res))
@@ -112,7 +134,10 @@ export function routeHttp(
  * `GET /metrics` from a Prometheus registry, behind the publish keys when there are some (as /v1/mesh: the same load
  * and internal figures); Prometheus sends one with `authorization: {credentials: <key>}` in its scrape config.
  */
-export function metricsHandler(registry: { metrics(): Promise<string>; contentType: string }, publishKeys: PublishKeys): HttpHandler {
+export function metricsHandler(
+  registry: { metrics(): Promise<string>; contentType: string },
+  publishKeys: PublishKeys,
+): HttpHandler {
   return async (req, res) => {
     publishKeys.check(req);
     const text = await registry.metrics();

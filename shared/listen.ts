@@ -9,9 +9,16 @@ import type { Address, TlsConfig } from './topology.js';
 /** Plain HTTP without `tls`; HTTPS (TLS 1.2 or newer) with it. The PEM files are read now, so a bad path fails the start. */
 export function createNodeServer(handler: RequestListener, tls?: TlsConfig, headerTimeoutMs = 10_000): Server {
   // Slow handshakes (slowloris): the request head must arrive within the timeout, checked often enough to matter.
-  const timeouts = { headersTimeout: headerTimeoutMs, requestTimeout: headerTimeoutMs * 3, connectionsCheckingInterval: Math.min(1000, headerTimeoutMs) };
+  const timeouts = {
+    headersTimeout: headerTimeoutMs,
+    requestTimeout: headerTimeoutMs * 3,
+    connectionsCheckingInterval: Math.min(1000, headerTimeoutMs),
+  };
   if (!tls) return createHttpServer(timeouts, handler);
-  return createHttpsServer({ ...timeouts, cert: readPem(tls.cert, 'certificate'), key: readPem(tls.key, 'key'), minVersion: 'TLSv1.2' }, handler);
+  return createHttpsServer(
+    { ...timeouts, cert: readPem(tls.cert, 'certificate'), key: readPem(tls.key, 'key'), minVersion: 'TLSv1.2' },
+    handler,
+  );
 }
 
 /** Reads a PEM file, naming it when it cannot. */

@@ -16,7 +16,11 @@ export interface LocateConfig {
   regionHeader: string;
 }
 
-export const defaultLocateConfig: LocateConfig = Object.freeze({ neighbours: {}, order: [], regionHeader: 'x-relaymesh-region' });
+export const defaultLocateConfig: LocateConfig = Object.freeze({
+  neighbours: {},
+  order: [],
+  regionHeader: 'x-relaymesh-region',
+});
 
 /** Longest region name taken from a request; anything longer is not a region. */
 const maxRegionLength = 64;
@@ -59,11 +63,21 @@ export function clientUrlOf(edge: Pick<EdgeStatus, 'url'>): string {
  * `Accept: application/json` 200 `{edge, region, url, candidates}` (every healthy edge in order, so a client can try
  * the next when one fails); 503 when no edge is healthy.
  */
-export function answerLocate(req: IncomingMessage, res: ServerResponse, edges: readonly EdgeStatus[], ownRegion: string, config: LocateConfig): void {
+export function answerLocate(
+  req: IncomingMessage,
+  res: ServerResponse,
+  edges: readonly EdgeStatus[],
+  ownRegion: string,
+  config: LocateConfig,
+): void {
   const region = clientRegion(req, config, ownRegion);
   const ranked = rankForClient(edges, region, config);
   // Any page may ask where to connect (the answer names public URLs), and no cache may keep a health-based answer.
-  const headers = { 'cache-control': 'no-store', 'access-control-allow-origin': '*', vary: `accept, ${config.regionHeader}` };
+  const headers = {
+    'cache-control': 'no-store',
+    'access-control-allow-origin': '*',
+    vary: `accept, ${config.regionHeader}`,
+  };
   const best = ranked[0];
   if (!best) return sendJson(res, 503, { error: { code: 'unavailable', message: 'no healthy edge' } }, headers);
   const candidates = ranked.map((edge) => ({ edge: edge.id, region: edge.region, url: clientUrlOf(edge) }));

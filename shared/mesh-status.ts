@@ -61,7 +61,16 @@ export interface CoreMeshShare {
 }
 
 export function edgeReportRow(report: EdgeReport): EdgeReportRow {
-  return [report.url, report.draining, report.sessions, report.capacity, report.topics, report.deliveries, report.messagesIn, report.published];
+  return [
+    report.url,
+    report.draining,
+    report.sessions,
+    report.capacity,
+    report.topics,
+    report.deliveries,
+    report.messagesIn,
+    report.published,
+  ];
 }
 
 export function edgeReportOf(row: readonly unknown[]): EdgeReport {
@@ -88,8 +97,16 @@ export function coreStatusOf([id, region, url, uplinks, published, routed]: Core
 }
 
 /** The first view of the mesh for which `predicate` holds, as it changes (`watch` is a node's view); rejects after `timeoutMs`. */
-export function meshUntil(watch: Condition<MeshSnapshot>, predicate: (snapshot: MeshSnapshot) => boolean, timeoutMs = 10_000): Promise<MeshSnapshot> {
-  return watch.until(predicate, timeoutMs, () => new Error(`the mesh view did not reach the expected state within ${timeoutMs} ms`));
+export function meshUntil(
+  watch: Condition<MeshSnapshot>,
+  predicate: (snapshot: MeshSnapshot) => boolean,
+  timeoutMs = 10_000,
+): Promise<MeshSnapshot> {
+  return watch.until(
+    predicate,
+    timeoutMs,
+    () => new Error(`the mesh view did not reach the expected state within ${timeoutMs} ms`),
+  );
 }
 
 export function isHealthy(report: EdgeReport, uplinkUp: boolean): boolean {
@@ -115,7 +132,8 @@ const maxUrlLength = 2048;
  * whitespace or control characters (a CR/LF would split the header).
  */
 export function isNodeUrl(value: unknown): boolean {
-  if (typeof value !== 'string' || value.length > maxUrlLength || !/^wss?:\/\/[^\s\x00-\x1f\x7f]+$/.test(value)) return false;
+  if (typeof value !== 'string' || value.length > maxUrlLength || !/^wss?:\/\/[^\s\x00-\x1f\x7f]+$/.test(value))
+    return false;
   try {
     return new URL(value).host !== '';
   } catch {
@@ -124,11 +142,20 @@ export function isNodeUrl(value: unknown): boolean {
 }
 
 export function isEdgeReportRow(value: unknown): boolean {
-  return Array.isArray(value) && value.length === reportShape.length && reportShape.every((check, i) => check(value[i]));
+  return (
+    Array.isArray(value) && value.length === reportShape.length && reportShape.every((check, i) => check(value[i]))
+  );
 }
 
 export function isEdgeRow(value: unknown): boolean {
-  return Array.isArray(value) && value.length === reportShape.length + 3 && str(value[0]) && str(value[1]) && str(value[2]) && isEdgeReportRow(value.slice(3));
+  return (
+    Array.isArray(value) &&
+    value.length === reportShape.length + 3 &&
+    str(value[0]) &&
+    str(value[1]) &&
+    str(value[2]) &&
+    isEdgeReportRow(value.slice(3))
+  );
 }
 
 export function isCoreShare(value: unknown): boolean {
@@ -138,5 +165,14 @@ export function isCoreShare(value: unknown): boolean {
 }
 
 export function isCoreRow(value: unknown): boolean {
-  return Array.isArray(value) && value.length === 6 && str(value[0]) && str(value[1]) && str(value[2]) && uint(value[3]) && uint(value[4]) && uint(value[5]);
+  return (
+    Array.isArray(value) &&
+    value.length === 6 &&
+    str(value[0]) &&
+    str(value[1]) &&
+    str(value[2]) &&
+    uint(value[3]) &&
+    uint(value[4]) &&
+    uint(value[5])
+  );
 }

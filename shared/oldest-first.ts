@@ -80,8 +80,10 @@ export class OldestFirstBudget<Q extends BoundedQueue> {
       const left = index * 2 + 1;
       const right = left + 1;
       let smallest = index;
-      if (left < this.heap.length && this.heap[left]!.oldestStamp() < this.heap[smallest]!.oldestStamp()) smallest = left;
-      if (right < this.heap.length && this.heap[right]!.oldestStamp() < this.heap[smallest]!.oldestStamp()) smallest = right;
+      if (left < this.heap.length && this.heap[left]!.oldestStamp() < this.heap[smallest]!.oldestStamp())
+        smallest = left;
+      if (right < this.heap.length && this.heap[right]!.oldestStamp() < this.heap[smallest]!.oldestStamp())
+        smallest = right;
       if (smallest === index) return;
       this.swap(index, smallest);
       index = smallest;

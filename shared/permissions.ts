@@ -36,7 +36,9 @@ export class Permissions {
   /** From a token's `topics` claim; entries that are not valid patterns grant nothing. */
   static fromClaim(topics: unknown): Permissions {
     const list = (value: unknown): string[] =>
-      Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string' && subscriptionProblem(item) === undefined) : [];
+      Array.isArray(value)
+        ? value.filter((item): item is string => typeof item === 'string' && subscriptionProblem(item) === undefined)
+        : [];
     const claim = typeof topics === 'object' && topics !== null ? (topics as Record<string, unknown>) : {};
     return new Permissions({ subscribe: list(claim.subscribe), publish: list(claim.publish) });
   }

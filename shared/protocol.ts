@@ -20,11 +20,32 @@ export type RequestId = number | string;
 
 // ── Client → server ──────────────────────────────────────────────────────────
 
-export interface ConnectOp { op: 'connect'; token?: string; id?: RequestId }
-export interface SubOp { op: 'sub'; id?: RequestId; topic: string; since?: Position }
-export interface UnsubOp { op: 'unsub'; id?: RequestId; topic: string }
-export interface PubOp { op: 'pub'; id?: RequestId; topic: string; data: unknown }
-export interface PingOp { op: 'ping'; id?: RequestId }
+export interface ConnectOp {
+  op: 'connect';
+  token?: string;
+  id?: RequestId;
+}
+export interface SubOp {
+  op: 'sub';
+  id?: RequestId;
+  topic: string;
+  since?: Position;
+}
+export interface UnsubOp {
+  op: 'unsub';
+  id?: RequestId;
+  topic: string;
+}
+export interface PubOp {
+  op: 'pub';
+  id?: RequestId;
+  topic: string;
+  data: unknown;
+}
+export interface PingOp {
+  op: 'ping';
+  id?: RequestId;
+}
 
 export type ClientOp = ConnectOp | SubOp | UnsubOp | PubOp | PingOp;
 export type ClientOpName = ClientOp['op'];
@@ -32,15 +53,61 @@ export const clientOpNames: readonly ClientOpName[] = ['connect', 'sub', 'unsub'
 
 // ── Server → client ──────────────────────────────────────────────────────────
 
-export interface WelcomeOp { op: 'welcome'; id?: RequestId; session: string; edge: string; region: string; heartbeatMs: number }
-export interface SubokOp { op: 'subok'; id?: RequestId; topic: string; epoch?: string; offset?: number; recovered: boolean }
-export interface UnsubokOp { op: 'unsubok'; id?: RequestId }
-export interface PubackOp { op: 'puback'; id?: RequestId; epoch: string; offset: number }
-export interface PongOp { op: 'pong'; id?: RequestId }
-export interface MsgOp { op: 'msg'; topic: string; epoch: string; offset: number; data: unknown; enc?: 'base64' }
-export interface ResetOp { op: 'reset'; topic: string; epoch: string; offset: number }
-export interface ErrorOp { op: 'error'; id?: RequestId; code: ErrorCode; message: string }
-export interface RedirectOp { op: 'redirect'; url: string; reason: string }
+export interface WelcomeOp {
+  op: 'welcome';
+  id?: RequestId;
+  session: string;
+  edge: string;
+  region: string;
+  heartbeatMs: number;
+}
+export interface SubokOp {
+  op: 'subok';
+  id?: RequestId;
+  topic: string;
+  epoch?: string;
+  offset?: number;
+  recovered: boolean;
+}
+export interface UnsubokOp {
+  op: 'unsubok';
+  id?: RequestId;
+}
+export interface PubackOp {
+  op: 'puback';
+  id?: RequestId;
+  epoch: string;
+  offset: number;
+}
+export interface PongOp {
+  op: 'pong';
+  id?: RequestId;
+}
+export interface MsgOp {
+  op: 'msg';
+  topic: string;
+  epoch: string;
+  offset: number;
+  data: unknown;
+  enc?: 'base64';
+}
+export interface ResetOp {
+  op: 'reset';
+  topic: string;
+  epoch: string;
+  offset: number;
+}
+export interface ErrorOp {
+  op: 'error';
+  id?: RequestId;
+  code: ErrorCode;
+  message: string;
+}
+export interface RedirectOp {
+  op: 'redirect';
+  url: string;
+  reason: string;
+}
 
 export type ServerOp = WelcomeOp | SubokOp | UnsubokOp | PubackOp | PongOp | MsgOp | ResetOp | ErrorOp | RedirectOp;
 

@@ -22,6 +22,7 @@ export class PublishKeys {
     if (!match) throw new RelayError('unauthorized', 'a publish key is required: Authorization: Bearer <key>');
     // Hashing first gives equal lengths, so timingSafeEqual compares in constant time whatever was sent.
     const given = digest(match[1]!.trim());
-    if (!this.digests.some((known) => timingSafeEqual(known, given))) throw new RelayError('unauthorized', 'unknown publish key');
+    if (!this.digests.some((known) => timingSafeEqual(known, given)))
+      throw new RelayError('unauthorized', 'unknown publish key');
   }
 }

@@ -22,13 +22,16 @@ export function parsePublishBody(body: unknown): { items: PublishItem[]; batch: 
   const batch = Array.isArray(body);
   const list: unknown[] = batch ? (body as unknown[]) : [body];
   if (list.length === 0) throw new RelayError('bad_request', 'empty batch');
-  if (list.length > maxPublishBatch) throw new RelayError('too_large', `more than ${maxPublishBatch} messages in one request`);
+  if (list.length > maxPublishBatch)
+    throw new RelayError('too_large', `more than ${maxPublishBatch} messages in one request`);
   const items = list.map((item, index) => {
     const where = batch ? `item ${index}: ` : '';
-    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new RelayError('bad_request', `${where}expected an object {"topic", "data"}`);
+    if (typeof item !== 'object' || item === null || Array.isArray(item))
+      throw new RelayError('bad_request', `${where}expected an object {"topic", "data"}`);
     const { topic, data } = item as Record<string, unknown>;
     const problem = topicProblem(topic);
-    if (problem) throw new RelayError(typeof topic === 'string' ? 'invalid_topic' : 'bad_request', `${where}topic ${problem}`);
+    if (problem)
+      throw new RelayError(typeof topic === 'string' ? 'invalid_topic' : 'bad_request', `${where}topic ${problem}`);
     if (data === undefined) throw new RelayError('bad_request', `${where}"data" is required`);
     const dataProblem = plainDataProblem(data);
     if (dataProblem) throw new RelayError('bad_request', `${where}"data" ${dataProblem}`);
@@ -41,7 +44,8 @@ export function parsePublishBody(body: unknown): { items: PublishItem[]; batch: 
 export function packPayloads(items: PublishItem[], maxBytes: number, batch: boolean): Buffer[] {
   return items.map((item, index) => {
     const payload = packValue(item.data);
-    if (payload.length > maxBytes) throw new RelayError('too_large', `${batch ? `item ${index}: ` : ''}data over ${maxBytes} bytes`);
+    if (payload.length > maxBytes)
+      throw new RelayError('too_large', `${batch ? `item ${index}: ` : ''}data over ${maxBytes} bytes`);
     return payload;
   });
 }

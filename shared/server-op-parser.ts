@@ -6,10 +6,13 @@ import type { RequestId, ServerOp } from './protocol.js';
 
 type Fields = Record<string, unknown>;
 
-const isRecord = (value: unknown): value is Fields => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isRecord = (value: unknown): value is Fields =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 const isString = (value: unknown): value is string => typeof value === 'string';
-const isOffset = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-const isRequestId = (value: unknown): value is RequestId => isString(value) || (typeof value === 'number' && Number.isFinite(value));
+const isOffset = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+const isRequestId = (value: unknown): value is RequestId =>
+  isString(value) || (typeof value === 'number' && Number.isFinite(value));
 
 /** The fields each op must have, by name, with their checks (`id` is checked for every op that has it). */
 const shapes: Record<ServerOp['op'], Record<string, (value: unknown) => boolean>> = {
@@ -30,7 +33,12 @@ export function parseServerOp(value: unknown): ServerOp | undefined {
   if (value.id !== undefined && !isRequestId(value.id)) return undefined;
   for (const [field, check] of Object.entries(shapes[op])) if (!check(value[field])) return undefined;
   // A subok carries a position for topics, none for patterns: both or neither.
-  if (op === 'subok' && (value.epoch !== undefined || value.offset !== undefined) && !(isString(value.epoch) && isOffset(value.offset))) return undefined;
+  if (
+    op === 'subok' &&
+    (value.epoch !== undefined || value.offset !== undefined) &&
+    !(isString(value.epoch) && isOffset(value.offset))
+  )
+    return undefined;
   if (op === 'msg' && (!('data' in value) || (value.enc !== undefined && value.enc !== 'base64'))) return undefined;
   return value as unknown as ServerOp;
 }

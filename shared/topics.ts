@@ -26,7 +26,9 @@ function tokenProblem(token: string, allowWildcards: boolean, isLast: boolean): 
   if (allowWildcards && token === '>') return isLast ? undefined : 'has `>` before its last token';
   if (whitespace.test(token)) return 'has whitespace in a token';
   if (token.includes('*') || token.includes('>')) {
-    return allowWildcards ? 'uses `*` or `>` inside a token' : 'has a wildcard (`*` or `>`), which only subscriptions may use';
+    return allowWildcards
+      ? 'uses `*` or `>` inside a token'
+      : 'has a wildcard (`*` or `>`), which only subscriptions may use';
   }
   return undefined;
 }

@@ -7,15 +7,15 @@ import { envName, type Environment } from './topology-security.js';
 export type EngineConfig =
   | { type: 'memory' }
   | {
-    type: 'redis';
-    /** redis://host[:port][/db] or rediss:// (TLS), without credentials. */
-    url: string;
-    /** Prefix of every Redis key and channel. Default `relaymesh:`. */
-    keyPrefix: string;
-    /** The environment variable holding the Redis password (and `username` for an ACL user), if Redis wants one. */
-    passwordEnv?: string;
-    username?: string;
-  };
+      type: 'redis';
+      /** redis://host[:port][/db] or rediss:// (TLS), without credentials. */
+      url: string;
+      /** Prefix of every Redis key and channel. Default `relaymesh:`. */
+      keyPrefix: string;
+      /** The environment variable holding the Redis password (and `username` for an ACL user), if Redis wants one. */
+      passwordEnv?: string;
+      username?: string;
+    };
 
 export const defaultKeyPrefix = 'relaymesh:';
 
@@ -28,7 +28,9 @@ export function checkEngine(c: Checker, root: Record<string, unknown>, env: Envi
   if (engine === undefined) return { type: 'memory' };
   const type = field(engine, 'type');
   if (type === 'memory') {
-    for (const key of engineFields.slice(1)) if (field(engine, key) !== undefined) c.fail(child('$.engine', key), 'nothing: only the redis engine takes it', field(engine, key));
+    for (const key of engineFields.slice(1))
+      if (field(engine, key) !== undefined)
+        c.fail(child('$.engine', key), 'nothing: only the redis engine takes it', field(engine, key));
     return { type: 'memory' };
   }
   if (type !== 'redis') {
@@ -38,9 +40,29 @@ export function checkEngine(c: Checker, root: Record<string, unknown>, env: Envi
   const url = checkUrl(c, engine);
   const prefix = field(engine, 'keyPrefix');
   let keyPrefix = defaultKeyPrefix;
-  if (prefix !== undefined) keyPrefix = text(c, engine, '$.engine', 'keyPrefix', 'a key prefix of 1 to 100 characters without whitespace', (s) => s.length >= 1 && s.length <= 100 && !/\s/.test(s)) ?? defaultKeyPrefix;
-  const passwordEnv = field(engine, 'passwordEnv') === undefined ? undefined : envName(c, engine, '$.engine', 'passwordEnv', env);
-  const username = field(engine, 'username') === undefined ? undefined : text(c, engine, '$.engine', 'username', 'a Redis ACL user name', (s) => s.length > 0 && s.length <= 200 && !/[\s:@/]/.test(s));
+  if (prefix !== undefined)
+    keyPrefix =
+      text(
+        c,
+        engine,
+        '$.engine',
+        'keyPrefix',
+        'a key prefix of 1 to 100 characters without whitespace',
+        (s) => s.length >= 1 && s.length <= 100 && !/\s/.test(s),
+      ) ?? defaultKeyPrefix;
+  const passwordEnv =
+    field(engine, 'passwordEnv') === undefined ? undefined : envName(c, engine, '$.engine', 'passwordEnv', env);
+  const username =
+    field(engine, 'username') === undefined
+      ? undefined
+      : text(
+          c,
+          engine,
+          '$.engine',
+          'username',
+          'a Redis ACL user name',
+          (s) => s.length > 0 && s.length <= 200 && !/[\s:@/]/.test(s),
+        );
   return { type: 'redis', url, keyPrefix, ...(passwordEnv ? { passwordEnv } : {}), ...(username ? { username } : {}) };
 }
 
@@ -49,7 +71,11 @@ function checkUrl(c: Checker, engine: Record<string, unknown>): string {
   const value = field(engine, 'url');
   const credentials = typeof value === 'string' ? credentialsOf(value) : undefined;
   if (credentials) {
-    c.fail('$.engine.url', 'a url without credentials: the password goes in the environment variable named by passwordEnv, the user in username', credentials);
+    c.fail(
+      '$.engine.url',
+      'a url without credentials: the password goes in the environment variable named by passwordEnv, the user in username',
+      credentials,
+    );
     return '';
   }
   return text(c, engine, '$.engine', 'url', 'a Redis URL redis://host[:port][/db] or rediss://…', isRedisUrl) ?? '';
@@ -76,6 +102,7 @@ function isRedisUrl(value: string): boolean {
     return false;
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return false;
-  if (url.hostname === '' || url.password !== '' || url.username !== '' || url.search !== '' || url.hash !== '') return false;
+  if (url.hostname === '' || url.password !== '' || url.username !== '' || url.search !== '' || url.hash !== '')
+    return false;
   return url.pathname === '' || url.pathname === '/' || /^\/\d{1,2}$/.test(url.pathname);
 }

@@ -53,7 +53,13 @@ export function child(path: string, key: string): string {
 }
 
 /** An object whose keys are all known; unknown keys are reported so that typos do not silently fall back to defaults. */
-export function record(c: Checker, value: unknown, path: string, fields: readonly string[], expected: string): Record<string, unknown> | undefined {
+export function record(
+  c: Checker,
+  value: unknown,
+  path: string,
+  fields: readonly string[],
+  expected: string,
+): Record<string, unknown> | undefined {
   if (!isRecord(value)) return c.fail(path, expected, value);
   for (const key of Object.keys(value)) {
     if (!fields.includes(key)) c.fail(child(path, key), `one of the known fields (${fields.join(', ')})`, key);
@@ -61,7 +67,14 @@ export function record(c: Checker, value: unknown, path: string, fields: readonl
   return value;
 }
 
-export function text(c: Checker, object: Record<string, unknown>, path: string, key: string, expected: string, ok: (value: string) => boolean): string | undefined {
+export function text(
+  c: Checker,
+  object: Record<string, unknown>,
+  path: string,
+  key: string,
+  expected: string,
+  ok: (value: string) => boolean,
+): string | undefined {
   const value = field(object, key);
   if (typeof value === 'string' && ok(value)) return value;
   return c.fail(child(path, key), expected, value);
@@ -69,7 +82,11 @@ export function text(c: Checker, object: Record<string, unknown>, path: string, 
 
 export function positiveInt(c: Checker, value: unknown, path: string, max: number): number | undefined {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1 && value <= max) return value;
-  return c.fail(path, max === Number.MAX_SAFE_INTEGER ? 'a positive integer' : `a positive integer up to ${max}`, value);
+  return c.fail(
+    path,
+    max === Number.MAX_SAFE_INTEGER ? 'a positive integer' : `a positive integer up to ${max}`,
+    value,
+  );
 }
 
 const label = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';

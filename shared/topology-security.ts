@@ -35,7 +35,13 @@ export type Environment = Readonly<Record<string, string | undefined>>;
 const envNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The name of an environment variable that is set (and not empty). */
-export function envName(c: Checker, object: Record<string, unknown>, path: string, key: string, env: Environment): string | undefined {
+export function envName(
+  c: Checker,
+  object: Record<string, unknown>,
+  path: string,
+  key: string,
+  env: Environment,
+): string | undefined {
   const name = text(c, object, path, key, 'the name of an environment variable', (s) => envNamePattern.test(s));
   if (name === undefined) return undefined;
   if (!env[name]) return c.fail(child(path, key), `the environment variable ${name} to be set`, `${name} not set`);
@@ -43,7 +49,13 @@ export function envName(c: Checker, object: Record<string, unknown>, path: strin
 }
 
 /** A path to an existing file, relative to the topology file's folder. */
-function filePath(c: Checker, object: Record<string, unknown>, path: string, key: string, dir: string): string | undefined {
+function filePath(
+  c: Checker,
+  object: Record<string, unknown>,
+  path: string,
+  key: string,
+  dir: string,
+): string | undefined {
   const value = text(c, object, path, key, 'a file path', (s) => s.length > 0);
   if (value === undefined) return undefined;
   const absolute = resolve(dir, value);
@@ -63,15 +75,29 @@ export function checkAuth(c: Checker, root: Record<string, unknown>, dir: string
   }
   const tokensValue = field(auth, 'tokens');
   if (tokensValue === undefined) return result;
-  const tokens = record(c, tokensValue, '$.auth.tokens', ['alg', 'secretEnv', 'publicKeyFile'], 'a tokens object {alg, secretEnv | publicKeyFile}');
+  const tokens = record(
+    c,
+    tokensValue,
+    '$.auth.tokens',
+    ['alg', 'secretEnv', 'publicKeyFile'],
+    'a tokens object {alg, secretEnv | publicKeyFile}',
+  );
   if (!tokens) return result;
-  const alg = text(c, tokens, '$.auth.tokens', 'alg', `one of ${tokenAlgorithms.join(', ')}`, (s) => (tokenAlgorithms as readonly string[]).includes(s)) as TokenAlgorithm | undefined;
+  const alg = text(c, tokens, '$.auth.tokens', 'alg', `one of ${tokenAlgorithms.join(', ')}`, (s) =>
+    (tokenAlgorithms as readonly string[]).includes(s),
+  ) as TokenAlgorithm | undefined;
   if (alg === 'HS256') {
-    if (field(tokens, 'publicKeyFile') !== undefined) c.fail('$.auth.tokens.publicKeyFile', 'no public key file with HS256 (it uses secretEnv)', field(tokens, 'publicKeyFile'));
+    if (field(tokens, 'publicKeyFile') !== undefined)
+      c.fail(
+        '$.auth.tokens.publicKeyFile',
+        'no public key file with HS256 (it uses secretEnv)',
+        field(tokens, 'publicKeyFile'),
+      );
     const secretEnv = envName(c, tokens, '$.auth.tokens', 'secretEnv', env);
     if (secretEnv) result.tokens = { alg, secretEnv };
   } else if (alg) {
-    if (field(tokens, 'secretEnv') !== undefined) c.fail('$.auth.tokens.secretEnv', `no secret with ${alg} (it uses publicKeyFile)`, field(tokens, 'secretEnv'));
+    if (field(tokens, 'secretEnv') !== undefined)
+      c.fail('$.auth.tokens.secretEnv', `no secret with ${alg} (it uses publicKeyFile)`, field(tokens, 'secretEnv'));
     const publicKeyFile = filePath(c, tokens, '$.auth.tokens', 'publicKeyFile', dir);
     if (publicKeyFile) result.tokens = { alg, publicKeyFile };
   }
@@ -93,7 +119,12 @@ export function checkCa(c: Checker, edge: Record<string, unknown>, path: string,
   return field(edge, 'ca') === undefined ? undefined : filePath(c, edge, path, 'ca', dir);
 }
 
-export function checkSecretEnv(c: Checker, edge: Record<string, unknown>, path: string, env: Environment): string | undefined {
+export function checkSecretEnv(
+  c: Checker,
+  edge: Record<string, unknown>,
+  path: string,
+  env: Environment,
+): string | undefined {
   return field(edge, 'secretEnv') === undefined ? undefined : envName(c, edge, path, 'secretEnv', env);
 }
 
@@ -106,7 +137,8 @@ export function checkOrigins(c: Checker, edge: Record<string, unknown>, path: st
   const origins: string[] = [];
   value.forEach((origin: unknown, index) => {
     const normalised = typeof origin === 'string' ? normaliseOrigin(origin) : undefined;
-    if (normalised === undefined) c.fail(`${originsPath}[${index}]`, 'an origin: scheme://host[:port] with nothing after it', origin);
+    if (normalised === undefined)
+      c.fail(`${originsPath}[${index}]`, 'an origin: scheme://host[:port] with nothing after it', origin);
     else origins.push(normalised);
   });
   return origins.length === value.length ? origins : undefined;
@@ -127,15 +159,23 @@ export function normaliseOrigin(origin: string): string | undefined {
  * uplink that proves nothing would be the way around the others' secrets, the client tokens and the publish keys
  * (whoever reaches a core could act as an edge, read every topic and publish anywhere).
  */
-export function checkSecretsEverywhere(c: Checker, edges: ReadonlyArray<{ path: string; value: unknown }>, root: Record<string, unknown>): void {
+export function checkSecretsEverywhere(
+  c: Checker,
+  edges: ReadonlyArray<{ path: string; value: unknown }>,
+  root: Record<string, unknown>,
+): void {
   const withSecret = edges.filter(({ value }) => isRecord(value) && field(value, 'secretEnv') !== undefined);
   const auth = field(root, 'auth');
-  const protectedBy = isRecord(auth) ? ['tokens', 'publishKeysEnv'].filter((key) => field(auth, key) !== undefined).map((key) => `auth.${key}`) : [];
+  const protectedBy = isRecord(auth)
+    ? ['tokens', 'publishKeysEnv'].filter((key) => field(auth, key) !== undefined).map((key) => `auth.${key}`)
+    : [];
   if (withSecret.length === edges.length || (withSecret.length === 0 && protectedBy.length === 0)) return;
-  const expected = protectedBy.length > 0
-    ? `a secretEnv, as ${protectedBy.join(' and ')} ${protectedBy.length > 1 ? 'are' : 'is'} set (an uplink without edge identity would bypass ${protectedBy.length > 1 ? 'them' : 'it'})`
-    : 'a secretEnv, as other edges have one';
+  const expected =
+    protectedBy.length > 0
+      ? `a secretEnv, as ${protectedBy.join(' and ')} ${protectedBy.length > 1 ? 'are' : 'is'} set (an uplink without edge identity would bypass ${protectedBy.length > 1 ? 'them' : 'it'})`
+      : 'a secretEnv, as other edges have one';
   for (const { value, path } of edges) {
-    if (isRecord(value) && field(value, 'secretEnv') === undefined) c.fail(child(path, 'secretEnv'), expected, undefined);
+    if (isRecord(value) && field(value, 'secretEnv') === undefined)
+      c.fail(child(path, 'secretEnv'), expected, undefined);
   }
 }

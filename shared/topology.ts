@@ -3,11 +3,31 @@
 
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { Checker, child, field, isRecord, parseAddress, positiveInt, record, text, type Entry } from './topology-schema.js';
+import {
+  Checker,
+  child,
+  field,
+  isRecord,
+  parseAddress,
+  positiveInt,
+  record,
+  text,
+  type Entry,
+} from './topology-schema.js';
 import type { LocateConfig } from './locate.js';
 import { checkLocate } from './topology-locate.js';
 import { checkEngine, type EngineConfig } from './topology-engine.js';
-import { checkAuth, checkCa, checkOrigins, checkSecretEnv, checkSecretsEverywhere, checkTls, type AuthConfig, type Environment, type TlsConfig } from './topology-security.js';
+import {
+  checkAuth,
+  checkCa,
+  checkOrigins,
+  checkSecretEnv,
+  checkSecretsEverywhere,
+  checkTls,
+  type AuthConfig,
+  type Environment,
+  type TlsConfig,
+} from './topology-security.js';
 
 export type { AuthConfig, Environment, TlsConfig, TokenAlgorithm, TokenAuthConfig } from './topology-security.js';
 
@@ -142,7 +162,11 @@ function formatProblem({ file, path, expected, found }: TopologyProblem): string
 // 256 MiB: one topic may hold up to maxMessages × maxMessageBytes (125 MiB at the defaults), and without a total,
 // a client publishing to fresh topics within its rate limit grows the core for a whole maxAgeMs. This keeps history
 // to a quarter of a 1 GiB core, with room for sockets, queues and the heap's own slack.
-export const defaultHistory: HistoryConfig = Object.freeze({ maxMessages: 1000, maxAgeMs: 300_000, maxBytes: 268_435_456 });
+export const defaultHistory: HistoryConfig = Object.freeze({
+  maxMessages: 1000,
+  maxAgeMs: 300_000,
+  maxBytes: 268_435_456,
+});
 
 export const defaultLimits: LimitsConfig = Object.freeze({
   maxMessageBytes: 131_072,
@@ -195,7 +219,9 @@ export function validateTopology(value: unknown, file: string, env: Environment 
   const coreEntries = entries(c, root, 'cores', 'a non-empty array of cores');
   const edgeEntries = entries(c, root, 'edges', 'a non-empty array of edges');
   const cores = coreEntries.map((entry) => checkCore(c, entry, dir));
-  const coreIds = coreEntries.map(({ value: core }) => (isRecord(core) ? validId(field(core, 'id')) : undefined)).filter(isDefined);
+  const coreIds = coreEntries
+    .map(({ value: core }) => (isRecord(core) ? validId(field(core, 'id')) : undefined))
+    .filter(isDefined);
   const edges = edgeEntries.map((entry) => checkEdge(c, entry, coreIds, dir, env));
   checkSecretsEverywhere(c, edgeEntries, root);
   checkUnique(c, [...coreEntries, ...edgeEntries]);
@@ -204,9 +230,23 @@ export function validateTopology(value: unknown, file: string, env: Environment 
   const uplink = checkUplink(c, root);
   const engine = checkEngine(c, root, env);
   const auth = checkAuth(c, root, dir, env);
-  const locate = checkLocate(c, root, edges.filter(isDefined).map((edge) => edge.id));
+  const locate = checkLocate(
+    c,
+    root,
+    edges.filter(isDefined).map((edge) => edge.id),
+  );
   if (c.problems.length > 0) throw new TopologyError(c.problems);
-  return deepFreeze({ file, cores: cores.filter(isDefined), edges: edges.filter(isDefined), history, limits, uplink, engine, auth, locate });
+  return deepFreeze({
+    file,
+    cores: cores.filter(isDefined),
+    edges: edges.filter(isDefined),
+    history,
+    limits,
+    uplink,
+    engine,
+    auth,
+    locate,
+  });
 }
 
 export async function loadTopology(file: string): Promise<Topology> {
@@ -229,7 +269,9 @@ function parseJson(source: string, path: string): unknown {
   try {
     return JSON.parse(json) as unknown;
   } catch (error) {
-    throw new TopologyError([{ file: path, path: '$', expected: 'valid JSON', found: withLineColumn(errorMessage(error), json) }]);
+    throw new TopologyError([
+      { file: path, path: '$', expected: 'valid JSON', found: withLineColumn(errorMessage(error), json) },
+    ]);
   }
 }
 
@@ -259,7 +301,13 @@ function checkCore(c: Checker, entry: Entry, dir: string): CoreConfig | undefine
   return core && checkNode(c, core, entry.path, dir);
 }
 
-function checkEdge(c: Checker, entry: Entry, coreIds: readonly string[], dir: string, env: Environment): EdgeConfig | undefined {
+function checkEdge(
+  c: Checker,
+  entry: Entry,
+  coreIds: readonly string[],
+  dir: string,
+  env: Environment,
+): EdgeConfig | undefined {
   const edge = record(c, entry.value, entry.path, edgeFields, 'an edge object {id, listen, url, region, cores}');
   if (edge === undefined) return undefined;
   const node = checkNode(c, edge, entry.path, dir);
@@ -268,12 +316,25 @@ function checkEdge(c: Checker, entry: Entry, coreIds: readonly string[], dir: st
   const secretEnv = checkSecretEnv(c, edge, entry.path, env);
   const origins = checkOrigins(c, edge, entry.path);
   if (!node || !cores) return undefined;
-  return { ...node, cores, ...(ca ? { ca } : {}), ...(secretEnv ? { secretEnv } : {}), ...(origins ? { origins } : {}) };
+  return {
+    ...node,
+    cores,
+    ...(ca ? { ca } : {}),
+    ...(secretEnv ? { secretEnv } : {}),
+    ...(origins ? { origins } : {}),
+  };
 }
 
 function checkNode(c: Checker, node: Record<string, unknown>, path: string, dir: string): CoreConfig | undefined {
   const id = text(c, node, path, 'id', 'a non-empty id of letters, digits, "_", "." and "-"', (s) => idPattern.test(s));
-  const listen = text(c, node, path, 'listen', '"host:port" (IPv4, hostname or [IPv6]; port 0-65535)', (s) => parseAddress(s) !== undefined);
+  const listen = text(
+    c,
+    node,
+    path,
+    'listen',
+    '"host:port" (IPv4, hostname or [IPv6]; port 0-65535)',
+    (s) => parseAddress(s) !== undefined,
+  );
   const url = text(c, node, path, 'url', 'a ws:// or wss:// URL', isWebSocketUrl);
   const region = text(c, node, path, 'region', 'a non-empty string', (s) => s.length > 0);
   const address = listen === undefined ? undefined : parseAddress(listen);
@@ -306,17 +367,36 @@ function checkUnique(c: Checker, nodes: readonly Entry[]): void {
     const address = typeof listen === 'string' ? parseAddress(listen) : undefined;
     // Port 0 asks the OS for a free port, so any number of nodes may share it.
     if (address === undefined || address.port === 0) continue;
-    claim(c, listens, `${address.host.toLowerCase()} ${address.port}`, child(path, 'listen'), 'a listen address not used by another node', listen);
+    claim(
+      c,
+      listens,
+      `${address.host.toLowerCase()} ${address.port}`,
+      child(path, 'listen'),
+      'a listen address not used by another node',
+      listen,
+    );
   }
 }
 
-function claim(c: Checker, seen: Map<string, string>, key: string, path: string, expected: string, found: unknown): void {
+function claim(
+  c: Checker,
+  seen: Map<string, string>,
+  key: string,
+  path: string,
+  expected: string,
+  found: unknown,
+): void {
   const first = seen.get(key);
   if (first === undefined) seen.set(key, path);
   else c.fail(path, `${expected} (already used at ${first})`, found);
 }
 
-function numbers<K extends string>(c: Checker, root: Record<string, unknown>, key: string, defaults: Readonly<Record<K, number>>): Record<K, number> {
+function numbers<K extends string>(
+  c: Checker,
+  root: Record<string, unknown>,
+  key: string,
+  defaults: Readonly<Record<K, number>>,
+): Record<K, number> {
   const result: Record<K, number> = { ...defaults };
   const value = field(root, key);
   if (value === undefined) return result;

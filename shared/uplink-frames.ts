@@ -3,11 +3,34 @@
 // uplink is a stream of msgpack arrays whose first element is the frame's number; several ride in one WebSocket message.
 
 import { isErrorCode, type ErrorCode } from './errors.js';
-import { isCoreRow, isEdgeReportRow, isEdgeRow, type CoreRow, type EdgeReportRow, type EdgeRow } from './mesh-status.js';
+import {
+  isCoreRow,
+  isEdgeReportRow,
+  isEdgeRow,
+  type CoreRow,
+  type EdgeReportRow,
+  type EdgeRow,
+} from './mesh-status.js';
 
 export const frameType = {
-  hello: 1, welcome: 2, sub: 3, subok: 4, unsub: 5, pub: 6, puback: 7, msg: 8, history: 9, replay: 10, historyEnd: 11,
-  error: 12, digest: 13, digestMismatch: 14, challenge: 15, edgeStatus: 16, meshView: 17, cancel: 18,
+  hello: 1,
+  welcome: 2,
+  sub: 3,
+  subok: 4,
+  unsub: 5,
+  pub: 6,
+  puback: 7,
+  msg: 8,
+  history: 9,
+  replay: 10,
+  historyEnd: 11,
+  error: 12,
+  digest: 13,
+  digestMismatch: 14,
+  challenge: 15,
+  edgeStatus: 16,
+  meshView: 17,
+  cancel: 18,
 } as const;
 
 /** A field's check, which also names the field's type. */
@@ -17,7 +40,8 @@ const str: Check<string> = (v): v is string => typeof v === 'string';
 const uint: Check<number> = (v): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const bool: Check<boolean> = (v): v is boolean => typeof v === 'boolean';
 const bytes: Check<Uint8Array> = (v): v is Uint8Array => v instanceof Uint8Array;
-const since: Check<[epoch: string, offset: number] | null> = (v): v is [string, number] | null => v === null || (Array.isArray(v) && v.length === 2 && str(v[0]) && uint(v[1]));
+const since: Check<[epoch: string, offset: number] | null> = (v): v is [string, number] | null =>
+  v === null || (Array.isArray(v) && v.length === 2 && str(v[0]) && uint(v[1]));
 const code: Check<ErrorCode> = isErrorCode;
 const strings: Check<string[]> = (v): v is string[] => Array.isArray(v) && v.every(str);
 const report: Check<EdgeReportRow> = (v): v is EdgeReportRow => isEdgeReportRow(v);
@@ -86,7 +110,9 @@ export const coreFrameFields = {
 
 type FieldTable = Readonly<Record<number, readonly Check<unknown>[]>>;
 type Fields<Checks> = { -readonly [I in keyof Checks]: Checks[I] extends Check<infer T> ? T : never };
-type FramesOf<Table> = { [K in keyof Table]: Fields<Table[K]> extends infer F extends unknown[] ? [K, ...F] : never }[keyof Table];
+type FramesOf<Table> = {
+  [K in keyof Table]: Fields<Table[K]> extends infer F extends unknown[] ? [K, ...F] : never;
+}[keyof Table];
 
 export type EdgeFrame = FramesOf<typeof edgeFrameFields>;
 export type CoreFrame = FramesOf<typeof coreFrameFields>;
@@ -104,7 +130,8 @@ export function frameProblem(value: unknown, table: FieldTable): string | undefi
   // Only own numeric keys: `constructor` or `toString` must not look like a frame type.
   const fields = typeof type === 'number' && Object.hasOwn(table, type) ? table[type] : undefined;
   if (!fields) return `unexpected uplink frame type (${typeof type === 'number' ? type : typeof type})`;
-  if (value.length !== fields.length + 1) return `uplink frame ${type} has ${value.length - 1} fields, expected ${fields.length}`;
+  if (value.length !== fields.length + 1)
+    return `uplink frame ${type} has ${value.length - 1} fields, expected ${fields.length}`;
   for (let i = 0; i < fields.length; i++) {
     if (!fields[i]!(value[i + 1])) return `uplink frame ${type} has a bad field ${i + 1}`;
   }

@@ -105,7 +105,8 @@ export class UplinkOutbox {
     if (queue.length === 0) return [];
     let count = 0;
     let bytes = 0;
-    while (count < queue.length && (count === 0 || bytes + queue[count]!.length <= budget)) bytes += queue[count++]!.length;
+    while (count < queue.length && (count === 0 || bytes + queue[count]!.length <= budget))
+      bytes += queue[count++]!.length;
     this.queuedBytes[frameClass] -= bytes;
     if (count === queue.length) {
       this.queues[frameClass] = [];

@@ -8,8 +8,11 @@ import { addressKey } from '../edge/address-key.js';
 import { startMesh } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
 
-test('one address cannot fill the edge\'s topic table: past its share its sessions get too_many_subscriptions, others still subscribe', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { maxTopicsPerAddress: 5, maxTopicsPerEdge: 12 } } });
+test("one address cannot fill the edge's topic table: past its share its sessions get too_many_subscriptions, others still subscribe", async (t) => {
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { maxTopicsPerAddress: 5, maxTopicsPerEdge: 12 } },
+  });
   const edge = mesh.edges[0]!;
   const first = await RawClient.connected(t, edge.url);
   const second = await RawClient.connected(t, edge.url);
@@ -33,7 +36,10 @@ test('one address cannot fill the edge\'s topic table: past its share its sessio
 });
 
 test('one address may make only so many topics new to the edge a second; known topics and other addresses are not held back', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { newTopicsPerSecondPerAddress: 1 } } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { newTopicsPerSecondPerAddress: 1 } },
+  });
   const edge = mesh.edges[0]!;
   const neighbour = await RawClient.connected(t, edge.url, 'json', '127.0.0.3');
   t.like(await neighbour.subscribe('known.t', 'k'), { op: 'subok' });
@@ -42,8 +48,13 @@ test('one address may make only so many topics new to the edge a second; known t
   for (let i = 0; i < 7; i++) churner.send({ op: 'sub', id: i, topic: `churn.${i}` });
   // Refusals come at once, suboks once the core answers: the last of them ends the batch.
   await churner.next((op) => op.op === 'subok' && op.id === 4);
-  const answers = churner.received.filter((op) => typeof op.id === 'number').sort((a, b) => Number(a.id) - Number(b.id));
-  t.deepEqual(answers.map((op) => op.op === 'error' ? op.code : op.op), ['subok', 'subok', 'subok', 'subok', 'subok', 'rate_limited', 'rate_limited']);
+  const answers = churner.received
+    .filter((op) => typeof op.id === 'number')
+    .sort((a, b) => Number(a.id) - Number(b.id));
+  t.deepEqual(
+    answers.map((op) => (op.op === 'error' ? op.code : op.op)),
+    ['subok', 'subok', 'subok', 'subok', 'subok', 'rate_limited', 'rate_limited'],
+  );
   t.like(await churner.subscribe('known.t', 'known'), { op: 'subok' }, 'a topic the edge holds costs nothing new');
   t.like(await neighbour.subscribe('fresh.t', 'fresh'), { op: 'subok' }, 'another address has its own rate');
 });
@@ -72,7 +83,16 @@ test('shares are counted per address and forgotten when nothing is held', (t) =>
   t.true(shares.takePublish('10.0.0.1', 40));
   t.false(shares.takePublish('10.0.0.1', 1));
   shares.releasePublish('10.0.0.1', 100);
-  t.deepEqual(Array.from({ length: 6 }, () => shares.takeNewTopic('10.0.0.9')), [true, true, true, true, true, false], 'five seconds of a rate of one');
-  for (const [address, topic] of [['2001:db8:1:2::1', 'a'], ['2001:db8:1:2::9', 'b'], ['2001:db8:1:3::1', 'c']] as const) shares.releaseTopic(address, topic);
+  t.deepEqual(
+    Array.from({ length: 6 }, () => shares.takeNewTopic('10.0.0.9')),
+    [true, true, true, true, true, false],
+    'five seconds of a rate of one',
+  );
+  for (const [address, topic] of [
+    ['2001:db8:1:2::1', 'a'],
+    ['2001:db8:1:2::9', 'b'],
+    ['2001:db8:1:3::1', 'c'],
+  ] as const)
+    shares.releaseTopic(address, topic);
   t.is(shares.addresses, 0);
 });

@@ -13,7 +13,6 @@ import { publish } from './helpers/http-publish.js';
 type Format = 'json' | 'msgpack';
 const formats: readonly Format[] = ['json', 'msgpack'];
 
-
 /** A well-behaved client on the first edge, subscribed before the bad client shows up. */
 interface Bystander {
   client: RawClient;
@@ -34,14 +33,21 @@ async function startBystander(t: ExecutionContext, mesh: Mesh, format: Format = 
     const msg = await client.next((op) => op.op === 'msg');
     t.like(msg, { op: 'msg', topic, epoch: position.epoch, offset: last + 1, data });
     t.is(client.ws.readyState, WebSocket.OPEN, 'the bystander is still connected');
-    t.deepEqual(client.received.filter((op) => op.op === 'error'), [], 'the bystander got no error');
+    t.deepEqual(
+      client.received.filter((op) => op.op === 'error'),
+      [],
+      'the bystander got no error',
+    );
     last = position.offset;
   };
   await expectDelivery();
   return { client, expectDelivery };
 }
 
-async function meshWithBystander(t: ExecutionContext, options: MeshOptions = {}): Promise<{ mesh: Mesh; edgeUrl: string; bystander: Bystander }> {
+async function meshWithBystander(
+  t: ExecutionContext,
+  options: MeshOptions = {},
+): Promise<{ mesh: Mesh; edgeUrl: string; bystander: Bystander }> {
   const mesh = await startMesh(t, options);
   const bystander = await startBystander(t, mesh);
   return { mesh, edgeUrl: mesh.edges[0]!.url, bystander };
@@ -64,7 +70,13 @@ async function expectAlive(t: ExecutionContext, client: RawClient): Promise<void
 }
 
 /** Sends `op` and expects the next `error` with `code`, echoing `id` (or carrying none when `id` is undefined). */
-async function expectError(t: ExecutionContext, client: RawClient, op: Record<string, unknown>, code: string, id: unknown): Promise<Op> {
+async function expectError(
+  t: ExecutionContext,
+  client: RawClient,
+  op: Record<string, unknown>,
+  code: string,
+  id: unknown,
+): Promise<Op> {
   client.send(op);
   const error = await client.next((reply) => reply.op === 'error' || (id !== undefined && reply.id === id));
   t.is(error.op, 'error', `${JSON.stringify(op)} → ${JSON.stringify(error)}`);
@@ -85,17 +97,38 @@ interface FatalCase {
   send(ws: WebSocket): void;
 }
 
-const text = (payload: string) => (ws: WebSocket): void => ws.send(payload);
-const binary = (payload: Uint8Array) => (ws: WebSocket): void => ws.send(payload, { binary: true });
+const text =
+  (payload: string) =>
+  (ws: WebSocket): void =>
+    ws.send(payload);
+const binary =
+  (payload: Uint8Array) =>
+  (ws: WebSocket): void =>
+    ws.send(payload, { binary: true });
 const truncatedPing = pack({ op: 'ping', id: 'truncated', padding: 'x'.repeat(20) });
 
 const fatalCases: FatalCase[] = [
   { title: 'a ping before connect', format: 'json', connectFirst: false, send: text('{"op":"ping","id":1}') },
-  { title: 'a sub before connect', format: 'json', connectFirst: false, send: text('{"op":"sub","id":1,"topic":"a.b"}') },
-  { title: 'a pub before connect', format: 'json', connectFirst: false, send: text('{"op":"pub","id":1,"topic":"a.b","data":1}') },
+  {
+    title: 'a sub before connect',
+    format: 'json',
+    connectFirst: false,
+    send: text('{"op":"sub","id":1,"topic":"a.b"}'),
+  },
+  {
+    title: 'a pub before connect',
+    format: 'json',
+    connectFirst: false,
+    send: text('{"op":"pub","id":1,"topic":"a.b","data":1}'),
+  },
   { title: 'an unknown op before connect', format: 'json', connectFirst: false, send: text('{"op":"hello"}') },
   { title: 'unparsable JSON before connect', format: 'json', connectFirst: false, send: text('{"op":"connect"') },
-  { title: 'a ping before connect (msgpack)', format: 'msgpack', connectFirst: false, send: binary(pack({ op: 'ping', id: 1 })) },
+  {
+    title: 'a ping before connect (msgpack)',
+    format: 'msgpack',
+    connectFirst: false,
+    send: binary(pack({ op: 'ping', id: 1 })),
+  },
   { title: 'unparsable JSON', format: 'json', connectFirst: true, send: text('{"op":"ping",') },
   { title: 'an empty text frame', format: 'json', connectFirst: true, send: text('') },
   { title: 'a JSON array', format: 'json', connectFirst: true, send: text('[{"op":"ping","id":1}]') },
@@ -106,29 +139,90 @@ const fatalCases: FatalCase[] = [
   { title: 'an op that is not a string', format: 'json', connectFirst: true, send: text('{"op":5,"id":1}') },
   { title: 'an unknown op', format: 'json', connectFirst: true, send: text('{"op":"subscribe","id":1,"topic":"a.b"}') },
   { title: 'an op name in the wrong case', format: 'json', connectFirst: true, send: text('{"op":"PING","id":1}') },
-  { title: 'a binary frame to a json client', format: 'json', connectFirst: true, send: binary(Buffer.from('{"op":"ping","id":1}')) },
-  { title: 'a text frame to a msgpack client', format: 'msgpack', connectFirst: true, send: text('{"op":"ping","id":1}') },
-  { title: 'the byte 0xC1 (never used in MessagePack)', format: 'msgpack', connectFirst: true, send: binary(Uint8Array.of(0xc1)) },
-  { title: 'truncated MessagePack', format: 'msgpack', connectFirst: true, send: binary(truncatedPing.subarray(0, truncatedPing.length - 5)) },
-  { title: 'a MessagePack str header longer than the frame', format: 'msgpack', connectFirst: true, send: binary(Uint8Array.of(0xdb, 0xff, 0xff, 0xff, 0xff, 0x61)) },
-  { title: 'an unknown MessagePack extension type', format: 'msgpack', connectFirst: true, send: binary(Uint8Array.of(0xd4, 0x05, 0x01)) },
+  {
+    title: 'a binary frame to a json client',
+    format: 'json',
+    connectFirst: true,
+    send: binary(Buffer.from('{"op":"ping","id":1}')),
+  },
+  {
+    title: 'a text frame to a msgpack client',
+    format: 'msgpack',
+    connectFirst: true,
+    send: text('{"op":"ping","id":1}'),
+  },
+  {
+    title: 'the byte 0xC1 (never used in MessagePack)',
+    format: 'msgpack',
+    connectFirst: true,
+    send: binary(Uint8Array.of(0xc1)),
+  },
+  {
+    title: 'truncated MessagePack',
+    format: 'msgpack',
+    connectFirst: true,
+    send: binary(truncatedPing.subarray(0, truncatedPing.length - 5)),
+  },
+  {
+    title: 'a MessagePack str header longer than the frame',
+    format: 'msgpack',
+    connectFirst: true,
+    send: binary(Uint8Array.of(0xdb, 0xff, 0xff, 0xff, 0xff, 0x61)),
+  },
+  {
+    title: 'an unknown MessagePack extension type',
+    format: 'msgpack',
+    connectFirst: true,
+    send: binary(Uint8Array.of(0xd4, 0x05, 0x01)),
+  },
   { title: 'an empty binary frame', format: 'msgpack', connectFirst: true, send: binary(new Uint8Array(0)) },
-  { title: 'two MessagePack values in one frame', format: 'msgpack', connectFirst: true, send: binary(Buffer.concat([pack({ op: 'ping', id: 1 }), pack({ op: 'ping', id: 2 })])) },
+  {
+    title: 'two MessagePack values in one frame',
+    format: 'msgpack',
+    connectFirst: true,
+    send: binary(Buffer.concat([pack({ op: 'ping', id: 1 }), pack({ op: 'ping', id: 2 })])),
+  },
   { title: 'a MessagePack array', format: 'msgpack', connectFirst: true, send: binary(pack([{ op: 'ping', id: 1 }])) },
   { title: 'a MessagePack number', format: 'msgpack', connectFirst: true, send: binary(pack(42)) },
-  { title: 'MessagePack binary data', format: 'msgpack', connectFirst: true, send: binary(pack(Buffer.from('{"op":"ping"}'))) },
-  { title: 'a MessagePack map without op', format: 'msgpack', connectFirst: true, send: binary(pack({ id: 1, topic: 'a.b' })) },
-  { title: 'a MessagePack unknown op', format: 'msgpack', connectFirst: true, send: binary(pack({ op: 'publish', id: 1 })) },
-  { title: 'a MessagePack map with a non-string key', format: 'msgpack', connectFirst: true, send: binary(Uint8Array.of(0x81, 0x91, 0x01, 0x02)) },
+  {
+    title: 'MessagePack binary data',
+    format: 'msgpack',
+    connectFirst: true,
+    send: binary(pack(Buffer.from('{"op":"ping"}'))),
+  },
+  {
+    title: 'a MessagePack map without op',
+    format: 'msgpack',
+    connectFirst: true,
+    send: binary(pack({ id: 1, topic: 'a.b' })),
+  },
+  {
+    title: 'a MessagePack unknown op',
+    format: 'msgpack',
+    connectFirst: true,
+    send: binary(pack({ op: 'publish', id: 1 })),
+  },
+  {
+    title: 'a MessagePack map with a non-string key',
+    format: 'msgpack',
+    connectFirst: true,
+    send: binary(Uint8Array.of(0x81, 0x91, 0x01, 0x02)),
+  },
 ];
 
 for (const fatal of fatalCases) {
   test(`closes 4400 on ${fatal.title} (${fatal.format}); a bystander is undisturbed`, async (t) => {
     const { edgeUrl, bystander } = await meshWithBystander(t);
-    const client = fatal.connectFirst ? await RawClient.connected(t, edgeUrl, fatal.format) : await RawClient.open(t, edgeUrl, fatal.format);
+    const client = fatal.connectFirst
+      ? await RawClient.connected(t, edgeUrl, fatal.format)
+      : await RawClient.open(t, edgeUrl, fatal.format);
     fatal.send(client.ws);
     await expectClose(client, 4400, fatal.title);
-    t.deepEqual(client.received.filter((op) => op.op !== 'welcome'), [], 'nothing but the close answers a protocol violation');
+    t.deepEqual(
+      client.received.filter((op) => op.op !== 'welcome'),
+      [],
+      'nothing but the close answers a protocol violation',
+    );
     await bystander.expectDelivery();
   });
 }
@@ -139,7 +233,10 @@ for (const format of formats) {
     const { edgeUrl, bystander } = await meshWithBystander(t);
     const client = await RawClient.open(t, edgeUrl, format);
     client.send({ op: 'sub', id: 1 });
-    const outcome = await within(Promise.race([client.closed, client.next((op) => op.op === 'error')]), 'answer to sub without topic before connect');
+    const outcome = await within(
+      Promise.race([client.closed, client.next((op) => op.op === 'error')]),
+      'answer to sub without topic before connect',
+    );
     t.like(outcome, { code: 4400 }, `got ${JSON.stringify(outcome)}`);
     await bystander.expectDelivery();
   });
@@ -155,7 +252,10 @@ test('a msgpack pub whose data is the byte 0xC1 closes 4400', async (t) => {
   const frame = Buffer.from(pubHead);
   frame[frame.length - 1] = 0xc1;
   client.ws.send(frame, { binary: true });
-  const outcome = await within(Promise.race([client.closed, client.next((op) => op.id === 1)]), 'answer to pub with 0xC1');
+  const outcome = await within(
+    Promise.race([client.closed, client.next((op) => op.id === 1)]),
+    'answer to pub with 0xC1',
+  );
   t.like(outcome, { code: 4400 }, `got ${JSON.stringify(outcome)}`);
   await bystander.expectDelivery();
 });
@@ -167,9 +267,21 @@ const badRequests: Array<{ title: string; op: Record<string, unknown>; id: unkno
   { title: 'sub without topic', op: { op: 'sub', id: 1 }, id: 1 },
   { title: 'sub with a numeric topic', op: { op: 'sub', id: 2, topic: 42 }, id: 2 },
   { title: 'sub with since a string', op: { op: 'sub', id: 3, topic: 'a.b', since: 'epoch:3' }, id: 3 },
-  { title: 'sub with a negative since offset', op: { op: 'sub', id: 'neg', topic: 'a.b', since: { epoch: 'e1', offset: -1 } }, id: 'neg' },
-  { title: 'sub with a fractional since offset', op: { op: 'sub', id: 4, topic: 'a.b', since: { epoch: 'e1', offset: 1.5 } }, id: 4 },
-  { title: 'sub with an empty since epoch', op: { op: 'sub', id: 5, topic: 'a.b', since: { epoch: '', offset: 1 } }, id: 5 },
+  {
+    title: 'sub with a negative since offset',
+    op: { op: 'sub', id: 'neg', topic: 'a.b', since: { epoch: 'e1', offset: -1 } },
+    id: 'neg',
+  },
+  {
+    title: 'sub with a fractional since offset',
+    op: { op: 'sub', id: 4, topic: 'a.b', since: { epoch: 'e1', offset: 1.5 } },
+    id: 4,
+  },
+  {
+    title: 'sub with an empty since epoch',
+    op: { op: 'sub', id: 5, topic: 'a.b', since: { epoch: '', offset: 1 } },
+    id: 5,
+  },
   { title: 'sub with since missing its epoch', op: { op: 'sub', id: 6, topic: 'a.b', since: { offset: 1 } }, id: 6 },
   { title: 'unsub without topic', op: { op: 'unsub', id: 7 }, id: 7 },
   { title: 'pub without data', op: { op: 'pub', id: 8, topic: 'a.b' }, id: 8 },
@@ -223,7 +335,10 @@ for (const format of formats) {
     let n = 0;
     for (const op of cases) {
       const id = `topic-${++n}`;
-      await t.notThrowsAsync(() => expectError(t, client, { ...op, id }, 'invalid_topic', id), JSON.stringify(op).slice(0, 80));
+      await t.notThrowsAsync(
+        () => expectError(t, client, { ...op, id }, 'invalid_topic', id),
+        JSON.stringify(op).slice(0, 80),
+      );
     }
     await expectAlive(t, client);
     // The boundary: 255 bytes is a topic.
@@ -257,7 +372,11 @@ for (const format of formats) {
     t.like(await client.next((op) => op.id === 'again'), { op: 'welcome', session: first.session });
     t.like(await client.subscribe('after.reconnect', 1), { op: 'subok', id: 1 });
     const position = await publish(mesh.core, 'after.reconnect', 'still here');
-    t.like(await client.next((op) => op.op === 'msg'), { topic: 'after.reconnect', offset: position.offset, data: 'still here' });
+    t.like(await client.next((op) => op.op === 'msg'), {
+      topic: 'after.reconnect',
+      offset: position.offset,
+      data: 'still here',
+    });
     await bystander.expectDelivery();
   });
 
@@ -269,7 +388,11 @@ for (const format of formats) {
     t.like(await client.subscribe('twice.*', 'pattern-1'), { op: 'subok', id: 'pattern-1' });
     await expectError(t, client, { op: 'sub', id: 'pattern-2', topic: 'twice.*' }, 'bad_request', 'pattern-2');
     const position = await publish(mesh.core, 'twice.topic', { once: true });
-    t.like(await client.next((op) => op.op === 'msg'), { topic: 'twice.topic', offset: position.offset, data: { once: true } });
+    t.like(await client.next((op) => op.op === 'msg'), {
+      topic: 'twice.topic',
+      offset: position.offset,
+      data: { once: true },
+    });
     // A duplicate would have been queued in the same fan-out, before the pong.
     await expectAlive(t, client);
     t.is(client.received.filter((op) => op.op === 'msg').length, 1);
@@ -283,7 +406,8 @@ for (const format of formats) {
   test(`a message over the size limit closes 1009; one at the limit is accepted (${format})`, async (t) => {
     const limit = 1024;
     const { edgeUrl, bystander } = await meshWithBystander(t, { edge: { limits: { maxMessageBytes: limit } } });
-    const encode = (op: Record<string, unknown>): Buffer => (format === 'msgpack' ? pack(op) : Buffer.from(JSON.stringify(op)));
+    const encode = (op: Record<string, unknown>): Buffer =>
+      format === 'msgpack' ? pack(op) : Buffer.from(JSON.stringify(op));
     // A pub padded to exactly `size` bytes on the wire.
     const pubOfSize = (id: string, size: number): Buffer => {
       let padding = size;
@@ -325,7 +449,9 @@ test('no connect within the connect timeout closes 4408; a connected bystander s
 
 for (const format of formats) {
   test(`subscriptions over the per-session limit get too_many_subscriptions (${format})`, async (t) => {
-    const { mesh, edgeUrl, bystander } = await meshWithBystander(t, { edge: { limits: { maxSubscriptionsPerSession: 2 } } });
+    const { mesh, edgeUrl, bystander } = await meshWithBystander(t, {
+      edge: { limits: { maxSubscriptionsPerSession: 2 } },
+    });
     const client = await RawClient.connected(t, edgeUrl, format);
     t.like(await client.subscribe('limit.a', 'a'), { op: 'subok', id: 'a' });
     t.like(await client.subscribe('limit.*', 'pattern'), { op: 'subok', id: 'pattern' });
@@ -357,9 +483,16 @@ test('a client that offers no subprotocol gets json', async (t) => {
   t.like(await client.next((op) => op.op === 'welcome'), { op: 'welcome', id: 'c', edge: 'eu-1', region: 'eu' });
   t.like(await client.subscribe('plain.json', 's'), { op: 'subok', id: 's', topic: 'plain.json', offset: 0 });
   const position = await publish(mesh.core, 'plain.json', { hello: 'json' });
-  t.like(await client.next((op) => op.op === 'msg'), { topic: 'plain.json', offset: position.offset, data: { hello: 'json' } });
+  t.like(await client.next((op) => op.op === 'msg'), {
+    topic: 'plain.json',
+    offset: position.offset,
+    data: { hello: 'json' },
+  });
   t.true(frames.length >= 3);
-  t.true(frames.every((isBinary) => !isBinary), 'every frame is a text frame');
+  t.true(
+    frames.every((isBinary) => !isBinary),
+    'every frame is a text frame',
+  );
   // And it is held to the json rules: a binary frame is a protocol violation.
   client.ws.send(pack({ op: 'ping', id: 1 }), { binary: true });
   await expectClose(client, 4400, 'binary frame to a client without subprotocol');
@@ -369,14 +502,23 @@ test('a client that offers no subprotocol gets json', async (t) => {
 // ── Fuzz ─────────────────────────────────────────────────────────────────────
 
 const opNames = ['connect', 'sub', 'unsub', 'pub', 'ping', 'msg', 'welcome', ''];
-const topicArb = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('fuzz.a', 'fuzz.*', 'fuzz.>', '>', 'a..b', 'a b'));
+const topicArb = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.constantFrom('fuzz.a', 'fuzz.*', 'fuzz.>', '>', 'a..b', 'a b'),
+);
 const opArb = fc.record(
   {
-    op: fc.oneof({ arbitrary: fc.constantFrom(...opNames), weight: 6 }, { arbitrary: fc.jsonValue({ maxDepth: 1 }), weight: 1 }),
+    op: fc.oneof(
+      { arbitrary: fc.constantFrom(...opNames), weight: 6 },
+      { arbitrary: fc.jsonValue({ maxDepth: 1 }), weight: 1 },
+    ),
     id: fc.oneof(fc.integer(), fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 1 })),
     topic: fc.oneof(topicArb, fc.jsonValue({ maxDepth: 1 })),
     data: fc.jsonValue({ maxDepth: 3 }),
-    since: fc.oneof(fc.record({ epoch: fc.string({ maxLength: 8 }), offset: fc.oneof(fc.integer(), fc.double()) }), fc.jsonValue({ maxDepth: 1 })),
+    since: fc.oneof(
+      fc.record({ epoch: fc.string({ maxLength: 8 }), offset: fc.oneof(fc.integer(), fc.double()) }),
+      fc.jsonValue({ maxDepth: 1 }),
+    ),
     token: fc.oneof(fc.string({ maxLength: 8 }), fc.integer()),
   },
   { requiredKeys: ['op'] },
@@ -390,11 +532,22 @@ type FuzzInput =
 
 const formatArb = fc.constantFrom<Format>('json', 'msgpack');
 const fuzzArb: fc.Arbitrary<FuzzInput> = fc.oneof(
-  fc.record({ kind: fc.constant('text' as const), format: formatArb, text: fc.oneof(fc.string({ maxLength: 64 }), fc.string({ unit: 'binary', maxLength: 64 }), fc.json()) }),
+  fc.record({
+    kind: fc.constant('text' as const),
+    format: formatArb,
+    text: fc.oneof(fc.string({ maxLength: 64 }), fc.string({ unit: 'binary', maxLength: 64 }), fc.json()),
+  }),
   fc.record({ kind: fc.constant('bytes' as const), format: formatArb, bytes: fc.uint8Array({ maxLength: 64 }) }),
   fc.record({ kind: fc.constant('op' as const), format: formatArb, op: opArb }),
   fc.record({ kind: fc.constant('op' as const), format: formatArb, op: opArb }),
-  fc.record({ kind: fc.constant('mutated' as const), format: formatArb, op: opArb, at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }), cut: fc.boolean() }),
+  fc.record({
+    kind: fc.constant('mutated' as const),
+    format: formatArb,
+    op: opArb,
+    at: fc.nat(),
+    byte: fc.integer({ min: 0, max: 255 }),
+    cut: fc.boolean(),
+  }),
 );
 
 function sendFuzz(client: RawClient, input: FuzzInput): void {
@@ -409,7 +562,7 @@ function sendFuzz(client: RawClient, input: FuzzInput): void {
       const encoded = Buffer.from(input.format === 'msgpack' ? pack(input.op) : JSON.stringify(input.op));
       if (encoded.length === 0) return client.ws.send(encoded, { binary: input.format === 'msgpack' });
       const at = input.at % encoded.length;
-      const bytes = input.cut ? encoded.subarray(0, at) : (encoded[at] = input.byte, encoded);
+      const bytes = input.cut ? encoded.subarray(0, at) : ((encoded[at] = input.byte), encoded);
       // A json client's text frame must be UTF-8 (or `ws` closes 1007), so json mutations stay text by decoding.
       if (input.format === 'json') return client.ws.send(bytes.toString('utf8'));
       return client.ws.send(bytes, { binary: true });
@@ -430,9 +583,13 @@ test('fuzz: random strings, bytes and ops after connect never crash the edge', a
         const id = `fuzz-probe-${++run}`;
         // The probe may hit a closing socket; its answer or the close settles the run.
         if (client.ws.readyState === WebSocket.OPEN) client.send({ op: 'ping', id });
-        const outcome = await within(Promise.race([client.closed, client.next((op) => op.id === id)]), `fuzz run ${run}`);
+        const outcome = await within(
+          Promise.race([client.closed, client.next((op) => op.id === id)]),
+          `fuzz run ${run}`,
+        );
         if ('code' in outcome) {
-          if (outcome.code !== 4400) throw new Error(`closed with ${outcome.code} (${outcome.reason}) on ${JSON.stringify(input)}`);
+          if (outcome.code !== 4400)
+            throw new Error(`closed with ${outcome.code} (${outcome.reason}) on ${JSON.stringify(input)}`);
           outcomes.set('closed 4400', (outcomes.get('closed 4400') ?? 0) + 1);
         } else {
           if (outcome.op !== 'pong') throw new Error(`probe answered ${JSON.stringify(outcome)}`);
@@ -448,7 +605,10 @@ test('fuzz: random strings, bytes and ops after connect never crash the edge', a
     { seed: 4242, numRuns: 120, endOnFailure: true },
   );
   t.log(Object.fromEntries(outcomes));
-  t.true((outcomes.get('closed 4400') ?? 0) > 0 && (outcomes.get('stayed open') ?? 0) > 0, 'the fuzz reached both outcomes');
+  t.true(
+    (outcomes.get('closed 4400') ?? 0) > 0 && (outcomes.get('stayed open') ?? 0) > 0,
+    'the fuzz reached both outcomes',
+  );
 
   const health = await fetch(`${mesh.http(edge)}/healthz`);
   t.is(health.status, 200);
@@ -457,7 +617,11 @@ test('fuzz: random strings, bytes and ops after connect never crash the edge', a
     const fresh = await RawClient.connected(t, edgeUrl, format);
     t.like(await fresh.subscribe(`after.fuzz.${format}`, 'fresh'), { op: 'subok', id: 'fresh' });
     const position = await publish(mesh.core, `after.fuzz.${format}`, { format });
-    t.like(await fresh.next((op) => op.op === 'msg'), { topic: `after.fuzz.${format}`, offset: position.offset, data: { format } });
+    t.like(await fresh.next((op) => op.op === 'msg'), {
+      topic: `after.fuzz.${format}`,
+      offset: position.offset,
+      data: { format },
+    });
   }
   await bystander.expectDelivery();
 });

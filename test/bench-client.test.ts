@@ -10,7 +10,13 @@ test('a raw client subscribes through the relaymesh wire and counts every delive
   const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
   const edge = mesh.edges[0]!;
   const wire = wires.relaymesh;
-  const connect = () => RawWsClient.connect({ host: edge.address.host, port: edge.address.port, path: wire.subscriberPath, protocol: wire.protocol });
+  const connect = () =>
+    RawWsClient.connect({
+      host: edge.address.host,
+      port: edge.address.port,
+      path: wire.subscriberPath,
+      protocol: wire.protocol,
+    });
   const counter = await connect();
   const probe = await connect();
   t.teardown(() => {
@@ -29,12 +35,21 @@ test('a raw client subscribes through the relaymesh wire and counts every delive
       if (stamps.length === 20) resolve();
     };
   });
-  const publisher = await RawWsClient.connect({ host: edge.address.host, port: edge.address.port, path: wire.publisherPath, protocol: wire.protocol });
+  const publisher = await RawWsClient.connect({
+    host: edge.address.host,
+    port: edge.address.port,
+    path: wire.publisherPath,
+    protocol: wire.protocol,
+  });
   t.teardown(() => publisher.close());
   await publisher.setup(wire.openPublisher());
-  for (let seq = 1; seq <= 20; seq++) publisher.sendText(wire.publish('bench.t', { seq, t: performance.now() }, 'x'.repeat(2000)));
+  for (let seq = 1; seq <= 20; seq++)
+    publisher.sendText(wire.publish('bench.t', { seq, t: performance.now() }, 'x'.repeat(2000)));
   await all;
-  t.deepEqual(stamps, Array.from({ length: 20 }, (_, i) => i + 1));
+  t.deepEqual(
+    stamps,
+    Array.from({ length: 20 }, (_, i) => i + 1),
+  );
   // The counting client sees the same 20 frames, and their bytes, without decoding any.
   await counter.whenFrames(20);
   t.is(counter.frames, 20);

@@ -49,20 +49,34 @@ async function newPage(t: { teardown(fn: () => Promise<void>): void }, init?: ()
 }
 
 /** Opens the demo page on an edge and waits until it is subscribed. */
-async function openDemo(t: { teardown(fn: () => Promise<void>): void }, mesh: Mesh, query: string, init?: () => void): Promise<Page> {
+async function openDemo(
+  t: { teardown(fn: () => Promise<void>): void },
+  mesh: Mesh,
+  query: string,
+  init?: () => void,
+): Promise<Page> {
   const page = await newPage(t, init);
   await page.goto(`${mesh.http(mesh.edges[0]!)}/?tick=0&${query}`);
-  await page.waitForFunction(() => (window as unknown as DemoWindow).relaymeshDemo?.subscribed === true, undefined, { timeout: waitMs });
+  await page.waitForFunction(() => (window as unknown as DemoWindow).relaymeshDemo?.subscribed === true, undefined, {
+    timeout: waitMs,
+  });
   return page;
 }
 
 async function receivedCount(page: Page, count: number): Promise<ReceivedMessage[]> {
-  await page.waitForFunction((n) => ((window as unknown as DemoWindow).relaymeshDemo?.received.length ?? 0) >= n, count, { timeout: waitMs });
+  await page.waitForFunction(
+    (n) => ((window as unknown as DemoWindow).relaymeshDemo?.received.length ?? 0) >= n,
+    count,
+    { timeout: waitMs },
+  );
   return page.evaluate(() => (window as unknown as DemoWindow).relaymeshDemo!.received);
 }
 
 /** A plain HTTP server on another port: a page that loads the SDK from the edge and connects to it. */
-async function startOtherOrigin(t: { teardown(fn: () => Promise<void>): void }, edgeBase: () => string): Promise<{ origin: string }> {
+async function startOtherOrigin(
+  t: { teardown(fn: () => Promise<void>): void },
+  edgeBase: () => string,
+): Promise<{ origin: string }> {
   const server: Server = createServer((_req, res) => {
     const base = edgeBase();
     const html = `<!doctype html><meta charset="utf-8"><title>elsewhere</title><script type="module">
@@ -111,19 +125,28 @@ test('with WebSocket removed from the page it falls back to HTTP streaming and r
   const withoutSocket = await openDemo(t, mesh, 'topic=browser.fallback', () => {
     delete (window as unknown as { WebSocket?: unknown }).WebSocket;
   });
-  t.is(await withoutSocket.evaluate(() => typeof (window as unknown as { WebSocket?: unknown }).WebSocket), 'undefined');
+  t.is(
+    await withoutSocket.evaluate(() => typeof (window as unknown as { WebSocket?: unknown }).WebSocket),
+    'undefined',
+  );
   t.is(await withoutSocket.locator('#transport').textContent(), 'http-stream');
   const streamOnly = await openDemo(t, mesh, 'topic=browser.fallback&transport=http-stream');
   t.is(await streamOnly.locator('#transport').textContent(), 'http-stream');
 
-  const items = [1, 2, 3].map((n) => ({ topic: 'browser.fallback', data: { text: `message ${n}`, sentAt: Date.now() } }));
+  const items = [1, 2, 3].map((n) => ({
+    topic: 'browser.fallback',
+    data: { text: `message ${n}`, sentAt: Date.now() },
+  }));
   await publishBody(mesh.core, items);
   const strip = (list: ReceivedMessage[]): unknown[] => list.map(({ offset, data }) => ({ offset, data }));
   const overSocket = await receivedCount(withSocket, 3);
   const overStream = await receivedCount(withoutSocket, 3);
   t.deepEqual(strip(await receivedCount(streamOnly, 3)), strip(overSocket));
   t.deepEqual(strip(overStream), strip(overSocket));
-  t.deepEqual(overStream.map(({ data }) => (data as { text: string }).text), ['message 1', 'message 2', 'message 3']);
+  t.deepEqual(
+    overStream.map(({ data }) => (data as { text: string }).text),
+    ['message 1', 'message 2', 'message 3'],
+  );
 });
 
 test('a page on another origin connects when the edge allows that origin, and is refused when it does not', async (t) => {
@@ -131,14 +154,22 @@ test('a page on another origin connects when the edge allows that origin, and is
   let refusingEdge = '';
   const allowedSite = await startOtherOrigin(t, () => allowingEdge);
   const refusedSite = await startOtherOrigin(t, () => refusingEdge);
-  const allowing = await startMesh(t, { edges: [{ id: 'open-1', region: 'eu' }], edge: { origins: [allowedSite.origin] } });
-  const refusing = await startMesh(t, { edges: [{ id: 'locked-1', region: 'eu' }], edge: { origins: [allowedSite.origin] } });
+  const allowing = await startMesh(t, {
+    edges: [{ id: 'open-1', region: 'eu' }],
+    edge: { origins: [allowedSite.origin] },
+  });
+  const refusing = await startMesh(t, {
+    edges: [{ id: 'locked-1', region: 'eu' }],
+    edge: { origins: [allowedSite.origin] },
+  });
   allowingEdge = allowing.http(allowing.edges[0]!);
   refusingEdge = refusing.http(refusing.edges[0]!);
 
   const resultOf = async (page: Page, url: string): Promise<CrossOriginWindow['result']> => {
     await page.goto(url);
-    await page.waitForFunction(() => (window as unknown as CrossOriginWindow).result !== undefined, undefined, { timeout: waitMs });
+    await page.waitForFunction(() => (window as unknown as CrossOriginWindow).result !== undefined, undefined, {
+      timeout: waitMs,
+    });
     return page.evaluate(() => (window as unknown as CrossOriginWindow).result);
   };
   t.deepEqual(await resultOf(await newPage(t), `${allowedSite.origin}/`), { ok: true, edge: 'open-1' });
@@ -152,8 +183,16 @@ test('a screenshot of the demo page is written to test/artifacts/demo.png', asyn
   const page = await openDemo(t, mesh, 'topic=demo.ticker');
   await page.setViewportSize({ width: 1000, height: 700 });
   const now = Date.now();
-  await publishBody(mesh.core, ['Markets open', 'EUR/USD 1.0842', 'Edge eu-1 serving 1 browser', 'Hello from the core', 'Ticket #1293 resolved']
-    .map((text) => ({ topic: 'demo.ticker', data: { text, sentAt: now } })));
+  await publishBody(
+    mesh.core,
+    [
+      'Markets open',
+      'EUR/USD 1.0842',
+      'Edge eu-1 serving 1 browser',
+      'Hello from the core',
+      'Ticket #1293 resolved',
+    ].map((text) => ({ topic: 'demo.ticker', data: { text, sentAt: now } })),
+  );
   await receivedCount(page, 5);
   await mkdir(artifacts, { recursive: true });
   const file = `${artifacts}demo.png`;

@@ -10,7 +10,11 @@ import { RawUplink } from './helpers/raw-uplink.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-const secrets = { RELAYMESH_CLI_KEYS: 'key-one,key-two', RELAYMESH_CLI_EU: 'eu-secret-0123456789', RELAYMESH_CLI_US: 'us-secret-9876543210' };
+const secrets = {
+  RELAYMESH_CLI_KEYS: 'key-one,key-two',
+  RELAYMESH_CLI_EU: 'eu-secret-0123456789',
+  RELAYMESH_CLI_US: 'us-secret-9876543210',
+};
 
 function meshTopology([core, eu, us]: number[], extra: { auth?: unknown; secrets?: boolean } = {}) {
   const secret = (name: string) => (extra.secrets === false ? {} : { secretEnv: name });
@@ -18,8 +22,22 @@ function meshTopology([core, eu, us]: number[], extra: { auth?: unknown; secrets
     ...(extra.auth ? { auth: extra.auth } : {}),
     cores: [{ id: 'central', listen: `127.0.0.1:${core}`, url: `ws://127.0.0.1:${core}`, region: 'us' }],
     edges: [
-      { id: 'eu-1', listen: `127.0.0.1:${eu}`, url: `ws://127.0.0.1:${eu}`, region: 'eu', cores: ['central'], ...secret('RELAYMESH_CLI_EU') },
-      { id: 'us-1', listen: `127.0.0.1:${us}`, url: `ws://127.0.0.1:${us}`, region: 'us', cores: ['central'], ...secret('RELAYMESH_CLI_US') },
+      {
+        id: 'eu-1',
+        listen: `127.0.0.1:${eu}`,
+        url: `ws://127.0.0.1:${eu}`,
+        region: 'eu',
+        cores: ['central'],
+        ...secret('RELAYMESH_CLI_EU'),
+      },
+      {
+        id: 'us-1',
+        listen: `127.0.0.1:${us}`,
+        url: `ws://127.0.0.1:${us}`,
+        region: 'us',
+        cores: ['central'],
+        ...secret('RELAYMESH_CLI_US'),
+      },
     ],
   };
 }
@@ -32,14 +50,18 @@ async function status(url: string, init: RequestInit = {}): Promise<number> {
 
 test('under relaymesh up, every node wants a publish key for POST /v1/publish, /v1/mesh and /metrics', async (t) => {
   const { cli, ports } = await runTopology(t, {
-    command: ['up'], portCount: 3, nodes: 3, env: secrets,
+    command: ['up'],
+    portCount: 3,
+    nodes: 3,
+    env: secrets,
     build: (p) => meshTopology(p, { auth: { publishKeysEnv: 'RELAYMESH_CLI_KEYS' } }),
   });
   const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
   for (const port of ports) {
     const base = `http://127.0.0.1:${port}`;
     await untilStatus(`${base}/healthz`, 200);
-    const publish = (headers: Record<string, string>) => status(`${base}/v1/publish`, { method: 'POST', headers, body: JSON.stringify({ topic: 'cli.keys', data: 1 }) });
+    const publish = (headers: Record<string, string>) =>
+      status(`${base}/v1/publish`, { method: 'POST', headers, body: JSON.stringify({ topic: 'cli.keys', data: 1 }) });
     t.is(await publish({}), 401, `${base}: no key`);
     t.is(await publish(bearer('not-a-key')), 401, `${base}: a wrong key`);
     t.is(await publish(bearer('key-two')), 200, `${base}: a configured key`);
@@ -55,20 +77,38 @@ test('under relaymesh up, every node wants a publish key for POST /v1/publish, /
 test('client tokens or publish keys without edge secrets: check and up refuse the file, naming every edge', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'topology.json');
-  await writeFile(file, JSON.stringify(meshTopology([7400, 8401, 8402], {
-    secrets: false, auth: { tokens: { alg: 'HS256', secretEnv: 'RELAYMESH_CLI_KEYS' }, publishKeysEnv: 'RELAYMESH_CLI_KEYS' },
-  })));
-  for (const command of [['check', file], ['up', '--topology', file], ['core', '--id', 'central', '--topology', file]]) {
+  await writeFile(
+    file,
+    JSON.stringify(
+      meshTopology([7400, 8401, 8402], {
+        secrets: false,
+        auth: { tokens: { alg: 'HS256', secretEnv: 'RELAYMESH_CLI_KEYS' }, publishKeysEnv: 'RELAYMESH_CLI_KEYS' },
+      }),
+    ),
+  );
+  for (const command of [
+    ['check', file],
+    ['up', '--topology', file],
+    ['core', '--id', 'central', '--topology', file],
+  ]) {
     const { code, stdout, stderr } = await runCli(t, command, secrets);
     t.is(code, 1, `${command[0]}: ${stderr}`);
     t.is(stdout, '', `${command[0]}: nothing listens`);
-    t.regex(stderr, /\$\.edges\[0\]\.secretEnv: expected a secretEnv, as auth\.tokens and auth\.publishKeysEnv are set/);
+    t.regex(
+      stderr,
+      /\$\.edges\[0\]\.secretEnv: expected a secretEnv, as auth\.tokens and auth\.publishKeysEnv are set/,
+    );
     t.regex(stderr, /\$\.edges\[1\]\.secretEnv/);
   }
 });
 
-test('an open mesh says so; a stranger on the core\'s uplink cannot take a connected edge\'s id, invent an edge, or steer locate', async (t) => {
-  const core = await runTopology(t, { command: ['core', '--id', 'central'], portCount: 3, nodes: 1, build: (p) => meshTopology(p, { secrets: false }) });
+test("an open mesh says so; a stranger on the core's uplink cannot take a connected edge's id, invent an edge, or steer locate", async (t) => {
+  const core = await runTopology(t, {
+    command: ['core', '--id', 'central'],
+    portCount: 3,
+    nodes: 1,
+    build: (p) => meshTopology(p, { secrets: false }),
+  });
   const [corePort, euPort, usPort] = core.ports as [number, number, number];
   const edge = startCli(t, ['edge', '--id', 'eu-1', '--topology', core.file, '--log-level', 'warn']);
   await edge.waitFor(() => / listening on /.test(edge.stdout), 'the edge listening');
@@ -77,7 +117,8 @@ test('an open mesh says so; a stranger on the core\'s uplink cannot take a conne
   t.regex(core.cli.stderr, /OPEN: edges prove no identity on their uplinks/);
   const coreUrl = `ws://127.0.0.1:${corePort}`;
 
-  const hello = (uplink: RawUplink, id: string): void => uplink.send([frameType.hello, protocolVersion, id, 'eu', 'stranger-instance', '']);
+  const hello = (uplink: RawUplink, id: string): void =>
+    uplink.send([frameType.hello, protocolVersion, id, 'eu', 'stranger-instance', '']);
   const impostor = await RawUplink.dial(t, coreUrl);
   hello(impostor, 'eu-1');
   t.is((await impostor.closed).code, closeCodes.edgeIdInUse, 'a connected edge keeps its id');
@@ -91,7 +132,8 @@ test('an open mesh says so; a stranger on the core\'s uplink cannot take a conne
   hello(squatter, 'us-1');
   await squatter.next((frame) => frame[0] === frameType.welcome);
   squatter.send([frameType.edgeStatus, ['wss://evil.example.net', false, 0, 100_000, 0, 0, 0, 0]]);
-  const located = async (): Promise<string | null> => (await fetch(`${coreHttp}/v1/locate?region=us`, { redirect: 'manual' })).headers.get('location');
+  const located = async (): Promise<string | null> =>
+    (await fetch(`${coreHttp}/v1/locate?region=us`, { redirect: 'manual' })).headers.get('location');
   let location = await located();
   for (let i = 0; i < 2000 && location !== `ws://127.0.0.1:${usPort}/v1/ws`; i++) location = await located();
   t.is(location, `ws://127.0.0.1:${usPort}/v1/ws`, 'locate names the topology URL of us-1, never the reported one');

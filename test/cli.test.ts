@@ -35,14 +35,28 @@ test('check on the repository topology.json exits 0', async (t) => {
 test('check on a broken topology exits 1 and lists every problem with its file and JSON path', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'broken.json');
-  await writeFile(file, JSON.stringify({
-    cores: [{ id: 'central', listen: '127.0.0.1:99999', url: 'http://core', region: '' }],
-    edges: [
-      { id: 'eu 1', listen: 'nohost', url: 'ws://127.0.0.1:8401', region: 'eu', cores: ['nowhere'] },
-      { id: 'central', listen: '127.0.0.1:8402', url: 'ws://127.0.0.1:8402', region: 'us', cores: ['central'], colour: 'red' },
-    ],
-    limits: { maxMessageBytes: -1 },
-  }, null, 2));
+  await writeFile(
+    file,
+    JSON.stringify(
+      {
+        cores: [{ id: 'central', listen: '127.0.0.1:99999', url: 'http://core', region: '' }],
+        edges: [
+          { id: 'eu 1', listen: 'nohost', url: 'ws://127.0.0.1:8401', region: 'eu', cores: ['nowhere'] },
+          {
+            id: 'central',
+            listen: '127.0.0.1:8402',
+            url: 'ws://127.0.0.1:8402',
+            region: 'us',
+            cores: ['central'],
+            colour: 'red',
+          },
+        ],
+        limits: { maxMessageBytes: -1 },
+      },
+      null,
+      2,
+    ),
+  );
   const { code, stdout, stderr } = await runCli(t, ['check', file]);
   t.is(code, 1);
   t.is(stdout, '', 'nothing claims the file is ok');
@@ -88,7 +102,13 @@ test('check on a missing file, or a file that is not JSON, exits 1 and says why'
 test('up with a broken topology exits 1 before anything listens; core --id of an unknown node exits 1', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'broken.json');
-  await writeFile(file, JSON.stringify({ cores: [], edges: [{ id: 'e', listen: '127.0.0.1:0', url: 'ws://127.0.0.1:1', region: 'x', cores: ['c'] }] }));
+  await writeFile(
+    file,
+    JSON.stringify({
+      cores: [],
+      edges: [{ id: 'e', listen: '127.0.0.1:0', url: 'ws://127.0.0.1:1', region: 'x', cores: ['c'] }],
+    }),
+  );
   const up = await runCli(t, ['up', '--topology', file]);
   t.is(up.code, 1);
   t.is(up.stdout, '', 'no node printed that it listens');
@@ -103,8 +123,13 @@ test('up with a broken topology exits 1 before anything listens; core --id of an
 
 /** Runs `relaymesh up` on a topology of one core and two edges with free ports. */
 async function upMesh(t: ExecutionContext): Promise<{ up: Cli; ports: { core: number; eu: number; us: number } }> {
-  const { cli, ports: [core, eu, us] } = await runTopology(t, {
-    command: ['up'], portCount: 3, nodes: 3,
+  const {
+    cli,
+    ports: [core, eu, us],
+  } = await runTopology(t, {
+    command: ['up'],
+    portCount: 3,
+    nodes: 3,
     build: ([core, eu, us]) => ({
       cores: [{ id: 'central', listen: `127.0.0.1:${core}`, url: `ws://127.0.0.1:${core}`, region: 'us' }],
       edges: [
@@ -119,11 +144,24 @@ async function upMesh(t: ExecutionContext): Promise<{ up: Cli; ports: { core: nu
 test('up runs every node; sub and pub work against it; SIGTERM stops it with exit 0', async (t) => {
   const { up, ports } = await upMesh(t);
   const lines = up.stdout.trim().split('\n');
-  t.true(lines.some((line) => line.startsWith('core central') && line.includes(`ws://127.0.0.1:${ports.core}`)), up.stdout);
-  t.true(lines.some((line) => line.startsWith('edge eu-1') && line.includes(`ws://127.0.0.1:${ports.eu}/v1/ws`)), up.stdout);
-  t.true(lines.some((line) => line.startsWith('edge us-1') && line.includes(`ws://127.0.0.1:${ports.us}/v1/ws`)), up.stdout);
+  t.true(
+    lines.some((line) => line.startsWith('core central') && line.includes(`ws://127.0.0.1:${ports.core}`)),
+    up.stdout,
+  );
+  t.true(
+    lines.some((line) => line.startsWith('edge eu-1') && line.includes(`ws://127.0.0.1:${ports.eu}/v1/ws`)),
+    up.stdout,
+  );
+  t.true(
+    lines.some((line) => line.startsWith('edge us-1') && line.includes(`ws://127.0.0.1:${ports.us}/v1/ws`)),
+    up.stdout,
+  );
 
-  t.like(await untilStatus(`http://127.0.0.1:${ports.core}/healthz`, 200), { status: 'ok', role: 'core', id: 'central' });
+  t.like(await untilStatus(`http://127.0.0.1:${ports.core}/healthz`, 200), {
+    status: 'ok',
+    role: 'core',
+    id: 'central',
+  });
   t.like(await untilStatus(`http://127.0.0.1:${ports.eu}/healthz`, 200), { status: 'ok', role: 'edge', id: 'eu-1' });
   t.like(await untilStatus(`http://127.0.0.1:${ports.us}/healthz`, 200), { status: 'ok', role: 'edge', id: 'us-1' });
 
@@ -141,7 +179,10 @@ test('up runs every node; sub and pub work against it; SIGTERM stops it with exi
 
   const subExit = await sub.exited;
   t.deepEqual(subExit, { code: 0, signal: null }, sub.stderr);
-  const received = sub.stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown);
+  const received = sub.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as unknown);
   t.deepEqual(received, [
     { topic: 'cli.topic', epoch: position.epoch, offset: 1, data: { a: 1 } },
     { topic: 'cli.topic', epoch: position.epoch, offset: 2, data: 'hello there' },

@@ -7,7 +7,6 @@ import { collector } from './helpers/collector.js';
 import { startMesh } from './helpers/mesh.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 
-
 test('connect, subscribe with a callback and an iterator, publish with acknowledgement', async (t) => {
   const mesh = await startMesh(t);
   const client = new NodeMeshClient({ url: mesh.edges[0]!.url });
@@ -26,7 +25,10 @@ test('connect, subscribe with a callback and an iterator, publish with acknowled
   const second = await other.publish('prices.eur-usd', { bid: 1.09 });
   t.is(second.offset, first.offset + 1);
 
-  t.deepEqual((await seen.until(2)).map((message) => message.data), [{ bid: 1.08 }, { bid: 1.09 }]);
+  t.deepEqual(
+    (await seen.until(2)).map((message) => message.data),
+    [{ bid: 1.08 }, { bid: 1.09 }],
+  );
   const received: unknown[] = [];
   for await (const message of iterated) {
     received.push(message.data);
@@ -48,8 +50,15 @@ test('after a cut connection the client reconnects, resubscribes with since and 
 
   const seen = collector();
   const answers: boolean[] = [];
-  await client.subscribe('chat.room-17', { onMessage: seen.onMessage, onSubscribed: ({ recovered }) => answers.push(recovered) });
-  const publish = (data: unknown) => fetch(`${mesh.http(mesh.core)}/v1/publish`, { method: 'POST', body: JSON.stringify({ topic: 'chat.room-17', data }) });
+  await client.subscribe('chat.room-17', {
+    onMessage: seen.onMessage,
+    onSubscribed: ({ recovered }) => answers.push(recovered),
+  });
+  const publish = (data: unknown) =>
+    fetch(`${mesh.http(mesh.core)}/v1/publish`, {
+      method: 'POST',
+      body: JSON.stringify({ topic: 'chat.room-17', data }),
+    });
   await publish(1);
   await publish(2);
   await seen.until(2);
@@ -63,8 +72,14 @@ test('after a cut connection the client reconnects, resubscribes with since and 
   await publish(6);
 
   const messages = await seen.until(6);
-  t.deepEqual(messages.map((message) => message.data), [1, 2, 3, 4, 5, 6]);
-  t.deepEqual(messages.map((message) => message.offset), [1, 2, 3, 4, 5, 6]);
+  t.deepEqual(
+    messages.map((message) => message.data),
+    [1, 2, 3, 4, 5, 6],
+  );
+  t.deepEqual(
+    messages.map((message) => message.offset),
+    [1, 2, 3, 4, 5, 6],
+  );
   t.deepEqual(answers, [false, true], 'the resubscription recovered the gap');
   t.true(states.includes('reconnecting'));
   t.is(states[states.length - 1], 'connected');

@@ -47,7 +47,11 @@ const sampleFrames: UplinkFrame[] = [
   [frameType.digestMismatch, []],
   [frameType.challenge, 'Zm9vYmFyYmF6cXV4LW5vbmNlLTMyLWJ5dGVzLWxvbmc'],
   [frameType.edgeStatus, ['ws://127.0.0.1:8401', false, 3, 100_000, 2, 40, 10, 1]],
-  [frameType.meshView, [['central', 'us', 'ws://127.0.0.1:7400', 2, 10, 20]], [['eu-1', 'eu', 'central', 'wss://eu.example.net', true, 0, 5, 0, 0, 0, 0]]],
+  [
+    frameType.meshView,
+    [['central', 'us', 'ws://127.0.0.1:7400', 2, 10, 20]],
+    [['eu-1', 'eu', 'central', 'wss://eu.example.net', true, 0, 5, 0, 0, 0, 0]],
+  ],
   [frameType.meshView, [], []],
   [frameType.cancel, 7],
 ];
@@ -58,8 +62,10 @@ const sides = {
   edge: { decode: decodeCoreFrames, table: coreFrameFields },
 };
 /** The side that receives `frame`, and so decodes it. */
-const receiverOf = (frame: UplinkFrame): 'core' | 'edge' => (Object.hasOwn(edgeFrameFields, frame[0]) ? 'core' : 'edge');
-const decodeAtReceiver = (frame: UplinkFrame, bytes: Uint8Array = encodeFrame(frame)): UplinkFrame[] => sides[receiverOf(frame)].decode(bytes);
+const receiverOf = (frame: UplinkFrame): 'core' | 'edge' =>
+  Object.hasOwn(edgeFrameFields, frame[0]) ? 'core' : 'edge';
+const decodeAtReceiver = (frame: UplinkFrame, bytes: Uint8Array = encodeFrame(frame)): UplinkFrame[] =>
+  sides[receiverOf(frame)].decode(bytes);
 const samplesFor = (side: 'core' | 'edge'): UplinkFrame[] => sampleFrames.filter((frame) => receiverOf(frame) === side);
 
 /** Frames compared by value: decoded byte fields are Buffers, so compare them as plain arrays of numbers. */
@@ -80,7 +86,7 @@ test('every frame type has a sample', (t) => {
   for (const [name, type] of Object.entries(frameType)) t.true(covered.has(type), name);
 });
 
-test('each frame round-trips through encodeFrame and its receiver\'s decoder', (t) => {
+test("each frame round-trips through encodeFrame and its receiver's decoder", (t) => {
   for (const frame of sampleFrames) {
     const decoded = decodeAtReceiver(frame);
     t.is(decoded.length, 1);
@@ -100,7 +106,11 @@ test('frames concatenated in one buffer decode to the list', (t) => {
 test('each side refuses the frames of the other side: a core frame reaching the edge is as wrong as garbage', (t) => {
   for (const frame of sampleFrames) {
     const other = receiverOf(frame) === 'core' ? sides.edge : sides.core;
-    t.throws(() => other.decode(encodeFrame(frame)), { instanceOf: RelayError, message: /unexpected uplink frame type/ }, `frame type ${frame[0]}`);
+    t.throws(
+      () => other.decode(encodeFrame(frame)),
+      { instanceOf: RelayError, message: /unexpected uplink frame type/ },
+      `frame type ${frame[0]}`,
+    );
   }
 });
 
@@ -128,7 +138,11 @@ test('truncated frames throw a RelayError', (t) => {
   for (const frame of sampleFrames) {
     const encoded = encodeFrame(frame);
     for (let length = 0; length < encoded.length; length += length < 40 ? 1 : 997) {
-      t.throws(() => decodeAtReceiver(frame, encoded.subarray(0, length)), { instanceOf: RelayError }, `type ${frame[0]} cut at ${length}`);
+      t.throws(
+        () => decodeAtReceiver(frame, encoded.subarray(0, length)),
+        { instanceOf: RelayError },
+        `type ${frame[0]} cut at ${length}`,
+      );
     }
   }
 });
@@ -182,10 +196,13 @@ test('ill-shaped frames throw a RelayError', (t) => {
     [frameType.error, 1, 'internal'],
   ];
   for (const value of bad) {
-    for (const { decode } of Object.values(sides)) t.throws(() => decode(packValue(value)), { instanceOf: RelayError }, JSON.stringify(value));
+    for (const { decode } of Object.values(sides))
+      t.throws(() => decode(packValue(value)), { instanceOf: RelayError }, JSON.stringify(value));
   }
   // One bad frame spoils the whole message, even after good ones.
-  t.throws(() => decodeEdgeFrames(Buffer.concat([encodeFrame(sampleFrames[0]!), packValue([frameType.hello])])), { instanceOf: RelayError });
+  t.throws(() => decodeEdgeFrames(Buffer.concat([encodeFrame(sampleFrames[0]!), packValue([frameType.hello])])), {
+    instanceOf: RelayError,
+  });
 });
 
 test('msgpack oddities: 0xC1, nil, extension types, uint64, NaN, empty input', (t) => {
@@ -254,7 +271,9 @@ test('property: mutated valid frames decode to checked frames or throw a RelayEr
       const input = Buffer.from(encodeFrame(frame));
       for (const [at, value] of edits) input[at % input.length] = value;
       try {
-        return decodeAtReceiver(frame, input).every((decoded) => frameProblem(decoded, sides[receiverOf(frame)].table) === undefined);
+        return decodeAtReceiver(frame, input).every(
+          (decoded) => frameProblem(decoded, sides[receiverOf(frame)].table) === undefined,
+        );
       } catch (error) {
         return isRelayError(error);
       }
@@ -275,10 +294,13 @@ function hasProtoKey(value: unknown): boolean {
   }
   return false;
 }
-const jsonValueArb = (constraints?: fc.JsonSharedConstraints): fc.Arbitrary<fc.JsonValue> => fc.jsonValue(constraints).filter((value) => !hasProtoKey(value));
+const jsonValueArb = (constraints?: fc.JsonSharedConstraints): fc.Arbitrary<fc.JsonValue> =>
+  fc.jsonValue(constraints).filter((value) => !hasProtoKey(value));
 
 test('a `__proto__` key in a payload is renamed by msgpackr, and never pollutes prototypes', (t) => {
-  const decoded = unpackValue(packValue(JSON.parse('{"x":{"__proto__":{"polluted":1}}}'))) as { x: Record<string, unknown> };
+  const decoded = unpackValue(packValue(JSON.parse('{"x":{"__proto__":{"polluted":1}}}'))) as {
+    x: Record<string, unknown>;
+  };
   t.is(Object.getPrototypeOf(decoded.x), Object.prototype);
   t.is(decoded.x.polluted, undefined);
   t.is(({} as Record<string, unknown>).polluted, undefined);
@@ -290,14 +312,21 @@ const kinds = new Set(['op', 'fatal', 'invalid']);
 
 test('property: decodeClientMessage never throws on random msgpack bytes', (t) => {
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 64 }), (input) => kinds.has(decodeClientMessage(input, true, 'msgpack').kind)),
+    fc.property(fc.uint8Array({ maxLength: 64 }), (input) =>
+      kinds.has(decodeClientMessage(input, true, 'msgpack').kind),
+    ),
     { seed: 42, numRuns: 20_000 },
   );
   t.pass();
 });
 
 test('property: decodeClientMessage never throws on random text or random JSON', (t) => {
-  const text = fc.oneof(fc.string({ maxLength: 64 }), fc.string({ unit: 'binary', maxLength: 64 }), fc.json(), jsonValueArb().map((value) => JSON.stringify(value)));
+  const text = fc.oneof(
+    fc.string({ maxLength: 64 }),
+    fc.string({ unit: 'binary', maxLength: 64 }),
+    fc.json(),
+    jsonValueArb().map((value) => JSON.stringify(value)),
+  );
   fc.assert(
     fc.property(text, (input) => kinds.has(decodeClientMessage(input, false, 'json').kind)),
     { seed: 42, numRuns: 20_000 },
@@ -313,7 +342,10 @@ const opLike = fc.record(
     topic: fc.oneof(fc.constantFrom('a.b', 'chat.*'), jsonValueArb({ maxDepth: 1 })),
     token: fc.oneof(fc.string({ maxLength: 4 }), jsonValueArb({ maxDepth: 1 })),
     data: jsonValueArb({ maxDepth: 2 }),
-    since: fc.oneof(fc.record({ epoch: fc.string({ maxLength: 4 }), offset: fc.integer({ min: -2, max: 5 }) }), jsonValueArb({ maxDepth: 1 })),
+    since: fc.oneof(
+      fc.record({ epoch: fc.string({ maxLength: 4 }), offset: fc.integer({ min: -2, max: 5 }) }),
+      jsonValueArb({ maxDepth: 1 }),
+    ),
   },
   { requiredKeys: [] },
 );
@@ -337,14 +369,24 @@ test('decodeClientMessage: frame kind and format must agree', (t) => {
   t.is(decodeClientMessage(packValue({ op: 'ping' }).toString('latin1'), false, 'msgpack').kind, 'fatal');
   t.is(decodeClientMessage(packValue({ op: 'ping' }), false, 'msgpack').kind, 'fatal');
   t.deepEqual(decodeClientMessage('{"op":"ping","id":1}', false, 'json'), { kind: 'op', op: { op: 'ping', id: 1 } });
-  t.deepEqual(decodeClientMessage(Buffer.from('{"op":"ping","id":1}'), false, 'json'), { kind: 'op', op: { op: 'ping', id: 1 } });
-  t.deepEqual(decodeClientMessage(packValue({ op: 'ping', id: 'x' }), true, 'msgpack'), { kind: 'op', op: { op: 'ping', id: 'x' } });
+  t.deepEqual(decodeClientMessage(Buffer.from('{"op":"ping","id":1}'), false, 'json'), {
+    kind: 'op',
+    op: { op: 'ping', id: 1 },
+  });
+  t.deepEqual(decodeClientMessage(packValue({ op: 'ping', id: 'x' }), true, 'msgpack'), {
+    kind: 'op',
+    op: { op: 'ping', id: 'x' },
+  });
   t.is(decodeClientMessage('{"op":', false, 'json').kind, 'fatal');
   t.is(decodeClientMessage('', false, 'json').kind, 'fatal');
 });
 
 test('decodeClientMessage: msgpack sub with binary-free since and pub with binary data', (t) => {
-  const sub = decodeClientMessage(packValue({ op: 'sub', id: 2, topic: 'a.b', since: { epoch: 'e', offset: 4 } }), true, 'msgpack');
+  const sub = decodeClientMessage(
+    packValue({ op: 'sub', id: 2, topic: 'a.b', since: { epoch: 'e', offset: 4 } }),
+    true,
+    'msgpack',
+  );
   t.deepEqual(sub, { kind: 'op', op: { op: 'sub', id: 2, topic: 'a.b', since: { epoch: 'e', offset: 4 } } });
   const pub = decodeClientMessage(packValue({ op: 'pub', id: 3, topic: 'a.b', data: bytes(1, 2, 3) }), true, 'msgpack');
   t.is(pub.kind, 'op');
@@ -359,21 +401,66 @@ test('decodeClientMessage: msgpack sub with binary-free since and pub with binar
 test('parseClientOp: valid ops', (t) => {
   const cases: Array<[unknown, unknown]> = [
     [{ op: 'connect' }, { op: 'connect' }],
-    [{ op: 'connect', token: 'jwt' }, { op: 'connect', token: 'jwt' }],
-    [{ op: 'connect', id: 1, token: 'jwt' }, { op: 'connect', token: 'jwt', id: 1 }],
-    [{ op: 'sub', id: 1, topic: 'a.b' }, { op: 'sub', topic: 'a.b', id: 1 }],
-    [{ op: 'sub', topic: 'a.*' }, { op: 'sub', topic: 'a.*' }],
-    [{ op: 'sub', id: 'x', topic: 'a.b', since: null }, { op: 'sub', topic: 'a.b', id: 'x' }],
-    [{ op: 'sub', id: 2, topic: 'a.b', since: { epoch: 'e1', offset: 0 } }, { op: 'sub', topic: 'a.b', since: { epoch: 'e1', offset: 0 }, id: 2 }],
-    [{ op: 'sub', id: 2, topic: 'a.b', since: { epoch: 'e1', offset: 9, extra: true } }, { op: 'sub', topic: 'a.b', since: { epoch: 'e1', offset: 9 }, id: 2 }],
-    [{ op: 'unsub', id: 3, topic: 'a.b' }, { op: 'unsub', topic: 'a.b', id: 3 }],
-    [{ op: 'pub', id: 4, topic: 'a.b', data: { x: 1 } }, { op: 'pub', topic: 'a.b', data: { x: 1 }, id: 4 }],
-    [{ op: 'pub', id: 4, topic: 'a.b', data: null }, { op: 'pub', topic: 'a.b', data: null, id: 4 }],
-    [{ op: 'pub', topic: 'a.b', data: 0 }, { op: 'pub', topic: 'a.b', data: 0 }],
-    [{ op: 'pub', topic: 'a.b', data: '' }, { op: 'pub', topic: 'a.b', data: '' }],
-    [{ op: 'ping', id: 5 }, { op: 'ping', id: 5 }],
-    [{ op: 'ping', id: 'a'.repeat(256) }, { op: 'ping', id: 'a'.repeat(256) }],
-    [{ op: 'ping', id: -1.5 }, { op: 'ping', id: -1.5 }],
+    [
+      { op: 'connect', token: 'jwt' },
+      { op: 'connect', token: 'jwt' },
+    ],
+    [
+      { op: 'connect', id: 1, token: 'jwt' },
+      { op: 'connect', token: 'jwt', id: 1 },
+    ],
+    [
+      { op: 'sub', id: 1, topic: 'a.b' },
+      { op: 'sub', topic: 'a.b', id: 1 },
+    ],
+    [
+      { op: 'sub', topic: 'a.*' },
+      { op: 'sub', topic: 'a.*' },
+    ],
+    [
+      { op: 'sub', id: 'x', topic: 'a.b', since: null },
+      { op: 'sub', topic: 'a.b', id: 'x' },
+    ],
+    [
+      { op: 'sub', id: 2, topic: 'a.b', since: { epoch: 'e1', offset: 0 } },
+      { op: 'sub', topic: 'a.b', since: { epoch: 'e1', offset: 0 }, id: 2 },
+    ],
+    [
+      { op: 'sub', id: 2, topic: 'a.b', since: { epoch: 'e1', offset: 9, extra: true } },
+      { op: 'sub', topic: 'a.b', since: { epoch: 'e1', offset: 9 }, id: 2 },
+    ],
+    [
+      { op: 'unsub', id: 3, topic: 'a.b' },
+      { op: 'unsub', topic: 'a.b', id: 3 },
+    ],
+    [
+      { op: 'pub', id: 4, topic: 'a.b', data: { x: 1 } },
+      { op: 'pub', topic: 'a.b', data: { x: 1 }, id: 4 },
+    ],
+    [
+      { op: 'pub', id: 4, topic: 'a.b', data: null },
+      { op: 'pub', topic: 'a.b', data: null, id: 4 },
+    ],
+    [
+      { op: 'pub', topic: 'a.b', data: 0 },
+      { op: 'pub', topic: 'a.b', data: 0 },
+    ],
+    [
+      { op: 'pub', topic: 'a.b', data: '' },
+      { op: 'pub', topic: 'a.b', data: '' },
+    ],
+    [
+      { op: 'ping', id: 5 },
+      { op: 'ping', id: 5 },
+    ],
+    [
+      { op: 'ping', id: 'a'.repeat(256) },
+      { op: 'ping', id: 'a'.repeat(256) },
+    ],
+    [
+      { op: 'ping', id: -1.5 },
+      { op: 'ping', id: -1.5 },
+    ],
     [{ op: 'ping', unknownField: 1 }, { op: 'ping' }],
   ];
   for (const [input, op] of cases) t.deepEqual(parseClientOp(input), { kind: 'op', op }, JSON.stringify(input));
@@ -405,7 +492,8 @@ test('parseClientOp: known ops with bad fields are invalid, echoing a valid id',
     const withoutId = parseClientOp(input);
     t.is(withoutId.kind, 'invalid', JSON.stringify(input));
     t.false('id' in withoutId, JSON.stringify(input));
-    if (withoutId.kind === 'invalid') t.true(withoutId.message.includes(`\`${field}\``), `${JSON.stringify(input)}: ${withoutId.message}`);
+    if (withoutId.kind === 'invalid')
+      t.true(withoutId.message.includes(`\`${field}\``), `${JSON.stringify(input)}: ${withoutId.message}`);
     for (const id of [17, 'req-1']) {
       const withId = parseClientOp({ ...input, id });
       t.is(withId.kind, 'invalid');
@@ -512,7 +600,14 @@ test('property: jsonMsgOp gives the plain data for JSON-like payloads', (t) => {
   fc.assert(
     fc.property(topicArb, epochArb, offsetArb, jsonValueArb(), (topic, epoch, offset, data) => {
       const op = JSON.parse(jsonMsgOp(topic, epoch, offset, packValue(data)).toString()) as Record<string, unknown>;
-      return !('enc' in op) && op.op === 'msg' && op.topic === topic && op.epoch === epoch && op.offset === offset && normalize(op.data) === normalize(data);
+      return (
+        !('enc' in op) &&
+        op.op === 'msg' &&
+        op.topic === topic &&
+        op.epoch === epoch &&
+        op.offset === offset &&
+        normalize(op.data) === normalize(data)
+      );
     }),
     { seed: 42, numRuns: 2000 },
   );
@@ -523,7 +618,12 @@ test('property: jsonMsgOp gives base64 with enc "base64" for binary payloads', (
   fc.assert(
     fc.property(epochArb, offsetArb, fc.uint8Array({ maxLength: 300 }), (epoch, offset, data) => {
       const op = JSON.parse(jsonMsgOp('a.b', epoch, offset, packValue(data)).toString()) as Record<string, unknown>;
-      return op.enc === 'base64' && typeof op.data === 'string' && Buffer.from(op.data, 'base64').equals(Buffer.from(data)) && op.offset === offset;
+      return (
+        op.enc === 'base64' &&
+        typeof op.data === 'string' &&
+        Buffer.from(op.data, 'base64').equals(Buffer.from(data)) &&
+        op.offset === offset
+      );
     }),
     { seed: 42, numRuns: 1000 },
   );

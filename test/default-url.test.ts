@@ -16,11 +16,23 @@ async function file(t: ExecutionContext, text: string): Promise<string> {
 }
 
 test('the first edge and core of a topology that needs secrets this shell does not have', async (t) => {
-  const path = await file(t, JSON.stringify({
-    auth: { tokens: { alg: 'HS256', secretEnv: 'RELAYMESH_UNSET_FOR_THIS_TEST' } },
-    cores: [{ id: 'c', listen: '0.0.0.0:7400', url: 'wss://core.example:7400', region: 'us' }],
-    edges: [{ id: 'e', listen: '0.0.0.0:8401', url: 'wss://eu.example:8401', region: 'eu', cores: ['c'], secretEnv: 'RELAYMESH_UNSET_EDGE' }],
-  }));
+  const path = await file(
+    t,
+    JSON.stringify({
+      auth: { tokens: { alg: 'HS256', secretEnv: 'RELAYMESH_UNSET_FOR_THIS_TEST' } },
+      cores: [{ id: 'c', listen: '0.0.0.0:7400', url: 'wss://core.example:7400', region: 'us' }],
+      edges: [
+        {
+          id: 'e',
+          listen: '0.0.0.0:8401',
+          url: 'wss://eu.example:8401',
+          region: 'eu',
+          cores: ['c'],
+          secretEnv: 'RELAYMESH_UNSET_EDGE',
+        },
+      ],
+    }),
+  );
   t.is(await defaultUrl('edges', path), 'wss://eu.example:8401');
   t.is(await defaultUrl('cores', path), 'wss://core.example:7400');
 });
@@ -32,5 +44,7 @@ test('no topology file: the default local mesh', async (t) => {
 
 test('a file that is not JSON or names no url is an error that says to pass --url', async (t) => {
   await t.throwsAsync(defaultUrl('edges', await file(t, '{ nope')), { message: /not valid JSON.*--url/ });
-  await t.throwsAsync(defaultUrl('edges', await file(t, '{"edges": []}')), { message: /names no edge url; pass --url/ });
+  await t.throwsAsync(defaultUrl('edges', await file(t, '{"edges": []}')), {
+    message: /names no edge url; pass --url/,
+  });
 });

@@ -22,7 +22,11 @@ class FramePeer {
   private readonly waiters = new Set<() => void>();
 
   /** `decode` takes what the other end sends (a core's frames for a fake edge); `onFrame` sees each frame as it arrives, to answer it. */
-  constructor(readonly ws: WebSocket, decode: (data: Buffer) => UplinkFrame[], onFrame?: (frame: UplinkFrame, peer: FramePeer) => void) {
+  constructor(
+    readonly ws: WebSocket,
+    decode: (data: Buffer) => UplinkFrame[],
+    onFrame?: (frame: UplinkFrame, peer: FramePeer) => void,
+  ) {
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer) => {
       for (const frame of decode(data)) {
@@ -61,7 +65,9 @@ class FramePeer {
       };
       const timer = setTimeout(() => {
         this.waiters.delete(check);
-        reject(new Error(`no matching frame within ${DEADLINE_MS} ms; received ${JSON.stringify(this.frames.slice(-8))}`));
+        reject(
+          new Error(`no matching frame within ${DEADLINE_MS} ms; received ${JSON.stringify(this.frames.slice(-8))}`),
+        );
       }, DEADLINE_MS);
       if (!check()) this.waiters.add(check);
     });
@@ -74,16 +80,21 @@ function digestOf(...subscriptions: string[]): DigestValue {
   return digest.value;
 }
 
-const isType = (type: number) => (frame: UplinkFrame): boolean => frame[0] === type;
+const isType =
+  (type: number) =>
+  (frame: UplinkFrame): boolean =>
+    frame[0] === type;
 
 /** The core's `relaymesh_core_digest_mismatches_total` for one edge, read from its /metrics page. */
 async function mismatchesCounted(core: CoreHandle, edgeId: string): Promise<number> {
   const text = await (await fetch(`${core.url.replace(/^ws/, 'http')}/metrics`)).text();
-  const line = text.split('\n').find((row) => row.startsWith('relaymesh_core_digest_mismatches_total{') && row.includes(`edge="${edgeId}"`));
+  const line = text
+    .split('\n')
+    .find((row) => row.startsWith('relaymesh_core_digest_mismatches_total{') && row.includes(`edge="${edgeId}"`));
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
-test('core: a matching digest goes unanswered; a differing one is answered with the core\'s set and counted', async (t) => {
+test("core: a matching digest goes unanswered; a differing one is answered with the core's set and counted", async (t) => {
   const core = await startCore({ id: 'central', logger: silentLogger });
   t.teardown(() => core.close());
   const edge = await FramePeer.dial(t, `${core.url}${uplinkPath}`);
@@ -126,23 +137,29 @@ async function startFakeCore(t: ExecutionContext): Promise<{ url: string; connec
   await once(wss, 'listening');
   const connection = new Promise<FramePeer>((resolve) => {
     wss.once('connection', (ws) => {
-      resolve(new FramePeer(ws, decodeEdgeFrames, (frame, peer) => {
-        if (frame[0] === frameType.hello) peer.send([frameType.welcome, 'fake']);
-        // As a real core would: a resubscription from ('E', 0) is recovered, with nothing to replay.
-        if (frame[0] === frameType.sub) peer.send([frameType.subok, frame[1], 'E', 0, frame[3]?.[0] === 'E']);
-      }));
+      resolve(
+        new FramePeer(ws, decodeEdgeFrames, (frame, peer) => {
+          if (frame[0] === frameType.hello) peer.send([frameType.welcome, 'fake']);
+          // As a real core would: a resubscription from ('E', 0) is recovered, with nothing to replay.
+          if (frame[0] === frameType.sub) peer.send([frameType.subok, frame[1], 'E', 0, frame[3]?.[0] === 'E']);
+        }),
+      );
     });
   });
   return { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, connection };
 }
 
-const describe = (frame: UplinkFrame): string => JSON.stringify(frame[0] === frameType.sub ? [frame[0], frame[2], frame[3]] : frame);
+const describe = (frame: UplinkFrame): string =>
+  JSON.stringify(frame[0] === frameType.sub ? [frame[0], frame[2], frame[3]] : frame);
 
-test('edge: sends the digest of its interest periodically, and repairs from the core\'s set on a mismatch', async (t) => {
+test("edge: sends the digest of its interest periodically, and repairs from the core's set on a mismatch", async (t) => {
   const fakeCore = await startFakeCore(t);
   const edge = await startEdge({
-    id: 'e1', region: 'eu', cores: [{ id: 'fake', url: fakeCore.url }],
-    uplink: { digestMs: 100, heartbeatMs: 60_000 }, logger: silentLogger,
+    id: 'e1',
+    region: 'eu',
+    cores: [{ id: 'fake', url: fakeCore.url }],
+    uplink: { digestMs: 100, heartbeatMs: 60_000 },
+    logger: silentLogger,
   });
   t.teardown(() => edge.close());
   await edge.ready();
@@ -167,12 +184,21 @@ test('edge: sends the digest of its interest periodically, and repairs from the 
   await core.find((frame) => frame[0] === frameType.unsub && frame[1] === 'phantom.topic', mark);
   await core.find((frame) => frame[0] === frameType.sub && frame[2] === 'x.y', mark);
   await core.find((frame) => frame[0] === frameType.sub && frame[2] === 'p.*', mark);
-  const repair = core.frames.slice(mark).filter((frame) => frame[0] !== frameType.digest).map(describe).sort();
-  t.deepEqual(repair, [
-    [frameType.sub, 'x.y', ['E', 0]],
-    [frameType.sub, 'p.*', null],
-    [frameType.unsub, 'phantom.topic'],
-  ].map((frame) => JSON.stringify(frame)).sort());
+  const repair = core.frames
+    .slice(mark)
+    .filter((frame) => frame[0] !== frameType.digest)
+    .map(describe)
+    .sort();
+  t.deepEqual(
+    repair,
+    [
+      [frameType.sub, 'x.y', ['E', 0]],
+      [frameType.sub, 'p.*', null],
+      [frameType.unsub, 'phantom.topic'],
+    ]
+      .map((frame) => JSON.stringify(frame))
+      .sort(),
+  );
 
   // The fake core answered those `sub`s; messages after the answers reach the client once each.
   core.send(
@@ -181,12 +207,18 @@ test('edge: sends the digest of its interest periodically, and repairs from the 
     [frameType.msg, 'x.y', 'E', 2, packValue('marker')],
   );
   const messages = await client.messages(3);
-  t.deepEqual(messages.map((op) => [op.topic, op.epoch, op.offset, op.data]), [
-    ['x.y', 'E', 1, 'hi'],
-    ['p.q', 'E', 1, 'by pattern'],
-    ['x.y', 'E', 2, 'marker'],
-  ]);
-  t.deepEqual(client.received.filter((op) => op.op === 'reset' || op.op === 'error'), []);
+  t.deepEqual(
+    messages.map((op) => [op.topic, op.epoch, op.offset, op.data]),
+    [
+      ['x.y', 'E', 1, 'hi'],
+      ['p.q', 'E', 1, 'by pattern'],
+      ['x.y', 'E', 2, 'marker'],
+    ],
+  );
+  t.deepEqual(
+    client.received.filter((op) => op.op === 'reset' || op.op === 'error'),
+    [],
+  );
 
   // The repair changed nothing the edge holds: its digest is the same.
   const afterRepair = await core.find(isType(frameType.digest), core.frames.length);

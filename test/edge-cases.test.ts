@@ -32,7 +32,11 @@ test('an exact subscription with since under a pattern of the same session repla
   await publish(mesh.core, 'chat.a', 5);
   await client.messages(7);
   const replayedThenLive = client.received.slice(client.received.indexOf(answer) + 1).filter((op) => op.op === 'msg');
-  t.deepEqual(replayedThenLive.map((op) => op.offset), [3, 4, 5], 'the replay asked for, then the live message once');
+  t.deepEqual(
+    replayedThenLive.map((op) => op.offset),
+    [3, 4, 5],
+    'the replay asked for, then the live message once',
+  );
 });
 
 test('subscribing while the client reconnects resolves once connected, with no duplicate subscription', async (t) => {
@@ -44,7 +48,9 @@ test('subscribing while the client reconnects resolves once connected, with no d
   const errors: string[] = [];
   client.on('error', (error) => errors.push(error.message));
   await client.connect();
-  const reconnecting = new Promise<void>((resolve) => client.on('state', (state) => state === 'reconnecting' && resolve()));
+  const reconnecting = new Promise<void>((resolve) =>
+    client.on('state', (state) => state === 'reconnecting' && resolve()),
+  );
   proxy.refuse(true);
   proxy.cut();
   await reconnecting;

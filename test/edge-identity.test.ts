@@ -22,7 +22,7 @@ const euSecret = 'eu-secret-7f3c9a1e5b2d4c6e8a0f';
 const usSecret = 'us-secret-2b4d6f8a0c1e3a5c7e9b';
 const wrongSecret = 'wrong-secret-d1e2f3a4b5c6d7e8f9';
 const refusedMessage = 'uplink refused: the edge did not prove its identity';
-const edgeRefusedMessage = 'the core refused this edge\'s identity';
+const edgeRefusedMessage = "the core refused this edge's identity";
 
 type LogEntry = Record<string, unknown> & { msg?: string };
 
@@ -57,7 +57,11 @@ class LogCapture {
       };
       const timer = setTimeout(() => {
         this.waiters.delete(check);
-        reject(new Error(`no ${count} matching log entries within ${DEADLINE_MS} ms; last: ${this.lines.slice(-5).join('')}`));
+        reject(
+          new Error(
+            `no ${count} matching log entries within ${DEADLINE_MS} ms; last: ${this.lines.slice(-5).join('')}`,
+          ),
+        );
       }, DEADLINE_MS);
       if (!check()) this.waiters.add(check);
     });
@@ -69,20 +73,34 @@ class LogCapture {
   }
 }
 
-const refusal = (reason: UplinkRefusal, edge?: string) => (entry: LogEntry): boolean =>
-  entry.msg === refusedMessage && entry.reason === reason && (edge === undefined || entry.edge === edge);
+const refusal =
+  (reason: UplinkRefusal, edge?: string) =>
+  (entry: LogEntry): boolean =>
+    entry.msg === refusedMessage && entry.reason === reason && (edge === undefined || entry.edge === edge);
 
-async function startCoreWithSecrets(t: ExecutionContext, secrets?: Map<string, string>): Promise<{ core: CoreHandle; log: LogCapture }> {
+async function startCoreWithSecrets(
+  t: ExecutionContext,
+  secrets?: Map<string, string>,
+): Promise<{ core: CoreHandle; log: LogCapture }> {
   const log = new LogCapture();
   const core = await startCore({ id: 'central', logger: log.logger, ...(secrets ? { edgeSecrets: secrets } : {}) });
   t.teardown(() => core.close());
   return { core, log };
 }
 
-async function startTestEdge(t: ExecutionContext, id: string, coreUrl: string, secret?: string, heartbeatMs = 600_000): Promise<{ edge: EdgeHandle; log: LogCapture }> {
+async function startTestEdge(
+  t: ExecutionContext,
+  id: string,
+  coreUrl: string,
+  secret?: string,
+  heartbeatMs = 600_000,
+): Promise<{ edge: EdgeHandle; log: LogCapture }> {
   const log = new LogCapture();
   const edge = await startEdge({
-    id, region: 'eu', cores: [{ id: 'central', url: coreUrl }], logger: log.logger,
+    id,
+    region: 'eu',
+    cores: [{ id: 'central', url: coreUrl }],
+    logger: log.logger,
     // Fast retries, so refusals repeat within the test; no pings unless a test asks.
     uplink: { heartbeatMs, reconnectBaseMs: 10, reconnectMaxMs: 50 },
     ...(secret === undefined ? {} : { secret }),
@@ -103,7 +121,11 @@ function assertNoSecrets(t: ExecutionContext, logs: LogCapture[], secrets: strin
   }
 }
 
-const bothSecrets = (): Map<string, string> => new Map([['eu-1', euSecret], ['us-1', usSecret]]);
+const bothSecrets = (): Map<string, string> =>
+  new Map([
+    ['eu-1', euSecret],
+    ['us-1', usSecret],
+  ]);
 
 test('edges with the right secrets connect, and clients subscribe and publish through them end to end', async (t) => {
   const { core, log: coreLog } = await startCoreWithSecrets(t, bothSecrets());
@@ -117,9 +139,14 @@ test('edges with the right secrets connect, and clients subscribe and publish th
   const publisher = await RawClient.connected(t, us.edge.url, 'msgpack');
   publisher.send({ op: 'pub', id: 'p1', topic: 'chat.room-1', data: { text: 'through both edges' } });
   t.like(await publisher.next((op) => op.id === 'p1'), { op: 'puback', offset: 1 });
-  t.like(await subscriber.next((op) => op.op === 'msg'), { topic: 'chat.room-1', offset: 1, data: { text: 'through both edges' } });
+  t.like(await subscriber.next((op) => op.op === 'msg'), {
+    topic: 'chat.room-1',
+    offset: 1,
+    data: { text: 'through both edges' },
+  });
 
-  for (const reason of ['no_challenge', 'unknown_edge', 'no_proof', 'bad_proof'] as const) t.is(await refusedCount(core, reason), 0);
+  for (const reason of ['no_challenge', 'unknown_edge', 'no_proof', 'bad_proof'] as const)
+    t.is(await refusedCount(core, reason), 0);
   t.false(coreLog.entries.some((entry) => entry.msg === refusedMessage));
   assertNoSecrets(t, [coreLog, eu.log, us.log], [euSecret, usSecret]);
 });
@@ -137,7 +164,7 @@ test('an edge with a wrong secret is refused and keeps retrying; it gets in once
   t.like(edgeError, { level: 50, core: 'central', code: closeCodes.unauthorized, reason: 'edge not authenticated' });
   t.false(core.uplinks.has('eu-1'));
   t.false(edge.uplink.connected);
-  t.true(await refusedCount(core, 'bad_proof') >= 2);
+  t.true((await refusedCount(core, 'bad_proof')) >= 2);
 
   // The operator rotates the core's side to the secret the edge holds: the next retry is accepted.
   secrets.set('eu-1', wrongSecret);
@@ -154,7 +181,7 @@ test('an edge whose id the core does not know is refused', async (t) => {
   t.false(core.uplinks.has('stranger'));
   t.is(core.uplinks.size, 0);
   t.false(edge.uplink.connected);
-  t.true(await refusedCount(core, 'unknown_edge') >= 1);
+  t.true((await refusedCount(core, 'unknown_edge')) >= 1);
   assertNoSecrets(t, [coreLog, edgeLog], [euSecret, usSecret]);
 });
 
@@ -184,7 +211,11 @@ test('raw uplinks: a wrong proof, an unknown id and a missing proof are closed w
     const given = proof(nonce);
     uplink.send([frameType.hello, protocolVersion, edgeId, 'eu', 'fake', given], [frameType.sub, 1, 'a.b', null]);
     t.deepEqual(await uplink.closed, { code: closeCodes.unauthorized, reason: 'edge not authenticated' }, reason);
-    t.deepEqual(uplink.frames.map((frame) => frame[0]), [frameType.challenge], 'nothing but the challenge was sent');
+    t.deepEqual(
+      uplink.frames.map((frame) => frame[0]),
+      [frameType.challenge],
+      'nothing but the challenge was sent',
+    );
     if (given) t.false(coreLog.text.includes(given), 'the proof appears in the logs');
   }
   t.is(await refusedCount(core, 'bad_proof'), 2);
@@ -195,7 +226,10 @@ test('raw uplinks: a wrong proof, an unknown id and a missing proof are closed w
 });
 
 /** A relay between an edge and the core that records the frames the edge sends, as an eavesdropper on the path would. */
-async function startEavesdropper(t: ExecutionContext, coreUrl: string): Promise<{ url: string; edgeFrames: UplinkFrame[]; hello: Promise<FrameOf<typeof frameType.hello>> }> {
+async function startEavesdropper(
+  t: ExecutionContext,
+  coreUrl: string,
+): Promise<{ url: string; edgeFrames: UplinkFrame[]; hello: Promise<FrameOf<typeof frameType.hello>> }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, path: uplinkPath, perMessageDeflate: false });
   t.teardown(async () => {
     for (const ws of wss.clients) ws.terminate();
@@ -281,14 +315,28 @@ test('an edge with a secret never sends its hello to a core that does not challe
   assertNoSecrets(t, [edgeLog], [euSecret]);
 });
 
-test('the same id: a proven newer uplink takes the edge\'s place; without secrets only the same edge process may', async (t) => {
+test("the same id: a proven newer uplink takes the edge's place; without secrets only the same edge process may", async (t) => {
   const { core } = await startCoreWithSecrets(t, bothSecrets());
   const first = await RawUplink.dial(t, core.url);
-  first.send([frameType.hello, protocolVersion, 'eu-1', 'eu', 'instance-a', edgeProof(euSecret, await first.challenge(), 'eu-1', 'instance-a')]);
+  first.send([
+    frameType.hello,
+    protocolVersion,
+    'eu-1',
+    'eu',
+    'instance-a',
+    edgeProof(euSecret, await first.challenge(), 'eu-1', 'instance-a'),
+  ]);
   await first.next((frame) => frame[0] === frameType.welcome);
   // A restarted edge (a new instance) proves itself: the old uplink, maybe dead without knowing it, gives way.
   const restarted = await RawUplink.dial(t, core.url);
-  restarted.send([frameType.hello, protocolVersion, 'eu-1', 'eu', 'instance-b', edgeProof(euSecret, await restarted.challenge(), 'eu-1', 'instance-b')]);
+  restarted.send([
+    frameType.hello,
+    protocolVersion,
+    'eu-1',
+    'eu',
+    'instance-b',
+    edgeProof(euSecret, await restarted.challenge(), 'eu-1', 'instance-b'),
+  ]);
   await restarted.next((frame) => frame[0] === frameType.welcome);
   t.is((await first.closed).code, closeCodes.goingAway);
 

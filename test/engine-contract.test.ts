@@ -23,7 +23,11 @@ interface History {
   maxAgeMs: number;
 }
 
-async function redisEngine(t: ExecutionContext, history: History, keyPrefix = `test:${randomUUID()}:`): Promise<RedisEngine> {
+async function redisEngine(
+  t: ExecutionContext,
+  history: History,
+  keyPrefix = `test:${randomUUID()}:`,
+): Promise<RedisEngine> {
   const engine = new RedisEngine({ url: redis.url, keyPrefix, ...history, logger: silentLogger });
   t.teardown(() => engine.close());
   await engine.whenAvailable(10_000);
@@ -43,7 +47,8 @@ const kinds: Array<{ name: string; make(t: ExecutionContext, history: History): 
 ];
 
 const payload = (n: number): Uint8Array => Uint8Array.of(n & 0xff, (n >> 8) & 0xff, 0x3a);
-const offsets = (messages: StoredMessage[] | null): number[] | null => messages?.map((message) => message.offset) ?? null;
+const offsets = (messages: StoredMessage[] | null): number[] | null =>
+  messages?.map((message) => message.offset) ?? null;
 
 /** Collects what an engine emits, and waits for a count with a deadline. */
 function listen(engine: Engine): { messages: StoredMessage[]; until(count: number): Promise<StoredMessage[]> } {
@@ -54,7 +59,8 @@ function listen(engine: Engine): { messages: StoredMessage[]; until(count: numbe
     for (const waiter of waiters.splice(0)) waiter();
   });
   const until = async (count: number): Promise<StoredMessage[]> => {
-    while (messages.length < count) await within(new Promise<void>((resolve) => waiters.push(resolve)), `${count} messages (got ${messages.length})`);
+    while (messages.length < count)
+      await within(new Promise<void>((resolve) => waiters.push(resolve)), `${count} messages (got ${messages.length})`);
     return messages;
   };
   return { messages, until };
@@ -80,7 +86,10 @@ for (const kind of kinds) {
     const { epoch } = await engine.position('t');
     for (let i = 1; i <= 5; i++) await engine.publish('t', payload(i));
     t.deepEqual(offsets(await engine.read('t', epoch, 3, 5)), [3, 4, 5]);
-    t.deepEqual((await engine.read('t', epoch, 4, 4))?.map((message) => Array.from(message.data)), [[4, 0, 0x3a]]);
+    t.deepEqual(
+      (await engine.read('t', epoch, 4, 4))?.map((message) => Array.from(message.data)),
+      [[4, 0, 0x3a]],
+    );
     t.true((await engine.read('t', epoch, 3, 5))?.every((message) => message.topic === 't' && message.epoch === epoch));
     t.deepEqual(await engine.read('t', epoch, 6, 5), [], 'from > to: up to date');
     t.deepEqual(await engine.read('unknown', epoch, 1, 0), []);
@@ -117,8 +126,14 @@ for (const kind of kinds) {
     await engine.publish('chat.room-3.deep', payload(99));
     await heard.until(21);
     const room1 = heard.messages.filter((message) => message.topic === 'chat.room-1');
-    t.deepEqual(offsets(room1), Array.from({ length: 10 }, (_, i) => i + 1));
-    t.deepEqual(offsets(heard.messages.filter((message) => message.topic === 'chat.room-2')), Array.from({ length: 10 }, (_, i) => i + 1));
+    t.deepEqual(
+      offsets(room1),
+      Array.from({ length: 10 }, (_, i) => i + 1),
+    );
+    t.deepEqual(
+      offsets(heard.messages.filter((message) => message.topic === 'chat.room-2')),
+      Array.from({ length: 10 }, (_, i) => i + 1),
+    );
     t.deepEqual(Array.from(room1[0]!.data), Array.from(payload(1)));
     t.is(heard.messages.filter((message) => message.topic === 'chat.room-3.deep').length, 1);
   });
@@ -130,27 +145,35 @@ for (const kind of kinds) {
     const last = new Map<string, number>();
     const step = fc.oneof(
       fc.record({ kind: fc.constant('pub' as const), topic: fc.constantFrom('p.a', 'p.b') }),
-      fc.record({ kind: fc.constant('read' as const), topic: fc.constantFrom('p.a', 'p.b'), from: fc.integer({ min: 0, max: 14 }), span: fc.integer({ min: -1, max: 5 }) }),
+      fc.record({
+        kind: fc.constant('read' as const),
+        topic: fc.constantFrom('p.a', 'p.b'),
+        from: fc.integer({ min: 0, max: 14 }),
+        span: fc.integer({ min: -1, max: 5 }),
+      }),
     );
-    await fc.assert(fc.asyncProperty(fc.array(step, { maxLength: 25 }), async (steps) => {
-      for (const s of steps) {
-        const held = last.get(s.topic) ?? 0;
-        if (s.kind === 'pub') {
-          const message = await engine.publish(s.topic, payload(held + 1));
-          if (message.offset !== held + 1) return false;
-          last.set(s.topic, held + 1);
-          continue;
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 25 }), async (steps) => {
+        for (const s of steps) {
+          const held = last.get(s.topic) ?? 0;
+          if (s.kind === 'pub') {
+            const message = await engine.publish(s.topic, payload(held + 1));
+            if (message.offset !== held + 1) return false;
+            last.set(s.topic, held + 1);
+            continue;
+          }
+          const to = s.from + s.span;
+          const got = offsets(await engine.read(s.topic, epoch, s.from, to));
+          let want: number[] | null;
+          if (s.from > to) want = to <= held ? [] : null;
+          else if (s.from < 1 || to > held || s.from <= held - maxMessages) want = null;
+          else want = Array.from({ length: to - s.from + 1 }, (_, i) => s.from + i);
+          if (JSON.stringify(got) !== JSON.stringify(want)) return false;
         }
-        const to = s.from + s.span;
-        const got = offsets(await engine.read(s.topic, epoch, s.from, to));
-        let want: number[] | null;
-        if (s.from > to) want = to <= held ? [] : null;
-        else if (s.from < 1 || to > held || s.from <= held - maxMessages) want = null;
-        else want = Array.from({ length: to - s.from + 1 }, (_, i) => s.from + i);
-        if (JSON.stringify(got) !== JSON.stringify(want)) return false;
-      }
-      return true;
-    }), { seed: 4242, numRuns: 40 });
+        return true;
+      }),
+      { seed: 4242, numRuns: 40 },
+    );
     t.pass();
   });
 }
@@ -178,8 +201,13 @@ test('redis: two engines share one offset sequence, and each hears what the othe
   a.watch('shared.topic');
   b.watch('shared.>');
   await Promise.all([a.ready('shared.topic'), b.ready('shared.>')]);
-  const published = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).publish('shared.topic', payload(i))));
-  t.deepEqual(published.map((message) => message.offset).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 1));
+  const published = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).publish('shared.topic', payload(i))),
+  );
+  t.deepEqual(
+    published.map((message) => message.offset).sort((x, y) => x - y),
+    Array.from({ length: 50 }, (_, i) => i + 1),
+  );
   const expected = Array.from({ length: 50 }, (_, i) => i + 1);
   t.deepEqual(offsets(await heardA.until(50)), expected);
   t.deepEqual(offsets(await heardB.until(50)), expected);
@@ -215,7 +243,10 @@ test('redis: a pattern glob that over-matches is filtered, and topics with glob 
   await engine.publish('x[1].?', payload(4));
   await engine.publish('a.b', payload(5));
   const messages = await heard.until(2);
-  t.deepEqual(messages.map((message) => message.topic), ['x[1].?', 'a.b']);
+  t.deepEqual(
+    messages.map((message) => message.topic),
+    ['x[1].?', 'a.b'],
+  );
 });
 
 test('redis: unwatched topics are not delivered', async (t) => {
@@ -228,5 +259,8 @@ test('redis: unwatched topics are not delivered', async (t) => {
   await engine.ready('w.two');
   await engine.publish('w.one', payload(1));
   await engine.publish('w.two', payload(2));
-  t.deepEqual((await heard.until(1)).map((message) => message.topic), ['w.two']);
+  t.deepEqual(
+    (await heard.until(1)).map((message) => message.topic),
+    ['w.two'],
+  );
 });

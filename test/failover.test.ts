@@ -32,8 +32,14 @@ test('an edge fails over to its disaster-recovery core when the primary dies, an
   const recovery = await startCore({ id: 'recovery', logger: silentLogger });
   t.teardown(() => recovery.close());
   const edge = await startEdge({
-    id: 'eu-1', region: 'eu', uplink: fastUplink, logger: silentLogger,
-    cores: [{ id: 'primary', url: primary.url }, { id: 'recovery', url: recovery.url }],
+    id: 'eu-1',
+    region: 'eu',
+    uplink: fastUplink,
+    logger: silentLogger,
+    cores: [
+      { id: 'primary', url: primary.url },
+      { id: 'recovery', url: recovery.url },
+    ],
   });
   t.teardown(() => edge.close());
   await edge.ready();
@@ -68,31 +74,40 @@ test('draining an edge under load moves its clients to another edge with no mess
   const other = await startEdge({ id: 'us-1', region: 'us', cores, uplink: fastUplink, logger: silentLogger });
   t.teardown(() => other.close());
   const draining = await startEdge({
-    id: 'eu-1', region: 'eu', cores, uplink: fastUplink, logger: silentLogger,
+    id: 'eu-1',
+    region: 'eu',
+    cores,
+    uplink: fastUplink,
+    logger: silentLogger,
     // The region's other edge comes first, though the topology lists us-1 first.
-    peers: [{ id: 'us-1', url: other.url, region: 'us' }, { id: 'eu-2', url: target.url, region: 'eu' }],
+    peers: [
+      { id: 'us-1', url: other.url, region: 'us' },
+      { id: 'eu-2', url: target.url, region: 'eu' },
+    ],
   });
   t.teardown(() => draining.close());
   await Promise.all([target.ready(), other.ready(), draining.ready()]);
 
   const total = 200;
-  const clients = await Promise.all(Array.from({ length: 20 }, async () => {
-    const client = new NodeMeshClient({ url: draining.url, reconnect: { baseMs: 10, maxMs: 100 } });
-    t.teardown(() => client.close());
-    const received: MeshMessage[] = [];
-    let wake: (() => void) | undefined;
-    await client.subscribe('chat.room-17', {
-      onMessage: (message) => {
-        received.push(message);
-        if (received.length >= total) wake?.();
-      },
-    });
-    const done = new Promise<void>((resolve) => {
-      wake = resolve;
-      if (received.length >= total) resolve();
-    });
-    return { client, received, done };
-  }));
+  const clients = await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      const client = new NodeMeshClient({ url: draining.url, reconnect: { baseMs: 10, maxMs: 100 } });
+      t.teardown(() => client.close());
+      const received: MeshMessage[] = [];
+      let wake: (() => void) | undefined;
+      await client.subscribe('chat.room-17', {
+        onMessage: (message) => {
+          received.push(message);
+          if (received.length >= total) wake?.();
+        },
+      });
+      const done = new Promise<void>((resolve) => {
+        wake = resolve;
+        if (received.length >= total) resolve();
+      });
+      return { client, received, done };
+    }),
+  );
 
   const publish = publisher(core);
   let drained: Promise<void> | undefined;
@@ -104,7 +119,10 @@ test('draining an edge under load moves its clients to another edge with no mess
   await Promise.all(clients.map(({ done }) => done));
 
   for (const { client, received } of clients) {
-    t.deepEqual(received.map((message) => message.data), Array.from({ length: total }, (_, i) => i + 1));
+    t.deepEqual(
+      received.map((message) => message.data),
+      Array.from({ length: total }, (_, i) => i + 1),
+    );
     t.is(client.welcome?.edge, 'eu-2');
   }
   t.is(draining.sessionCount, 0);

@@ -7,11 +7,14 @@ import { startMesh } from './helpers/mesh.js';
 import { RawClient, upgradeStatus } from './helpers/raw-client.js';
 
 test('a disallowed Origin gets 403 before any upgrade; allowed ones and non-browser clients get through; CORS follows the list', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { origins: ['https://app.example.com'], url: 'wss://edge.example.net' } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { origins: ['https://app.example.com'], url: 'wss://edge.example.net' },
+  });
   const edge = mesh.edges[0]!;
   t.is(await upgradeStatus(edge.url, { origin: 'https://evil.example.com' }), 403);
   t.is(await upgradeStatus(edge.url, { origin: 'https://app.example.com' }), 101);
-  t.is(await upgradeStatus(edge.url, { origin: 'https://edge.example.net' }), 101, 'the edge\'s own pages may connect');
+  t.is(await upgradeStatus(edge.url, { origin: 'https://edge.example.net' }), 101, "the edge's own pages may connect");
   t.is(await upgradeStatus(edge.url, {}), 101);
 
   const base = mesh.http(edge);
@@ -19,23 +22,43 @@ test('a disallowed Origin gets 403 before any upgrade; allowed ones and non-brow
   t.is(allowed.headers.get('access-control-allow-origin'), 'https://app.example.com');
   const other = await fetch(`${base}/healthz`, { headers: { origin: 'https://evil.example.com' } });
   t.is(other.headers.get('access-control-allow-origin'), null);
-  const preflight = await fetch(`${base}/v1/publish`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } });
+  const preflight = await fetch(`${base}/v1/publish`, {
+    method: 'OPTIONS',
+    headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' },
+  });
   t.is(preflight.status, 204);
   t.regex(preflight.headers.get('access-control-allow-methods') ?? '', /POST/);
-  const deniedPreflight = await fetch(`${base}/v1/publish`, { method: 'OPTIONS', headers: { origin: 'https://evil.example.com' } });
+  const deniedPreflight = await fetch(`${base}/v1/publish`, {
+    method: 'OPTIONS',
+    headers: { origin: 'https://evil.example.com' },
+  });
   t.is(deniedPreflight.status, 403);
 });
 
 test('publish keys guard POST /v1/publish and the mesh view (GET /v1/mesh) on the core and the edge', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], core: { publishKeys: ['k-core'] }, edge: { publishKeys: ['k-edge', 'k-other'] } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    core: { publishKeys: ['k-core'] },
+    edge: { publishKeys: ['k-edge', 'k-other'] },
+  });
   const body = JSON.stringify({ topic: 'keys.t', data: 1 });
-  for (const [node, good] of [[mesh.core, 'k-core'], [mesh.edges[0]!, 'k-other']] as const) {
+  for (const [node, good] of [
+    [mesh.core, 'k-core'],
+    [mesh.edges[0]!, 'k-other'],
+  ] as const) {
     const base = mesh.http(node);
     const none = await fetch(`${base}/v1/publish`, { method: 'POST', body });
     t.is(none.status, 401);
     t.like(await none.json(), { error: { code: 'unauthorized' } });
-    t.is((await fetch(`${base}/v1/publish`, { method: 'POST', body, headers: { authorization: 'Bearer wrong' } })).status, 401);
-    t.is((await fetch(`${base}/v1/publish`, { method: 'POST', body, headers: { authorization: `Bearer ${good}` } })).status, 200);
+    t.is(
+      (await fetch(`${base}/v1/publish`, { method: 'POST', body, headers: { authorization: 'Bearer wrong' } })).status,
+      401,
+    );
+    t.is(
+      (await fetch(`${base}/v1/publish`, { method: 'POST', body, headers: { authorization: `Bearer ${good}` } }))
+        .status,
+      200,
+    );
     t.is((await fetch(`${base}/v1/mesh`)).status, 401, 'internal URLs and load are not for anyone');
     t.is((await fetch(`${base}/v1/mesh`, { headers: { authorization: `Bearer ${good}` } })).status, 200);
     t.is((await fetch(`${base}/v1/locate?region=eu`, { redirect: 'manual' })).status, 307, 'locate stays public');
@@ -43,7 +66,10 @@ test('publish keys guard POST /v1/publish and the mesh view (GET /v1/mesh) on th
 });
 
 test('connections per IP are capped with 429 before the upgrade', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { maxConnectionsPerIp: 2 } } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { maxConnectionsPerIp: 2 } },
+  });
   const edge = mesh.edges[0]!;
   await RawClient.connected(t, edge.url);
   const second = await RawClient.connected(t, edge.url);
@@ -57,7 +83,10 @@ test('connections per IP are capped with 429 before the upgrade', async (t) => {
 });
 
 test('before connect a message may be only maxPreConnectMessageBytes; after it, up to maxMessageBytes', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { maxPreConnectMessageBytes: 256 } } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { maxPreConnectMessageBytes: 256 } },
+  });
   const stranger = await RawClient.open(t, mesh.edges[0]!.url);
   stranger.send({ op: 'connect', token: 'x'.repeat(1000) });
   t.is((await stranger.closed).code, 1009);
@@ -67,7 +96,10 @@ test('before connect a message may be only maxPreConnectMessageBytes; after it, 
 });
 
 test('a session over its message rate gets rate_limited, and one that keeps going is closed with 4529', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { messagesPerSecond: 1, messageBurst: 5 } } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { messagesPerSecond: 1, messageBurst: 5 } },
+  });
   const client = await RawClient.connected(t, mesh.edges[0]!.url);
   for (let i = 0; i < 20; i++) client.send({ op: 'ping', id: i });
   const codes = (await client.closed).code;
@@ -91,7 +123,11 @@ test('an edge subscribes at most maxTopicsPerEdge topics on its uplink', async (
 });
 
 test('a slow handshake (a request head that never finishes) is dropped after headerTimeoutMs, on edges and cores', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { headerTimeoutMs: 300 } }, core: { headerTimeoutMs: 300 } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { headerTimeoutMs: 300 } },
+    core: { headerTimeoutMs: 300 },
+  });
   for (const node of [mesh.edges[0]!, mesh.core]) {
     const socket = connect(node.address.port, node.address.host);
     t.teardown(() => socket.destroy());

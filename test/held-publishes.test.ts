@@ -74,14 +74,21 @@ test('a pub while the core is gone is held and acknowledged once the core is bac
   t.like(await publisher.next((op) => op.id === 'p2'), { op: 'puback', epoch, offset: 2 });
 
   const messages = await subscriber.messages(2);
-  t.deepEqual(messages.map((op) => [op.epoch, op.offset, op.data]), [[epoch, 1, { n: 1 }], [epoch, 2, { n: 2 }]]);
+  t.deepEqual(
+    messages.map((op) => [op.epoch, op.offset, op.data]),
+    [
+      [epoch, 1, { n: 1 }],
+      [epoch, 2, { n: 2 }],
+    ],
+  );
   t.is(answersTo(publisher, 'p1').length, 1);
   t.is(publishingEdge.uplink.unacknowledgedPublishes, 0);
 });
 
 test('limits.maxHeldPublishes: with the core gone, publishes beyond the bound are refused unavailable at once', async (t) => {
   const mesh = await startMesh(t, {
-    edges: [{ id: 'eu-1', region: 'eu' }], core: quietCore,
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    core: quietCore,
     edge: { uplink: quietUplink, limits: { maxHeldPublishes: 2, publishHoldMs: 600_000 } },
   });
   const edge = mesh.edges[0]!;
@@ -103,7 +110,8 @@ test('limits.maxHeldPublishes: with the core gone, publishes beyond the bound ar
 
 test('limits.publishHoldMs: a pub held for longer than the bound is answered unavailable', async (t) => {
   const mesh = await startMesh(t, {
-    edges: [{ id: 'eu-1', region: 'eu' }], core: quietCore,
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    core: quietCore,
     edge: { uplink: quietUplink, limits: { publishHoldMs: 300 } },
   });
   const edge = mesh.edges[0]!;
@@ -117,14 +125,17 @@ test('limits.publishHoldMs: a pub held for longer than the bound is answered una
 
 test('POST /v1/publish to an edge whose core comes back within publishHoldMs answers 200 with the position', async (t) => {
   const mesh = await startMesh(t, {
-    edges: [{ id: 'eu-1', region: 'eu' }], core: quietCore,
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    core: quietCore,
     edge: { uplink: quietUplink, limits: { publishHoldMs: 600_000 } },
   });
   const edge = mesh.edges[0]!;
   const address = await stopCore(mesh);
 
   const response = fetch(`${mesh.http(edge)}/v1/publish`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ topic: 'http.topic', data: { via: 'http' } }),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ topic: 'http.topic', data: { via: 'http' } }),
   });
   await waitHeld(edge, 1);
   const core = await restartCore(t, address);
@@ -138,7 +149,10 @@ test('POST /v1/publish to an edge whose core comes back within publishHoldMs ans
 });
 
 test('a pub whose puback is lost is resent after the reconnect and answered with the same position, sequenced once', async (t) => {
-  const mesh = await startMesh(t, { proxied: true, edge: { uplink: { heartbeatMs: 100, reconnectBaseMs: 10, reconnectMaxMs: 50 } } });
+  const mesh = await startMesh(t, {
+    proxied: true,
+    edge: { uplink: { heartbeatMs: 100, reconnectBaseMs: 10, reconnectMaxMs: 50 } },
+  });
   const [publishingEdge, subscribingEdge] = mesh.edges as [EdgeHandle, EdgeHandle];
   const proxy = mesh.proxies[0]!;
   const subscriber = await RawClient.connected(t, subscribingEdge.url);
@@ -159,7 +173,11 @@ test('a pub whose puback is lost is resent after the reconnect and answered with
 
   // The edge's heartbeat gives up on the link and drops it; the core sees that old uplink go. New connections
   // through the proxy are dark as well, so the way back opens only now.
-  await until(() => mesh.core.uplinks.get(publishingEdge.id) !== oldUplink, mesh.core, 'the old uplink is gone from the core');
+  await until(
+    () => mesh.core.uplinks.get(publishingEdge.id) !== oldUplink,
+    mesh.core,
+    'the old uplink is gone from the core',
+  );
   t.deepEqual(answersTo(publisher, 'once'), [], 'the first puback was lost');
   proxy.blackhole(false);
 
@@ -168,7 +186,13 @@ test('a pub whose puback is lost is resent after the reconnect and answered with
   t.like(await publisher.next((op) => op.id === 'marker'), { op: 'puback', epoch: subok.epoch, offset: 2 });
 
   const messages = await subscriber.messages(2);
-  t.deepEqual(messages.map((op) => [op.offset, op.data]), [[1, 'first'], [2, 'marker']]);
+  t.deepEqual(
+    messages.map((op) => [op.offset, op.data]),
+    [
+      [1, 'first'],
+      [2, 'marker'],
+    ],
+  );
   t.is(answersTo(publisher, 'once').length, 1);
   t.is((await mesh.core.engine.position('dedupe.topic')).offset, 2);
   t.not(mesh.core.uplinks.get(publishingEdge.id), oldUplink);

@@ -81,7 +81,10 @@ for (const node of ['core', 'edge'] as const) {
     const positions = reply.body as Array<{ epoch: string; offset: number }>;
     t.true(Array.isArray(positions));
     t.is(positions.length, 4);
-    t.deepEqual(positions.map((position) => position.offset), [2, 3, 4, 1]);
+    t.deepEqual(
+      positions.map((position) => position.offset),
+      [2, 3, 4, 1],
+    );
     t.is(new Set(positions.map((position) => position.epoch)).size, 1, 'one epoch');
     const single = await publish(target(mesh), [{ topic: 'batch.c', data: 1 }]);
     t.true(Array.isArray(single.body), 'a batch of one is still an array');
@@ -102,9 +105,30 @@ for (const node of ['core', 'edge'] as const) {
     expectError(t, await publish(base, 42), 400, 'bad_request', 'a number');
     expectError(t, await publish(base, 'null'), 400, 'bad_request', 'null');
     expectError(t, await publish(base, []), 400, 'bad_request', 'empty batch');
-    expectError(t, await publish(base, [{ topic: 'a.b', data: 1 }, 'x']), 400, 'bad_request', 'batch with a non-object');
-    expectError(t, await publish(base, [{ topic: 'a.b', data: 1 }, { topic: 'a b', data: 2 }]), 400, 'invalid_topic', 'batch with a bad topic');
-    expectError(t, await publish(base, [{ topic: 'a.b', data: 1 }, { topic: 'a.b' }]), 400, 'bad_request', 'batch with missing data');
+    expectError(
+      t,
+      await publish(base, [{ topic: 'a.b', data: 1 }, 'x']),
+      400,
+      'bad_request',
+      'batch with a non-object',
+    );
+    expectError(
+      t,
+      await publish(base, [
+        { topic: 'a.b', data: 1 },
+        { topic: 'a b', data: 2 },
+      ]),
+      400,
+      'invalid_topic',
+      'batch with a bad topic',
+    );
+    expectError(
+      t,
+      await publish(base, [{ topic: 'a.b', data: 1 }, { topic: 'a.b' }]),
+      400,
+      'bad_request',
+      'batch with missing data',
+    );
     const tooMany = Array.from({ length: 1001 }, (_, i) => ({ topic: 'a.b', data: i }));
     expectError(t, await publish(base, tooMany), 413, 'too_large', 'a batch of more than 1000');
     // A batch is checked as a whole before anything is published: a.b is still empty.
@@ -137,7 +161,9 @@ test('a body over the limit → 413 too_large, on the core and on the edge', asy
   for (const { name, base } of publishTargets(mesh)) {
     const over = JSON.stringify({ topic: 'limit.body', data: 'x'.repeat(limit) });
     expectError(t, await publish(base, over), 413, 'too_large', `${name}: one body over the limit`);
-    const batch = JSON.stringify(Array.from({ length: 20 }, (_, i) => ({ topic: 'limit.body', data: `item ${i} ${'y'.repeat(40)}` })));
+    const batch = JSON.stringify(
+      Array.from({ length: 20 }, (_, i) => ({ topic: 'limit.body', data: `item ${i} ${'y'.repeat(40)}` })),
+    );
     t.true(batch.length > limit);
     expectError(t, await publish(base, batch), 413, 'too_large', `${name}: a batch over the limit`);
     // Without Content-Length (chunked), the limit is enforced while reading.
@@ -149,7 +175,12 @@ test('a body over the limit → 413 too_large, on the core and on the edge', asy
         else controller.close();
       },
     });
-    const chunked = await request(`${base}/v1/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: streamed, duplex: 'half' } as RequestInit);
+    const chunked = await request(`${base}/v1/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: streamed,
+      duplex: 'half',
+    } as RequestInit);
     expectError(t, chunked, 413, 'too_large', `${name}: a chunked body over the limit`);
     // Just under the limit is fine, and nothing of the refused bodies was published.
     const under = JSON.stringify({ topic: 'limit.body', data: 'z'.repeat(limit - 100) });
@@ -165,7 +196,10 @@ test('GET /healthz on the core and on each edge → 200 {status: ok, role, id}',
   const core = await request(`${mesh.http(mesh.core)}/healthz`);
   t.is(core.status, 200);
   t.like(core.body, { status: 'ok', role: 'core', id: 'central' });
-  for (const [edge, id] of [[mesh.edges[0]!, 'eu-1'], [mesh.edges[1]!, 'us-1']] as const) {
+  for (const [edge, id] of [
+    [mesh.edges[0]!, 'eu-1'],
+    [mesh.edges[1]!, 'us-1'],
+  ] as const) {
     const reply = await request(`${mesh.http(edge)}/healthz`);
     t.is(reply.status, 200);
     t.like(reply.body, { status: 'ok', role: 'edge', id });
@@ -179,7 +213,11 @@ test('edge /healthz → 503 with status and reason once its core is gone', async
     if (!coreClosed) await core.close();
   });
   const edge = await startEdge({
-    id: 'eu-1', region: 'eu', cores: [{ id: core.id, url: core.url }], logger: silentLogger, limits: { publishHoldMs: 200 },
+    id: 'eu-1',
+    region: 'eu',
+    cores: [{ id: core.id, url: core.url }],
+    logger: silentLogger,
+    limits: { publishHoldMs: 200 },
   });
   t.teardown(() => edge.close());
   await edge.ready();
@@ -199,7 +237,13 @@ test('edge /healthz → 503 with status and reason once its core is gone', async
   t.is(typeof body.reason, 'string');
   t.true((body.reason as string).length > 0);
   // A publish through an edge without uplink is held up to publishHoldMs, then refused as unavailable, never lost silently.
-  expectError(t, await publish(edge.url.replace(/^ws/, 'http'), { topic: 'no.core', data: 1 }), 503, 'unavailable', 'publish without uplink');
+  expectError(
+    t,
+    await publish(edge.url.replace(/^ws/, 'http'), { topic: 'no.core', data: 1 }),
+    503,
+    'unavailable',
+    'publish without uplink',
+  );
   t.is((await request(`${edge.url.replace(/^ws/, 'http')}/metrics`)).status, 200, 'metrics still answer');
 });
 
@@ -208,7 +252,11 @@ test('GET /metrics on the core and on the edge → 200 Prometheus text with rela
   const edge = mesh.edges[0]!;
   await publish(mesh.http(mesh.core), { topic: 'metrics.core', data: 1 });
   await publish(mesh.http(mesh.core), { topic: 'metrics.core', data: 2 });
-  await publish(mesh.http(edge), [{ topic: 'metrics.edge', data: 1 }, { topic: 'metrics.edge', data: 2 }, { topic: 'metrics.edge', data: 3 }]);
+  await publish(mesh.http(edge), [
+    { topic: 'metrics.edge', data: 1 },
+    { topic: 'metrics.edge', data: 2 },
+    { topic: 'metrics.edge', data: 3 },
+  ]);
 
   const core = await request(`${mesh.http(mesh.core)}/metrics`);
   t.is(core.status, 200);
@@ -240,13 +288,36 @@ test('a message published through one edge over HTTP reaches a subscriber on the
   const single = await publish(mesh.http(eu), { topic: 'cross.edge', data: { from: 'eu', n: 1 } });
   t.is(single.status, 200);
   const position = single.body as { epoch: string; offset: number };
-  t.like(await subscriber.next((op) => op.op === 'msg'), { op: 'msg', topic: 'cross.edge', epoch: position.epoch, offset: position.offset, data: { from: 'eu', n: 1 } });
-  t.like(await msgpackSubscriber.next((op) => op.op === 'msg'), { topic: 'cross.edge', offset: position.offset, data: { from: 'eu', n: 1 } });
+  t.like(await subscriber.next((op) => op.op === 'msg'), {
+    op: 'msg',
+    topic: 'cross.edge',
+    epoch: position.epoch,
+    offset: position.offset,
+    data: { from: 'eu', n: 1 },
+  });
+  t.like(await msgpackSubscriber.next((op) => op.op === 'msg'), {
+    topic: 'cross.edge',
+    offset: position.offset,
+    data: { from: 'eu', n: 1 },
+  });
 
-  const batch = await publish(mesh.http(eu), [{ topic: 'cross.edge', data: 'b1' }, { topic: 'cross.edge', data: 'b2' }]);
-  t.deepEqual((batch.body as Array<{ offset: number }>).map((p) => p.offset), [2, 3]);
+  const batch = await publish(mesh.http(eu), [
+    { topic: 'cross.edge', data: 'b1' },
+    { topic: 'cross.edge', data: 'b2' },
+  ]);
+  t.deepEqual(
+    (batch.body as Array<{ offset: number }>).map((p) => p.offset),
+    [2, 3],
+  );
   const messages = await subscriber.messages(3);
-  t.deepEqual(messages.map((op) => [op.offset, op.data]), [[1, { from: 'eu', n: 1 }], [2, 'b1'], [3, 'b2']]);
+  t.deepEqual(
+    messages.map((op) => [op.offset, op.data]),
+    [
+      [1, { from: 'eu', n: 1 }],
+      [2, 'b1'],
+      [3, 'b2'],
+    ],
+  );
 });
 
 // Data nested deeper than the limit is the client's mistake, not the server's: a 4xx, not 500 internal.
@@ -268,7 +339,9 @@ test('a body refused for its declared size is not read: the answer closes the co
     let answer = '';
     socket.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
     // Only the head: a server that went on reading the declared 100 MB would never end this connection.
-    socket.write('POST /v1/publish HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000000\r\n\r\n');
+    socket.write(
+      'POST /v1/publish HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000000\r\n\r\n',
+    );
     await within(once(socket, 'end'), 'the server ends the connection');
     t.regex(answer, /^HTTP\/1\.1 413 /);
     t.regex(answer, /\r\nconnection: close\r\n/i);

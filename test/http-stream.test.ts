@@ -26,7 +26,10 @@ const scenario = [
  * once). The order of messages is tested on its own elsewhere.
  */
 function normalise(ops: Op[]): unknown[] {
-  return ops.map((op) => JSON.stringify({ ...op, ...(op.epoch ? { epoch: 'E' } : {}) })).sort().map((text) => JSON.parse(text) as unknown);
+  return ops
+    .map((op) => JSON.stringify({ ...op, ...(op.epoch ? { epoch: 'E' } : {}) }))
+    .sort()
+    .map((text) => JSON.parse(text) as unknown);
 }
 
 test('the same scenario gives the same ops over WebSocket and over HTTP streaming', async (t) => {
@@ -57,7 +60,10 @@ test('the same scenario gives the same ops over WebSocket and over HTTP streamin
   t.deepEqual(seen[1], seen[0]);
   t.true(seen[0]!.some((op) => (op as Op).code === 'invalid_topic'));
   t.true(seen[0]!.some((op) => (op as Op).code === 'not_subscribed'));
-  t.true(seen[0]!.some((op) => (op as Op).id === 6 && (op as Op).op === 'error'), 'a pub without data is bad_request on both');
+  t.true(
+    seen[0]!.some((op) => (op as Op).id === 6 && (op as Op).op === 'error'),
+    'a pub without data is bad_request on both',
+  );
 });
 
 test('a broken event stream resumed with Last-Event-ID loses nothing and repeats nothing', async (t) => {
@@ -74,15 +80,24 @@ test('a broken event stream resumed with Last-Event-ID loses nothing and repeats
   await publish(mesh.core, 'resume.t', 9);
   await client.next((event) => event.data.offset === 9);
   const messages = client.ops().filter((op) => op.op === 'msg');
-  t.deepEqual(messages.map((op) => op.data), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  t.deepEqual(
+    messages.map((op) => op.data),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
   const ids = client.events.map((event) => event.id);
   t.deepEqual(ids, [...new Set(ids)], 'every event id once');
 });
 
 test('sessions: a bad connect is refused with its error; unknown sessions are 404; a resume from a lost event ends the session', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { outboxMaxBytes: 64 * 1024 } } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { outboxMaxBytes: 64 * 1024 } },
+  });
   const base = mesh.http(mesh.edges[0]!);
-  t.is((await fetch(`${base}/v1/session`, { method: 'POST', body: JSON.stringify({ op: 'sub', topic: 'x' }) })).status, 400);
+  t.is(
+    (await fetch(`${base}/v1/session`, { method: 'POST', body: JSON.stringify({ op: 'sub', topic: 'x' }) })).status,
+    400,
+  );
   t.is((await fetch(`${base}/v1/session/${'A'.repeat(32)}/stream`)).status, 404);
   const client = await StreamClient.open(t, base);
   await client.listen();
@@ -97,9 +112,13 @@ test('sessions: a bad connect is refused with its error; unknown sessions are 40
 });
 
 test('an HTTP-streaming session is refused from a disallowed origin, while draining, and past the per-IP limit', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { origins: ['https://app.example.com'], limits: { maxConnectionsPerIp: 2 } } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { origins: ['https://app.example.com'], limits: { maxConnectionsPerIp: 2 } },
+  });
   const base = mesh.http(mesh.edges[0]!);
-  const open = (headers: Record<string, string> = {}) => fetch(`${base}/v1/session`, { method: 'POST', headers, body: JSON.stringify({ op: 'connect' }) });
+  const open = (headers: Record<string, string> = {}) =>
+    fetch(`${base}/v1/session`, { method: 'POST', headers, body: JSON.stringify({ op: 'connect' }) });
   t.is((await open({ origin: 'https://evil.example.com', 'content-type': 'text/plain' })).status, 403);
   t.is((await open({ origin: 'https://app.example.com' })).status, 201);
   t.is((await open()).status, 201);
@@ -118,11 +137,17 @@ test('a new stream without Last-Event-ID does not repeat what an earlier stream 
   await client.listen();
   await client.send({ op: 'ping', id: 'second' });
   await client.next((event) => event.data.id === 'second');
-  t.deepEqual(client.ops().map((op) => op.id), ['first', 'second']);
+  t.deepEqual(
+    client.ops().map((op) => op.id),
+    ['first', 'second'],
+  );
 });
 
 test('one HTTP-streaming subscriber closed as a slow consumer mid fan-out costs the others nothing', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { outboxMaxBytes: 3000 } } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { outboxMaxBytes: 3000 } },
+  });
   const base = mesh.http(mesh.edges[0]!);
   const slow = await StreamClient.open(t, base);
   const others = await Promise.all([StreamClient.open(t, base), StreamClient.open(t, base)]);
@@ -137,19 +162,32 @@ test('one HTTP-streaming subscriber closed as a slow consumer mid fan-out costs 
   // One request: it reaches the edge as one batch, and the slow subscriber's outbox overflows in the middle of the
   // fan-out of burst.t, which must not make the next subscriber miss that message.
   const batch = [
-    { topic: 'burst.extra', data: 'x'.repeat(1400) }, { topic: 'burst.extra', data: 'y'.repeat(1400) },
+    { topic: 'burst.extra', data: 'x'.repeat(1400) },
+    { topic: 'burst.extra', data: 'y'.repeat(1400) },
     ...[1, 2, 3, 4].map((n) => ({ topic: 'burst.t', data: n })),
   ];
-  t.is((await fetch(`${mesh.http(mesh.core)}/v1/publish`, { method: 'POST', body: JSON.stringify(batch) })).status, 200);
+  t.is(
+    (await fetch(`${mesh.http(mesh.core)}/v1/publish`, { method: 'POST', body: JSON.stringify(batch) })).status,
+    200,
+  );
   t.like((await slow.next((event) => event.event === 'close')).data, { code: 4508 });
   for (const client of others) {
     await client.next((event) => event.data.offset === 4);
-    t.deepEqual(client.ops().filter((op) => op.op === 'msg').map((op) => op.data), [1, 2, 3, 4]);
+    t.deepEqual(
+      client
+        .ops()
+        .filter((op) => op.op === 'msg')
+        .map((op) => op.data),
+      [1, 2, 3, 4],
+    );
   }
 });
 
 test('a stream cut as a slow consumer lets go of its socket: a client that stops reading keeps nothing on the edge', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { outboxMaxBytes: 256 * 1024 } } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { outboxMaxBytes: 256 * 1024 } },
+  });
   const edge = mesh.edges[0]!;
   const client = await StreamClient.open(t, mesh.http(edge));
   t.is(await client.send({ op: 'sub', id: 1, topic: 'flood.t' }), 202);

@@ -10,7 +10,13 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 function socketOf(turns: InputTurns, name: string, log: string[]) {
   const flow = { paused: false, pause: () => (flow.paused = true), resume: () => (flow.paused = false) };
   const input = turns.socket((data) => log.push(`${name}:${data.toString()}`), flow);
-  return { input, flow, send: (count: number, from = 0) => { for (let i = from; i < from + count; i++) input.receive(Buffer.from(String(i)), false); } };
+  return {
+    input,
+    flow,
+    send: (count: number, from = 0) => {
+      for (let i = from; i < from + count; i++) input.receive(Buffer.from(String(i)), false);
+    },
+  };
 }
 
 test('a socket gets 16 messages a turn; the rest wait in order, its socket paused until they are handled', async (t) => {
@@ -23,7 +29,10 @@ test('a socket gets 16 messages a turn; the rest wait in order, its socket pause
   await turn();
   t.is(log.length, 32);
   await turn();
-  t.deepEqual(log, Array.from({ length: 40 }, (_, i) => `a:${i}`));
+  t.deepEqual(
+    log,
+    Array.from({ length: 40 }, (_, i) => `a:${i}`),
+  );
   t.false(a.flow.paused, 'read again once nothing waits');
 });
 

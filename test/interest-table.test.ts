@@ -33,13 +33,16 @@ function fakeUplink() {
   const unsubs: string[] = [];
   const histories: HistoryCall[] = [];
   const port: UplinkPort = {
-    subscribe: (filter, since, onAnswer, onError) => subs.push({
-      filter, since,
-      answer: (answer) => onAnswer({ epoch: 'E', offset: 0, recovered: false, replay: [], ...answer }),
-      refuse: onError,
-    }),
+    subscribe: (filter, since, onAnswer, onError) =>
+      subs.push({
+        filter,
+        since,
+        answer: (answer) => onAnswer({ epoch: 'E', offset: 0, recovered: false, replay: [], ...answer }),
+        refuse: onError,
+      }),
     unsubscribe: (filter) => unsubs.push(filter),
-    history: (topic, _epoch, from, to, _holdMs, signal) => new Promise((resolve) => histories.push({ topic, from, to, signal, resolve })),
+    history: (topic, _epoch, from, to, _holdMs, signal) =>
+      new Promise((resolve) => histories.push({ topic, from, to, signal, resolve })),
   };
   return { port, subs, unsubs, histories };
 }
@@ -84,15 +87,23 @@ class FakeSession implements SubscriberSession {
 
 function table(recentMessages = 16) {
   const uplink = fakeUplink();
-  const interest = new InterestTable({ uplink: uplink.port, logger: pino({ level: 'silent' }), recentMessages, recentMaxBytes: 1 << 20, holdMs: 1000, maxTopics: 100 });
-  const publish = (topic: string, offset: number, epoch = 'E'): void => interest.onMessage(topic, epoch, offset, Uint8Array.of(0xa1, 0x78));
+  const interest = new InterestTable({
+    uplink: uplink.port,
+    logger: pino({ level: 'silent' }),
+    recentMessages,
+    recentMaxBytes: 1 << 20,
+    holdMs: 1000,
+    maxTopics: 100,
+  });
+  const publish = (topic: string, offset: number, epoch = 'E'): void =>
+    interest.onMessage(topic, epoch, offset, Uint8Array.of(0xa1, 0x78));
   return { ...uplink, interest, publish };
 }
 
 const payload = Uint8Array.of(0xa1, 0x78);
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-test('one uplink sub per topic however many subscribe; everyone is answered at the core\'s position; the last leaver unsubscribes', (t) => {
+test("one uplink sub per topic however many subscribe; everyone is answered at the core's position; the last leaver unsubscribes", (t) => {
   const { interest, subs, unsubs } = table();
   const a = new FakeSession();
   const b = new FakeSession();
@@ -100,7 +111,8 @@ test('one uplink sub per topic however many subscribe; everyone is answered at t
   const second = b.subscribe(interest, 'chat.room');
   t.is(subs.length, 1);
   subs[0]!.answer({ epoch: 'E', offset: 7 });
-  for (const session of [a, b]) t.like(session.ops[0], { op: 'subok', topic: 'chat.room', epoch: 'E', offset: 7, recovered: false });
+  for (const session of [a, b])
+    t.like(session.ops[0], { op: 'subok', topic: 'chat.room', epoch: 'E', offset: 7, recovered: false });
   interest.remove(first);
   t.deepEqual(unsubs, []);
   interest.remove(second);
@@ -122,14 +134,22 @@ test('each message once per session, however many of its topics and patterns mat
   t.is(interest.deliveries, 4);
 });
 
-test('live messages that come before the core\'s answer follow it, in order and once, after the replay', (t) => {
+test("live messages that come before the core's answer follow it, in order and once, after the replay", (t) => {
   const { interest, subs, publish } = table();
   const session = new FakeSession();
   session.subscribe(interest, 'orders.eu', { epoch: 'E', offset: 2 });
-  t.deepEqual(subs[0]!.since, { epoch: 'E', offset: 2 }, 'the first subscriber\'s since rides the edge\'s own sub');
+  t.deepEqual(subs[0]!.since, { epoch: 'E', offset: 2 }, "the first subscriber's since rides the edge's own sub");
   publish('orders.eu', 6);
   publish('orders.eu', 5);
-  subs[0]!.answer({ offset: 5, recovered: true, replay: [[3, payload], [4, payload], [5, payload]] });
+  subs[0]!.answer({
+    offset: 5,
+    recovered: true,
+    replay: [
+      [3, payload],
+      [4, payload],
+      [5, payload],
+    ],
+  });
   publish('orders.eu', 7);
   t.like(session.ops[0], { op: 'subok', recovered: true, offset: 5 });
   t.deepEqual(session.offsets('orders.eu'), [3, 4, 5, 6, 7]);
@@ -192,6 +212,7 @@ test('a new epoch resets answered subscribers; a resume the core could not repla
   t.like(second.ops[0], { op: 'subok', recovered: false, offset: 50 });
   t.is(histories.length, 0);
   publish('feed.x', 1, 'F');
-  for (const session of [first, second]) t.deepEqual(session.ops.at(-1), { op: 'reset', topic: 'feed.x', epoch: 'F', offset: 0 });
+  for (const session of [first, second])
+    t.deepEqual(session.ops.at(-1), { op: 'reset', topic: 'feed.x', epoch: 'F', offset: 0 });
   t.deepEqual(first.offsets('feed.x'), [1]);
 });

@@ -11,7 +11,11 @@ import { startMesh, type Mesh } from './helpers/mesh.js';
 import { RawClient, upgradeStatus } from './helpers/raw-client.js';
 import { within } from './helpers/within.js';
 
-const threeRegions = [{ id: 'eu-1', region: 'eu' }, { id: 'us-1', region: 'us' }, { id: 'ap-1', region: 'ap' }];
+const threeRegions = [
+  { id: 'eu-1', region: 'eu' },
+  { id: 'us-1', region: 'us' },
+  { id: 'ap-1', region: 'ap' },
+];
 
 interface Located {
   status: number;
@@ -22,7 +26,9 @@ interface Located {
 
 async function locate(node: { url: string }, query = '', headers: Record<string, string> = {}): Promise<Located> {
   const response = await fetch(`${node.url.replace(/^ws/, 'http')}/v1/locate${query}`, { redirect: 'manual', headers });
-  const body: unknown = response.headers.get('content-type')?.includes('json') ? await response.json() : await response.text();
+  const body: unknown = response.headers.get('content-type')?.includes('json')
+    ? await response.json()
+    : await response.text();
   const url = response.headers.get('location') ?? (body as { url?: string }).url;
   return { status: response.status, url, body };
 }
@@ -31,11 +37,21 @@ function clientUrl(edge: EdgeHandle): string {
   return `${edge.url}/v1/ws`;
 }
 
-async function meshOf(edges: typeof threeRegions, locate: Partial<LocateConfig> = {}, options: { proxied?: boolean; statusMs?: number } = {}): Promise<(t: Parameters<typeof startMesh>[0]) => Promise<Mesh & { byId(id: string): EdgeHandle }>> {
-  const config: LocateConfig = { neighbours: {}, order: edges.map((edge) => edge.id), regionHeader: 'x-relaymesh-region', ...locate };
+async function meshOf(
+  edges: typeof threeRegions,
+  locate: Partial<LocateConfig> = {},
+  options: { proxied?: boolean; statusMs?: number } = {},
+): Promise<(t: Parameters<typeof startMesh>[0]) => Promise<Mesh & { byId(id: string): EdgeHandle }>> {
+  const config: LocateConfig = {
+    neighbours: {},
+    order: edges.map((edge) => edge.id),
+    regionHeader: 'x-relaymesh-region',
+    ...locate,
+  };
   return async (t) => {
     const mesh = await startMesh(t, {
-      edges, proxied: options.proxied,
+      edges,
+      proxied: options.proxied,
       core: { region: 'us', locate: config },
       edge: { locate: config, uplink: { heartbeatMs: 600_000, statusMs: options.statusMs ?? 600_000 } },
     });
@@ -57,7 +73,10 @@ test('locate sends a client to the edge of its region, from the core and from an
   const json = await locate(eu, '?region=us', { accept: 'application/json' });
   t.is(json.status, 200);
   t.like(json.body, { edge: 'us-1', region: 'us', url: clientUrl(us) });
-  t.deepEqual((json.body as { candidates: Array<{ edge: string }> }).candidates.map((candidate) => candidate.edge), ['us-1', 'eu-1', 'ap-1']);
+  t.deepEqual(
+    (json.body as { candidates: Array<{ edge: string }> }).candidates.map((candidate) => candidate.edge),
+    ['us-1', 'eu-1', 'ap-1'],
+  );
 
   // Without a query: the region header a CDN sets, else the answering node's own region.
   t.is((await locate(us, '', { 'x-relaymesh-region': 'ap' })).url, clientUrl(ap));
@@ -102,7 +121,17 @@ test('locate skips a draining edge and falls back to the neighbours the topology
 });
 
 test('locate prefers the least loaded edge of a region', async (t) => {
-  const mesh = await (await meshOf([{ id: 'eu-1', region: 'eu' }, { id: 'eu-2', region: 'eu' }, { id: 'us-1', region: 'us' }], {}, { statusMs: 50 }))(t);
+  const mesh = await (
+    await meshOf(
+      [
+        { id: 'eu-1', region: 'eu' },
+        { id: 'eu-2', region: 'eu' },
+        { id: 'us-1', region: 'us' },
+      ],
+      {},
+      { statusMs: 50 },
+    )
+  )(t);
   const [first, second] = ['eu-1', 'eu-2'].map(mesh.byId) as [EdgeHandle, EdgeHandle];
   t.is((await locate(mesh.core, '?region=eu')).url, clientUrl(first), 'equal load: the topology order');
   await Promise.all([RawClient.connected(t, first.url), RawClient.connected(t, first.url)]);
@@ -111,10 +140,14 @@ test('locate prefers the least loaded edge of a region', async (t) => {
 });
 
 test('a full edge refuses new clients and locate sends them elsewhere', async (t) => {
-  const mesh = await startMesh(t, { edge: { limits: { maxConnections: 1 }, uplink: { heartbeatMs: 600_000, statusMs: 50 } } });
+  const mesh = await startMesh(t, {
+    edge: { limits: { maxConnections: 1 }, uplink: { heartbeatMs: 600_000, statusMs: 50 } },
+  });
   const [eu, us] = mesh.edges as [EdgeHandle, EdgeHandle];
   await RawClient.connected(t, eu.url);
-  await mesh.core.meshUntil((snapshot) => snapshot.edges.some((edge) => edge.id === 'eu-1' && edge.sessions === 1 && !edge.healthy));
+  await mesh.core.meshUntil((snapshot) =>
+    snapshot.edges.some((edge) => edge.id === 'eu-1' && edge.sessions === 1 && !edge.healthy),
+  );
   t.is((await locate(mesh.core, '?region=eu')).url, clientUrl(us));
   t.is(await within(upgradeStatus(eu.url, {}), 'the refusal'), 503);
 });
@@ -131,7 +164,11 @@ test('locate answers 503 when no edge is healthy', async (t) => {
 test('the SDK connects through locate, and to the next candidate when its edge fails', async (t) => {
   const mesh = await (await meshOf(threeRegions.slice(0, 2)))(t);
   const [eu, us] = ['eu-1', 'us-1'].map(mesh.byId) as [EdgeHandle, EdgeHandle];
-  const client = new NodeMeshClient({ locate: mesh.http(mesh.core), region: 'eu', reconnect: { baseMs: 10, maxMs: 50 } });
+  const client = new NodeMeshClient({
+    locate: mesh.http(mesh.core),
+    region: 'eu',
+    reconnect: { baseMs: 10, maxMs: 50 },
+  });
   t.teardown(() => client.close());
   t.like(await within(client.connect(), 'connect'), { edge: 'eu-1' });
 
@@ -140,12 +177,21 @@ test('the SDK connects through locate, and to the next candidate when its edge f
   await client.publish('news.eu', 'first');
   await received.until(1);
 
-  const moved = within(new Promise<string>((resolve) => client.on('welcome', (welcome) => resolve(welcome.edge))), 'welcome from the next edge');
+  const moved = within(
+    new Promise<string>((resolve) => client.on('welcome', (welcome) => resolve(welcome.edge))),
+    'welcome from the next edge',
+  );
   await eu.close();
   t.is(await moved, us.id);
-  await fetch(`${mesh.http(mesh.core)}/v1/publish`, { method: 'POST', body: JSON.stringify({ topic: 'news.eu', data: 'second' }) });
+  await fetch(`${mesh.http(mesh.core)}/v1/publish`, {
+    method: 'POST',
+    body: JSON.stringify({ topic: 'news.eu', data: 'second' }),
+  });
   const messages = await received.until(2);
-  t.deepEqual(messages.map((message) => message.data), ['first', 'second']);
+  t.deepEqual(
+    messages.map((message) => message.data),
+    ['first', 'second'],
+  );
 });
 
 test('the SDK refuses to start with neither an edge url nor a locate node', (t) => {

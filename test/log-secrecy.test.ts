@@ -11,32 +11,63 @@ import { RawClient } from './helpers/raw-client.js';
 
 test('no token, secret or key appears in any log line of a full scenario', async (t) => {
   const lines: string[] = [];
-  const logger = pino({ level: 'trace' }, new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(chunk.toString());
-      done();
-    },
-  }));
+  const logger = pino(
+    { level: 'trace' },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    }),
+  );
   const tokenSecret = 'token-secret-9f8e7d6c5b4a39281706f5e4d3c2b1a0';
   const edgeSecret = 'edge-secret-0a1b2c3d4e5f60718293a4b5c6d7e8f9';
   const wrongEdgeSecret = 'wrong-edge-secret-ffeeddccbbaa99887766554433';
   const publishKey = 'publish-key-1234567890abcdef1234567890';
   process.env.RELAYMESH_LOG_TEST_SECRET = tokenSecret;
 
-  const core = await startCore({ id: 'central', logger, publishKeys: [publishKey], edgeSecrets: new Map([['eu-1', edgeSecret], ['us-1', edgeSecret]]) });
+  const core = await startCore({
+    id: 'central',
+    logger,
+    publishKeys: [publishKey],
+    edgeSecrets: new Map([
+      ['eu-1', edgeSecret],
+      ['us-1', edgeSecret],
+    ]),
+  });
   t.teardown(() => core.close());
-  const edgeOptions = { region: 'eu', logger, cores: [{ id: 'central', url: core.url }], tokens: { alg: 'HS256' as const, secretEnv: 'RELAYMESH_LOG_TEST_SECRET' }, publishKeys: [publishKey] };
+  const edgeOptions = {
+    region: 'eu',
+    logger,
+    cores: [{ id: 'central', url: core.url }],
+    tokens: { alg: 'HS256' as const, secretEnv: 'RELAYMESH_LOG_TEST_SECRET' },
+    publishKeys: [publishKey],
+  };
   const edge = await startEdge({ id: 'eu-1', secret: edgeSecret, ...edgeOptions });
   t.teardown(() => edge.close());
   await edge.ready();
   // An impostor with the wrong secret is refused (and logged, without either secret).
-  const impostor = await startEdge({ id: 'us-1', secret: wrongEdgeSecret, ...edgeOptions, uplink: { reconnectBaseMs: 1000, reconnectMaxMs: 1000 } });
+  const impostor = await startEdge({
+    id: 'us-1',
+    secret: wrongEdgeSecret,
+    ...edgeOptions,
+    uplink: { reconnectBaseMs: 1000, reconnectMaxMs: 1000 },
+  });
   t.teardown(() => impostor.close());
 
   const key = new TextEncoder().encode(tokenSecret);
-  const token = await new SignJWT({ sub: 'u', topics: { subscribe: ['a.>'], publish: ['a.b'] } }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(key);
-  const forged = await new SignJWT({ sub: 'u', topics: { subscribe: ['>'], publish: ['>'] } }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode('not-the-secret-but-long-enough-0123456789'));
-  const expired = await new SignJWT({ sub: 'u' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(key);
+  const token = await new SignJWT({ sub: 'u', topics: { subscribe: ['a.>'], publish: ['a.b'] } })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('1h')
+    .sign(key);
+  const forged = await new SignJWT({ sub: 'u', topics: { subscribe: ['>'], publish: ['>'] } })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode('not-the-secret-but-long-enough-0123456789'));
+  const expired = await new SignJWT({ sub: 'u' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+    .sign(key);
 
   const client = await RawClient.open(t, edge.url);
   client.send({ op: 'connect', token });
@@ -51,20 +82,47 @@ test('no token, secret or key appears in any log line of a full scenario', async
     await rejected.closed;
   }
   for (const authorization of [`Bearer ${publishKey}`, 'Bearer wrong-key', `Basic ${publishKey}`]) {
-    await fetch(`${edge.url.replace(/^ws/, 'http')}/v1/publish`, { method: 'POST', headers: { authorization }, body: JSON.stringify({ topic: 'a.b', data: 1 }) });
-    await fetch(`${core.url.replace(/^ws/, 'http')}/v1/publish`, { method: 'POST', headers: { authorization }, body: JSON.stringify({ topic: 'a.b', data: 1 }) });
+    await fetch(`${edge.url.replace(/^ws/, 'http')}/v1/publish`, {
+      method: 'POST',
+      headers: { authorization },
+      body: JSON.stringify({ topic: 'a.b', data: 1 }),
+    });
+    await fetch(`${core.url.replace(/^ws/, 'http')}/v1/publish`, {
+      method: 'POST',
+      headers: { authorization },
+      body: JSON.stringify({ topic: 'a.b', data: 1 }),
+    });
   }
   // Wait for the impostor's refusal to be logged before scanning.
-  for (let i = 0; i < 500 && !lines.some((line) => line.includes('us-1') && /refus|not authenticated/i.test(line)); i++) {
+  for (
+    let i = 0;
+    i < 500 && !lines.some((line) => line.includes('us-1') && /refus|not authenticated/i.test(line));
+    i++
+  ) {
     await fetch(`${core.url.replace(/^ws/, 'http')}/healthz`);
   }
-  t.true(lines.some((line) => line.includes('us-1') && /refus|not authenticated/i.test(line)), 'the impostor was refused and logged');
+  t.true(
+    lines.some((line) => line.includes('us-1') && /refus|not authenticated/i.test(line)),
+    'the impostor was refused and logged',
+  );
 
   const log = lines.join('');
-  t.true(lines.some((line) => line.includes('client refused: token')), 'refused tokens were logged');
-  for (const [name, secret] of Object.entries({ tokenSecret, edgeSecret, wrongEdgeSecret, publishKey, token, forged, expired })) {
+  t.true(
+    lines.some((line) => line.includes('client refused: token')),
+    'refused tokens were logged',
+  );
+  for (const [name, secret] of Object.entries({
+    tokenSecret,
+    edgeSecret,
+    wrongEdgeSecret,
+    publishKey,
+    token,
+    forged,
+    expired,
+  })) {
     t.false(log.includes(secret), `${name} appears in the logs`);
     // Parts of a token (its signature) must not leak either.
-    if (secret.split('.').length === 3) t.false(log.includes(secret.split('.')[2]!), `${name}'s signature appears in the logs`);
+    if (secret.split('.').length === 3)
+      t.false(log.includes(secret.split('.')[2]!), `${name}'s signature appears in the logs`);
   }
 });

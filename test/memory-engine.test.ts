@@ -6,9 +6,13 @@ import type { StoredMessage } from '../core/engine.js';
 import { MemoryEngine } from '../core/memory-engine.js';
 
 const payload = (n: number): Uint8Array => Uint8Array.of(n & 0xff, (n >> 8) & 0xff);
-const offsets = (messages: StoredMessage[] | null): number[] | null => messages?.map((message) => message.offset) ?? null;
+const offsets = (messages: StoredMessage[] | null): number[] | null =>
+  messages?.map((message) => message.offset) ?? null;
 
-function engineWithClock(options: { maxMessages: number; maxAgeMs: number; maxBytes?: number }): { engine: MemoryEngine; clock: { now: number } } {
+function engineWithClock(options: { maxMessages: number; maxAgeMs: number; maxBytes?: number }): {
+  engine: MemoryEngine;
+  clock: { now: number };
+} {
   const clock = { now: 1_000_000 };
   return { engine: new MemoryEngine({ ...options, now: () => clock.now }), clock };
 }
@@ -50,7 +54,14 @@ test('read: ranges within, empty, evicted, wrong epoch, future', async (t) => {
   t.deepEqual(offsets(await engine.read('t', engine.epoch, 2, 3)), [2, 3]);
   t.deepEqual(offsets(await engine.read('t', engine.epoch, 2, 2)), [2]);
   const full = await engine.read('t', engine.epoch, 1, 3);
-  t.deepEqual(full?.map((message) => Array.from(message.data)), [[1, 0], [2, 0], [3, 0]]);
+  t.deepEqual(
+    full?.map((message) => Array.from(message.data)),
+    [
+      [1, 0],
+      [2, 0],
+      [3, 0],
+    ],
+  );
   t.true(full?.every((message) => message.topic === 't' && message.epoch === engine.epoch));
   // from > to: nothing to send, the caller is up to date.
   t.deepEqual(await engine.read('t', engine.epoch, 4, 3), []);
@@ -86,12 +97,18 @@ test('read: many messages through a small window (exercises compaction)', async 
     engine.append('t', payload(i));
     if (i % 37 === 0 || i > 990) {
       const from = Math.max(1, i - 3);
-      t.deepEqual(offsets(await engine.read('t', engine.epoch, from, i)), Array.from({ length: i - from + 1 }, (_, k) => from + k));
+      t.deepEqual(
+        offsets(await engine.read('t', engine.epoch, from, i)),
+        Array.from({ length: i - from + 1 }, (_, k) => from + k),
+      );
       if (from > 1) t.is(await engine.read('t', engine.epoch, from - 1, i), null);
     }
   }
   const last = await engine.read('t', engine.epoch, 997, 1000);
-  t.deepEqual(last?.map((message) => message.data[0]), [997 & 0xff, 998 & 0xff, 999 & 0xff, 1000 & 0xff]);
+  t.deepEqual(
+    last?.map((message) => message.data[0]),
+    [997 & 0xff, 998 & 0xff, 999 & 0xff, 1000 & 0xff],
+  );
 });
 
 test('read: history evicted by age gives null (injected clock)', async (t) => {
@@ -148,7 +165,14 @@ type Step =
 // Mostly one topic, so that its history runs long enough to be compacted.
 const topicArb = fc.constantFrom('a', 'a', 'a', 'a', 'b', 'c');
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('publish' as const), topic: topicArb, advanceMs: fc.integer({ min: 0, max: 40 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('publish' as const),
+      topic: topicArb,
+      advanceMs: fc.integer({ min: 0, max: 40 }),
+    }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -163,40 +187,50 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
 
 test('property: publish and read agree with an array model (small history)', async (t) => {
   await fc.assert(
-    fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 10, max: 100 }), fc.array(stepArb, { minLength: 1, maxLength: 250, size: 'max' }), async (maxMessages, maxAgeMs, steps) => {
-      const { engine, clock } = engineWithClock({ maxMessages, maxAgeMs });
-      const model = new Map<string, Array<{ offset: number; at: number; tag: number }>>();
-      let tag = 0;
-      for (const step of steps) {
-        const history = model.get(step.topic) ?? [];
-        model.set(step.topic, history);
-        if (step.kind === 'publish') {
-          clock.now += step.advanceMs;
-          tag++;
-          const message = await engine.publish(step.topic, payload(tag));
-          const offset = history.length + 1;
-          if (message.offset !== offset || message.data[0] !== (tag & 0xff)) return false;
-          history.push({ offset, at: clock.now, tag });
-          continue;
+    fc.asyncProperty(
+      fc.integer({ min: 1, max: 4 }),
+      fc.integer({ min: 10, max: 100 }),
+      fc.array(stepArb, { minLength: 1, maxLength: 250, size: 'max' }),
+      async (maxMessages, maxAgeMs, steps) => {
+        const { engine, clock } = engineWithClock({ maxMessages, maxAgeMs });
+        const model = new Map<string, Array<{ offset: number; at: number; tag: number }>>();
+        let tag = 0;
+        for (const step of steps) {
+          const history = model.get(step.topic) ?? [];
+          model.set(step.topic, history);
+          if (step.kind === 'publish') {
+            clock.now += step.advanceMs;
+            tag++;
+            const message = await engine.publish(step.topic, payload(tag));
+            const offset = history.length + 1;
+            if (message.offset !== offset || message.data[0] !== (tag & 0xff)) return false;
+            history.push({ offset, at: clock.now, tag });
+            continue;
+          }
+          const epoch = step.wrongEpoch ? 'not-the-epoch' : engine.epoch;
+          const actual = await engine.read(step.topic, epoch, step.from, step.to);
+          const last = history.length;
+          // The model: the newest maxMessages messages, and only those not older than maxAgeMs.
+          const held = history
+            .slice(Math.max(0, last - maxMessages))
+            .filter((entry) => entry.at >= clock.now - maxAgeMs);
+          const oldest = held.length > 0 ? held[0]!.offset : last + 1;
+          let expected: number[] | null;
+          if (step.wrongEpoch) expected = null;
+          else if (step.from > step.to) expected = step.to <= last ? [] : null;
+          else if (step.to > last || step.from < oldest) expected = null;
+          else
+            expected = held
+              .filter((entry) => entry.offset >= step.from && entry.offset <= step.to)
+              .map((entry) => entry.tag);
+          const got = actual?.map((message) => message.data[0]!) ?? null;
+          if (JSON.stringify(got) !== JSON.stringify(expected?.map((value) => value & 0xff) ?? null)) return false;
+          if ((await engine.position(step.topic)).offset !== last) return false;
         }
-        const epoch = step.wrongEpoch ? 'not-the-epoch' : engine.epoch;
-        const actual = await engine.read(step.topic, epoch, step.from, step.to);
-        const last = history.length;
-        // The model: the newest maxMessages messages, and only those not older than maxAgeMs.
-        const held = history.slice(Math.max(0, last - maxMessages)).filter((entry) => entry.at >= clock.now - maxAgeMs);
-        const oldest = held.length > 0 ? held[0]!.offset : last + 1;
-        let expected: number[] | null;
-        if (step.wrongEpoch) expected = null;
-        else if (step.from > step.to) expected = step.to <= last ? [] : null;
-        else if (step.to > last || step.from < oldest) expected = null;
-        else expected = held.filter((entry) => entry.offset >= step.from && entry.offset <= step.to).map((entry) => entry.tag);
-        const got = actual?.map((message) => message.data[0]!) ?? null;
-        if (JSON.stringify(got) !== JSON.stringify(expected?.map((value) => value & 0xff) ?? null)) return false;
-        if ((await engine.position(step.topic)).offset !== last) return false;
-      }
-      await engine.close();
-      return true;
-    }),
+        await engine.close();
+        return true;
+      },
+    ),
     { seed: 42, numRuns: 1000 },
   );
   t.pass();

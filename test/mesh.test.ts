@@ -26,7 +26,10 @@ test('200 clients over two edges each receive 50 messages once, in order, with c
   for (const client of clients) {
     const messages = await client.messages(50);
     t.deepEqual(offsetsOf(messages), expected);
-    t.deepEqual(messages.map((op) => (op.data as { n: number }).n), expected);
+    t.deepEqual(
+      messages.map((op) => (op.data as { n: number }).n),
+      expected,
+    );
   }
   // Nothing beyond the 50: a late duplicate would show up behind a final marker message.
   await publish(mesh.core, 'prices.eur-usd', 'end');
@@ -35,14 +38,15 @@ test('200 clients over two edges each receive 50 messages once, in order, with c
 
 test('the core sends one uplink frame per edge per publish, whatever the number of subscribers', async (t) => {
   const mesh = await startMesh(t, { proxied: true });
-  const [few, many] = mesh.edges as [typeof mesh.edges[0], typeof mesh.edges[0]];
+  const [few, many] = mesh.edges as [(typeof mesh.edges)[0], (typeof mesh.edges)[0]];
   const fewClients = await Promise.all(Array.from({ length: 2 }, () => RawClient.connected(t, few.url)));
   const manyClients = await Promise.all(Array.from({ length: 200 }, () => RawClient.connected(t, many.url)));
   for (const client of [...fewClients, ...manyClients]) await client.subscribe('scores.live', 's');
 
   // Message frames as each edge received them: the core also sends its periodic mesh view on the same uplinks, and
   // counting every frame it sends made this test fail whenever a view went out during it.
-  const frames = async (edge: typeof few): Promise<number> => (await edge.metrics.messagesIn.get()).values[0]?.value ?? 0;
+  const frames = async (edge: typeof few): Promise<number> =>
+    (await edge.metrics.messagesIn.get()).values[0]?.value ?? 0;
   const framesBefore = [await frames(few), await frames(many)];
   for (const proxy of mesh.proxies) proxy.resetCounters();
 
@@ -60,7 +64,7 @@ test('the core sends one uplink frame per edge per publish, whatever the number 
 
 test('a client resuming with since gets recovered: true and exactly the missed messages, on the same or the other edge', async (t) => {
   const mesh = await startMesh(t);
-  const [eu, us] = mesh.edges as [typeof mesh.edges[0], typeof mesh.edges[0]];
+  const [eu, us] = mesh.edges as [(typeof mesh.edges)[0], (typeof mesh.edges)[0]];
   const first = await RawClient.connected(t, eu.url);
   const subok = await first.subscribe('chat.room-17', 1);
   for (let i = 1; i <= 3; i++) await publish(mesh.core, 'chat.room-17', `m${i}`);
@@ -71,14 +75,24 @@ test('a client resuming with since gets recovered: true and exactly the missed m
   for (let i = 4; i <= 8; i++) await publish(mesh.core, 'chat.room-17', `m${i}`);
 
   let newest = 8;
-  for (const [edge, format] of [[eu, 'json'], [us, 'msgpack'], [eu, 'msgpack']] as const) {
+  for (const [edge, format] of [
+    [eu, 'json'],
+    [us, 'msgpack'],
+    [eu, 'msgpack'],
+  ] as const) {
     const again = await RawClient.connected(t, edge.url, format);
-    const answer = await again.subscribe('chat.room-17', 'again', { epoch: last.epoch as string, offset: last.offset as number });
+    const answer = await again.subscribe('chat.room-17', 'again', {
+      epoch: last.epoch as string,
+      offset: last.offset as number,
+    });
     t.like(answer, { op: 'subok', recovered: true, epoch: subok.epoch, offset: newest });
     const missed = Array.from({ length: newest - 3 }, (_, i) => i + 4);
     const replayed = await again.messages(missed.length);
     t.deepEqual(offsetsOf(replayed), missed);
-    t.deepEqual(replayed.slice(0, 5).map((op) => op.data), ['m4', 'm5', 'm6', 'm7', 'm8']);
+    t.deepEqual(
+      replayed.slice(0, 5).map((op) => op.data),
+      ['m4', 'm5', 'm6', 'm7', 'm8'],
+    );
     // Live messages continue right after the replay.
     newest = (await publish(mesh.core, 'chat.room-17', 'live')).offset;
     const all = await again.messages(missed.length + 1);
@@ -89,7 +103,7 @@ test('a client resuming with since gets recovered: true and exactly the missed m
 
 test('an unknown epoch or an evicted range gives recovered: false and no replay', async (t) => {
   const mesh = await startMesh(t, { core: { history: { maxMessages: 5, maxAgeMs: 3_600_000 } } });
-  const [eu, us] = mesh.edges as [typeof mesh.edges[0], typeof mesh.edges[0]];
+  const [eu, us] = mesh.edges as [(typeof mesh.edges)[0], (typeof mesh.edges)[0]];
   let position = { epoch: '', offset: 0 };
   for (let i = 1; i <= 20; i++) position = await publish(mesh.core, 'orders.eu.1', i);
 
@@ -115,7 +129,7 @@ test('an unknown epoch or an evicted range gives recovered: false and no replay'
 
 test('pattern subscriptions receive the matching topics, with their concrete topic', async (t) => {
   const mesh = await startMesh(t);
-  const [eu, us] = mesh.edges as [typeof mesh.edges[0], typeof mesh.edges[0]];
+  const [eu, us] = mesh.edges as [(typeof mesh.edges)[0], (typeof mesh.edges)[0]];
   const star = await RawClient.connected(t, eu.url);
   const rest = await RawClient.connected(t, us.url, 'msgpack');
   t.like(await star.subscribe('chat.*', 1), { op: 'subok', topic: 'chat.*', recovered: false });
@@ -126,8 +140,14 @@ test('pattern subscriptions receive the matching topics, with their concrete top
   await publish(mesh.core, 'chat.end', 'end');
   await publish(mesh.core, 'orders.end', 'end');
 
-  t.deepEqual((await star.messages(3)).map((op) => op.topic), ['chat.a', 'chat.b', 'chat.end']);
-  t.deepEqual((await rest.messages(3)).map((op) => op.topic), ['orders.1', 'orders.eu.2', 'orders.end']);
+  t.deepEqual(
+    (await star.messages(3)).map((op) => op.topic),
+    ['chat.a', 'chat.b', 'chat.end'],
+  );
+  t.deepEqual(
+    (await rest.messages(3)).map((op) => op.topic),
+    ['orders.1', 'orders.eu.2', 'orders.end'],
+  );
 });
 
 test('a session with overlapping subscriptions receives each message once', async (t) => {
@@ -140,12 +160,15 @@ test('a session with overlapping subscriptions receives each message once', asyn
   await publish(mesh.core, 'news.sport.x', 2);
   await publish(mesh.core, 'news.end', 3);
   const messages = await client.messages(3);
-  t.deepEqual(messages.map((op) => op.topic), ['news.sport', 'news.sport.x', 'news.end']);
+  t.deepEqual(
+    messages.map((op) => op.topic),
+    ['news.sport', 'news.sport.x', 'news.end'],
+  );
 });
 
 test('clients publish over the socket: puback after sequencing, delivered to subscribers on both edges', async (t) => {
   const mesh = await startMesh(t);
-  const [eu, us] = mesh.edges as [typeof mesh.edges[0], typeof mesh.edges[0]];
+  const [eu, us] = mesh.edges as [(typeof mesh.edges)[0], (typeof mesh.edges)[0]];
   const publisher = await RawClient.connected(t, eu.url, 'msgpack');
   const listeners = [await RawClient.connected(t, eu.url), await RawClient.connected(t, us.url)];
   for (const listener of listeners) await listener.subscribe('chat.room-1', 1);
@@ -194,7 +217,10 @@ test('adding an exact subscription under a pattern neither repeats nor skips a m
   t.is(answer.op, 'subok');
   await publishing;
   const offsets = (await client.messages(40)).map((op) => op.offset);
-  t.deepEqual(offsets, Array.from({ length: 40 }, (_, i) => i + 1));
+  t.deepEqual(
+    offsets,
+    Array.from({ length: 40 }, (_, i) => i + 1),
+  );
 });
 
 test('a pub sent right after a sub, without waiting for subok, reaches the same client: uplink frames take effect in order', async (t) => {

@@ -8,17 +8,77 @@ import { RawMqtt, connectMqtt } from './helpers/mqtt.js';
 import { RawClient } from './helpers/raw-client.js';
 import { within } from './helpers/within.js';
 
-const garbage = (version: 4 | 5): Array<{ title: string; connect: boolean; wire: Buffer; code: number; reason: number }> => [
-  { title: 'a remaining length over four bytes', connect: true, wire: Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]), code: 4400, reason: 0x81 },
+const garbage = (
+  version: 4 | 5,
+): Array<{ title: string; connect: boolean; wire: Buffer; code: number; reason: number }> => [
+  {
+    title: 'a remaining length over four bytes',
+    connect: true,
+    wire: Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]),
+    code: 4400,
+    reason: 0x81,
+  },
   { title: 'a reserved packet type', connect: true, wire: Buffer.from([0x00, 0x00]), code: 4400, reason: 0x81 },
   { title: 'a truncated SUBSCRIBE', connect: true, wire: Buffer.from([0x82, 0x01, 0x00]), code: 4400, reason: 0x81 },
-  { title: 'a SUBSCRIBE without filters', connect: true, wire: Buffer.from([0x82, 0x02, 0x00, 0x01]), code: 4400, reason: 0x82 },
-  { title: 'an UNSUBSCRIBE without filters', connect: true, wire: Buffer.from([0xa2, 0x02, 0x00, 0x01]), code: 4400, reason: 0x82 },
-  { title: 'a second CONNECT', connect: true, wire: generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'x', keepalive: 0 }), code: 4400, reason: 0x82 },
-  { title: 'a server packet from the client', connect: true, wire: generate({ cmd: 'suback', messageId: 1, granted: [0] }, { protocolVersion: version }), code: 4400, reason: 0x82 },
-  { title: 'a PUBLISH to a name with a wildcard (QoS 0)', connect: true, wire: generate({ cmd: 'publish', topic: 'a/+', payload: Buffer.from('x'), qos: 0, dup: false, retain: false }, { protocolVersion: version }), code: 4400, reason: 0x90 },
-  { title: 'a PUBREL (QoS 2)', connect: true, wire: generate({ cmd: 'pubrel', messageId: 1 }, { protocolVersion: version }), code: 4400, reason: 0x9b },
-  { title: 'a SUBSCRIBE before CONNECT', connect: false, wire: generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a', qos: 0 }] }).subarray(0, 3), code: 4400, reason: -1 },
+  {
+    title: 'a SUBSCRIBE without filters',
+    connect: true,
+    wire: Buffer.from([0x82, 0x02, 0x00, 0x01]),
+    code: 4400,
+    reason: 0x82,
+  },
+  {
+    title: 'an UNSUBSCRIBE without filters',
+    connect: true,
+    wire: Buffer.from([0xa2, 0x02, 0x00, 0x01]),
+    code: 4400,
+    reason: 0x82,
+  },
+  {
+    title: 'a second CONNECT',
+    connect: true,
+    wire: generate({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      clientId: 'x',
+      keepalive: 0,
+    }),
+    code: 4400,
+    reason: 0x82,
+  },
+  {
+    title: 'a server packet from the client',
+    connect: true,
+    wire: generate({ cmd: 'suback', messageId: 1, granted: [0] }, { protocolVersion: version }),
+    code: 4400,
+    reason: 0x82,
+  },
+  {
+    title: 'a PUBLISH to a name with a wildcard (QoS 0)',
+    connect: true,
+    wire: generate(
+      { cmd: 'publish', topic: 'a/+', payload: Buffer.from('x'), qos: 0, dup: false, retain: false },
+      { protocolVersion: version },
+    ),
+    code: 4400,
+    reason: 0x90,
+  },
+  {
+    title: 'a PUBREL (QoS 2)',
+    connect: true,
+    wire: generate({ cmd: 'pubrel', messageId: 1 }, { protocolVersion: version }),
+    code: 4400,
+    reason: 0x9b,
+  },
+  {
+    title: 'a SUBSCRIBE before CONNECT',
+    connect: false,
+    wire: generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a', qos: 0 }] }).subarray(0, 3),
+    code: 4400,
+    reason: -1,
+  },
   { title: 'not MQTT at all', connect: false, wire: Buffer.from('hello'), code: 4400, reason: -1 },
 ];
 
@@ -32,7 +92,9 @@ for (const version of [4, 5] as const) {
     await native.subscribe('calm.topic', 1);
 
     for (const [i, refusal] of garbage(version).entries()) {
-      const raw = refusal.connect ? await RawMqtt.connected(t, edge.url, version) : await RawMqtt.open(t, edge.url, version);
+      const raw = refusal.connect
+        ? await RawMqtt.connected(t, edge.url, version)
+        : await RawMqtt.open(t, edge.url, version);
       raw.ws.send(refusal.wire);
       t.is((await within(raw.closed, `close for ${refusal.title}`)).code, refusal.code, refusal.title);
       const disconnect = raw.packets.find((packet) => packet.cmd === 'disconnect') as IDisconnectPacket | undefined;
@@ -53,22 +115,35 @@ test('an unsupported protocol level gets CONNACK 1 and a close', async (t) => {
   const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
   const raw = await RawMqtt.open(t, mesh.edges[0]!.url);
   raw.send({ cmd: 'connect', protocolId: 'MQIsdp', protocolVersion: 3, clean: true, clientId: 'old', keepalive: 0 });
-  t.is((await raw.next((packet) => packet.cmd === 'connack') as IConnackPacket).returnCode, 1);
+  t.is(((await raw.next((packet) => packet.cmd === 'connack')) as IConnackPacket).returnCode, 1);
   t.is((await within(raw.closed, 'close')).code, 4400);
 });
 
 test('packets over the size limit close with 1009 (MQTT 5: DISCONNECT 0x95), before and after CONNECT', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { maxMessageBytes: 1024 } } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { maxMessageBytes: 1024 } },
+  });
   const edge = mesh.edges[0]!;
   // After CONNECT: a PUBLISH announcing more than maxMessageBytes plus header room, sent in pieces.
   const connected = await RawMqtt.connected(t, edge.url, 5);
-  const big = generate({ cmd: 'publish', topic: 'a', payload: Buffer.alloc(40_000), qos: 0, dup: false, retain: false }, { protocolVersion: 5 });
+  const big = generate(
+    { cmd: 'publish', topic: 'a', payload: Buffer.alloc(40_000), qos: 0, dup: false, retain: false },
+    { protocolVersion: 5 },
+  );
   connected.ws.send(big.subarray(0, 10));
   t.is((await within(connected.closed, 'close')).code, 1009);
   t.is((connected.packets.find((packet) => packet.cmd === 'disconnect') as IDisconnectPacket).reasonCode, 0x95);
   // Before CONNECT a stranger gets the pre-connect room (4096), even in small pieces.
   const stranger = await RawMqtt.open(t, edge.url);
-  const connect = generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'x'.repeat(5000), keepalive: 0 });
+  const connect = generate({
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 4,
+    clean: true,
+    clientId: 'x'.repeat(5000),
+    keepalive: 0,
+  });
   for (let i = 0; i < 3; i++) stranger.ws.send(connect.subarray(i * 1000, (i + 1) * 1000));
   t.is((await within(stranger.closed, 'close')).code, 1009);
   // Within the limits everything is fine.
@@ -83,14 +158,31 @@ test('packets split across WebSocket messages and packed into one are all unders
   const raw = await RawMqtt.open(t, mesh.edges[0]!.url, 5);
   const packets: Packet[] = [
     { cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'packed', keepalive: 0 },
-    { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a/b', qos: 1 }, { topic: '$share/g/a', qos: 0 }, { topic: 'a//b', qos: 0 }] },
-    { cmd: 'publish', topic: 'a/b', payload: Buffer.from([1, 2, 3]), qos: 1, messageId: 2, dup: false, retain: false, properties: { contentType: 'application/octet-stream' } },
+    {
+      cmd: 'subscribe',
+      messageId: 1,
+      subscriptions: [
+        { topic: 'a/b', qos: 1 },
+        { topic: '$share/g/a', qos: 0 },
+        { topic: 'a//b', qos: 0 },
+      ],
+    },
+    {
+      cmd: 'publish',
+      topic: 'a/b',
+      payload: Buffer.from([1, 2, 3]),
+      qos: 1,
+      messageId: 2,
+      dup: false,
+      retain: false,
+      properties: { contentType: 'application/octet-stream' },
+    },
     { cmd: 'pingreq' },
   ];
   const wire = Buffer.concat(packets.map((packet) => generate(packet, { protocolVersion: 5 })));
   for (let i = 0; i < wire.length; i += 7) raw.ws.send(wire.subarray(i, i + 7));
-  const publish = await raw.next((packet) => packet.cmd === 'publish') as Extract<Packet, { cmd: 'publish' }>;
-  t.deepEqual([...publish.payload as Buffer], [1, 2, 3]);
+  const publish = (await raw.next((packet) => packet.cmd === 'publish')) as Extract<Packet, { cmd: 'publish' }>;
+  t.deepEqual([...(publish.payload as Buffer)], [1, 2, 3]);
   t.is(publish.properties?.contentType, 'application/octet-stream');
   await raw.next((packet) => packet.cmd === 'pingresp');
   // Shared subscriptions and empty levels are refused per filter (0x9E, 0x8F); the connection stays.
@@ -98,6 +190,12 @@ test('packets split across WebSocket messages and packed into one are all unders
   // The PUBACK (once the core sequenced it) and the message itself may arrive in either order.
   await raw.next((packet) => packet.cmd === 'puback');
   // The CONNACK comes first (MQTT-3.2.0-1), even though the PINGREQ needed no session and was answered at once.
-  t.deepEqual(raw.packets.map((packet) => packet.cmd).filter((cmd) => cmd !== 'publish').sort(), ['connack', 'pingresp', 'puback', 'suback']);
+  t.deepEqual(
+    raw.packets
+      .map((packet) => packet.cmd)
+      .filter((cmd) => cmd !== 'publish')
+      .sort(),
+    ['connack', 'pingresp', 'puback', 'suback'],
+  );
   t.is(raw.packets[0]!.cmd, 'connack');
 });

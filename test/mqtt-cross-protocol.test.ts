@@ -33,12 +33,24 @@ test('native, STOMP and MQTT clients on two edges exchange messages with payload
   t.true(five[1]!.packet.properties?.payloadFormatIndicator);
   t.deepEqual(new Uint8Array(five[2]!.payload), binary);
   t.is(five[2]!.packet.properties?.contentType, 'application/octet-stream');
-  t.deepEqual((await mqtt4.until(3)).map((r) => [...r.payload]), [[...Buffer.from('{"price":1.08}')], [...Buffer.from('plain text')], [...binary]]);
+  t.deepEqual(
+    (await mqtt4.until(3)).map((r) => [...r.payload]),
+    [[...Buffer.from('{"price":1.08}')], [...Buffer.from('plain text')], [...binary]],
+  );
 
   // MQTT 5 → native and STOMP, the content type saying what the payload is
-  await mqtt5.client.publishAsync('mixed/topic', JSON.stringify({ from: 'mqtt5' }), { qos: 1, properties: { contentType: 'application/json' } });
-  await mqtt5.client.publishAsync('mixed/topic', Buffer.from('{"not":"json"}'), { qos: 1, properties: { contentType: 'text/plain' } });
-  await mqtt5.client.publishAsync('mixed/topic', Buffer.from([255, 0, 254]), { qos: 1, properties: { contentType: 'application/octet-stream' } });
+  await mqtt5.client.publishAsync('mixed/topic', JSON.stringify({ from: 'mqtt5' }), {
+    qos: 1,
+    properties: { contentType: 'application/json' },
+  });
+  await mqtt5.client.publishAsync('mixed/topic', Buffer.from('{"not":"json"}'), {
+    qos: 1,
+    properties: { contentType: 'text/plain' },
+  });
+  await mqtt5.client.publishAsync('mixed/topic', Buffer.from([255, 0, 254]), {
+    qos: 1,
+    properties: { contentType: 'application/octet-stream' },
+  });
   // MQTT 3.1.1 → native and STOMP: no content types, so JSON if it parses, text if UTF-8, else binary
   await mqtt4.client.publishAsync('mixed/topic', '[1,2,3]', { qos: 1 });
   await mqtt4.client.publishAsync('mixed/topic', 'hello from 3.1.1', { qos: 1 });
@@ -56,10 +68,18 @@ test('native, STOMP and MQTT clients on two edges exchange messages with payload
   t.deepEqual(fromOthers[6], { from: 'stomp' });
 
   const stompGot = (await stompMessages.until(10)).slice(3);
-  t.deepEqual(stompGot.map((m) => m.headers['content-type']), [
-    'application/json', 'text/plain;charset=utf-8', 'application/octet-stream',
-    'application/json', 'text/plain;charset=utf-8', 'application/octet-stream', 'application/json',
-  ]);
+  t.deepEqual(
+    stompGot.map((m) => m.headers['content-type']),
+    [
+      'application/json',
+      'text/plain;charset=utf-8',
+      'application/octet-stream',
+      'application/json',
+      'text/plain;charset=utf-8',
+      'application/octet-stream',
+      'application/json',
+    ],
+  );
   t.deepEqual(JSON.parse(stompGot[0]!.body), { from: 'mqtt5' });
   t.deepEqual(new Uint8Array(stompGot[5]!.binaryBody), new Uint8Array([0xc3, 0x28]));
 

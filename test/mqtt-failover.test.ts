@@ -21,9 +21,15 @@ test('a restarted in-memory core: the MQTT client stays connected and messages g
   await mqtt.until(1);
 
   const second = await restartCore();
-  await within(native.next((op) => op.op === 'reset'), 'native reset');
+  await within(
+    native.next((op) => op.op === 'reset'),
+    'native reset',
+  );
   await publisher(second)('prices.eur', 'after');
-  t.deepEqual((await mqtt.until(2)).map((r) => r.payload.toString()), ['before', 'after']);
+  t.deepEqual(
+    (await mqtt.until(2)).map((r) => r.payload.toString()),
+    ['before', 'after'],
+  );
   t.true(mqtt.client.connected);
 });
 
@@ -31,15 +37,19 @@ test('a draining edge sends MQTT 5 clients to its peer (DISCONNECT 0x9C with the
   const mesh = await startMesh(t, { edges: [{ id: 'us-1', region: 'us' }] });
   const peer = mesh.edges[0]!;
   const edge = await startEdge({
-    id: 'eu-1', region: 'eu', cores: [{ id: 'central', url: mesh.core.url }], peers: [{ id: peer.id, region: 'us', url: peer.url }],
-    limits: { drainGraceMs: 100 }, logger: silentLogger,
+    id: 'eu-1',
+    region: 'eu',
+    cores: [{ id: 'central', url: mesh.core.url }],
+    peers: [{ id: peer.id, region: 'us', url: peer.url }],
+    limits: { drainGraceMs: 100 },
+    logger: silentLogger,
   });
   t.teardown(() => edge.close());
   await edge.ready();
   const five = await RawMqtt.connected(t, edge.url, 5);
   const four = await RawMqtt.connected(t, edge.url, 4);
   void edge.drain();
-  const disconnect = await five.next((packet) => packet.cmd === 'disconnect') as IDisconnectPacket;
+  const disconnect = (await five.next((packet) => packet.cmd === 'disconnect')) as IDisconnectPacket;
   t.is(disconnect.reasonCode, 0x9c);
   t.is(disconnect.properties?.serverReference, `${peer.url}/v1/ws`);
   t.is((await within(five.closed, 'close')).code, 4503);
@@ -51,6 +61,6 @@ test('a draining edge without a peer: MQTT 5 DISCONNECT 0x8B (server shutting do
   const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { drainGraceMs: 100 } } });
   const raw = await RawMqtt.connected(t, mesh.edges[0]!.url, 5);
   void mesh.edges[0]!.drain();
-  t.is((await raw.next((packet) => packet.cmd === 'disconnect') as IDisconnectPacket).reasonCode, 0x8b);
+  t.is(((await raw.next((packet) => packet.cmd === 'disconnect')) as IDisconnectPacket).reasonCode, 0x8b);
   t.is((await within(raw.closed, 'close')).code, 4503);
 });

@@ -11,7 +11,14 @@ import { RawClient } from './helpers/raw-client.js';
 import { within } from './helpers/within.js';
 
 const packets: Packet[] = [
-  { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fuzz/a', qos: 1 }, { topic: 'fuzz/#', qos: 0 }] },
+  {
+    cmd: 'subscribe',
+    messageId: 1,
+    subscriptions: [
+      { topic: 'fuzz/a', qos: 1 },
+      { topic: 'fuzz/#', qos: 0 },
+    ],
+  },
   { cmd: 'publish', topic: 'fuzz/a', payload: Buffer.from('{"a":1}'), qos: 1, messageId: 2, dup: false, retain: true },
   { cmd: 'publish', topic: 'fuzz/b', payload: Buffer.from([0, 255]), qos: 0, dup: false, retain: false },
   { cmd: 'unsubscribe', messageId: 3, unsubscriptions: ['fuzz/a'] },
@@ -19,21 +26,35 @@ const packets: Packet[] = [
   { cmd: 'pingreq' },
   { cmd: 'disconnect' },
 ];
-const wires = { 4: packets.map((packet) => generate(packet, { protocolVersion: 4 })), 5: packets.map((packet) => generate(packet, { protocolVersion: 5 })) };
+const wires = {
+  4: packets.map((packet) => generate(packet, { protocolVersion: 4 })),
+  5: packets.map((packet) => generate(packet, { protocolVersion: 5 })),
+};
 
 const version = fc.constantFrom(4 as const, 5 as const);
-const mutated = version.chain((level) => fc.tuple(
-  fc.constant(level),
-  fc.array(fc.constantFrom(...wires[level]), { minLength: 1, maxLength: 5 }),
-  fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
-  fc.array(fc.nat(), { maxLength: 4 }),
-)).map(([level, parts, flips, cuts]) => {
-  const wire = Buffer.concat(parts);
-  for (const [at, byte] of flips) wire[at % wire.length] = byte;
-  const points = [...new Set(cuts.map((cut) => cut % (wire.length + 1)))].sort((a, b) => a - b);
-  return { level, chunks: [0, ...points].map((start, i) => wire.subarray(start, [...points, wire.length][i])) };
-});
-const random = fc.tuple(version, fc.array(fc.uint8Array({ minLength: 1, maxLength: 64 }).map((bytes) => Buffer.from(bytes)), { minLength: 1, maxLength: 3 }))
+const mutated = version
+  .chain((level) =>
+    fc.tuple(
+      fc.constant(level),
+      fc.array(fc.constantFrom(...wires[level]), { minLength: 1, maxLength: 5 }),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
+      fc.array(fc.nat(), { maxLength: 4 }),
+    ),
+  )
+  .map(([level, parts, flips, cuts]) => {
+    const wire = Buffer.concat(parts);
+    for (const [at, byte] of flips) wire[at % wire.length] = byte;
+    const points = [...new Set(cuts.map((cut) => cut % (wire.length + 1)))].sort((a, b) => a - b);
+    return { level, chunks: [0, ...points].map((start, i) => wire.subarray(start, [...points, wire.length][i])) };
+  });
+const random = fc
+  .tuple(
+    version,
+    fc.array(
+      fc.uint8Array({ minLength: 1, maxLength: 64 }).map((bytes) => Buffer.from(bytes)),
+      { minLength: 1, maxLength: 3 },
+    ),
+  )
   .map(([level, chunks]) => ({ level, chunks }));
 
 test('mutated and random MQTT packets never crash the edge or disturb bystanders', async (t) => {

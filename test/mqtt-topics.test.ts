@@ -6,7 +6,8 @@ import fc from 'fast-check';
 import { filterFromMqtt, topicFromMqtt, topicToMqtt } from '../edge/mqtt/mqtt-topics.js';
 import { matches } from '../shared/topics.js';
 
-const mapped = (mapping: { topic: string } | { problem: string }): string | undefined => ('topic' in mapping ? mapping.topic : undefined);
+const mapped = (mapping: { topic: string } | { problem: string }): string | undefined =>
+  'topic' in mapping ? mapping.topic : undefined;
 
 test('levels map to tokens, + to *, a trailing # to >', (t) => {
   t.is(mapped(topicFromMqtt('a/b/c')), 'a.b.c');
@@ -37,10 +38,18 @@ test('what cannot map is refused, with a reason', (t) => {
   for (const topic of ['a/b.c', '$internal.x', 'a.b+', 'a.#']) t.is(topicToMqtt(topic), undefined, topic);
 });
 
-const level = fc.string({ unit: fc.constantFrom('a', 'b', 'z', '0', '-', '_', 'é', '$', ':'), minLength: 1, maxLength: 6 });
-const mqttTopic = fc.array(level, { minLength: 1, maxLength: 6 }).filter((levels) => !levels[0]!.startsWith('$')).map((levels) => levels.join('/'));
+const level = fc.string({
+  unit: fc.constantFrom('a', 'b', 'z', '0', '-', '_', 'é', '$', ':'),
+  minLength: 1,
+  maxLength: 6,
+});
+const mqttTopic = fc
+  .array(level, { minLength: 1, maxLength: 6 })
+  .filter((levels) => !levels[0]!.startsWith('$'))
+  .map((levels) => levels.join('/'));
 const filterLevel = fc.oneof(level, fc.constant('+'));
-const mqttFilter = fc.tuple(fc.array(filterLevel, { minLength: 1, maxLength: 5 }), fc.boolean())
+const mqttFilter = fc
+  .tuple(fc.array(filterLevel, { minLength: 1, maxLength: 5 }), fc.boolean())
   .filter(([levels]) => !levels[0]!.startsWith('$'))
   .map(([levels, hash]) => [...levels, ...(hash ? ['#'] : [])].join('/'));
 
@@ -56,29 +65,39 @@ function mqttMatches(filter: string, name: string): boolean {
 }
 
 test('property: topic names round-trip', (t) => {
-  fc.assert(fc.property(mqttTopic, (name) => {
-    const topic = mapped(topicFromMqtt(name));
-    return topic !== undefined && topicToMqtt(topic) === name && mapped(filterFromMqtt(name)) === topic;
-  }), { seed: 42, numRuns: 1000 });
+  fc.assert(
+    fc.property(mqttTopic, (name) => {
+      const topic = mapped(topicFromMqtt(name));
+      return topic !== undefined && topicToMqtt(topic) === name && mapped(filterFromMqtt(name)) === topic;
+    }),
+    { seed: 42, numRuns: 1000 },
+  );
   t.pass();
 });
 
 test('property: a mapped filter (with its parent) matches a mapped topic exactly when the MQTT filter matches the name', (t) => {
-  fc.assert(fc.property(mqttFilter, mqttTopic, (filter, name) => {
-    const mapping = filterFromMqtt(filter);
-    const topic = mapped(topicFromMqtt(name));
-    if (!('topic' in mapping) || topic === undefined) return false;
-    const covered = (pattern: string | undefined): boolean => pattern !== undefined && (pattern === topic || matches(pattern, topic));
-    return (covered(mapping.topic) || covered(mapping.parent)) === mqttMatches(filter, name);
-  }), { seed: 42, numRuns: 2000 });
+  fc.assert(
+    fc.property(mqttFilter, mqttTopic, (filter, name) => {
+      const mapping = filterFromMqtt(filter);
+      const topic = mapped(topicFromMqtt(name));
+      if (!('topic' in mapping) || topic === undefined) return false;
+      const covered = (pattern: string | undefined): boolean =>
+        pattern !== undefined && (pattern === topic || matches(pattern, topic));
+      return (covered(mapping.topic) || covered(mapping.parent)) === mqttMatches(filter, name);
+    }),
+    { seed: 42, numRuns: 2000 },
+  );
   t.pass();
 });
 
 test('property: any string maps or is refused, never throws; what maps is a valid relaymesh topic that maps back', (t) => {
-  fc.assert(fc.property(fc.string({ maxLength: 40 }), (text) => {
-    const topic = mapped(topicFromMqtt(text));
-    mapped(filterFromMqtt(text));
-    return topic === undefined || topicToMqtt(topic) === text;
-  }), { seed: 42, numRuns: 2000 });
+  fc.assert(
+    fc.property(fc.string({ maxLength: 40 }), (text) => {
+      const topic = mapped(topicFromMqtt(text));
+      mapped(filterFromMqtt(text));
+      return topic === undefined || topicToMqtt(topic) === text;
+    }),
+    { seed: 42, numRuns: 2000 },
+  );
   t.pass();
 });

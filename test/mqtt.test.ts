@@ -15,17 +15,26 @@ for (const protocolVersion of [4, 5] as const) {
     const [eu, us] = mesh.edges;
     const subscriber = await connectMqtt(t, eu!.url, { protocolVersion });
     const granted = await subscriber.client.subscribeAsync({ 'chat/room-1': { qos: 1 }, 'chat/room-2': { qos: 0 } });
-    t.deepEqual(granted.map((g) => [g.topic, g.qos]), [['chat/room-1', 1], ['chat/room-2', 0]]);
+    t.deepEqual(
+      granted.map((g) => [g.topic, g.qos]),
+      [
+        ['chat/room-1', 1],
+        ['chat/room-2', 0],
+      ],
+    );
 
     const publisher = await connectMqtt(t, us!.url, { protocolVersion });
     // At QoS 1 mqtt.js resolves once the PUBACK came, which the edge sends once the core sequenced the message.
     await publisher.client.publishAsync('chat/room-1', 'hello', { qos: 1 });
     await publisher.client.publishAsync('chat/room-2', '{"n":2}', { qos: 0 });
     const got = await subscriber.until(2);
-    t.deepEqual(got.map((r) => [r.topic, r.payload.toString(), r.packet.qos, r.packet.retain]), [
-      ['chat/room-1', 'hello', 1, false],
-      ['chat/room-2', '{"n":2}', 0, false],
-    ]);
+    t.deepEqual(
+      got.map((r) => [r.topic, r.payload.toString(), r.packet.qos, r.packet.retain]),
+      [
+        ['chat/room-1', 'hello', 1, false],
+        ['chat/room-2', '{"n":2}', 0, false],
+      ],
+    );
     if (protocolVersion === 5) {
       t.is(got[0]!.packet.properties?.contentType, 'text/plain;charset=utf-8');
       t.is(got[1]!.packet.properties?.contentType, 'application/json');
@@ -53,9 +62,16 @@ for (const protocolVersion of [4, 5] as const) {
     const many = await connectMqtt(t, us!.url, { protocolVersion });
     await many.client.subscribeAsync('prices/#', { qos: 0 });
     const publisher = await connectMqtt(t, eu!.url, { protocolVersion });
-    for (const topic of ['prices/eur', 'prices/eur/usd', 'other/eur', 'prices/usd']) await publisher.client.publishAsync(topic, topic, { qos: 1 });
-    t.deepEqual((await one.until(2)).map((r) => r.topic), ['prices/eur', 'prices/usd']);
-    t.deepEqual((await many.until(3)).map((r) => r.payload.toString()), ['prices/eur', 'prices/eur/usd', 'prices/usd']);
+    for (const topic of ['prices/eur', 'prices/eur/usd', 'other/eur', 'prices/usd'])
+      await publisher.client.publishAsync(topic, topic, { qos: 1 });
+    t.deepEqual(
+      (await one.until(2)).map((r) => r.topic),
+      ['prices/eur', 'prices/usd'],
+    );
+    t.deepEqual(
+      (await many.until(3)).map((r) => r.payload.toString()),
+      ['prices/eur', 'prices/eur/usd', 'prices/usd'],
+    );
     t.is(one.received[0]!.packet.qos, 1);
     t.is(many.received[0]!.packet.qos, 0);
   });
@@ -98,7 +114,12 @@ for (const protocolVersion of [4, 5] as const) {
     const mesh = await startMesh(t);
     const [eu, us] = mesh.edges;
     const clientId = `persistent-${protocolVersion}`;
-    const persistent = { protocolVersion, clientId, clean: false, ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: 300 } } : {}) };
+    const persistent = {
+      protocolVersion,
+      clientId,
+      clean: false,
+      ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: 300 } } : {}),
+    };
     const first = await connectMqtt(t, eu!.url, persistent);
     t.false(first.connack!.sessionPresent);
     await first.client.subscribeAsync({ 'orders/42': { qos: 1 }, 'orders/+/note': { qos: 0 } });
@@ -111,12 +132,18 @@ for (const protocolVersion of [4, 5] as const) {
     const again = await connectMqtt(t, eu!.url, persistent);
     t.true(again.connack!.sessionPresent);
     const replayed = await again.until(3);
-    t.deepEqual(replayed.map((r) => r.payload.toString()), ['m2', 'm3', 'm4']);
+    t.deepEqual(
+      replayed.map((r) => r.payload.toString()),
+      ['m2', 'm3', 'm4'],
+    );
     t.true(replayed.every((r) => r.packet.qos === 1));
     // The pattern subscription came back too (live from here on).
     await publisher.client.publishAsync('orders/7/note', 'n1', { qos: 1 });
     await publisher.client.publishAsync('orders/42', 'm5', { qos: 1 });
-    t.deepEqual((await again.until(5)).slice(3).map((r) => r.payload.toString()), ['n1', 'm5']);
+    t.deepEqual(
+      (await again.until(5)).slice(3).map((r) => r.payload.toString()),
+      ['n1', 'm5'],
+    );
 
     // A clean session starts afresh and drops what was kept.
     await again.client.endAsync();
@@ -141,7 +168,10 @@ for (const protocolVersion of [4, 5] as const) {
     const watcher = await connectMqtt(t, us!.url, { protocolVersion });
     await watcher.client.subscribeAsync('devices/+/status', { qos: 1 });
     const will = { topic: 'devices/dev-1/status', payload: Buffer.from('offline'), qos: 1 as const, retain: true };
-    const polite = await RawMqtt.connected(t, eu!.url, protocolVersion, { clientId: 'dev-0', will: { ...will, topic: 'devices/dev-0/status' } } as Partial<Packet>);
+    const polite = await RawMqtt.connected(t, eu!.url, protocolVersion, {
+      clientId: 'dev-0',
+      will: { ...will, topic: 'devices/dev-0/status' },
+    } as Partial<Packet>);
     polite.send({ cmd: 'disconnect' }, protocolVersion);
     await within(polite.closed, 'close after DISCONNECT');
     const abrupt = await RawMqtt.connected(t, eu!.url, protocolVersion, { clientId: 'dev-1', will } as Partial<Packet>);
@@ -159,10 +189,14 @@ for (const protocolVersion of [4, 5] as const) {
     const edge = mesh.edges[0]!;
     const watcher = await connectMqtt(t, edge.url, { protocolVersion });
     await watcher.client.subscribeAsync('devices/+/status', { qos: 1 });
-    const silent = await RawMqtt.connected(t, edge.url, protocolVersion, { keepalive: 1, will: { topic: 'devices/quiet/status', payload: Buffer.from('lost'), qos: 0, retain: false } } as Partial<Packet>);
+    const silent = await RawMqtt.connected(t, edge.url, protocolVersion, {
+      keepalive: 1,
+      will: { topic: 'devices/quiet/status', payload: Buffer.from('lost'), qos: 0, retain: false },
+    } as Partial<Packet>);
     const { code } = await within(silent.closed, 'close after the keep-alive');
     t.is(code, 1001);
-    if (protocolVersion === 5) t.is((silent.packets.find((p) => p.cmd === 'disconnect') as IDisconnectPacket | undefined)?.reasonCode, 0x8d);
+    if (protocolVersion === 5)
+      t.is((silent.packets.find((p) => p.cmd === 'disconnect') as IDisconnectPacket | undefined)?.reasonCode, 0x8d);
     t.is((await watcher.until(1))[0]!.payload.toString(), 'lost');
     // PINGREQ is answered with PINGRESP (what keeps an idle client within its keep-alive).
     const pinging = await RawMqtt.connected(t, edge.url, protocolVersion);
@@ -177,9 +211,13 @@ for (const protocolVersion of [4, 5] as const) {
     raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a/b', qos: 2 }] }, protocolVersion);
     const suback = await raw.next((p) => p.cmd === 'suback');
     t.deepEqual((suback as { granted: number[] }).granted, [1]);
-    raw.send({ cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 2, messageId: 2, dup: false, retain: false }, protocolVersion);
+    raw.send(
+      { cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 2, messageId: 2, dup: false, retain: false },
+      protocolVersion,
+    );
     t.is((await within(raw.closed, 'close')).code, 4400);
-    if (protocolVersion === 5) t.is((raw.packets.find((p) => p.cmd === 'disconnect') as IDisconnectPacket).reasonCode, 0x9b);
+    if (protocolVersion === 5)
+      t.is((raw.packets.find((p) => p.cmd === 'disconnect') as IDisconnectPacket).reasonCode, 0x9b);
   });
 }
 
@@ -188,15 +226,25 @@ process.env.RELAYMESH_MQTT_TEST_SECRET = secret;
 
 for (const protocolVersion of [4, 5] as const) {
   test(`v${protocolVersion}: the token in the password; a forbidden filter gets a SUBACK failure and the connection stays; a bad token gets CONNACK 4 / 0x86`, async (t) => {
-    const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { tokens: { alg: 'HS256', secretEnv: 'RELAYMESH_MQTT_TEST_SECRET' } } });
+    const mesh = await startMesh(t, {
+      edges: [{ id: 'eu-1', region: 'eu' }],
+      edge: { tokens: { alg: 'HS256', secretEnv: 'RELAYMESH_MQTT_TEST_SECRET' } },
+    });
     const edge = mesh.edges[0]!;
     const token = await new SignJWT({ topics: { subscribe: ['prices.>'], publish: ['prices.eur'] } })
-      .setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(secret));
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(secret));
     // 3.1.1 sends a password only with a user name; relaymesh ignores the user name.
     const client = await connectMqtt(t, edge.url, { protocolVersion, username: 'any', password: token });
     // One SUBACK answers both filters: the forbidden one with a failure code (mqtt.js then rejects), the other granted.
-    const refused = await t.throwsAsync(client.client.subscribeAsync({ 'secrets/x': { qos: 1 }, 'prices/#': { qos: 1 } }));
-    t.deepEqual((refused as Error & { packet: { granted: number[] } }).packet.granted, [protocolVersion === 5 ? 0x87 : 0x80, 1]);
+    const refused = await t.throwsAsync(
+      client.client.subscribeAsync({ 'secrets/x': { qos: 1 }, 'prices/#': { qos: 1 } }),
+    );
+    t.deepEqual((refused as Error & { packet: { granted: number[] } }).packet.granted, [
+      protocolVersion === 5 ? 0x87 : 0x80,
+      1,
+    ]);
     await client.client.publishAsync('prices/eur', '1.08', { qos: 1 });
     t.is((await client.until(1))[0]!.payload.toString(), '1.08');
 
@@ -207,11 +255,25 @@ for (const protocolVersion of [4, 5] as const) {
       await client.client.publishAsync('prices/eur', '1.09', { qos: 1 });
       t.is((await client.until(2))[1]!.payload.toString(), '1.09');
       // PUBACKs come in the order of the PUBLISHes, refusals (answered at once) included.
-      const raw = await RawMqtt.connected(t, edge.url, 5, { username: 'any', password: Buffer.from(token) } as Partial<Packet>);
-      const publish = (messageId: number, topic: string): Buffer => generate({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 1, messageId, dup: false, retain: false }, { protocolVersion: 5 });
+      const raw = await RawMqtt.connected(t, edge.url, 5, {
+        username: 'any',
+        password: Buffer.from(token),
+      } as Partial<Packet>);
+      const publish = (messageId: number, topic: string): Buffer =>
+        generate(
+          { cmd: 'publish', topic, payload: Buffer.from('x'), qos: 1, messageId, dup: false, retain: false },
+          { protocolVersion: 5 },
+        );
       raw.ws.send(Buffer.concat([publish(10, 'prices/eur'), publish(11, 'prices/usd'), publish(12, 'prices//eur')]));
       await raw.next((p) => p.cmd === 'puback' && p.messageId === 12);
-      t.deepEqual(raw.packets.filter((p) => p.cmd === 'puback').map((p) => [p.messageId, (p as IPubackPacket).reasonCode]), [[10, 0], [11, 0x87], [12, 0x90]]);
+      t.deepEqual(
+        raw.packets.filter((p) => p.cmd === 'puback').map((p) => [p.messageId, (p as IPubackPacket).reasonCode]),
+        [
+          [10, 0],
+          [11, 0x87],
+          [12, 0x90],
+        ],
+      );
     } else {
       // 3.1.1 has no way to refuse a PUBLISH but closing the connection.
       client.client.publish('prices/usd', 'x', { qos: 1 });
@@ -220,8 +282,20 @@ for (const protocolVersion of [4, 5] as const) {
     }
 
     const raw = await RawMqtt.open(t, edge.url, protocolVersion);
-    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, clean: true, clientId: 'bad', keepalive: 0, username: 'any', password: Buffer.from('not-a-token') }, protocolVersion);
-    const connack = await raw.next((p) => p.cmd === 'connack') as IConnackPacket;
+    raw.send(
+      {
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion,
+        clean: true,
+        clientId: 'bad',
+        keepalive: 0,
+        username: 'any',
+        password: Buffer.from('not-a-token'),
+      },
+      protocolVersion,
+    );
+    const connack = (await raw.next((p) => p.cmd === 'connack')) as IConnackPacket;
     t.is(protocolVersion === 5 ? connack.reasonCode : connack.returnCode, protocolVersion === 5 ? 0x86 : 4);
     t.is((await within(raw.closed, 'close after a refused CONNECT')).code, 4401);
   });
@@ -236,9 +310,15 @@ test('a persistent session delivers again the QoS 1 messages that were not ackno
   await first.next((p) => p.cmd === 'suback');
   const publisher = await connectMqtt(t, edge.url);
   for (const n of [1, 2, 3]) await publisher.client.publishAsync('jobs/1', `j${n}`, { qos: 1 });
-  const delivered = await first.next((p) => p.cmd === 'publish' && p.payload.toString() === 'j3') as Extract<Packet, { cmd: 'publish' }>;
+  const delivered = (await first.next((p) => p.cmd === 'publish' && p.payload.toString() === 'j3')) as Extract<
+    Packet,
+    { cmd: 'publish' }
+  >;
   // Acknowledge j1 only, then drop the connection.
-  const j1 = first.packets.find((p) => p.cmd === 'publish' && p.payload.toString() === 'j1') as Extract<Packet, { cmd: 'publish' }>;
+  const j1 = first.packets.find((p) => p.cmd === 'publish' && p.payload.toString() === 'j1') as Extract<
+    Packet,
+    { cmd: 'publish' }
+  >;
   t.not(j1.messageId, delivered.messageId);
   first.send({ cmd: 'puback', messageId: j1.messageId! });
   // The PINGRESP comes after the edge has read the PUBACK sent before it on the same socket.
@@ -252,5 +332,10 @@ test('a persistent session delivers again the QoS 1 messages that were not ackno
   const again = await RawMqtt.connected(t, edge.url, 4, session);
   t.true((again.packets[0] as IConnackPacket).sessionPresent);
   await again.next((p) => p.cmd === 'publish' && p.payload.toString() === 'j4');
-  t.deepEqual(again.packets.filter((p) => p.cmd === 'publish').map((p) => (p as Extract<Packet, { cmd: 'publish' }>).payload.toString()), ['j2', 'j3', 'j4']);
+  t.deepEqual(
+    again.packets
+      .filter((p) => p.cmd === 'publish')
+      .map((p) => (p as Extract<Packet, { cmd: 'publish' }>).payload.toString()),
+    ['j2', 'j3', 'j4'],
+  );
 });

@@ -38,7 +38,13 @@ test('examples: exact topics, `*`, `>` and duplicates', (t) => {
   t.true(index.remove('a.*', 'star'));
   t.false(index.remove('a.*', 'star'));
   t.deepEqual(collect(index, 'a.c').sort(), ['all', 'rest']);
-  for (const [sub, value] of [['a.b', 'exact'], ['a.>', 'rest'], ['>', 'all'], ['*.b', 'star-b']] as const) t.true(index.remove(sub, value));
+  for (const [sub, value] of [
+    ['a.b', 'exact'],
+    ['a.>', 'rest'],
+    ['>', 'all'],
+    ['*.b', 'star-b'],
+  ] as const)
+    t.true(index.remove(sub, value));
   t.is(index.size, 0);
   t.is(rootChildren(index), 0);
   t.deepEqual(collect(index, 'a.b'), []);
@@ -83,8 +89,14 @@ type Command =
   | { kind: 'match'; topic: string };
 
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('add' as const), subscription: subscriptionArb, value: valueArb }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('remove' as const), subscription: subscriptionArb, value: valueArb }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('add' as const), subscription: subscriptionArb, value: valueArb }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('remove' as const), subscription: subscriptionArb, value: valueArb }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('match' as const), topic: topicArb }) },
 );
 
@@ -92,30 +104,42 @@ const key = (subscription: string, value: number): string => `${subscription}\u0
 
 test('property: forEachMatch agrees with a brute-force filter over random adds and removes', (t) => {
   fc.assert(
-    fc.property(fc.array(commandArb, { minLength: 1, maxLength: 120, size: 'max' }), fc.array(topicArb, { minLength: 5, maxLength: 5 }), (commands, probes) => {
-      const index = new PatternIndex<number>();
-      const model = new Map<string, { subscription: string; value: number }>();
-      const check = (topic: string): boolean => {
-        const expected = [...model.values()].filter((entry) => matches(entry.subscription, topic)).map((entry) => entry.value).sort();
-        const actual = collect(index, topic).sort();
-        return JSON.stringify(actual) === JSON.stringify(expected);
-      };
-      for (const command of commands) {
-        if (command.kind === 'add') {
-          const had = model.has(key(command.subscription, command.value));
-          if (index.add(command.subscription, command.value) === had) return false;
-          model.set(key(command.subscription, command.value), { subscription: command.subscription, value: command.value });
-        } else if (command.kind === 'remove') {
-          const had = model.delete(key(command.subscription, command.value));
-          if (index.remove(command.subscription, command.value) !== had) return false;
-        } else if (!check(command.topic)) return false;
-        if (index.size !== model.size) return false;
-      }
-      if (!probes.every(check)) return false;
-      // Remove everything that is left, in insertion order: the index ends empty and pruned.
-      for (const entry of model.values()) if (!index.remove(entry.subscription, entry.value)) return false;
-      return index.size === 0 && rootChildren(index) === 0 && probes.every((topic) => collect(index, topic).length === 0);
-    }),
+    fc.property(
+      fc.array(commandArb, { minLength: 1, maxLength: 120, size: 'max' }),
+      fc.array(topicArb, { minLength: 5, maxLength: 5 }),
+      (commands, probes) => {
+        const index = new PatternIndex<number>();
+        const model = new Map<string, { subscription: string; value: number }>();
+        const check = (topic: string): boolean => {
+          const expected = [...model.values()]
+            .filter((entry) => matches(entry.subscription, topic))
+            .map((entry) => entry.value)
+            .sort();
+          const actual = collect(index, topic).sort();
+          return JSON.stringify(actual) === JSON.stringify(expected);
+        };
+        for (const command of commands) {
+          if (command.kind === 'add') {
+            const had = model.has(key(command.subscription, command.value));
+            if (index.add(command.subscription, command.value) === had) return false;
+            model.set(key(command.subscription, command.value), {
+              subscription: command.subscription,
+              value: command.value,
+            });
+          } else if (command.kind === 'remove') {
+            const had = model.delete(key(command.subscription, command.value));
+            if (index.remove(command.subscription, command.value) !== had) return false;
+          } else if (!check(command.topic)) return false;
+          if (index.size !== model.size) return false;
+        }
+        if (!probes.every(check)) return false;
+        // Remove everything that is left, in insertion order: the index ends empty and pruned.
+        for (const entry of model.values()) if (!index.remove(entry.subscription, entry.value)) return false;
+        return (
+          index.size === 0 && rootChildren(index) === 0 && probes.every((topic) => collect(index, topic).length === 0)
+        );
+      },
+    ),
     { seed: 42, numRuns: 500 },
   );
   t.pass();
@@ -126,7 +150,9 @@ test('churn: adding then removing many subscriptions returns size to 0 and leave
   const entries: Array<[string, number]> = [];
   for (let i = 0; i < 2000; i++) {
     const depth = 1 + (i % 5);
-    const tokens = Array.from({ length: depth }, (_, d) => (d === depth - 1 && i % 7 === 0 ? '>' : (i + d) % 11 === 0 ? '*' : `t${(i * 31 + d) % 50}`));
+    const tokens = Array.from({ length: depth }, (_, d) =>
+      d === depth - 1 && i % 7 === 0 ? '>' : (i + d) % 11 === 0 ? '*' : `t${(i * 31 + d) % 50}`,
+    );
     const subscription = tokens.join('.');
     if (index.add(subscription, i % 13)) entries.push([subscription, i % 13]);
   }

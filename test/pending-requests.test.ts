@@ -45,10 +45,18 @@ test('a sub the app gave up while it was on the wire is not asked again after a 
 
 test('server ops are checked by shape: what is not one is undefined, never half an op', (t) => {
   t.like(parseServerOp({ op: 'msg', topic: 'a', epoch: 'e', offset: 1, data: null }), { op: 'msg', data: null });
-  t.like(parseServerOp({ op: 'subok', id: 1, topic: 'a.*', recovered: false }), { op: 'subok' }, 'a pattern: no position');
+  t.like(
+    parseServerOp({ op: 'subok', id: 1, topic: 'a.*', recovered: false }),
+    { op: 'subok' },
+    'a pattern: no position',
+  );
   t.like(parseServerOp({ op: 'error', code: 'forbidden', message: 'no' }), { code: 'forbidden' });
   for (const bad of [
-    null, [], 'msg', { op: 'nope' }, { op: 'toString' },
+    null,
+    [],
+    'msg',
+    { op: 'nope' },
+    { op: 'toString' },
     { op: 'msg', topic: 'a', epoch: 'e', offset: 1 },
     { op: 'msg', topic: 'a', epoch: 'e', offset: -1, data: 1 },
     { op: 'msg', topic: 'a', epoch: 'e', offset: 1, data: 'x', enc: 'hex' },
@@ -56,5 +64,6 @@ test('server ops are checked by shape: what is not one is undefined, never half 
     { op: 'puback', id: {}, epoch: 'e', offset: 1 },
     { op: 'error', code: 'no_such_code', message: 'x' },
     { op: 'welcome', session: 's', edge: 'e', region: 'r' },
-  ]) t.is(parseServerOp(bad), undefined, JSON.stringify(bad));
+  ])
+    t.is(parseServerOp(bad), undefined, JSON.stringify(bad));
 });

@@ -25,19 +25,26 @@ test('within: examples', (t) => {
 // A small alphabet so that random topics and patterns overlap often.
 const token = fc.constantFrom('a', 'b', 'c');
 const topic = fc.array(token, { minLength: 1, maxLength: 4 }).map((tokens) => tokens.join('.'));
-const pattern = fc.array(fc.constantFrom('a', 'b', '*'), { minLength: 1, maxLength: 4 }).chain((tokens) =>
-  fc.boolean().map((rest) => (rest ? [...tokens, '>'] : tokens).join('.')));
+const pattern = fc
+  .array(fc.constantFrom('a', 'b', '*'), { minLength: 1, maxLength: 4 })
+  .chain((tokens) => fc.boolean().map((rest) => (rest ? [...tokens, '>'] : tokens).join('.')));
 
 test('property: when `within(requested, allowed)`, every topic the requested subscription matches is allowed', (t) => {
-  fc.assert(fc.property(pattern, pattern, fc.array(topic, { maxLength: 30 }), (requested, allowed, topics) => {
-    if (!within(requested, allowed)) return true;
-    return topics.every((candidate) => !matches(requested, candidate) || matches(allowed, candidate));
-  }), { seed: 7, numRuns: 2000 });
+  fc.assert(
+    fc.property(pattern, pattern, fc.array(topic, { maxLength: 30 }), (requested, allowed, topics) => {
+      if (!within(requested, allowed)) return true;
+      return topics.every((candidate) => !matches(requested, candidate) || matches(allowed, candidate));
+    }),
+    { seed: 7, numRuns: 2000 },
+  );
   t.pass();
 });
 
 test('permissions from a token claim: subscribe by containment, publish by match, junk grants nothing', (t) => {
-  const permissions = Permissions.fromClaim({ subscribe: ['prices.>', 'user.42.*', 'bad..pattern', 7], publish: ['chat.room-17'] });
+  const permissions = Permissions.fromClaim({
+    subscribe: ['prices.>', 'user.42.*', 'bad..pattern', 7],
+    publish: ['chat.room-17'],
+  });
   t.true(permissions.canSubscribe('prices.*'));
   t.true(permissions.canSubscribe('user.42.inbox'));
   t.false(permissions.canSubscribe('user.*.inbox'));

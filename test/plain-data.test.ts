@@ -11,7 +11,20 @@ function nested(depth: number): unknown {
 }
 
 test('JSON-like values, binary and dates are publishable', (t) => {
-  for (const value of [null, true, 0, -1.5, 'text', [], {}, { a: [1, { b: 'c' }] }, new Uint8Array([1]), Buffer.from('x'), new Date(0), Object.create(null)]) {
+  for (const value of [
+    null,
+    true,
+    0,
+    -1.5,
+    'text',
+    [],
+    {},
+    { a: [1, { b: 'c' }] },
+    new Uint8Array([1]),
+    Buffer.from('x'),
+    new Date(0),
+    Object.create(null),
+  ]) {
     t.is(plainDataProblem(value), undefined);
   }
   t.is(plainDataProblem(nested(maxDataDepth)), undefined);

@@ -31,6 +31,10 @@ test('a charge is a debt: refused until paid back at the rate, never cut off for
   t.is(patient.take(), 'refuse', 'after 4 s, 40 of 45 tokens of debt are paid back');
   later.now += 1100;
   t.deepEqual(takes(patient, 5), ['allow', 'allow', 'allow', 'allow', 'allow'], 'paid back, and refilled to the burst');
-  t.deepEqual(takes(patient, 6), ['refuse', 'refuse', 'refuse', 'refuse', 'refuse', 'disconnect'], 'the cut-off is back at a burst below zero');
+  t.deepEqual(
+    takes(patient, 6),
+    ['refuse', 'refuse', 'refuse', 'refuse', 'refuse', 'disconnect'],
+    'the cut-off is back at a burst below zero',
+  );
   t.is(clock.now, 0);
 });

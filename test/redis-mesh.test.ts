@@ -51,18 +51,31 @@ test('two cores, two edges, one Redis: publishes through either core reach both 
 
   const positions = [];
   for (let i = 1; i <= 30; i++) positions.push(await publisher(i % 2 ? a : b)('room.1', i));
-  t.deepEqual(positions.map((position) => position.offset), Array.from({ length: 30 }, (_, i) => i + 1));
+  t.deepEqual(
+    positions.map((position) => position.offset),
+    Array.from({ length: 30 }, (_, i) => i + 1),
+  );
   t.is(new Set(positions.map((position) => position.epoch)).size, 1, 'one epoch, whichever core sequenced');
   for (const received of [onA, onB, onPattern]) {
     const messages = await received.until(30);
-    t.deepEqual(messages.map((message) => message.offset), Array.from({ length: 30 }, (_, i) => i + 1));
-    t.deepEqual(messages.map((message) => message.data), Array.from({ length: 30 }, (_, i) => i + 1));
+    t.deepEqual(
+      messages.map((message) => message.offset),
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
+    t.deepEqual(
+      messages.map((message) => message.data),
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
     t.is(messages[0]!.epoch, positions[0]!.epoch);
   }
   // One extra message proves nothing more was on the way for the first 30.
   await publisher(a)('room.1', 31);
   for (const received of [onA, onB, onPattern]) t.is((await received.until(31)).length, 31);
-  t.is(await counterValue(b.metrics.routed), 31, 'core-b routed each message once to its one edge, though two subscriptions matched');
+  t.is(
+    await counterValue(b.metrics.routed),
+    31,
+    'core-b routed each message once to its one edge, though two subscriptions matched',
+  );
 });
 
 /**
@@ -86,17 +99,20 @@ async function failoverUnderLoad(t: ExecutionContext, kill: 'clean' | 'crash'): 
   let killedAt = 0;
   let highestAtKill = 0;
   let liveAgainAt = 0;
-  const subscribers = await Promise.all([edge1, edge2].map(async (edge) => {
-    const received = collector();
-    await client(t, edge.url).subscribe('ticks.eu', {
-      onMessage: (message: MeshMessage) => {
-        received.onMessage(message);
-        if (edge === edge1 && killedAt > 0 && liveAgainAt === 0 && edge1.uplink.coreId === 'core-b') liveAgainAt = performance.now();
-      },
-      onReset: () => resets.push(edge.id),
-    });
-    return received;
-  }));
+  const subscribers = await Promise.all(
+    [edge1, edge2].map(async (edge) => {
+      const received = collector();
+      await client(t, edge.url).subscribe('ticks.eu', {
+        onMessage: (message: MeshMessage) => {
+          received.onMessage(message);
+          if (edge === edge1 && killedAt > 0 && liveAgainAt === 0 && edge1.uplink.coreId === 'core-b')
+            liveAgainAt = performance.now();
+        },
+        onReset: () => resets.push(edge.id),
+      });
+      return received;
+    }),
+  );
 
   let highest = 0;
   const publishing = [edge1, edge2].map(async (edge, p) => {
@@ -121,24 +137,39 @@ async function failoverUnderLoad(t: ExecutionContext, kill: 'clean' | 'crash'): 
   });
   const offsets = (await within(Promise.all(publishing), 'publishing through the failover', 30_000)).flat();
 
-  t.deepEqual([...offsets].sort((x, y) => x - y), Array.from({ length: total }, (_, i) => i + 1), 'every publish sequenced exactly once');
+  t.deepEqual(
+    [...offsets].sort((x, y) => x - y),
+    Array.from({ length: total }, (_, i) => i + 1),
+    'every publish sequenced exactly once',
+  );
   for (const received of subscribers) {
     const messages = await received.until(total);
-    t.deepEqual(messages.map((message) => message.offset), Array.from({ length: total }, (_, i) => i + 1), 'in order, none lost, none twice');
+    t.deepEqual(
+      messages.map((message) => message.offset),
+      Array.from({ length: total }, (_, i) => i + 1),
+      'in order, none lost, none twice',
+    );
     t.is(new Set(messages.map((message) => String(message.data))).size, total);
   }
   await publisher(b)('ticks.eu', 'last');
-  for (const received of subscribers) t.is((await received.until(total + 1)).length, total + 1, 'nothing more than expected arrived');
+  for (const received of subscribers)
+    t.is((await received.until(total + 1)).length, total + 1, 'nothing more than expected arrived');
   t.deepEqual(resets, []);
   t.is(edge1.uplink.coreId, 'core-b');
   const replayed = await counterValue(b.metrics.replayed);
   const failoverMs = Math.round(liveAgainAt - killedAt);
-  t.log(`failover: ${failoverMs} ms from the kill to eu-1's client receiving its first message through core-b (${highestAtKill} messages sequenced before the kill); core-b replayed ${replayed} messages to eu-1`);
-  process.stdout.write(`[redis failover, ${kill}] time to fail over ${failoverMs} ms, messages replayed ${replayed}, messages ${total}, lost 0, duplicates 0, resets 0\n`);
+  t.log(
+    `failover: ${failoverMs} ms from the kill to eu-1's client receiving its first message through core-b (${highestAtKill} messages sequenced before the kill); core-b replayed ${replayed} messages to eu-1`,
+  );
+  process.stdout.write(
+    `[redis failover, ${kill}] time to fail over ${failoverMs} ms, messages replayed ${replayed}, messages ${total}, lost 0, duplicates 0, resets 0\n`,
+  );
 }
 
-test('closing the core an edge uses under steady publishing loses nothing, repeats nothing, and resets nothing', (t) => failoverUnderLoad(t, 'clean'));
-test('a core that dies abruptly under steady publishing: nothing lost, nothing repeated, no reset', (t) => failoverUnderLoad(t, 'crash'));
+test('closing the core an edge uses under steady publishing loses nothing, repeats nothing, and resets nothing', (t) =>
+  failoverUnderLoad(t, 'clean'));
+test('a core that dies abruptly under steady publishing: nothing lost, nothing repeated, no reset', (t) =>
+  failoverUnderLoad(t, 'crash'));
 
 test('a restarted core on the same Redis keeps history: clients resubscribing with since recover', async (t) => {
   const prefix = uniquePrefix();
@@ -146,7 +177,10 @@ test('a restarted core on the same Redis keeps history: clients resubscribing wi
   const edge = await edgeOn(t, 'eu-1', [{ id: first.id, url: first.url }]);
   const stayed = collector();
   const resets: unknown[] = [];
-  await client(t, edge.url).subscribe('orders.eu', { onMessage: stayed.onMessage, onReset: (position) => resets.push(position) });
+  await client(t, edge.url).subscribe('orders.eu', {
+    onMessage: stayed.onMessage,
+    onReset: (position) => resets.push(position),
+  });
   const positions = [];
   for (let i = 1; i <= 5; i++) positions.push(await publisher(first)('orders.eu', i));
   await stayed.until(5);
@@ -156,13 +190,19 @@ test('a restarted core on the same Redis keeps history: clients resubscribing wi
   await edge.ready();
   const after = await publisher(second)('orders.eu', 6);
   t.deepEqual(after, { epoch: positions[0]!.epoch, offset: 6 }, 'the same epoch, offsets go on');
-  t.deepEqual((await stayed.until(6)).map((message) => message.data), [1, 2, 3, 4, 5, 6]);
+  t.deepEqual(
+    (await stayed.until(6)).map((message) => message.data),
+    [1, 2, 3, 4, 5, 6],
+  );
   t.deepEqual(resets, [], 'the connected client was not reset');
 
   const resumed = await RawClient.connected(t, edge.url);
   const subok = await resumed.subscribe('orders.eu', 1, { epoch: positions[0]!.epoch, offset: 2 });
   t.like(subok, { op: 'subok', recovered: true, epoch: positions[0]!.epoch, offset: 6 });
-  t.deepEqual((await resumed.messages(4)).map((message) => message.offset), [3, 4, 5, 6]);
+  t.deepEqual(
+    (await resumed.messages(4)).map((message) => message.offset),
+    [3, 4, 5, 6],
+  );
 });
 
 async function counterValue(metric: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
@@ -173,19 +213,46 @@ test('cores sharing one Redis know every edge of the mesh: locate on any node fi
   const prefix = uniquePrefix();
   const a = await startRedisCore(t, 'core-a', redis.url, prefix, { region: 'eu', statusMs: 50 });
   const b = await startRedisCore(t, 'core-b', redis.url, prefix, { region: 'us', statusMs: 50 });
-  const eu = await startEdge({ id: 'eu-1', region: 'eu', cores: [{ id: a.id, url: a.url }], uplink: { ...fastUplink, statusMs: 50 }, logger: silentLogger });
+  const eu = await startEdge({
+    id: 'eu-1',
+    region: 'eu',
+    cores: [{ id: a.id, url: a.url }],
+    uplink: { ...fastUplink, statusMs: 50 },
+    logger: silentLogger,
+  });
   t.teardown(() => eu.close());
-  const us = await startEdge({ id: 'us-1', region: 'us', cores: [{ id: b.id, url: b.url }], uplink: { ...fastUplink, statusMs: 50 }, logger: silentLogger });
+  const us = await startEdge({
+    id: 'us-1',
+    region: 'us',
+    cores: [{ id: b.id, url: b.url }],
+    uplink: { ...fastUplink, statusMs: 50 },
+    logger: silentLogger,
+  });
   t.teardown(() => us.close());
 
-  const knowsBoth = (snapshot: MeshSnapshot): boolean => ['eu-1', 'us-1'].every((id) => snapshot.edges.some((edge) => edge.id === id && edge.healthy));
-  const [viewOfA] = await Promise.all([a.meshUntil(knowsBoth), b.meshUntil(knowsBoth), eu.meshUntil(knowsBoth), us.meshUntil(knowsBoth)]);
-  t.like(viewOfA.edges.find((edge) => edge.id === 'us-1'), { core: 'core-b', region: 'us' });
+  const knowsBoth = (snapshot: MeshSnapshot): boolean =>
+    ['eu-1', 'us-1'].every((id) => snapshot.edges.some((edge) => edge.id === id && edge.healthy));
+  const [viewOfA] = await Promise.all([
+    a.meshUntil(knowsBoth),
+    b.meshUntil(knowsBoth),
+    eu.meshUntil(knowsBoth),
+    us.meshUntil(knowsBoth),
+  ]);
+  t.like(
+    viewOfA.edges.find((edge) => edge.id === 'us-1'),
+    { core: 'core-b', region: 'us' },
+  );
   t.deepEqual(viewOfA.cores.map((core) => core.id).sort(), ['core-a', 'core-b']);
 
   const located = async (node: { url: string }, region: string): Promise<unknown> =>
-    (await (await fetch(`${node.url.replace(/^ws/, 'http')}/v1/locate?region=${region}`, { headers: { accept: 'application/json' } })).json() as { edge: string }).edge;
-  t.is(await located(a, 'us'), 'us-1', 'core-a sends us clients to core-b\'s edge');
+    (
+      (await (
+        await fetch(`${node.url.replace(/^ws/, 'http')}/v1/locate?region=${region}`, {
+          headers: { accept: 'application/json' },
+        })
+      ).json()) as { edge: string }
+    ).edge;
+  t.is(await located(a, 'us'), 'us-1', "core-a sends us clients to core-b's edge");
   t.is(await located(eu, 'us'), 'us-1', 'and so does its edge');
   t.is(await located(b, 'eu'), 'eu-1');
 

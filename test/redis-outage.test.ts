@@ -34,15 +34,38 @@ test('a core started while Redis is away runs, answers 503 and `unavailable`, lo
   t.teardown(() => proxy.close());
   proxy.refuse(true);
   const lines: string[] = [];
-  const logger = pino({ level: 'info' }, new Writable({ write(chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done(); } }));
-  const engine = new RedisEngine({ url: `redis://127.0.0.1:${proxy.port}`, keyPrefix: uniquePrefix(), maxMessages: 100, maxAgeMs: 60_000, logger });
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    }),
+  );
+  const engine = new RedisEngine({
+    url: `redis://127.0.0.1:${proxy.port}`,
+    keyPrefix: uniquePrefix(),
+    maxMessages: 100,
+    maxAgeMs: 60_000,
+    logger,
+  });
   const core = await startCore({ id: 'central', engine, logger: silentLogger });
   t.teardown(() => core.close());
-  const edge = await startEdge({ id: 'eu-1', region: 'eu', cores: [{ id: core.id, url: core.url }], uplink: fastUplink, logger: silentLogger });
+  const edge = await startEdge({
+    id: 'eu-1',
+    region: 'eu',
+    cores: [{ id: core.id, url: core.url }],
+    uplink: fastUplink,
+    logger: silentLogger,
+  });
   t.teardown(() => edge.close());
   await edge.ready();
 
-  t.like(await health(core), { status: 503, body: { status: 'unavailable', role: 'core', reason: 'redis unavailable' } });
+  t.like(await health(core), {
+    status: 503,
+    body: { status: 'unavailable', role: 'core', reason: 'redis unavailable' },
+  });
   const refused = await t.throwsAsync(publisher(core)('alerts.eu', 1), { instanceOf: PublishError });
   t.is(refused?.status, 503);
   t.like(JSON.parse(refused?.body ?? '{}'), { error: { code: 'unavailable' } });
@@ -51,8 +74,14 @@ test('a core started while Redis is away runs, answers 503 and `unavailable`, lo
   t.like(await client.next((op) => op.id === 1), { op: 'error', code: 'unavailable' });
   t.like(await client.subscribe('alerts.eu', 2), { op: 'error', code: 'unavailable' });
   t.regex(await metricsText(core), /relaymesh_core_engine_up\{[^}]*\} 0/);
-  t.true(lines.some((line) => line.includes('redis unavailable')), 'the reason is logged');
-  t.false(lines.some((line) => line.includes(String(proxy.port)) === false && line.includes('password')), 'nothing secret is logged');
+  t.true(
+    lines.some((line) => line.includes('redis unavailable')),
+    'the reason is logged',
+  );
+  t.false(
+    lines.some((line) => line.includes(String(proxy.port)) === false && line.includes('password')),
+    'nothing secret is logged',
+  );
 
   proxy.refuse(false);
   await engine.whenAvailable(10_000);
@@ -70,13 +99,22 @@ test('a core whose pub/sub connection was cut catches up, in order and once, on 
   const prefix = uniquePrefix();
   const cut = await startRedisCore(t, 'core-a', `redis://127.0.0.1:${proxy.port}`, prefix);
   const other = await startRedisCore(t, 'core-b', redis.url, prefix);
-  const edge = await startEdge({ id: 'eu-1', region: 'eu', cores: [{ id: cut.id, url: cut.url }], uplink: fastUplink, logger: silentLogger });
+  const edge = await startEdge({
+    id: 'eu-1',
+    region: 'eu',
+    cores: [{ id: cut.id, url: cut.url }],
+    uplink: fastUplink,
+    logger: silentLogger,
+  });
   t.teardown(() => edge.close());
   await edge.ready();
   const exact = collector();
   const pattern = collector();
   const resets: unknown[] = [];
-  for (const [topic, received] of [['feed.x', exact], ['feed.*', pattern]] as const) {
+  for (const [topic, received] of [
+    ['feed.x', exact],
+    ['feed.*', pattern],
+  ] as const) {
     const client = new NodeMeshClient({ url: edge.url, reconnect: { baseMs: 10, maxMs: 100 } });
     t.teardown(() => client.close());
     await client.subscribe(topic, { onMessage: received.onMessage, onReset: (position) => resets.push(position) });
@@ -97,11 +135,23 @@ test('a core whose pub/sub connection was cut catches up, in order and once, on 
   await engine.whenAvailable(10_000);
 
   const expected = Array.from({ length: 10 }, (_, i) => i + 1);
-  t.deepEqual((await exact.until(10)).map((message) => message.offset), expected);
-  t.deepEqual((await pattern.until(10)).map((message) => message.offset), expected);
+  t.deepEqual(
+    (await exact.until(10)).map((message) => message.offset),
+    expected,
+  );
+  t.deepEqual(
+    (await pattern.until(10)).map((message) => message.offset),
+    expected,
+  );
   await publish('feed.x', 11);
-  t.deepEqual((await exact.until(11)).map((message) => message.data), [...expected, 11]);
-  t.deepEqual((await pattern.until(11)).map((message) => message.data), [...expected, 11]);
+  t.deepEqual(
+    (await exact.until(11)).map((message) => message.data),
+    [...expected, 11],
+  );
+  t.deepEqual(
+    (await pattern.until(11)).map((message) => message.data),
+    [...expected, 11],
+  );
   t.deepEqual(resets, []);
   t.is((await health(cut)).status, 200);
 });
@@ -110,7 +160,13 @@ test('Redis going away during operation: 503 and errors meanwhile, no crash; bac
   const redis = await RedisServer.start(t);
   const core = await startRedisCore(t, 'central', redis.url, uniquePrefix());
   const engine = redisEngineOf(core);
-  const edge = await startEdge({ id: 'eu-1', region: 'eu', cores: [{ id: core.id, url: core.url }], uplink: fastUplink, logger: silentLogger });
+  const edge = await startEdge({
+    id: 'eu-1',
+    region: 'eu',
+    cores: [{ id: core.id, url: core.url }],
+    uplink: fastUplink,
+    logger: silentLogger,
+  });
   t.teardown(() => edge.close());
   await edge.ready();
   const client = await RawClient.connected(t, edge.url);

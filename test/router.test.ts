@@ -146,5 +146,7 @@ test('many messages and targets: each target receives exactly the messages it ma
     const expected = targets.filter((_, i) => matchesAny(i, topic)).length;
     t.is(router.route(message(topic)), expected, topic);
   }
-  targets.forEach((each, i) => t.is(each.frames.length, topics.filter((topic) => matchesAny(i, topic)).length, each.name));
+  targets.forEach((each, i) =>
+    t.is(each.frames.length, topics.filter((topic) => matchesAny(i, topic)).length, each.name),
+  );
 });

@@ -6,7 +6,10 @@ import { startMesh } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
 
 test('a slow consumer is closed with 4508 and nobody else loses a message', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { outboxMaxBytes: 256 * 1024 } } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { outboxMaxBytes: 256 * 1024 } },
+  });
   const edge = mesh.edges[0]!;
   const slow = await RawClient.connected(t, edge.url);
   const healthy = await RawClient.connected(t, edge.url, 'msgpack');
@@ -19,7 +22,10 @@ test('a slow consumer is closed with 4508 and nobody else loses a message', asyn
   let published = 0;
   // Kernel buffers absorb a few MB first; the bound keeps the test finite if the cap never triggers.
   while ((await slowConsumers()) === 0 && published < 2000) {
-    const response = await fetch(`${mesh.http(mesh.core)}/v1/publish`, { method: 'POST', body: JSON.stringify({ topic: 'video.frames', data: chunk }) });
+    const response = await fetch(`${mesh.http(mesh.core)}/v1/publish`, {
+      method: 'POST',
+      body: JSON.stringify({ topic: 'video.frames', data: chunk }),
+    });
     t.is(response.status, 200);
     published++;
   }
@@ -28,12 +34,18 @@ test('a slow consumer is closed with 4508 and nobody else loses a message', asyn
   slow.ws.resume();
   t.is((await slow.closed).code, 4508);
   const received = await healthy.messages(published);
-  t.deepEqual(received.map((op) => op.offset), Array.from({ length: published }, (_, i) => i + 1));
+  t.deepEqual(
+    received.map((op) => op.offset),
+    Array.from({ length: published }, (_, i) => i + 1),
+  );
 });
 
 test('slow consumers together hold at most limits.outboxTotalMaxBytes: past it the furthest behind are cut first', async (t) => {
   // Each alone would be allowed 32 MiB; together they get 1 MiB beyond what the kernel buffers.
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { outboxMaxBytes: 32 * 1024 * 1024, outboxTotalMaxBytes: 1024 * 1024 } } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { outboxMaxBytes: 32 * 1024 * 1024, outboxTotalMaxBytes: 1024 * 1024 } },
+  });
   const edge = mesh.edges[0]!;
   const healthy = await RawClient.connected(t, edge.url, 'msgpack');
   await healthy.subscribe('crowd.t', 1);
@@ -47,11 +59,22 @@ test('slow consumers together hold at most limits.outboxTotalMaxBytes: past it t
   let published = 0;
   // 25 MB at most: far below one client's own cap, far above the kernel's buffers.
   while ((await slowConsumers()) === 0 && published < 250) {
-    t.is((await fetch(`${mesh.http(mesh.core)}/v1/publish`, { method: 'POST', body: JSON.stringify({ topic: 'crowd.t', data: chunk }) })).status, 200);
+    t.is(
+      (
+        await fetch(`${mesh.http(mesh.core)}/v1/publish`, {
+          method: 'POST',
+          body: JSON.stringify({ topic: 'crowd.t', data: chunk }),
+        })
+      ).status,
+      200,
+    );
     published++;
   }
-  t.true(await slowConsumers() >= 1, `cut after ${published} messages of 100 kB`);
+  t.true((await slowConsumers()) >= 1, `cut after ${published} messages of 100 kB`);
   t.true(published < 250);
   const received = await healthy.messages(published);
-  t.deepEqual(received.map((op) => op.offset), Array.from({ length: published }, (_, i) => i + 1));
+  t.deepEqual(
+    received.map((op) => op.offset),
+    Array.from({ length: published }, (_, i) => i + 1),
+  );
 });

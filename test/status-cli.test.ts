@@ -10,19 +10,37 @@ import { within } from './helpers/within.js';
 
 function edge(fields: Partial<EdgeStatus> & Pick<EdgeStatus, 'id' | 'region'>): EdgeStatus {
   return {
-    url: `ws://${fields.id}.example:8400`, draining: false, sessions: 0, capacity: 100, topics: 0,
-    deliveries: 0, messagesIn: 0, published: 0, core: 'central', healthy: true, ...fields,
+    url: `ws://${fields.id}.example:8400`,
+    draining: false,
+    sessions: 0,
+    capacity: 100,
+    topics: 0,
+    deliveries: 0,
+    messagesIn: 0,
+    published: 0,
+    core: 'central',
+    healthy: true,
+    ...fields,
   };
 }
 
 function core(fields: Partial<CoreStatus> = {}): CoreStatus {
-  return { id: 'central', region: 'us', url: 'ws://central.example:7400', uplinks: 3, published: 0, routed: 0, ...fields };
+  return {
+    id: 'central',
+    region: 'us',
+    url: 'ws://central.example:7400',
+    uplinks: 3,
+    published: 0,
+    routed: 0,
+    ...fields,
+  };
 }
 
 const t0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 
 const before: MeshSnapshot = {
-  via: 'central', at: t0,
+  via: 'central',
+  at: t0,
   cores: [core({ published: 10, routed: 30 })],
   edges: [
     edge({ id: 'us-1', region: 'us', sessions: 33, topics: 1, deliveries: 330, messagesIn: 10 }),
@@ -33,13 +51,23 @@ const before: MeshSnapshot = {
 
 // Two seconds later: 100 more messages, everywhere; ap-1 restarted (its counters went back to near zero); eu-2 is new.
 const after: MeshSnapshot = {
-  via: 'central', at: t0 + 2000,
+  via: 'central',
+  at: t0 + 2000,
   cores: [core({ published: 110, routed: 330, uplinks: 4 })],
   edges: [
     edge({ id: 'us-1', region: 'us', sessions: 33, topics: 1, deliveries: 3630, messagesIn: 110 }),
     edge({ id: 'eu-1', region: 'eu', sessions: 34, topics: 1, deliveries: 3740, messagesIn: 110 }),
     edge({ id: 'ap-1', region: 'ap', sessions: 33, topics: 1, deliveries: 66, messagesIn: 2 }),
-    edge({ id: 'eu-2', region: 'eu', sessions: 0, topics: 0, deliveries: 0, messagesIn: 0, healthy: false, draining: true }),
+    edge({
+      id: 'eu-2',
+      region: 'eu',
+      sessions: 0,
+      topics: 0,
+      deliveries: 0,
+      messagesIn: 0,
+      healthy: false,
+      draining: true,
+    }),
   ],
 };
 
@@ -58,7 +86,11 @@ test('ratesBetween: per-second rates of the counters between two snapshots', (t)
 });
 
 test('ratesBetween: no earlier snapshot, or no time between them, gives no rates', (t) => {
-  for (const rates of [ratesBetween(undefined, after), ratesBetween(after, after), ratesBetween(after, { ...before, at: after.at - 1000 })]) {
+  for (const rates of [
+    ratesBetween(undefined, after),
+    ratesBetween(after, after),
+    ratesBetween(after, { ...before, at: after.at - 1000 }),
+  ]) {
     t.is(rates.published.size, 0);
     t.is(rates.messagesIn.size, 0);
     t.is(rates.deliveries.size, 0);
@@ -68,7 +100,11 @@ test('ratesBetween: no earlier snapshot, or no time between them, gives no rates
 test('edgeState: ready, draining, no uplink, full', (t) => {
   t.is(edgeState(edge({ id: 'a', region: 'r' })), 'ready');
   t.is(edgeState(edge({ id: 'a', region: 'r', draining: true, healthy: false })), 'draining');
-  t.is(edgeState(edge({ id: 'a', region: 'r', draining: true, healthy: false, core: '' })), 'draining', 'draining says more than a lost uplink');
+  t.is(
+    edgeState(edge({ id: 'a', region: 'r', draining: true, healthy: false, core: '' })),
+    'draining',
+    'draining says more than a lost uplink',
+  );
   t.is(edgeState(edge({ id: 'a', region: 'r', core: '', healthy: false })), 'no uplink');
   t.is(edgeState(edge({ id: 'a', region: 'r', sessions: 100, capacity: 100, healthy: false })), 'full');
 });
@@ -95,26 +131,49 @@ test('renderStatus: the core, then edges by region and id with state, clients/ca
   t.deepEqual(lines[coreHeader + 1]!.trim().split(/\s{2,}/), ['central', 'us', '4', '110', '50.0']);
 
   const header = lines.find((line) => line.startsWith('REGION'))!;
-  t.deepEqual(header.split(/\s{2,}/), ['REGION', 'EDGE', 'STATE', 'CORE', 'CLIENTS', 'TOPICS', 'IN/S', 'OUT/S', 'AMPLIFICATION']);
+  t.deepEqual(header.split(/\s{2,}/), [
+    'REGION',
+    'EDGE',
+    'STATE',
+    'CORE',
+    'CLIENTS',
+    'TOPICS',
+    'IN/S',
+    'OUT/S',
+    'AMPLIFICATION',
+  ]);
   const rows = edgeRows(view);
   t.deepEqual([...rows.keys()], ['ap-1', 'eu-1', 'eu-2', 'us-1'], 'sorted by region, then id');
   t.deepEqual(rows.get('eu-1'), ['eu', 'eu-1', 'ready', 'central', '34/100', '1', '50.0', '1700.0', '34.0×']);
   t.deepEqual(rows.get('us-1'), ['us', 'us-1', 'ready', 'central', '33/100', '1', '50.0', '1650.0', '33.0×']);
   t.deepEqual(rows.get('ap-1'), ['ap', 'ap-1', 'ready', 'central', '33/100', '1', '0.0', '0.0', '33.0×']);
-  t.deepEqual(rows.get('eu-2'), ['eu', 'eu-2', 'draining', 'central', '0/100', '0', '0.0', '0.0', '0.0×'], 'no messages in: amplification 0');
+  t.deepEqual(
+    rows.get('eu-2'),
+    ['eu', 'eu-2', 'draining', 'central', '0/100', '0', '0.0', '0.0', '0.0×'],
+    'no messages in: amplification 0',
+  );
   // Columns line up under their headings.
   const state = header.indexOf('STATE');
-  for (const line of lines.filter((candidate) => /^(ap|eu|us)\s/.test(candidate))) t.regex(line.slice(state), /^(ready|draining)/);
+  for (const line of lines.filter((candidate) => /^(ap|eu|us)\s/.test(candidate)))
+    t.regex(line.slice(state), /^(ready|draining)/);
 
   const total = lines.at(-1)!;
   // (3630 + 3740 + 66) deliveries / (110 + 110 + 2) messages in
-  t.is(total, `4 edges (3 ready), 100 clients, amplification ${(7436 / 222).toFixed(1)}× (client deliveries per uplink message)`);
+  t.is(
+    total,
+    `4 edges (3 ready), 100 clients, amplification ${(7436 / 222).toFixed(1)}× (client deliveries per uplink message)`,
+  );
 });
 
 test('renderStatus: without rates the rate columns show "-"; an edge without a core says so', (t) => {
   const lonely: MeshSnapshot = {
-    via: 'eu-1', at: t0, cores: [],
-    edges: [edge({ id: 'eu-1', region: 'eu', core: '', healthy: false, sessions: 2, capacity: 5 }), edge({ id: 'us-1', region: 'us', sessions: 5, capacity: 5, healthy: false })],
+    via: 'eu-1',
+    at: t0,
+    cores: [],
+    edges: [
+      edge({ id: 'eu-1', region: 'eu', core: '', healthy: false, sessions: 2, capacity: 5 }),
+      edge({ id: 'us-1', region: 'us', sessions: 5, capacity: 5, healthy: false }),
+    ],
   };
   const view = renderStatus(lonely, ratesBetween(undefined, lonely));
   t.regex(view, /^relaymesh status — as eu-1 sees it at /);
@@ -122,17 +181,22 @@ test('renderStatus: without rates the rate columns show "-"; an edge without a c
   const rows = edgeRows(view);
   t.deepEqual(rows.get('eu-1'), ['eu', 'eu-1', 'no uplink', '-', '2/5', '0', '-', '-', '0.0×']);
   t.deepEqual(rows.get('us-1'), ['us', 'us-1', 'full', 'central', '5/5', '0', '-', '-', '0.0×']);
-  t.is(view.split('\n').at(-1), '2 edges (0 ready), 7 clients, amplification 0.0× (client deliveries per uplink message)');
+  t.is(
+    view.split('\n').at(-1),
+    '2 edges (0 ready), 7 clients, amplification 0.0× (client deliveries per uplink message)',
+  );
 });
 
 // ── The real command ─────────────────────────────────────────────────────────────────────────────────────────────
 
-
 test('relaymesh status against a live mesh: --json from the core, the table from an edge, refreshes with rates', async (t) => {
   const mesh = await startMesh(t);
   const both = (snapshot: MeshSnapshot): boolean => snapshot.edges.length === 2 && snapshot.cores.length === 1;
-  await within(Promise.all([mesh.core.meshUntil(both), ...mesh.edges.map((node) => node.meshUntil(both))]), 'every node knows the whole mesh');
-  const [eu, us] = mesh.edges as [typeof mesh.edges[0], typeof mesh.edges[0]];
+  await within(
+    Promise.all([mesh.core.meshUntil(both), ...mesh.edges.map((node) => node.meshUntil(both))]),
+    'every node knows the whole mesh',
+  );
+  const [eu, us] = mesh.edges as [(typeof mesh.edges)[0], (typeof mesh.edges)[0]];
 
   const [json, table, refreshed] = await Promise.all([
     runCli(t, ['status', '--url', mesh.http(mesh.core), '--json']),
@@ -147,7 +211,10 @@ test('relaymesh status against a live mesh: --json from the core, the table from
   t.like(snapshot.cores, [{ id: mesh.core.id, uplinks: 2 }]);
   t.deepEqual(snapshot.edges.map((node) => node.id).sort(), ['eu-1', 'us-1']);
   for (const node of snapshot.edges) t.like(node, { core: mesh.core.id, healthy: true, draining: false, sessions: 0 });
-  t.like(snapshot.edges.find((node) => node.id === 'eu-1'), { region: 'eu', url: eu.url });
+  t.like(
+    snapshot.edges.find((node) => node.id === 'eu-1'),
+    { region: 'eu', url: eu.url },
+  );
 
   t.is(table.code, 0, table.stderr);
   t.false(table.stdout.includes('\x1b['), 'no screen control codes when stdout is not a terminal');
@@ -156,7 +223,11 @@ test('relaymesh status against a live mesh: --json from the core, the table from
   t.deepEqual([...rows.keys()], ['eu-1', 'us-1']);
   for (const id of ['eu-1', 'us-1']) {
     const cells = rows.get(id) ?? [];
-    t.deepEqual([cells[1], cells[2], cells[3], cells[4], cells[6], cells[7]], [id, 'ready', mesh.core.id, '0/100000', '-', '-'], `${id} is ready:\n${table.stdout}`);
+    t.deepEqual(
+      [cells[1], cells[2], cells[3], cells[4], cells[6], cells[7]],
+      [id, 'ready', mesh.core.id, '0/100000', '-', '-'],
+      `${id} is ready:\n${table.stdout}`,
+    );
   }
   const coreLine = table.stdout.split('\n').find((line) => line.startsWith(mesh.core.id));
   t.truthy(coreLine, `the core is listed:\n${table.stdout}`);
@@ -180,7 +251,10 @@ test('relaymesh status with a bad --url or --interval exits 1 and says why', asy
   ]);
   t.is(unreachable.code, 1);
   t.is(unreachable.stdout, '');
-  t.regex(unreachable.stderr, new RegExp(`^relaymesh status: cannot reach http://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`, 'm'));
+  t.regex(
+    unreachable.stderr,
+    new RegExp(`^relaymesh status: cannot reach http://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`, 'm'),
+  );
   t.false(/^\s+at /m.test(unreachable.stderr), 'no stack trace');
 
   t.is(interval.code, 1);
@@ -189,7 +263,11 @@ test('relaymesh status with a bad --url or --interval exits 1 and says why', asy
 
 test('relaymesh status --json against a node without /v1/mesh exits 1 with the status it got', async (t) => {
   const server = net.createServer((socket) => {
-    socket.once('data', () => socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot found'));
+    socket.once('data', () =>
+      socket.end(
+        'HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot found',
+      ),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));

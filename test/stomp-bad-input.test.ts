@@ -9,23 +9,119 @@ import { RawStomp, connectStomp, header } from './helpers/stomp.js';
 import { within } from './helpers/within.js';
 
 const refusals: Array<{ title: string; connect: boolean; wire: Buffer; message: RegExp; code: number }> = [
-  { title: 'a malformed frame', connect: true, wire: Buffer.from('SEND\ndestination /topic/a\n\nx\0'), message: /malformed header/, code: 4400 },
-  { title: 'an unknown command', connect: true, wire: Buffer.from('PUBLISH\n\n\0'), message: /unknown command PUBLISH/, code: 4400 },
-  { title: 'a frame before CONNECT', connect: false, wire: Buffer.from('SEND\ndestination:/topic/a\n\nx\0'), message: /CONNECT must come first/, code: 4400 },
-  { title: 'a second CONNECT', connect: true, wire: Buffer.from('CONNECT\naccept-version:1.2\n\n\0'), message: /connected session/, code: 4400 },
-  { title: 'an unsupported version', connect: false, wire: Buffer.from('CONNECT\naccept-version:2.0\n\n\0'), message: /versions are 1.0, 1.1 and 1.2/, code: 4400 },
-  { title: 'a malformed heart-beat', connect: false, wire: Buffer.from('CONNECT\naccept-version:1.2\nheart-beat:soon\n\n\0'), message: /heart-beat/, code: 4400 },
-  { title: 'an undefined escape', connect: true, wire: Buffer.from('SEND\ndestination:/topic/a\\t\n\nx\0'), message: /escape/, code: 4400 },
-  { title: 'a transaction', connect: true, wire: Buffer.from('BEGIN\ntransaction:tx1\n\n\0'), message: /transactions are not supported/, code: 4400 },
-  { title: 'a SEND in a transaction', connect: true, wire: Buffer.from('SEND\ndestination:/topic/a\ntransaction:tx1\n\nx\0'), message: /transactions are not supported/, code: 4400 },
-  { title: 'ack:client', connect: true, wire: Buffer.from('SUBSCRIBE\nid:1\ndestination:/topic/a\nack:client\n\n\0'), message: /ack:client is not supported/, code: 4400 },
+  {
+    title: 'a malformed frame',
+    connect: true,
+    wire: Buffer.from('SEND\ndestination /topic/a\n\nx\0'),
+    message: /malformed header/,
+    code: 4400,
+  },
+  {
+    title: 'an unknown command',
+    connect: true,
+    wire: Buffer.from('PUBLISH\n\n\0'),
+    message: /unknown command PUBLISH/,
+    code: 4400,
+  },
+  {
+    title: 'a frame before CONNECT',
+    connect: false,
+    wire: Buffer.from('SEND\ndestination:/topic/a\n\nx\0'),
+    message: /CONNECT must come first/,
+    code: 4400,
+  },
+  {
+    title: 'a second CONNECT',
+    connect: true,
+    wire: Buffer.from('CONNECT\naccept-version:1.2\n\n\0'),
+    message: /connected session/,
+    code: 4400,
+  },
+  {
+    title: 'an unsupported version',
+    connect: false,
+    wire: Buffer.from('CONNECT\naccept-version:2.0\n\n\0'),
+    message: /versions are 1.0, 1.1 and 1.2/,
+    code: 4400,
+  },
+  {
+    title: 'a malformed heart-beat',
+    connect: false,
+    wire: Buffer.from('CONNECT\naccept-version:1.2\nheart-beat:soon\n\n\0'),
+    message: /heart-beat/,
+    code: 4400,
+  },
+  {
+    title: 'an undefined escape',
+    connect: true,
+    wire: Buffer.from('SEND\ndestination:/topic/a\\t\n\nx\0'),
+    message: /escape/,
+    code: 4400,
+  },
+  {
+    title: 'a transaction',
+    connect: true,
+    wire: Buffer.from('BEGIN\ntransaction:tx1\n\n\0'),
+    message: /transactions are not supported/,
+    code: 4400,
+  },
+  {
+    title: 'a SEND in a transaction',
+    connect: true,
+    wire: Buffer.from('SEND\ndestination:/topic/a\ntransaction:tx1\n\nx\0'),
+    message: /transactions are not supported/,
+    code: 4400,
+  },
+  {
+    title: 'ack:client',
+    connect: true,
+    wire: Buffer.from('SUBSCRIBE\nid:1\ndestination:/topic/a\nack:client\n\n\0'),
+    message: /ack:client is not supported/,
+    code: 4400,
+  },
   { title: 'an ACK', connect: true, wire: Buffer.from('ACK\nid:1\n\n\0'), message: /ACK is not supported/, code: 4400 },
-  { title: 'a destination outside /topic/', connect: true, wire: Buffer.from('SEND\ndestination:/queue/a\n\nx\0'), message: /destinations are \/topic\//, code: 4400 },
-  { title: 'an invalid topic', connect: true, wire: Buffer.from('SEND\ndestination:/topic/a..b\n\nx\0'), message: /topic/, code: 4400 },
-  { title: 'a JSON body that is not JSON', connect: true, wire: Buffer.from('SEND\ndestination:/topic/a\ncontent-type:application/json\n\n{nope\0'), message: /not valid JSON/, code: 4400 },
-  { title: 'a SUBSCRIBE without an id', connect: true, wire: Buffer.from('SUBSCRIBE\ndestination:/topic/a\n\n\0'), message: /needs an id/, code: 4400 },
-  { title: 'an UNSUBSCRIBE of nothing', connect: true, wire: Buffer.from('UNSUBSCRIBE\nid:9\n\n\0'), message: /no subscription with id 9/, code: 4400 },
-  { title: 'a bad relaymesh-since', connect: true, wire: Buffer.from('SUBSCRIBE\nid:1\ndestination:/topic/a\nrelaymesh-since:yesterday\n\n\0'), message: /relaymesh-since/, code: 4400 },
+  {
+    title: 'a destination outside /topic/',
+    connect: true,
+    wire: Buffer.from('SEND\ndestination:/queue/a\n\nx\0'),
+    message: /destinations are \/topic\//,
+    code: 4400,
+  },
+  {
+    title: 'an invalid topic',
+    connect: true,
+    wire: Buffer.from('SEND\ndestination:/topic/a..b\n\nx\0'),
+    message: /topic/,
+    code: 4400,
+  },
+  {
+    title: 'a JSON body that is not JSON',
+    connect: true,
+    wire: Buffer.from('SEND\ndestination:/topic/a\ncontent-type:application/json\n\n{nope\0'),
+    message: /not valid JSON/,
+    code: 4400,
+  },
+  {
+    title: 'a SUBSCRIBE without an id',
+    connect: true,
+    wire: Buffer.from('SUBSCRIBE\ndestination:/topic/a\n\n\0'),
+    message: /needs an id/,
+    code: 4400,
+  },
+  {
+    title: 'an UNSUBSCRIBE of nothing',
+    connect: true,
+    wire: Buffer.from('UNSUBSCRIBE\nid:9\n\n\0'),
+    message: /no subscription with id 9/,
+    code: 4400,
+  },
+  {
+    title: 'a bad relaymesh-since',
+    connect: true,
+    wire: Buffer.from('SUBSCRIBE\nid:1\ndestination:/topic/a\nrelaymesh-since:yesterday\n\n\0'),
+    message: /relaymesh-since/,
+    code: 4400,
+  },
 ];
 
 test('every violation gets ERROR with a message header and a close; bystanders are undisturbed', async (t) => {
@@ -64,7 +160,10 @@ test('protocol errors are counted by protocol; connections are counted by protoc
 });
 
 test('frames over the size limit close with ERROR, even when they span WebSocket messages', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { limits: { maxMessageBytes: 1024 } } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { maxMessageBytes: 1024 } },
+  });
   const edge = mesh.edges[0]!;
   const withLength = await RawStomp.connected(t, edge.url);
   withLength.ws.send('SEND\ndestination:/topic/a\ncontent-length:2000\n\n');
@@ -72,8 +171,12 @@ test('frames over the size limit close with ERROR, even when they span WebSocket
   await within(withLength.closed, 'close');
 
   const withoutNul = await RawStomp.connected(t, edge.url);
-  for (let i = 0; i < 3; i++) withoutNul.ws.send(i === 0 ? `SEND\ndestination:/topic/a\n\n${'x'.repeat(500)}` : 'x'.repeat(500));
-  t.regex(header(await withoutNul.next((frame) => frame.command === 'ERROR'), 'message')!, /over 1024 bytes \(or its NUL is missing\)/);
+  for (let i = 0; i < 3; i++)
+    withoutNul.ws.send(i === 0 ? `SEND\ndestination:/topic/a\n\n${'x'.repeat(500)}` : 'x'.repeat(500));
+  t.regex(
+    header(await withoutNul.next((frame) => frame.command === 'ERROR'), 'message')!,
+    /over 1024 bytes \(or its NUL is missing\)/,
+  );
   await within(withoutNul.closed, 'close');
 
   // Before CONNECT a stranger gets the small pre-connect room, not the whole limit.
@@ -86,12 +189,17 @@ test('frames over the size limit close with ERROR, even when they span WebSocket
 test('a frame split across WebSocket messages, several frames in one, heart-beats between: all understood', async (t) => {
   const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
   const raw = await RawStomp.open(t, mesh.edges[0]!.url);
-  const wire = Buffer.from('\nCONNECT\naccept-version:1.1,1.2\n\n\0\r\nSUBSCRIBE\nid:s\ndestination:/topic/a.b\nreceipt:1\n\n\0\nSEND\ndestination:/topic/a.b\ncontent-type:application/octet-stream\ncontent-length:3\n\n\0\0\0\0');
+  const wire = Buffer.from(
+    '\nCONNECT\naccept-version:1.1,1.2\n\n\0\r\nSUBSCRIBE\nid:s\ndestination:/topic/a.b\nreceipt:1\n\n\0\nSEND\ndestination:/topic/a.b\ncontent-type:application/octet-stream\ncontent-length:3\n\n\0\0\0\0',
+  );
   for (let i = 0; i < wire.length; i += 7) raw.ws.send(wire.subarray(i, i + 7));
   const message = await raw.next((frame) => frame.command === 'MESSAGE');
   t.deepEqual(message.body, Buffer.from([0, 0, 0]));
   t.is(header(message, 'content-type'), 'application/octet-stream');
-  t.deepEqual(raw.frames.map((frame) => frame.command), ['CONNECTED', 'RECEIPT', 'MESSAGE']);
+  t.deepEqual(
+    raw.frames.map((frame) => frame.command),
+    ['CONNECTED', 'RECEIPT', 'MESSAGE'],
+  );
   // A native msgpack frame on a STOMP socket is just a malformed STOMP frame (once its line ends).
   raw.ws.send(Buffer.concat([pack({ op: 'ping' }), Buffer.from('\n')]));
   await raw.next((frame) => frame.command === 'ERROR');
@@ -140,5 +248,12 @@ test('a pending SEND is answered before the DISCONNECT receipt', async (t) => {
   const raw = await RawStomp.connected(t, mesh.edges[0]!.url);
   raw.ws.send('SEND\ndestination:/topic/d.x\nreceipt:s1\n\nlast words\0DISCONNECT\nreceipt:d1\n\n\0');
   await within(raw.closed, 'close after DISCONNECT');
-  t.deepEqual(raw.frames.map((frame) => [frame.command, header(frame, 'receipt-id')]), [['CONNECTED', undefined], ['RECEIPT', 's1'], ['RECEIPT', 'd1']]);
+  t.deepEqual(
+    raw.frames.map((frame) => [frame.command, header(frame, 'receipt-id')]),
+    [
+      ['CONNECTED', undefined],
+      ['RECEIPT', 's1'],
+      ['RECEIPT', 'd1'],
+    ],
+  );
 });

@@ -36,9 +36,13 @@ test('native (msgpack and json) and STOMP clients on two edges exchange messages
   t.is(got[4]!.body, 'null');
 
   // STOMP → native
-  await stomp.publish('/topic/mixed.topic', JSON.stringify({ from: 'stomp', n: [1, 2] }), { 'content-type': 'application/json' });
+  await stomp.publish('/topic/mixed.topic', JSON.stringify({ from: 'stomp', n: [1, 2] }), {
+    'content-type': 'application/json',
+  });
   await stomp.publish('/topic/mixed.topic', 'just text');
-  await stomp.publish('/topic/mixed.topic', new Uint8Array([255, 0, 254]), { 'content-type': 'application/octet-stream' });
+  await stomp.publish('/topic/mixed.topic', new Uint8Array([255, 0, 254]), {
+    'content-type': 'application/octet-stream',
+  });
   await stomp.publish('/topic/mixed.topic', '{"looks":"like json"}', { 'content-type': 'text/plain' });
   const all = await native.messages(fromNative.length + 4);
   const fromStomp = all.slice(fromNative.length).map((op) => op.data);

@@ -13,7 +13,11 @@ test('a restarted in-memory core: the STOMP client stays connected, the next MES
   const native = await RawClient.connected(t, edge.url);
   await native.subscribe('prices.eur', 1);
   const raw = await RawStomp.connected(t, edge.url);
-  raw.send('SUBSCRIBE', [['id', 's'], ['destination', '/topic/prices.eur'], ['receipt', 'r']]);
+  raw.send('SUBSCRIBE', [
+    ['id', 's'],
+    ['destination', '/topic/prices.eur'],
+    ['receipt', 'r'],
+  ]);
   await raw.next((frame) => frame.command === 'RECEIPT');
   const before = await publisher(first)('prices.eur', 'before');
   const old = await raw.next((frame) => frame.command === 'MESSAGE');
@@ -21,7 +25,10 @@ test('a restarted in-memory core: the STOMP client stays connected, the next MES
 
   const second = await restartCore();
   // A native client on the same topic tells when the edge has learnt the new epoch.
-  await within(native.next((op) => op.op === 'reset'), 'native reset');
+  await within(
+    native.next((op) => op.op === 'reset'),
+    'native reset',
+  );
   const after = await publisher(second)('prices.eur', 'after');
   const message = await raw.next((frame) => frame.command === 'MESSAGE' && frame !== old);
   t.not(after.epoch, before.epoch);

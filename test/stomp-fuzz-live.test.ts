@@ -19,18 +19,25 @@ const valid = [
   'DISCONNECT\nreceipt:d\n\n\0',
 ].map((text) => Buffer.from(text, 'latin1'));
 
-const mutated = fc.tuple(
-  fc.array(fc.constantFrom(...valid), { minLength: 1, maxLength: 5 }),
-  fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
-  fc.array(fc.nat(), { maxLength: 4 }),
-).map(([frames, flips, cuts]) => {
-  const wire = Buffer.concat(frames);
-  for (const [at, byte] of flips) wire[at % wire.length] = byte;
-  const points = [...new Set(cuts.map((cut) => cut % (wire.length + 1)))].sort((a, b) => a - b);
-  return [0, ...points].map((start, i) => wire.subarray(start, [...points, wire.length][i]));
-});
+const mutated = fc
+  .tuple(
+    fc.array(fc.constantFrom(...valid), { minLength: 1, maxLength: 5 }),
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
+    fc.array(fc.nat(), { maxLength: 4 }),
+  )
+  .map(([frames, flips, cuts]) => {
+    const wire = Buffer.concat(frames);
+    for (const [at, byte] of flips) wire[at % wire.length] = byte;
+    const points = [...new Set(cuts.map((cut) => cut % (wire.length + 1)))].sort((a, b) => a - b);
+    return [0, ...points].map((start, i) => wire.subarray(start, [...points, wire.length][i]));
+  });
 // Random bytes end a line and a body, so that most of them complete a (broken) frame instead of waiting for more.
-const random = fc.array(fc.uint8Array({ minLength: 1, maxLength: 64 }).map((bytes) => Buffer.concat([Buffer.from(bytes), Buffer.from('\n\n\0')])), { minLength: 1, maxLength: 3 });
+const random = fc.array(
+  fc
+    .uint8Array({ minLength: 1, maxLength: 64 })
+    .map((bytes) => Buffer.concat([Buffer.from(bytes), Buffer.from('\n\n\0')])),
+  { minLength: 1, maxLength: 3 },
+);
 
 test('mutated and random STOMP frames never crash the edge or disturb bystanders', async (t) => {
   const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
@@ -48,7 +55,10 @@ test('mutated and random STOMP frames never crash the edge or disturb bystanders
     await bystander.publish('/topic/fuzz.bystander', `after ${i}`);
     // A socket that was answered with ERROR (or its DISCONNECT receipt) closes with a code of STOMP's answers,
     // never with an internal error (4500).
-    const answered = raw.frames.find((frame) => frame.command === 'ERROR' || (frame.command === 'RECEIPT' && frame.headers.some(([, value]) => value === 'd')));
+    const answered = raw.frames.find(
+      (frame) =>
+        frame.command === 'ERROR' || (frame.command === 'RECEIPT' && frame.headers.some(([, value]) => value === 'd')),
+    );
     if (answered) {
       const { code, reason } = await within(raw.closed, `sample ${i}: close after ${answered.command}`);
       closes.set(code, (closes.get(code) ?? 0) + 1);

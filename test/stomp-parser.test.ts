@@ -16,13 +16,17 @@ function parse(chunks: Buffer[], version: StompVersion = '1.2', parserLimits = l
   return events;
 }
 
-const frames = (events: StompParseEvent[]): StompFrame[] => events.flatMap((event) => (event.kind === 'frame' ? [event.frame] : []));
-const errors = (events: StompParseEvent[]): string[] => events.flatMap((event) => (event.kind === 'error' ? [event.message] : []));
+const frames = (events: StompParseEvent[]): StompFrame[] =>
+  events.flatMap((event) => (event.kind === 'frame' ? [event.frame] : []));
+const errors = (events: StompParseEvent[]): string[] =>
+  events.flatMap((event) => (event.kind === 'error' ? [event.message] : []));
 
 test('a frame with a NUL-terminated body, one with content-length and NULs inside, heart-beats between', (t) => {
   const wire = Buffer.concat([
     Buffer.from('\n\r\nSEND\ndestination:/topic/a.b\n\nhello\0\n'),
-    Buffer.from('SEND\r\ncontent-length:3\r\ncontent-type:application/octet-stream\r\n\r\n'), Buffer.from([0, 1, 0]), Buffer.from([0]),
+    Buffer.from('SEND\r\ncontent-length:3\r\ncontent-type:application/octet-stream\r\n\r\n'),
+    Buffer.from([0, 1, 0]),
+    Buffer.from([0]),
     Buffer.from('DISCONNECT\nreceipt:7\n\n\0'),
   ]);
   const events = parse([wire]);
@@ -31,7 +35,10 @@ test('a frame with a NUL-terminated body, one with content-length and NULs insid
   const [send, binary, disconnect] = frames(events);
   t.deepEqual(send, { command: 'SEND', headers: [['destination', '/topic/a.b']], body: Buffer.from('hello') });
   t.deepEqual(binary!.body, Buffer.from([0, 1, 0]));
-  t.deepEqual(binary!.headers, [['content-length', '3'], ['content-type', 'application/octet-stream']]);
+  t.deepEqual(binary!.headers, [
+    ['content-length', '3'],
+    ['content-type', 'application/octet-stream'],
+  ]);
   t.deepEqual(disconnect, { command: 'DISCONNECT', headers: [['receipt', '7']], body: Buffer.alloc(0) });
 });
 
@@ -39,7 +46,9 @@ test('header escapes: 1.2 has \\r, 1.1 does not, 1.0 and CONNECT have none', (t)
   const frame = Buffer.from('SEND\nde\\cst:a\\nb\\\\c\\cd\n\n\0');
   t.deepEqual(frames(parse([frame], '1.1'))[0]!.headers, [['de:st', 'a\nb\\c:d']]);
   t.deepEqual(frames(parse([frame], '1.0'))[0]!.headers, [['de\\cst', 'a\\nb\\\\c\\cd']]);
-  t.deepEqual(frames(parse([Buffer.from('CONNECT\npasscode:a\\cb\n\n\0')], '1.2'))[0]!.headers, [['passcode', 'a\\cb']]);
+  t.deepEqual(frames(parse([Buffer.from('CONNECT\npasscode:a\\cb\n\n\0')], '1.2'))[0]!.headers, [
+    ['passcode', 'a\\cb'],
+  ]);
   t.deepEqual(frames(parse([Buffer.from('SEND\nx:a\\rb\n\n\0')], '1.2'))[0]!.headers, [['x', 'a\rb']]);
   t.regex(errors(parse([Buffer.from('SEND\nx:a\\rb\n\n\0')], '1.1'))[0]!, /escape/);
   t.regex(errors(parse([Buffer.from('SEND\nx:a\\tb\n\n\0')], '1.2'))[0]!, /escape/);
@@ -71,47 +80,87 @@ test('strictness: malformed commands and headers, a missing NUL, oversize frames
     t.regex(errors(events)[0]!, expected, name);
   }
   // The first violation stops the parser: nothing after it is reported.
-  t.deepEqual(parse([Buffer.from('bad\n\n\0SEND\n\n\0')]).map((event) => event.kind), ['error']);
+  t.deepEqual(
+    parse([Buffer.from('bad\n\n\0SEND\n\n\0')]).map((event) => event.kind),
+    ['error'],
+  );
 });
 
 // ── Properties ───────────────────────────────────────────────────────────────
 
 const command = fc.constantFrom('SEND', 'SUBSCRIBE', 'MESSAGE', 'UNSUBSCRIBE', 'ERROR', 'RECEIPT');
-const headerText = fc.string({ unit: fc.constantFrom('a', 'b', ':', '\\', '\n', '\r', 'é', '-', '1'), minLength: 1, maxLength: 12 });
+const headerText = fc.string({
+  unit: fc.constantFrom('a', 'b', ':', '\\', '\n', '\r', 'é', '-', '1'),
+  minLength: 1,
+  maxLength: 12,
+});
 const frame = fc.record({
   command,
-  headers: fc.array(fc.tuple(headerText, headerText).filter(([name]) => name !== 'content-length'), { maxLength: 5 }),
+  headers: fc.array(
+    fc.tuple(headerText, headerText).filter(([name]) => name !== 'content-length'),
+    { maxLength: 5 },
+  ),
   body: fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)),
 });
 
 test('property: frames round-trip through serialise and parse, in one chunk or split at any byte', (t) => {
   fc.assert(
-    fc.property(fc.array(frame, { minLength: 1, maxLength: 4 }), fc.array(fc.nat(), { maxLength: 6 }), fc.nat({ max: 3 }), (sent, cuts, heartbeats) => {
-      const wire = Buffer.concat(sent.flatMap((f) => [serializeFrame(f.command, f.headers, f.body, '1.2'), Buffer.from('\n'.repeat(heartbeats))]));
-      const points = [...new Set(cuts.map((cut) => cut % (wire.length + 1)))].sort((a, b) => a - b);
-      const chunks = [0, ...points].map((start, i) => wire.subarray(start, [...points, wire.length][i]));
-      const got = frames(parse(chunks, '1.2'));
-      t.deepEqual(got.map((f) => ({ command: f.command, headers: f.headers.filter(([name]) => name !== 'content-length'), body: f.body })), sent);
-    }),
+    fc.property(
+      fc.array(frame, { minLength: 1, maxLength: 4 }),
+      fc.array(fc.nat(), { maxLength: 6 }),
+      fc.nat({ max: 3 }),
+      (sent, cuts, heartbeats) => {
+        const wire = Buffer.concat(
+          sent.flatMap((f) => [
+            serializeFrame(f.command, f.headers, f.body, '1.2'),
+            Buffer.from('\n'.repeat(heartbeats)),
+          ]),
+        );
+        const points = [...new Set(cuts.map((cut) => cut % (wire.length + 1)))].sort((a, b) => a - b);
+        const chunks = [0, ...points].map((start, i) => wire.subarray(start, [...points, wire.length][i]));
+        const got = frames(parse(chunks, '1.2'));
+        t.deepEqual(
+          got.map((f) => ({
+            command: f.command,
+            headers: f.headers.filter(([name]) => name !== 'content-length'),
+            body: f.body,
+          })),
+          sent,
+        );
+      },
+    ),
     { seed: 42, numRuns: 400 },
   );
 });
 
 test('property: a frame split at every byte boundary parses the same', (t) => {
   const wire = Buffer.concat([
-    serializeFrame('SEND', [['destination', '/topic/a:b'], ['receipt', 'r\n1']], Buffer.from([0, 0xff, 0, 10]), '1.2'),
+    serializeFrame(
+      'SEND',
+      [
+        ['destination', '/topic/a:b'],
+        ['receipt', 'r\n1'],
+      ],
+      Buffer.from([0, 0xff, 0, 10]),
+      '1.2',
+    ),
     Buffer.from('\r\n\n'),
     Buffer.from('SUBSCRIBE\nid:1\ndestination:/topic/x.>\n\n\0'),
   ]);
   const whole = parse([wire]);
-  for (let cut = 0; cut <= wire.length; cut++) t.deepEqual(parse([wire.subarray(0, cut), wire.subarray(cut)]), whole, `cut at ${cut}`);
+  for (let cut = 0; cut <= wire.length; cut++)
+    t.deepEqual(parse([wire.subarray(0, cut), wire.subarray(cut)]), whole, `cut at ${cut}`);
   t.deepEqual(parse([...wire].map((byte) => Buffer.from([byte]))), whole);
 });
 
 test('property: random bytes never throw; every input ends in frames, heart-beats or one error', (t) => {
   fc.assert(
     fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 5 }), (chunks) => {
-      const events = parse(chunks.map((bytes) => Buffer.from(bytes)), '1.2', { maxHeaderBytes: 64, maxHeaders: 4, maxBodyBytes: 32 });
+      const events = parse(
+        chunks.map((bytes) => Buffer.from(bytes)),
+        '1.2',
+        { maxHeaderBytes: 64, maxHeaders: 4, maxBodyBytes: 32 },
+      );
       t.true(errors(events).length <= 1);
       if (errors(events).length === 1) t.is(events.at(-1)!.kind, 'error');
     }),

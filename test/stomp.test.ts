@@ -55,9 +55,16 @@ test('wildcard destinations: /topic/prices.* and /topic/prices.>', async (t) => 
   const many = await (await connectStomp(t, us!.url)).subscribe('/topic/prices.>');
   t.false('relaymesh-position' in one.receipt.headers);
   const publisher = await connectStomp(t, eu!.url);
-  for (const topic of ['prices.eur', 'prices.eur.usd', 'other.eur', 'prices.usd']) await publisher.publish(`/topic/${topic}`, topic);
-  t.deepEqual((await one.messages.until(2)).map((m) => m.headers.destination), ['/topic/prices.eur', '/topic/prices.usd']);
-  t.deepEqual((await many.messages.until(3)).map((m) => m.body), ['prices.eur', 'prices.eur.usd', 'prices.usd']);
+  for (const topic of ['prices.eur', 'prices.eur.usd', 'other.eur', 'prices.usd'])
+    await publisher.publish(`/topic/${topic}`, topic);
+  t.deepEqual(
+    (await one.messages.until(2)).map((m) => m.headers.destination),
+    ['/topic/prices.eur', '/topic/prices.usd'],
+  );
+  t.deepEqual(
+    (await many.messages.until(3)).map((m) => m.body),
+    ['prices.eur', 'prices.eur.usd', 'prices.usd'],
+  );
   await publisher.publish('/topic/prices.gbp', 'last');
   await one.messages.until(3);
   await many.messages.until(4);
@@ -83,18 +90,29 @@ test('resume after a reconnect with relaymesh-since: nothing lost, nothing twice
   t.is(after.receipt.headers['relaymesh-recovered'], 'true');
   await publisher.publish('/topic/orders.42', 'm7');
   const resumed = await after.messages.until(4);
-  t.deepEqual(resumed.map((m) => m.body), ['m4', 'm5', 'm6', 'm7']);
-  t.deepEqual(resumed.map((m) => Number(m.headers['message-id']!.split(':').at(-1))), [4, 5, 6, 7]);
+  t.deepEqual(
+    resumed.map((m) => m.body),
+    ['m4', 'm5', 'm6', 'm7'],
+  );
+  t.deepEqual(
+    resumed.map((m) => Number(m.headers['message-id']!.split(':').at(-1))),
+    [4, 5, 6, 7],
+  );
 });
 
 const secret = 'stomp-test-secret-that-is-long-enough-for-hs256';
 process.env.RELAYMESH_STOMP_TEST_SECRET = secret;
 
 test('tokens in passcode: a forbidden destination is refused with ERROR and close; a bad token too', async (t) => {
-  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }], edge: { tokens: { alg: 'HS256', secretEnv: 'RELAYMESH_STOMP_TEST_SECRET' } } });
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { tokens: { alg: 'HS256', secretEnv: 'RELAYMESH_STOMP_TEST_SECRET' } },
+  });
   const edge = mesh.edges[0]!;
   const token = await new SignJWT({ topics: { subscribe: ['prices.>'], publish: ['prices.eur'] } })
-    .setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(secret));
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(secret));
 
   const allowed = await connectStomp(t, edge.url, { passcode: token });
   const prices = await allowed.subscribe('/topic/prices.>');
@@ -102,7 +120,10 @@ test('tokens in passcode: a forbidden destination is refused with ERROR and clos
   t.is((await prices.messages.until(1))[0]!.body, '1.08');
 
   const viaHeader = await connectStomp(t, edge.url, { Authorization: `Bearer ${token}` });
-  viaHeader.client.subscribe('/topic/secrets.x', () => t.fail('a forbidden subscription delivered'), { id: 'nope', receipt: 'r-nope' });
+  viaHeader.client.subscribe('/topic/secrets.x', () => t.fail('a forbidden subscription delivered'), {
+    id: 'nope',
+    receipt: 'r-nope',
+  });
   const error = await within(viaHeader.stompError, 'ERROR for a forbidden SUBSCRIBE');
   t.regex(error.headers.message!, /does not allow/);
   t.is(error.headers['relaymesh-code'], 'forbidden');

@@ -88,10 +88,7 @@ function connect(t: ExecutionContext, port: number): Client {
     const deadline = Date.now() + DEADLINE_MS;
     while (size < n) {
       if (socket.destroyed) throw new Error(`socket closed after ${size} of ${n} bytes`);
-      await Promise.race([
-        waitEvent(socket, 'data', Math.max(1, deadline - Date.now())),
-        closed.then(() => {}),
-      ]);
+      await Promise.race([waitEvent(socket, 'data', Math.max(1, deadline - Date.now())), closed.then(() => {})]);
     }
     return received().subarray(0, n);
   };
@@ -212,7 +209,10 @@ test('blackhole drops bytes both ways but keeps sockets open, and traffic flows 
 });
 
 /** The target side of the echo server's `n`-th connection, with its echo stopped and what it receives collected. */
-async function silencedServerSide(echo: EchoServer, n: number): Promise<{ socket: net.Socket; data: ReturnType<typeof collect> }> {
+async function silencedServerSide(
+  echo: EchoServer,
+  n: number,
+): Promise<{ socket: net.Socket; data: ReturnType<typeof collect> }> {
   await echo.waitForSockets(n);
   const socket = echo.sockets[n - 1];
   if (socket === undefined) throw new Error('echo socket missing');

@@ -34,24 +34,79 @@ async function makePki(t: ExecutionContext): Promise<Pki> {
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const openssl = (...args: string[]): Promise<unknown> => execFileAsync('openssl', args, { cwd: dir });
   const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await writeFile(join(dir, 'req.cnf'), [
-    '[req]', 'distinguished_name = dn', 'x509_extensions = ca_ext', 'prompt = no',
-    '[dn]', 'CN = relaymesh test CA',
-    '[ca_ext]', 'basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign,cRLSign', 'subjectKeyIdentifier = hash',
-  ].join('\n'));
-  await openssl('req', '-x509', ...ecKey, '-config', 'req.cnf', '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '1');
+  await writeFile(
+    join(dir, 'req.cnf'),
+    [
+      '[req]',
+      'distinguished_name = dn',
+      'x509_extensions = ca_ext',
+      'prompt = no',
+      '[dn]',
+      'CN = relaymesh test CA',
+      '[ca_ext]',
+      'basicConstraints = critical,CA:TRUE',
+      'keyUsage = critical,keyCertSign,cRLSign',
+      'subjectKeyIdentifier = hash',
+    ].join('\n'),
+  );
+  await openssl(
+    'req',
+    '-x509',
+    ...ecKey,
+    '-config',
+    'req.cnf',
+    '-keyout',
+    'ca-key.pem',
+    '-out',
+    'ca.pem',
+    '-days',
+    '1',
+  );
   let serial = 1;
   return {
     ca: join(dir, 'ca.pem'),
     caPem: await readFile(join(dir, 'ca.pem')),
     async issue(name, altNames) {
-      await writeFile(join(dir, `${name}.ext`), [
-        `subjectAltName = ${altNames.join(',')}`, 'basicConstraints = CA:FALSE',
-        'keyUsage = critical,digitalSignature', 'extendedKeyUsage = serverAuth',
-      ].join('\n'));
-      await openssl('req', '-new', ...ecKey, '-config', 'req.cnf', '-subj', `/CN=${name}`, '-keyout', `${name}-key.pem`, '-out', `${name}.csr`);
-      await openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-set_serial', String(serial++),
-        '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.pem`);
+      await writeFile(
+        join(dir, `${name}.ext`),
+        [
+          `subjectAltName = ${altNames.join(',')}`,
+          'basicConstraints = CA:FALSE',
+          'keyUsage = critical,digitalSignature',
+          'extendedKeyUsage = serverAuth',
+        ].join('\n'),
+      );
+      await openssl(
+        'req',
+        '-new',
+        ...ecKey,
+        '-config',
+        'req.cnf',
+        '-subj',
+        `/CN=${name}`,
+        '-keyout',
+        `${name}-key.pem`,
+        '-out',
+        `${name}.csr`,
+      );
+      await openssl(
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca-key.pem',
+        '-set_serial',
+        String(serial++),
+        '-days',
+        '1',
+        '-extfile',
+        `${name}.ext`,
+        '-out',
+        `${name}.pem`,
+      );
       return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}-key.pem`) };
     },
   };
@@ -87,7 +142,11 @@ class LogLines {
       const wake = (): void => void check();
       const timer = setTimeout(() => {
         this.waiters.delete(wake);
-        reject(new Error(`no ${count} matching log entries within ${timeoutMs} ms; last: ${JSON.stringify(this.entries.slice(-3))}`));
+        reject(
+          new Error(
+            `no ${count} matching log entries within ${timeoutMs} ms; last: ${JSON.stringify(this.entries.slice(-3))}`,
+          ),
+        );
       }, timeoutMs);
       if (!check()) this.waiters.add(wake);
     });
@@ -96,26 +155,45 @@ class LogLines {
 
 const localhost = ['DNS:localhost', 'IP:127.0.0.1'];
 
-async function tlsCore(t: ExecutionContext, pki: Pki, options: { id?: string; altNames?: string[]; listen?: CoreHandle['address'] } = {}): Promise<CoreHandle> {
+async function tlsCore(
+  t: ExecutionContext,
+  pki: Pki,
+  options: { id?: string; altNames?: string[]; listen?: CoreHandle['address'] } = {},
+): Promise<CoreHandle> {
   const id = options.id ?? 'central';
   const core = await startCore({
-    id, logger: silentLogger, tls: await pki.issue(id, options.altNames ?? localhost), ...(options.listen ? { listen: options.listen } : {}),
+    id,
+    logger: silentLogger,
+    tls: await pki.issue(id, options.altNames ?? localhost),
+    ...(options.listen ? { listen: options.listen } : {}),
   });
   t.teardown(() => core.close());
   return core;
 }
 
-async function edgeOf(t: ExecutionContext, cores: CoreHandle[], options: { ca?: string; tls?: TlsConfig; logger?: Logger } = {}): Promise<EdgeHandle> {
+async function edgeOf(
+  t: ExecutionContext,
+  cores: CoreHandle[],
+  options: { ca?: string; tls?: TlsConfig; logger?: Logger } = {},
+): Promise<EdgeHandle> {
   const edge = await startEdge({
-    id: 'eu-1', region: 'eu', cores: cores.map((core) => ({ id: core.id, url: core.url })),
-    uplink: fastUplink, logger: silentLogger, ...options,
+    id: 'eu-1',
+    region: 'eu',
+    cores: cores.map((core) => ({ id: core.id, url: core.url })),
+    uplink: fastUplink,
+    logger: silentLogger,
+    ...options,
   });
   t.teardown(() => edge.close());
   return edge;
 }
 
 /** An HTTPS request trusting only `ca`. */
-function fetchTls(url: string, ca: Buffer, init: { method?: string; body?: string } = {}): Promise<{ status: number; body: string }> {
+function fetchTls(
+  url: string,
+  ca: Buffer,
+  init: { method?: string; body?: string } = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(url, { method: init.method ?? 'GET', ca, signal: AbortSignal.timeout(10_000) }, (res) => {
       let body = '';
@@ -132,7 +210,11 @@ function fetchTls(url: string, ca: Buffer, init: { method?: string; body?: strin
 }
 
 /** A JSON client on `${edgeUrl}/v1/ws` that trusts `ca`; resolves each op it receives in turn. */
-async function wssClient(t: ExecutionContext, edgeUrl: string, ca: Buffer): Promise<{ send(op: object): void; next(match: (op: LogEntry) => boolean): Promise<LogEntry> }> {
+async function wssClient(
+  t: ExecutionContext,
+  edgeUrl: string,
+  ca: Buffer,
+): Promise<{ send(op: object): void; next(match: (op: LogEntry) => boolean): Promise<LogEntry> }> {
   const ws = new WebSocket(`${edgeUrl}/v1/ws`, ['relaymesh.v1.json'], { ca });
   t.teardown(() => ws.terminate());
   const received: LogEntry[] = [];
@@ -154,10 +236,13 @@ async function wssClient(t: ExecutionContext, edgeUrl: string, ca: Buffer): Prom
       if (index >= 0) return Promise.resolve(received.splice(index, 1)[0]!);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('no matching op within 10 s')), 10_000);
-        waiters.push({ match, resolve: (op) => {
-          clearTimeout(timer);
-          resolve(op);
-        } });
+        waiters.push({
+          match,
+          resolve: (op) => {
+            clearTimeout(timer);
+            resolve(op);
+          },
+        });
       });
     },
   };
@@ -203,7 +288,10 @@ test('a client subscribes over wss:// to a TLS edge and receives a publish; /hea
   client.send({ op: 'sub', id: 1, topic: 'prices.eur-usd' });
   t.like(await client.next((op) => op.id === 1), { op: 'subok' });
   // Through the edge: its https API, then the TLS uplink to the core and back.
-  const published = await fetchTls(`${edgeHttps}/v1/publish`, pki.caPem, { method: 'POST', body: JSON.stringify({ topic: 'prices.eur-usd', data: { n: 1 } }) });
+  const published = await fetchTls(`${edgeHttps}/v1/publish`, pki.caPem, {
+    method: 'POST',
+    body: JSON.stringify({ topic: 'prices.eur-usd', data: { n: 1 } }),
+  });
   t.is(published.status, 200, published.body);
   t.like(await client.next((op) => op.op === 'msg'), { topic: 'prices.eur-usd', data: { n: 1 }, offset: 1 });
 });
@@ -241,9 +329,18 @@ test('TLS nodes refuse TLS 1.1 and accept TLS 1.2', async (t) => {
   const edge = await edgeOf(t, [core], { ca: pki.ca, tls: await pki.issue('eu-1', localhost) });
   for (const node of [core, edge]) {
     // SECLEVEL=0 lets this client offer TLS 1.1 at all, so the refusal is the server's.
-    const old = await handshake(node.address.port, { ca: pki.caPem, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' });
+    const old = await handshake(node.address.port, {
+      ca: pki.caPem,
+      minVersion: 'TLSv1',
+      maxVersion: 'TLSv1.1',
+      ciphers: 'DEFAULT@SECLEVEL=0',
+    });
     t.deepEqual(old, { error: 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' }, `${node.id} refuses TLS 1.1`);
-    t.deepEqual(await handshake(node.address.port, { ca: pki.caPem, maxVersion: 'TLSv1.2' }), { protocol: 'TLSv1.2' }, `${node.id} accepts TLS 1.2`);
+    t.deepEqual(
+      await handshake(node.address.port, { ca: pki.caPem, maxVersion: 'TLSv1.2' }),
+      { protocol: 'TLSv1.2' },
+      `${node.id} accepts TLS 1.2`,
+    );
   }
 });
 
@@ -264,8 +361,18 @@ test('an edge on its recovery core fails back to a TLS primary once its https he
 
 test('a TLS file that cannot be read stops the start with its path', async (t) => {
   const missing = join(tmpdir(), 'relaymesh-no-such-dir', 'core.pem');
-  const error = await t.throwsAsync(startCore({ id: 'central', logger: silentLogger, tls: { cert: missing, key: missing } }));
+  const error = await t.throwsAsync(
+    startCore({ id: 'central', logger: silentLogger, tls: { cert: missing, key: missing } }),
+  );
   t.true(error?.message.includes(missing));
-  const edgeError = await t.throwsAsync(startEdge({ id: 'eu-1', region: 'eu', cores: [{ id: 'central', url: 'wss://127.0.0.1:1' }], ca: missing, logger: silentLogger }));
+  const edgeError = await t.throwsAsync(
+    startEdge({
+      id: 'eu-1',
+      region: 'eu',
+      cores: [{ id: 'central', url: 'wss://127.0.0.1:1' }],
+      ca: missing,
+      logger: silentLogger,
+    }),
+  );
   t.true(edgeError?.message.includes(missing));
 });

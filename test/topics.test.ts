@@ -2,7 +2,15 @@
 
 import test from 'ava';
 import fc from 'fast-check';
-import { isPattern, isTopic, matches, maxTopicBytes, subscriptionProblem, topicProblem, utf8Length } from '../shared/topics.js';
+import {
+  isPattern,
+  isTopic,
+  matches,
+  maxTopicBytes,
+  subscriptionProblem,
+  topicProblem,
+  utf8Length,
+} from '../shared/topics.js';
 
 // ── Examples ─────────────────────────────────────────────────────────────────
 
@@ -85,7 +93,23 @@ test('valid subscriptions: topics and patterns', (t) => {
 });
 
 test('invalid subscriptions are refused with a reason', (t) => {
-  for (const pattern of ['', '>.a', 'a.>.b', '>.>', 'a.**', 'a*', 'a.b*', '>a', 'a.>>', 'a..*', '*.', 'a .>', 'x'.repeat(254) + '.>', 7, null]) {
+  for (const pattern of [
+    '',
+    '>.a',
+    'a.>.b',
+    '>.>',
+    'a.**',
+    'a*',
+    'a.b*',
+    '>a',
+    'a.>>',
+    'a..*',
+    '*.',
+    'a .>',
+    'x'.repeat(254) + '.>',
+    7,
+    null,
+  ]) {
     t.is(typeof subscriptionProblem(pattern), 'string', String(pattern));
   }
   t.is(subscriptionProblem('a.>.b'), 'has `>` before its last token');
@@ -120,14 +144,48 @@ test('matches: examples', (t) => {
 });
 
 test('utf8Length: examples, including surrogate pairs and lone surrogates', (t) => {
-  for (const text of ['', 'a', 'é', '中', '😀', 'a😀b', '\u07ff', '\u0800', '\uffff', '\ud800', '\udc00', '\ud800a', '\ud800é', '\ud800中', 'a\udc00\ud800', '\ud83d\ude00\ud83d']) {
+  for (const text of [
+    '',
+    'a',
+    'é',
+    '中',
+    '😀',
+    'a😀b',
+    '\u07ff',
+    '\u0800',
+    '\uffff',
+    '\ud800',
+    '\udc00',
+    '\ud800a',
+    '\ud800é',
+    '\ud800中',
+    'a\udc00\ud800',
+    '\ud83d\ude00\ud83d',
+  ]) {
     t.is(utf8Length(text), Buffer.byteLength(text, 'utf8'), JSON.stringify(text));
   }
 });
 
 // ── Properties ───────────────────────────────────────────────────────────────
 
-const tokenChar = fc.constantFrom('a', 'b', 'z', '0', '9', '-', '_', ':', '#', '+', '/', 'é', 'ß', '中', '😀', '\u{10ffff}');
+const tokenChar = fc.constantFrom(
+  'a',
+  'b',
+  'z',
+  '0',
+  '9',
+  '-',
+  '_',
+  ':',
+  '#',
+  '+',
+  '/',
+  'é',
+  'ß',
+  '中',
+  '😀',
+  '\u{10ffff}',
+);
 const token = fc.string({ unit: tokenChar, minLength: 1, maxLength: 8 });
 const topicArb = fc
   .array(token, { minLength: 1, maxLength: 8 })
@@ -136,7 +194,11 @@ const topicArb = fc
 
 test('property: generated topics are valid and match themselves', (t) => {
   fc.assert(
-    fc.property(topicArb, (topic) => isTopic(topic) && subscriptionProblem(topic) === undefined && !isPattern(topic) && matches(topic, topic)),
+    fc.property(
+      topicArb,
+      (topic) =>
+        isTopic(topic) && subscriptionProblem(topic) === undefined && !isPattern(topic) && matches(topic, topic),
+    ),
     { seed: 42, numRuns: 2000 },
   );
   t.pass();
@@ -146,7 +208,10 @@ test('property: generated topics are valid and match themselves', (t) => {
 const topicAndPattern = topicArb.chain((topic) => {
   const tokens = topic.split('.');
   return fc
-    .tuple(fc.array(fc.boolean(), { minLength: tokens.length, maxLength: tokens.length }), fc.integer({ min: 0, max: tokens.length }))
+    .tuple(
+      fc.array(fc.boolean(), { minLength: tokens.length, maxLength: tokens.length }),
+      fc.integer({ min: 0, max: tokens.length }),
+    )
     .map(([stars, rest]) => {
       const kept = tokens.slice(0, tokens.length - rest).map((tok, i) => (stars[i] ? '*' : tok));
       const pattern = rest > 0 ? [...kept, '>'].join('.') : kept.join('.');
@@ -167,7 +232,11 @@ test('property: a pattern built from a topic with `*` and a trailing `>` matches
 
 test('property: that pattern does not match the topic with one more token, unless it ends in `>`', (t) => {
   fc.assert(
-    fc.property(topicAndPattern, token, ({ topic, pattern }, extra) => matches(pattern, `${topic}.${extra}`) === pattern.endsWith('>')),
+    fc.property(
+      topicAndPattern,
+      token,
+      ({ topic, pattern }, extra) => matches(pattern, `${topic}.${extra}`) === pattern.endsWith('>'),
+    ),
     { seed: 42, numRuns: 2000 },
   );
   t.pass();
@@ -189,7 +258,12 @@ test('property: matches agrees with a regular-expression reference on a small al
     .tuple(fc.array(fc.constantFrom('a', 'b', 'c', '*'), { minLength: 1, maxLength: 4 }), fc.boolean())
     .map(([tokens, rest]) => (rest ? [...tokens.slice(0, -1), '>'] : tokens).join('.'));
   fc.assert(
-    fc.property(smallPattern, smallTopic, (pattern, topic) => subscriptionProblem(pattern) === undefined && matches(pattern, topic) === referenceMatches(pattern, topic)),
+    fc.property(
+      smallPattern,
+      smallTopic,
+      (pattern, topic) =>
+        subscriptionProblem(pattern) === undefined && matches(pattern, topic) === referenceMatches(pattern, topic),
+    ),
     { seed: 42, numRuns: 5000 },
   );
   t.pass();
@@ -197,14 +271,19 @@ test('property: matches agrees with a regular-expression reference on a small al
 
 test('property: utf8Length equals Buffer.byteLength for any well-formed string', (t) => {
   fc.assert(
-    fc.property(fc.string({ unit: 'binary', maxLength: 100 }), (text) => utf8Length(text) === Buffer.byteLength(text, 'utf8')),
+    fc.property(
+      fc.string({ unit: 'binary', maxLength: 100 }),
+      (text) => utf8Length(text) === Buffer.byteLength(text, 'utf8'),
+    ),
     { seed: 42, numRuns: 3000 },
   );
   t.pass();
 });
 
 test('property: utf8Length equals Buffer.byteLength for any sequence of UTF-16 units, lone surrogates included', (t) => {
-  const unit = fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0xd800, max: 0xdfff })).map((code) => String.fromCharCode(code));
+  const unit = fc
+    .oneof(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0xd800, max: 0xdfff }))
+    .map((code) => String.fromCharCode(code));
   fc.assert(
     fc.property(fc.string({ unit, maxLength: 40 }), (text) => utf8Length(text) === Buffer.byteLength(text, 'utf8')),
     { seed: 42, numRuns: 3000 },

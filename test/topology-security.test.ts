@@ -8,13 +8,21 @@ import test from 'ava';
 import { TopologyError, validateTopology } from '../shared/topology.js';
 
 const core = { id: 'c', listen: '127.0.0.1:0', url: 'ws://127.0.0.1:1', region: 'x' };
-const edge = (id: string, extra: Record<string, unknown> = {}) => ({ id, listen: '127.0.0.1:0', url: 'ws://127.0.0.1:2', region: 'x', cores: ['c'], ...extra });
+const edge = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  listen: '127.0.0.1:0',
+  url: 'ws://127.0.0.1:2',
+  region: 'x',
+  cores: ['c'],
+  ...extra,
+});
 
 function problems(value: unknown, file: string, env: Record<string, string>): string[] {
   try {
     validateTopology(value, file, env);
   } catch (error) {
-    if (error instanceof TopologyError) return error.problems.map((problem) => `${problem.path}: ${problem.expected} / ${problem.found}`);
+    if (error instanceof TopologyError)
+      return error.problems.map((problem) => `${problem.path}: ${problem.expected} / ${problem.found}`);
     throw error;
   }
   return [];
@@ -25,12 +33,22 @@ test('security settings load with their files resolved next to the topology and 
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   for (const name of ['core.pem', 'core-key.pem', 'ca.pem', 'public.pem']) await writeFile(join(dir, name), 'pem');
   const file = join(dir, 'topology.json');
-  const topology = validateTopology({
-    auth: { tokens: { alg: 'EdDSA', publicKeyFile: 'public.pem' }, publishKeysEnv: 'KEYS' },
-    cores: [{ ...core, tls: { cert: 'core.pem', key: 'core-key.pem' } }],
-    edges: [edge('e1', { secretEnv: 'E1', ca: 'ca.pem', origins: ['https://app.example.com', 'http://localhost:3000'] }), edge('e2', { secretEnv: 'E2' })],
-  }, file, { KEYS: 'k1,k2', E1: 's1', E2: 's2' });
-  t.deepEqual(topology.auth, { tokens: { alg: 'EdDSA', publicKeyFile: join(dir, 'public.pem') }, publishKeysEnv: 'KEYS' });
+  const topology = validateTopology(
+    {
+      auth: { tokens: { alg: 'EdDSA', publicKeyFile: 'public.pem' }, publishKeysEnv: 'KEYS' },
+      cores: [{ ...core, tls: { cert: 'core.pem', key: 'core-key.pem' } }],
+      edges: [
+        edge('e1', { secretEnv: 'E1', ca: 'ca.pem', origins: ['https://app.example.com', 'http://localhost:3000'] }),
+        edge('e2', { secretEnv: 'E2' }),
+      ],
+    },
+    file,
+    { KEYS: 'k1,k2', E1: 's1', E2: 's2' },
+  );
+  t.deepEqual(topology.auth, {
+    tokens: { alg: 'EdDSA', publicKeyFile: join(dir, 'public.pem') },
+    publishKeysEnv: 'KEYS',
+  });
   t.deepEqual(topology.cores[0]!.tls, { cert: join(dir, 'core.pem'), key: join(dir, 'core-key.pem') });
   t.is(topology.edges[0]!.ca, join(dir, 'ca.pem'));
   t.deepEqual(topology.edges[0]!.origins, ['https://app.example.com', 'http://localhost:3000']);
@@ -38,11 +56,18 @@ test('security settings load with their files resolved next to the topology and 
 });
 
 test('missing variables and files, bad algorithms and origins, and a secret on one edge only are all reported', (t) => {
-  const found = problems({
-    auth: { tokens: { alg: 'none', secretEnv: 'NOPE' }, publishKeysEnv: 'UNSET' },
-    cores: [{ ...core, tls: { cert: 'missing.pem' } }],
-    edges: [edge('e1', { secretEnv: 'E1', origins: ['https://ok.example.com', 'https://x.example.com/path', 'nope'] }), edge('e2')],
-  }, '/nowhere/topology.json', { E1: 'set' });
+  const found = problems(
+    {
+      auth: { tokens: { alg: 'none', secretEnv: 'NOPE' }, publishKeysEnv: 'UNSET' },
+      cores: [{ ...core, tls: { cert: 'missing.pem' } }],
+      edges: [
+        edge('e1', { secretEnv: 'E1', origins: ['https://ok.example.com', 'https://x.example.com/path', 'nope'] }),
+        edge('e2'),
+      ],
+    },
+    '/nowhere/topology.json',
+    { E1: 'set' },
+  );
   const paths = found.map((line) => line.split(':')[0]);
   t.true(paths.includes('$.auth.tokens.alg'), found.join('\n'));
   t.true(paths.includes('$.auth.publishKeysEnv'));
@@ -56,10 +81,25 @@ test('missing variables and files, bad algorithms and origins, and a secret on o
 
 test('HS256 needs a secret variable and no key file; EdDSA and RS256 need a key file and no secret', (t) => {
   const base = { cores: [core], edges: [edge('e1', { secretEnv: 'E1' })] };
-  t.deepEqual(problems({ ...base, auth: { tokens: { alg: 'HS256', secretEnv: 'S' } } }, '', { S: 'secret', E1: 'edge' }), []);
-  t.true(problems({ ...base, auth: { tokens: { alg: 'HS256', secretEnv: 'S' } } }, '', {}).some((line) => line.startsWith('$.auth.tokens.secretEnv')));
-  t.true(problems({ ...base, auth: { tokens: { alg: 'RS256', secretEnv: 'S' } } }, '', { S: 'x' }).some((line) => line.startsWith('$.auth.tokens.secretEnv')));
-  t.true(problems({ ...base, auth: { tokens: { alg: 'RS256' } } }, '', {}).some((line) => line.startsWith('$.auth.tokens.publicKeyFile')));
+  t.deepEqual(
+    problems({ ...base, auth: { tokens: { alg: 'HS256', secretEnv: 'S' } } }, '', { S: 'secret', E1: 'edge' }),
+    [],
+  );
+  t.true(
+    problems({ ...base, auth: { tokens: { alg: 'HS256', secretEnv: 'S' } } }, '', {}).some((line) =>
+      line.startsWith('$.auth.tokens.secretEnv'),
+    ),
+  );
+  t.true(
+    problems({ ...base, auth: { tokens: { alg: 'RS256', secretEnv: 'S' } } }, '', { S: 'x' }).some((line) =>
+      line.startsWith('$.auth.tokens.secretEnv'),
+    ),
+  );
+  t.true(
+    problems({ ...base, auth: { tokens: { alg: 'RS256' } } }, '', {}).some((line) =>
+      line.startsWith('$.auth.tokens.publicKeyFile'),
+    ),
+  );
 });
 
 test('client tokens or publish keys need a secret on every edge: an unproven uplink would bypass them', (t) => {
@@ -67,11 +107,21 @@ test('client tokens or publish keys need a secret on every edge: an unproven upl
   const env = { S: 'secret', KEYS: 'k' };
   for (const auth of [{ tokens: { alg: 'HS256', secretEnv: 'S' } }, { publishKeysEnv: 'KEYS' }]) {
     const found = problems({ ...base, auth }, '', env);
-    t.deepEqual(found.map((line) => line.split(':')[0]), ['$.edges[0].secretEnv', '$.edges[1].secretEnv'], found.join('\n'));
+    t.deepEqual(
+      found.map((line) => line.split(':')[0]),
+      ['$.edges[0].secretEnv', '$.edges[1].secretEnv'],
+      found.join('\n'),
+    );
     t.regex(found[0]!, new RegExp(`as auth\\.${Object.keys(auth)[0]} is set`));
   }
-  t.regex(problems({ ...base, auth: { tokens: { alg: 'HS256', secretEnv: 'S' }, publishKeysEnv: 'KEYS' } }, '', env)[0]!, /auth\.tokens and auth\.publishKeysEnv are set/);
+  t.regex(
+    problems({ ...base, auth: { tokens: { alg: 'HS256', secretEnv: 'S' }, publishKeysEnv: 'KEYS' } }, '', env)[0]!,
+    /auth\.tokens and auth\.publishKeysEnv are set/,
+  );
   // No auth at all is allowed (it runs open, with a warning); secrets without auth too.
   t.deepEqual(problems(base, '', env), []);
-  t.deepEqual(problems({ ...base, edges: [edge('e1', { secretEnv: 'S' }), edge('e2', { secretEnv: 'S' })] }, '', env), []);
+  t.deepEqual(
+    problems({ ...base, edges: [edge('e1', { secretEnv: 'S' }), edge('e2', { secretEnv: 'S' })] }, '', env),
+    [],
+  );
 });

@@ -75,7 +75,15 @@ test('a minimal topology gets every default', (t) => {
     newTopicsPerSecondPerAddress: 500,
     outboxTotalMaxBytes: 268_435_456,
   });
-  t.deepEqual(topology.uplink, { heartbeatMs: 2000, reconnectBaseMs: 100, reconnectMaxMs: 5000, failbackMs: 10_000, digestMs: 30_000, statusMs: 2000, maxQueueBytes: 33_554_432 });
+  t.deepEqual(topology.uplink, {
+    heartbeatMs: 2000,
+    reconnectBaseMs: 100,
+    reconnectMaxMs: 5000,
+    failbackMs: 10_000,
+    digestMs: 30_000,
+    statusMs: 2000,
+    maxQueueBytes: 33_554_432,
+  });
   t.deepEqual(topology.engine, { type: 'memory' });
   t.deepEqual(topology.history, defaultHistory);
   t.deepEqual(topology.limits, defaultLimits);
@@ -83,7 +91,10 @@ test('a minimal topology gets every default', (t) => {
 });
 
 test('given settings override the defaults one field at a time', (t) => {
-  const topology = validateTopology({ ...sample, history: { maxMessages: 5 }, limits: { heartbeatMs: 1000 }, engine: { type: 'memory' } }, '');
+  const topology = validateTopology(
+    { ...sample, history: { maxMessages: 5 }, limits: { heartbeatMs: 1000 }, engine: { type: 'memory' } },
+    '',
+  );
   t.deepEqual(topology.history, { ...defaultHistory, maxMessages: 5 });
   t.deepEqual(topology.limits, { ...defaultLimits, heartbeatMs: 1000 });
 });
@@ -94,7 +105,9 @@ test('the sample of PROTOCOL.md §6 loads from disk, as the repository topology.
   await writeFile(file, JSON.stringify(sample, null, 2));
   const topology = await loadTopology(file);
   t.is(topology.file, file);
-  t.deepEqual(topology.cores, [{ id: 'central', listen: { host: '127.0.0.1', port: 7400 }, url: 'ws://127.0.0.1:7400', region: 'us' }]);
+  t.deepEqual(topology.cores, [
+    { id: 'central', listen: { host: '127.0.0.1', port: 7400 }, url: 'ws://127.0.0.1:7400', region: 'us' },
+  ]);
   t.deepEqual(
     topology.edges.map((edge) => [edge.id, edge.listen.port, edge.region, edge.cores]),
     [
@@ -112,7 +125,14 @@ test('a broken file reports every problem at once, with its JSON path', (t) => {
     cores: [{ id: 'central', listen: '127.0.0.1:7400', url: 'http://127.0.0.1:7400', region: 'us' }],
     edges: [
       { id: 'eu-1', listen: '127.0.0.1:8401', url: 'ws://127.0.0.1:8401', cores: ['centrl'] },
-      { id: 'central', listen: '127.0.0.1:99999', url: 'ws://127.0.0.1:8402', region: 'us', cores: ['central'], orgins: [] },
+      {
+        id: 'central',
+        listen: '127.0.0.1:99999',
+        url: 'ws://127.0.0.1:8402',
+        region: 'us',
+        cores: ['central'],
+        orgins: [],
+      },
     ],
     limits: { maxMessageBytes: 1.5 },
   });
@@ -127,17 +147,25 @@ test('a broken file reports every problem at once, with its JSON path', (t) => {
     '$.limits.maxMessageBytes',
   ]);
   t.like(byPath.get('$.edges[0].cores[0]'), { expected: 'the id of a core in this file (central)', found: '"centrl"' });
-  t.like(byPath.get('$.edges[1].id'), { expected: 'an id not used by another node (already used at $.cores[0].id)', found: '"central"' });
+  t.like(byPath.get('$.edges[1].id'), {
+    expected: 'an id not used by another node (already used at $.cores[0].id)',
+    found: '"central"',
+  });
   t.like(byPath.get('$.edges[1].listen'), { found: '"127.0.0.1:99999"' });
   t.like(byPath.get('$.edges[0].region'), { expected: 'a non-empty string', found: 'nothing' });
   t.like(byPath.get('$.cores[0].url'), { expected: 'a ws:// or wss:// URL', found: '"http://127.0.0.1:7400"' });
-  t.like(byPath.get('$.edges[1].orgins'), { expected: 'one of the known fields (id, listen, url, region, tls, cores, ca, secretEnv, origins)', found: '"orgins"' });
+  t.like(byPath.get('$.edges[1].orgins'), {
+    expected: 'one of the known fields (id, listen, url, region, tls, cores, ca, secretEnv, origins)',
+    found: '"orgins"',
+  });
   t.like(byPath.get('$.limits.maxMessageBytes'), { expected: 'a positive integer', found: '1.5' });
   for (const problem of problems) t.is(problem.file, '/etc/relaymesh/topology.json');
 });
 
 test('the error message has one line per problem', (t) => {
-  const error = t.throws(() => validateTopology({ cores: [], edges: [], extra: 1 }, '/x/topology.json'), { instanceOf: TopologyError });
+  const error = t.throws(() => validateTopology({ cores: [], edges: [], extra: 1 }, '/x/topology.json'), {
+    instanceOf: TopologyError,
+  });
   t.deepEqual(error?.message.split('\n'), [
     '/x/topology.json: $.extra: expected one of the known fields (cores, edges, history, limits, uplink, engine, auth, regions, locate), found "extra"',
     '/x/topology.json: $.cores: expected a non-empty array of cores, found []',
@@ -178,8 +206,27 @@ test('addresses, shared ports, settings and engine are checked', (t) => {
 test('the redis engine: url, key prefix and password variable are checked, every problem listed', (t) => {
   const good = validateTopology({ ...sample, engine: { type: 'redis', url: 'redis://127.0.0.1:6379' } }, '');
   t.deepEqual(good.engine, { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: 'relaymesh:' });
-  const full = validateTopology({ ...sample, engine: { type: 'redis', url: 'rediss://redis.internal:6380/2', keyPrefix: 'mesh-a:', passwordEnv: 'REDIS_PW', username: 'relay' } }, '', { REDIS_PW: 'secret' });
-  t.deepEqual(full.engine, { type: 'redis', url: 'rediss://redis.internal:6380/2', keyPrefix: 'mesh-a:', passwordEnv: 'REDIS_PW', username: 'relay' });
+  const full = validateTopology(
+    {
+      ...sample,
+      engine: {
+        type: 'redis',
+        url: 'rediss://redis.internal:6380/2',
+        keyPrefix: 'mesh-a:',
+        passwordEnv: 'REDIS_PW',
+        username: 'relay',
+      },
+    },
+    '',
+    { REDIS_PW: 'secret' },
+  );
+  t.deepEqual(full.engine, {
+    type: 'redis',
+    url: 'rediss://redis.internal:6380/2',
+    keyPrefix: 'mesh-a:',
+    passwordEnv: 'REDIS_PW',
+    username: 'relay',
+  });
   t.false(JSON.stringify(full).includes('secret'), 'the password itself is never part of the topology');
   const problems = (engine: unknown, env: Record<string, string> = {}): string[] => {
     try {
@@ -195,7 +242,10 @@ test('the redis engine: url, key prefix and password variable are checked, every
   t.deepEqual(problems({ type: 'redis', url: 'not a url' }), ['$.engine.url "not a url"']);
   t.deepEqual(problems({ type: 'redis', url: 'redis://:hunter2@h:6379' }), ['$.engine.url "redis://:PASSWORD@h:6379"']);
   t.deepEqual(problems({ type: 'redis', url: 'redis://h:6379/db', keyPrefix: '', passwordEnv: 'UNSET_PW', extra: 1 }), [
-    '$.engine.extra "extra"', '$.engine.url "redis://h:6379/db"', '$.engine.keyPrefix ""', '$.engine.passwordEnv "UNSET_PW not set"',
+    '$.engine.extra "extra"',
+    '$.engine.url "redis://h:6379/db"',
+    '$.engine.keyPrefix ""',
+    '$.engine.passwordEnv "UNSET_PW not set"',
   ]);
   t.deepEqual(problems({ type: 'memory', url: 'redis://h' }), ['$.engine.url "redis://h"']);
 });
@@ -207,7 +257,9 @@ test('long values are cut short in `found`', (t) => {
 });
 
 test('not an object at all is one problem at $', (t) => {
-  t.deepEqual(problemsOf([1, 2]), [{ file: '/etc/relaymesh/topology.json', path: '$', expected: 'a topology object {cores, edges}', found: '[1,2]' }]);
+  t.deepEqual(problemsOf([1, 2]), [
+    { file: '/etc/relaymesh/topology.json', path: '$', expected: 'a topology object {cores, edges}', found: '[1,2]' },
+  ]);
 });
 
 test('an unreadable file is a TopologyError', async (t) => {
@@ -233,7 +285,15 @@ test('invalid JSON is a TopologyError at $ with the parser position', async (t) 
 test('the topology is deeply frozen', (t) => {
   const topology = validateTopology(sample, '');
   t.true(Object.isFrozen(topology));
-  for (const part of [topology.cores, topology.edges, topology.history, topology.limits, topology.uplink, topology.engine]) t.true(Object.isFrozen(part));
+  for (const part of [
+    topology.cores,
+    topology.edges,
+    topology.history,
+    topology.limits,
+    topology.uplink,
+    topology.engine,
+  ])
+    t.true(Object.isFrozen(part));
   for (const node of [...topology.cores, ...topology.edges]) {
     t.true(Object.isFrozen(node));
     t.true(Object.isFrozen(node.listen));

@@ -12,11 +12,28 @@ import { RawClient, type Op } from './helpers/raw-client.js';
 import { RawUplink } from './helpers/raw-uplink.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 
-const report = (): [string, boolean, number, number, number, number, number, number] => ['ws://127.0.0.1:1', false, 0, 100, 0, 0, 0, 0];
-const listed = (id: string) => (snapshot: MeshSnapshot): boolean => snapshot.edges.some((edge) => edge.id === id);
+const report = (): [string, boolean, number, number, number, number, number, number] => [
+  'ws://127.0.0.1:1',
+  false,
+  0,
+  100,
+  0,
+  0,
+  0,
+  0,
+];
+const listed =
+  (id: string) =>
+  (snapshot: MeshSnapshot): boolean =>
+    snapshot.edges.some((edge) => edge.id === id);
 
 /** A raw edge that says hello, reports itself, then stops reading its socket. */
-async function stalledEdge(t: Parameters<typeof RawUplink.dial>[0], coreUrl: string, id: string, subscribe?: string): Promise<RawUplink> {
+async function stalledEdge(
+  t: Parameters<typeof RawUplink.dial>[0],
+  coreUrl: string,
+  id: string,
+  subscribe?: string,
+): Promise<RawUplink> {
   const uplink = await RawUplink.dial(t, coreUrl);
   uplink.send([frameType.hello, protocolVersion, id, 'eu', 'instance', '']);
   await uplink.next((frame) => frame[0] === frameType.welcome);
@@ -41,7 +58,12 @@ test('a core drops an edge that keeps sending but never reads: only an answered 
 });
 
 test('a core keeps at most uplink.maxQueueBytes for an edge that does not read, then drops it', async (t) => {
-  const core = await startCore({ id: 'central', logger: silentLogger, uplinkTimeoutMs: 600_000, maxUplinkQueueBytes: 2 * 1024 * 1024 });
+  const core = await startCore({
+    id: 'central',
+    logger: silentLogger,
+    uplinkTimeoutMs: 600_000,
+    maxUplinkQueueBytes: 2 * 1024 * 1024,
+  });
   t.teardown(() => core.close());
   await stalledEdge(t, core.url, 'stalled', 'flood.t');
   await core.meshUntil(listed('stalled'));
@@ -62,8 +84,12 @@ async function throttledEdge(t: ExecutionContext, limits: Record<string, number>
   const proxy = await startTcpProxy({ target: core.address });
   t.teardown(() => proxy.close());
   const edge = await startEdge({
-    id: 'eu-1', region: 'eu', cores: [{ id: 'central', url: proxy.url }], logger: silentLogger,
-    uplink: { heartbeatMs: 600_000, statusMs: 600_000, maxQueueBytes: 512 * 1024 }, limits,
+    id: 'eu-1',
+    region: 'eu',
+    cores: [{ id: 'central', url: proxy.url }],
+    logger: silentLogger,
+    uplink: { heartbeatMs: 600_000, statusMs: 600_000, maxQueueBytes: 512 * 1024 },
+    limits,
   });
   t.teardown(() => edge.close());
   await edge.ready();
@@ -78,7 +104,10 @@ test('an edge whose uplink is full refuses publishes with unavailable at once, i
   for (let id = 0; id < 30; id++) client.send({ op: 'pub', id, topic: 'pile.t', data });
   const refused = await client.next((op) => op.op === 'error');
   t.like(refused, { code: 'unavailable' });
-  t.true(edge.uplink.unacknowledgedPublishes <= 6, `${edge.uplink.unacknowledgedPublishes} publishes wait, at most 512 KiB of them`);
+  t.true(
+    edge.uplink.unacknowledgedPublishes <= 6,
+    `${edge.uplink.unacknowledgedPublishes} publishes wait, at most 512 KiB of them`,
+  );
 });
 
 test('one client address gets only its share of the publishes waiting for the core; another address still publishes', async (t) => {

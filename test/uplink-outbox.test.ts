@@ -82,7 +82,10 @@ test('bulk producers get room one at a time, only when no bulk waits and the soc
   await done;
   await turn();
   t.deepEqual(served, ['a1', 'b1', 'a2', 'b2'], 'in turn');
-  t.deepEqual(socket.messages.flat().map((text) => text.replace(/\.+$/, '')), ['a1', 'b1', 'a2', 'b2']);
+  t.deepEqual(
+    socket.messages.flat().map((text) => text.replace(/\.+$/, '')),
+    ['a1', 'b1', 'a2', 'b2'],
+  );
 });
 
 test('a closed outbox sends nothing and never wakes a producer', async (t) => {

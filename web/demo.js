@@ -21,7 +21,7 @@ function showConnection() {
   $('edge').textContent = client.welcome?.edge ?? '–';
   $('region').textContent = client.welcome?.region ?? '–';
   // Older SDKs speak only WebSocket and have no `transport` property.
-  $('transport').textContent = client.state === 'connected' ? client.transport ?? 'websocket' : '–';
+  $('transport').textContent = client.state === 'connected' ? (client.transport ?? 'websocket') : '–';
   $('reconnects').textContent = String(counters.reconnects);
   $('recoveries').textContent = String(counters.recoveries);
 }
@@ -38,7 +38,8 @@ client.on('welcome', showConnection);
 client.on('error', (error) => console.warn('relaymesh:', error.code, error.message));
 
 function textOf(data) {
-  if (typeof data === 'object' && data !== null && typeof data.text === 'string') return data.from ? `${data.text} (from ${data.from})` : data.text;
+  if (typeof data === 'object' && data !== null && typeof data.text === 'string')
+    return data.from ? `${data.text} (from ${data.from})` : data.text;
   return JSON.stringify(data);
 }
 
@@ -49,7 +50,11 @@ function showMessage(message) {
   counters.messages++;
 
   const row = document.createElement('li');
-  const cells = [['offset', `#${message.offset}`], ['text', textOf(message.data)], ['latency', latency === undefined ? '–' : `${latency} ms`]];
+  const cells = [
+    ['offset', `#${message.offset}`],
+    ['text', textOf(message.data)],
+    ['latency', latency === undefined ? '–' : `${latency} ms`],
+  ];
   for (const [name, text] of cells) {
     const cell = document.createElement('span');
     cell.className = name;
@@ -63,7 +68,9 @@ function showMessage(message) {
 }
 
 function publish(text) {
-  client.publish(topic, { text, sentAt: Date.now(), from: client.welcome?.edge }).catch((error) => console.warn('publish failed:', error.message));
+  client
+    .publish(topic, { text, sentAt: Date.now(), from: client.welcome?.edge })
+    .catch((error) => console.warn('publish failed:', error.message));
 }
 
 $('publish').addEventListener('submit', (event) => {
@@ -82,16 +89,20 @@ $('ticking').addEventListener('change', () => {
 
 $('topic').textContent = topic;
 showConnection();
-client.subscribe(topic, {
-  onMessage: showMessage,
-  onSubscribed: ({ recovered }) => {
-    if (recovered) counters.recoveries++;
-    showConnection();
-  },
-}).then(
-  () => { window.relaymeshDemo.subscribed = true; },
-  (error) => console.warn('subscribe failed:', error.message),
-);
+client
+  .subscribe(topic, {
+    onMessage: showMessage,
+    onSubscribed: ({ recovered }) => {
+      if (recovered) counters.recoveries++;
+      showConnection();
+    },
+  })
+  .then(
+    () => {
+      window.relaymeshDemo.subscribed = true;
+    },
+    (error) => console.warn('subscribe failed:', error.message),
+  );
 
 if (params.get('tick') !== '0') {
   $('ticking').checked = true;

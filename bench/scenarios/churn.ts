@@ -24,7 +24,14 @@ export interface ChurnRow {
 
 const topic = 'bench.churn';
 
-export async function runChurn(kind: CandidateKind, stable: number, churning: number, churnPerSecond: number, durationMs: number, messagesPerSecond: number): Promise<ChurnRow> {
+export async function runChurn(
+  kind: CandidateKind,
+  stable: number,
+  churning: number,
+  churnPerSecond: number,
+  durationMs: number,
+  messagesPerSecond: number,
+): Promise<ChurnRow> {
   return withTraffic(kind, topic, stable, async ({ candidate, load, probe, publisher }) => {
     const before = await candidate.stats(true);
     const churn = await startLoad(kind, candidate.url, topic, churning, churnPerSecond);
@@ -39,19 +46,24 @@ export async function runChurn(kind: CandidateKind, stable: number, churning: nu
     // Let the server see the churn clients' sockets close before measuring what is left.
     const deadline = Date.now() + 10_000;
     let after = await candidate.stats(true);
-    const settled = (): boolean => after.server.fds <= before.server.fds && (after.server.sessions ?? 0) <= (before.server.sessions ?? 0);
+    const settled = (): boolean =>
+      after.server.fds <= before.server.fds && (after.server.sessions ?? 0) <= (before.server.sessions ?? 0);
     while (!settled() && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       after = await candidate.stats(true);
     }
     return {
-      candidate: kind, stable, churnPerSecond,
+      candidate: kind,
+      stable,
+      churnPerSecond,
       deliveriesPerSecond: (messages * stable) / (elapsed / 1000),
       p99Ms: probe.histogram.getValueAtPercentile(99) / 1000,
       rssGrowthMiB: (after.server.rss - before.server.rss) / 1024 / 1024,
       heapGrowthMiB: (after.server.heapUsed - before.server.heapUsed) / 1024 / 1024,
       fdGrowth: after.server.fds - before.server.fds,
-      ...(after.server.sessions !== undefined ? { leftoverSessions: after.server.sessions - (before.server.sessions ?? 0) } : {}),
+      ...(after.server.sessions !== undefined
+        ? { leftoverSessions: after.server.sessions - (before.server.sessions ?? 0) }
+        : {}),
     };
   });
 }

@@ -24,14 +24,27 @@ export interface EngineRow {
 const topic = 'bench.engine';
 const history = { maxMessages: 1000, maxAgeMs: 300_000 };
 
-export async function runEngines(inFlights: number[], messages: number, payloadBytes: number, progress: (line: string) => void): Promise<EngineRow[]> {
+export async function runEngines(
+  inFlights: number[],
+  messages: number,
+  payloadBytes: number,
+  progress: (line: string) => void,
+): Promise<EngineRow[]> {
   const redis = await RedisServer.launch();
   const rows: EngineRow[] = [];
   try {
     for (const kind of ['memory', 'redis'] as const) {
       for (const inFlight of inFlights) {
         progress(`S6 engine: ${kind}, ${inFlight} in flight, ${messages} messages`);
-        const engine = kind === 'memory' ? new MemoryEngine(history) : new RedisEngine({ url: redis.url, keyPrefix: `bench:${kind}:${inFlight}:`, ...history, logger: pino({ level: 'silent' }) });
+        const engine =
+          kind === 'memory'
+            ? new MemoryEngine(history)
+            : new RedisEngine({
+                url: redis.url,
+                keyPrefix: `bench:${kind}:${inFlight}:`,
+                ...history,
+                logger: pino({ level: 'silent' }),
+              });
         try {
           if (engine instanceof RedisEngine) await engine.whenAvailable(10_000);
           rows.push(await measure(kind, engine, inFlight, messages, payloadBytes));
@@ -47,13 +60,25 @@ export async function runEngines(inFlights: number[], messages: number, payloadB
 }
 
 /** Keeps `inFlight` publishes outstanding; a message counts as done when the engine's listener hears it (as the router would). */
-async function measure(kind: EngineKind, engine: Engine, inFlight: number, messages: number, payloadBytes: number): Promise<EngineRow> {
+async function measure(
+  kind: EngineKind,
+  engine: Engine,
+  inFlight: number,
+  messages: number,
+  payloadBytes: number,
+): Promise<EngineRow> {
   const payload = Buffer.alloc(payloadBytes, 0x61);
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
   const sentAt = new Map<number, number>();
   let heard = 0;
   let done: () => void = () => undefined;
-  const allHeard = new Promise<void>((resolve) => { done = resolve; });
+  const allHeard = new Promise<void>((resolve) => {
+    done = resolve;
+  });
   engine.onMessage((message) => {
     const started = sentAt.get(message.offset);
     if (started === undefined) return;
@@ -80,7 +105,10 @@ async function measure(kind: EngineKind, engine: Engine, inFlight: number, messa
   const elapsed = performance.now() - started;
   engine.unwatch(topic);
   return {
-    engine: kind, inFlight, payloadBytes, messages,
+    engine: kind,
+    inFlight,
+    payloadBytes,
+    messages,
     publishesPerSecond: messages / (elapsed / 1000),
     p50Ms: histogram.getValueAtPercentile(50) / 1000,
     p99Ms: histogram.getValueAtPercentile(99) / 1000,

@@ -49,9 +49,15 @@ export async function runFanout(kind: CandidateKind, subscribers: number, cases:
       const after = await candidate.stats();
       const deliveries = messages * subscribers;
       rows.push({
-        candidate: kind, subscribers, payloadBytes, inFlight, deliveries,
+        candidate: kind,
+        subscribers,
+        payloadBytes,
+        inFlight,
+        deliveries,
         serverMicrosPerDelivery: (after.server.cpuMicros - before.server.cpuMicros) / deliveries,
-        ...(after.core && before.core ? { coreMicrosPerDelivery: (after.core.cpuMicros - before.core.cpuMicros) / deliveries } : {}),
+        ...(after.core && before.core
+          ? { coreMicrosPerDelivery: (after.core.cpuMicros - before.core.cpuMicros) / deliveries }
+          : {}),
         deliveriesPerSecond: deliveries / (elapsedMs / 1000),
       });
     }

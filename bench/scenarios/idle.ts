@@ -20,7 +20,8 @@ export async function runIdle(kind: CandidateKind, clients: number): Promise<Idl
     try {
       const after = await candidate.stats(true);
       return {
-        candidate: kind, clients,
+        candidate: kind,
+        clients,
         rssBytesPerClient: (after.server.rss - before.server.rss) / clients,
         heapBytesPerClient: (after.server.heapUsed - before.server.heapUsed) / clients,
       };

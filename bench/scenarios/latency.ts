@@ -24,7 +24,12 @@ const topic = 'bench.latency';
 const probes = 4;
 const stepMs = 3000;
 
-export async function runLatency(kind: CandidateKind, subscribers: number, rates: number[], payloadBytes: number): Promise<LatencyRow[]> {
+export async function runLatency(
+  kind: CandidateKind,
+  subscribers: number,
+  rates: number[],
+  payloadBytes: number,
+): Promise<LatencyRow[]> {
   const candidate = await startCandidate(kind);
   const rows: LatencyRow[] = [];
   try {
@@ -61,11 +66,17 @@ export async function runLatency(kind: CandidateKind, subscribers: number, rates
           saturated = true;
         }
         const elapsed = performance.now() - started;
-        const merged = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+        const merged = hdr.build({
+          lowestDiscernibleValue: 1,
+          highestTrackableValue: 60_000_000,
+          numberOfSignificantValueDigits: 3,
+        });
         for (const probe of probeClients) merged.add(probe.histogram);
         const delivered = (await load.counts()).frames - framesBefore + messages * probes;
         rows.push({
-          candidate: kind, subscribers, rate,
+          candidate: kind,
+          subscribers,
+          rate,
           achieved: delivered / (Math.max(elapsed, stepMs) / 1000),
           p50Ms: merged.getValueAtPercentile(50) / 1000,
           p99Ms: merged.getValueAtPercentile(99) / 1000,

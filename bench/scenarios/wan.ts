@@ -24,7 +24,9 @@ export async function runWan(kind: CandidateKind, subscribers: number, payloadBy
   const relaymesh = kind === 'relaymesh';
   const candidate = await startCandidate(kind, relaymesh ? 2 : 1);
   try {
-    const loads = await Promise.all(candidate.urls.map((url) => startLoad(kind, url, topic, Math.floor(subscribers / candidate.urls.length))));
+    const loads = await Promise.all(
+      candidate.urls.map((url) => startLoad(kind, url, topic, Math.floor(subscribers / candidate.urls.length))),
+    );
     const probe = await Probe.open(kind, candidate.url, topic);
     const publisher = await Publisher.open(kind, candidate.url);
     try {
@@ -43,11 +45,17 @@ export async function runWan(kind: CandidateKind, subscribers: number, payloadBy
         publisher.publish(topic, { seq, t: performance.now() }, pad);
       }
       await probe.until(messages);
-      await Promise.all(loads.map(async (load) => load.waitForFrames(messages * Math.floor(subscribers / candidate.urls.length), 120_000)));
+      await Promise.all(
+        loads.map(async (load) =>
+          load.waitForFrames(messages * Math.floor(subscribers / candidate.urls.length), 120_000),
+        ),
+      );
       const after = await counted();
       // relaymesh batches frames into WebSocket messages; count frames, the unit that would otherwise be one per client.
       return {
-        candidate: kind, subscribers, payloadBytes,
+        candidate: kind,
+        subscribers,
+        payloadBytes,
         bytesPerMessage: (after.bytes - before.bytes) / messages,
         messagesPerMessage: (after.frames - before.frames) / messages,
       };

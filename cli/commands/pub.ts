@@ -16,10 +16,17 @@ export const pubCommand: CommandModule<object, PubArgs> = {
   command: 'pub <topic> <data>',
   describe: 'Publish one message (DATA is JSON, or else a string)',
   builder: (y) =>
-    y.positional('topic', { type: 'string', demandOption: true })
+    y
+      .positional('topic', { type: 'string', demandOption: true })
       .positional('data', { type: 'string', demandOption: true })
-      .option('url', { type: 'string', describe: 'a core or edge (ws:// or http://); default: the first edge of ./topology.json' })
-      .option('key', { type: 'string', describe: 'publish key, sent as a Bearer token (default: $RELAYMESH_PUBLISH_KEY)' }) as never,
+      .option('url', {
+        type: 'string',
+        describe: 'a core or edge (ws:// or http://); default: the first edge of ./topology.json',
+      })
+      .option('key', {
+        type: 'string',
+        describe: 'publish key, sent as a Bearer token (default: $RELAYMESH_PUBLISH_KEY)',
+      }) as never,
   handler: async (args) => {
     const base = httpBaseOf(args.url ?? (await defaultUrl('edges')));
     const key = args.key ?? process.env.RELAYMESH_PUBLISH_KEY;

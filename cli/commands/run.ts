@@ -17,15 +17,25 @@ export const upCommand: CommandModule<object, RunArgs> = {
   command: 'up',
   describe: 'Run every node of the topology in this process',
   builder: (y) => y.option('topology', topologyOption) as never,
-  handler: (args) => runMesh({ topologyFile: args.topology, logLevel: args['log-level'], logFormat: args['log-format'] }),
+  handler: (args) =>
+    runMesh({ topologyFile: args.topology, logLevel: args['log-level'], logFormat: args['log-format'] }),
 };
 
 function oneNode(role: 'core' | 'edge'): CommandModule<object, RunArgs> {
   return {
     command: role,
     describe: `Run one ${role} of the topology`,
-    builder: (y) => y.option('topology', topologyOption).option('id', { type: 'string', demandOption: true, describe: `the ${role}'s id in the topology` }) as never,
-    handler: (args) => runMesh({ topologyFile: args.topology, logLevel: args['log-level'], logFormat: args['log-format'], only: { role, id: args.id! } }),
+    builder: (y) =>
+      y
+        .option('topology', topologyOption)
+        .option('id', { type: 'string', demandOption: true, describe: `the ${role}'s id in the topology` }) as never,
+    handler: (args) =>
+      runMesh({
+        topologyFile: args.topology,
+        logLevel: args['log-level'],
+        logFormat: args['log-format'],
+        only: { role, id: args.id! },
+      }),
   };
 }
 

@@ -24,11 +24,18 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
   command: 'status',
   describe: 'Show the mesh live: cores, edges by region, uplinks, clients, topics, messages/s, amplification',
   builder: (y) =>
-    y.option('url', { type: 'string', describe: 'any core or edge (ws:// or http://); default: the first core of ./topology.json' })
+    y
+      .option('url', {
+        type: 'string',
+        describe: 'any core or edge (ws:// or http://); default: the first core of ./topology.json',
+      })
       .option('json', { type: 'boolean', default: false, describe: 'print the mesh once as JSON and exit' })
       .option('interval', { type: 'number', default: 1, describe: 'seconds between refreshes' })
       .option('count', { type: 'number', describe: 'stop after this many refreshes (default: until Ctrl-C)' })
-      .option('key', { type: 'string', describe: 'a publish key, when the mesh has some (default: $RELAYMESH_PUBLISH_KEY)' }) as never,
+      .option('key', {
+        type: 'string',
+        describe: 'a publish key, when the mesh has some (default: $RELAYMESH_PUBLISH_KEY)',
+      }) as never,
   handler: async (args) => {
     const base = httpBaseOf(args.url ?? (await defaultUrl('cores')));
     const key = args.key ?? process.env.RELAYMESH_PUBLISH_KEY;
@@ -53,7 +60,10 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
 async function fetchMeshFrom(base: string, key: string | undefined): Promise<MeshSnapshot> {
   let response: Response;
   try {
-    response = await fetch(`${base}/v1/mesh`, { signal: AbortSignal.timeout(5000), headers: key ? { authorization: `Bearer ${key}` } : {} });
+    response = await fetch(`${base}/v1/mesh`, {
+      signal: AbortSignal.timeout(5000),
+      headers: key ? { authorization: `Bearer ${key}` } : {},
+    });
   } catch (error) {
     fail(`relaymesh status: cannot reach ${base}: ${String((error as Error).cause ?? (error as Error).message)}`);
   }

@@ -17,19 +17,36 @@ interface TokenArgs {
 
 export const tokenCommand: CommandModule<object, TokenArgs> = {
   command: 'token',
-  describe: 'Mint a client token for the topology\'s auth settings',
+  describe: "Mint a client token for the topology's auth settings",
   builder: (y) =>
-    y.option('topology', { type: 'string', default: 'topology.json', describe: 'the topology file (its auth.tokens says how to sign)' })
+    y
+      .option('topology', {
+        type: 'string',
+        default: 'topology.json',
+        describe: 'the topology file (its auth.tokens says how to sign)',
+      })
       .option('sub', { type: 'string', describe: 'the subject (user id)' })
-      .option('subscribe', { type: 'string', array: true, default: [], describe: 'topics or patterns the client may subscribe to' })
-      .option('publish', { type: 'string', array: true, default: [], describe: 'topics or patterns the client may publish to' })
+      .option('subscribe', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'topics or patterns the client may subscribe to',
+      })
+      .option('publish', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'topics or patterns the client may publish to',
+      })
       .option('ttl', { type: 'number', default: 3600, describe: 'seconds until the token expires' })
       .option('private-key', { type: 'string', describe: 'PKCS#8 PEM private key (EdDSA, RS256)' }) as never,
   handler: async (args) => {
     const topology = await loadTopologyOrExit(args.topology);
     const config = topology.auth.tokens;
     if (!config) {
-      fail(`relaymesh token: ${topology.file} configures no client tokens (auth.tokens); its edges accept clients without one`);
+      fail(
+        `relaymesh token: ${topology.file} configures no client tokens (auth.tokens); its edges accept clients without one`,
+      );
     }
     let key;
     if (config.alg === 'HS256') {

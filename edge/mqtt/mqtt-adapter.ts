@@ -1,12 +1,25 @@
 // MQTT 3.1.1 and 5 over /v1/ws (subprotocol `mqtt`, PROTOCOL.md §2b) as a protocol adapter: packets become client
 // ops for the shared session; its replies and fan-out messages become CONNACK, SUBACK, PUBACK and PUBLISH packets.
 
-import type { IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
+import type {
+  IConnectPacket,
+  IDisconnectPacket,
+  IPublishPacket,
+  ISubscribePacket,
+  IUnsubscribePacket,
+  Packet,
+} from 'mqtt-packet';
 import { RelayError, closeCodes } from '../../shared/errors.js';
 import type { Position, ServerOp, WelcomeOp } from '../../shared/protocol.js';
 import type { EncodedMessage } from '../encoded-message.js';
 import { bodyToData } from '../payload-mapping.js';
-import { opToSession, type AdapterContext, type ProtocolAdapter, type ProtocolAdapterFactory, type SessionPort } from '../protocol-adapter.js';
+import {
+  opToSession,
+  type AdapterContext,
+  type ProtocolAdapter,
+  type ProtocolAdapterFactory,
+  type SessionPort,
+} from '../protocol-adapter.js';
 import type { SessionTransport } from '../session-transport.js';
 import { frameWsMessage } from '../ws-frame.js';
 import { MqttAnswers, type Puback, type SubscribeRequest } from './mqtt-answers.js';
@@ -15,7 +28,13 @@ import { connackProperties, connectTerms, type ConnectTerms, type Will } from '.
 import { MqttKeepAlive } from './mqtt-keep-alive.js';
 import { publishBytes, publishFrames, sharedPublish } from './mqtt-publish.js';
 import { reason, reasonOfClose, returnCode, subackFailure } from './mqtt-reasons.js';
-import { mqttSessionsKey, type MqttConnection, type MqttSessions, type StoredSession, type StoredSubscription } from './mqtt-sessions.js';
+import {
+  mqttSessionsKey,
+  type MqttConnection,
+  type MqttSessions,
+  type StoredSession,
+  type StoredSubscription,
+} from './mqtt-sessions.js';
 import { MqttSubscriptions, type Subscription } from './mqtt-subscriptions.js';
 import { filterFromMqtt, topicFromMqtt } from './mqtt-topics.js';
 
@@ -96,12 +115,18 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     if (packet.cmd === 'connect') return this.connect(packet, session);
     if (this.state === 'new') return this.violation('CONNECT must come first');
     switch (packet.cmd) {
-      case 'publish': return this.publish(packet, session);
-      case 'puback': return this.subscriptions.acknowledged(packet.messageId ?? 0);
-      case 'subscribe': return this.subscribe(packet, session);
-      case 'unsubscribe': return this.unsubscribe(packet, session);
-      case 'pingreq': return this.queue(pingresp);
-      case 'disconnect': return this.disconnect(packet);
+      case 'publish':
+        return this.publish(packet, session);
+      case 'puback':
+        return this.subscriptions.acknowledged(packet.messageId ?? 0);
+      case 'subscribe':
+        return this.subscribe(packet, session);
+      case 'unsubscribe':
+        return this.unsubscribe(packet, session);
+      case 'pingreq':
+        return this.queue(pingresp);
+      case 'disconnect':
+        return this.disconnect(packet);
       case 'pubrec':
       case 'pubrel':
       case 'pubcomp':
@@ -128,7 +153,8 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
       // Exactly once needs a two-phase handshake per message whose state the edge would have to keep durably.
       return this.violation('QoS 2 is not supported (maximum QoS 1)', reason.qosNotSupported);
     }
-    if (packet.properties?.topicAlias !== undefined) return this.violation('topic aliases are not supported (Topic Alias Maximum 0)', reason.topicAliasInvalid);
+    if (packet.properties?.topicAlias !== undefined)
+      return this.violation('topic aliases are not supported (Topic Alias Maximum 0)', reason.topicAliasInvalid);
     let ack: Puback | undefined;
     if (packet.qos === 1) ack = this.answers.expectPuback(packet.messageId ?? 0);
     const mapped = topicFromMqtt(packet.topic);
@@ -136,19 +162,25 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     let data: unknown;
     try {
-      data = bodyToData(payload, this.version === 5 ? packet.properties?.contentType : undefined, 'json-text-or-binary');
+      data = bodyToData(
+        payload,
+        this.version === 5 ? packet.properties?.contentType : undefined,
+        'json-text-or-binary',
+      );
     } catch (error) {
       if (!(error instanceof RelayError)) throw error;
       return this.answers.refusePublish(ack, error.code, error.message);
     }
-    if (packet.properties?.payloadFormatIndicator && data instanceof Uint8Array) return this.answers.refusePublish(ack, 'bad_request', 'the payload is marked UTF-8 but is not');
+    if (packet.properties?.payloadFormatIndicator && data instanceof Uint8Array)
+      return this.answers.refusePublish(ack, 'bad_request', 'the payload is marked UTF-8 but is not');
     // A retained PUBLISH is published like any other: the newest message of a topic is its retained message.
     const id = this.answers.requests.add({ kind: 'pub', ack });
     opToSession(session, { op: 'pub', id, topic: mapped.topic, data });
   }
 
   private subscribe(packet: ISubscribePacket, session: SessionPort): void {
-    if (packet.properties?.subscriptionIdentifier !== undefined) return this.violation('subscription identifiers are not supported', reason.subscriptionIdentifiersNotSupported);
+    if (packet.properties?.subscriptionIdentifier !== undefined)
+      return this.violation('subscription identifiers are not supported', reason.subscriptionIdentifiersNotSupported);
     if (packet.subscriptions.length === 0) return this.violation('a SUBSCRIBE without topic filters');
     const request = this.answers.request(packet.messageId ?? 0, packet.subscriptions.length);
     for (const [index, wanted] of packet.subscriptions.entries()) {
@@ -156,7 +188,15 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
       const qos: 0 | 1 = wanted.qos === 0 ? 0 : 1;
       const mapped = filterFromMqtt(wanted.topic);
       if ('problem' in mapped) {
-        this.answers.answerFilter(request, index, this.version === 5 ? (mapped.shared ? reason.sharedSubscriptionsNotSupported : reason.topicFilterInvalid) : subackFailure);
+        this.answers.answerFilter(
+          request,
+          index,
+          this.version === 5
+            ? mapped.shared
+              ? reason.sharedSubscriptionsNotSupported
+              : reason.topicFilterInvalid
+            : subackFailure,
+        );
         continue;
       }
       const existing = this.subscriptions.get(mapped.topic);
@@ -172,9 +212,16 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
       const subscription = this.subscriptions.add(wanted.topic, mapped.topic, qos, undefined);
       // MQTT 5 retain handling 2: no retained messages; patterns have no single newest message to send.
       const retained = (wanted.rh ?? 0) !== 2;
-      const id = this.answers.requests.add({ kind: 'sub', request, index, subscription, retained: retained && !subscription.pattern });
+      const id = this.answers.requests.add({
+        kind: 'sub',
+        request,
+        index,
+        subscription,
+        retained: retained && !subscription.pattern,
+      });
       opToSession(session, { op: 'sub', id, topic: mapped.topic });
-      if (mapped.parent !== undefined) this.accompany(session, subscription, mapped.parent, request, retained, undefined);
+      if (mapped.parent !== undefined)
+        this.accompany(session, subscription, mapped.parent, request, retained, undefined);
     }
   }
 
@@ -183,11 +230,24 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
    * own, whose refusal decides; a refused companion only leaves the parent out). A parent the client already holds
    * is shared, so each message comes once; the companion is invisible to the client (no SUBACK code of its own).
    */
-  private accompany(session: SessionPort, of: Subscription, parent: string, request: SubscribeRequest | undefined, retained: boolean, since: Position | undefined): void {
+  private accompany(
+    session: SessionPort,
+    of: Subscription,
+    parent: string,
+    request: SubscribeRequest | undefined,
+    retained: boolean,
+    since: Position | undefined,
+  ): void {
     if (this.subscriptions.holds(of)) {
       const { companion, created } = this.subscriptions.accompany(of, parent, since);
       if (created) {
-        const id = this.answers.requests.add({ kind: 'sub', request, index: undefined, subscription: companion, retained: retained && !companion.pattern });
+        const id = this.answers.requests.add({
+          kind: 'sub',
+          request,
+          index: undefined,
+          subscription: companion,
+          retained: retained && !companion.pattern,
+        });
         return opToSession(session, since ? { op: 'sub', id, topic: parent, since } : { op: 'sub', id, topic: parent });
       }
     }
@@ -203,7 +263,11 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
       const subscription = 'topic' in mapped ? this.subscriptions.get(mapped.topic) : undefined;
       // A topic held only as a companion is no filter of the client's.
       if (!subscription?.own) {
-        this.answers.answerUnsubscribe(request, index, 'topic' in mapped ? reason.noSubscriptionExisted : reason.topicFilterInvalid);
+        this.answers.answerUnsubscribe(
+          request,
+          index,
+          'topic' in mapped ? reason.noSubscriptionExisted : reason.topicFilterInvalid,
+        );
         continue;
       }
       const companion = this.subscriptions.forget(subscription);
@@ -226,13 +290,13 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     this.end(closeCodes.normal, 'disconnected', undefined);
   }
 
-
   // ── Session → client (SessionTransport) ────────────────────────────────────
 
   sendOp(op: ServerOp): void {
     if (this.state === 'closed') return;
     switch (op.op) {
-      case 'welcome': return this.welcome(op);
+      case 'welcome':
+        return this.welcome(op);
       case 'subok':
       case 'unsubok':
       case 'puback':
@@ -274,7 +338,8 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   close(code: number, why: string): void {
     if (this.state === 'closed') return;
     if (this.state === 'connecting') {
-      if (code === closeCodes.unauthorized) return this.refuseConnect(returnCode.badUserNameOrPassword, reason.badUserNameOrPassword, why, code);
+      if (code === closeCodes.unauthorized)
+        return this.refuseConnect(returnCode.badUserNameOrPassword, reason.badUserNameOrPassword, why, code);
       return this.refuseConnect(returnCode.serverUnavailable, reason.serverUnavailable, why, code);
     }
     this.end(code, why, code === closeCodes.normal ? undefined : reasonOfClose(code));
@@ -295,11 +360,16 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     this.will = terms.will;
     this.beforeConnack = undefined;
     this.send({
-      cmd: 'connack', sessionPresent: stored !== undefined, returnCode: returnCode.accepted, reasonCode: reason.success,
+      cmd: 'connack',
+      sessionPresent: stored !== undefined,
+      returnCode: returnCode.accepted,
+      reasonCode: reason.success,
       ...(this.version === 5 ? { properties: connackProperties(terms, this.decoder.maxPacketBytes) } : {}),
     });
     for (const frame of waiting) this.queue(frame);
-    this.keepAlive.start(terms.keepAliveMs, () => this.end(closeCodes.goingAway, 'keep-alive timeout', reason.keepAliveTimeout));
+    this.keepAlive.start(terms.keepAliveMs, () =>
+      this.end(closeCodes.goingAway, 'keep-alive timeout', reason.keepAliveTimeout),
+    );
     if (stored) this.restore(stored);
   }
 
@@ -318,22 +388,30 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
     }
     for (const subscription of restored) {
       const mapped = filterFromMqtt(subscription.filter);
-      if ('parent' in mapped && mapped.parent !== undefined) this.accompany(session, subscription, mapped.parent, undefined, false, companions.get(mapped.parent)?.position);
+      if ('parent' in mapped && mapped.parent !== undefined)
+        this.accompany(session, subscription, mapped.parent, undefined, false, companions.get(mapped.parent)?.position);
     }
   }
 
   private resubscribe(session: SessionPort, saved: StoredSubscription): Subscription {
     const subscription = this.subscriptions.add(saved.filter, saved.topic, saved.qos, saved.position);
     const id = this.answers.requests.add({ kind: 'sub', request: undefined, index: 0, subscription, retained: false });
-    opToSession(session, saved.position ? { op: 'sub', id, topic: saved.topic, since: saved.position } : { op: 'sub', id, topic: saved.topic });
+    opToSession(
+      session,
+      saved.position
+        ? { op: 'sub', id, topic: saved.topic, since: saved.position }
+        : { op: 'sub', id, topic: saved.topic },
+    );
     return subscription;
   }
 
   private refuseConnect(v3: number, v5: number, message: string, code: number = closeCodes.protocolViolation): void {
     this.beforeConnack = undefined;
-    this.send(this.version === 5
-      ? { cmd: 'connack', sessionPresent: false, reasonCode: v5, properties: { reasonString: message } }
-      : { cmd: 'connack', sessionPresent: false, returnCode: v3 });
+    this.send(
+      this.version === 5
+        ? { cmd: 'connack', sessionPresent: false, reasonCode: v5, properties: { reasonString: message } }
+        : { cmd: 'connack', sessionPresent: false, returnCode: v3 },
+    );
     if (code === closeCodes.protocolViolation) this.context.onProtocolError();
     this.end(code, message, undefined);
   }
@@ -356,7 +434,11 @@ export class MqttAdapter implements ProtocolAdapter, SessionTransport, MqttConne
   private end(code: number, message: string, reasonCode: number | undefined, serverReference?: string): void {
     if (this.state === 'closed') return;
     if (this.version === 5 && this.state === 'connected' && reasonCode !== undefined) {
-      this.send({ cmd: 'disconnect', reasonCode, properties: { reasonString: message.slice(0, 200), ...(serverReference ? { serverReference } : {}) } });
+      this.send({
+        cmd: 'disconnect',
+        reasonCode,
+        properties: { reasonString: message.slice(0, 200), ...(serverReference ? { serverReference } : {}) },
+      });
     }
     this.state = 'closed';
     this.decoder.stop();

@@ -33,7 +33,13 @@ export interface Puback {
  */
 export type Pending =
   | { kind: 'connect'; terms: ConnectTerms }
-  | { kind: 'sub'; request: SubscribeRequest | undefined; index: number | undefined; subscription: Subscription; retained: boolean }
+  | {
+      kind: 'sub';
+      request: SubscribeRequest | undefined;
+      index: number | undefined;
+      subscription: Subscription;
+      retained: boolean;
+    }
   | { kind: 'retained'; subscription: Subscription }
   | { kind: 'unsub'; request: SubscribeRequest | undefined; index: number }
   | { kind: 'pub'; ack: Puback | undefined }
@@ -54,7 +60,10 @@ export class MqttAnswers {
   readonly requests = new RequestTracker<Pending>();
   private readonly pubacks: Puback[] = [];
 
-  constructor(private readonly subscriptions: MqttSubscriptions, private readonly port: AnswerPort) {}
+  constructor(
+    private readonly subscriptions: MqttSubscriptions,
+    private readonly port: AnswerPort,
+  ) {}
 
   /** A SUBSCRIBE or UNSUBSCRIBE of `filters` topic filters, answered once each has its code. */
   request(packetId: number, filters: number): SubscribeRequest {
@@ -70,7 +79,8 @@ export class MqttAnswers {
 
   answer(op: SubokOp | UnsubokOp | PubackOp | ErrorOp): void {
     switch (op.op) {
-      case 'subok': return this.subscribed(op);
+      case 'subok':
+        return this.subscribed(op);
       case 'unsubok': {
         const pending = this.requests.take(op.id);
         if (pending?.kind === 'unsub') this.answerUnsubscribe(pending.request, pending.index, reason.success);
@@ -81,7 +91,8 @@ export class MqttAnswers {
         if (pending?.kind === 'pub' && pending.ack) this.answerPublish(pending.ack, reason.success);
         return;
       }
-      case 'error': return this.failed(op);
+      case 'error':
+        return this.failed(op);
     }
   }
 
@@ -93,12 +104,15 @@ export class MqttAnswers {
   /** Answers one filter of a SUBSCRIBE (no index: a companion's answer, or one expected and not needed after all). */
   answerFilter(request: SubscribeRequest, index: number | undefined, code: number): void {
     if (index !== undefined) request.codes[index] = code;
-    if (--request.remaining === 0) this.port.send({ cmd: 'suback', messageId: request.packetId, granted: request.codes });
+    if (--request.remaining === 0)
+      this.port.send({ cmd: 'suback', messageId: request.packetId, granted: request.codes });
   }
 
   /** Ends a session subscription the client never asked for by name (a companion); its answer goes nowhere. */
   unsubscribeQuietly(topic: string): void {
-    this.port.liveSession()?.receive({ kind: 'op', op: { op: 'unsub', id: this.requests.add({ kind: 'quiet' }), topic } });
+    this.port
+      .liveSession()
+      ?.receive({ kind: 'op', op: { op: 'unsub', id: this.requests.add({ kind: 'quiet' }), topic } });
   }
 
   answerUnsubscribe(request: SubscribeRequest | undefined, index: number, code: number): void {
@@ -106,7 +120,11 @@ export class MqttAnswers {
     request.codes[index] = code;
     if (--request.remaining > 0) return;
     // 3.1.1's UNSUBACK carries no codes.
-    this.port.send(this.port.version() === 5 ? { cmd: 'unsuback', messageId: request.packetId, granted: request.codes } : { cmd: 'unsuback', messageId: request.packetId, granted: [] });
+    this.port.send(
+      this.port.version() === 5
+        ? { cmd: 'unsuback', messageId: request.packetId, granted: request.codes }
+        : { cmd: 'unsuback', messageId: request.packetId, granted: [] },
+    );
   }
 
   /**
@@ -124,7 +142,12 @@ export class MqttAnswers {
     if (reasonString !== undefined) ack.reasonString = reasonString;
     while (this.pubacks[0]?.reasonCode !== undefined) {
       const { packetId, reasonCode: code, reasonString: text } = this.pubacks.shift()!;
-      this.port.send({ cmd: 'puback', messageId: packetId, reasonCode: code, ...(text === undefined ? {} : { properties: { reasonString: text } }) });
+      this.port.send({
+        cmd: 'puback',
+        messageId: packetId,
+        reasonCode: code,
+        ...(text === undefined ? {} : { properties: { reasonString: text } }),
+      });
     }
   }
 
@@ -137,7 +160,8 @@ export class MqttAnswers {
       // History no longer holds the newest message: no retained message, the stream goes on from here.
       if (!op.recovered) {
         subscription.retainAt = 0;
-        subscription.position = op.epoch === undefined ? subscription.position : { epoch: op.epoch, offset: op.offset ?? 0 };
+        subscription.position =
+          op.epoch === undefined ? subscription.position : { epoch: op.epoch, offset: op.offset ?? 0 };
       }
       return;
     }
@@ -146,7 +170,8 @@ export class MqttAnswers {
     if (this.subscriptions.holds(subscription)) {
       if (op.epoch !== undefined && !op.recovered) subscription.position = { epoch: op.epoch, offset: op.offset ?? 0 };
       const newest = op.offset ?? 0;
-      if (pending.retained && op.epoch !== undefined && newest > 0) this.fetchRetained(subscription, { epoch: op.epoch, offset: newest });
+      if (pending.retained && op.epoch !== undefined && newest > 0)
+        this.fetchRetained(subscription, { epoch: op.epoch, offset: newest });
       else subscription.phase = 'live';
     }
     if (pending.request) this.answerFilter(pending.request, pending.index, subscription.qos);
@@ -165,7 +190,10 @@ export class MqttAnswers {
       if (!session || !this.subscriptions.holds(subscription)) return;
       this.unsubscribeQuietly(subscription.topic);
       const id = this.requests.add({ kind: 'retained', subscription });
-      session.receive({ kind: 'op', op: { op: 'sub', id, topic: subscription.topic, since: { epoch: newest.epoch, offset: newest.offset - 1 } } });
+      session.receive({
+        kind: 'op',
+        op: { op: 'sub', id, topic: subscription.topic, since: { epoch: newest.epoch, offset: newest.offset - 1 } },
+      });
     });
   }
 
@@ -180,12 +208,21 @@ export class MqttAnswers {
         const companion = current ? this.subscriptions.forget(subscription, true) : undefined;
         // Not from inside the session's answer: it may be refusing this subscription while walking its table.
         if (companion !== undefined) queueMicrotask(() => this.unsubscribeQuietly(companion));
-        if (request) this.answerFilter(request, pending.index, !current ? subscription.qos : this.port.version() === 5 ? reasonOfError(op.code, 'filter') : subackFailure);
+        if (request)
+          this.answerFilter(
+            request,
+            pending.index,
+            !current ? subscription.qos : this.port.version() === 5 ? reasonOfError(op.code, 'filter') : subackFailure,
+          );
         return;
       }
       case 'retained':
         if (!this.subscriptions.holds(pending.subscription)) return;
-        return this.port.end(closeCodeForError(op.code), `the subscription to ${pending.subscription.filter} could not be renewed: ${op.message}`, reasonOfError(op.code, 'filter'));
+        return this.port.end(
+          closeCodeForError(op.code),
+          `the subscription to ${pending.subscription.filter} could not be renewed: ${op.message}`,
+          reasonOfError(op.code, 'filter'),
+        );
       case 'unsub':
         return this.answerUnsubscribe(pending.request, pending.index, reason.success);
       case 'pub':

@@ -96,7 +96,8 @@ export class MqttDecoder {
       if (header === 'partial') break;
       const total = header.headerBytes + header.remaining;
       // Checked before the body arrives, so an announced giant is refused without being buffered.
-      if (total > this.maxPacketBytes) return this.fail('too_large', `a packet of ${total} bytes is over the limit of ${this.maxPacketBytes}`);
+      if (total > this.maxPacketBytes)
+        return this.fail('too_large', `a packet of ${total} bytes is over the limit of ${this.maxPacketBytes}`);
       if (this.bufferedBytes < total) break;
       const packet = this.parse(this.take(total));
       if (typeof packet === 'string') return this.fail('malformed', packet);
@@ -114,7 +115,8 @@ export class MqttDecoder {
 
   /** The first `n` buffered bytes (fewer if fewer are buffered), joining only the small chunks they span. */
   private head(n: number): Buffer {
-    while (this.chunks[0]!.length < n && this.chunks.length > 1) this.chunks.splice(0, 2, Buffer.concat([this.chunks[0]!, this.chunks[1]!]));
+    while (this.chunks[0]!.length < n && this.chunks.length > 1)
+      this.chunks.splice(0, 2, Buffer.concat([this.chunks[0]!, this.chunks[1]!]));
     return this.chunks[0]!;
   }
 

@@ -50,41 +50,67 @@ export const maxInflight = 1024;
 /** The terms of a CONNECT, or why it is refused. */
 export function connectTerms(packet: IConnectPacket): ConnectTerms | ConnectRefusal {
   const version = packet.protocolVersion;
-  if (version !== 4 && version !== 5 || packet.protocolId !== 'MQTT') {
-    return { returnCode: returnCode.unacceptableProtocolVersion, reason: reason.unsupportedProtocolVersion, message: 'MQTT 3.1.1 (level 4) and 5 are supported' };
+  if ((version !== 4 && version !== 5) || packet.protocolId !== 'MQTT') {
+    return {
+      returnCode: returnCode.unacceptableProtocolVersion,
+      reason: reason.unsupportedProtocolVersion,
+      message: 'MQTT 3.1.1 (level 4) and 5 are supported',
+    };
   }
   const refuse = (v3: number, v5: number, message: string): ConnectRefusal => ({ returnCode: v3, reason: v5, message });
   if (packet.properties?.authenticationMethod !== undefined) {
-    return refuse(returnCode.notAuthorized, reason.badAuthenticationMethod, 'enhanced authentication is not supported: put the token in the password');
+    return refuse(
+      returnCode.notAuthorized,
+      reason.badAuthenticationMethod,
+      'enhanced authentication is not supported: put the token in the password',
+    );
   }
   const clean = packet.clean !== false;
   let clientId = packet.clientId ?? '';
   let assigned = false;
-  if (clientId.length > maxClientIdLength) return refuse(returnCode.identifierRejected, reason.clientIdNotValid, `client ids hold at most ${maxClientIdLength} characters`);
+  if (clientId.length > maxClientIdLength)
+    return refuse(
+      returnCode.identifierRejected,
+      reason.clientIdNotValid,
+      `client ids hold at most ${maxClientIdLength} characters`,
+    );
   if (clientId === '') {
     // 3.1.1 gives an id-less client only a clean session (§3.1.3-7); 5 assigns it an id it can come back with.
-    if (version === 4 && !clean) return refuse(returnCode.identifierRejected, reason.clientIdNotValid, 'a persistent session needs a client id');
+    if (version === 4 && !clean)
+      return refuse(returnCode.identifierRejected, reason.clientIdNotValid, 'a persistent session needs a client id');
     clientId = `relaymesh-${randomBytes(12).toString('base64url')}`;
     assigned = true;
   }
   // 3.1.1: a session with clean false lasts until it expires here; 5: as long as the client asks (0 by default).
-  const expirySeconds = version === 5 ? packet.properties?.sessionExpiryInterval ?? 0 : clean ? 0 : Infinity;
+  const expirySeconds = version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : clean ? 0 : Infinity;
   const sessionTtlMs = Math.min(expirySeconds * 1000, maxSessionTtlMs);
   let will: Will | undefined;
   if (packet.will) {
     const mapped = topicFromMqtt(packet.will.topic);
     if ('problem' in mapped) return refuse(returnCode.notAuthorized, reason.topicNameInvalid, `will ${mapped.problem}`);
-    if (packet.will.qos === 2 && version === 5) return refuse(returnCode.notAuthorized, reason.qosNotSupported, 'QoS 2 is not supported (maximum QoS 1)');
+    if (packet.will.qos === 2 && version === 5)
+      return refuse(returnCode.notAuthorized, reason.qosNotSupported, 'QoS 2 is not supported (maximum QoS 1)');
     const payload = typeof packet.will.payload === 'string' ? Buffer.from(packet.will.payload) : packet.will.payload;
     try {
-      will = { topic: mapped.topic, data: bodyToData(payload, version === 5 ? packet.will.properties?.contentType : undefined, 'json-text-or-binary') };
+      will = {
+        topic: mapped.topic,
+        data: bodyToData(
+          payload,
+          version === 5 ? packet.will.properties?.contentType : undefined,
+          'json-text-or-binary',
+        ),
+      };
     } catch (error) {
       if (!(error instanceof RelayError)) throw error;
       return refuse(returnCode.notAuthorized, reason.payloadFormatInvalid, `will ${error.message}`);
     }
   }
   return {
-    version, clientId, assigned, clean, sessionTtlMs,
+    version,
+    clientId,
+    assigned,
+    clean,
+    sessionTtlMs,
     keepAliveMs: (packet.keepalive ?? 0) * 1000,
     token: packet.password && packet.password.length > 0 ? packet.password.toString('utf8') : undefined,
     will,
@@ -94,7 +120,10 @@ export function connectTerms(packet: IConnectPacket): ConnectTerms | ConnectRefu
 }
 
 /** What an MQTT 5 CONNACK tells the client it accepts: what this server supports, and what it chose for the client. */
-export function connackProperties(terms: ConnectTerms, maximumPacketSize: number): NonNullable<IConnackPacket['properties']> {
+export function connackProperties(
+  terms: ConnectTerms,
+  maximumPacketSize: number,
+): NonNullable<IConnackPacket['properties']> {
   return {
     maximumQoS: 1,
     retainAvailable: true,

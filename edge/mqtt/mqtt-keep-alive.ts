@@ -17,9 +17,12 @@ export class MqttKeepAlive {
   start(keepAliveMs: number, onSilent: () => void): void {
     if (keepAliveMs <= 0) return;
     const limit = keepAliveMs * keepAliveGrace;
-    this.timer = setInterval(() => {
-      if (Date.now() - this.lastHeard > limit) onSilent();
-    }, Math.max(50, keepAliveMs / 2));
+    this.timer = setInterval(
+      () => {
+        if (Date.now() - this.lastHeard > limit) onSilent();
+      },
+      Math.max(50, keepAliveMs / 2),
+    );
     this.timer.unref();
   }
 

@@ -28,7 +28,19 @@ function publishEncoding(version: MqttVersion, qos: 0 | 1): MessageEncoding<Shar
       const { body, contentType, text } = message.encoded(payloadBody);
       // MQTT 5 subscribers learn what the payload is, so JSON, text and binary keep their kind across protocols.
       const properties = version === 5 ? { contentType, payloadFormatIndicator: text } : undefined;
-      const packet = encodePacket({ cmd: 'publish', topic, payload: body, qos, dup: false, retain: false, messageId: qos === 1 ? 1 : undefined, properties }, version);
+      const packet = encodePacket(
+        {
+          cmd: 'publish',
+          topic,
+          payload: body,
+          qos,
+          dup: false,
+          retain: false,
+          messageId: qos === 1 ? 1 : undefined,
+          properties,
+        },
+        version,
+      );
       const header = readFixedHeader(packet);
       if (typeof header === 'string') throw new Error('mqtt-packet produced a malformed PUBLISH');
       const split = header.headerBytes + 2 + Buffer.byteLength(topic) + (qos === 1 ? 2 : 0);

@@ -50,29 +50,44 @@ export const subackFailure = 0x80;
 /** A refused request's reason code in SUBACK, UNSUBACK (`filter`) or PUBACK and DISCONNECT (`name`) (MQTT 5). */
 export function reasonOfError(code: ErrorCode, topic: 'filter' | 'name'): number {
   switch (code) {
-    case 'forbidden': return reason.notAuthorized;
-    case 'unauthorized': return reason.notAuthorized;
-    case 'invalid_topic': return topic === 'filter' ? reason.topicFilterInvalid : reason.topicNameInvalid;
-    case 'too_large': return reason.packetTooLarge;
+    case 'forbidden':
+      return reason.notAuthorized;
+    case 'unauthorized':
+      return reason.notAuthorized;
+    case 'invalid_topic':
+      return topic === 'filter' ? reason.topicFilterInvalid : reason.topicNameInvalid;
+    case 'too_large':
+      return reason.packetTooLarge;
     case 'rate_limited':
-    case 'too_many_subscriptions': return reason.quotaExceeded;
-    case 'bad_request': return reason.payloadFormatInvalid;
-    case 'internal': return reason.implementationSpecific;
-    default: return reason.unspecified;
+    case 'too_many_subscriptions':
+      return reason.quotaExceeded;
+    case 'bad_request':
+      return reason.payloadFormatInvalid;
+    case 'internal':
+      return reason.implementationSpecific;
+    default:
+      return reason.unspecified;
   }
 }
 
 /** The DISCONNECT reason code (MQTT 5) for a connection that relaymesh closes with `closeCode`. */
 export function reasonOfClose(closeCode: number): number {
   switch (closeCode) {
-    case closeCodes.normal: return reason.success;
-    case closeCodes.messageTooBig: return reason.packetTooLarge;
-    case closeCodes.protocolViolation: return reason.protocolError;
-    case closeCodes.unauthorized: return reason.notAuthorized;
-    case closeCodes.draining: return reason.serverShuttingDown;
-    case closeCodes.slowConsumer: return reason.quotaExceeded;
-    case closeCodes.rateLimited: return reason.messageRateTooHigh;
-    default: return reason.unspecified;
+    case closeCodes.normal:
+      return reason.success;
+    case closeCodes.messageTooBig:
+      return reason.packetTooLarge;
+    case closeCodes.protocolViolation:
+      return reason.protocolError;
+    case closeCodes.unauthorized:
+      return reason.notAuthorized;
+    case closeCodes.draining:
+      return reason.serverShuttingDown;
+    case closeCodes.slowConsumer:
+      return reason.quotaExceeded;
+    case closeCodes.rateLimited:
+      return reason.messageRateTooHigh;
+    default:
+      return reason.unspecified;
   }
 }
-

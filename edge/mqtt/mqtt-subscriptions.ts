@@ -52,7 +52,16 @@ export class MqttSubscriptions {
 
   add(filter: string, topic: string, qos: 0 | 1, position: Position | undefined): Subscription {
     const subscription: Subscription = {
-      filter, topic, pattern: isPattern(topic), qos, own: true, parent: undefined, parentOf: undefined, position, phase: 'subscribing', retainAt: 0,
+      filter,
+      topic,
+      pattern: isPattern(topic),
+      qos,
+      own: true,
+      parent: undefined,
+      parentOf: undefined,
+      position,
+      phase: 'subscribing',
+      retainAt: 0,
     };
     this.byTopic.set(topic, subscription);
     if (subscription.pattern) this.patterns.push(subscription);
@@ -60,7 +69,11 @@ export class MqttSubscriptions {
   }
 
   /** `of` (a `/#` filter) covers its parent topic too: with the parent's subscription if held, else a new companion. */
-  accompany(of: Subscription, parent: string, position: Position | undefined): { companion: Subscription; created: boolean } {
+  accompany(
+    of: Subscription,
+    parent: string,
+    position: Position | undefined,
+  ): { companion: Subscription; created: boolean } {
     const held = this.byTopic.get(parent);
     const companion = held ?? this.add(of.filter, parent, of.qos, position);
     if (!held) companion.own = false;
@@ -102,7 +115,8 @@ export class MqttSubscriptions {
   private remove(subscription: Subscription): void {
     if (this.holds(subscription)) this.byTopic.delete(subscription.topic);
     if (subscription.pattern) this.patterns = this.patterns.filter((other) => other !== subscription);
-    for (const [packetId, entry] of this.inflight) if (entry.subscription === subscription) this.inflight.delete(packetId);
+    for (const [packetId, entry] of this.inflight)
+      if (entry.subscription === subscription) this.inflight.delete(packetId);
   }
 
   /** MQTT delivers at the highest QoS of the filters that match: the own filter's and the `/#` filter's it serves. */
@@ -122,7 +136,8 @@ export class MqttSubscriptions {
   /** A packet id for a QoS 1 delivery, remembered until its PUBACK. */
   sent(subscription: Subscription, epoch: string, offset: number): number {
     // Ids in use are skipped; the in-flight bound (at most 1024) keeps this loop short.
-    while (this.inflight.has(this.nextPacketId)) this.nextPacketId = this.nextPacketId === maxPacketId ? 1 : this.nextPacketId + 1;
+    while (this.inflight.has(this.nextPacketId))
+      this.nextPacketId = this.nextPacketId === maxPacketId ? 1 : this.nextPacketId + 1;
     const id = this.nextPacketId;
     this.nextPacketId = id === maxPacketId ? 1 : id + 1;
     this.inflight.set(id, { subscription, epoch, offset });
@@ -145,10 +160,16 @@ export class MqttSubscriptions {
     }
     return [...this.byTopic.values()].map((subscription) => {
       const unacknowledged = oldest.get(subscription);
-      const position = unacknowledged && unacknowledged.epoch === subscription.position?.epoch
-        ? { epoch: unacknowledged.epoch, offset: unacknowledged.offset - 1 }
-        : subscription.position;
-      const stored: StoredSubscription = { filter: subscription.filter, topic: subscription.topic, qos: subscription.qos, position: subscription.pattern ? undefined : position };
+      const position =
+        unacknowledged && unacknowledged.epoch === subscription.position?.epoch
+          ? { epoch: unacknowledged.epoch, offset: unacknowledged.offset - 1 }
+          : subscription.position;
+      const stored: StoredSubscription = {
+        filter: subscription.filter,
+        topic: subscription.topic,
+        qos: subscription.qos,
+        position: subscription.pattern ? undefined : position,
+      };
       return subscription.own ? stored : { ...stored, companion: true };
     });
   }

@@ -29,7 +29,16 @@ function dollarProblem(levels: readonly string[]): string | undefined {
 /** An MQTT topic name (PUBLISH, will) → a relaymesh topic. */
 export function topicFromMqtt(name: string): TopicMapping {
   const levels = name.split('/');
-  const problem = dollarProblem(levels) ?? levels.reduce<string | undefined>((found, level) => found ?? (level.includes('+') || level.includes('#') ? 'has a wildcard (`+` or `#`), which only subscriptions may use' : levelProblem(level)), undefined);
+  const problem =
+    dollarProblem(levels) ??
+    levels.reduce<string | undefined>(
+      (found, level) =>
+        found ??
+        (level.includes('+') || level.includes('#')
+          ? 'has a wildcard (`+` or `#`), which only subscriptions may use'
+          : levelProblem(level)),
+      undefined,
+    );
   if (problem) return { problem: `topic name ${problem}` };
   const topic = levels.join('.');
   const relayProblem = topicProblem(topic);
@@ -38,7 +47,8 @@ export function topicFromMqtt(name: string): TopicMapping {
 
 /** An MQTT topic filter (SUBSCRIBE, UNSUBSCRIBE) → a relaymesh topic or pattern. Shared subscriptions are refused. */
 export function filterFromMqtt(filter: string): TopicMapping {
-  if (filter.startsWith('$share/')) return { problem: 'shared subscriptions ($share/…) are not supported', shared: true };
+  if (filter.startsWith('$share/'))
+    return { problem: 'shared subscriptions ($share/…) are not supported', shared: true };
   const levels = filter.split('/');
   const tokens: string[] = [];
   for (let i = 0; i < levels.length; i++) {
@@ -62,7 +72,9 @@ export function filterFromMqtt(filter: string): TopicMapping {
   const topic = tokens.join('.');
   const relayProblem = subscriptionProblem(topic);
   if (relayProblem) return { problem: `topic filter ${relayProblem}` };
-  return tokens.length > 1 && tokens[tokens.length - 1] === '>' ? { topic, parent: tokens.slice(0, -1).join('.') } : { topic };
+  return tokens.length > 1 && tokens[tokens.length - 1] === '>'
+    ? { topic, parent: tokens.slice(0, -1).join('.') }
+    : { topic };
 }
 
 /**
@@ -70,6 +82,13 @@ export function filterFromMqtt(filter: string): TopicMapping {
  * would read as several levels or a wildcard, and a `$` first token as a broker topic. MQTT clients never see those.
  */
 export function topicToMqtt(topic: string): string | undefined {
-  if (topic.startsWith('$') || topic.includes('/') || topic.includes('+') || topic.includes('#') || topic.includes('\u0000')) return undefined;
+  if (
+    topic.startsWith('$') ||
+    topic.includes('/') ||
+    topic.includes('+') ||
+    topic.includes('#') ||
+    topic.includes('\u0000')
+  )
+    return undefined;
   return topic.replaceAll('.', '/');
 }

@@ -6,7 +6,13 @@ import type { ErrorOp, ResetOp, ServerOp, WelcomeOp } from '../../shared/protoco
 import { isPattern, matches } from '../../shared/topics.js';
 import type { EncodedMessage } from '../encoded-message.js';
 import { bodyToData } from '../payload-mapping.js';
-import { opToSession, type AdapterContext, type ProtocolAdapter, type ProtocolAdapterFactory, type SessionPort } from '../protocol-adapter.js';
+import {
+  opToSession,
+  type AdapterContext,
+  type ProtocolAdapter,
+  type ProtocolAdapterFactory,
+  type SessionPort,
+} from '../protocol-adapter.js';
 import { RequestTracker } from '../request-tracker.js';
 import type { SessionTransport } from '../session-transport.js';
 import { frameWsMessage } from '../ws-frame.js';
@@ -97,13 +103,21 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
     if (command === 'CONNECT' || command === 'STOMP') return this.connect(frame, session);
     if (this.state === 'new') return this.violation('CONNECT must come first');
     switch (command) {
-      case 'SEND': return this.send(frame, session);
-      case 'SUBSCRIBE': return this.subscribe(frame, session);
-      case 'UNSUBSCRIBE': return this.unsubscribe(frame, session);
-      case 'DISCONNECT': return this.disconnect(frame);
+      case 'SEND':
+        return this.send(frame, session);
+      case 'SUBSCRIBE':
+        return this.subscribe(frame, session);
+      case 'UNSUBSCRIBE':
+        return this.unsubscribe(frame, session);
+      case 'DISCONNECT':
+        return this.disconnect(frame);
       case 'ACK':
       case 'NACK':
-        return this.fail('bad_request', `${command} is not supported: subscriptions are ack:auto, nothing waits for an acknowledgement`, headerOf(frame, 'receipt'));
+        return this.fail(
+          'bad_request',
+          `${command} is not supported: subscriptions are ack:auto, nothing waits for an acknowledgement`,
+          headerOf(frame, 'receipt'),
+        );
       case 'BEGIN':
       case 'COMMIT':
       case 'ABORT':
@@ -118,7 +132,10 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
     const version = negotiateVersion(headerOf(frame, 'accept-version'));
     if (!version) return this.violation('supported STOMP versions are 1.0, 1.1 and 1.2', [['version', '1.0,1.1,1.2']]);
     const ours = { sendMs: this.context.limits.heartbeatMs, expectMs: this.context.limits.heartbeatMs };
-    const heartBeats = version === '1.0' ? { sendEveryMs: 0, expectEveryMs: 0 } : negotiateHeartBeats(headerOf(frame, 'heart-beat'), ours);
+    const heartBeats =
+      version === '1.0'
+        ? { sendEveryMs: 0, expectEveryMs: 0 }
+        : negotiateHeartBeats(headerOf(frame, 'heart-beat'), ours);
     if (!heartBeats) return this.violation('malformed heart-beat header (expected "cx,cy")');
     this.version = version;
     this.parser.version = version;
@@ -126,7 +143,10 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
     this.parser.limits.maxBodyBytes = this.context.limits.maxMessageBytes;
     this.heartBeats = heartBeats;
     this.state = 'connecting';
-    const token = headerOf(frame, 'passcode') ?? headerOf(frame, 'Authorization')?.replace(/^Bearer\s+/i, '') ?? headerOf(frame, 'authorization')?.replace(/^Bearer\s+/i, '');
+    const token =
+      headerOf(frame, 'passcode') ??
+      headerOf(frame, 'Authorization')?.replace(/^Bearer\s+/i, '') ??
+      headerOf(frame, 'authorization')?.replace(/^Bearer\s+/i, '');
     const id = this.requests.add({ kind: 'connect' });
     opToSession(session, token ? { op: 'connect', id, token } : { op: 'connect', id });
   }
@@ -149,27 +169,52 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
     const id = headerOf(frame, 'id') ?? (this.version === '1.0' ? headerOf(frame, 'destination')! : undefined);
     if (id === undefined) return this.fail('bad_request', 'SUBSCRIBE needs an id header', receipt);
     const ack = headerOf(frame, 'ack') ?? 'auto';
-    if (ack !== 'auto') return this.fail('bad_request', `ack:${ack} is not supported: messages are delivered ack:auto (each once, in order, resumable with relaymesh-since)`, receipt);
+    if (ack !== 'auto')
+      return this.fail(
+        'bad_request',
+        `ack:${ack} is not supported: messages are delivered ack:auto (each once, in order, resumable with relaymesh-since)`,
+        receipt,
+      );
     if (this.subscriptions.has(id)) return this.fail('bad_request', `subscription id ${id} is already in use`, receipt);
-    if (this.byTopic.has(topic)) return this.fail('bad_request', `already subscribed to ${topicPrefix}${topic}`, receipt);
+    if (this.byTopic.has(topic))
+      return this.fail('bad_request', `already subscribed to ${topicPrefix}${topic}`, receipt);
     const sinceHeader = headerOf(frame, 'relaymesh-since');
     const since = sinceHeader === undefined ? undefined : /^(.{1,64}):(\d{1,15})$/.exec(sinceHeader);
-    if (since === null) return this.fail('bad_request', 'relaymesh-since must be <epoch>:<offset>, the message-id of the last message received', receipt);
-    const subscription: StompSubscription = { id, topic, pattern: isPattern(topic), head: messageHead(id, this.version), reset: undefined };
+    if (since === null)
+      return this.fail(
+        'bad_request',
+        'relaymesh-since must be <epoch>:<offset>, the message-id of the last message received',
+        receipt,
+      );
+    const subscription: StompSubscription = {
+      id,
+      topic,
+      pattern: isPattern(topic),
+      head: messageHead(id, this.version),
+      reset: undefined,
+    };
     this.subscriptions.set(id, subscription);
     this.byTopic.set(topic, subscription);
     if (subscription.pattern) this.patterns.push(subscription);
     const requestId = this.requests.add({ kind: 'sub', subscription, receipt });
-    opToSession(session, since
-      ? { op: 'sub', id: requestId, topic, since: { epoch: since[1]!, offset: Number(since[2]) } }
-      : { op: 'sub', id: requestId, topic });
+    opToSession(
+      session,
+      since
+        ? { op: 'sub', id: requestId, topic, since: { epoch: since[1]!, offset: Number(since[2]) } }
+        : { op: 'sub', id: requestId, topic },
+    );
   }
 
   private unsubscribe(frame: StompFrame, session: SessionPort): void {
     const receipt = headerOf(frame, 'receipt');
     const id = headerOf(frame, 'id') ?? (this.version === '1.0' ? headerOf(frame, 'destination') : undefined);
     const subscription = id === undefined ? undefined : this.subscriptions.get(id);
-    if (!subscription) return this.fail('not_subscribed', id === undefined ? 'UNSUBSCRIBE needs an id header' : `no subscription with id ${id}`, receipt);
+    if (!subscription)
+      return this.fail(
+        'not_subscribed',
+        id === undefined ? 'UNSUBSCRIBE needs an id header' : `no subscription with id ${id}`,
+        receipt,
+      );
     this.forget(subscription);
     opToSession(session, { op: 'unsub', id: this.requests.add({ kind: 'unsub', receipt }), topic: subscription.topic });
   }
@@ -192,14 +237,24 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
   }
 
   private transactionsRefused(frame: StompFrame): void {
-    this.fail('bad_request', 'transactions are not supported: the core sequences each message on its own, so a group cannot be committed or aborted as one', headerOf(frame, 'receipt'));
+    this.fail(
+      'bad_request',
+      'transactions are not supported: the core sequences each message on its own, so a group cannot be committed or aborted as one',
+      headerOf(frame, 'receipt'),
+    );
   }
 
   /** The relaymesh topic or pattern of a frame's destination; on a bad one the client has been answered. */
   private destinationTopic(frame: StompFrame): string | undefined {
     const destination = headerOf(frame, 'destination');
-    if (destination === undefined) return void this.fail('bad_request', `${frame.command} needs a destination header`, headerOf(frame, 'receipt'));
-    if (!destination.startsWith(topicPrefix)) return void this.fail('invalid_topic', `destinations are ${topicPrefix}<topic or pattern>; not ${destination}`, headerOf(frame, 'receipt'));
+    if (destination === undefined)
+      return void this.fail('bad_request', `${frame.command} needs a destination header`, headerOf(frame, 'receipt'));
+    if (!destination.startsWith(topicPrefix))
+      return void this.fail(
+        'invalid_topic',
+        `destinations are ${topicPrefix}<topic or pattern>; not ${destination}`,
+        headerOf(frame, 'receipt'),
+      );
     return destination.slice(topicPrefix.length);
   }
 
@@ -209,26 +264,33 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
     if (subscription.pattern) this.patterns = this.patterns.filter((other) => other !== subscription);
   }
 
-
   // ── Session → client (SessionTransport) ────────────────────────────────────
 
   sendOp(op: ServerOp): void {
     if (this.state === 'closed') return;
     switch (op.op) {
-      case 'welcome': return this.welcome(op);
+      case 'welcome':
+        return this.welcome(op);
       case 'subok': {
         const pending = this.requests.take(op.id);
         if (pending?.kind !== 'sub' || pending.receipt === undefined) return;
-        const position: Array<[string, string]> = op.epoch === undefined ? [] : [['relaymesh-position', messageId(op.epoch, op.offset ?? 0)]];
-        return this.queue('RECEIPT', [['receipt-id', pending.receipt], ['relaymesh-recovered', String(op.recovered)], ...position]);
+        const position: Array<[string, string]> =
+          op.epoch === undefined ? [] : [['relaymesh-position', messageId(op.epoch, op.offset ?? 0)]];
+        return this.queue('RECEIPT', [
+          ['receipt-id', pending.receipt],
+          ['relaymesh-recovered', String(op.recovered)],
+          ...position,
+        ]);
       }
       case 'unsubok':
       case 'puback': {
         const pending = this.requests.take(op.id);
-        if ((pending?.kind === 'unsub' || pending?.kind === 'pub') && pending.receipt !== undefined) this.queue('RECEIPT', [['receipt-id', pending.receipt]]);
+        if ((pending?.kind === 'unsub' || pending?.kind === 'pub') && pending.receipt !== undefined)
+          this.queue('RECEIPT', [['receipt-id', pending.receipt]]);
         return this.finishDisconnect();
       }
-      case 'error': return this.sessionError(op);
+      case 'error':
+        return this.sessionError(op);
       case 'reset': {
         const subscription = this.byTopic.get(op.topic);
         if (subscription) subscription.reset = op;
@@ -244,7 +306,8 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
 
   sendMessage(message: EncodedMessage): void {
     if (this.state === 'closed') return;
-    const subscription = this.byTopic.get(message.topic) ?? this.patterns.find((pattern) => matches(pattern.topic, message.topic));
+    const subscription =
+      this.byTopic.get(message.topic) ?? this.patterns.find((pattern) => matches(pattern.topic, message.topic));
     if (!subscription) return;
     let head = subscription.head;
     if (subscription.reset) {
@@ -307,7 +370,11 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
     if (this.state === 'closed') return;
     if (code !== closeCodes.normal) {
       const body = Buffer.from(message);
-      this.queue('ERROR', [['message', message], ...headers, ['content-type', 'text/plain'], ['content-length', String(body.length)]], body);
+      this.queue(
+        'ERROR',
+        [['message', message], ...headers, ['content-type', 'text/plain'], ['content-length', String(body.length)]],
+        body,
+      );
     }
     this.state = 'closed';
     this.parser.stop();
@@ -329,7 +396,8 @@ export class StompAdapter implements ProtocolAdapter, SessionTransport {
     }
     if (expectEveryMs > 0) {
       this.checkTimer = setInterval(() => {
-        if (Date.now() - this.lastHeard > silentPeriods * expectEveryMs) this.end(closeCodes.goingAway, 'no heart-beat from the client');
+        if (Date.now() - this.lastHeard > silentPeriods * expectEveryMs)
+          this.end(closeCodes.goingAway, 'no heart-beat from the client');
       }, expectEveryMs);
       this.checkTimer.unref();
     }

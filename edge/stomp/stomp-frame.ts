@@ -38,16 +38,23 @@ const escapes: Record<string, string> = { '\\': '\\\\', '\n': '\\n', ':': '\\c',
 /** The command line and headers up to and including the blank line, as bytes. */
 export function frameHead(command: string, headers: StompHeaders, version: StompVersion): Buffer {
   let text = `${command}\n`;
-  for (const [name, value] of headers) text += `${escapeHeader(name, command, version)}:${escapeHeader(value, command, version)}\n`;
+  for (const [name, value] of headers)
+    text += `${escapeHeader(name, command, version)}:${escapeHeader(value, command, version)}\n`;
   return Buffer.from(`${text}\n`);
 }
 
 const nul = Buffer.from([0]);
 
 /** A whole frame. A body gets a `content-length` header unless the headers carry one. */
-export function serializeFrame(command: string, headers: StompHeaders, body: Uint8Array | undefined, version: StompVersion): Buffer {
-  const withLength = body && body.length > 0 && !headers.some(([name]) => name === 'content-length')
-    ? [...headers, ['content-length', String(body.length)] as const]
-    : headers;
+export function serializeFrame(
+  command: string,
+  headers: StompHeaders,
+  body: Uint8Array | undefined,
+  version: StompVersion,
+): Buffer {
+  const withLength =
+    body && body.length > 0 && !headers.some(([name]) => name === 'content-length')
+      ? [...headers, ['content-length', String(body.length)] as const]
+      : headers;
   return Buffer.concat([frameHead(command, withLength, version), body ?? Buffer.alloc(0), nul]);
 }

@@ -25,8 +25,9 @@ function sharedEncoding(version: StompVersion): MessageEncoding<SharedMessage> {
     encode(message: EncodedMessage): SharedMessage {
       const { body, contentType, text } = message.encoded(payloadBody);
       const escape = (value: string): string => escapeHeader(value, 'MESSAGE', version);
-      const head = `destination:${escape(topicPrefix + message.topic)}\nmessage-id:${escape(messageId(message.epoch, message.offset))}\n`
-        + `content-type:${escape(contentType)}\ncontent-length:${body.length}\n\n`;
+      const head =
+        `destination:${escape(topicPrefix + message.topic)}\nmessage-id:${escape(messageId(message.epoch, message.offset))}\n` +
+        `content-type:${escape(contentType)}\ncontent-length:${body.length}\n\n`;
       return { tail: Buffer.concat([Buffer.from(head), body, Buffer.from([0])]), text };
     },
   };
@@ -37,7 +38,11 @@ const escaped = sharedEncoding('1.2');
 const plain = sharedEncoding('1.0');
 
 /** The per-subscription start of its MESSAGE frames: the command and its `subscription` header (extra headers may follow). */
-export function messageHead(subscriptionId: string, version: StompVersion, extra: ReadonlyArray<readonly [string, string]> = []): Buffer {
+export function messageHead(
+  subscriptionId: string,
+  version: StompVersion,
+  extra: ReadonlyArray<readonly [string, string]> = [],
+): Buffer {
   let text = `MESSAGE\nsubscription:${escapeHeader(subscriptionId, 'MESSAGE', version)}\n`;
   for (const [name, value] of extra) text += `${name}:${escapeHeader(value, 'MESSAGE', version)}\n`;
   return Buffer.from(text);

@@ -20,7 +20,10 @@ export interface HeartBeats {
  * `heart-beat: cx,cy` from the client against ours `sx,sy` (STOMP 1.1 §Heart-beating): we send every max(sx, cy)
  * unless either is 0, and expect the client every max(cx, sy) unless either is 0. Undefined for a malformed header.
  */
-export function negotiateHeartBeats(header: string | undefined, ours: { sendMs: number; expectMs: number }): HeartBeats | undefined {
+export function negotiateHeartBeats(
+  header: string | undefined,
+  ours: { sendMs: number; expectMs: number },
+): HeartBeats | undefined {
   if (header === undefined) return { sendEveryMs: 0, expectEveryMs: 0 };
   const match = /^\s*(\d{1,9})\s*,\s*(\d{1,9})\s*$/.exec(header);
   if (!match) return undefined;

@@ -12,9 +12,7 @@ export interface StompParserLimits {
 }
 
 export type StompParseEvent =
-  | { kind: 'frame'; frame: StompFrame }
-  | { kind: 'heartbeat' }
-  | { kind: 'error'; message: string };
+  { kind: 'frame'; frame: StompFrame } | { kind: 'heartbeat' } | { kind: 'error'; message: string };
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -75,7 +73,8 @@ export class StompParser {
           i = this.readBody(chunk, i, handle);
           break;
         case 'nul':
-          if (chunk[i] !== NUL) return this.fail(handle, 'the body is longer than its content-length (no NUL after it)');
+          if (chunk[i] !== NUL)
+            return this.fail(handle, 'the body is longer than its content-length (no NUL after it)');
           i++;
           this.endFrame(handle);
           break;
@@ -108,7 +107,8 @@ export class StompParser {
     this.lineParts = [];
     // CRLF line ends are STOMP 1.2's; they are taken from every version, since no header may end in a bare CR.
     if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, -1);
-    const problem = this.command === '' ? this.readCommand(line) : line.length === 0 ? this.endHead() : this.readHeader(line);
+    const problem =
+      this.command === '' ? this.readCommand(line) : line.length === 0 ? this.endHead() : this.readHeader(line);
     if (problem) {
       this.fail(handle, problem);
       return chunk.length;
@@ -136,7 +136,8 @@ export class StompParser {
     const escaped = escapesHeaders(this.command, this.version);
     const name = escaped ? unescape(text.slice(0, colon), this.version) : text.slice(0, colon);
     const value = escaped ? unescape(text.slice(colon + 1), this.version) : text.slice(colon + 1);
-    if (name === undefined || value === undefined) return `a header holds an escape STOMP ${this.version} does not define`;
+    if (name === undefined || value === undefined)
+      return `a header holds an escape STOMP ${this.version} does not define`;
     this.headers.push([name, value]);
     return undefined;
   }
@@ -146,7 +147,8 @@ export class StompParser {
     if (length !== undefined) {
       if (!/^\d{1,15}$/.test(length)) return 'content-length must be a non-negative integer';
       this.contentLength = Number(length);
-      if (this.contentLength > this.limits.maxBodyBytes) return `the frame's body is over ${this.limits.maxBodyBytes} bytes`;
+      if (this.contentLength > this.limits.maxBodyBytes)
+        return `the frame's body is over ${this.limits.maxBodyBytes} bytes`;
     }
     this.phase = this.contentLength === 0 ? 'nul' : 'body';
     return undefined;

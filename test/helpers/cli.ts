@@ -31,7 +31,11 @@ export interface Cli {
 
 /** Runs `relaymesh …args` from the repository root (with `env` added to this process's); killed in teardown if still running. */
 export function startCli(t: ExecutionContext, args: readonly string[], env: Record<string, string> = {}): Cli {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: { ...process.env, FORCE_COLOR: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, ...args], {
+    cwd: root,
+    env: { ...process.env, FORCE_COLOR: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -61,8 +65,12 @@ export function startCli(t: ExecutionContext, args: readonly string[], env: Reco
       const check = (): void => {
         if (done()) finish();
       };
-      const onClose = (code: number | null): void => finish(done() ? undefined : new Error(`exited (${code}) before ${what}\n${describe()}`));
-      const timer = setTimeout(() => finish(new Error(`no ${what} within ${DEADLINE_MS} ms\n${describe()}`)), DEADLINE_MS);
+      const onClose = (code: number | null): void =>
+        finish(done() ? undefined : new Error(`exited (${code}) before ${what}\n${describe()}`));
+      const timer = setTimeout(
+        () => finish(new Error(`no ${what} within ${DEADLINE_MS} ms\n${describe()}`)),
+        DEADLINE_MS,
+      );
       child.stdout.on('data', check);
       child.stderr.on('data', check);
       child.on('close', onClose);
@@ -82,7 +90,11 @@ export function startCli(t: ExecutionContext, args: readonly string[], env: Reco
 }
 
 /** Runs `relaymesh …args` to its end; its exit and output. */
-export async function runCli(t: ExecutionContext, args: readonly string[], env: Record<string, string> = {}): Promise<Exit & { stdout: string; stderr: string }> {
+export async function runCli(
+  t: ExecutionContext,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<Exit & { stdout: string; stderr: string }> {
   const child = startCli(t, args, env);
   const exit = await within(child.exited, `relaymesh ${args.join(' ')}`, DEADLINE_MS);
   return { ...exit, stdout: child.stdout, stderr: child.stderr };
@@ -98,12 +110,14 @@ export async function tempDir(t: ExecutionContext): Promise<string> {
 /** `count` distinct ports that were free a moment ago (all held open at once, then released). */
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<net.Server>((resolve, reject) => {
-        const server = net.createServer();
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve(server));
-      }),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
     ),
   );
   const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
@@ -112,7 +126,12 @@ export async function freePorts(count: number): Promise<number[]> {
 }
 
 /** GETs `url` until it answers `status`; every try is a fresh request (an event), bounded in number. */
-export async function untilStatus(url: string, status: number, tries = 2000, headers: Record<string, string> = {}): Promise<unknown> {
+export async function untilStatus(
+  url: string,
+  status: number,
+  tries = 2000,
+  headers: Record<string, string> = {},
+): Promise<unknown> {
   let last = 'no answer';
   for (let i = 0; i < tries; i++) {
     try {
@@ -140,7 +159,13 @@ export interface RunningTopology {
  */
 export async function runTopology(
   t: ExecutionContext,
-  options: { command: readonly string[]; portCount: number; nodes: number; build(ports: number[]): unknown; env?: Record<string, string> },
+  options: {
+    command: readonly string[];
+    portCount: number;
+    nodes: number;
+    build(ports: number[]): unknown;
+    env?: Record<string, string>;
+  },
 ): Promise<RunningTopology> {
   const dir = await tempDir(t);
   let lastFailure = '';

@@ -2,7 +2,11 @@
 
 import type { MeshMessage } from '../../client/mesh-client.js';
 
-export function collector(): { messages: MeshMessage[]; onMessage(message: MeshMessage): void; until(count: number): Promise<MeshMessage[]> } {
+export function collector(): {
+  messages: MeshMessage[];
+  onMessage(message: MeshMessage): void;
+  until(count: number): Promise<MeshMessage[]>;
+} {
   const messages: MeshMessage[] = [];
   let wake: (() => void) | undefined;
   let want = 0;

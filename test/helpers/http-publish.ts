@@ -15,13 +15,27 @@ export function publishBody<T = Published>(node: { url: string } | string, body:
   const base = (typeof node === 'string' ? node : node.url).replace(/^ws/, 'http');
   return new Promise((resolve, reject) => {
     const text = JSON.stringify(body);
-    const req = request(`${base}/v1/publish`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
-      let answer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => { answer += chunk; });
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(answer) as T) : reject(new PublishError(res.statusCode ?? 0, answer))));
-      res.on('error', reject);
-    });
+    const req = request(
+      `${base}/v1/publish`,
+      {
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+      },
+      (res) => {
+        let answer = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          answer += chunk;
+        });
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(JSON.parse(answer) as T)
+            : reject(new PublishError(res.statusCode ?? 0, answer)),
+        );
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(text);
   });
@@ -38,7 +52,10 @@ export function publisher(node: { url: string } | string): (topic: string, data:
 }
 
 export class PublishError extends Error {
-  constructor(readonly status: number, readonly body: string) {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+  ) {
     super(`publish: ${status} ${body}`);
   }
 }

@@ -40,7 +40,10 @@ export async function startMesh(t: ExecutionContext, options: MeshOptions = {}):
   t.teardown(() => core.close());
   const edges: EdgeHandle[] = [];
   const proxies: TcpProxy[] = [];
-  for (const { id, region } of options.edges ?? [{ id: 'eu-1', region: 'eu' }, { id: 'us-1', region: 'us' }]) {
+  for (const { id, region } of options.edges ?? [
+    { id: 'eu-1', region: 'eu' },
+    { id: 'us-1', region: 'us' },
+  ]) {
     let coreUrl = core.url;
     if (options.proxied) {
       const proxy = await startTcpProxy({ target: core.address });
@@ -49,7 +52,10 @@ export async function startMesh(t: ExecutionContext, options: MeshOptions = {}):
       coreUrl = proxy.url;
     }
     const edge = await startEdge({
-      id, region, cores: [{ id: core.id, url: coreUrl }], logger: silentLogger,
+      id,
+      region,
+      cores: [{ id: core.id, url: coreUrl }],
+      logger: silentLogger,
       uplink: quietUplink,
       ...options.edge,
     });
@@ -64,13 +70,22 @@ export async function startMesh(t: ExecutionContext, options: MeshOptions = {}):
  * One in-memory core and one edge on a fast uplink, for tests of a core that restarts: `restartCore` closes it and
  * starts a new one on the same address (a fresh epoch), closed in teardown.
  */
-export async function restartableCore(t: ExecutionContext): Promise<{ core: CoreHandle; edge: EdgeHandle; restartCore(): Promise<CoreHandle> }> {
+export async function restartableCore(
+  t: ExecutionContext,
+): Promise<{ core: CoreHandle; edge: EdgeHandle; restartCore(): Promise<CoreHandle> }> {
   const core = await startCore({ id: 'central', logger: silentLogger });
-  const edge = await startEdge({ id: 'eu-1', region: 'eu', cores: [{ id: 'central', url: core.url }], uplink: fastUplink, logger: silentLogger });
+  const edge = await startEdge({
+    id: 'eu-1',
+    region: 'eu',
+    cores: [{ id: 'central', url: core.url }],
+    uplink: fastUplink,
+    logger: silentLogger,
+  });
   t.teardown(() => edge.close());
   await edge.ready();
   return {
-    core, edge,
+    core,
+    edge,
     async restartCore() {
       await core.close();
       const second = await startCore({ id: 'central', listen: core.address, logger: silentLogger });

@@ -29,17 +29,28 @@ let clients = 0;
  * A connected mqtt.js client (no reconnects unless asked), watched from before its CONNECT so that messages that
  * follow the CONNACK at once (a resumed session) are not missed; ended in teardown.
  */
-export async function connectMqtt(t: ExecutionContext, edgeUrl: string, options: IClientOptions = {}): Promise<MqttTestClient> {
+export async function connectMqtt(
+  t: ExecutionContext,
+  edgeUrl: string,
+  options: IClientOptions = {},
+): Promise<MqttTestClient> {
   const client = connect(`${edgeUrl}/v1/ws`, {
-    protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 10_000, clientId: `test-${process.pid}-${++clients}`, ...options,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    clientId: `test-${process.pid}-${++clients}`,
+    ...options,
   });
   t.teardown(() => client.end(true));
   const observed = observe(client);
-  observed.connack = await within(new Promise<IConnackPacket>((resolve, reject) => {
-    client.once('connect', resolve);
-    client.once('error', reject);
-    client.once('close', () => reject(new Error('closed before CONNACK')));
-  }), 'MQTT CONNACK');
+  observed.connack = await within(
+    new Promise<IConnackPacket>((resolve, reject) => {
+      client.once('connect', resolve);
+      client.once('error', reject);
+      client.once('close', () => reject(new Error('closed before CONNACK')));
+    }),
+    'MQTT CONNACK',
+  );
   return observed;
 }
 
@@ -53,12 +64,18 @@ export function observe(client: MqttClient): MqttTestClient {
   });
   const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
   return {
-    client, connack: undefined, received, closed,
+    client,
+    connack: undefined,
+    received,
+    closed,
     until(count) {
-      return within(new Promise<Received[]>((resolve) => {
-        const check = (): void => (received.length >= count ? resolve(received) : void waiters.push(check));
-        check();
-      }), `${count} MQTT messages (got ${received.length}: ${received.map((r) => r.topic).join(', ')})`);
+      return within(
+        new Promise<Received[]>((resolve) => {
+          const check = (): void => (received.length >= count ? resolve(received) : void waiters.push(check));
+          check();
+        }),
+        `${count} MQTT messages (got ${received.length}: ${received.map((r) => r.topic).join(', ')})`,
+      );
     },
   };
 }
@@ -69,7 +86,10 @@ export class RawMqtt {
   readonly closed: Promise<{ code: number; reason: string }>;
   private readonly waiters: Array<() => void> = [];
 
-  private constructor(readonly ws: WebSocket, version: 4 | 5) {
+  private constructor(
+    readonly ws: WebSocket,
+    version: 4 | 5,
+  ) {
     const incoming = parser({ protocolVersion: version });
     incoming.on('packet', (packet: Packet) => this.packets.push(packet));
     incoming.on('error', (error: Error) => {
@@ -79,27 +99,45 @@ export class RawMqtt {
       incoming.parse(data);
       for (const waiter of this.waiters.splice(0)) waiter();
     });
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => {
-      resolve({ code, reason: reason.toString() });
-      for (const waiter of this.waiters.splice(0)) waiter();
-    }));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() });
+        for (const waiter of this.waiters.splice(0)) waiter();
+      }),
+    );
   }
 
   static async open(t: ExecutionContext, edgeUrl: string, version: 4 | 5 = 4): Promise<RawMqtt> {
     const ws = new WebSocket(`${edgeUrl}/v1/ws`, ['mqtt']);
     t.teardown(() => ws.terminate());
-    await within(new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    }), 'MQTT socket open');
+    await within(
+      new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      }),
+      'MQTT socket open',
+    );
     t.is(ws.protocol, 'mqtt');
     return new RawMqtt(ws, version);
   }
 
   /** Opens and sends CONNECT, waiting for CONNACK. */
-  static async connected(t: ExecutionContext, edgeUrl: string, version: 4 | 5 = 4, connect: Partial<Packet> = {}): Promise<RawMqtt> {
+  static async connected(
+    t: ExecutionContext,
+    edgeUrl: string,
+    version: 4 | 5 = 4,
+    connect: Partial<Packet> = {},
+  ): Promise<RawMqtt> {
     const raw = await RawMqtt.open(t, edgeUrl, version);
-    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clean: true, clientId: `raw-${process.pid}-${++clients}`, keepalive: 0, ...connect } as Packet);
+    raw.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: version,
+      clean: true,
+      clientId: `raw-${process.pid}-${++clients}`,
+      keepalive: 0,
+      ...connect,
+    } as Packet);
     await raw.next((packet) => packet.cmd === 'connack');
     return raw;
   }
@@ -110,6 +148,11 @@ export class RawMqtt {
 
   /** The first packet (received so far or later) that matches, with a deadline. */
   next(match: (packet: Packet) => boolean, what = 'a matching MQTT packet'): Promise<Packet> {
-    return firstMatch(this.packets, this.waiters, match, `${what} (got ${this.packets.map((packet) => packet.cmd).join(', ')})`);
+    return firstMatch(
+      this.packets,
+      this.waiters,
+      match,
+      `${what} (got ${this.packets.map((packet) => packet.cmd).join(', ')})`,
+    );
   }
 }

@@ -13,18 +13,29 @@ export class RawClient {
   private readonly waiters: Array<{ match: (op: Op) => boolean; resolve: (op: Op) => void }> = [];
   private cursor = 0;
 
-  private constructor(readonly ws: WebSocket, readonly format: 'json' | 'msgpack') {
+  private constructor(
+    readonly ws: WebSocket,
+    readonly format: 'json' | 'msgpack',
+  ) {
     ws.on('message', (data, isBinary) => {
       const op = (isBinary ? unpack(data as Buffer) : JSON.parse(data.toString())) as Op;
       this.received.push(op);
       const index = this.waiters.findIndex((waiter) => waiter.match(op));
       if (index >= 0) this.waiters.splice(index, 1)[0]!.resolve(op);
     });
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
   }
 
   /** Opens a socket to an edge's /v1/ws (from `localAddress`, say 127.0.0.2, to be another client address); closed in teardown. */
-  static async open(t: ExecutionContext, edgeUrl: string, format: 'json' | 'msgpack' | 'none' = 'json', headers: Record<string, string> = {}, localAddress?: string): Promise<RawClient> {
+  static async open(
+    t: ExecutionContext,
+    edgeUrl: string,
+    format: 'json' | 'msgpack' | 'none' = 'json',
+    headers: Record<string, string> = {},
+    localAddress?: string,
+  ): Promise<RawClient> {
     const protocols = format === 'none' ? [] : [`relaymesh.v1.${format}`];
     const ws = new WebSocket(`${edgeUrl}/v1/ws`, protocols, { headers, ...(localAddress ? { localAddress } : {}) });
     const client = new RawClient(ws, format === 'msgpack' ? 'msgpack' : 'json');
@@ -37,7 +48,12 @@ export class RawClient {
   }
 
   /** Opens, sends `connect`, and waits for `welcome`. */
-  static async connected(t: ExecutionContext, edgeUrl: string, format: 'json' | 'msgpack' = 'json', localAddress?: string): Promise<RawClient> {
+  static async connected(
+    t: ExecutionContext,
+    edgeUrl: string,
+    format: 'json' | 'msgpack' = 'json',
+    localAddress?: string,
+  ): Promise<RawClient> {
     const client = await RawClient.open(t, edgeUrl, format, {}, localAddress);
     client.send({ op: 'connect' });
     await client.next((op) => op.op === 'welcome');
@@ -65,12 +81,21 @@ export class RawClient {
     }
     this.cursor = this.received.length;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching op within ${timeoutMs} ms; received ${JSON.stringify(this.received.slice(-5))}`)), timeoutMs);
-      this.waiters.push({ match, resolve: (op) => {
-        clearTimeout(timer);
-        this.cursor = this.received.length;
-        resolve(op);
-      } });
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`no matching op within ${timeoutMs} ms; received ${JSON.stringify(this.received.slice(-5))}`),
+          ),
+        timeoutMs,
+      );
+      this.waiters.push({
+        match,
+        resolve: (op) => {
+          clearTimeout(timer);
+          this.cursor = this.received.length;
+          resolve(op);
+        },
+      });
     });
   }
 
@@ -79,7 +104,10 @@ export class RawClient {
     const all = (): Op[] => this.received.filter((op) => op.op === 'msg');
     if (all().length < count) {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`got ${all().length} of ${count} messages within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`got ${all().length} of ${count} messages within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
         const check = (): void => {
           if (all().length >= count) {
             clearTimeout(timer);

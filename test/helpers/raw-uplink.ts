@@ -21,7 +21,9 @@ export class RawUplink {
       this.frames.push(...decodeCoreFrames(data));
       for (const wake of [...this.waiters]) wake();
     });
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
   }
 
   static async dial(t: ExecutionContext, coreUrl: string): Promise<RawUplink> {
@@ -61,4 +63,3 @@ export class RawUplink {
     return frame[1] as string;
   }
 }
-

@@ -10,8 +10,21 @@ import { silentLogger } from './mesh.js';
 export const uniquePrefix = (): string => `test:${randomUUID()}:`;
 
 /** Starts a core on a Redis engine; waits for Redis unless `waitForRedis` is false (to test a core started without it). */
-export async function startRedisCore(t: ExecutionContext, id: string, redisUrl: string, keyPrefix: string, options: Partial<CoreOptions> = {}, waitForRedis = true): Promise<CoreHandle> {
-  const engine = new RedisEngine({ url: redisUrl, keyPrefix, maxMessages: 10_000, maxAgeMs: 600_000, logger: silentLogger });
+export async function startRedisCore(
+  t: ExecutionContext,
+  id: string,
+  redisUrl: string,
+  keyPrefix: string,
+  options: Partial<CoreOptions> = {},
+  waitForRedis = true,
+): Promise<CoreHandle> {
+  const engine = new RedisEngine({
+    url: redisUrl,
+    keyPrefix,
+    maxMessages: 10_000,
+    maxAgeMs: 600_000,
+    logger: silentLogger,
+  });
   const core = await startCore({ id, engine, logger: silentLogger, ...options });
   t.teardown(() => core.close());
   if (waitForRedis) await engine.whenAvailable(10_000);

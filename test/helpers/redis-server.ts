@@ -34,12 +34,19 @@ export class RedisServer {
   /** Starts (again) on the same port, empty; resolves once it answers PING. */
   async restart(): Promise<void> {
     if (this.process) throw new Error('redis-server is already running');
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'notice'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'notice'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     this.process = child;
     let output = '';
     // Redis says when it listens; the PING after it proves that it answers on this port.
     const listening = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start within ${startDeadlineMs} ms: ${output.slice(-2000)}`)), startDeadlineMs);
+      const timer = setTimeout(
+        () => reject(new Error(`redis-server did not start within ${startDeadlineMs} ms: ${output.slice(-2000)}`)),
+        startDeadlineMs,
+      );
       const onData = (chunk: Buffer): void => {
         output += chunk.toString();
         if (output.includes('Ready to accept connections')) {
@@ -105,7 +112,9 @@ function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }

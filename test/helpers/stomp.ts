@@ -32,7 +32,11 @@ export interface MessageList {
 let receipts = 0;
 
 /** A connected stompjs client on an edge's /v1/ws; deactivated in teardown. */
-export async function connectStomp(t: ExecutionContext, edgeUrl: string, connectHeaders: StompHeaders = {}): Promise<StompTestClient> {
+export async function connectStomp(
+  t: ExecutionContext,
+  edgeUrl: string,
+  connectHeaders: StompHeaders = {},
+): Promise<StompTestClient> {
   let onError!: (frame: IFrame) => void;
   let onClose!: (code: number) => void;
   const stompError = new Promise<IFrame>((resolve) => (onError = resolve));
@@ -60,7 +64,10 @@ export async function connectStomp(t: ExecutionContext, edgeUrl: string, connect
   client.activate();
   const frame = await within(connected, 'STOMP CONNECTED');
   const stompClient: StompTestClient = {
-    client, connected: frame, stompError, closed,
+    client,
+    connected: frame,
+    stompError,
+    closed,
     async subscribe(destination, headers = {}) {
       const list = messageList();
       const receipt = `sub-${++receipts}`;
@@ -90,7 +97,10 @@ function messageList(): MessageList & { push(message: IMessage): void } {
     },
     until(count) {
       if (messages.length >= count) return Promise.resolve(messages);
-      return within(new Promise<IMessage[]>((resolve) => waiters.push({ count, resolve: () => resolve(messages) })), `${count} STOMP messages (got ${messages.length})`);
+      return within(
+        new Promise<IMessage[]>((resolve) => waiters.push({ count, resolve: () => resolve(messages) })),
+        `${count} STOMP messages (got ${messages.length})`,
+      );
     },
   };
 }
@@ -113,24 +123,33 @@ export class RawStomp {
       });
       for (const waiter of this.waiters.splice(0)) waiter();
     });
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => {
-      resolve({ code, reason: reason.toString() });
-      for (const waiter of this.waiters.splice(0)) waiter();
-    }));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() });
+        for (const waiter of this.waiters.splice(0)) waiter();
+      }),
+    );
   }
 
   static async open(t: ExecutionContext, edgeUrl: string, protocol = 'v12.stomp'): Promise<RawStomp> {
     const ws = new WebSocket(`${edgeUrl}/v1/ws`, [protocol]);
     t.teardown(() => ws.terminate());
-    await within(new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    }), 'STOMP socket open');
+    await within(
+      new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      }),
+      'STOMP socket open',
+    );
     return new RawStomp(ws);
   }
 
   /** Opens and sends CONNECT (1.2), waiting for CONNECTED. */
-  static async connected(t: ExecutionContext, edgeUrl: string, headers: Array<[string, string]> = []): Promise<RawStomp> {
+  static async connected(
+    t: ExecutionContext,
+    edgeUrl: string,
+    headers: Array<[string, string]> = [],
+  ): Promise<RawStomp> {
     const raw = await RawStomp.open(t, edgeUrl);
     raw.send('CONNECT', [['accept-version', '1.2'], ['host', 'relaymesh'], ...headers]);
     await raw.next((frame) => frame.command === 'CONNECTED');
@@ -143,15 +162,23 @@ export class RawStomp {
 
   /** The first frame (received so far or later) that matches, with a deadline. */
   next(match: (frame: StompFrame) => boolean, what = 'a matching STOMP frame'): Promise<StompFrame> {
-    return firstMatch(this.frames, this.waiters, match, `${what} (got ${this.frames.map((frame) => frame.command).join(', ')})`);
+    return firstMatch(
+      this.frames,
+      this.waiters,
+      match,
+      `${what} (got ${this.frames.map((frame) => frame.command).join(', ')})`,
+    );
   }
 
   /** Waits until `count` EOL heart-beats have arrived. */
   heartbeatsReach(count: number): Promise<void> {
-    return within(new Promise<void>((resolve) => {
-      const check = (): void => (this.heartbeats >= count ? resolve() : void this.waiters.push(check));
-      check();
-    }), `${count} heart-beats`);
+    return within(
+      new Promise<void>((resolve) => {
+        const check = (): void => (this.heartbeats >= count ? resolve() : void this.waiters.push(check));
+        check();
+      }),
+      `${count} heart-beats`,
+    );
   }
 }
 

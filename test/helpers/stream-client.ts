@@ -16,12 +16,19 @@ export class StreamClient {
   private abort: AbortController | undefined;
   private waiters: Array<{ match: (event: StreamEvent) => boolean; resolve: (event: StreamEvent) => void }> = [];
 
-  private constructor(private readonly base: string, welcome: Record<string, unknown>) {
+  private constructor(
+    private readonly base: string,
+    welcome: Record<string, unknown>,
+  ) {
     this.welcome = welcome;
   }
 
   /** POST /v1/session with `connect`; fails on anything but 201. */
-  static async open(t: ExecutionContext, base: string, connect: Record<string, unknown> = { op: 'connect' }): Promise<StreamClient> {
+  static async open(
+    t: ExecutionContext,
+    base: string,
+    connect: Record<string, unknown> = { op: 'connect' },
+  ): Promise<StreamClient> {
     const response = await fetch(`${base}/v1/session`, { method: 'POST', body: JSON.stringify(connect) });
     if (response.status !== 201) throw new Error(`session: ${response.status} ${await response.text()}`);
     const client = new StreamClient(base, (await response.json()) as Record<string, unknown>);
@@ -47,18 +54,26 @@ export class StreamClient {
   }
 
   async send(ops: Record<string, unknown> | Array<Record<string, unknown>>): Promise<number> {
-    return (await fetch(`${this.base}${String(this.welcome.send)}`, { method: 'POST', body: JSON.stringify(ops) })).status;
+    return (await fetch(`${this.base}${String(this.welcome.send)}`, { method: 'POST', body: JSON.stringify(ops) }))
+      .status;
   }
 
   next(match: (event: StreamEvent) => boolean, timeoutMs = 10_000): Promise<StreamEvent> {
     const found = this.events.find(match);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching event within ${timeoutMs} ms; got ${JSON.stringify(this.events.slice(-5))}`)), timeoutMs);
-      this.waiters.push({ match, resolve: (event) => {
-        clearTimeout(timer);
-        resolve(event);
-      } });
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`no matching event within ${timeoutMs} ms; got ${JSON.stringify(this.events.slice(-5))}`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        match,
+        resolve: (event) => {
+          clearTimeout(timer);
+          resolve(event);
+        },
+      });
     });
   }
 

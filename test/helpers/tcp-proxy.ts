@@ -337,7 +337,9 @@ export async function startTcpProxy(options: TcpProxyOptions): Promise<TcpProxy>
     cut: resetAll,
     blackhole(on, direction = 'both') {
       if (direction !== 'both' && direction !== 'toTarget' && direction !== 'fromTarget') {
-        throw new RangeError(`blackhole direction must be 'both', 'toTarget' or 'fromTarget', got ${String(direction)}`);
+        throw new RangeError(
+          `blackhole direction must be 'both', 'toTarget' or 'fromTarget', got ${String(direction)}`,
+        );
       }
       if (direction !== 'fromTarget') settings.blackholed.toTarget = on;
       if (direction !== 'toTarget') settings.blackholed.fromTarget = on;

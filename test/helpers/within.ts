@@ -23,13 +23,21 @@ export function within<T>(promise: Promise<T>, what: string, ms = DEADLINE_MS): 
  * The first of `items` that matches, now or after a later arrival (whoever appends to `items` wakes `waiters`),
  * with the deadline.
  */
-export function firstMatch<T>(items: readonly T[], waiters: Array<() => void>, match: (item: T) => boolean, what: string): Promise<T> {
-  return within(new Promise<T>((resolve) => {
-    const check = (): void => {
-      const found = items.find(match);
-      if (found) resolve(found);
-      else waiters.push(check);
-    };
-    check();
-  }), what);
+export function firstMatch<T>(
+  items: readonly T[],
+  waiters: Array<() => void>,
+  match: (item: T) => boolean,
+  what: string,
+): Promise<T> {
+  return within(
+    new Promise<T>((resolve) => {
+      const check = (): void => {
+        const found = items.find(match);
+        if (found) resolve(found);
+        else waiters.push(check);
+      };
+      check();
+    }),
+    what,
+  );
 }

@@ -72,7 +72,10 @@ export class HttpStreamTransport implements Transport {
     if (response.status === 401 || response.status === 400) {
       this.opened = true;
       const message = (body.error as { message?: unknown } | undefined)?.message;
-      return this.end(response.status === 401 ? 4401 : 4400, String(message ?? response.statusText));
+      return this.end(
+        response.status === 401 ? 4401 : 4400,
+        typeof message === 'string' ? message : response.statusText,
+      );
     }
     if (response.status !== 201 || typeof body.stream !== 'string' || typeof body.send !== 'string') {
       return this.end(1006, `POST /v1/session answered ${response.status}`);

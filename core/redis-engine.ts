@@ -223,7 +223,8 @@ export class RedisEngine implements Engine {
   watch(subscription: string): void {
     if (isPattern(subscription)) this.patterns.set(globOf(this.prefix, subscription), subscription);
     else this.exact.add(subscription);
-    if (this.subscriber.status === 'ready') this.follow(subscription);
+    // Its failure is counted and logged by follow itself; a later ready() reports it to whoever waits.
+    if (this.subscriber.status === 'ready') void this.follow(subscription);
   }
 
   unwatch(subscription: string): void {

@@ -49,7 +49,7 @@ export function parseClientOp(value: unknown): ClientOpParse {
   switch (op) {
     case 'connect':
       if (value.token !== undefined && typeof value.token !== 'string') return invalid('`token` must be a string');
-      return withId(value.token === undefined ? { op: 'connect' } : { op: 'connect', token: value.token as string });
+      return withId(value.token === undefined ? { op: 'connect' } : { op: 'connect', token: value.token });
     case 'sub': {
       if (typeof value.topic !== 'string') return invalid('`topic` must be a string');
       if (value.since === undefined || value.since === null) return withId({ op: 'sub', topic: value.topic });

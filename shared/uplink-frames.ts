@@ -128,8 +128,9 @@ export function frameProblem(value: unknown, table: FieldTable): string | undefi
   if (!Array.isArray(value) || value.length === 0) return 'uplink frame is not an array';
   const type: unknown = value[0];
   // Only own numeric keys: `constructor` or `toString` must not look like a frame type.
-  const fields = typeof type === 'number' && Object.hasOwn(table, type) ? table[type] : undefined;
-  if (!fields) return `unexpected uplink frame type (${typeof type === 'number' ? type : typeof type})`;
+  if (typeof type !== 'number') return `unexpected uplink frame type (${typeof type})`;
+  const fields = Object.hasOwn(table, type) ? table[type] : undefined;
+  if (!fields) return `unexpected uplink frame type (${type})`;
   if (value.length !== fields.length + 1)
     return `uplink frame ${type} has ${value.length - 1} fields, expected ${fields.length}`;
   for (let i = 0; i < fields.length; i++) {

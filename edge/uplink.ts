@@ -1,7 +1,7 @@
 // The edge's one uplink to a core: a binary WebSocket carrying batched msgpack frames through a bounded outbox
 // (control frames first), with heartbeats, reconnect with backoff and jitter through the edge's cores in failover
-// order (and back to the primary when it returns), publishes held across outages, and correlation of requests and
-// answers.
+// order (and back to the primary when it returns), publishes held across outages, and requests answered by the core
+// (edge/uplink-requests.ts).
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -12,8 +12,7 @@ import { beat, type Heartbeat } from '../shared/heartbeat.js';
 import { decodeCoreFrames, encodeFrame, ownBytes } from '../shared/codec.js';
 import { RelayError, closeCodes } from '../shared/errors.js';
 import { edgeProof } from '../shared/edge-proof.js';
-import type { DigestValue } from '../shared/interest-digest.js';
-import { edgeReportRow, type CoreRow, type EdgeReport, type EdgeRow } from '../shared/mesh-status.js';
+import { edgeReportRow } from '../shared/mesh-status.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
 import {
   frameType,
@@ -22,19 +21,16 @@ import {
   uplinkPath,
   type CoreFrame,
   type EdgeFrame,
-  type FrameOf,
   type Position,
 } from '../shared/protocol.js';
 import type { UplinkConfig } from '../shared/topology.js';
 import { answersOk } from './health-check.js';
 import { HeldPublishes } from './held-publishes.js';
+import { silentListener, type UplinkListener } from './uplink-listener.js';
+import { UplinkLost, UplinkRequests, type Replay } from './uplink-requests.js';
 
-/** The uplink died with the request on it: not an answer from the core. */
-export class UplinkLost extends RelayError {
-  constructor() {
-    super('unavailable', 'uplink to the core was lost');
-  }
-}
+export type { UplinkListener } from './uplink-listener.js';
+export { UplinkLost } from './uplink-requests.js';
 
 export interface CoreTarget {
   id: string;
@@ -46,23 +42,7 @@ export interface SubscribeAnswer {
   offset: number;
   recovered: boolean;
   /** When recovered: the messages after `since` up to `offset`, as [offset, payload]. */
-  replay: Array<[number, Uint8Array]>;
-}
-
-/** What the edge does with what its uplink hears (`Uplink.listen`, before `start`). */
-export interface UplinkListener {
-  /** The uplink is up (again): the edge resubscribes everything it holds. */
-  onConnected(): void;
-  onDisconnected(): void;
-  onMessage(topic: string, epoch: string, offset: number, payload: Uint8Array): void;
-  /** The digest of the edge's subscriptions, sent to the core periodically. */
-  digest(): DigestValue;
-  /** The core routes a different set to this edge than the edge holds: here is the core's set. */
-  onDigestMismatch(coreSubscriptions: string[]): void;
-  /** This edge's health and load, reported to the core at connect, on `reportStatus` and periodically. */
-  status(): EdgeReport;
-  /** The mesh as the core sees it. */
-  onMeshView(cores: CoreRow[], edges: EdgeRow[]): void;
+  replay: Replay;
 }
 
 export interface UplinkOptions extends UplinkConfig {
@@ -81,35 +61,6 @@ export interface UplinkOptions extends UplinkConfig {
   ca?: Buffer;
 }
 
-/** The frames that end a request: a `sub`'s answer, or the end of a `history` replay. */
-type AnswerFrame = FrameOf<typeof frameType.subok> | FrameOf<typeof frameType.historyEnd>;
-
-/** Until `listen`: nothing is heard before `start`, and `start` refuses to run without a listener. */
-const silent: UplinkListener = {
-  onConnected() {},
-  onDisconnected() {},
-  onMessage() {},
-  digest: () => [0, 0, 0],
-  onDigestMismatch() {},
-  status: () => ({
-    url: '',
-    draining: false,
-    sessions: 0,
-    capacity: 0,
-    topics: 0,
-    deliveries: 0,
-    messagesIn: 0,
-    published: 0,
-  }),
-  onMeshView() {},
-};
-
-interface PendingRequest {
-  replay: Array<[number, Uint8Array]>;
-  settle(frame: AnswerFrame): void;
-  fail(error: RelayError): void;
-}
-
 type UplinkState = 'connecting' | 'connected' | 'closed';
 
 export class Uplink {
@@ -126,8 +77,7 @@ export class Uplink {
   private socket: WebSocket | undefined;
   /** The current socket's; frames are only sent on an open socket (whatever is for the core is sent again on connect). */
   private outbox: UplinkOutbox | undefined;
-  private nextRequestId = 1;
-  private readonly pending = new Map<number, PendingRequest>();
+  private readonly requests = new UplinkRequests();
   private readonly publishes: HeldPublishes;
   private attempt = 0;
   private coreIndex = 0;
@@ -141,7 +91,7 @@ export class Uplink {
   /** Whether the hello went out on the current socket: once per connection, however many challenges come. */
   private helloSent = false;
   private readonly stateChanges = new Condition(() => this.state);
-  private listener: UplinkListener = silent;
+  private listener: UplinkListener = silentListener;
 
   constructor(private readonly options: UplinkOptions) {
     this.publishes = new HeldPublishes(options.maxHeldPublishes, options.maxQueueBytes);
@@ -153,7 +103,7 @@ export class Uplink {
   }
 
   start(): void {
-    if (this.listener === silent) throw new Error('Uplink.listen() must come before start()');
+    if (this.listener === silentListener) throw new Error('Uplink.listen() must come before start()');
     this.dial();
   }
 
@@ -174,11 +124,16 @@ export class Uplink {
     onError: (error: RelayError) => void,
   ): void {
     if (!this.connected) return;
-    const id = this.register((frame, replay) => {
-      if (frame[0] !== frameType.subok) return;
-      const [, , epoch, offset, recovered] = frame;
-      onAnswer({ epoch, offset, recovered, replay });
-    }, onError);
+    const id = this.requests.newId();
+    this.requests.wait(
+      id,
+      (frame, replay) => {
+        if (frame[0] !== frameType.subok) return;
+        const [, , epoch, offset, recovered] = frame;
+        onAnswer({ epoch, offset, recovered, replay });
+      },
+      onError,
+    );
     this.send([frameType.sub, id, subscription, since ? [since.epoch, since.offset] : null]);
   }
 
@@ -201,7 +156,7 @@ export class Uplink {
     if ((this.outbox?.pendingBytes ?? 0) > this.options.maxQueueBytes) {
       return Promise.reject(new RelayError('unavailable', 'the uplink to the core is full; publish again later'));
     }
-    const id = this.nextRequestId++;
+    const id = this.requests.newId();
     const acknowledged = this.publishes.add(id, topic, payload, holdMs, this.connected);
     if (this.connected) this.send([frameType.pub, id, topic, payload], 'message');
     return acknowledged;
@@ -218,11 +173,13 @@ export class Uplink {
     to: number,
     holdMs: number,
     signal?: AbortSignal,
-  ): Promise<Array<[number, Uint8Array]> | null> {
+  ): Promise<Replay | null> {
     await this.whenConnected(holdMs);
     signal?.throwIfAborted();
     return new Promise((resolve, reject) => {
-      const id = this.register(
+      const id = this.requests.newId();
+      this.requests.wait(
+        id,
         (frame, replay) => {
           signal?.removeEventListener('abort', abort);
           if (frame[0] !== frameType.historyEnd) return;
@@ -235,7 +192,7 @@ export class Uplink {
         },
       );
       const abort = (): void => {
-        if (!this.pending.delete(id)) return;
+        if (!this.requests.forget(id)) return;
         if (this.connected) this.send([frameType.cancel, id]);
         reject(new RelayError('not_subscribed', 'replay no longer wanted'));
       };
@@ -261,7 +218,7 @@ export class Uplink {
     this.stopTimers();
     clearTimeout(this.retryTimer);
     const shuttingDown = new RelayError('unavailable', 'edge shutting down');
-    this.failPending(shuttingDown);
+    this.requests.failAll(shuttingDown);
     this.publishes.failAll(shuttingDown);
     this.stateChanges.notify();
     const socket = this.socket;
@@ -272,20 +229,6 @@ export class Uplink {
       socket.close(1001, 'edge shutting down');
       setTimeout(() => socket.terminate(), 1000).unref();
     });
-  }
-
-  private register(
-    settle: (frame: AnswerFrame, replay: Array<[number, Uint8Array]>) => void,
-    fail: (error: RelayError) => void,
-  ): number {
-    const id = this.nextRequestId++;
-    const request: PendingRequest = {
-      replay: [],
-      settle: (frame) => settle(frame, request.replay),
-      fail,
-    };
-    this.pending.set(id, request);
-    return id;
   }
 
   private send(frame: EdgeFrame, frameClass: FrameClass = 'control'): void {
@@ -377,8 +320,7 @@ export class Uplink {
       }
       case frameType.replay: {
         const [, id, offset, payload] = frame;
-        this.pending.get(id)?.replay.push([offset, ownBytes(payload)]);
-        return;
+        return this.requests.replayed(id, offset, ownBytes(payload));
       }
       case frameType.puback: {
         const [, id, epoch, offset] = frame;
@@ -388,10 +330,7 @@ export class Uplink {
       case frameType.error: {
         const [, id, code, message] = frame;
         const error = new RelayError(code, message);
-        if (this.publishes.refuse(id, error)) return;
-        const request = this.pending.get(id);
-        this.pending.delete(id);
-        request?.fail(error);
+        if (!this.publishes.refuse(id, error)) this.requests.refused(id, error);
         return;
       }
       case frameType.meshView: {
@@ -407,11 +346,8 @@ export class Uplink {
         return this.listener.onDigestMismatch(coreSubscriptions);
       }
       case frameType.subok:
-      case frameType.historyEnd: {
-        const request = this.pending.get(frame[1]);
-        this.pending.delete(frame[1]);
-        return request?.settle(frame);
-      }
+      case frameType.historyEnd:
+        return this.requests.answered(frame);
     }
   }
 
@@ -487,7 +423,7 @@ export class Uplink {
     this.outbox = undefined;
     const wasConnected = this.state === 'connected';
     if (this.state !== 'closed') this.state = 'connecting';
-    this.failPending(new UplinkLost());
+    this.requests.failAll(new UplinkLost());
     this.publishes.holdAll();
     if (wasConnected) {
       this.options.logger.warn({ core: coreId, code, reason }, 'uplink lost');
@@ -510,11 +446,5 @@ export class Uplink {
       maxMs: this.options.reconnectMaxMs,
     });
     this.retryTimer = setTimeout(() => this.dial(), delay);
-  }
-
-  private failPending(error: RelayError): void {
-    const requests = [...this.pending.values()];
-    this.pending.clear();
-    for (const request of requests) request.fail(error);
   }
 }

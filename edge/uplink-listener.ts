@@ -1,0 +1,40 @@
+// What the edge does with what its uplink hears (`Uplink.listen`, given before `start`): connects and losses,
+// messages, digests, the mesh view; and what it reports of itself.
+
+import type { DigestValue } from '../shared/interest-digest.js';
+import type { CoreRow, EdgeReport, EdgeRow } from '../shared/mesh-status.js';
+
+export interface UplinkListener {
+  /** The uplink is up (again): the edge resubscribes everything it holds. */
+  onConnected(): void;
+  onDisconnected(): void;
+  onMessage(topic: string, epoch: string, offset: number, payload: Uint8Array): void;
+  /** The digest of the edge's subscriptions, sent to the core periodically. */
+  digest(): DigestValue;
+  /** The core routes a different set to this edge than the edge holds: here is the core's set. */
+  onDigestMismatch(coreSubscriptions: string[]): void;
+  /** This edge's health and load, reported to the core at connect, on `reportStatus` and periodically. */
+  status(): EdgeReport;
+  /** The mesh as the core sees it. */
+  onMeshView(cores: CoreRow[], edges: EdgeRow[]): void;
+}
+
+/** Until `listen`: nothing is heard before `start`, and `start` refuses to run without a listener. */
+export const silentListener: UplinkListener = {
+  onConnected() {},
+  onDisconnected() {},
+  onMessage() {},
+  digest: () => [0, 0, 0],
+  onDigestMismatch() {},
+  status: () => ({
+    url: '',
+    draining: false,
+    sessions: 0,
+    capacity: 0,
+    topics: 0,
+    deliveries: 0,
+    messagesIn: 0,
+    published: 0,
+  }),
+  onMeshView() {},
+};

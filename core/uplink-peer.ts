@@ -5,7 +5,7 @@ import type { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { checkPayload, decodeEdgeFrames, encodeFrame } from '../shared/codec.js';
-import { challengeNonce, edgeProofMatches } from '../shared/edge-proof.js';
+import { challengeNonce } from '../shared/edge-proof.js';
 import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
 import { beat, type Heartbeat } from '../shared/heartbeat.js';
 import { InterestDigest, type DigestValue } from '../shared/interest-digest.js';
@@ -22,6 +22,10 @@ import {
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
 import type { Engine } from './engine.js';
+import { streamReplay, type ReplayTarget } from './replay-stream.js';
+import { identityProblem, type KnownEdge, type UplinkRefusal } from './uplink-identity.js';
+
+export type { KnownEdge, UplinkRefusal } from './uplink-identity.js';
 import type { Router, RouteTarget } from './router.js';
 import type { CoreMetrics } from './metrics.js';
 
@@ -51,22 +55,8 @@ export interface UplinkPeerContext {
   maxReplayBytes: number;
 }
 
-/**
- * Messages read from the engine at a time while replaying (at most 2 MiB at the default message size): a replay holds
- * one chunk whatever its length, and only the replay whose turn it is has its chunk in the outbox.
- */
-const replayChunkMessages = 16;
 /** `history` replays one edge may have in progress; more are answered `unavailable` (its client resyncs). */
 const maxHistoryReplays = 1024;
-
-/** Why an uplink was refused, the label of `relaymesh_core_uplinks_refused_total`. */
-export type UplinkRefusal = 'no_challenge' | 'unknown_edge' | 'no_proof' | 'bad_proof' | 'id_in_use';
-
-/** An edge of the topology, as a core knows it: where its clients go and its region, never taken from the edge itself. */
-export interface KnownEdge {
-  url: string;
-  region: string;
-}
 
 /** Edge ids in refusal logs are cut to this: they come from whoever connected, not from the topology. */
 const loggedIdLength = 200;
@@ -86,6 +76,7 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   private subscriptionsAdded = 0;
   private readonly interestDigest = new InterestDigest();
   private readonly outbox: UplinkOutbox;
+  private readonly replayTarget: ReplayTarget;
   /** `history` requests being replayed; a `cancel` from the edge removes its id, and the replay stops. */
   private readonly historyReplays = new Set<number>();
   /** Settles once every `sub` received so far has read its position; `pub`s wait for it (holdPublishesUntil). */
@@ -111,6 +102,13 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
         context.metrics.uplinkBytesSent.inc({ edge: this.edgeId }, bytes);
       },
     });
+    this.replayTarget = {
+      engine: context.engine,
+      metrics: context.metrics,
+      maxReplayBytes: context.maxReplayBytes,
+      bulkRoom: () => this.outbox.bulkRoom(),
+      sendReplay: (id, offset, data) => this.sendFrame([frameType.replay, id, offset, data], 'bulk'),
+    };
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
     socket.on('pong', () => {
       this.alive = true;
@@ -229,11 +227,10 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
         `uplink protocol ${version} is not between ${oldestEdgeProtocolVersion} and ${protocolVersion}`,
       );
     if (!edgeId || !instance) return this.close(closeCodes.protocolViolation, 'empty edge id or instance');
-    const known = this.context.knownEdges;
-    const refusal = known && !known.has(edgeId) ? 'unknown_edge' : this.identityProblem(edgeId, instance, proof);
+    const refusal = identityProblem(this.context, { edgeId, instance, proof, nonce: this.nonce });
     if (refusal) return this.refuse(edgeId, refusal);
     this.edgeId = edgeId;
-    this.region = known?.get(edgeId)?.region ?? region;
+    this.region = this.context.knownEdges?.get(edgeId)?.region ?? region;
     this.instance = instance;
     const taken = this.context.admit(this, this.context.edgeSecrets !== undefined);
     if (taken) {
@@ -241,17 +238,6 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
       return this.refuse(edgeId, taken);
     }
     this.sendFrame([frameType.welcome, this.context.coreId]);
-  }
-
-  /** Why this hello does not prove the edge's identity, or undefined when it does (or the core checks none). */
-  private identityProblem(edgeId: string, instance: string, proof: string): UplinkRefusal | undefined {
-    const secrets = this.context.edgeSecrets;
-    if (!secrets) return undefined;
-    if (this.nonce === undefined) return 'no_challenge';
-    const secret = secrets.get(edgeId);
-    if (secret === undefined) return 'unknown_edge';
-    if (proof === '') return 'no_proof';
-    return edgeProofMatches(proof, secret, this.nonce, edgeId, instance) ? undefined : 'bad_proof';
   }
 
   /** The edge never becomes identified, so it takes no one's place in `uplinks`. Neither secret nor proof is logged. */
@@ -375,7 +361,7 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
    * other replays, while `wanted()` holds. False when any of them is gone, or they carry more than the replay bound
    * (the edge drops a replay that does not end recovered).
    */
-  private async replay(
+  private replay(
     id: number,
     topic: string,
     epoch: string,
@@ -383,24 +369,7 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     to: number,
     wanted: () => boolean,
   ): Promise<boolean> {
-    if (from > to) return (await this.context.engine.read(topic, epoch, from, to)) !== null;
-    let bytes = 0;
-    for (let next = from; next <= to; next += replayChunkMessages) {
-      await this.outbox.bulkRoom();
-      if (!wanted()) return false;
-      const messages = await this.context.engine.read(topic, epoch, next, Math.min(to, next + replayChunkMessages - 1));
-      if (!messages || !wanted()) return false;
-      for (const message of messages) {
-        bytes += message.data.length;
-        if (bytes > this.context.maxReplayBytes) {
-          this.context.metrics.replaysRefused.inc();
-          return false;
-        }
-        this.sendFrame([frameType.replay, id, message.offset, message.data], 'bulk');
-      }
-      this.context.metrics.replayed.inc(messages.length);
-    }
-    return true;
+    return streamReplay(this.replayTarget, { id, topic, epoch, from, to }, wanted);
   }
 
   private reported(report: EdgeReport): void {

@@ -5,11 +5,10 @@
 
 import test from 'ava';
 import { startCore } from '../core/start-core.js';
-import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
+import type { EdgeHandle } from '../edge/start-edge.js';
 import { publisher } from './helpers/http-publish.js';
 import { fastUplink, silentLogger, startMesh, type Mesh } from './helpers/mesh.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
-import { startTcpProxy } from './helpers/tcp-proxy.js';
 
 const messageBytes = 60_000;
 const messageCount = 100;
@@ -113,18 +112,12 @@ test('a client pays for the replays it gets in its message rate', async (t) => {
 });
 
 test('after a core restart the edge replays what the new core sequenced before it came back: reset, then every message', async (t) => {
-  const core = await startCore({ id: 'central', logger: silentLogger });
-  const proxy = await startTcpProxy({ target: core.address });
-  t.teardown(() => proxy.close());
-  const edge = await startEdge({
-    id: 'eu-1',
-    region: 'eu',
-    cores: [{ id: 'central', url: proxy.url }],
-    uplink: fastUplink,
-    logger: silentLogger,
+  const { core, edges, proxies } = await startMesh(t, {
+    proxied: true,
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { uplink: fastUplink },
   });
-  t.teardown(() => edge.close());
-  await edge.ready();
+  const [edge, proxy] = [edges[0]!, proxies[0]!];
   const client = await RawClient.connected(t, edge.url);
   await client.subscribe('restart.topic', 1);
   const publish = publisher(core);

@@ -4,13 +4,11 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { startCore } from '../core/start-core.js';
-import { startEdge } from '../edge/start-edge.js';
 import type { MeshSnapshot } from '../shared/mesh-status.js';
 import { frameType, protocolVersion } from '../shared/protocol.js';
-import { silentLogger } from './helpers/mesh.js';
+import { quietUplink, silentLogger, startMesh } from './helpers/mesh.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
 import { RawUplink } from './helpers/raw-uplink.js';
-import { startTcpProxy } from './helpers/tcp-proxy.js';
 
 const report = (): [string, boolean, number, number, number, number, number, number] => [
   'ws://127.0.0.1:1',
@@ -79,22 +77,14 @@ test('a core keeps at most uplink.maxQueueBytes for an edge that does not read, 
 
 /** A core, a throttled proxy on the uplink, and an edge behind it whose uplink holds `maxQueueBytes` at most. */
 async function throttledEdge(t: ExecutionContext, limits: Record<string, number> = {}) {
-  const core = await startCore({ id: 'central', logger: silentLogger });
-  t.teardown(() => core.close());
-  const proxy = await startTcpProxy({ target: core.address });
-  t.teardown(() => proxy.close());
-  const edge = await startEdge({
-    id: 'eu-1',
-    region: 'eu',
-    cores: [{ id: 'central', url: proxy.url }],
-    logger: silentLogger,
-    uplink: { heartbeatMs: 600_000, statusMs: 600_000, maxQueueBytes: 512 * 1024 },
-    limits,
+  const mesh = await startMesh(t, {
+    proxied: true,
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { uplink: { ...quietUplink, maxQueueBytes: 512 * 1024 }, limits },
   });
-  t.teardown(() => edge.close());
-  await edge.ready();
+  const proxy = mesh.proxies[0]!;
   proxy.throttle(20_000);
-  return { core, proxy, edge };
+  return { proxy, edge: mesh.edges[0]! };
 }
 
 test('an edge whose uplink is full refuses publishes with unavailable at once, instead of queueing them without end', async (t) => {

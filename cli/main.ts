@@ -1,4 +1,4 @@
-// The `relaymesh` command line (PROTOCOL.md §7): one yargs command per file in cli/commands/.
+// The `relaymesh` command line (docs/protocol.md §7): one yargs command per file in cli/commands/.
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';

@@ -1,4 +1,4 @@
-// The HTTP streaming transport (PROTOCOL.md §3), for where WebSocket does not get through; only `fetch`.
+// The HTTP streaming transport (docs/protocol.md §3), for where WebSocket does not get through; only `fetch`.
 // POST /v1/session carries `connect` and its 201 is the welcome; GET <stream> is an event stream of server ops;
 // POST <send> carries client ops, in order (one request at a time, batching what queued meanwhile).
 // A stream that breaks is resumed with Last-Event-ID (the same session: nothing to resubscribe); when it cannot be

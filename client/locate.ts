@@ -1,4 +1,4 @@
-// Finds edges for the SDK through GET /v1/locate (PROTOCOL.md §4) on any node of the mesh: the best healthy edge
+// Finds edges for the SDK through GET /v1/locate (docs/protocol.md §4) on any node of the mesh: the best healthy edge
 // for the client's region first, then the others in order, so the client can try the next when one fails.
 
 import { MeshError } from './mesh-error.js';

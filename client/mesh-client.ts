@@ -1,7 +1,7 @@
 // MeshClient: the relaymesh client SDK for browsers and Node — connect, subscribe, publish, and stay
 // connected: reconnect with backoff and jitter, follow redirects, resubscribe with `since`, and tell the app
 // about `reset`. Browser-safe: no Node built-ins; Node passes its WebSocket implementation (see client/node.ts).
-// WebSocket first; when it cannot open, HTTP streaming (PROTOCOL.md §3); what worked is tried first next time.
+// WebSocket first; when it cannot open, HTTP streaming (docs/protocol.md §3); what worked is tried first next time.
 
 import { backoffDelay } from '../shared/backoff.js';
 import { closeCodes } from '../shared/errors.js';
@@ -69,7 +69,7 @@ interface Events {
   transport: TransportKind;
 }
 
-// Close codes after which reconnecting unchanged cannot help (PROTOCOL.md §2).
+// Close codes after which reconnecting unchanged cannot help (docs/protocol.md §2).
 const finalCloseCodes: ReadonlySet<number> = new Set([
   closeCodes.protocolViolation,
   closeCodes.unauthorized,

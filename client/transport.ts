@@ -1,5 +1,5 @@
 // A client connection, whatever carries it: a WebSocket (ws-transport.ts) or HTTP streaming
-// (http-stream-transport.ts, PROTOCOL.md §3). MeshClient speaks ops to it and hears ops, opens and closes from it.
+// (http-stream-transport.ts, docs/protocol.md §3). MeshClient speaks ops to it and hears ops, opens and closes from it.
 
 import type { ClientOp, ServerOp } from '../shared/protocol.js';
 import { parseServerOp } from '../shared/server-op-parser.js';

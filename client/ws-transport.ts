@@ -1,4 +1,4 @@
-// The WebSocket transport (PROTOCOL.md §2): json subprotocol, one op per text frame.
+// The WebSocket transport (docs/protocol.md §2): json subprotocol, one op per text frame.
 
 import { subprotocols } from '../shared/protocol.js';
 import type { ClientOp } from '../shared/protocol.js';

@@ -1,4 +1,4 @@
-// The core's HTTP API: /healthz, /metrics, /v1/locate, POST /v1/publish (PROTOCOL.md §4), and /v1/mesh for `relaymesh status`.
+// The core's HTTP API: /healthz, /metrics, /v1/locate, POST /v1/publish (docs/protocol.md §4), and /v1/mesh for `relaymesh status`.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';

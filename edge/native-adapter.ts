@@ -1,4 +1,4 @@
-// The native protocol (PROTOCOL.md §2) as a protocol adapter: JSON or msgpack ops straight into the session, and the
+// The native protocol (docs/protocol.md §2) as a protocol adapter: JSON or msgpack ops straight into the session, and the
 // socket's own transport as the session transport, so the native fan-out path is exactly the WsTransport's.
 
 import { decodeClientMessage } from '../shared/codec.js';

@@ -1,5 +1,5 @@
 // The registry of client protocols on /v1/ws, by WebSocket subprotocol: the native formats and the standard
-// protocols of PROTOCOL.md §2b. A new protocol plugs in with one entry here and a folder of its own under edge/.
+// protocols of docs/protocol.md §2b. A new protocol plugs in with one entry here and a folder of its own under edge/.
 
 import { subprotocols } from '../shared/protocol.js';
 import { nativeAdapterFactory } from './native-adapter.js';

@@ -1,4 +1,4 @@
-// An HTTP-streaming client (PROTOCOL.md §3) as a session transport: every server→client op is one `text/event-stream`
+// An HTTP-streaming client (docs/protocol.md §3) as a session transport: every server→client op is one `text/event-stream`
 // event with a per-session id, written once per event-loop turn; recent events are kept so that a stream that
 // breaks can be resumed with `Last-Event-ID` without a loss.
 

@@ -1,4 +1,4 @@
-// The HTTP streaming emulation (PROTOCOL.md §3): POST /v1/session opens a session with a `connect`, GET …/stream
+// The HTTP streaming emulation (docs/protocol.md §3): POST /v1/session opens a session with a `connect`, GET …/stream
 // is its event stream (resumable with Last-Event-ID within a grace period), POST …/send carries ops upstream.
 // The sessions are the same ClientSession code as WebSocket clients: same ops, limits, permissions and errors.
 

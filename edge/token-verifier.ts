@@ -1,4 +1,4 @@
-// Checks client tokens (PROTOCOL.md §5) with jose: the configured algorithm and key only (never `none`), `exp`
+// Checks client tokens (docs/protocol.md §5) with jose: the configured algorithm and key only (never `none`), `exp`
 // required. Results are cached until the token expires, so a reconnect storm costs one verification per token.
 
 import { readFileSync } from 'node:fs';

@@ -20,7 +20,7 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && (errorCodes as readonly string[]).includes(value);
 }
 
-/** Close codes of the client protocol (PROTOCOL.md §2) and the uplink. */
+/** Close codes of the client protocol (docs/protocol.md §2) and the uplink. */
 export const closeCodes = {
   normal: 1000,
   goingAway: 1001,

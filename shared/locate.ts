@@ -1,4 +1,4 @@
-// GET /v1/locate (PROTOCOL.md §4): the best healthy edge for a client's region. Healthy edges only; the client's
+// GET /v1/locate (docs/protocol.md §4): the best healthy edge for a client's region. Healthy edges only; the client's
 // region first, then its neighbours in the order the topology declares, then the rest; within each group the least
 // loaded first, then the topology's order. Clients connect to the answer directly: no proxy stays in the path.
 

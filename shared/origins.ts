@@ -1,4 +1,4 @@
-// The origin allowlist of an edge (PROTOCOL.md §2, §3): browsers send `Origin`; a disallowed one gets 403 before
+// The origin allowlist of an edge (docs/protocol.md §2, §3): browsers send `Origin`; a disallowed one gets 403 before
 // any upgrade, and CORS answers follow the same list. Requests without `Origin` are not from a browser page.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';

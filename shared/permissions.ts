@@ -1,4 +1,4 @@
-// What a client may do, from its token's `topics` claims (PROTOCOL.md §5): subscribe to topics and patterns that
+// What a client may do, from its token's `topics` claims (docs/protocol.md §5): subscribe to topics and patterns that
 // lie inside a permitted pattern (a wildcard never widens access), publish to topics a pattern permits.
 
 import { matches, subscriptionProblem } from './topics.js';

@@ -1,4 +1,4 @@
-// Wire types: the client protocol (PROTOCOL.md §2), and the uplink's version and paths (its frames are in
+// Wire types: the client protocol (docs/protocol.md §2), and the uplink's version and paths (its frames are in
 // shared/uplink-frames.ts, re-exported here).
 
 import type { ErrorCode } from './errors.js';
@@ -110,6 +110,17 @@ export interface RedirectOp {
 }
 
 export type ServerOp = WelcomeOp | SubokOp | UnsubokOp | PubackOp | PongOp | MsgOp | ResetOp | ErrorOp | RedirectOp;
+export const serverOpNames: readonly ServerOp['op'][] = [
+  'welcome',
+  'subok',
+  'unsubok',
+  'puback',
+  'pong',
+  'msg',
+  'reset',
+  'error',
+  'redirect',
+];
 
 export type ClientFormat = 'json' | 'msgpack';
 export const subprotocols: Record<ClientFormat, string> = {

@@ -1,4 +1,4 @@
-// Publish keys for POST /v1/publish (PROTOCOL.md §4): `Authorization: Bearer <key>`, compared in constant time.
+// Publish keys for POST /v1/publish (docs/protocol.md §4): `Authorization: Bearer <key>`, compared in constant time.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';

@@ -1,4 +1,4 @@
-// `POST /v1/publish` (PROTOCOL.md §4), the same on cores and edges but for how messages are sequenced: the publish
+// `POST /v1/publish` (docs/protocol.md §4), the same on cores and edges but for how messages are sequenced: the publish
 // key, a body of one {topic, data} or an array of them, and the position(s) as the answer.
 
 import type { IncomingMessage } from 'node:http';

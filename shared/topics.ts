@@ -1,4 +1,4 @@
-// Topic and pattern syntax (PROTOCOL.md §1): validation and matching.
+// Topic and pattern syntax (docs/protocol.md §1): validation and matching.
 // Topics are dot-separated tokens; patterns add `*` (one token) and a trailing `>` (one or more tokens).
 
 export const maxTopicBytes = 255;

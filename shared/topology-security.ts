@@ -1,4 +1,4 @@
-// The security settings of a topology (PROTOCOL.md §6): client-token checking, publish keys, TLS per node, the
+// The security settings of a topology (docs/protocol.md §6): client-token checking, publish keys, TLS per node, the
 // CA an edge trusts, edge secrets and origin allowlists. Secrets themselves live in environment variables; the
 // file names the variables, and a variable that is not set is a problem of the file.
 

@@ -1,4 +1,4 @@
-// Loads and validates the topology file (PROTOCOL.md §6): the nodes of the mesh and the settings they share.
+// Loads and validates the topology file (docs/protocol.md §6): the nodes of the mesh and the settings they share.
 // A bad file is refused before anything listens, with every problem listed at once (DESIGN.md, Conventions).
 
 import { readFile } from 'node:fs/promises';
@@ -209,6 +209,8 @@ const edgeFields = [...coreFields, 'cores', 'ca', 'secretEnv', 'origins'];
 const idPattern = /^[A-Za-z0-9_.-]+$/;
 // setTimeout fires at once (with only a warning) when given more than this, so no duration may exceed it.
 export const maxTimerMs = 2_147_483_647;
+/** Addresses meaning every interface of the host a node runs on. */
+const wildcardHosts: ReadonlySet<string> = new Set(['0.0.0.0', '::']);
 
 /** `env` holds the secrets the file names (default: this process's environment). */
 export function validateTopology(value: unknown, file: string, env: Environment = process.env): Topology {
@@ -365,8 +367,9 @@ function checkUnique(c: Checker, nodes: readonly Entry[]): void {
     if (id !== undefined) claim(c, ids, id, child(path, 'id'), 'an id not used by another node', id);
     const listen = field(value, 'listen');
     const address = typeof listen === 'string' ? parseAddress(listen) : undefined;
-    // Port 0 asks the OS for a free port, so any number of nodes may share it.
-    if (address === undefined || address.port === 0) continue;
+    // Port 0 asks the OS for a free port, so any number of nodes may share it; and nodes on hosts of their own all
+    // listen on every interface (0.0.0.0:443), which only a node on the same host would clash with (at start).
+    if (address === undefined || address.port === 0 || wildcardHosts.has(address.host)) continue;
     claim(
       c,
       listens,

@@ -1,4 +1,4 @@
-// Client tokens at the edge (PROTOCOL.md §5): configured algorithm and key only, `exp` required, topic claims
+// Client tokens at the edge (docs/protocol.md §5): configured algorithm and key only, `exp` required, topic claims
 // enforced on every sub and pub, expiry ends the session unless renewed; and `relaymesh token` mints them.
 
 import { execFile } from 'node:child_process';

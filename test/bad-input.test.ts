@@ -1,4 +1,4 @@
-// End-to-end tests of bad client input (PROTOCOL.md §2) against a real mesh: what closes the connection (4400, 1009, 4408),
+// End-to-end tests of bad client input (docs/protocol.md §2) against a real mesh: what closes the connection (4400, 1009, 4408),
 // what is answered with `error` while the connection stays open, and that one bad client never disturbs a bystander on the same edge.
 
 import test, { type ExecutionContext } from 'ava';

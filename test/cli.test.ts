@@ -1,4 +1,4 @@
-// End-to-end tests of the `relaymesh` command line (PROTOCOL.md §6, §7), run as real child processes:
+// End-to-end tests of the `relaymesh` command line (docs/protocol.md §6, §7), run as real child processes:
 // `check` on good, broken and missing files, `up` on a temporary topology with `sub` and `pub` against it, and `--help`.
 
 import test, { type ExecutionContext } from 'ava';

@@ -1,4 +1,4 @@
-// The client SDK's HTTP-streaming transport (PROTOCOL.md §3) and its WebSocket-first fallback, against a real mesh:
+// The client SDK's HTTP-streaming transport (docs/protocol.md §3) and its WebSocket-first fallback, against a real mesh:
 // http-stream alone, falling back when WebSocket cannot open, and resuming a broken stream without loss.
 
 import test from 'ava';

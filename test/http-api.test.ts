@@ -1,4 +1,4 @@
-// End-to-end tests of the HTTP API (PROTOCOL.md §4) on a real core and real edges: POST /v1/publish (single, batch,
+// End-to-end tests of the HTTP API (docs/protocol.md §4) on a real core and real edges: POST /v1/publish (single, batch,
 // bad bodies, limits), /healthz (ready and not ready), /metrics, and HTTP publishes reaching WebSocket subscribers.
 
 import { once } from 'node:events';

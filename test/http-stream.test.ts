@@ -1,4 +1,4 @@
-// HTTP streaming emulation (PROTOCOL.md §3): the same protocol scenario gives the same ops over WebSocket and over
+// HTTP streaming emulation (docs/protocol.md §3): the same protocol scenario gives the same ops over WebSocket and over
 // an event stream; a broken stream resumed with Last-Event-ID loses nothing; sessions end cleanly.
 
 import { once } from 'node:events';

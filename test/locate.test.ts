@@ -1,4 +1,4 @@
-// GET /v1/locate (PROTOCOL.md §4) on cores and edges: same region first, only healthy edges (uplink up, not draining),
+// GET /v1/locate (docs/protocol.md §4) on cores and edges: same region first, only healthy edges (uplink up, not draining),
 // neighbour regions as the topology declares them, least loaded first; and the SDK connecting through locate.
 
 import test from 'ava';

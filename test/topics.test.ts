@@ -1,4 +1,4 @@
-// Unit and property tests of topic and pattern syntax and matching (shared/topics.ts, PROTOCOL.md §1).
+// Unit and property tests of topic and pattern syntax and matching (shared/topics.ts, docs/protocol.md §1).
 
 import test from 'ava';
 import fc from 'fast-check';

@@ -1,7 +1,7 @@
-// Unit tests of the topology loader: defaults, the PROTOCOL.md §6 sample, and bad files refused with every problem listed.
+// Unit tests of the topology loader: defaults, the docs/protocol.md §6 sample, and bad files refused with every problem listed.
 
 import test from 'ava';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -99,7 +99,7 @@ test('given settings override the defaults one field at a time', (t) => {
   t.deepEqual(topology.limits, { ...defaultLimits, heartbeatMs: 1000 });
 });
 
-test('the sample of PROTOCOL.md §6 loads from disk, as the repository topology.json', async (t) => {
+test('the sample of docs/protocol.md §6 loads from disk, as the repository topology.json', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'topology.json');
   await writeFile(file, JSON.stringify(sample, null, 2));
@@ -201,6 +201,33 @@ test('addresses, shared ports, settings and engine are checked', (t) => {
     ],
   );
   t.is(problems.find((problem) => problem.path === '$.engine.type')?.expected, '"memory" or "redis"');
+  // Nodes on hosts of their own all listen on every interface: the same wildcard address is no clash.
+  const spread = {
+    cores: [node('a', '0.0.0.0:443')],
+    edges: ['0.0.0.0:443', '[::]:443', '[::]:443'].map((listen, i) => ({ ...node(`e${i}`, listen), cores: ['a'] })),
+  };
+  t.notThrows(() => validateTopology(spread, ''));
+});
+
+test('the three-region example of docs/operations.md is a valid topology', async (t) => {
+  const env = Object.fromEntries(
+    [
+      'RELAYMESH_TOKEN_SECRET',
+      'RELAYMESH_PUBLISH_KEYS',
+      'RELAYMESH_REDIS_PASSWORD',
+      'RELAYMESH_EDGE_EU_1_SECRET',
+      'RELAYMESH_EDGE_EU_2_SECRET',
+      'RELAYMESH_EDGE_US_1_SECRET',
+      'RELAYMESH_EDGE_AP_1_SECRET',
+    ].map((name) => [name, 'x']),
+  );
+  const file = new URL('../docs/three-regions.topology.json', import.meta.url);
+  const topology = validateTopology(JSON.parse(await readFile(file, 'utf8')), fileURLToPath(file), env);
+  t.deepEqual(
+    topology.edges.map((edge) => edge.region),
+    ['eu', 'eu', 'us', 'ap'],
+  );
+  t.is(topology.engine.type, 'redis');
 });
 
 test('the redis engine: url, key prefix and password variable are checked, every problem listed', (t) => {

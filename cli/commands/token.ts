@@ -1,4 +1,4 @@
-// `relaymesh token`: mints a client token (PROTOCOL.md §5) for tests and operators, with the topology's algorithm:
+// `relaymesh token`: mints a client token (docs/protocol.md §5) for tests and operators, with the topology's algorithm:
 // HS256 signs with the secret in the topology's variable, EdDSA and RS256 with a private key file.
 
 import { readFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// MQTT 3.1.1 and 5 over /v1/ws (subprotocol `mqtt`, PROTOCOL.md §2b) as a protocol adapter: packets become client
+// MQTT 3.1.1 and 5 over /v1/ws (subprotocol `mqtt`, docs/protocol.md §2b) as a protocol adapter: packets become client
 // ops for the shared session; its replies and fan-out messages become CONNACK, SUBACK, PUBACK and PUBLISH packets.
 
 import type {

@@ -1,4 +1,4 @@
-// STOMP 1.0–1.2 over /v1/ws (PROTOCOL.md §2b) as a protocol adapter: frames become client ops for the shared
+// STOMP 1.0–1.2 over /v1/ws (docs/protocol.md §2b) as a protocol adapter: frames become client ops for the shared
 // session, and the session's replies and fan-out messages become CONNECTED, RECEIPT, MESSAGE and ERROR frames.
 
 import { RelayError, closeCodeForError, closeCodes, type ErrorCode } from '../../shared/errors.js';

@@ -1,4 +1,4 @@
-// A bare HTTP-streaming client for tests (PROTOCOL.md §3): opens a session, reads its event stream with fetch,
+// A bare HTTP-streaming client for tests (docs/protocol.md §3): opens a session, reads its event stream with fetch,
 // sends ops, and can break the stream and resume it with Last-Event-ID.
 
 import type { ExecutionContext } from 'ava';

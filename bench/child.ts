@@ -11,10 +11,16 @@ export interface BenchChild {
 }
 
 export function forkBench(script: string, args: string[], execArgv: string[] = []): BenchChild {
-  const child = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
-    execArgv: ['--import', 'tsx', ...execArgv],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  // Scripts are named by their source (`./x.ts`); compiled into dist/, this module and they are `.js`.
+  const compiled = import.meta.url.endsWith('.js');
+  const child = fork(
+    fileURLToPath(new URL(compiled ? script.replace(/\.ts$/, '.js') : script, import.meta.url)),
+    args,
+    {
+      execArgv: ['--import', 'tsx', ...execArgv],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
   const next = <T>(key: string, timeoutMs = 120_000): Promise<T> =>
     new Promise((resolve, reject) => {
       const done = (): void => {

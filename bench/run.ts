@@ -13,8 +13,9 @@ import { runLatency } from './scenarios/latency.js';
 import { runWan } from './scenarios/wan.js';
 import { candidateKinds } from './wires.js';
 
-export type ScenarioName = 'idle' | 'fanout' | 'latency' | 'wan' | 'churn' | 'engine';
-export const scenarioNames: readonly ScenarioName[] = ['idle', 'fanout', 'latency', 'wan', 'churn', 'engine'];
+import { scenarioNames, type ScenarioName } from '../cli/bench-scenarios.js';
+
+export { scenarioNames, type ScenarioName } from '../cli/bench-scenarios.js';
 
 export interface BenchOptions {
   scenarios: readonly ScenarioName[];

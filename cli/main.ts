@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // The `relaymesh` command line (docs/protocol.md §7): one yargs command per file in cli/commands/.
 
 import yargs from 'yargs';

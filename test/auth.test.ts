@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
 import { SignJWT, UnsecuredJWT, exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
+import { cli } from './helpers/cli.js';
 import { startMesh } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
 
@@ -142,7 +143,7 @@ test('EdDSA tokens are checked with the public key file; `relaymesh token` mints
   );
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['cli/relaymesh.js', 'token', '--topology', topology, '--sub', 'cli-user', '--subscribe', 'cli.>'],
+    [cli, 'token', '--topology', topology, '--sub', 'cli-user', '--subscribe', 'cli.>'],
     { env: process.env },
   );
   const hsMesh = await startMesh(t, { edges: [{ id: 'eu-2', region: 'eu' }], edge: { tokens: hs256 } });

@@ -3,11 +3,29 @@
 // `relaymesh bench attack`: what outside attacks on a mesh with default limits cost a bystander (bench/attack.ts).
 
 import type { CommandModule } from 'yargs';
-import { runAttack } from '../../bench/attack.js';
-import { attackFailures, formatAttackTable, formatAttackVerdict } from '../../bench/attack-report.js';
-import { chaosClean, formatChaosTable, runChaos, type ChaosMode, type ChaosReport } from '../../bench/chaos.js';
-import { runBench, scenarioNames, type ScenarioName } from '../../bench/run.js';
+import type { ChaosMode, ChaosReport } from '../../bench/chaos.js';
+import { scenarioNames, type ScenarioName } from '../bench-scenarios.js';
 import { fail } from '../exit.js';
+
+/**
+ * The suite is loaded only when asked for: it needs the repository's dev dependencies (Socket.IO, an HDR histogram),
+ * which an installed package does not have.
+ */
+async function loadSuite() {
+  try {
+    const [attack, report, chaos, run] = await Promise.all([
+      import('../../bench/attack.js'),
+      import('../../bench/attack-report.js'),
+      import('../../bench/chaos.js'),
+      import('../../bench/run.js'),
+    ]);
+    return { ...attack, ...report, ...chaos, ...run };
+  } catch (error) {
+    return fail(
+      `relaymesh bench: the benchmark suite runs from a clone of the repository, with its dev dependencies (npm install there, then npm run bench): ${(error as Error).message}`,
+    );
+  }
+}
 
 interface BenchArgs {
   scenarios: string[];
@@ -47,6 +65,16 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('rate', { type: 'number', default: 200, describe: 'chaos: publishes per second' })
       .option('seconds', { type: 'number', default: 10, describe: 'attack: length of each phase' }) as never,
   handler: async (args) => {
+    const {
+      runAttack,
+      attackFailures,
+      formatAttackTable,
+      formatAttackVerdict,
+      runChaos,
+      chaosClean,
+      formatChaosTable,
+      runBench,
+    } = await loadSuite();
     if (args.scenarios.includes('attack')) {
       // Like chaos, a pass/fail run of its own.
       if (args.scenarios.length > 1)

@@ -1,4 +1,4 @@
-// Runs the real `relaymesh` command line as a child process from the repository root, for the CLI tests: one command
+// Runs the real, compiled `relaymesh` command line as a child process from the repository root, for the CLI tests: one command
 // to its end, or a long-running one (`up`, `core`, `edge`) on a topology written with free ports.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -11,8 +11,9 @@ import type { ExecutionContext } from 'ava';
 import { within } from './within.js';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
-const cli = join(root, 'cli', 'relaymesh.js');
-/** Generous: each command starts tsx and compiles on a loaded machine. */
+/** The command as installed users run it: compiled (`npm test` builds first), no TypeScript loader. */
+export const cli = join(root, 'dist', 'cli', 'main.js');
+/** Generous: a loaded machine. */
 export const DEADLINE_MS = 60_000;
 
 export interface Exit {
@@ -31,8 +32,18 @@ export interface Cli {
 
 /** Runs `relaymesh …args` from the repository root (with `env` added to this process's); killed in teardown if still running. */
 export function startCli(t: ExecutionContext, args: readonly string[], env: Record<string, string> = {}): Cli {
-  const child = spawn(process.execPath, [cli, ...args], {
-    cwd: root,
+  return startNode(t, [cli, ...args], { env });
+}
+
+/** Runs `node …args` (in `cwd`, default the repository root); killed in teardown if still running. */
+export function startNode(
+  t: ExecutionContext,
+  args: readonly string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Cli {
+  const env = options.env ?? {};
+  const child = spawn(process.execPath, args, {
+    cwd: options.cwd ?? root,
     env: { ...process.env, FORCE_COLOR: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -50,7 +61,7 @@ export function startCli(t: ExecutionContext, args: readonly string[], env: Reco
       await exited.catch(() => undefined);
     }
   });
-  const describe = (): string => `relaymesh ${args.join(' ')}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`;
+  const describe = (): string => `node ${args.join(' ')}\n--- stdout\n${stdout}\n--- stderr\n${stderr}`;
   const waitFor = (done: () => boolean, what: string): Promise<void> =>
     new Promise((resolve, reject) => {
       const finish = (error?: Error): void => {

@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import type { CoreOptions, KnownEdge } from '../core/start-core.js';
 import { RedisEngine } from '../core/redis-engine.js';
 import type { EdgeOptions } from '../edge/start-edge.js';
+import type { ProxyRoute, ProxySettings } from '../edge/proxy.js';
+import { getProxyForUrl } from 'proxy-from-env';
 import type { EdgeConfig, Environment, Topology } from '../shared/topology.js';
 
 /** `env` holds the secrets the topology names (default: this process's environment). */
@@ -67,6 +69,33 @@ export function edgeOptionsOf(
     publishKeys: publishKeysOf(topology, env),
     origins: edge.origins,
     secret: secretOf(edge, env),
+    proxy: proxyRouteOf(edge, env),
+  };
+}
+
+/**
+ * How an edge reaches its cores and peers: through its `proxy` when the topology names one (with the credentials
+ * `proxyAuthEnv` holds), else as command-line tools do, through HTTPS_PROXY (wss:// and https:// targets) or
+ * HTTP_PROXY (ws://, http://) unless NO_PROXY names the target; these are read from the process's environment.
+ */
+function proxyRouteOf(edge: EdgeConfig, env: Environment): ProxyRoute | undefined {
+  if (edge.proxy) {
+    const settings: ProxySettings = {
+      url: edge.proxy,
+      ...(edge.proxyAuthEnv ? { credentials: env[edge.proxyAuthEnv] } : {}),
+    };
+    return () => settings;
+  }
+  return (target) => {
+    const fromEnv = getProxyForUrl(target.replace(/^ws/, 'http'));
+    if (!fromEnv) return undefined;
+    const url = new URL(fromEnv);
+    const credentials = url.username
+      ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
+      : undefined;
+    url.username = '';
+    url.password = '';
+    return { url: url.origin, ...(credentials ? { credentials } : {}) };
   };
 }
 

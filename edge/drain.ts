@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { closeCodes } from '../shared/errors.js';
 import { clientPath, type RedirectOp } from '../shared/protocol.js';
+import type { ProxyRoute } from './proxy.js';
 import { findRedirectTarget, type PeerEdge } from './redirect-target.js';
 
 /** How long clients get to take their close frame before they are dropped. */
@@ -24,6 +25,8 @@ export interface DrainOptions {
   peerTimeoutMs: number;
   /** The CA the peers' https health checks are verified with. */
   ca: Buffer | undefined;
+  /** The forward proxy the health checks go through, if any. */
+  proxy: ProxyRoute | undefined;
   /** How long redirected clients get before they are closed. */
   graceMs: number;
   clients: Drainable & { closeAll(code: number, reason: string, graceMs: number): Promise<void> };
@@ -62,6 +65,7 @@ export class Drain {
       this.options.peerTimeoutMs,
       logger,
       this.options.ca,
+      this.options.proxy,
     );
     if (target) {
       logger.info({ target: target.id, clients: clients.sessionCount + streams.sessionCount }, 'redirecting clients');

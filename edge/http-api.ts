@@ -89,7 +89,15 @@ async function publishOverUplink(
 }
 
 function health(res: ServerResponse, { id, uplink, draining }: EdgeHttpContext): void {
-  const body = { role: 'edge', id, uplink: { state: uplink.state, core: uplink.coreId || null } };
+  const body = {
+    role: 'edge',
+    id,
+    uplink: {
+      state: uplink.state,
+      core: uplink.coreId || null,
+      ...(uplink.problem ? { problem: uplink.problem } : {}),
+    },
+  };
   if (draining()) sendJson(res, 503, { status: 'unavailable', reason: 'draining', ...body });
   else if (!uplink.connected) sendJson(res, 503, { status: 'unavailable', reason: 'no uplink to a core', ...body });
   else sendJson(res, 200, { status: 'ok', ...body });

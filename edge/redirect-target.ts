@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { rankEdges } from '../shared/edge-ranking.js';
 import { answersOk } from './health-check.js';
+import type { ProxyRoute } from './proxy.js';
 import { httpBaseOf } from '../shared/protocol.js';
 
 export interface PeerEdge {
@@ -19,9 +20,10 @@ export async function findRedirectTarget(
   timeoutMs: number,
   logger: Logger,
   ca?: Buffer,
+  proxy?: ProxyRoute,
 ): Promise<PeerEdge | undefined> {
   for (const peer of rankEdges(peers, region)) {
-    if (await answersOk(`${httpBaseOf(peer.url)}/healthz`, ca, timeoutMs)) return peer;
+    if (await answersOk(`${httpBaseOf(peer.url)}/healthz`, ca, timeoutMs, proxy)) return peer;
     logger.debug({ peer: peer.id }, 'peer edge not ready for redirects');
   }
   return undefined;

@@ -26,6 +26,7 @@ import { InterestTable } from './interest-table.js';
 import { createEdgeMetrics } from './metrics.js';
 import type { PeerEdge } from './redirect-target.js';
 import { Drain } from './drain.js';
+import type { ProxyRoute } from './proxy.js';
 import { createTokenVerifier, openAccess } from './token-verifier.js';
 import { guardUpgrade } from '../shared/http.js';
 import { OriginPolicy } from '../shared/origins.js';
@@ -64,6 +65,8 @@ export interface EdgeOptions {
   locate?: LocateConfig;
   /** The secret this edge proves to its cores when they check edge identity. Default: none (the hello carries no proof). */
   secret?: string;
+  /** Which forward proxy (HTTP CONNECT) reaches a core or peer, if any. Default: none, the edge connects directly. */
+  proxy?: ProxyRoute;
   logger?: Logger;
 }
 
@@ -109,6 +112,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     maxHeldPublishes: limits.maxHeldPublishes,
     ca,
     secret: options.secret,
+    proxy: options.proxy,
     logger,
     onTraffic: (direction, bytes, frames) => {
       metrics.uplinkBytes.inc({ direction }, bytes);
@@ -160,6 +164,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     region: options.region,
     peerTimeoutMs: uplinkConfig.heartbeatMs,
     ca,
+    proxy: options.proxy,
     graceMs: limits.drainGraceMs,
     clients,
     streams,

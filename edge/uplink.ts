@@ -26,6 +26,7 @@ import {
 import type { UplinkConfig } from '../shared/topology.js';
 import { answersOk } from './health-check.js';
 import { HeldPublishes } from './held-publishes.js';
+import { proxyAgent, proxyProblem, type ProxyRoute } from './proxy.js';
 import { silentListener, type UplinkListener } from './uplink-listener.js';
 import { UplinkLost, UplinkRequests, type Replay } from './uplink-requests.js';
 
@@ -59,6 +60,8 @@ export interface UplinkOptions extends UplinkConfig {
   secret?: string;
   /** The CA (PEM) trusted for wss:// cores. Default: Node's built-in CAs. */
   ca?: Buffer;
+  /** Which forward proxy reaches a core, if any. Default: none, the edge connects directly. */
+  proxy?: ProxyRoute;
 }
 
 type UplinkState = 'connecting' | 'connected' | 'closed';
@@ -66,6 +69,8 @@ type UplinkState = 'connecting' | 'connected' | 'closed';
 export class Uplink {
   state: UplinkState = 'connecting';
   coreId = '';
+  /** Why the last attempt to reach a core failed, for /healthz; undefined while connected. */
+  problem: string | undefined;
   /** Publishes the core acknowledged, and connections made after the first one: counters for metrics. */
   published = 0;
   reconnects = 0;
@@ -239,12 +244,14 @@ export class Uplink {
     if (this.state === 'closed') return;
     const core = this.options.cores[this.coreIndex]!;
     const url = core.url.replace(/\/+$/, '') + uplinkPath;
+    const proxy = this.options.proxy?.(url);
     // Hostname checking and rejectUnauthorized stay at Node's defaults: `ca` only replaces whom the edge trusts.
     const socket = new WebSocket(url, {
       perMessageDeflate: false,
       maxPayload: 256 * 1024 * 1024,
       handshakeTimeout: this.options.heartbeatMs * 2,
       ca: this.options.ca,
+      ...(proxy ? { agent: proxyAgent(proxy) } : {}),
     });
     socket.binaryType = 'nodebuffer';
     this.socket = socket;
@@ -278,7 +285,13 @@ export class Uplink {
     socket.on('pong', () => {
       this.heartbeat.alive = true;
     });
-    socket.on('error', (error) => this.options.logger.warn({ core: core.id, err: error.message }, 'uplink error'));
+    socket.on('error', (error) => {
+      this.problem = proxy ? proxyProblem(proxy, error) : error.message;
+      this.options.logger.warn(
+        { core: core.id, ...(proxy ? { proxy: proxy.url } : {}), err: this.problem },
+        'uplink error',
+      );
+    });
     socket.on('close', (code, reason) => this.lost(socket, core.id, code, reason.toString()));
   }
 
@@ -367,6 +380,7 @@ export class Uplink {
     this.everConnected = true;
     this.state = 'connected';
     this.coreId = coreId;
+    this.problem = undefined;
     this.attempt = 0;
     this.options.logger.info({ core: coreId }, 'uplink connected');
     this.startTimers();
@@ -407,7 +421,7 @@ export class Uplink {
     const primary = this.options.cores[0]!;
     const health = `${httpBaseOf(primary.url)}/healthz`;
     if (
-      !(await answersOk(health, this.options.ca, this.options.heartbeatMs)) ||
+      !(await answersOk(health, this.options.ca, this.options.heartbeatMs, this.options.proxy)) ||
       !this.connected ||
       this.coreIndex === 0
     )
@@ -429,6 +443,8 @@ export class Uplink {
       this.options.logger.warn({ core: coreId, code, reason }, 'uplink lost');
       this.listener.onDisconnected();
     }
+    if (code === closeCodes.unauthorized) this.problem = "the core refused this edge's identity";
+    if (code === closeCodes.edgeIdInUse) this.problem = "the core holds another uplink under this edge's id";
     // Not fatal: the secret may be rotated on the core or here, so the edge keeps trying with backoff.
     if (code === closeCodes.unauthorized)
       this.options.logger.error({ core: coreId, code, reason }, "the core refused this edge's identity");

@@ -128,6 +128,53 @@ export function checkSecretEnv(
   return field(edge, 'secretEnv') === undefined ? undefined : envName(c, edge, path, 'secretEnv', env);
 }
 
+/**
+ * An edge's forward proxy: an http:// (or https://) URL of host and port only; its credentials, if it wants any, in the
+ * environment variable `proxyAuthEnv` names (`user:password`), never in the file.
+ */
+export function checkProxy(
+  c: Checker,
+  edge: Record<string, unknown>,
+  path: string,
+  env: Environment,
+): { proxy?: string; proxyAuthEnv?: string } {
+  const value = field(edge, 'proxy');
+  const result: { proxy?: string; proxyAuthEnv?: string } = {};
+  if (field(edge, 'proxyAuthEnv') !== undefined) {
+    if (value === undefined)
+      c.fail(child(path, 'proxyAuthEnv'), 'no proxyAuthEnv without a proxy', field(edge, 'proxyAuthEnv'));
+    const name = envName(c, edge, path, 'proxyAuthEnv', env);
+    if (name) result.proxyAuthEnv = name;
+  }
+  if (value === undefined) return result;
+  const proxy = text(
+    c,
+    edge,
+    path,
+    'proxy',
+    'an http:// URL of a proxy, "http://host:port", without credentials (they go in proxyAuthEnv)',
+    isProxyUrl,
+  );
+  if (proxy) result.proxy = proxy;
+  return result;
+}
+
+function isProxyUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (
+      /^https?:$/.test(url.protocol) &&
+      url.host !== '' &&
+      !url.username &&
+      !url.password &&
+      /^\/?$/.test(url.pathname) &&
+      !url.search
+    );
+  } catch {
+    return false;
+  }
+}
+
 /** Origins as browsers send them: scheme://host[:port], no path. */
 export function checkOrigins(c: Checker, edge: Record<string, unknown>, path: string): string[] | undefined {
   const value = field(edge, 'origins');

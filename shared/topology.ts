@@ -21,6 +21,7 @@ import {
   checkAuth,
   checkCa,
   checkOrigins,
+  checkProxy,
   checkSecretEnv,
   checkSecretsEverywhere,
   checkTls,
@@ -51,6 +52,10 @@ export interface EdgeConfig extends CoreConfig {
   ca?: string;
   /** The environment variable holding the secret this edge proves to its cores. */
   secretEnv?: string;
+  /** The forward proxy (http[s]://host:port) the edge reaches its cores and peers through (HTTP CONNECT). */
+  proxy?: string;
+  /** The environment variable holding the proxy's Basic credentials, `user:password`. */
+  proxyAuthEnv?: string;
   /** Allowed `Origin` values of browser clients (and CORS); absent: every origin. */
   origins?: readonly string[];
 }
@@ -205,7 +210,7 @@ export const defaultUplink: UplinkConfig = Object.freeze({
 
 const topLevelFields = ['cores', 'edges', 'history', 'limits', 'uplink', 'engine', 'auth', 'regions', 'locate'];
 const coreFields = ['id', 'listen', 'url', 'region', 'tls'];
-const edgeFields = [...coreFields, 'cores', 'ca', 'secretEnv', 'origins'];
+const edgeFields = [...coreFields, 'cores', 'ca', 'secretEnv', 'origins', 'proxy', 'proxyAuthEnv'];
 const idPattern = /^[A-Za-z0-9_.-]+$/;
 // setTimeout fires at once (with only a warning) when given more than this, so no duration may exceed it.
 export const maxTimerMs = 2_147_483_647;
@@ -317,6 +322,7 @@ function checkEdge(
   const ca = checkCa(c, edge, entry.path, dir);
   const secretEnv = checkSecretEnv(c, edge, entry.path, env);
   const origins = checkOrigins(c, edge, entry.path);
+  const proxy = checkProxy(c, edge, entry.path, env);
   if (!node || !cores) return undefined;
   return {
     ...node,
@@ -324,6 +330,7 @@ function checkEdge(
     ...(ca ? { ca } : {}),
     ...(secretEnv ? { secretEnv } : {}),
     ...(origins ? { origins } : {}),
+    ...proxy,
   };
 }
 

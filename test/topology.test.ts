@@ -155,7 +155,8 @@ test('a broken file reports every problem at once, with its JSON path', (t) => {
   t.like(byPath.get('$.edges[0].region'), { expected: 'a non-empty string', found: 'nothing' });
   t.like(byPath.get('$.cores[0].url'), { expected: 'a ws:// or wss:// URL', found: '"http://127.0.0.1:7400"' });
   t.like(byPath.get('$.edges[1].orgins'), {
-    expected: 'one of the known fields (id, listen, url, region, tls, cores, ca, secretEnv, origins, proxy, proxyAuthEnv)',
+    expected:
+      'one of the known fields (id, listen, url, region, tls, cores, ca, secretEnv, origins, proxy, proxyAuthEnv)',
     found: '"orgins"',
   });
   t.like(byPath.get('$.limits.maxMessageBytes'), { expected: 'a positive integer', found: '1.5' });

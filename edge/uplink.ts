@@ -183,6 +183,11 @@ export class Uplink {
     signal?.throwIfAborted();
     return new Promise((resolve, reject) => {
       const id = this.requests.newId();
+      const abort = (): void => {
+        if (!this.requests.forget(id)) return;
+        if (this.connected) this.send([frameType.cancel, id]);
+        reject(new RelayError('not_subscribed', 'replay no longer wanted'));
+      };
       this.requests.wait(
         id,
         (frame, replay) => {
@@ -196,11 +201,6 @@ export class Uplink {
           reject(error);
         },
       );
-      const abort = (): void => {
-        if (!this.requests.forget(id)) return;
-        if (this.connected) this.send([frameType.cancel, id]);
-        reject(new RelayError('not_subscribed', 'replay no longer wanted'));
-      };
       signal?.addEventListener('abort', abort, { once: true });
       this.send([frameType.history, id, topic, epoch, from, to]);
     });

@@ -98,6 +98,8 @@ export function checkPayload(bytes: Uint8Array): void {
     throw new RelayError('bad_request', 'payload is not one MessagePack value');
 }
 
+const textDecoder = new TextDecoder();
+
 // ── Client protocol ──────────────────────────────────────────────────────────
 
 /** Decodes one client WebSocket message in the session's format and checks its shape. */
@@ -150,7 +152,6 @@ export function encodeServerOp(op: ServerOp, format: ClientFormat): Buffer {
   return format === 'json' ? jsonText(op) : packr.pack(op);
 }
 
-const textDecoder = new TextDecoder();
 const msgpackMsgHead = packr.pack('op');
 const msgpackMsgName = packr.pack('msg');
 const msgpackKeys = {

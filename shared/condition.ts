@@ -13,27 +13,30 @@ export class Condition<S> {
   }
 
   /**
-   * Resolves with the first state for which `holds` is true; rejects with `failed()` when `holds` throws it (the state
-   * can never come), or with `timedOut()` after `timeoutMs`.
+   * Resolves with the first state for which `holds` is true; rejects with what `holds` throws (the state can never
+   * come), or with `timedOut()` after `timeoutMs`.
    */
   until(holds: (state: S) => boolean, timeoutMs: number, timedOut: () => Error): Promise<S> {
     return new Promise((resolve, reject) => {
-      const finish = (settle: () => void): void => {
-        this.waiters.delete(check);
-        clearTimeout(timer);
-        settle();
-      };
+      let timer: NodeJS.Timeout | undefined;
       const check = (): void => {
         let state: S;
         try {
           state = this.read();
           if (!holds(state)) return;
         } catch (error) {
-          return finish(() => reject(error));
+          this.waiters.delete(check);
+          clearTimeout(timer);
+          return reject(error);
         }
-        finish(() => resolve(state));
+        this.waiters.delete(check);
+        clearTimeout(timer);
+        resolve(state);
       };
-      const timer = setTimeout(() => finish(() => reject(timedOut())), timeoutMs);
+      timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(timedOut());
+      }, timeoutMs);
       this.waiters.add(check);
       check();
     });

@@ -24,6 +24,8 @@ export function escapesHeaders(command: string, version: StompVersion): boolean 
   return version !== '1.0' && command !== 'CONNECT' && command !== 'CONNECTED';
 }
 
+const escapes: Record<string, string> = { '\\': '\\\\', '\n': '\\n', ':': '\\c', '\r': '\\r' };
+
 /**
  * A header name or value as it goes on the wire. 1.1 escapes `\`, LF and `:`, 1.2 also CR; 1.0 has no escapes, so
  * line breaks (only ever in our own error texts) become spaces there rather than break the frame.
@@ -32,8 +34,6 @@ export function escapeHeader(text: string, command: string, version: StompVersio
   if (!escapesHeaders(command, version)) return text.replace(/[\r\n]/g, ' ');
   return text.replace(version === '1.2' ? /[\\\n:\r]/g : /[\\\n:]/g, (char) => escapes[char]!).replace(/\r/g, ' ');
 }
-
-const escapes: Record<string, string> = { '\\': '\\\\', '\n': '\\n', ':': '\\c', '\r': '\\r' };
 
 /** The command line and headers up to and including the blank line, as bytes. */
 export function frameHead(command: string, headers: StompHeaders, version: StompVersion): Buffer {

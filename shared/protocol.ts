@@ -3,8 +3,13 @@
 
 import type { ErrorCode } from './errors.js';
 
-/** The uplink protocol this code speaks: 2 added the mesh view (`edgeStatus`, `meshView`), 3 the `cancel` of a replay. */
-export const protocolVersion = 3;
+/**
+ * The uplink protocol this code speaks: 2 added the mesh view (`edgeStatus`, `meshView`), 3 the `cancel` of a replay,
+ * 4 tunnel streams. A core opens no stream to an edge older than 4 (shared/stream-mux.ts).
+ */
+export const protocolVersion = 4;
+/** The first version whose edges carry tunnel streams. */
+export const streamsProtocolVersion = 4;
 /**
  * The oldest edge a core accepts: a version-1 edge sends no status and, as it never reports, is sent no mesh view,
  * so cores can be upgraded before their edges.

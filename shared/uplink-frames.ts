@@ -31,7 +31,20 @@ export const frameType = {
   edgeStatus: 16,
   meshView: 17,
   cancel: 18,
+  streamOpen: 19,
+  streamData: 20,
+  streamWindow: 21,
+  streamEnd: 22,
+  streamReset: 23,
 } as const;
+
+/**
+ * Why a tunnel stream was reset: its service refused or did not answer (`refused`), the path through the mesh went
+ * (`lost`), an end point aborted it (`aborted`), a limit refused it (`limit`), a draining node refused it
+ * (`draining`), or its reader fell so far behind that the uplink's tunnel buffer was full (`slow`).
+ */
+export const streamResetReasons = ['refused', 'lost', 'aborted', 'limit', 'draining', 'slow'] as const;
+export type StreamResetReason = (typeof streamResetReasons)[number];
 
 /** A field's check, which also names the field's type. */
 type Check<T> = (value: unknown) => value is T;
@@ -47,6 +60,26 @@ const strings: Check<string[]> = (v): v is string[] => Array.isArray(v) && v.eve
 const report: Check<EdgeReportRow> = (v): v is EdgeReportRow => isEdgeReportRow(v);
 const coreRows: Check<CoreRow[]> = (v): v is CoreRow[] => Array.isArray(v) && v.every(isCoreRow);
 const edgeRows: Check<EdgeRow[]> = (v): v is EdgeRow[] => Array.isArray(v) && v.every(isEdgeRow);
+const resetReason: Check<StreamResetReason> = (v): v is StreamResetReason =>
+  (streamResetReasons as readonly unknown[]).includes(v);
+
+/**
+ * Tunnel streams (docs/protocol.md §8), the same frames both ways. Ids are the opener's: odd from an edge, even from
+ * a core, each side's increasing. Every stream starts with a window of `streamWindowBytes` each way; data beyond the
+ * window, or after the sender's end, is a protocol violation (shared/stream-mux.ts).
+ */
+const streamFrameFields = {
+  /** [streamOpen, id, tunnel]: a new stream to the tunnel's service; data may follow at once. */
+  [frameType.streamOpen]: [uint, str],
+  /** [streamData, id, bytes]: at least one byte, within the window the receiver has granted. */
+  [frameType.streamData]: [uint, bytes],
+  /** [streamWindow, id, increment]: the receiver passed on `increment` more bytes; the sender may send that many more. */
+  [frameType.streamWindow]: [uint, uint],
+  /** [streamEnd, id]: the sender will send no more (a TCP half-close), after every byte it sent before. */
+  [frameType.streamEnd]: [uint],
+  /** [streamReset, id, reason]: the stream is over both ways, at once; bytes still on their way are dropped. */
+  [frameType.streamReset]: [uint, resetReason],
+} as const;
 
 /** What an edge sends: the fields after the frame's number. Requests carry a numeric id of the edge's; the core echoes it. */
 export const edgeFrameFields = {
@@ -73,6 +106,7 @@ export const edgeFrameFields = {
   [frameType.edgeStatus]: [report],
   /** [cancel, id]: the `history` request `id` is no longer wanted (its client left): stop replaying it. */
   [frameType.cancel]: [uint],
+  ...streamFrameFields,
 } as const;
 
 /** What a core sends: the fields after the frame's number. */
@@ -106,6 +140,7 @@ export const coreFrameFields = {
   [frameType.challenge]: [str],
   /** When the mesh changes: [meshView, CoreRow[], EdgeRow[]]: the cores and edges the core knows. */
   [frameType.meshView]: [coreRows, edgeRows],
+  ...streamFrameFields,
 } as const;
 
 type FieldTable = Readonly<Record<number, readonly Check<unknown>[]>>;

@@ -1,7 +1,8 @@
 // The send side of an uplink, the same on the edge and on the core: frames queued in three classes and sent as one
 // WebSocket message per event-loop turn. Control frames always go at once; messages go while the socket's own buffer
-// is under a low-water mark; bulk frames (replays, later tunnel data) go after them, a bounded chunk per turn, and
-// their producers wait for room. Everything waiting, ours and the socket's, is measured against one byte bound.
+// is under a low-water mark; bulk frames (replays) go after them, a bounded chunk per turn, and their producers wait
+// for room; tunnel data is taken last, a bounded amount per turn (shared/stream-mux.ts). Everything waiting, ours and
+// the socket's, is measured against one byte bound.
 
 /** Control: small answers and housekeeping. Message: live pub/sub traffic. Bulk: what may wait behind both. */
 export type FrameClass = 'control' | 'message' | 'bulk';
@@ -15,8 +16,16 @@ export interface UplinkOutboxOptions {
   lowWaterBytes?: number;
   /** Bulk bytes sent per turn at most, so one replay cannot fill the socket ahead of the next live message. Default 256 KiB. */
   bulkChunkBytes?: number;
+  /** Tunnel bytes taken per turn at most, all streams together. Default 256 KiB. */
+  streamChunkBytes?: number;
   /** Called for every WebSocket message sent, for metrics. */
   onSend?(bytes: number, frames: number): void;
+}
+
+/** Where tunnel data comes from: the streams of the uplink (shared/stream-mux.ts), which keep it until taken. */
+export interface StreamSource {
+  readonly hasData: boolean;
+  take(budget: number): Buffer[];
 }
 
 const defaultLowWaterBytes = 1024 * 1024;
@@ -31,10 +40,23 @@ export class UplinkOutbox {
   private closed = false;
   private readonly lowWaterBytes: number;
   private readonly bulkChunkBytes: number;
+  private readonly streamChunkBytes: number;
+  private streams: StreamSource | undefined;
 
   constructor(private readonly options: UplinkOutboxOptions) {
     this.lowWaterBytes = options.lowWaterBytes ?? defaultLowWaterBytes;
     this.bulkChunkBytes = options.bulkChunkBytes ?? defaultBulkChunkBytes;
+    this.streamChunkBytes = options.streamChunkBytes ?? defaultBulkChunkBytes;
+  }
+
+  /** Carries the tunnel data of `streams` too; call wake() when they have some. */
+  carry(streams: StreamSource): void {
+    this.streams = streams;
+  }
+
+  /** Something new waits in a source the outbox pulls from: send it within a turn. */
+  wake(): void {
+    this.schedule();
   }
 
   /** Everything waiting to reach the peer: our queues and the socket's buffer. */
@@ -69,6 +91,7 @@ export class UplinkOutbox {
     if (this.options.buffered() <= this.lowWaterBytes) {
       frames.push(...this.take('message', Number.POSITIVE_INFINITY));
       frames.push(...this.take('bulk', this.bulkChunkBytes));
+      if (this.streams?.hasData) frames.push(...this.streams.take(this.streamChunkBytes));
     }
     if (frames.length > 0) {
       const message = frames.length === 1 ? frames[0]! : Buffer.concat(frames);
@@ -86,11 +109,18 @@ export class UplinkOutbox {
       this.queuedBytes[frameClass] = 0;
     }
     this.bulkWaiters.length = 0;
+    this.streams = undefined;
   }
 
   /** The kernel took one of our messages: whatever waited for room may go now. */
   private readonly sent = (): void => {
-    if (this.queues.message.length > 0 || this.queues.bulk.length > 0 || this.bulkWaiters.length > 0) this.schedule();
+    if (
+      this.queues.message.length > 0 ||
+      this.queues.bulk.length > 0 ||
+      this.bulkWaiters.length > 0 ||
+      this.streams?.hasData
+    )
+      this.schedule();
   };
 
   private schedule(): void {

@@ -37,6 +37,9 @@ export function coreOptionsOf(
     edgeSecrets: edgeSecretsOf(topology, env),
     knownEdges: knownEdgesOf(topology),
     engine: engineOf(topology, core.id, logger, env),
+    tunnels: topology.tunnels,
+    forwards: core.forwards,
+    tunnelLimits: topology.limits,
   };
 }
 
@@ -70,6 +73,8 @@ export function edgeOptionsOf(
     origins: edge.origins,
     secret: secretOf(edge, env),
     proxy: proxyRouteOf(edge, env),
+    tunnels: topology.tunnels,
+    forwards: edge.forwards,
   };
 }
 

@@ -11,7 +11,15 @@ import { guardUpgrade, pathOf } from '../shared/http.js';
 import { defaultLocateConfig, type LocateConfig } from '../shared/locate.js';
 import { meshUntil, type EdgeReport, type MeshSnapshot } from '../shared/mesh-status.js';
 import { uplinkPath, type Position } from '../shared/protocol.js';
-import type { Address, HistoryConfig, TlsConfig } from '../shared/topology.js';
+import type {
+  Address,
+  ForwardConfig,
+  HistoryConfig,
+  LimitsConfig,
+  TlsConfig,
+  TunnelConfig,
+} from '../shared/topology.js';
+import { TunnelRelay } from './tunnel-relay.js';
 import { defaultHistory, defaultLimits, defaultUplink } from '../shared/topology.js';
 import { createNodeServer, listen, closeServer, urlOf } from '../shared/listen.js';
 import type { Engine } from './engine.js';
@@ -21,6 +29,7 @@ import { createCoreMetrics } from './metrics.js';
 import { CoreMeshView } from './mesh-view.js';
 import { Router } from './router.js';
 import { UplinkPeer, type KnownEdge, type UplinkRefusal } from './uplink-peer.js';
+import type { MuxStream } from '../shared/stream-mux.js';
 
 export type { KnownEdge } from './uplink-peer.js';
 
@@ -70,14 +79,27 @@ export interface CoreOptions {
   maxUplinkQueueBytes?: number;
   /** Payload bytes one replay may carry; a resume needing more is answered `recovered: false`. Default 4 MiB. */
   maxReplayBytes?: number;
+  /** The mesh's tunnels (docs/protocol.md §8): dialled here when they have no `at`, else relayed to that edge. */
+  tunnels?: readonly TunnelConfig[];
+  /** TCP listeners here whose connections each become a stream to a tunnel's `at` edge. */
+  forwards?: readonly ForwardConfig[];
+  /** Tunnel limits; each one not given takes the topology's default. */
+  tunnelLimits?: Partial<TunnelLimits>;
   logger?: Logger;
 }
+
+export type TunnelLimits = Pick<
+  LimitsConfig,
+  'maxTunnelStreams' | 'maxTunnelStreamsPerAddress' | 'tunnelBufferMaxBytes' | 'tunnelConnectTimeoutMs'
+>;
 
 export interface CoreHandle {
   readonly id: string;
   /** The uplink URL edges dial: ws://host:port (wss:// with TLS) */
   readonly url: string;
   readonly address: Address;
+  /** Where each of `forwards` listens, in order. */
+  readonly forwards: readonly Address[];
   readonly engine: Engine;
   readonly metrics: ReturnType<typeof createCoreMetrics>;
   /** Edges connected now, by id. */
@@ -110,6 +132,17 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     () => view.edges(),
     () => engine.status(),
   );
+  const tunnelMetrics = metrics.tunnels;
+  const tunnelLimits: TunnelLimits = { ...defaultLimits, ...options.tunnelLimits };
+  const relay = new TunnelRelay({
+    tunnels: options.tunnels ?? [],
+    carrierOf: (edgeId) => uplinks.get(edgeId),
+    maxStreamsPerEdge: tunnelLimits.maxTunnelStreams,
+    maxStreamsPerAddress: tunnelLimits.maxTunnelStreamsPerAddress,
+    connectTimeoutMs: tunnelLimits.tunnelConnectTimeoutMs,
+    metrics: tunnelMetrics,
+    logger,
+  });
   engine.onMessage((message) => {
     const routed = router.route(message);
     counts.published++;
@@ -135,6 +168,9 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     knownEdges: options.knownEdges,
     maxQueueBytes: options.maxUplinkQueueBytes ?? defaultUplink.maxQueueBytes,
     maxReplayBytes: options.maxReplayBytes ?? defaultLimits.maxReplayBytes,
+    tunnelBufferMaxBytes: tunnelLimits.tunnelBufferMaxBytes,
+    streamCounters: tunnelMetrics,
+    onStream: (peer: UplinkPeer, stream: MuxStream) => relay.opened(peer, peer.edgeId, stream),
     admit(peer: UplinkPeer, proven: boolean): UplinkRefusal | undefined {
       const previous = uplinks.get(peer.edgeId);
       if (previous && previous !== peer) {
@@ -203,6 +239,16 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   );
 
   const address = await listen(server, options.listen ?? { host: '127.0.0.1', port: 0 });
+  let forwards: readonly Address[];
+  try {
+    forwards = await relay.listen(options.forwards ?? []);
+  } catch (error) {
+    clearInterval(liveness);
+    view.close();
+    await closeServer(server);
+    await engine.close();
+    throw error;
+  }
   const url = urlOf('ws', address, options.tls !== undefined);
   publicUrl ||= url;
   logger.info({ address: `${address.host}:${address.port}` }, 'core listening');
@@ -211,6 +257,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     id: options.id,
     url,
     address,
+    forwards,
     engine,
     metrics,
     uplinks,
@@ -219,6 +266,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     async close() {
       clearInterval(liveness);
       view.close();
+      await relay.close();
       for (const peer of [...uplinks.values()]) peer.close(closeCodes.draining, 'core shutting down');
       for (const ws of wss.clients) ws.terminate();
       await closeServer(server);

@@ -1,5 +1,6 @@
 // The core's side of one edge's uplink: answers its frames, sends through a bounded outbox (control first, then live
-// messages, replays behind both in bounded chunks), and drops an edge that stops answering pings or reading.
+// messages, replays behind both in bounded chunks, then tunnel data), carries its tunnel streams, and drops an edge
+// that stops answering pings or reading.
 
 import type { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
@@ -14,6 +15,7 @@ import {
   frameType,
   oldestEdgeProtocolVersion,
   protocolVersion,
+  streamsProtocolVersion,
   type CoreFrame,
   type EdgeFrame,
   type FrameOf,
@@ -21,6 +23,7 @@ import {
 } from '../shared/protocol.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
+import { StreamMux, type MuxStream, type StreamCounters } from '../shared/stream-mux.js';
 import type { Engine } from './engine.js';
 import { streamReplay, type ReplayTarget } from './replay-stream.js';
 import { identityProblem, type KnownEdge, type UplinkRefusal } from './uplink-identity.js';
@@ -53,6 +56,11 @@ export interface UplinkPeerContext {
   maxQueueBytes: number;
   /** Payload bytes one replay may carry; a resume that needs more is answered `recovered: false`. */
   maxReplayBytes: number;
+  /** The edge opened a tunnel stream: attach to it or reset it, before returning (core/tunnel-relay.ts). */
+  onStream(peer: UplinkPeer, stream: MuxStream): void;
+  /** Tunnel bytes received from one edge and not yet passed on, beyond which the streams holding most are reset. */
+  tunnelBufferMaxBytes: number;
+  streamCounters?: StreamCounters;
 }
 
 /** `history` replays one edge may have in progress; more are answered `unavailable` (its client resyncs). */
@@ -71,11 +79,14 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   alive = true;
   /** Random per edge process, and never shown to anyone but the core: only that process can claim it again. */
   instance = '';
+  /** The uplink protocol the edge speaks (its hello). */
+  version = 0;
   /** Subscription → the number of the `sub` that added it, so a failed `sub` removes only what it added. */
   private readonly subscriptions = new Map<string, number>();
   private subscriptionsAdded = 0;
   private readonly interestDigest = new InterestDigest();
   private readonly outbox: UplinkOutbox;
+  private readonly streams: StreamMux;
   private readonly replayTarget: ReplayTarget;
   /** `history` requests being replayed; a `cancel` from the edge removes its id, and the replay stops. */
   private readonly historyReplays = new Set<number>();
@@ -102,6 +113,15 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
         context.metrics.uplinkBytesSent.inc({ edge: this.edgeId }, bytes);
       },
     });
+    this.streams = new StreamMux({
+      side: 'core',
+      sendControl: (frame) => this.sendFrame(frame),
+      wake: () => this.outbox.wake(),
+      onOpen: (stream) => context.onStream(this, stream),
+      maxBufferedBytes: context.tunnelBufferMaxBytes,
+      counters: context.streamCounters,
+    });
+    this.outbox.carry(this.streams);
     this.replayTarget = {
       engine: context.engine,
       metrics: context.metrics,
@@ -127,6 +147,17 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   /** A live message from the router (or, as `control`, the mesh view); an edge that cannot keep up is dropped. */
   deliver(frame: Buffer, frameClass: FrameClass = 'message'): void {
     this.send(frame, frameClass);
+  }
+
+  /** Tunnel streams open on this uplink now, either way. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** A new tunnel stream down to the edge; undefined when the edge is gone or too old to carry streams. */
+  openStream(tunnel: string): MuxStream | undefined {
+    if (this.closed || !this.edgeId || this.version < streamsProtocolVersion) return undefined;
+    return this.streams.open(tunnel);
   }
 
   /** Called once per liveness period: the core pings, and an edge that answered nothing since the last ping is gone. */
@@ -216,6 +247,19 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
         const [, report] = frame;
         return this.reported(edgeReportOf(report));
       }
+      case frameType.streamOpen:
+      case frameType.streamData:
+      case frameType.streamWindow:
+      case frameType.streamEnd:
+      case frameType.streamReset: {
+        const problem = this.streams.receive(frame);
+        if (problem === undefined) return;
+        this.context.logger.warn(
+          { edge: this.edgeId, err: problem },
+          'tunnel stream protocol violation; dropping the uplink',
+        );
+        return this.close(closeCodes.protocolViolation, 'tunnel stream protocol violation');
+      }
     }
   }
 
@@ -232,6 +276,7 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     this.edgeId = edgeId;
     this.region = this.context.knownEdges?.get(edgeId)?.region ?? region;
     this.instance = instance;
+    this.version = version;
     const taken = this.context.admit(this, this.context.edgeSecrets !== undefined);
     if (taken) {
       this.edgeId = '';
@@ -415,6 +460,7 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     this.subscriptions.clear();
     this.historyReplays.clear();
     this.outbox.close();
+    this.streams.close();
     this.context.onClosed(this);
   }
 }

@@ -31,6 +31,8 @@ export interface DrainOptions {
   graceMs: number;
   clients: Drainable & { closeAll(code: number, reason: string, graceMs: number): Promise<void> };
   streams: Drainable & { closeAll(code: number, reason: string): void };
+  /** Tunnel streams cannot move: they refuse new ones at once and run for the grace (edge/tunnels.ts). */
+  tunnels: { drain(graceMs: number): Promise<void> };
 }
 
 export class Drain {
@@ -58,6 +60,7 @@ export class Drain {
   private async moveClientsAway(): Promise<void> {
     const { logger, clients, streams, graceMs } = this.options;
     logger.info({ clients: clients.sessionCount + streams.sessionCount }, 'draining');
+    const tunnels = this.options.tunnels.drain(graceMs);
     for (const listener of this.starting) listener();
     const target = await findRedirectTarget(
       this.options.peers,
@@ -77,6 +80,6 @@ export class Drain {
       await Promise.all([clients.redirectAll(redirect, graceMs), streams.redirectAll(redirect, graceMs)]);
     }
     streams.closeAll(closeCodes.draining, 'edge draining');
-    await clients.closeAll(closeCodes.draining, 'edge draining', closeGraceMs);
+    await Promise.all([clients.closeAll(closeCodes.draining, 'edge draining', closeGraceMs), tunnels]);
   }
 }

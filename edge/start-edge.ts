@@ -9,11 +9,15 @@ import {
   defaultLimits,
   defaultUplink,
   type Address,
+  type ForwardConfig,
   type LimitsConfig,
   type TlsConfig,
   type TokenAuthConfig,
+  type TunnelConfig,
   type UplinkConfig,
 } from '../shared/topology.js';
+import { EdgeTunnels } from './tunnels.js';
+import { TunnelWebSockets, isTunnelPath } from './tunnel-websocket.js';
 import { ClientListener } from './client-listener.js';
 import { AddressShares } from './address-shares.js';
 import { IpLimiter } from './ip-limiter.js';
@@ -67,6 +71,10 @@ export interface EdgeOptions {
   secret?: string;
   /** Which forward proxy (HTTP CONNECT) reaches a core or peer, if any. Default: none, the edge connects directly. */
   proxy?: ProxyRoute;
+  /** The mesh's tunnels (docs/protocol.md §8): entered here by forward or WebSocket, dialled here when `at` is this edge. */
+  tunnels?: readonly TunnelConfig[];
+  /** TCP listeners here whose connections each become a stream to a tunnel. */
+  forwards?: readonly ForwardConfig[];
   logger?: Logger;
 }
 
@@ -75,6 +83,8 @@ export interface EdgeHandle {
   /** Base URL of this edge: ws://host:port, wss:// with TLS (clients connect to `${url}/v1/ws`). */
   readonly url: string;
   readonly address: Address;
+  /** Where each of `forwards` listens, in order. */
+  readonly forwards: readonly Address[];
   readonly uplink: Uplink;
   readonly metrics: ReturnType<typeof createEdgeMetrics>;
   /** Client sessions open now, WebSocket and HTTP streaming. */
@@ -103,6 +113,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   // Read once: the uplink dials with it, and a drain checks its peers' health with it.
   const ca = options.ca === undefined ? undefined : readPem(options.ca, 'CA');
   const metrics = createEdgeMetrics(options.id);
+  const tunnelMetrics = metrics.tunnels;
 
   const uplink = new Uplink({
     ...uplinkConfig,
@@ -114,6 +125,8 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     secret: options.secret,
     proxy: options.proxy,
     logger,
+    tunnelBufferMaxBytes: limits.tunnelBufferMaxBytes,
+    streamCounters: tunnelMetrics,
     onTraffic: (direction, bytes, frames) => {
       metrics.uplinkBytes.inc({ direction }, bytes);
       metrics.uplinkFrames.inc({ direction }, frames);
@@ -155,6 +168,16 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     perIp,
   });
   const sessionCount = (): number => clients.sessionCount + streams.sessionCount;
+  const tunnels = new EdgeTunnels({
+    edgeId: options.id,
+    tunnels: options.tunnels ?? [],
+    openStream: (tunnel) => uplink.openStream(tunnel),
+    maxStreams: limits.maxTunnelStreams,
+    maxStreamsPerAddress: limits.maxTunnelStreamsPerAddress,
+    connectTimeoutMs: limits.tunnelConnectTimeoutMs,
+    metrics: tunnelMetrics,
+    logger,
+  });
 
   // How clients reach this edge: the topology's URL, else where it listens (known once it does).
   let publicUrl = options.url ?? '';
@@ -168,6 +191,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     graceMs: limits.drainGraceMs,
     clients,
     streams,
+    tunnels,
   });
   // What this edge tells its core, and what /v1/locate and /v1/mesh show of it.
   const report = (): EdgeReport => ({
@@ -208,6 +232,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     onDigestMismatch: (coreSubscriptions) => interest.repair(coreSubscriptions),
     status: report,
     onMeshView: (cores, edges) => view.update(cores, edges),
+    onStream: (stream) => tunnels.accept(stream),
   });
   metrics.observe({
     sessions: () => [
@@ -260,6 +285,14 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     options.tls,
     limits.headerTimeoutMs,
   );
+  const tunnelSockets = new TunnelWebSockets({
+    tunnels,
+    tokens: sessionContext.tokens,
+    origins,
+    metrics: tunnelMetrics,
+    heartbeatMs: limits.heartbeatMs,
+    logger,
+  });
   const refuseUpgrade = (socket: Duplex, status: 403 | 503): void => {
     socket.end(
       `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Service Unavailable'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
@@ -268,6 +301,8 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   server.on(
     'upgrade',
     guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Tunnels have limits and answers of their own, before the client sessions' ones.
+      if (isTunnelPath(req)) return tunnelSockets.upgrade(req, socket, head);
       if (refusal()) return refuseUpgrade(socket, 503);
       // Cross-site WebSocket hijacking: a page from another origin gets no socket, before any upgrade.
       if (!origins.allows(req)) {
@@ -279,6 +314,13 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   );
 
   const address = await listen(server, options.listen ?? { host: '127.0.0.1', port: 0 });
+  let forwards: readonly Address[];
+  try {
+    forwards = await tunnels.listen(options.forwards ?? []);
+  } catch (error) {
+    await closeServer(server);
+    throw error;
+  }
   const url = urlOf('ws', address, options.tls !== undefined);
   publicUrl ||= url;
   logger.info(
@@ -291,6 +333,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     id: options.id,
     url,
     address,
+    forwards,
     uplink,
     metrics,
     get sessionCount() {
@@ -305,6 +348,8 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     drain: () => drain.run(),
     async close() {
       await drain.run();
+      await tunnels.close();
+      tunnelSockets.terminate();
       await uplink.close();
       clients.terminate();
       streams.terminate();

@@ -11,6 +11,8 @@ import type { TokenAuthConfig } from '../shared/topology.js';
 export interface VerifiedToken {
   subject: string | undefined;
   permissions: Permissions;
+  /** The tunnels it may open over WebSocket (the `tunnels` claim); "*" for all. */
+  tunnels: readonly string[];
   /** When the token expires, in ms since the epoch. */
   expiresAt: number;
 }
@@ -21,7 +23,12 @@ export interface TokenVerifier {
 
 /** No authentication configured: every client may use every topic. */
 export const openAccess: TokenVerifier = {
-  verify: async () => ({ subject: undefined, permissions: Permissions.open, expiresAt: Number.POSITIVE_INFINITY }),
+  verify: async () => ({
+    subject: undefined,
+    permissions: Permissions.open,
+    tunnels: ['*'],
+    expiresAt: Number.POSITIVE_INFINITY,
+  }),
 };
 
 type VerificationKey = CryptoKey | KeyObject | Uint8Array;
@@ -60,10 +67,21 @@ export function createTokenVerifier(
       const verified: VerifiedToken = {
         subject: typeof payload.sub === 'string' ? payload.sub : undefined,
         permissions: Permissions.fromClaim(payload.topics),
+        tunnels: tunnelsClaim(payload.tunnels),
         expiresAt: payload.exp! * 1000,
       };
       cache.set(token, verified, { ttl: Math.max(1, verified.expiresAt - Date.now()) });
       return verified;
     },
   };
+}
+
+/** `"tunnels": ["pg", …]` or `["*"]`; anything else allows none. */
+function tunnelsClaim(claim: unknown): readonly string[] {
+  return Array.isArray(claim) ? claim.filter((name): name is string => typeof name === 'string') : [];
+}
+
+/** Whether a verified token may open `tunnel`. */
+export function mayOpenTunnel(token: VerifiedToken, tunnel: string): boolean {
+  return token.tunnels.includes('*') || token.tunnels.includes(tunnel);
 }

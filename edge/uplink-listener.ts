@@ -3,6 +3,7 @@
 
 import type { DigestValue } from '../shared/interest-digest.js';
 import type { CoreRow, EdgeReport, EdgeRow } from '../shared/mesh-status.js';
+import type { MuxStream } from '../shared/stream-mux.js';
 
 export interface UplinkListener {
   /** The uplink is up (again): the edge resubscribes everything it holds. */
@@ -17,6 +18,8 @@ export interface UplinkListener {
   status(): EdgeReport;
   /** The mesh as the core sees it. */
   onMeshView(cores: CoreRow[], edges: EdgeRow[]): void;
+  /** The core opened a tunnel stream to a service this edge dials: attach to it or reset it, before returning. */
+  onStream(stream: MuxStream): void;
 }
 
 /** Until `listen`: nothing is heard before `start`, and `start` refuses to run without a listener. */
@@ -37,4 +40,5 @@ export const silentListener: UplinkListener = {
     published: 0,
   }),
   onMeshView() {},
+  onStream: (stream) => stream.reset('refused'),
 };

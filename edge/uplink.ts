@@ -1,7 +1,7 @@
 // The edge's one uplink to a core: a binary WebSocket carrying batched msgpack frames through a bounded outbox
 // (control frames first), with heartbeats, reconnect with backoff and jitter through the edge's cores in failover
-// order (and back to the primary when it returns), publishes held across outages, and requests answered by the core
-// (edge/uplink-requests.ts).
+// order (and back to the primary when it returns), publishes held across outages, requests answered by the core
+// (edge/uplink-requests.ts), and tunnel streams (shared/stream-mux.ts), which end with the connection.
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -14,6 +14,7 @@ import { RelayError, closeCodes } from '../shared/errors.js';
 import { edgeProof } from '../shared/edge-proof.js';
 import { edgeReportRow } from '../shared/mesh-status.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
+import { StreamMux, type MuxStream, type StreamCounters } from '../shared/stream-mux.js';
 import {
   frameType,
   httpBaseOf,
@@ -62,6 +63,9 @@ export interface UplinkOptions extends UplinkConfig {
   ca?: Buffer;
   /** Which forward proxy reaches a core, if any. Default: none, the edge connects directly. */
   proxy?: ProxyRoute;
+  /** Tunnel bytes received and not yet passed on beyond which the streams holding most are reset. Default 64 MiB. */
+  tunnelBufferMaxBytes?: number;
+  streamCounters?: StreamCounters;
 }
 
 type UplinkState = 'connecting' | 'connected' | 'closed';
@@ -82,6 +86,8 @@ export class Uplink {
   private socket: WebSocket | undefined;
   /** The current socket's; frames are only sent on an open socket (whatever is for the core is sent again on connect). */
   private outbox: UplinkOutbox | undefined;
+  /** The tunnel streams of the current connection, from the welcome on. */
+  private streams: StreamMux | undefined;
   private readonly requests = new UplinkRequests();
   private readonly publishes: HeldPublishes;
   private attempt = 0;
@@ -140,6 +146,11 @@ export class Uplink {
       onError,
     );
     this.send([frameType.sub, id, subscription, since ? [since.epoch, since.offset] : null]);
+  }
+
+  /** A new tunnel stream to `tunnel`'s service through the core; undefined while no core is connected. */
+  openStream(tunnel: string): MuxStream | undefined {
+    return this.connected ? this.streams?.open(tunnel) : undefined;
   }
 
   /** Tells the core this edge's health and load now (say, when it starts draining). */
@@ -361,6 +372,17 @@ export class Uplink {
       case frameType.subok:
       case frameType.historyEnd:
         return this.requests.answered(frame);
+      case frameType.streamOpen:
+      case frameType.streamData:
+      case frameType.streamWindow:
+      case frameType.streamEnd:
+      case frameType.streamReset: {
+        const problem = this.streams ? this.streams.receive(frame) : 'a tunnel stream frame before the welcome';
+        if (problem === undefined) return;
+        this.options.logger.error({ core: coreId, err: problem }, 'protocol violation by the core; reconnecting');
+        this.socket?.close(closeCodes.protocolViolation, 'tunnel stream protocol violation');
+        return;
+      }
     }
   }
 
@@ -383,6 +405,15 @@ export class Uplink {
     this.problem = undefined;
     this.attempt = 0;
     this.options.logger.info({ core: coreId }, 'uplink connected');
+    this.streams = new StreamMux({
+      side: 'edge',
+      sendControl: (frame) => this.send(frame),
+      wake: () => this.outbox?.wake(),
+      onOpen: (stream) => this.listener.onStream(stream),
+      maxBufferedBytes: this.options.tunnelBufferMaxBytes ?? 64 * 1024 * 1024,
+      counters: this.options.streamCounters,
+    });
+    this.outbox?.carry(this.streams);
     this.startTimers();
     // Publishes that were held, or in flight when the last link died, go first and in order; the core answers
     // one it already sequenced with its position instead of sequencing it again.
@@ -435,6 +466,9 @@ export class Uplink {
     this.stopTimers();
     this.outbox?.close();
     this.outbox = undefined;
+    // A byte stream cannot be resumed on another connection: each one ends `lost` (TCP reset, 4504).
+    this.streams?.close();
+    this.streams = undefined;
     const wasConnected = this.state === 'connected';
     if (this.state !== 'closed') this.state = 'connecting';
     this.requests.failAll(new UplinkLost());

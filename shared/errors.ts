@@ -31,7 +31,11 @@ export const closeCodes = {
   /** Uplink only: another uplink holds this edge id, and this one did not prove it is that edge. */
   edgeIdInUse: 4409,
   internal: 4500,
+  /** Tunnels: the service refused or did not answer. */
+  serviceRefused: 4502,
   draining: 4503,
+  /** Tunnels: the path through the mesh was lost. */
+  pathLost: 4504,
   slowConsumer: 4508,
   rateLimited: 4529,
 } as const;

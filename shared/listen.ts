@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Address, TlsConfig } from './topology.js';
 
 /** Plain HTTP without `tls`; HTTPS (TLS 1.2 or newer) with it. The PEM files are read now, so a bad path fails the start. */
@@ -30,7 +30,8 @@ export function readPem(file: string, what: string): Buffer {
   }
 }
 
-export async function listen(server: Server, address: Address): Promise<Address> {
+/** Binds any server, HTTP or plain TCP (a tunnel's forward). */
+export async function listen(server: NetServer, address: Address): Promise<Address> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(address.port, address.host, () => {

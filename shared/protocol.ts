@@ -141,6 +141,8 @@ export { frameType, type CoreFrame, type EdgeFrame, type FrameOf, type UplinkFra
 export const uplinkPath = '/v1/uplink';
 /** The client WebSocket path on an edge. */
 export const clientPath = '/v1/ws';
+/** Tunnels by WebSocket: `${tunnelPathPrefix}<name>` (docs/protocol.md §8). */
+export const tunnelPathPrefix = '/v1/tunnel/';
 
 /** A node's HTTP base for its API (`http[s]://host:port`), from its URL as the topology gives it (`ws[s]://…`). */
 export function httpBaseOf(url: string): string {

@@ -36,8 +36,6 @@ export interface StreamEndpoint {
 
 /** Counts a mux reports as they happen, for metrics. */
 export interface StreamCounters {
-  /** Bytes written into a stream; `toService`: on the way to the tunnel's service. */
-  bytes(tunnel: string, toService: boolean, bytes: number): void;
   /** Time a stream had bytes to send and no credit. */
   creditWait(tunnel: string, ms: number): void;
 }
@@ -76,7 +74,6 @@ export class MuxStream {
   ready = false;
   closed = false;
   readonly openedAt = Date.now();
-  readonly bytesIn = { toService: 0, fromService: 0 };
 
   constructor(
     private readonly mux: StreamMux,
@@ -102,7 +99,6 @@ export class MuxStream {
     if (this.closed || this.ending || chunk.length === 0) return !this.closed;
     this.queue.push(chunk);
     this.queuedBytes += chunk.length;
-    this.mux.counters?.bytes(this.tunnel, this.openedHere, chunk.length);
     if (this.credit === 0) this.creditWaitSince ??= Date.now();
     this.mux.markReady(this);
     if (this.queuedBytes < sendQueueHighWater) return true;
@@ -287,13 +283,12 @@ export class StreamMux {
   }
 
   /**
-   * A new stream to `tunnel`'s service, ending at `endpoint`. Bytes may be written at once, before the far end answers.
+   * A new stream to `tunnel`'s service: attach its endpoint at once. Bytes may be written before the far end answers.
    * On a closed mux the endpoint hears `lost` in a moment.
    */
-  open(tunnel: string, endpoint: StreamEndpoint): MuxStream {
+  open(tunnel: string): MuxStream {
     const stream = new MuxStream(this, this.nextId, tunnel, true);
     this.nextId += 2;
-    stream.attach(endpoint);
     if (this.closed) {
       queueMicrotask(() => stream.lost());
       return stream;

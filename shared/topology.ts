@@ -18,6 +18,13 @@ import type { LocateConfig } from './locate.js';
 import { checkLocate } from './topology-locate.js';
 import { checkEngine, type EngineConfig } from './topology-engine.js';
 import {
+  checkForwards,
+  checkTunnels,
+  forwardListens,
+  type ForwardConfig,
+  type TunnelConfig,
+} from './topology-tunnels.js';
+import {
   checkAuth,
   checkCa,
   checkOrigins,
@@ -31,6 +38,7 @@ import {
 } from './topology-security.js';
 
 export type { AuthConfig, Environment, TlsConfig, TokenAlgorithm, TokenAuthConfig } from './topology-security.js';
+export type { ForwardConfig, TunnelConfig } from './topology-tunnels.js';
 
 export interface Address {
   host: string;
@@ -44,6 +52,8 @@ export interface CoreConfig {
   region: string;
   /** Serve wss:// and https:// with this certificate. */
   tls?: TlsConfig;
+  /** TCP listeners whose connections each become a stream to a tunnel (docs/protocol.md §8). */
+  forwards?: readonly ForwardConfig[];
 }
 
 export interface EdgeConfig extends CoreConfig {
@@ -107,6 +117,14 @@ export interface LimitsConfig {
   newTopicsPerSecondPerAddress: number;
   /** Bytes all clients of an edge may leave untaken in their sockets together; beyond, those furthest behind are cut (4508). */
   outboxTotalMaxBytes: number;
+  /** Tunnel streams a node carries at once: on an edge, those entering and leaving there; on a core, per edge. */
+  maxTunnelStreams: number;
+  /** Tunnel streams the clients of one address may hold on an edge at once (TCP forwards and WebSocket). */
+  maxTunnelStreamsPerAddress: number;
+  /** Tunnel bytes received over one uplink and not yet passed on; beyond, the streams holding most are reset. */
+  tunnelBufferMaxBytes: number;
+  /** How long the node that dials a tunnel's service waits for it to answer. */
+  tunnelConnectTimeoutMs: number;
 }
 
 export interface UplinkConfig {
@@ -141,6 +159,8 @@ export interface Topology {
   auth: AuthConfig;
   /** How /v1/locate ranks edges: neighbour regions, the edges' order in this file, the region header. */
   locate: LocateConfig;
+  /** The byte-stream services the mesh carries (docs/protocol.md §8). */
+  tunnels: readonly TunnelConfig[];
 }
 
 export interface TopologyProblem {
@@ -196,6 +216,10 @@ export const defaultLimits: LimitsConfig = Object.freeze({
   maxPublishBytesPerAddress: 4_194_304,
   newTopicsPerSecondPerAddress: 500,
   outboxTotalMaxBytes: 268_435_456,
+  maxTunnelStreams: 1024,
+  maxTunnelStreamsPerAddress: 64,
+  tunnelBufferMaxBytes: 67_108_864,
+  tunnelConnectTimeoutMs: 10_000,
 });
 
 export const defaultUplink: UplinkConfig = Object.freeze({
@@ -208,8 +232,19 @@ export const defaultUplink: UplinkConfig = Object.freeze({
   maxQueueBytes: 33_554_432,
 });
 
-const topLevelFields = ['cores', 'edges', 'history', 'limits', 'uplink', 'engine', 'auth', 'regions', 'locate'];
-const coreFields = ['id', 'listen', 'url', 'region', 'tls'];
+const topLevelFields = [
+  'cores',
+  'edges',
+  'history',
+  'limits',
+  'uplink',
+  'engine',
+  'auth',
+  'regions',
+  'locate',
+  'tunnels',
+];
+const coreFields = ['id', 'listen', 'url', 'region', 'tls', 'forwards'];
 const edgeFields = [...coreFields, 'cores', 'ca', 'secretEnv', 'origins', 'proxy', 'proxyAuthEnv'];
 const idPattern = /^[A-Za-z0-9_.-]+$/;
 // setTimeout fires at once (with only a warning) when given more than this, so no duration may exceed it.
@@ -225,11 +260,15 @@ export function validateTopology(value: unknown, file: string, env: Environment 
   if (root === undefined) throw new TopologyError(c.problems);
   const coreEntries = entries(c, root, 'cores', 'a non-empty array of cores');
   const edgeEntries = entries(c, root, 'edges', 'a non-empty array of edges');
-  const cores = coreEntries.map((entry) => checkCore(c, entry, dir));
-  const coreIds = coreEntries
-    .map(({ value: core }) => (isRecord(core) ? validId(field(core, 'id')) : undefined))
-    .filter(isDefined);
-  const edges = edgeEntries.map((entry) => checkEdge(c, entry, coreIds, dir, env));
+  const idsOf = (nodes: Entry[]): string[] =>
+    nodes.map(({ value: node }) => (isRecord(node) ? validId(field(node, 'id')) : undefined)).filter(isDefined);
+  const coreIds = idsOf(coreEntries);
+  const tunnels = checkTunnels(c, root, idsOf(edgeEntries));
+  const tunnelNames = [...tunnels.keys()];
+  // A core dials the tunnels without `at` itself: a forward to one of them would only be a plain TCP proxy.
+  const atEdges = [...tunnels.values()].filter((tunnel) => tunnel.at !== undefined).map((tunnel) => tunnel.name);
+  const cores = coreEntries.map((entry) => checkCore(c, entry, dir, atEdges));
+  const edges = edgeEntries.map((entry) => checkEdge(c, entry, coreIds, dir, env, tunnelNames));
   checkSecretsEverywhere(c, edgeEntries, root);
   checkUnique(c, [...coreEntries, ...edgeEntries]);
   const history = numbers(c, root, 'history', defaultHistory);
@@ -253,6 +292,7 @@ export function validateTopology(value: unknown, file: string, env: Environment 
     engine,
     auth,
     locate,
+    tunnels: [...tunnels.values()],
   });
 }
 
@@ -303,9 +343,9 @@ function entries(c: Checker, root: Record<string, unknown>, key: string, expecte
   return value.map((item: unknown, index) => ({ value: item, path: `$.${key}[${index}]` }));
 }
 
-function checkCore(c: Checker, entry: Entry, dir: string): CoreConfig | undefined {
+function checkCore(c: Checker, entry: Entry, dir: string, tunnelNames: readonly string[]): CoreConfig | undefined {
   const core = record(c, entry.value, entry.path, coreFields, 'a core object {id, listen, url, region}');
-  return core && checkNode(c, core, entry.path, dir);
+  return core && checkNode(c, core, entry.path, dir, tunnelNames);
 }
 
 function checkEdge(
@@ -314,10 +354,11 @@ function checkEdge(
   coreIds: readonly string[],
   dir: string,
   env: Environment,
+  tunnelNames: readonly string[],
 ): EdgeConfig | undefined {
   const edge = record(c, entry.value, entry.path, edgeFields, 'an edge object {id, listen, url, region, cores}');
   if (edge === undefined) return undefined;
-  const node = checkNode(c, edge, entry.path, dir);
+  const node = checkNode(c, edge, entry.path, dir, tunnelNames);
   const cores = checkEdgeCores(c, field(edge, 'cores'), child(entry.path, 'cores'), coreIds);
   const ca = checkCa(c, edge, entry.path, dir);
   const secretEnv = checkSecretEnv(c, edge, entry.path, env);
@@ -334,7 +375,13 @@ function checkEdge(
   };
 }
 
-function checkNode(c: Checker, node: Record<string, unknown>, path: string, dir: string): CoreConfig | undefined {
+function checkNode(
+  c: Checker,
+  node: Record<string, unknown>,
+  path: string,
+  dir: string,
+  tunnelNames: readonly string[],
+): CoreConfig | undefined {
   const id = text(c, node, path, 'id', 'a non-empty id of letters, digits, "_", "." and "-"', (s) => idPattern.test(s));
   const listen = text(
     c,
@@ -348,8 +395,9 @@ function checkNode(c: Checker, node: Record<string, unknown>, path: string, dir:
   const region = text(c, node, path, 'region', 'a non-empty string', (s) => s.length > 0);
   const address = listen === undefined ? undefined : parseAddress(listen);
   const tls = checkTls(c, node, path, dir);
+  const forwards = checkForwards(c, node, path, tunnelNames);
   if (id === undefined || address === undefined || url === undefined || region === undefined) return undefined;
-  return { id, listen: address, url, region, ...(tls ? { tls } : {}) };
+  return { id, listen: address, url, region, ...(tls ? { tls } : {}), ...(forwards ? { forwards } : {}) };
 }
 
 function checkEdgeCores(c: Checker, value: unknown, path: string, coreIds: readonly string[]): string[] | undefined {
@@ -372,19 +420,23 @@ function checkUnique(c: Checker, nodes: readonly Entry[]): void {
     if (!isRecord(value)) continue;
     const id = validId(field(value, 'id'));
     if (id !== undefined) claim(c, ids, id, child(path, 'id'), 'an id not used by another node', id);
-    const listen = field(value, 'listen');
-    const address = typeof listen === 'string' ? parseAddress(listen) : undefined;
-    // Port 0 asks the OS for a free port, so any number of nodes may share it; and nodes on hosts of their own all
-    // listen on every interface (0.0.0.0:443), which only a node on the same host would clash with (at start).
-    if (address === undefined || address.port === 0 || wildcardHosts.has(address.host)) continue;
-    claim(
-      c,
-      listens,
-      `${address.host.toLowerCase()} ${address.port}`,
-      child(path, 'listen'),
-      'a listen address not used by another node',
-      listen,
-    );
+    for (const listen of [
+      { value: field(value, 'listen'), path: child(path, 'listen') },
+      ...forwardListens(value, path),
+    ]) {
+      const address = typeof listen.value === 'string' ? parseAddress(listen.value) : undefined;
+      // Port 0 asks the OS for a free port, so any number of nodes may share it; and nodes on hosts of their own all
+      // listen on every interface (0.0.0.0:443), which only a node on the same host would clash with (at start).
+      if (address === undefined || address.port === 0 || wildcardHosts.has(address.host)) continue;
+      claim(
+        c,
+        listens,
+        `${address.host.toLowerCase()} ${address.port}`,
+        listen.path,
+        'a listen address not used by another node or forward',
+        listen.value,
+      );
+    }
   }
 }
 

@@ -69,7 +69,7 @@ function pair(options: { autoConsume?: boolean; maxBufferedBytes?: number; budge
     });
   const edge = make('edge', toCore);
   const core = make('core', toEdge);
-  const deliver = (frames: Buffer[], decode: typeof decodeEdgeFrames, to: StreamMux): number => {
+  const deliver = (frames: Buffer[], decode: (bytes: Uint8Array) => unknown[], to: StreamMux): number => {
     const batch = frames.splice(0);
     if (batch.length === 0) return 0;
     for (const frame of decode(Buffer.concat(batch))) {
@@ -90,13 +90,15 @@ function pair(options: { autoConsume?: boolean; maxBufferedBytes?: number; budge
   };
   const open = (tunnel = 'pg', autoConsume = true): Recorder => {
     const recorder = new Recorder(autoConsume);
-    recorder.stream = edge.open(tunnel, recorder);
+    recorder.stream = edge.open(tunnel);
+    recorder.stream.attach(recorder);
     return recorder;
   };
   return { edge, core, toCore, toEdge, accepted, violations, pump, pumpOnce, open };
 }
 
-const bytes = (length: number, seed = 1): Buffer => Buffer.from(Array.from({ length }, (_, i) => (i * 31 + seed) % 251));
+const bytes = (length: number, seed = 1): Buffer =>
+  Buffer.from(Array.from({ length }, (_, i) => (i * 31 + seed) % 251));
 
 test('bytes arrive in order both ways, and half-closes pass through each way on their own', (t) => {
   const mesh = pair();
@@ -192,7 +194,10 @@ test('forged frames are violations: beyond the window, after the end, never open
   const client = mesh.open();
   mesh.pump();
   const id = client.stream!.id;
-  t.regex(mesh.core.receive([frameType.streamData, id, Buffer.alloc(streamWindowBytes + 1)]) ?? '', /beyond its window/);
+  t.regex(
+    mesh.core.receive([frameType.streamData, id, Buffer.alloc(streamWindowBytes + 1)]) ?? '',
+    /beyond its window/,
+  );
   t.regex(mesh.core.receive([frameType.streamData, 99, Buffer.from('x')]) ?? '', /never opened/);
   t.regex(mesh.core.receive([frameType.streamData, id, Buffer.alloc(0)]) ?? '', /empty data/);
   t.regex(mesh.core.receive([frameType.streamOpen, id, 'pg']) ?? '', /out of order/);

@@ -74,7 +74,12 @@ test('a minimal topology gets every default', (t) => {
     maxPublishBytesPerAddress: 4_194_304,
     newTopicsPerSecondPerAddress: 500,
     outboxTotalMaxBytes: 268_435_456,
+    maxTunnelStreams: 1024,
+    maxTunnelStreamsPerAddress: 64,
+    tunnelBufferMaxBytes: 67_108_864,
+    tunnelConnectTimeoutMs: 10_000,
   });
+  t.deepEqual(topology.tunnels, []);
   t.deepEqual(topology.uplink, {
     heartbeatMs: 2000,
     reconnectBaseMs: 100,
@@ -156,7 +161,7 @@ test('a broken file reports every problem at once, with its JSON path', (t) => {
   t.like(byPath.get('$.cores[0].url'), { expected: 'a ws:// or wss:// URL', found: '"http://127.0.0.1:7400"' });
   t.like(byPath.get('$.edges[1].orgins'), {
     expected:
-      'one of the known fields (id, listen, url, region, tls, cores, ca, secretEnv, origins, proxy, proxyAuthEnv)',
+      'one of the known fields (id, listen, url, region, tls, forwards, cores, ca, secretEnv, origins, proxy, proxyAuthEnv)',
     found: '"orgins"',
   });
   t.like(byPath.get('$.limits.maxMessageBytes'), { expected: 'a positive integer', found: '1.5' });
@@ -168,7 +173,7 @@ test('the error message has one line per problem', (t) => {
     instanceOf: TopologyError,
   });
   t.deepEqual(error?.message.split('\n'), [
-    '/x/topology.json: $.extra: expected one of the known fields (cores, edges, history, limits, uplink, engine, auth, regions, locate), found "extra"',
+    '/x/topology.json: $.extra: expected one of the known fields (cores, edges, history, limits, uplink, engine, auth, regions, locate, tunnels), found "extra"',
     '/x/topology.json: $.cores: expected a non-empty array of cores, found []',
     '/x/topology.json: $.edges: expected a non-empty array of edges, found []',
   ]);
@@ -208,6 +213,87 @@ test('addresses, shared ports, settings and engine are checked', (t) => {
     edges: ['0.0.0.0:443', '[::]:443', '[::]:443'].map((listen, i) => ({ ...node(`e${i}`, listen), cores: ['a'] })),
   };
   t.notThrows(() => validateTopology(spread, ''));
+});
+
+test('tunnels and forwards: the §8 sample loads; names, addresses, `at`, forwards and their ports are checked', (t) => {
+  const node = (id: string, listen: string) => ({ id, listen, url: 'ws://h', region: 'r' });
+  const topology = validateTopology(
+    {
+      tunnels: { pg: { connect: '10.0.0.7:5432' }, erp: { connect: '127.0.0.1:8080', at: 'eu-1' } },
+      cores: [{ ...node('central', '127.0.0.1:7400'), forwards: [{ listen: '127.0.0.1:18080', tunnel: 'erp' }] }],
+      edges: [
+        { ...node('eu-1', '127.0.0.1:8401'), cores: ['central'] },
+        {
+          ...node('us-1', '127.0.0.1:8402'),
+          cores: ['central'],
+          forwards: [{ listen: '127.0.0.1:15432', tunnel: 'pg' }],
+        },
+      ],
+    },
+    '',
+  );
+  t.deepEqual(topology.tunnels, [
+    { name: 'pg', connect: { host: '10.0.0.7', port: 5432 } },
+    { name: 'erp', connect: { host: '127.0.0.1', port: 8080 }, at: 'eu-1' },
+  ]);
+  t.deepEqual(topology.cores[0]?.forwards, [{ listen: { host: '127.0.0.1', port: 18080 }, tunnel: 'erp' }]);
+  t.deepEqual(topology.edges[1]?.forwards, [{ listen: { host: '127.0.0.1', port: 15432 }, tunnel: 'pg' }]);
+
+  const problems = problemsOf({
+    tunnels: {
+      'bad name!': { connect: '10.0.0.7:5432' },
+      noport: { connect: '10.0.0.7' },
+      zero: { connect: '10.0.0.7:0' },
+      nowhere: { connect: 'db:5432', at: 'mars-1' },
+      extra: { connect: 'db:5432', via: 'x' },
+      ok: { connect: 'db:5432' },
+      branch: { connect: 'erp:80', at: 'eu-1' },
+    },
+    cores: [
+      {
+        ...node('central', '127.0.0.1:7400'),
+        forwards: [
+          { listen: '127.0.0.1:8401', tunnel: 'branch' },
+          { listen: '127.0.0.1:8500', tunnel: 'ok' },
+        ],
+      },
+    ],
+    edges: [
+      {
+        ...node('eu-1', '127.0.0.1:8401'),
+        cores: ['central'],
+        forwards: [
+          { listen: '127.0.0.1:9000', tunnel: 'missing' },
+          { listen: '127.0.0.1:9000', tunnel: 'ok' },
+          { listen: '127.0.0.1:0', tunnel: 'ok' },
+          'pg',
+        ],
+      },
+      { ...node('us-1', '127.0.0.1:8402'), cores: ['central'], forwards: { listen: '127.0.0.1:9001' } },
+    ],
+  });
+  t.deepEqual(
+    problems.map((problem) => `${problem.path} ${problem.found}`),
+    [
+      '$.tunnels["bad name!"] "bad name!"',
+      '$.tunnels.noport.connect "10.0.0.7"',
+      '$.tunnels.zero.connect "10.0.0.7:0"',
+      '$.tunnels.nowhere.at "mars-1"',
+      '$.tunnels.extra.via "via"',
+      // A core dials tunnels without `at` itself: its forward to one would be a plain TCP proxy.
+      '$.cores[0].forwards[1].tunnel "ok"',
+      '$.edges[0].forwards[0].tunnel "missing"',
+      '$.edges[0].forwards[2].listen "127.0.0.1:0"',
+      '$.edges[0].forwards[3] "pg"',
+      '$.edges[1].forwards {"listen":"127.0.0.1:9001"}',
+      // The core's forward took the port first.
+      '$.edges[0].listen "127.0.0.1:8401"',
+      '$.edges[0].forwards[1].listen "127.0.0.1:9000"',
+    ],
+  );
+  t.regex(problems.find((problem) => problem.path === '$.edges[0].listen')!.expected, /\$\.cores\[0\]\.forwards\[0\]/);
+  t.regex(problems.find((problem) => problem.path === '$.tunnels.nowhere.at')!.expected, /eu-1, us-1/);
+  t.regex(problems.find((problem) => problem.path === '$.edges[0].forwards[0].tunnel')!.expected, /noport|ok/);
 });
 
 test('the three-region example of docs/operations.md is a valid topology', async (t) => {

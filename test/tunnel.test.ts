@@ -1,0 +1,93 @@
+// Tunnels through the mesh (docs/protocol.md §8), by every path and both entries: bytes exactly once and in order,
+// half-closes both ways, and the ends a client sees when its service or its path is gone.
+
+import test from 'ava';
+import WebSocket from 'ws';
+import { connectTo, startTunnelMesh } from './helpers/tunnel-mesh.js';
+import { digestOf, digestService, echoService, patternBytes, readAll } from './helpers/tcp-services.js';
+import { within } from './helpers/within.js';
+
+test('entry edge → core → service: a client that half-closes still reads the whole answer', async (t) => {
+  const service = await digestService(t);
+  const mesh = await startTunnelMesh(t, { tunnels: { db: { connect: service.address } } });
+  const client = await connectTo(t, mesh.forward('db'));
+  const request = patternBytes(3 * 1024 * 1024, 1);
+  const answer = readAll(client);
+  client.end(request);
+  const { data, ended } = await within(answer, 'the answer');
+  t.is(data.toString(), digestOf(request));
+  t.is(ended, 'end');
+});
+
+test('entry edge → core → branch edge → service, and the core’s forward → branch edge → service', async (t) => {
+  const service = await digestService(t);
+  const mesh = await startTunnelMesh(t, { tunnels: { erp: { connect: service.address, at: 'eu-1' } } });
+  for (const address of [mesh.forward('erp'), mesh.coreForward('erp')]) {
+    const client = await connectTo(t, address);
+    const request = patternBytes(1024 * 1024 + 17, address.port);
+    const answer = readAll(client);
+    client.end(request);
+    t.is((await within(answer, 'the answer')).data.toString(), digestOf(request));
+  }
+});
+
+test('a service that closes first: the client gets every byte, then the end, and may still send', async (t) => {
+  const greeting = patternBytes(700_000, 3);
+  const received: Buffer[] = [];
+  const { startService } = await import('./helpers/tcp-services.js');
+  let heardEnd!: () => void;
+  const heard = new Promise<void>((resolve) => (heardEnd = resolve));
+  const service = await startService(t, (socket) => {
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('end', () => {
+      heardEnd();
+      socket.destroy();
+    });
+    socket.end(greeting);
+  });
+  const mesh = await startTunnelMesh(t, { tunnels: { motd: { connect: service.address, at: 'eu-1' } } });
+  const client = await connectTo(t, mesh.forward('motd'));
+  const chunks: Buffer[] = [];
+  client.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await within(new Promise((resolve) => client.once('end', resolve)), 'the service’s end');
+  t.deepEqual(Buffer.concat(chunks), greeting);
+  client.end('still talking after the service closed its side');
+  await within(heard, 'the client’s bytes and end at the service');
+  t.is(Buffer.concat(received).toString(), 'still talking after the service closed its side');
+});
+
+test('by WebSocket: binary messages both ways, any boundaries; a text message closes 4400; unknown tunnel 404', async (t) => {
+  const service = await echoService(t);
+  const mesh = await startTunnelMesh(t, { tunnels: { echo: { connect: service.address, at: 'eu-1' } } });
+  const ws = new WebSocket(mesh.tunnelUrl('echo'), 'binary');
+  t.teardown(() => ws.terminate());
+  await within(new Promise((resolve) => ws.once('open', resolve)), 'the upgrade');
+  t.is(ws.protocol, 'binary');
+  const sent = patternBytes(300_000, 9);
+  const echoed: Buffer[] = [];
+  let length = 0;
+  const all = new Promise<void>((resolve) =>
+    ws.on('message', (data: Buffer) => {
+      echoed.push(data);
+      length += data.length;
+      if (length >= sent.length) resolve();
+    }),
+  );
+  for (let offset = 0; offset < sent.length; offset += 7777) ws.send(sent.subarray(offset, offset + 7777));
+  await within(all, 'the echo');
+  t.deepEqual(Buffer.concat(echoed), sent);
+
+  ws.send('text is not bytes');
+  const [code] = (await within(
+    new Promise((resolve) => ws.once('close', (...args) => resolve(args))),
+    'the close',
+  )) as [number];
+  t.is(code, 4400);
+
+  const unknown = new WebSocket(mesh.tunnelUrl('nope'));
+  const status = await within(
+    new Promise<number>((resolve) => unknown.once('unexpected-response', (_req, res) => resolve(res.statusCode!))),
+    'the refusal',
+  );
+  t.is(status, 404);
+});

@@ -7,6 +7,7 @@ import { defaultLogFormat, logFormats } from './logger.js';
 import { benchCommand } from './commands/bench.js';
 import { checkCommand } from './commands/check.js';
 import { coreCommand, edgeCommand, upCommand } from './commands/run.js';
+import { forwardCommand } from './commands/forward.js';
 import { pubCommand } from './commands/pub.js';
 import { statusCommand } from './commands/status.js';
 import { subCommand } from './commands/sub.js';
@@ -32,6 +33,7 @@ await yargs(hideBin(process.argv))
   .command(checkCommand)
   .command(pubCommand)
   .command(subCommand)
+  .command(forwardCommand)
   .command(statusCommand)
   .command(tokenCommand)
   .command(benchCommand)

@@ -7,6 +7,7 @@ import { backoffDelay } from '../shared/backoff.js';
 import { closeCodes } from '../shared/errors.js';
 import {
   clientPath,
+  tunnelPathPrefix,
   type ClientOp,
   type MsgOp,
   type Position,
@@ -30,12 +31,14 @@ import {
   type TransportKind,
 } from './transport.js';
 import { WsTransport, type WebSocketFactory } from './ws-transport.js';
+import { TunnelStream, type TunnelSocketFactory } from './tunnel-stream.js';
 
 export type { MeshMessage, SubscribeOptions } from './subscription.js';
 export { Subscription } from './subscription.js';
 export { MeshError, type MeshErrorCode } from './mesh-error.js';
 export type { WebSocketFactory, WebSocketLike } from './ws-transport.js';
 export type { TransportKind } from './transport.js';
+export { TunnelError, TunnelStream } from './tunnel-stream.js';
 
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
@@ -76,7 +79,11 @@ const finalCloseCodes: ReadonlySet<number> = new Set([
   closeCodes.messageTooBig,
 ]);
 
-export class MeshClient {
+/**
+ * The client of one mesh. `Tunnel` is what openTunnel gives: a TunnelStream here (browsers), a Node Duplex in
+ * NodeMeshClient.
+ */
+export class MeshClient<Tunnel = TunnelStream> {
   state: ClientState = 'idle';
   /** The last welcome: session id, edge and region. */
   welcome: WelcomeOp | undefined;
@@ -150,6 +157,27 @@ export class MeshClient {
     const reply = await this.request('pub', undefined, () => ({ op: 'pub', topic, data }));
     if (reply.op !== 'puback') throw unexpected(reply, 'puback');
     return { epoch: reply.epoch, offset: reply.offset };
+  }
+
+  /**
+   * A byte stream to `tunnel` (docs/protocol.md §8) through this client's edge (the one it uses now, else the best
+   * located, else `url`), on a WebSocket of its own; resolves once the edge has accepted it. Not resumed: a stream
+   * whose path is lost ends with an error, and the app opens a new one.
+   */
+  async openTunnel(tunnel: string): Promise<Tunnel> {
+    const edge = (this.url || (await this.nextEdge())).slice(0, -clientPath.length);
+    const token = typeof this.options.token === 'function' ? await this.options.token() : this.options.token;
+    return this.connectTunnel(`${edge}${tunnelPathPrefix}${encodeURIComponent(tunnel)}`, token);
+  }
+
+  /** Opens the tunnel WebSocket at `url` (the token, if any, goes in the query: browsers cannot set headers). */
+  protected connectTunnel(url: string, token: string | undefined): Promise<Tunnel> {
+    const WebSocketImpl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
+    if (!WebSocketImpl)
+      return Promise.reject(new MeshError('internal', 'tunnels need a WebSocket: pass options.WebSocket'));
+    const query = token === undefined ? '' : `?token=${encodeURIComponent(token)}`;
+    // Tunnel is TunnelStream unless a subclass (NodeMeshClient) overrides this method.
+    return TunnelStream.open(WebSocketImpl as unknown as TunnelSocketFactory, url + query) as Promise<Tunnel>;
   }
 
   async close(): Promise<void> {

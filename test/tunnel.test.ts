@@ -78,10 +78,7 @@ test('by WebSocket: binary messages both ways, any boundaries; a text message cl
   t.deepEqual(Buffer.concat(echoed), sent);
 
   ws.send('text is not bytes');
-  const [code] = (await within(
-    new Promise((resolve) => ws.once('close', (...args) => resolve(args))),
-    'the close',
-  )) as [number];
+  const code = await within(new Promise<number>((resolve) => ws.once('close', resolve)), 'the close');
   t.is(code, 4400);
 
   const unknown = new WebSocket(mesh.tunnelUrl('nope'));

@@ -154,6 +154,11 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     return this.streams.size;
   }
 
+  /** Tunnel bytes received from the edge and not yet passed on (at most a window per stream). */
+  get tunnelBufferedBytes(): number {
+    return this.streams.buffered;
+  }
+
   /** A new tunnel stream down to the edge; undefined when the edge is gone or too old to carry streams. */
   openStream(tunnel: string): MuxStream | undefined {
     if (this.closed || !this.edgeId || this.version < streamsProtocolVersion) return undefined;

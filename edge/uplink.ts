@@ -148,6 +148,11 @@ export class Uplink {
     this.send([frameType.sub, id, subscription, since ? [since.epoch, since.offset] : null]);
   }
 
+  /** Tunnel bytes received on this connection and not yet passed on (at most a window per stream). */
+  get tunnelBufferedBytes(): number {
+    return this.streams?.buffered ?? 0;
+  }
+
   /** A new tunnel stream to `tunnel`'s service through the core; undefined while no core is connected. */
   openStream(tunnel: string): MuxStream | undefined {
     return this.connected ? this.streams?.open(tunnel) : undefined;

@@ -1,0 +1,264 @@
+// Tunnels when things go wrong (docs/protocol.md §8): an unreachable service, a cut uplink, a drain, a reader that
+// stops reading, limits, forged stream frames; and at scale: many streams at once, 100 MB each way byte-exact.
+
+import { createHash } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import test from 'ava';
+import WebSocket from 'ws';
+import { frameType } from '../shared/protocol.js';
+import { streamWindowBytes } from '../shared/stream-mux.js';
+import { fastUplink } from './helpers/mesh.js';
+import { RawUplink } from './helpers/raw-uplink.js';
+import { digestOf, digestService, echoService, patternBytes, readAll, startService } from './helpers/tcp-services.js';
+import { connectTo, startTunnelMesh } from './helpers/tunnel-mesh.js';
+import { within } from './helpers/within.js';
+
+/** Sends `bytes` through `socket`, then half-closes, and resolves with the answer. */
+async function exchange(socket: Socket, bytes: Buffer): Promise<{ data: Buffer; ended: string }> {
+  const answer = readAll(socket);
+  socket.end(bytes);
+  return within(answer, 'the answer', 60_000);
+}
+
+/** The close code a tunnel WebSocket gets, or the HTTP status that refused it. */
+function outcomeOf(ws: WebSocket): Promise<{ status?: number; code?: number }> {
+  ws.on('error', () => undefined);
+  return within(
+    new Promise((resolve) => {
+      ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode }));
+      ws.once('close', (code) => resolve({ code }));
+    }),
+    'the tunnel WebSocket to end',
+  );
+}
+
+const nowhere = { host: '127.0.0.1', port: 1 };
+
+test('an unreachable service: a TCP entry is closed without data, a WebSocket with 4502; by either dialler', async (t) => {
+  const mesh = await startTunnelMesh(t, {
+    tunnels: { core: { connect: nowhere }, branch: { connect: nowhere, at: 'eu-1' } },
+  });
+  for (const tunnel of ['core', 'branch']) {
+    const client = await connectTo(t, mesh.forward(tunnel));
+    const { data, ended } = await exchange(client, Buffer.from('hello?'));
+    t.is(data.length, 0, tunnel);
+    t.is(ended, 'end', `${tunnel}: closed, not reset`);
+    const ws = new WebSocket(mesh.tunnelUrl(tunnel));
+    t.teardown(() => ws.terminate());
+    t.deepEqual(await outcomeOf(ws), { code: 4502 }, tunnel);
+  }
+});
+
+test('a cut uplink ends its streams at once (TCP reset, WebSocket 4504); new streams take the healed path', async (t) => {
+  const service = await echoService(t);
+  const mesh = await startTunnelMesh(t, {
+    tunnels: { echo: { connect: service.address, at: 'eu-1' } },
+    proxied: true,
+    edge: { uplink: fastUplink },
+  });
+  const client = await connectTo(t, mesh.forward('echo'));
+  const clientEnd = readAll(client);
+  client.write('before the cut');
+  await within(new Promise((resolve) => client.once('data', resolve)), 'the echo before the cut');
+  const ws = new WebSocket(mesh.tunnelUrl('echo'));
+  t.teardown(() => ws.terminate());
+  await within(new Promise((resolve) => ws.once('open', resolve)), 'the WebSocket');
+  const wsEnd = outcomeOf(ws);
+
+  mesh.proxies.entry!.cut();
+  t.is((await within(clientEnd, 'the reset')).ended, 'ECONNRESET');
+  t.deepEqual(await wsEnd, { code: 4504 });
+
+  await mesh.entry.ready();
+  const again = await connectTo(t, mesh.forward('echo'));
+  const sent = patternBytes(100_000, 2);
+  t.deepEqual((await exchange(again, sent)).data, sent);
+});
+
+test('a drain refuses new streams and lets open ones run; once they end, the drain is over', async (t) => {
+  const service = await echoService(t);
+  const mesh = await startTunnelMesh(t, {
+    tunnels: { echo: { connect: service.address, at: 'eu-1' } },
+    edge: { limits: { drainGraceMs: 120_000 } },
+  });
+  const open = await connectTo(t, mesh.forward('echo'));
+  const drained = mesh.entry.drain();
+  t.true(mesh.entry.draining);
+
+  const refused = await connectTo(t, mesh.forward('echo'));
+  t.is((await exchange(refused, Buffer.from('let me in'))).data.length, 0);
+  t.deepEqual(await outcomeOf(new WebSocket(mesh.tunnelUrl('echo'))), { status: 503 });
+
+  const sent = patternBytes(200_000, 3);
+  t.deepEqual((await exchange(open, sent)).data, sent, 'the open stream runs on');
+  await within(drained, 'the drain, once the last stream ended');
+});
+
+test('a drain resets the streams still open when its grace is over', async (t) => {
+  const service = await echoService(t);
+  const mesh = await startTunnelMesh(t, {
+    tunnels: { echo: { connect: service.address } },
+    edge: { limits: { drainGraceMs: 100 } },
+  });
+  const open = await connectTo(t, mesh.forward('echo'));
+  const ended = readAll(open);
+  open.write('still here');
+  await within(new Promise((resolve) => open.once('data', resolve)), 'the echo');
+  await within(mesh.entry.drain(), 'the drain');
+  t.is((await within(ended, 'the reset')).ended, 'ECONNRESET');
+});
+
+test('a reader that stops reading holds back its own service only; the other streams on its uplinks flow on', async (t) => {
+  const total = 64 * 1024 * 1024;
+  const chunk = patternBytes(256 * 1024, 7);
+  let handed = 0;
+  const flooding = await startService(t, (socket) => {
+    let written = 0;
+    const pour = (): void => {
+      while (written < total) {
+        written += chunk.length;
+        // Counted once the kernel took it: what got past the service's own buffer.
+        if (!socket.write(chunk, () => (handed += chunk.length))) return;
+      }
+    };
+    socket.on('drain', pour);
+    pour();
+  });
+  const echo = await echoService(t);
+  const mesh = await startTunnelMesh(t, {
+    tunnels: { flood: { connect: flooding.address, at: 'eu-1' }, echo: { connect: echo.address, at: 'eu-1' } },
+  });
+  const stalled = await connectTo(t, mesh.forward('flood'));
+  stalled.pause();
+  const otherStreams = async (seed: number): Promise<void> => {
+    for (let i = 0; i < 4; i++) {
+      const other = await connectTo(t, mesh.forward('echo'));
+      const sent = patternBytes(1_000_000, seed + i);
+      t.deepEqual((await exchange(other, sent)).data, sent, 'another stream on the same uplinks');
+    }
+  };
+  // While other streams cross the same uplinks, the stalled one fills its windows and the kernel's buffers, then stops.
+  await otherStreams(10);
+  const heldAt = handed;
+  await otherStreams(20);
+  t.is(handed, heldAt, 'the service is held back: nothing more got through while the others ran');
+  t.true(handed < total / 4, `${handed} bytes left the service`);
+  t.true(mesh.entry.uplink.tunnelBufferedBytes <= streamWindowBytes);
+  t.true(mesh.core.uplinks.get('eu-1')!.tunnelBufferedBytes <= streamWindowBytes);
+});
+
+test('200 streams at once, from four addresses: each gets its own answer, byte-exact', async (t) => {
+  const service = await digestService(t);
+  const mesh = await startTunnelMesh(t, { tunnels: { digest: { connect: service.address, at: 'eu-1' } } });
+  const { host, port } = mesh.forward('digest');
+  const results = await Promise.all(
+    Array.from({ length: 200 }, async (_, i) => {
+      const socket = connect({ host, port, localAddress: `127.0.0.${2 + (i % 4)}`, allowHalfOpen: true });
+      t.teardown(() => socket.destroy());
+      const request = patternBytes(20_000 + i * 97, 100 + i);
+      const { data } = await exchange(socket, request);
+      return data.toString() === digestOf(request);
+    }),
+  );
+  t.is(results.filter(Boolean).length, 200);
+  t.is(service.accepted, 200);
+});
+
+test('100 MB each way through entry edge, core and branch edge: byte-exact by SHA-256', async (t) => {
+  const size = 100 * 1024 * 1024;
+  const chunk = patternBytes(1024 * 1024, 11);
+  const sender = await startService(t, (socket) => {
+    let sent = 0;
+    const pour = (): void => {
+      while (sent < size) {
+        sent += chunk.length;
+        if (!socket.write(chunk)) return;
+      }
+      socket.end();
+    };
+    socket.on('drain', pour);
+    pour();
+  });
+  const digest = await digestService(t);
+  const mesh = await startTunnelMesh(t, {
+    tunnels: { upload: { connect: digest.address, at: 'eu-1' }, download: { connect: sender.address, at: 'eu-1' } },
+  });
+  const expected = createHash('sha256');
+  for (let sent = 0; sent < size; sent += chunk.length) expected.update(chunk);
+  const expectedDigest = expected.digest('hex');
+
+  const upload = await connectTo(t, mesh.forward('upload'));
+  const uploaded = readAll(upload);
+  let written = 0;
+  const push = (): void => {
+    while (written < size) {
+      written += chunk.length;
+      if (!upload.write(chunk)) return;
+    }
+    upload.end();
+  };
+  upload.on('drain', push);
+  push();
+  t.is((await within(uploaded, 'the upload’s digest', 120_000)).data.toString(), `${size} ${expectedDigest}`);
+
+  const download = await connectTo(t, mesh.forward('download'));
+  const hash = createHash('sha256');
+  let received = 0;
+  download.on('data', (data: Buffer) => {
+    hash.update(data);
+    received += data.length;
+  });
+  await within(new Promise((resolve) => download.once('end', resolve)), 'the download', 120_000);
+  t.is(received, size);
+  t.is(hash.digest('hex'), expectedDigest);
+});
+
+test('limits: streams per address, streams per edge; a TCP entry is closed without data, a WebSocket refused', async (t) => {
+  const service = await echoService(t);
+  const mesh = await startTunnelMesh(t, {
+    tunnels: { echo: { connect: service.address, at: 'eu-1' } },
+    edge: { limits: { maxTunnelStreamsPerAddress: 2, maxTunnelStreams: 3 } },
+  });
+  const { host, port } = mesh.forward('echo');
+  const tcp = (localAddress: string): Socket => {
+    const socket = connect({ host, port, localAddress, allowHalfOpen: true });
+    t.teardown(() => socket.destroy());
+    return socket;
+  };
+  const open = async (localAddress: string): Promise<void> => {
+    const socket = tcp(localAddress);
+    socket.write('ping');
+    await within(new Promise((resolve) => socket.once('data', resolve)), `a stream from ${localAddress}`);
+  };
+  const tunnelSocket = (localAddress: string): WebSocket => {
+    const ws = new WebSocket(mesh.tunnelUrl('echo'), { localAddress });
+    t.teardown(() => ws.terminate());
+    return ws;
+  };
+  await open('127.0.0.2');
+  await open('127.0.0.2');
+  t.is((await exchange(tcp('127.0.0.2'), Buffer.from('ping'))).data.length, 0, 'the address has its two');
+  t.deepEqual(await outcomeOf(tunnelSocket('127.0.0.2')), { status: 429 });
+  await open('127.0.0.3');
+  t.is((await exchange(tcp('127.0.0.4'), Buffer.from('ping'))).data.length, 0, 'the edge has its three');
+  t.deepEqual(await outcomeOf(tunnelSocket('127.0.0.4')), { status: 503 });
+});
+
+test('forged stream frames close the uplink as a protocol violation; the core serves others on', async (t) => {
+  const service = await echoService(t);
+  const mesh = await startTunnelMesh(t, { tunnels: { echo: { connect: service.address } } });
+  const forger = await RawUplink.dial(t, mesh.core.url);
+  forger.send([frameType.hello, 4, 'forger', 'xx', 'instance', '']);
+  await forger.next((frame) => frame[0] === frameType.welcome);
+  forger.send([frameType.streamData, 1, Buffer.from('never opened')]);
+  t.is((await within(forger.closed, 'the close')).code, 4400);
+
+  const beyond = await RawUplink.dial(t, mesh.core.url);
+  beyond.send([frameType.hello, 4, 'beyond', 'xx', 'instance', '']);
+  await beyond.next((frame) => frame[0] === frameType.welcome);
+  beyond.send([frameType.streamOpen, 1, 'echo'], [frameType.streamData, 1, Buffer.alloc(streamWindowBytes + 1)]);
+  t.is((await within(beyond.closed, 'the close')).code, 4400);
+
+  const client = await connectTo(t, mesh.forward('echo'));
+  t.is((await exchange(client, Buffer.from('still serving'))).data.toString(), 'still serving');
+});

@@ -695,8 +695,14 @@ const uplinkFrameArb: fc.Arbitrary<Frame> = fc.oneof(
     fc.maxSafeNat(),
   ),
   fc.tuple(fc.constant(frameType.digest), fc.maxSafeNat(), fc.maxSafeNat(), fc.maxSafeNat()),
+  // Tunnel streams: opens of tunnels that do not exist, data, windows, ends and resets of streams never opened.
+  fc.tuple(fc.constant(frameType.streamOpen), fc.nat({ max: 9 }), fc.string({ maxLength: 8 })),
+  fc.tuple(fc.constant(frameType.streamData), fc.nat({ max: 9 }), fc.uint8Array({ maxLength: 32 })),
+  fc.tuple(fc.constant(frameType.streamWindow), fc.nat({ max: 9 }), fc.maxSafeNat()),
+  fc.tuple(fc.constant(frameType.streamEnd), fc.nat({ max: 9 })),
+  fc.tuple(fc.constant(frameType.streamReset), fc.nat({ max: 9 }), fc.constantFrom('refused', 'lost', 'nonsense')),
   fc
-    .tuple(fc.integer({ min: 1, max: 15 }), fc.array(fieldArb, { maxLength: 6 }))
+    .tuple(fc.integer({ min: 1, max: 23 }), fc.array(fieldArb, { maxLength: 6 }))
     .map(([type, fields]): Frame => [type, ...fields]),
   fc.tuple(fieldArb, fc.array(fieldArb, { maxLength: 4 })).map(([type, fields]): Frame => [type, ...fields]),
 );

@@ -76,7 +76,30 @@ export function renderStatus(snapshot: MeshSnapshot, rates: Rates): string {
     `${edges.length} edges (${edges.filter((edge) => edge.healthy).length} ready), ${clients} clients, ` +
       `amplification ${amplification({ deliveries, messagesIn }).toFixed(1)}× (client deliveries per uplink message)`,
   );
+  if (snapshot.tunnels.length > 0) {
+    lines.push(
+      '',
+      ...table(
+        ['TUNNEL', 'DIALLED BY', 'STREAMS', 'TO SERVICE', 'FROM SERVICE'],
+        snapshot.tunnels.map((tunnel) => [
+          tunnel.name,
+          tunnel.at || 'core',
+          String(tunnel.streams),
+          bytes(tunnel.toService),
+          bytes(tunnel.fromService),
+        ]),
+      ),
+      `(streams and bytes as ${snapshot.via} carries them)`,
+    );
+  }
   return lines.join('\n');
+}
+
+function bytes(count: number): string {
+  if (count < 1000) return `${count} B`;
+  if (count < 1_000_000) return `${(count / 1000).toFixed(1)} kB`;
+  if (count < 1_000_000_000) return `${(count / 1_000_000).toFixed(1)} MB`;
+  return `${(count / 1_000_000_000).toFixed(1)} GB`;
 }
 
 /** Columns padded to their widest cell; columns of figures aligned right. */

@@ -15,6 +15,7 @@ import {
   type EdgeRow,
   type EdgeStatus,
   type MeshSnapshot,
+  type TunnelStatus,
 } from '../shared/mesh-status.js';
 import { Condition } from '../shared/condition.js';
 import { frameType } from '../shared/protocol.js';
@@ -43,6 +44,8 @@ export class CoreMeshView {
   private exchanging = false;
   private readonly timer: NodeJS.Timeout;
   readonly watch = new Condition(() => this.snapshot());
+  /** The tunnels as this core carries them: its relay, built after this view (whose metrics it counts into). */
+  private tunnels: () => TunnelStatus[] = () => [];
 
   constructor(private readonly options: CoreMeshViewOptions) {
     this.timer = setInterval(() => void this.tick(), options.periodMs);
@@ -68,12 +71,22 @@ export class CoreMeshView {
     });
   }
 
+  showTunnels(status: () => TunnelStatus[]): void {
+    this.tunnels = status;
+  }
+
   edges(): EdgeStatus[] {
     return this.rows().map(edgeStatusOf);
   }
 
   snapshot(): MeshSnapshot {
-    return { via: this.options.core().id, at: Date.now(), cores: this.cores().map(coreStatusOf), edges: this.edges() };
+    return {
+      via: this.options.core().id,
+      at: Date.now(),
+      cores: this.cores().map(coreStatusOf),
+      edges: this.edges(),
+      tunnels: this.tunnels(),
+    };
   }
 
   close(): void {

@@ -143,6 +143,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     metrics: tunnelMetrics,
     logger,
   });
+  view.showTunnels(() => relay.status());
   engine.onMessage((message) => {
     const routed = router.route(message);
     counts.published++;

@@ -5,8 +5,9 @@
 
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { TunnelStatus } from '../shared/mesh-status.js';
 import type { MuxStream } from '../shared/stream-mux.js';
-import { listenForwards, type ForwardListeners } from '../shared/tunnel-forwards.js';
+import { forwardEntry, listenForwards, type ForwardListeners } from '../shared/tunnel-forwards.js';
 import { TunnelLedger } from '../shared/tunnel-ledger.js';
 import { unknownTunnel, type TunnelMetrics } from '../shared/tunnel-metrics.js';
 import { dialService, joinSocket, type SocketJoin, type StreamOutcome } from '../shared/tunnel-socket.js';
@@ -42,6 +43,7 @@ export class TunnelRelay {
   constructor(private readonly options: TunnelRelayOptions) {
     this.byName = new Map(options.tunnels.map((tunnel) => [tunnel.name, tunnel]));
     this.ledger = new TunnelLedger({
+      tunnels: options.tunnels,
       logger: options.logger,
       metrics: options.metrics,
       // Bounded per edge (maxStreamsPerEdge) and per forward client address instead.
@@ -52,6 +54,10 @@ export class TunnelRelay {
 
   get streamCount(): number {
     return this.ledger.size;
+  }
+
+  status(): TunnelStatus[] {
+    return this.ledger.status();
   }
 
   /** `from` (an edge's uplink) opened `stream`: attach it to its service or to the `at` edge, or reset it. */
@@ -119,7 +125,7 @@ export class TunnelRelay {
     const join = this.ledger.opened({
       tunnel: tunnel.name,
       stream: exit.id,
-      entry: `tcp ${forward.listen.host}:${forward.listen.port}`,
+      entry: forwardEntry(socket),
       address,
       readsClient: true,
       abort: (reason) => exit.abort(reason),

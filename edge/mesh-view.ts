@@ -11,6 +11,7 @@ import {
   type EdgeRow,
   type EdgeStatus,
   type MeshSnapshot,
+  type TunnelStatus,
 } from '../shared/mesh-status.js';
 
 export class EdgeMeshView {
@@ -18,7 +19,11 @@ export class EdgeMeshView {
   private others: EdgeStatus[] = [];
   readonly watch = new Condition(() => this.snapshot());
 
-  constructor(private readonly self: () => EdgeStatus) {}
+  /** `tunnels`: the tunnels as this edge carries them. */
+  constructor(
+    private readonly self: () => EdgeStatus,
+    private readonly tunnels: () => TunnelStatus[] = () => [],
+  ) {}
 
   update(cores: CoreRow[], edges: EdgeRow[]): void {
     this.cores = cores.map(coreStatusOf);
@@ -32,6 +37,6 @@ export class EdgeMeshView {
   }
 
   snapshot(): MeshSnapshot {
-    return { via: this.self().id, at: Date.now(), cores: this.cores, edges: this.edges() };
+    return { via: this.self().id, at: Date.now(), cores: this.cores, edges: this.edges(), tunnels: this.tunnels() };
   }
 }

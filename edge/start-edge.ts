@@ -204,16 +204,19 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     messagesIn: interest.messagesIn,
     published: uplink.published,
   });
-  const view = new EdgeMeshView(() => {
-    const own = report();
-    return {
-      id: options.id,
-      region: options.region,
-      core: uplink.connected ? uplink.coreId : '',
-      healthy: isHealthy(own, uplink.connected),
-      ...own,
-    };
-  });
+  const view = new EdgeMeshView(
+    () => {
+      const own = report();
+      return {
+        id: options.id,
+        region: options.region,
+        core: uplink.connected ? uplink.coreId : '',
+        healthy: isHealthy(own, uplink.connected),
+        ...own,
+      };
+    },
+    () => tunnels.status(),
+  );
   drain.onStart(() => {
     uplink.reportStatus();
     view.watch.notify();

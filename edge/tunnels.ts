@@ -3,8 +3,9 @@
 
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { TunnelStatus } from '../shared/mesh-status.js';
 import type { MuxStream } from '../shared/stream-mux.js';
-import { listenForwards, type ForwardListeners } from '../shared/tunnel-forwards.js';
+import { forwardEntry, listenForwards, type ForwardListeners } from '../shared/tunnel-forwards.js';
 import { TunnelLedger } from '../shared/tunnel-ledger.js';
 import type { TunnelMetrics, TunnelRefusal } from '../shared/tunnel-metrics.js';
 import { dialService, joinSocket, type SocketJoin } from '../shared/tunnel-socket.js';
@@ -37,6 +38,7 @@ export class EdgeTunnels {
   constructor(private readonly options: EdgeTunnelsOptions) {
     this.byName = new Map(options.tunnels.map((tunnel) => [tunnel.name, tunnel]));
     this.ledger = new TunnelLedger({
+      tunnels: options.tunnels,
       logger: options.logger,
       metrics: options.metrics,
       maxStreams: options.maxStreams,
@@ -47,6 +49,10 @@ export class EdgeTunnels {
   /** Streams open here now, entering or leaving. */
   get streamCount(): number {
     return this.ledger.size;
+  }
+
+  status(): TunnelStatus[] {
+    return this.ledger.status();
   }
 
   has(name: string): boolean {
@@ -123,8 +129,7 @@ export class EdgeTunnels {
   }
 
   private enterByTcp(forward: ForwardConfig, socket: Socket): void {
-    const { host, port } = forward.listen;
-    const entry = this.enter(forward.tunnel, socket.remoteAddress, `tcp ${host}:${port}`);
+    const entry = this.enter(forward.tunnel, socket.remoteAddress, forwardEntry(socket));
     // Refused: closed without data, as when the service itself refuses.
     if (typeof entry === 'string') return void socket.destroySoon();
     joinSocket(entry.stream, socket, entry.join);

@@ -41,12 +41,26 @@ export interface CoreStatus {
   routed: number;
 }
 
+/** A tunnel as one node carries it (docs/protocol.md §8): a core sees every stream that crosses it. */
+export interface TunnelStatus {
+  name: string;
+  /** The edge that dials its service; '' when the core does. */
+  at: string;
+  /** Streams open at this node now. */
+  streams: number;
+  /** Bytes this node carried toward the service and back, since it started. */
+  toService: number;
+  fromService: number;
+}
+
 /** The answer of GET /v1/mesh: what the answering node (`via`) knows, at `at` (ms since the epoch). */
 export interface MeshSnapshot {
   via: string;
   at: number;
   cores: CoreStatus[];
   edges: EdgeStatus[];
+  /** The mesh's tunnels, with the streams and bytes the answering node carries. */
+  tunnels: TunnelStatus[];
 }
 
 export type EdgeReportRow = [string, boolean, number, number, number, number, number, number];

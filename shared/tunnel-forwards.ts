@@ -12,6 +12,11 @@ export interface ForwardListeners {
   close(): Promise<void>;
 }
 
+/** How a stream that came in by a forward is named in logs: "tcp" and the address it came in at. */
+export function forwardEntry(socket: Socket): string {
+  return `tcp ${socket.localAddress}:${socket.localPort}`;
+}
+
 /** Listens on every forward; a forward that cannot listen fails the whole start, named, with the others closed. */
 export async function listenForwards(
   forwards: readonly ForwardConfig[],

@@ -2,7 +2,9 @@
 // log line and metrics of each as it opens and closes, and the drain that lets open ones run for a grace period.
 
 import { Condition } from './condition.js';
+import type { TunnelStatus } from './mesh-status.js';
 import type { TunnelMetrics, TunnelRefusal } from './tunnel-metrics.js';
+import type { TunnelConfig } from './topology.js';
 import type { SocketJoin, StreamOutcome } from './tunnel-socket.js';
 import type { StreamResetReason } from './uplink-frames.js';
 
@@ -12,6 +14,8 @@ interface StreamLog {
 }
 
 export interface TunnelLedgerOptions {
+  /** The mesh's tunnels, for status. */
+  tunnels: readonly TunnelConfig[];
   logger: StreamLog;
   metrics: TunnelMetrics;
   /** Streams this node carries at once. */
@@ -39,8 +43,19 @@ export class TunnelLedger {
   private readonly perAddress = new Map<string, number>();
   private draining = false;
   private readonly changes = new Condition(() => this.open.size);
+  /** Per tunnel, what this node carries: for /v1/mesh and `relaymesh status`. */
+  private readonly totals: Map<string, TunnelStatus>;
 
-  constructor(private readonly options: TunnelLedgerOptions) {}
+  constructor(private readonly options: TunnelLedgerOptions) {
+    this.totals = new Map(
+      options.tunnels.map(({ name, at }) => [name, { name, at: at ?? '', streams: 0, toService: 0, fromService: 0 }]),
+    );
+  }
+
+  /** The tunnels with their open streams and the bytes carried here. */
+  status(): TunnelStatus[] {
+    return [...this.totals.values()].map((tunnel) => ({ ...tunnel }));
+  }
 
   get size(): number {
     return this.open.size;
@@ -70,6 +85,8 @@ export class TunnelLedger {
     if (record.address !== undefined)
       this.perAddress.set(record.address, (this.perAddress.get(record.address) ?? 0) + 1);
     metrics.streamsChanged(record.tunnel, 1);
+    const totals = this.totals.get(record.tunnel);
+    if (totals) totals.streams++;
     logger.info(
       { tunnel: record.tunnel, stream: record.stream, entry: record.entry, remote: record.address },
       'tunnel stream opened',
@@ -77,7 +94,12 @@ export class TunnelLedger {
     const openedAt = Date.now();
     let closed = false;
     return {
-      carried: (fromSocket, bytes) => metrics.carried(record.tunnel, fromSocket === record.readsClient, bytes),
+      carried: (fromSocket, bytes) => {
+        const toService = fromSocket === record.readsClient;
+        metrics.carried(record.tunnel, toService, bytes);
+        if (totals && toService) totals.toService += bytes;
+        else if (totals) totals.fromService += bytes;
+      },
       closed: (outcome) => {
         if (closed) return;
         closed = true;
@@ -88,6 +110,7 @@ export class TunnelLedger {
           else this.perAddress.delete(record.address);
         }
         metrics.streamsChanged(record.tunnel, -1);
+        if (totals) totals.streams--;
         if (outcome.reset === 'refused') this.refused(record.tunnel, 'refused');
         const [toService, fromService] = record.readsClient
           ? [outcome.bytesRead, outcome.bytesWritten]

@@ -47,6 +47,7 @@ const before: MeshSnapshot = {
     edge({ id: 'eu-1', region: 'eu', sessions: 34, topics: 1, deliveries: 340, messagesIn: 10 }),
     edge({ id: 'ap-1', region: 'ap', sessions: 33, topics: 1, deliveries: 330, messagesIn: 10 }),
   ],
+  tunnels: [],
 };
 
 // Two seconds later: 100 more messages, everywhere; ap-1 restarted (its counters went back to near zero); eu-2 is new.
@@ -69,6 +70,7 @@ const after: MeshSnapshot = {
       draining: true,
     }),
   ],
+  tunnels: [],
 };
 
 test('ratesBetween: per-second rates of the counters between two snapshots', (t) => {
@@ -174,6 +176,7 @@ test('renderStatus: without rates the rate columns show "-"; an edge without a c
       edge({ id: 'eu-1', region: 'eu', core: '', healthy: false, sessions: 2, capacity: 5 }),
       edge({ id: 'us-1', region: 'us', sessions: 5, capacity: 5, healthy: false }),
     ],
+    tunnels: [],
   };
   const view = renderStatus(lonely, ratesBetween(undefined, lonely));
   t.regex(view, /^relaymesh status — as eu-1 sees it at /);
@@ -276,4 +279,27 @@ test('relaymesh status --json against a node without /v1/mesh exits 1 with the s
   t.is(run.code, 1);
   t.is(run.stdout, '');
   t.regex(run.stderr, new RegExp(`relaymesh status: http://127\\.0\\.0\\.1:${port}/v1/mesh answered 404 not found`));
+});
+
+test('renderStatus: the tunnels, who dials each, the streams open and the bytes carried at the answering node', (t) => {
+  const view = renderStatus(
+    {
+      ...before,
+      tunnels: [
+        { name: 'pg', at: '', streams: 3, toService: 1_500_000, fromService: 42_000_000 },
+        { name: 'erp', at: 'eu-1', streams: 0, toService: 0, fromService: 0 },
+      ],
+    },
+    ratesBetween(undefined, before),
+  );
+  const lines = view.split('\n');
+  const header = lines.findIndex((line) => line.startsWith('TUNNEL'));
+  t.true(header > 0);
+  t.deepEqual(
+    lines.slice(header + 1, header + 3).map((line) => line.trim().split(/\s{2,}/)),
+    [
+      ['pg', 'core', '3', '1.5 MB', '42.0 MB'],
+      ['erp', 'eu-1', '0', '0 B', '0 B'],
+    ],
+  );
 });

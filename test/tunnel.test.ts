@@ -1,8 +1,11 @@
 // Tunnels through the mesh (docs/protocol.md §8), by every path and both entries: bytes exactly once and in order,
 // half-closes both ways, and the ends a client sees when its service or its path is gone.
 
+import { Writable } from 'node:stream';
 import test from 'ava';
+import { pino } from 'pino';
 import WebSocket from 'ws';
+import type { MeshSnapshot } from '../shared/mesh-status.js';
 import { connectTo, startTunnelMesh } from './helpers/tunnel-mesh.js';
 import { digestOf, digestService, echoService, patternBytes, readAll } from './helpers/tcp-services.js';
 import { within } from './helpers/within.js';
@@ -87,4 +90,60 @@ test('by WebSocket: binary messages both ways, any boundaries; a text message cl
     'the refusal',
   );
   t.is(status, 404);
+});
+
+test('each stream is counted and logged where it opens and closes (tunnel, entry, bytes, time; never its bytes)', async (t) => {
+  const lines: string[] = [];
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    }),
+  );
+  const service = await digestService(t);
+  const mesh = await startTunnelMesh(t, {
+    tunnels: { db: { connect: service.address, at: 'eu-1' } },
+    edge: { logger },
+  });
+  const client = await connectTo(t, mesh.forward('db'));
+  const request = Buffer.from('SELECT secret_payload FROM vault;'.repeat(1000));
+  const answer = readAll(client);
+  client.end(request);
+  const { data } = await within(answer, 'the answer');
+
+  const entryLog = await within(
+    (async () => {
+      for (;;) {
+        const closed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+        const found = closed.find((entry) => entry.msg === 'tunnel stream closed' && entry.edge === 'us-1');
+        if (found) return found;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })(),
+    'the entry edge’s close line',
+  );
+  t.like(entryLog, { tunnel: 'db', entry: `tcp 127.0.0.1:${mesh.forward('db').port}`, toService: request.length });
+  t.is(entryLog.fromService, data.length);
+  t.is(typeof entryLog.ms, 'number');
+  t.true(lines.some((line) => line.includes('"tunnel stream opened"') && line.includes('"edge":"eu-1"')));
+  t.false(lines.join('').includes('secret_payload'), 'no payload in any log line');
+
+  const metrics = await (await fetch(`${mesh.entry.url.replace(/^ws/, 'http')}/metrics`)).text();
+  t.regex(
+    metrics,
+    new RegExp(`relaymesh_edge_tunnel_bytes_total\\{tunnel="db",direction="to_service"[^}]*\\} ${request.length}`),
+  );
+  t.regex(metrics, /relaymesh_edge_tunnel_streams\{tunnel="db"[^}]*\} 0/);
+  const coreMetrics = await (await fetch(`${mesh.core.url.replace(/^ws/, 'http')}/metrics`)).text();
+  t.regex(
+    coreMetrics,
+    new RegExp(`relaymesh_core_tunnel_bytes_total\\{tunnel="db",direction="from_service"[^}]*\\} ${data.length}`),
+  );
+  const view = (await (await fetch(`${mesh.core.url.replace(/^ws/, 'http')}/v1/mesh`)).json()) as MeshSnapshot;
+  t.deepEqual(view.tunnels, [
+    { name: 'db', at: 'eu-1', streams: 0, toService: request.length, fromService: data.length },
+  ]);
 });

@@ -5,7 +5,7 @@ import { RedisEngine } from '../core/redis-engine.js';
 import { createLogger, type LogFormat } from './logger.js';
 import { startCore, type CoreHandle } from '../core/start-core.js';
 import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
-import type { Topology } from '../shared/topology.js';
+import type { Address, ForwardConfig, Topology } from '../shared/topology.js';
 import { fail, loadTopologyOrExit } from './exit.js';
 import { coreOptionsOf, edgeOptionsOf } from './node-options.js';
 
@@ -45,6 +45,7 @@ export async function runMesh(selection: RunSelection): Promise<void> {
       process.stdout.write(
         `core ${core.id} (${core.region}) listening on ${handle.url}, uplinks at ${handle.url}/v1/uplink\n`,
       );
+      printForwards(options.forwards ?? [], handle.forwards);
     }
     for (const edge of edges) {
       const handle = await startEdge(edgeOptionsOf(topology, edge.id, logger));
@@ -52,6 +53,7 @@ export async function runMesh(selection: RunSelection): Promise<void> {
       process.stdout.write(
         `edge ${edge.id} (${edge.region}) listening on ${handle.url}, clients at ${handle.url}/v1/ws\n`,
       );
+      printForwards(edge.forwards ?? [], handle.forwards);
     }
   } catch (error) {
     await stopAll();
@@ -106,4 +108,28 @@ function warnOpenSettings(topology: Topology, runsEdges: boolean, logger: Logger
     );
   if (runsEdges && topology.edges.some((edge) => !edge.origins))
     logger.warn('OPEN: edges without an origins allowlist accept browser clients from every origin');
+  if (runsEdges && topology.tunnels.length > 0 && !topology.auth.tokens)
+    logger.warn(
+      'OPEN: without client authentication (auth.tokens) anyone who reaches an edge may open every tunnel at /v1/tunnel/<name>',
+    );
+  for (const node of [...topology.cores, ...topology.edges])
+    for (const forward of node.forwards ?? [])
+      if (!isLoopback(forward.listen.host))
+        logger.warn(
+          { node: node.id, tunnel: forward.tunnel, listen: `${forward.listen.host}:${forward.listen.port}` },
+          'OPEN: a forward beyond loopback: whoever reaches it uses its tunnel (firewall it, or bind it to 127.0.0.1)',
+        );
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+/** One line per forward, under its node's: where to point the programs that use the tunnel. */
+function printForwards(forwards: readonly ForwardConfig[], bound: readonly Address[]): void {
+  forwards.forEach((forward, index) => {
+    const address = bound[index]!;
+    const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+    process.stdout.write(`  tunnel ${forward.tunnel}: forward at ${host}:${address.port}\n`);
+  });
 }

@@ -11,6 +11,7 @@ interface TokenArgs {
   sub?: string;
   subscribe: string[];
   publish: string[];
+  tunnel: string[];
   ttl: number;
   'private-key'?: string;
 }
@@ -38,6 +39,12 @@ export const tokenCommand: CommandModule<object, TokenArgs> = {
         default: [],
         describe: 'topics or patterns the client may publish to',
       })
+      .option('tunnel', {
+        type: 'string',
+        array: true,
+        default: [],
+        describe: 'tunnels the client may open over WebSocket ("*" for all)',
+      })
       .option('ttl', { type: 'number', default: 3600, describe: 'seconds until the token expires' })
       .option('private-key', { type: 'string', describe: 'PKCS#8 PEM private key (EdDSA, RS256)' }) as never,
   handler: async (args) => {
@@ -57,7 +64,11 @@ export const tokenCommand: CommandModule<object, TokenArgs> = {
       }
       key = await importPKCS8(await readFile(args['private-key'], 'utf8'), config.alg);
     }
-    const jwt = new SignJWT({ topics: { subscribe: args.subscribe, publish: args.publish } })
+    const claims = {
+      topics: { subscribe: args.subscribe, publish: args.publish },
+      ...(args.tunnel.length > 0 ? { tunnels: args.tunnel } : {}),
+    };
+    const jwt = new SignJWT(claims)
       .setProtectedHeader({ alg: config.alg })
       .setIssuedAt()
       .setExpirationTime(Math.floor(Date.now() / 1000) + args.ttl);

@@ -6,6 +6,7 @@ import type { EngineRow } from './scenarios/engine.js';
 import type { FanoutRow } from './scenarios/fanout.js';
 import type { IdleRow } from './scenarios/idle.js';
 import type { LatencyRow } from './scenarios/latency.js';
+import type { TunnelCpuRow, TunnelRow, TunnelTargetRow } from './scenarios/tunnel.js';
 import type { WanRow } from './scenarios/wan.js';
 import { candidateKinds, type CandidateKind } from './wires.js';
 
@@ -16,6 +17,7 @@ export interface BenchResults {
   wan: WanRow[];
   churn: ChurnRow[];
   engine: EngineRow[];
+  tunnel: TunnelRow[];
 }
 
 /** Which command measured each scenario, and when (a report may merge several runs). */
@@ -210,6 +212,59 @@ function engineTable(rows: EngineRow[]): Table {
   };
 }
 
+/** A figure with few digits: counts with separators, small values with two decimals. */
+function amount(value: number, unit: string): string {
+  const digits = Math.abs(value) >= 1000 ? 0 : Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
+  return `${digits === 0 ? count(value) : fixed(value, digits)}${unit ? ` ${unit}` : ''}`;
+}
+
+function tunnelTables(rows: TunnelRow[]): Table[] {
+  const targets = rows.filter((row): row is TunnelTargetRow => row.kind === 'target');
+  const cpu = rows.filter((row): row is TunnelCpuRow => row.kind === 'cpu');
+  const compared = (row: TunnelTargetRow): string =>
+    row.compared
+      .map((other) => {
+        // Only a figure of the row's own kind has a ratio: relaymesh ÷ it.
+        const same = other.unit === undefined && row.value !== undefined;
+        return `${other.name} ${amount(other.value, other.unit ?? row.unit)}${same ? ` (${ratio(row.value!, other.value)})` : ''}`;
+      })
+      .join('; ') || '–';
+  const micros = (value: number | undefined): string => (value === undefined ? '–' : count(value));
+  return [
+    {
+      scenario: 'tunnel',
+      title: 'S7 tunnels',
+      note:
+        'Tunnel streams (docs/protocol.md §8), each node in a process of its own: the service, the core (it dials the service), the entry edge (a TCP forward); ' +
+        'a naive ws proxy (one WebSocket per TCP connection, ws streams at both ends) and direct TCP to the same service beside them. ' +
+        'The WAN is a userspace relay between the entry side and the core side that holds every byte 60 ms each way, and a new connection’s first bytes one round trip more (its TCP handshake); it has no bandwidth limit. ' +
+        'MB = 10⁶ bytes; in brackets, relaymesh ÷ that figure. Every process shares the 2 cores with the load generator.',
+      header: ['what', 'relaymesh', 'compared with', 'target', 'met'],
+      rows: targets.map((row) => [
+        row.note ? `${row.what} (${row.note})` : row.what,
+        row.value === undefined ? '–' : amount(row.value, row.unit),
+        compared(row),
+        row.target,
+        row.met === undefined ? '–' : row.met ? 'yes' : 'no',
+      ]),
+    },
+    {
+      title: 'S7 tunnels: CPU per MiB carried',
+      note: 'Loopback transfers of one stream (medians over rounds): CPU time of each process per MiB. Entry: the edge, or the naive proxy’s local half; centre: the core, or its remote half; client: the load generator.',
+      header: ['path', 'direction', 'MB/s', 'entry µs/MiB', 'centre µs/MiB', 'service µs/MiB', 'client µs/MiB'],
+      rows: cpu.map((row) => [
+        row.path,
+        row.direction,
+        count(row.mbPerSecond),
+        micros(row.entry),
+        micros(row.centre),
+        micros(row.service),
+        micros(row.client),
+      ]),
+    },
+  ];
+}
+
 function text(table: Table): string {
   const all = [table.header, ...table.rows];
   const widths = table.header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? '').length)));
@@ -231,10 +286,11 @@ export function renderReport(results: BenchResults, context: ReportContext): { t
     ...(results.wan.length ? [wanTable(results.wan)] : []),
     ...(results.churn.length ? [churnTable(results.churn)] : []),
     ...(results.engine?.length ? [engineTable(results.engine)] : []),
+    ...(results.tunnel?.length ? tunnelTables(results.tunnel) : []),
   ];
   const { machine } = context;
   const head =
-    `# Benchmarks\n\nMachine: ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}. Run all of it with \`npm run bench\` (about 20 minutes).\n` +
+    `# Benchmarks\n\nMachine: ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}. Run all of it with \`npm run bench\` (about 25 minutes).\n` +
     'Each candidate runs in its own processes (relaymesh: a core and an edge); subscribers are raw WebSocket clients in separate load processes ' +
     '(at most 15,000 sockets each, from source addresses 127.0.0.2 and up) that count frames without decoding them. ' +
     'The load generator shares the 2 cores with the servers, so absolute rates are lower than on a dedicated machine; the ratios come from the same run.\n';

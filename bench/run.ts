@@ -1,15 +1,18 @@
 // `npm run bench` / `relaymesh bench`: the benchmark suite. Runs the scenarios (S1 idle footprint, S2 fan-out cost,
-// S3 latency, S4 WAN savings, S5 churn) for each candidate in the same invocation, alternating candidates over
-// rounds, prints tables of medians and ratios, and writes bench/results/latest.json and BENCHMARKS.md.
+// S3 latency, S4 WAN savings, S5 churn, S6 engines, S7 tunnels) for each candidate in the same invocation,
+// alternating candidates over rounds, prints tables of medians and ratios, and writes bench/results/latest.json and
+// BENCHMARKS.md.
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
+import { mergeSections } from './markdown-sections.js';
 import { renderReport, type BenchResults, type Provenance } from './report.js';
 import { runChurn } from './scenarios/churn.js';
 import { runEngines } from './scenarios/engine.js';
 import { runFanout, type FanoutCase } from './scenarios/fanout.js';
 import { runIdle } from './scenarios/idle.js';
 import { runLatency } from './scenarios/latency.js';
+import { runTunnel } from './scenarios/tunnel.js';
 import { runWan } from './scenarios/wan.js';
 import { candidateKinds } from './wires.js';
 
@@ -37,6 +40,17 @@ function sizes(quick: boolean) {
         wanSubscribers: 500,
         churn: { stable: 500, churning: 200, perSecond: 100, durationMs: 3000 },
         engine: { inFlight: [1, 64], messages: 5000 },
+        tunnel: {
+          transferBytes: 64 * 2 ** 20,
+          wanBytes: 4 * 2 ** 20,
+          rounds: 1,
+          idleStreams: 500,
+          activeStreams: 16,
+          phaseMs: 3000,
+          opens: 5,
+          pgSeconds: 3,
+          pgClients: 4,
+        },
       }
     : {
         idle: [1000, 5000, 10_000, 19_000],
@@ -47,6 +61,17 @@ function sizes(quick: boolean) {
         wanSubscribers: 2000,
         churn: { stable: 2000, churning: 1000, perSecond: 500, durationMs: 10_000 },
         engine: { inFlight: [1, 16, 256], messages: 50_000 },
+        tunnel: {
+          transferBytes: 2 ** 30,
+          wanBytes: 16 * 2 ** 20,
+          rounds: 3,
+          idleStreams: 1000,
+          activeStreams: 64,
+          phaseMs: 10_000,
+          opens: 20,
+          pgSeconds: 10,
+          pgClients: 8,
+        },
       };
 }
 
@@ -55,7 +80,7 @@ const progress = (line: string): void => void process.stderr.write(`${line}\n`);
 export async function runBench(options: BenchOptions): Promise<void> {
   const size = sizes(options.quick);
   const rounds = options.quick ? 1 : options.rounds;
-  const results: BenchResults = { idle: [], fanout: [], latency: [], wan: [], churn: [], engine: [] };
+  const results: BenchResults = { idle: [], fanout: [], latency: [], wan: [], churn: [], engine: [], tunnel: [] };
   const run = (name: ScenarioName): boolean => options.scenarios.includes(name);
   // Candidates alternate from round to round, so drift on the machine does not favour one of them.
   const order = (round: number) => (round % 2 ? [...candidateKinds].reverse() : candidateKinds);
@@ -101,6 +126,7 @@ export async function runBench(options: BenchOptions): Promise<void> {
       results.churn.push(await runChurn(kind, stable, churning, perSecond, durationMs, 50));
     }
   }
+  if (run('tunnel')) results.tunnel.push(...(await runTunnel(size.tunnel, progress)));
 
   const machine = {
     cpus: cpus().length,
@@ -128,9 +154,8 @@ export async function runBench(options: BenchOptions): Promise<void> {
   }
   await mkdir(new URL('./results/', import.meta.url), { recursive: true });
   await writeFile(file, JSON.stringify({ machine, results: merged, provenance }, null, 2));
-  await writeFile(
-    new URL('../BENCHMARKS.md', import.meta.url),
-    renderReport(merged, { ...context, provenance }).markdown,
-  );
+  const report = new URL('../BENCHMARKS.md', import.meta.url);
+  const existing = await readFile(report, 'utf8').catch(() => '');
+  await writeFile(report, mergeSections(existing, renderReport(merged, { ...context, provenance }).markdown));
   progress('\nraw results: bench/results/latest.json; report: BENCHMARKS.md');
 }

@@ -16,6 +16,8 @@ export interface ServerStats {
   cpuMicros: number;
   rss: number;
   heapUsed: number;
+  /** Memory of Buffers and other ArrayBuffers (outside the heap); tunnel processes report it. */
+  arrayBuffers?: number;
   fds: number;
   /** relaymesh core: bytes sent on uplinks; edge: client sessions open. */
   uplinkBytesSent?: number;

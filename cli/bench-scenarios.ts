@@ -1,4 +1,4 @@
 // The benchmark scenarios by name: the command line lists them without loading the suite (nor its dev dependencies).
 
-export type ScenarioName = 'idle' | 'fanout' | 'latency' | 'wan' | 'churn' | 'engine';
-export const scenarioNames: readonly ScenarioName[] = ['idle', 'fanout', 'latency', 'wan', 'churn', 'engine'];
+export type ScenarioName = 'idle' | 'fanout' | 'latency' | 'wan' | 'churn' | 'engine' | 'tunnel';
+export const scenarioNames: readonly ScenarioName[] = ['idle', 'fanout', 'latency', 'wan', 'churn', 'engine', 'tunnel'];

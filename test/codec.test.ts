@@ -54,6 +54,11 @@ const sampleFrames: UplinkFrame[] = [
   ],
   [frameType.meshView, [], []],
   [frameType.cancel, 7],
+  [frameType.streamOpen, 1, 'hq-db'],
+  [frameType.streamData, 3, new Uint8Array(16_384).fill(9)],
+  [frameType.streamWindow, 2, 131_072],
+  [frameType.streamEnd, 5],
+  [frameType.streamReset, 4, 'refused'],
 ];
 
 /** Each side's decoder, with the table of the frames that side receives. */
@@ -74,6 +79,10 @@ function plain(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(plain);
   return value;
 }
+
+/** Tunnel stream frames (types 19–23) are the same both ways. */
+const isStreamFrame = (frame: UplinkFrame): boolean =>
+  Object.hasOwn(edgeFrameFields, frame[0]) && Object.hasOwn(coreFrameFields, frame[0]);
 
 function isRelayError(error: unknown): boolean {
   return error instanceof RelayError;
@@ -105,12 +114,21 @@ test('frames concatenated in one buffer decode to the list', (t) => {
 
 test('each side refuses the frames of the other side: a core frame reaching the edge is as wrong as garbage', (t) => {
   for (const frame of sampleFrames) {
+    if (isStreamFrame(frame)) continue;
     const other = receiverOf(frame) === 'core' ? sides.edge : sides.core;
     t.throws(
       () => other.decode(encodeFrame(frame)),
       { instanceOf: RelayError, message: /unexpected uplink frame type/ },
       `frame type ${frame[0]}`,
     );
+  }
+});
+
+test('tunnel stream frames travel both ways: each side decodes them', (t) => {
+  const streamFrames = sampleFrames.filter(isStreamFrame);
+  t.is(streamFrames.length, 5);
+  for (const frame of streamFrames) {
+    for (const side of Object.values(sides)) t.deepEqual(plain(side.decode(encodeFrame(frame))), plain([frame]));
   }
 });
 

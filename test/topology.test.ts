@@ -122,7 +122,13 @@ test('the sample of docs/protocol.md §6 loads from disk, as the repository topo
   );
   const shipped = await loadTopology(fileURLToPath(new URL('../topology.json', import.meta.url)));
   t.deepEqual(shipped.cores, topology.cores);
-  t.deepEqual(shipped.edges, topology.edges);
+  // The shipped file adds a tunnel for the README's tour: us-1 forwards to eu-1's own HTTP port, a stand-in intranet.
+  t.deepEqual(
+    shipped.edges.map(({ forwards: _forwards, ...edge }) => edge),
+    topology.edges,
+  );
+  t.deepEqual(shipped.tunnels, [{ name: 'eu-intranet', connect: { host: '127.0.0.1', port: 8401 }, at: 'eu-1' }]);
+  t.deepEqual(shipped.edges[1]?.forwards, [{ listen: { host: '127.0.0.1', port: 8480 }, tunnel: 'eu-intranet' }]);
 });
 
 test('a broken file reports every problem at once, with its JSON path', (t) => {

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import type { CommandModule } from 'yargs';
-import { openTunnelDuplex } from '../../client/tunnel-duplex.js';
+import { openTunnelDuplex } from '../../client/node.js';
 import { TunnelError } from '../../client/tunnel-stream.js';
 import { closeCodes } from '../../shared/errors.js';
 import { listen } from '../../shared/listen.js';

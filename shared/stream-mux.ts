@@ -120,7 +120,10 @@ export class MuxStream {
     this.finish();
   }
 
-  /** `bytes` received were passed on: grant them back to the peer once half a window has gathered. */
+  /**
+   * `bytes` received were passed on: grant them back to the peer once half a window has gathered, or at once when the
+   * reader holds nothing more (it keeps up, so waiting would only cost the sender a round trip of idle credit).
+   */
   consumed(bytes: number): void {
     // A reset stream gave back everything it held when it closed.
     if (this.closed) return;
@@ -128,7 +131,7 @@ export class MuxStream {
     this.mux.buffered -= bytes;
     if (this.remoteEnded) return;
     this.toGrant += bytes;
-    if (this.toGrant < streamWindowBytes / 2) return;
+    if (this.toGrant < streamWindowBytes / 2 && (this.unconsumed > 0 || this.toGrant < streamChunkBytes)) return;
     this.receiveWindow += this.toGrant;
     this.mux.sendWindow(this, this.toGrant);
     this.toGrant = 0;

@@ -147,6 +147,34 @@ test('a reader that does not consume stops its own stream at one window; another
   t.deepEqual(mesh.violations, []);
 });
 
+test('a reader that keeps up grants each chunk back at once; one still holding bytes waits for half a window', (t) => {
+  const mesh = pair({ autoConsume: false });
+  const writer = mesh.open('bulk');
+  writer.stream!.write(bytes(48 * 1024));
+  mesh.pump();
+  const reader = mesh.accepted[0]!;
+  const windowFrames = () =>
+    mesh.toEdge.flatMap((frame) => decodeCoreFrames(frame)).filter((frame) => frame[0] === frameType.streamWindow);
+
+  // 16 KiB passed on, 32 KiB still held: no grant yet, as a grant per chunk to a lagging reader buys nothing.
+  reader.stream!.consumed(16 * 1024);
+  t.deepEqual(windowFrames(), []);
+  // Everything passed on: the reader is idle, so the sender gets the credit now instead of after a round trip more.
+  reader.stream!.consumed(32 * 1024);
+  reader.held = 0;
+  t.deepEqual(
+    windowFrames().map((frame) => frame[2]),
+    [48 * 1024],
+  );
+  mesh.pump();
+  // A few bytes passed on with nothing held are not worth a frame of their own.
+  writer.stream!.write(Buffer.from('ls -l\n'));
+  mesh.pump();
+  reader.consumeAll();
+  t.deepEqual(windowFrames(), []);
+  t.deepEqual(mesh.violations, []);
+});
+
 test('a reset reaches the other side with its reason, drops what was queued, and late frames are ignored', (t) => {
   const mesh = pair({ autoConsume: false });
   const client = mesh.open();

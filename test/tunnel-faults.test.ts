@@ -262,3 +262,27 @@ test('forged stream frames close the uplink as a protocol violation; the core se
   const client = await connectTo(t, mesh.forward('echo'));
   t.is((await exchange(client, Buffer.from('still serving'))).data.toString(), 'still serving');
 });
+
+test('only named tunnels are dialled: a stream to a name the file lacks is refused, and an edge dials only what it is `at`', async (t) => {
+  const service = await echoService(t);
+  // The core's file says the branch edge dials `echo`; the edges' own files say the core does: eu-1 must not dial.
+  const mesh = await startTunnelMesh(t, {
+    tunnels: { echo: { connect: service.address, at: 'eu-1' } },
+    edge: { tunnels: [{ name: 'echo', connect: service.address }], forwards: [] },
+  });
+  const client = await connectTo(t, mesh.coreForward('echo'));
+  const { data, ended } = await exchange(client, Buffer.from('let me in'));
+  t.is(data.length, 0);
+  t.is(ended, 'end', 'refused: closed without data');
+  t.is(service.accepted, 0, 'the branch edge dialled nothing');
+
+  // An edge (or whoever holds an uplink) naming an address instead of a tunnel is refused, and stays connected.
+  const stranger = await RawUplink.dial(t, mesh.core.url);
+  stranger.send([frameType.hello, 4, 'stranger', 'xx', 'instance', '']);
+  await stranger.next((frame) => frame[0] === frameType.welcome);
+  const resetOf = (id: number) => stranger.next((frame) => frame[0] === frameType.streamReset && frame[1] === id);
+  stranger.send([frameType.streamOpen, 1, '127.0.0.1:22']);
+  t.deepEqual(await resetOf(1), [frameType.streamReset, 1, 'refused']);
+  stranger.send([frameType.streamOpen, 3, '10.0.0.7:5432']);
+  t.deepEqual(await resetOf(3), [frameType.streamReset, 3, 'refused']);
+});

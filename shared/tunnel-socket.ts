@@ -40,10 +40,21 @@ export function joinSocket(stream: MuxStream, socket: Socket, join: SocketJoin =
     outcome.reset = reset;
     join.closed?.(outcome);
   };
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    socket.uncork();
+  };
   stream.attach({
     data(chunk) {
       outcome.bytesWritten += chunk.length;
       join.carried?.(false, chunk.length);
+      // The chunks of one uplink message arrive in one turn: one writev for all of them, not a syscall per chunk.
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        process.nextTick(uncork);
+      }
       // Acknowledged once the kernel has it: a socket that does not drain holds back its own stream only.
       socket.write(chunk, () => stream.consumed(chunk.length));
     },

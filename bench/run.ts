@@ -42,7 +42,7 @@ function sizes(quick: boolean) {
         engine: { inFlight: [1, 64], messages: 5000 },
         tunnel: {
           transferBytes: 64 * 2 ** 20,
-          wanBytes: 4 * 2 ** 20,
+          wanBytes: 32 * 2 ** 20,
           rounds: 1,
           idleStreams: 500,
           activeStreams: 16,
@@ -63,7 +63,7 @@ function sizes(quick: boolean) {
         engine: { inFlight: [1, 16, 256], messages: 50_000 },
         tunnel: {
           transferBytes: 2 ** 30,
-          wanBytes: 16 * 2 ** 20,
+          wanBytes: 128 * 2 ** 20,
           rounds: 3,
           idleStreams: 1000,
           activeStreams: 64,

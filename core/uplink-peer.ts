@@ -23,6 +23,7 @@ import {
 } from '../shared/protocol.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
+import { RoundTrip } from '../shared/round-trip.js';
 import { StreamMux, type MuxStream, type StreamCounters } from '../shared/stream-mux.js';
 import type { Engine } from './engine.js';
 import { streamReplay, type ReplayTarget } from './replay-stream.js';
@@ -77,6 +78,8 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   report: EdgeReport | undefined;
   /** A pong since the last liveness sweep: frames do not count, as an edge that sends but never reads is not alive. */
   alive = true;
+  /** The round trip to the edge, for the tunnel streams' windows. */
+  private readonly roundTrip = new RoundTrip();
   /** Random per edge process, and never shown to anyone but the core: only that process can claim it again. */
   instance = '';
   /** The uplink protocol the edge speaks (its hello). */
@@ -120,6 +123,7 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
       onOpen: (stream) => context.onStream(this, stream),
       maxBufferedBytes: context.tunnelBufferMaxBytes,
       counters: context.streamCounters,
+      roundTripMs: () => this.roundTrip.ms,
     });
     this.outbox.carry(this.streams);
     this.replayTarget = {
@@ -130,8 +134,9 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
       sendReplay: (id, offset, data) => this.sendFrame([frameType.replay, id, offset, data], 'bulk'),
     };
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
-    socket.on('pong', () => {
+    socket.on('pong', (payload) => {
       this.alive = true;
+      this.roundTrip.answered(payload);
     });
     socket.on('close', () => this.cleanup());
     socket.on('error', (error) =>
@@ -167,7 +172,7 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
 
   /** Called once per liveness period: the core pings, and an edge that answered nothing since the last ping is gone. */
   sweep(): void {
-    if (beat(this, () => this.socket.ping())) return;
+    if (beat(this, () => this.socket.ping(this.roundTrip.stamp()))) return;
     this.context.logger.warn(
       { edge: this.edgeId },
       'uplink did not answer a ping within a liveness period; dropping it',
@@ -288,6 +293,8 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
       return this.refuse(edgeId, taken);
     }
     this.sendFrame([frameType.welcome, this.context.coreId]);
+    // A first round trip now rather than a liveness period later: tunnel windows wait for one before they grow.
+    this.socket.ping(this.roundTrip.stamp());
   }
 
   /** The edge never becomes identified, so it takes no one's place in `uplinks`. Neither secret nor proof is logged. */

@@ -14,6 +14,7 @@ import { RelayError, closeCodes } from '../shared/errors.js';
 import { edgeProof } from '../shared/edge-proof.js';
 import { edgeReportRow } from '../shared/mesh-status.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
+import { RoundTrip } from '../shared/round-trip.js';
 import { StreamMux, type MuxStream, type StreamCounters } from '../shared/stream-mux.js';
 import {
   frameType,
@@ -99,6 +100,8 @@ export class Uplink {
   private failbackTimer: NodeJS.Timeout | undefined;
   /** Anything heard from the core (a frame, a pong) since the last ping: the core is trusted, so any sign of life counts. */
   private readonly heartbeat: Heartbeat = { alive: true };
+  /** This connection's round trip, for the tunnel streams' windows. */
+  private roundTrip = new RoundTrip();
   /** Whether the hello went out on the current socket: once per connection, however many challenges come. */
   private helloSent = false;
   private readonly stateChanges = new Condition(() => this.state);
@@ -298,8 +301,9 @@ export class Uplink {
       socket.once('close', () => clearTimeout(welcomeTimer));
     });
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary, core.id));
-    socket.on('pong', () => {
+    socket.on('pong', (payload) => {
       this.heartbeat.alive = true;
+      this.roundTrip.answered(payload);
     });
     socket.on('error', (error) => {
       this.problem = proxy ? proxyProblem(proxy, error) : error.message;
@@ -410,6 +414,7 @@ export class Uplink {
     this.problem = undefined;
     this.attempt = 0;
     this.options.logger.info({ core: coreId }, 'uplink connected');
+    this.roundTrip = new RoundTrip();
     this.streams = new StreamMux({
       side: 'edge',
       sendControl: (frame) => this.send(frame),
@@ -417,6 +422,7 @@ export class Uplink {
       onOpen: (stream) => this.listener.onStream(stream),
       maxBufferedBytes: this.options.tunnelBufferMaxBytes ?? 64 * 1024 * 1024,
       counters: this.options.streamCounters,
+      roundTripMs: () => this.roundTrip.ms,
     });
     this.outbox?.carry(this.streams);
     this.startTimers();
@@ -431,9 +437,11 @@ export class Uplink {
   private startTimers(): void {
     this.stopTimers();
     this.heartbeat.alive = true;
+    // A first round trip now rather than a heartbeat later: tunnel windows wait for one before they grow.
+    this.socket?.ping(this.roundTrip.stamp());
     // A ping each period; silence for a whole period means the path is dead even if TCP has not noticed.
     this.heartbeatTimer = setInterval(() => {
-      if (beat(this.heartbeat, () => this.socket?.ping())) return;
+      if (beat(this.heartbeat, () => this.socket?.ping(this.roundTrip.stamp()))) return;
       this.options.logger.warn({ core: this.coreId }, 'uplink heartbeat missed; reconnecting');
       this.socket?.terminate();
     }, this.options.heartbeatMs);

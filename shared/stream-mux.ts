@@ -6,8 +6,13 @@
 import { encodeFrame } from './codec.js';
 import { frameType, type FrameOf, type StreamResetReason } from './uplink-frames.js';
 
-/** Each stream's window, each way: what a sender may have in flight unacknowledged, and a receiver holds at most. */
+/** Each stream's window, each way, to start with: what a sender may have in flight unacknowledged. */
 export const streamWindowBytes = 256 * 1024;
+/**
+ * What a window may grow to: a stream whose reader keeps up on a long round trip gets a window that covers it (as
+ * quic-go tunes its windows), so one stream across a 120 ms round trip may carry up to 8 MiB per round trip.
+ */
+export const streamMaxWindowBytes = 8 * 1024 * 1024;
 /** Bytes of one stream per data frame: an interactive stream waits behind at most this much of each bulk one. */
 export const streamChunkBytes = 16 * 1024;
 /** What a writer may queue beyond what has gone out; past it, write() asks it to pause until writable(). */
@@ -51,6 +56,8 @@ export interface StreamMuxOptions {
   onOpen(stream: MuxStream): void;
   /** Received bytes not yet passed on, all streams together, beyond which the streams holding most are reset (`slow`). */
   maxBufferedBytes: number;
+  /** The uplink's round-trip time (shared/round-trip.ts), undefined until measured: windows grow only once it is. */
+  roundTripMs?(): number | undefined;
   counters?: StreamCounters;
 }
 
@@ -60,6 +67,10 @@ export class MuxStream {
   private receiveWindow = streamWindowBytes;
   unconsumed = 0;
   private toGrant = 0;
+  /** Receiving: the window now, and since when and how much was passed on in this tuning epoch. */
+  private windowSize = streamWindowBytes;
+  private epochStart = performance.now();
+  private epochBytes = 0;
   private remoteEnded = false;
   /** Sending: what we may still send, and what waits in order. */
   private credit = streamWindowBytes;
@@ -131,10 +142,31 @@ export class MuxStream {
     this.mux.buffered -= bytes;
     if (this.remoteEnded) return;
     this.toGrant += bytes;
-    if (this.toGrant < streamWindowBytes / 2 && (this.unconsumed > 0 || this.toGrant < streamChunkBytes)) return;
-    this.receiveWindow += this.toGrant;
-    this.mux.sendWindow(this, this.toGrant);
+    if (this.toGrant < this.windowSize / 2 && (this.unconsumed > 0 || this.toGrant < streamChunkBytes)) return;
+    const increment = this.toGrant + this.growth(this.toGrant);
+    this.receiveWindow += increment;
+    this.mux.sendWindow(this, increment);
     this.toGrant = 0;
+  }
+
+  /**
+   * How much to widen the window by, now that `granted` more bytes were passed on. When half a window went through
+   * in well under two round trips, the reader keeps up and the window is what holds the stream back: double it. A
+   * slow reader passes bytes on slowly, so its window never grows; on loopback a round trip is too short to qualify.
+   */
+  private growth(granted: number): number {
+    this.epochBytes += granted;
+    if (this.epochBytes < this.windowSize / 2) return 0;
+    const now = performance.now();
+    const roundTripMs = this.mux.roundTripMs();
+    const quick =
+      roundTripMs !== undefined && now - this.epochStart < 4 * (this.epochBytes / this.windowSize) * roundTripMs;
+    this.epochStart = now;
+    this.epochBytes = 0;
+    if (!quick || this.windowSize >= streamMaxWindowBytes) return 0;
+    const growth = Math.min(this.windowSize, streamMaxWindowBytes - this.windowSize);
+    this.windowSize += growth;
+    return growth;
   }
 
   /** Whether the outbox can take something of this stream now. */
@@ -217,7 +249,7 @@ export class MuxStream {
   }
 
   private receivedWindow(increment: number): string | undefined {
-    if (increment === 0 || this.credit + increment > streamWindowBytes)
+    if (increment === 0 || this.credit + increment > streamMaxWindowBytes)
       return `window update of ${increment} on stream ${this.id}, beyond its window`;
     this.credit += increment;
     if (this.creditWaitSince !== undefined) {
@@ -278,6 +310,10 @@ export class StreamMux {
   constructor(private readonly options: StreamMuxOptions) {
     this.nextId = options.side === 'edge' ? 1 : 2;
     this.counters = options.counters;
+  }
+
+  roundTripMs(): number | undefined {
+    return this.options.roundTripMs?.();
   }
 
   /** Streams open now (not yet ended both ways or reset). */

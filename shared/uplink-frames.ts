@@ -73,7 +73,10 @@ const streamFrameFields = {
   [frameType.streamOpen]: [uint, str],
   /** [streamData, id, bytes]: at least one byte, within the window the receiver has granted. */
   [frameType.streamData]: [uint, bytes],
-  /** [streamWindow, id, increment]: the receiver passed on `increment` more bytes; the sender may send that many more. */
+  /**
+   * [streamWindow, id, increment]: the sender may send `increment` more bytes: what the receiver passed on, and more
+   * when it widens the window (never past `streamMaxWindowBytes` of credit).
+   */
   [frameType.streamWindow]: [uint, uint],
   /** [streamEnd, id]: the sender will send no more (a TCP half-close), after every byte it sent before. */
   [frameType.streamEnd]: [uint],

@@ -2,11 +2,12 @@
 // the real uplink codec: order, credit, half-close and reset, the checks that turn forged frames into violations, and
 // properties over random writes, reads and chunkings.
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { decodeCoreFrames, decodeEdgeFrames, encodeFrame } from '../shared/codec.js';
 import {
   StreamMux,
+  streamMaxWindowBytes,
   streamWindowBytes,
   type MuxStream,
   type StreamEndpoint,
@@ -50,7 +51,9 @@ class Recorder implements StreamEndpoint {
 }
 
 /** Two muxes, edge and core side, and a wire between them that moves frames only when pumped. */
-function pair(options: { autoConsume?: boolean; maxBufferedBytes?: number; budget?: number } = {}) {
+function pair(
+  options: { autoConsume?: boolean; maxBufferedBytes?: number; budget?: number; roundTripMs?: number } = {},
+) {
   const toCore: Buffer[] = [];
   const toEdge: Buffer[] = [];
   const accepted: Recorder[] = [];
@@ -66,6 +69,7 @@ function pair(options: { autoConsume?: boolean; maxBufferedBytes?: number; budge
         accepted.push(recorder);
       },
       maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
+      roundTripMs: () => options.roundTripMs,
     });
   const edge = make('edge', toCore);
   const core = make('core', toEdge);
@@ -230,6 +234,7 @@ test('forged frames are violations: beyond the window, after the end, never open
   t.regex(mesh.core.receive([frameType.streamData, id, Buffer.alloc(0)]) ?? '', /empty data/);
   t.regex(mesh.core.receive([frameType.streamOpen, id, 'pg']) ?? '', /out of order/);
   t.regex(mesh.core.receive([frameType.streamOpen, 4, 'pg']) ?? '', /out of order/, 'an even id is the core’s');
+  t.is(mesh.edge.receive([frameType.streamWindow, id, streamMaxWindowBytes - streamWindowBytes]), undefined);
   t.regex(mesh.edge.receive([frameType.streamWindow, id, 1]) ?? '', /beyond its window/);
   t.regex(mesh.edge.receive([frameType.streamWindow, id, 0]) ?? '', /beyond its window/);
   t.regex(mesh.edge.receive([frameType.streamReset, 7, 'lost']) ?? '', /never opened/);
@@ -273,10 +278,61 @@ const operation = fc.oneof(
   fc.record({ kind: fc.constant('end' as const), side: fc.boolean() }),
 );
 
-test('property: whatever the writes, reads and turns, bytes arrive exactly once and in order, within one window', (t) => {
+test('a reader that keeps up on a long round trip doubles its window each half window, up to the most a window may be', (t) => {
+  // A round trip of a minute: every half window passes on "quickly".
+  const mesh = pair({ autoConsume: false, roundTripMs: 60_000 });
+  const writer = mesh.open('bulk');
+  mesh.pump();
+  const reader = mesh.accepted[0]!;
+  const grants: number[] = [];
+  let window = streamWindowBytes;
+  while (window < streamMaxWindowBytes) {
+    writer.stream!.write(bytes(window));
+    mesh.pump();
+    t.is(reader.held, window, 'the whole window crossed');
+    reader.consumeAll();
+    grants.push(...mesh.toEdge.flatMap((frame) => decodeCoreFrames(frame)).map((frame) => frame[2] as number));
+    mesh.pump();
+    window *= 2;
+  }
+  t.deepEqual(
+    grants,
+    [2, 4, 8, 16, 32].map((n) => n * 256 * 1024),
+  );
+  // At the most, grants give back what was passed on and no more.
+  writer.stream!.write(bytes(streamMaxWindowBytes + 1000));
+  mesh.pump();
+  t.is(reader.held, streamMaxWindowBytes);
+  t.deepEqual(mesh.violations, []);
+});
+
+test('a window does not grow for a slow reader, nor before the round trip is known', (t) => {
+  for (const roundTripMs of [0.000_001, undefined]) {
+    const mesh = pair({ autoConsume: false, roundTripMs });
+    const writer = mesh.open('bulk');
+    writer.stream!.write(bytes(4 * streamWindowBytes));
+    for (let turn = 0; turn < 8; turn++) {
+      mesh.pump();
+      const reader = mesh.accepted[0]!;
+      t.true(reader.held <= streamWindowBytes, `held ${reader.held}`);
+      reader.consumeAll();
+    }
+    t.is(mesh.accepted[0]!.bytes.length, 4 * streamWindowBytes);
+  }
+});
+
+for (const roundTripMs of [undefined, 60_000]) {
+  const window = roundTripMs ? 'windows that grow' : 'one window';
+  test(`property: whatever the writes, reads and turns, bytes arrive exactly once and in order, within ${window}`, (t) => {
+    propertyOfStreams(t, roundTripMs);
+  });
+}
+
+function propertyOfStreams(t: ExecutionContext, roundTripMs: number | undefined): void {
+  const bound = roundTripMs ? streamMaxWindowBytes : streamWindowBytes;
   fc.assert(
     fc.property(fc.array(operation, { maxLength: 120 }), (operations) => {
-      const mesh = pair({ autoConsume: false });
+      const mesh = pair({ autoConsume: false, roundTripMs });
       const client = mesh.open();
       mesh.pump();
       const service = mesh.accepted[0]!;
@@ -301,7 +357,7 @@ test('property: whatever the writes, reads and turns, bytes arrive exactly once 
           mesh.toEdge.push(...mesh.core.take(op.budget));
           mesh.pumpOnce();
         }
-        if (client.held > streamWindowBytes || service.held > streamWindowBytes) return false;
+        if (client.held > bound || service.held > bound) return false;
       }
       // Then every reader reads everything.
       for (let round = 0; round < 100; round++) {
@@ -318,4 +374,4 @@ test('property: whatever the writes, reads and turns, bytes arrive exactly once 
     { seed: 15, numRuns: 200 },
   );
   t.pass();
-});
+}

@@ -4,7 +4,7 @@
 // stream, and pgbench through the mesh. Each figure is set against the target it was given.
 
 import { loadavg } from 'node:os';
-import { streamWindowBytes } from '../../shared/stream-mux.js';
+import { streamMaxWindowBytes, streamWindowBytes } from '../../shared/stream-mux.js';
 import { selectOnlyTps, startPostgres, type Postgres } from '../postgres.js';
 import { firstAnswer } from '../tunnel-client.js';
 import {
@@ -345,18 +345,29 @@ async function latencyRows(
 async function acrossWan(size: TunnelSizes, progress: (line: string) => void): Promise<TunnelRow[]> {
   return withProcesses(wanOneWayMs, undefined, async (p) => {
     const rows: TunnelRow[] = [];
+    // The first window's bound: windows start there and grow for a reader that keeps up (shared/stream-mux.ts).
     const floor = streamWindowBytes / 1e6 / (rttMs / 1000);
+    const ceiling = streamMaxWindowBytes / 1e6 / (rttMs / 1000);
     for (const direction of directions) {
-      progress(`S7 tunnels: relaymesh, ${direction}, ${size.wanBytes / mib} MiB across a ${wanOneWayMs} ms WAN`);
-      const moved = await transfer(p, 'relaymesh', direction, size.wanBytes);
+      const moved: Partial<Record<TunnelPath, Transfer>> = {};
+      for (const path of paths) {
+        progress(`S7 tunnels: ${path}, ${direction}, ${size.wanBytes / mib} MiB across a ${wanOneWayMs} ms WAN`);
+        moved[path] = await transfer(p, path, direction, size.wanBytes);
+      }
+      const ours = moved.relaymesh!;
       rows.push({
         kind: 'target',
         what: `one stream ${direction}, ${wanOneWayMs} ms one-way WAN entry edge ↔ core (${size.wanBytes / mib} MiB, once flowing)`,
         unit: 'MB/s',
-        value: moved.steadyMbPerSecond,
-        compared: [{ name: 'end to end, with the open and the last answer', value: mbPerSecond(moved) }],
-        target: `≥ window ÷ RTT = ${floor.toFixed(2)} MB/s`,
-        met: moved.steadyMbPerSecond >= floor,
+        value: ours.steadyMbPerSecond,
+        compared: [
+          { name: 'end to end, with the open and the last answer', value: mbPerSecond(ours) },
+          { name: 'direct TCP', value: moved['direct TCP']!.steadyMbPerSecond },
+          { name: 'naive ws proxy', value: moved['naive ws proxy']!.steadyMbPerSecond },
+          { name: `a window's most ÷ RTT`, value: ceiling },
+        ],
+        target: `≥ window ÷ RTT = ${floor.toFixed(2)} MB/s (the first window)`,
+        met: ours.steadyMbPerSecond >= floor,
       });
     }
 

@@ -10,7 +10,7 @@ import { closeCodes } from '../shared/errors.js';
 import { guardUpgrade, pathOf } from '../shared/http.js';
 import { defaultLocateConfig, type LocateConfig } from '../shared/locate.js';
 import { meshUntil, type EdgeReport, type MeshSnapshot } from '../shared/mesh-status.js';
-import { uplinkPath, type Position } from '../shared/protocol.js';
+import { tunnelLinkPath, uplinkPath, type Position } from '../shared/protocol.js';
 import type {
   Address,
   ForwardConfig,
@@ -104,6 +104,8 @@ export interface CoreHandle {
   readonly metrics: ReturnType<typeof createCoreMetrics>;
   /** Edges connected now, by id. */
   readonly uplinks: ReadonlyMap<string, UplinkPeer>;
+  /** Each connected edge's tunnel link (when the mesh has tunnels), by edge id. */
+  readonly tunnelLinks: ReadonlyMap<string, UplinkPeer>;
   /** The mesh as this core sees it: itself and its edges with their last reports. */
   mesh(): MeshSnapshot;
   /** Resolves with the first view of the mesh for which `predicate` holds (checked at every change); rejects after `timeoutMs`. */
@@ -117,6 +119,8 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   // The router tells the engine which topics and patterns this core's edges want, so a shared engine follows only those.
   const router = new Router<UplinkPeer>(engine);
   const uplinks = new Map<string, UplinkPeer>();
+  /** Each edge's tunnel link, beside its uplink: the streams to and from that edge. */
+  const tunnelLinks = new Map<string, UplinkPeer>();
   // Plain numbers beside the Prometheus counters: the mesh view reads them synchronously.
   const counts = { published: 0, routed: 0 };
   // How edges reach this core: the topology's URL, else where it listens (known once it does).
@@ -136,7 +140,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   const tunnelLimits: TunnelLimits = { ...defaultLimits, ...options.tunnelLimits };
   const relay = new TunnelRelay({
     tunnels: options.tunnels ?? [],
-    carrierOf: (edgeId) => uplinks.get(edgeId),
+    carrierOf: (edgeId) => tunnelLinks.get(edgeId),
     maxStreamsPerEdge: tunnelLimits.maxTunnelStreams,
     maxStreamsPerAddress: tunnelLimits.maxTunnelStreamsPerAddress,
     connectTimeoutMs: tunnelLimits.tunnelConnectTimeoutMs,
@@ -173,6 +177,13 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     streamCounters: tunnelMetrics,
     onStream: (peer: UplinkPeer, stream: MuxStream) => relay.opened(peer, peer.edgeId, stream),
     admit(peer: UplinkPeer, proven: boolean): UplinkRefusal | undefined {
+      if (peer.role === 'tunnels') {
+        // Only beside the uplink of the same edge process: whoever holds that uplink proved (or is) the edge.
+        if (uplinks.get(peer.edgeId)?.instance !== peer.instance) return 'no_uplink';
+        tunnelLinks.get(peer.edgeId)?.close(closeCodes.goingAway, 'replaced by a newer tunnel link');
+        tunnelLinks.set(peer.edgeId, peer);
+        return undefined;
+      }
       const previous = uplinks.get(peer.edgeId);
       if (previous && previous !== peer) {
         // A proven edge holds one uplink: its new one means the old is dead even if its socket has not noticed yet.
@@ -190,6 +201,13 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     },
     onClosed(peer: UplinkPeer): void {
       peers.delete(peer);
+      if (peer.role === 'tunnels') {
+        if (tunnelLinks.get(peer.edgeId) === peer) tunnelLinks.delete(peer.edgeId);
+        return;
+      }
+      // The tunnel link lives with its uplink.
+      const link = tunnelLinks.get(peer.edgeId);
+      if (link?.instance === peer.instance) link.close(closeCodes.goingAway, 'the uplink closed');
       if (uplinks.get(peer.edgeId) !== peer) return;
       uplinks.delete(peer.edgeId);
       metrics.uplinks.set(uplinks.size);
@@ -222,12 +240,14 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   server.on(
     'upgrade',
     guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (pathOf(req) !== uplinkPath) {
+      const path = pathOf(req);
+      if (path !== uplinkPath && path !== tunnelLinkPath) {
         socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
         return;
       }
+      const role = path === uplinkPath ? 'uplink' : 'tunnels';
       wss.handleUpgrade(req, socket, head, (ws) => {
-        peers.add(new UplinkPeer(ws, peerContext, req.socket.remoteAddress));
+        peers.add(new UplinkPeer(ws, peerContext, req.socket.remoteAddress, role));
       });
     }, logger),
   );
@@ -262,6 +282,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     engine,
     metrics,
     uplinks,
+    tunnelLinks,
     mesh: () => view.snapshot(),
     meshUntil: (predicate, timeoutMs) => meshUntil(view.watch, predicate, timeoutMs),
     async close() {

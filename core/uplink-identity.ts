@@ -3,8 +3,11 @@
 
 import { edgeProofMatches } from '../shared/edge-proof.js';
 
-/** Why an uplink was refused, the label of `relaymesh_core_uplinks_refused_total`. */
-export type UplinkRefusal = 'no_challenge' | 'unknown_edge' | 'no_proof' | 'bad_proof' | 'id_in_use';
+/**
+ * Why an uplink was refused, the label of `relaymesh_core_uplinks_refused_total`; `no_uplink`: a tunnel link from an
+ * edge process whose uplink is not on this core.
+ */
+export type UplinkRefusal = 'no_challenge' | 'unknown_edge' | 'no_proof' | 'bad_proof' | 'id_in_use' | 'no_uplink';
 
 /** An edge of the topology, as a core knows it: where its clients go and its region, never taken from the edge itself. */
 export interface KnownEdge {

@@ -1,6 +1,6 @@
 // The core's side of one edge's uplink: answers its frames, sends through a bounded outbox (control first, then live
-// messages, replays behind both in bounded chunks, then tunnel data), carries its tunnel streams, and drops an edge
-// that stops answering pings or reading.
+// messages, replays behind both in bounded chunks), and drops an edge that stops answering pings or reading. The
+// edge's tunnel link is a peer of this class too, in the `tunnels` role: the same identity, tunnel streams only.
 
 import type { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
@@ -15,7 +15,6 @@ import {
   frameType,
   oldestEdgeProtocolVersion,
   protocolVersion,
-  streamsProtocolVersion,
   type CoreFrame,
   type EdgeFrame,
   type FrameOf,
@@ -45,7 +44,7 @@ export interface UplinkPeerContext {
   edgeSecrets?: ReadonlyMap<string, string>;
   /**
    * Called once the edge has said who it is (`proven`: with the proof of its secret): the core takes it in, replacing
-   * an older uplink of the same edge, or says why not.
+   * an older uplink (or tunnel link) of the same edge, or says why not.
    */
   admit(peer: UplinkPeer, proven: boolean): UplinkRefusal | undefined;
   /** The client URL and region of each edge as the topology gives them; absent: any id, as the edge reports itself. */
@@ -104,13 +103,17 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     private readonly socket: WebSocket,
     private readonly context: UplinkPeerContext,
     private readonly remoteAddress = '',
+    /** `uplink`: everything but tunnel streams; `tunnels`: tunnel streams only (the edge's tunnel link). */
+    readonly role: 'uplink' | 'tunnels' = 'uplink',
   ) {
     this.outbox = new UplinkOutbox({
       send: (message, sent) => {
         if (socket.readyState === socket.OPEN) socket.send(message, sent);
       },
       buffered: () => socket.bufferedAmount,
+      // Tunnel bytes have metrics of their own: these count the uplink.
       onSend: (bytes, frames) => {
+        if (role !== 'uplink') return;
         context.metrics.uplinkMessagesSent.inc({ edge: this.edgeId });
         context.metrics.uplinkFramesSent.inc({ edge: this.edgeId }, frames);
         context.metrics.uplinkBytesSent.inc({ edge: this.edgeId }, bytes);
@@ -164,9 +167,9 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     return this.streams.buffered;
   }
 
-  /** A new tunnel stream down to the edge; undefined when the edge is gone or too old to carry streams. */
+  /** A new tunnel stream down to the edge, on its tunnel link; undefined when the link is gone. */
   openStream(tunnel: string): MuxStream | undefined {
-    if (this.closed || !this.edgeId || this.version < streamsProtocolVersion) return undefined;
+    if (this.closed || !this.edgeId || this.role !== 'tunnels') return undefined;
     return this.streams.open(tunnel);
   }
 
@@ -229,6 +232,14 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     if (!this.edgeId && frame[0] !== frameType.hello) {
       this.close(closeCodes.protocolViolation, 'hello first');
       return;
+    }
+    const isStream = frame[0] >= frameType.streamOpen && frame[0] <= frameType.streamReset;
+    if (frame[0] !== frameType.hello && isStream !== (this.role === 'tunnels')) {
+      this.context.logger.warn({ edge: this.edgeId, frame: frame[0], role: this.role }, 'frame on the wrong link');
+      return this.close(
+        closeCodes.protocolViolation,
+        isStream ? 'tunnel streams go on the tunnel link' : 'only tunnel streams on the tunnel link',
+      );
     }
     switch (frame[0]) {
       case frameType.hello: {
@@ -300,16 +311,22 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   /** The edge never becomes identified, so it takes no one's place in `uplinks`. Neither secret nor proof is logged. */
   private refuse(edgeId: string, reason: UplinkRefusal): void {
     this.context.metrics.uplinksRefused.inc({ reason });
-    const inUse = reason === 'id_in_use';
+    const inUse = reason === 'id_in_use' || reason === 'no_uplink';
     this.context.logger.warn(
-      { edge: edgeId.slice(0, loggedIdLength), remote: this.remoteAddress, reason },
-      inUse
-        ? 'uplink refused: another uplink holds this edge id and this one proved nothing'
-        : 'uplink refused: the edge did not prove its identity',
+      { edge: edgeId.slice(0, loggedIdLength), remote: this.remoteAddress, reason, role: this.role },
+      reason === 'no_uplink'
+        ? 'tunnel link refused: this edge process has no uplink on this core'
+        : inUse
+          ? 'uplink refused: another uplink holds this edge id and this one proved nothing'
+          : 'uplink refused: the edge did not prove its identity',
     );
     this.close(
       inUse ? closeCodes.edgeIdInUse : closeCodes.unauthorized,
-      inUse ? 'edge id in use' : 'edge not authenticated',
+      reason === 'no_uplink'
+        ? 'no uplink of this edge process here'
+        : inUse
+          ? 'edge id in use'
+          : 'edge not authenticated',
     );
   }
 

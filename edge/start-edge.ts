@@ -94,7 +94,7 @@ export interface EdgeHandle {
   mesh(): MeshSnapshot;
   /** Resolves with the first view of the mesh for which `predicate` holds (checked at every change); rejects after `timeoutMs`. */
   meshUntil(predicate: (snapshot: MeshSnapshot) => boolean, timeoutMs?: number): Promise<MeshSnapshot>;
-  /** Resolves once the uplink to a core is up (default wait 10 s). */
+  /** Resolves once the uplink to a core is up, and its tunnel link when the mesh has tunnels (default wait 10 s). */
   ready(timeoutMs?: number): Promise<void>;
   /**
    * Moves the clients away: `redirect` to the first healthy peer (same region first), a grace period for them to
@@ -125,6 +125,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     secret: options.secret,
     proxy: options.proxy,
     logger,
+    tunnels: (options.tunnels ?? []).length > 0,
     tunnelBufferMaxBytes: limits.tunnelBufferMaxBytes,
     streamCounters: tunnelMetrics,
     onTraffic: (direction, bytes, frames) => {
@@ -347,7 +348,10 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     },
     mesh: () => view.snapshot(),
     meshUntil: (predicate, timeoutMs) => meshUntil(view.watch, predicate, timeoutMs),
-    ready: (timeoutMs = 10_000) => uplink.whenConnected(timeoutMs),
+    async ready(timeoutMs = 10_000) {
+      await uplink.whenConnected(timeoutMs);
+      await uplink.whenTunnelLinkReady(timeoutMs);
+    },
     drain: () => drain.run(),
     async close() {
       await drain.run();

@@ -1,7 +1,7 @@
 // The edge's one uplink to a core: a binary WebSocket carrying batched msgpack frames through a bounded outbox
 // (control frames first), with heartbeats, reconnect with backoff and jitter through the edge's cores in failover
 // order (and back to the primary when it returns), publishes held across outages, requests answered by the core
-// (edge/uplink-requests.ts), and tunnel streams (shared/stream-mux.ts), which end with the connection.
+// (edge/uplink-requests.ts); tunnel streams go on a tunnel link beside it, to the same core (edge/tunnel-link.ts).
 
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -14,8 +14,7 @@ import { RelayError, closeCodes } from '../shared/errors.js';
 import { edgeProof } from '../shared/edge-proof.js';
 import { edgeReportRow } from '../shared/mesh-status.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
-import { RoundTrip } from '../shared/round-trip.js';
-import { StreamMux, type MuxStream, type StreamCounters } from '../shared/stream-mux.js';
+import type { MuxStream, StreamCounters } from '../shared/stream-mux.js';
 import {
   frameType,
   httpBaseOf,
@@ -28,7 +27,9 @@ import {
 import type { UplinkConfig } from '../shared/topology.js';
 import { answersOk } from './health-check.js';
 import { HeldPublishes } from './held-publishes.js';
-import { proxyAgent, proxyProblem, type ProxyRoute } from './proxy.js';
+import { openCoreSocket } from './core-socket.js';
+import { proxyProblem, type ProxyRoute } from './proxy.js';
+import { TunnelLink } from './tunnel-link.js';
 import { silentListener, type UplinkListener } from './uplink-listener.js';
 import { UplinkLost, UplinkRequests, type Replay } from './uplink-requests.js';
 
@@ -64,6 +65,8 @@ export interface UplinkOptions extends UplinkConfig {
   ca?: Buffer;
   /** Which forward proxy reaches a core, if any. Default: none, the edge connects directly. */
   proxy?: ProxyRoute;
+  /** Keep a tunnel link beside the uplink (the mesh has tunnels). Default false. */
+  tunnels?: boolean;
   /** Tunnel bytes received and not yet passed on beyond which the streams holding most are reset. Default 64 MiB. */
   tunnelBufferMaxBytes?: number;
   streamCounters?: StreamCounters;
@@ -87,8 +90,8 @@ export class Uplink {
   private socket: WebSocket | undefined;
   /** The current socket's; frames are only sent on an open socket (whatever is for the core is sent again on connect). */
   private outbox: UplinkOutbox | undefined;
-  /** The tunnel streams of the current connection, from the welcome on. */
-  private streams: StreamMux | undefined;
+  /** The tunnel streams' connection, to the core of this one, when the mesh has tunnels. */
+  private readonly tunnelLink: TunnelLink | undefined;
   private readonly requests = new UplinkRequests();
   private readonly publishes: HeldPublishes;
   private attempt = 0;
@@ -100,8 +103,6 @@ export class Uplink {
   private failbackTimer: NodeJS.Timeout | undefined;
   /** Anything heard from the core (a frame, a pong) since the last ping: the core is trusted, so any sign of life counts. */
   private readonly heartbeat: Heartbeat = { alive: true };
-  /** This connection's round trip, for the tunnel streams' windows. */
-  private roundTrip = new RoundTrip();
   /** Whether the hello went out on the current socket: once per connection, however many challenges come. */
   private helloSent = false;
   private readonly stateChanges = new Condition(() => this.state);
@@ -109,6 +110,13 @@ export class Uplink {
 
   constructor(private readonly options: UplinkOptions) {
     this.publishes = new HeldPublishes(options.maxHeldPublishes, options.maxQueueBytes);
+    if (options.tunnels)
+      this.tunnelLink = new TunnelLink({
+        ...options,
+        instance: this.instance,
+        tunnelBufferMaxBytes: options.tunnelBufferMaxBytes ?? 64 * 1024 * 1024,
+        onStream: (stream) => this.listener.onStream(stream),
+      });
   }
 
   /** Who hears what the uplink brings: the edge's parts, built after the uplink they use. */
@@ -151,14 +159,19 @@ export class Uplink {
     this.send([frameType.sub, id, subscription, since ? [since.epoch, since.offset] : null]);
   }
 
-  /** Tunnel bytes received on this connection and not yet passed on (at most a window per stream). */
+  /** Tunnel bytes received on the tunnel link and not yet passed on (at most a window per stream). */
   get tunnelBufferedBytes(): number {
-    return this.streams?.buffered ?? 0;
+    return this.tunnelLink?.tunnelBufferedBytes ?? 0;
   }
 
-  /** A new tunnel stream to `tunnel`'s service through the core; undefined while no core is connected. */
+  /** Resolves once the tunnel link is up, at once when the mesh has no tunnels; rejects after `timeoutMs`. */
+  async whenTunnelLinkReady(timeoutMs: number): Promise<void> {
+    await this.tunnelLink?.whenReady(timeoutMs);
+  }
+
+  /** A new tunnel stream to `tunnel`'s service through the core; undefined while the tunnel link is down. */
   openStream(tunnel: string): MuxStream | undefined {
-    return this.connected ? this.streams?.open(tunnel) : undefined;
+    return this.connected ? this.tunnelLink?.openStream(tunnel) : undefined;
   }
 
   /** Tells the core this edge's health and load now (say, when it starts draining). */
@@ -245,6 +258,7 @@ export class Uplink {
     this.requests.failAll(shuttingDown);
     this.publishes.failAll(shuttingDown);
     this.stateChanges.notify();
+    await this.tunnelLink?.close();
     const socket = this.socket;
     if (!socket || socket.readyState === WebSocket.CLOSED) return;
     this.outbox?.flush();
@@ -262,17 +276,7 @@ export class Uplink {
   private dial(): void {
     if (this.state === 'closed') return;
     const core = this.options.cores[this.coreIndex]!;
-    const url = core.url.replace(/\/+$/, '') + uplinkPath;
-    const proxy = this.options.proxy?.(url);
-    // Hostname checking and rejectUnauthorized stay at Node's defaults: `ca` only replaces whom the edge trusts.
-    const socket = new WebSocket(url, {
-      perMessageDeflate: false,
-      maxPayload: 256 * 1024 * 1024,
-      handshakeTimeout: this.options.heartbeatMs * 2,
-      ca: this.options.ca,
-      ...(proxy ? { agent: proxyAgent(proxy) } : {}),
-    });
-    socket.binaryType = 'nodebuffer';
+    const { socket, proxy } = openCoreSocket(core.url.replace(/\/+$/, '') + uplinkPath, this.options);
     this.socket = socket;
     socket.on('open', () => {
       this.outbox?.close();
@@ -301,9 +305,8 @@ export class Uplink {
       socket.once('close', () => clearTimeout(welcomeTimer));
     });
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary, core.id));
-    socket.on('pong', (payload) => {
+    socket.on('pong', () => {
       this.heartbeat.alive = true;
-      this.roundTrip.answered(payload);
     });
     socket.on('error', (error) => {
       this.problem = proxy ? proxyProblem(proxy, error) : error.message;
@@ -385,13 +388,10 @@ export class Uplink {
       case frameType.streamData:
       case frameType.streamWindow:
       case frameType.streamEnd:
-      case frameType.streamReset: {
-        const problem = this.streams ? this.streams.receive(frame) : 'a tunnel stream frame before the welcome';
-        if (problem === undefined) return;
-        this.options.logger.error({ core: coreId, err: problem }, 'protocol violation by the core; reconnecting');
-        this.socket?.close(closeCodes.protocolViolation, 'tunnel stream protocol violation');
+      case frameType.streamReset:
+        this.options.logger.error({ core: coreId }, 'a tunnel stream on the uplink, not the tunnel link; reconnecting');
+        this.socket?.close(closeCodes.protocolViolation, 'tunnel streams go on the tunnel link');
         return;
-      }
     }
   }
 
@@ -414,17 +414,7 @@ export class Uplink {
     this.problem = undefined;
     this.attempt = 0;
     this.options.logger.info({ core: coreId }, 'uplink connected');
-    this.roundTrip = new RoundTrip();
-    this.streams = new StreamMux({
-      side: 'edge',
-      sendControl: (frame) => this.send(frame),
-      wake: () => this.outbox?.wake(),
-      onOpen: (stream) => this.listener.onStream(stream),
-      maxBufferedBytes: this.options.tunnelBufferMaxBytes ?? 64 * 1024 * 1024,
-      counters: this.options.streamCounters,
-      roundTripMs: () => this.roundTrip.ms,
-    });
-    this.outbox?.carry(this.streams);
+    this.tunnelLink?.follow({ id: coreId, url: this.options.cores[this.coreIndex]!.url });
     this.startTimers();
     // Publishes that were held, or in flight when the last link died, go first and in order; the core answers
     // one it already sequenced with its position instead of sequencing it again.
@@ -437,11 +427,9 @@ export class Uplink {
   private startTimers(): void {
     this.stopTimers();
     this.heartbeat.alive = true;
-    // A first round trip now rather than a heartbeat later: tunnel windows wait for one before they grow.
-    this.socket?.ping(this.roundTrip.stamp());
     // A ping each period; silence for a whole period means the path is dead even if TCP has not noticed.
     this.heartbeatTimer = setInterval(() => {
-      if (beat(this.heartbeat, () => this.socket?.ping(this.roundTrip.stamp()))) return;
+      if (beat(this.heartbeat, () => this.socket?.ping())) return;
       this.options.logger.warn({ core: this.coreId }, 'uplink heartbeat missed; reconnecting');
       this.socket?.terminate();
     }, this.options.heartbeatMs);
@@ -479,9 +467,8 @@ export class Uplink {
     this.stopTimers();
     this.outbox?.close();
     this.outbox = undefined;
-    // A byte stream cannot be resumed on another connection: each one ends `lost` (TCP reset, 4504).
-    this.streams?.close();
-    this.streams = undefined;
+    // Tunnel streams live with the uplink: they end `lost` (TCP reset, 4504), and the link follows it to its next core.
+    this.tunnelLink?.follow(undefined);
     const wasConnected = this.state === 'connected';
     if (this.state !== 'closed') this.state = 'connecting';
     this.requests.failAll(new UplinkLost());

@@ -5,7 +5,7 @@ import type { ErrorCode } from './errors.js';
 
 /**
  * The uplink protocol this code speaks: 2 added the mesh view (`edgeStatus`, `meshView`), 3 the `cancel` of a replay,
- * 4 tunnel streams. A core opens no stream to an edge older than 4 (shared/stream-mux.ts).
+ * 4 tunnel streams, on a second connection of their own (`tunnelLinkPath`). Older edges open no tunnel link.
  */
 export const protocolVersion = 4;
 /** The first version whose edges carry tunnel streams. */
@@ -139,6 +139,11 @@ export { frameType, type CoreFrame, type EdgeFrame, type FrameOf, type UplinkFra
 
 /** The uplink's WebSocket path on a core. */
 export const uplinkPath = '/v1/uplink';
+/**
+ * The tunnel link's: an edge's second connection to the core its uplink is on, carrying tunnel streams only, so bulk
+ * bytes queue in a socket of their own and never ahead of pub/sub (shared/stream-mux.ts).
+ */
+export const tunnelLinkPath = '/v1/uplink/tunnels';
 /** The client WebSocket path on an edge. */
 export const clientPath = '/v1/ws';
 /** Tunnels by WebSocket: `${tunnelPathPrefix}<name>` (docs/protocol.md §8). */

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import WebSocket from 'ws';
 import { decodeCoreFrames, packValue } from '../shared/codec.js';
-import { clientPath, frameType, protocolVersion, uplinkPath } from '../shared/protocol.js';
+import { clientPath, frameType, protocolVersion, tunnelLinkPath, uplinkPath } from '../shared/protocol.js';
 import { edgeFrameFields, frameProblem } from '../shared/uplink-frames.js';
 import { startMesh, type Mesh } from './helpers/mesh.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
@@ -606,8 +606,8 @@ class UplinkStranger {
     );
   }
 
-  static async open(t: ExecutionContext, mesh: Mesh): Promise<UplinkStranger> {
-    const ws = new WebSocket(`${mesh.core.url}${uplinkPath}`, { perMessageDeflate: false });
+  static async open(t: ExecutionContext, mesh: Mesh, path = uplinkPath): Promise<UplinkStranger> {
+    const ws = new WebSocket(`${mesh.core.url}${path}`, { perMessageDeflate: false });
     t.teardown(() => ws.terminate());
     const stranger = new UplinkStranger(ws);
     await within(
@@ -621,8 +621,8 @@ class UplinkStranger {
   }
 
   /** Opens and says hello; resolves once the core welcomed it. */
-  static async identified(t: ExecutionContext, mesh: Mesh, edgeId: string): Promise<UplinkStranger> {
-    const stranger = await UplinkStranger.open(t, mesh);
+  static async identified(t: ExecutionContext, mesh: Mesh, edgeId: string, path = uplinkPath): Promise<UplinkStranger> {
+    const stranger = await UplinkStranger.open(t, mesh, path);
     stranger.send(packValue(helloFrame(edgeId)));
     const outcome = await stranger.outcome((frame) => frame[0] === frameType.welcome, `hello as ${edgeId}`);
     if ('code' in outcome) throw new Error(`hello as ${edgeId}: closed ${outcome.code} ${outcome.reason}`);
@@ -695,7 +695,13 @@ const uplinkFrameArb: fc.Arbitrary<Frame> = fc.oneof(
     fc.maxSafeNat(),
   ),
   fc.tuple(fc.constant(frameType.digest), fc.maxSafeNat(), fc.maxSafeNat(), fc.maxSafeNat()),
-  // Tunnel streams: opens of tunnels that do not exist, data, windows, ends and resets of streams never opened.
+  fc
+    .tuple(fc.integer({ min: 1, max: 23 }), fc.array(fieldArb, { maxLength: 6 }))
+    .map(([type, fields]): Frame => [type, ...fields]),
+  fc.tuple(fieldArb, fc.array(fieldArb, { maxLength: 4 })).map(([type, fields]): Frame => [type, ...fields]),
+);
+/** Tunnel link frames: opens of tunnels that do not exist, data, windows, ends and resets of streams never opened. */
+const tunnelLinkFrameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc.tuple(fc.constant(frameType.streamOpen), fc.nat({ max: 9 }), fc.string({ maxLength: 8 })),
   fc.tuple(fc.constant(frameType.streamData), fc.nat({ max: 9 }), fc.uint8Array({ maxLength: 32 })),
   fc.tuple(fc.constant(frameType.streamWindow), fc.nat({ max: 9 }), fc.maxSafeNat()),
@@ -704,7 +710,6 @@ const uplinkFrameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc
     .tuple(fc.integer({ min: 1, max: 23 }), fc.array(fieldArb, { maxLength: 6 }))
     .map(([type, fields]): Frame => [type, ...fields]),
-  fc.tuple(fieldArb, fc.array(fieldArb, { maxLength: 4 })).map(([type, fields]): Frame => [type, ...fields]),
 );
 
 async function uplinkFamily(fuzz: Fuzz): Promise<void> {
@@ -811,6 +816,34 @@ async function uplinkFamily(fuzz: Fuzz): Promise<void> {
       },
     ),
     { seed: 7403, numRuns: 60, endOnFailure: true },
+  );
+
+  // A tunnel link beside an identified uplink: stream frames of odd shapes, then a probe `streamOpen` of a tunnel that
+  // does not exist, which must be refused unless the garbage closed the link with 4400.
+  await fc.assert(
+    fc.asyncProperty(fc.array(tunnelLinkFrameArb, { minLength: 1, maxLength: 4 }), async (frames) => {
+      const id = ++run;
+      const uplink = await UplinkStranger.identified(t, mesh, `fuzz-link-${id}`);
+      const link = await UplinkStranger.identified(t, mesh, `fuzz-link-${id}`, tunnelLinkPath);
+      try {
+        count(fuzz, frames.length);
+        for (const frame of frames) link.send(packValue(frame));
+        const probe = 2 ** 31 + 1;
+        link.send(packValue([frameType.streamOpen, probe, 'fuzz-none']));
+        const outcome = await link.outcome((frame) => frame[1] === probe, `probe after ${JSON.stringify(frames)}`);
+        note(fuzz, 'code' in outcome ? `tunnel link closed ${outcome.code}` : 'tunnel link probe answered');
+        if ('code' in outcome) {
+          if (outcome.code !== 4400)
+            throw new Error(`${JSON.stringify(frames)} closed the tunnel link with ${outcome.code} ${outcome.reason}`);
+        } else if (outcome[0] !== frameType.streamReset || outcome[2] !== 'refused') {
+          throw new Error(`${JSON.stringify(frames)}: the probe was answered ${JSON.stringify(outcome)}`);
+        }
+      } finally {
+        await link.close();
+        await uplink.close();
+      }
+    }),
+    { seed: 7404, numRuns: 30, endOnFailure: true },
   );
 
   for (const [edgeId, peer] of realUplinks)

@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import WebSocket from 'ws';
 import { frameType } from '../shared/protocol.js';
 import { streamMaxWindowBytes, streamWindowBytes } from '../shared/stream-mux.js';
@@ -148,7 +148,7 @@ test('a reader that stops reading holds back its own service only; the other str
   // Three hops, each at most one grown window, and the kernel's socket buffers.
   t.true(handed < total / 4, `${handed} bytes left the service`);
   t.true(mesh.entry.uplink.tunnelBufferedBytes <= streamMaxWindowBytes);
-  t.true(mesh.core.uplinks.get('eu-1')!.tunnelBufferedBytes <= streamMaxWindowBytes);
+  t.true(mesh.core.tunnelLinks.get('eu-1')!.tunnelBufferedBytes <= streamMaxWindowBytes);
 });
 
 test('200 streams at once, from four addresses: each gets its own answer, byte-exact', async (t) => {
@@ -248,20 +248,44 @@ test('limits: streams per address, streams per edge; a TCP entry is closed witho
   t.deepEqual(await outcomeOf(tunnelSocket('127.0.0.4')), { status: 503 });
 });
 
-test('forged stream frames close the uplink as a protocol violation; the core serves others on', async (t) => {
+/** A hand-spoken edge `id` (in a mesh without edge secrets): its uplink, then its tunnel link, both welcomed. */
+async function rawEdge(
+  t: ExecutionContext,
+  coreUrl: string,
+  id: string,
+): Promise<{ uplink: RawUplink; link: RawUplink }> {
+  const hello = [frameType.hello, 4, id, 'xx', `${id}-instance`, ''] as const;
+  const uplink = await RawUplink.dial(t, coreUrl);
+  uplink.send([...hello]);
+  await uplink.next((frame) => frame[0] === frameType.welcome);
+  const link = await RawUplink.dial(t, coreUrl, 'tunnels');
+  link.send([...hello]);
+  await link.next((frame) => frame[0] === frameType.welcome);
+  return { uplink, link };
+}
+
+test('forged stream frames close the tunnel link as a protocol violation; the core serves others on', async (t) => {
   const service = await echoService(t);
   const mesh = await startTunnelMesh(t, { tunnels: { echo: { connect: service.address } } });
-  const forger = await RawUplink.dial(t, mesh.core.url);
-  forger.send([frameType.hello, 4, 'forger', 'xx', 'instance', '']);
-  await forger.next((frame) => frame[0] === frameType.welcome);
-  forger.send([frameType.streamData, 1, Buffer.from('never opened')]);
-  t.is((await within(forger.closed, 'the close')).code, 4400);
+  const forger = await rawEdge(t, mesh.core.url, 'forger');
+  forger.link.send([frameType.streamData, 1, Buffer.from('never opened')]);
+  t.is((await within(forger.link.closed, 'the close')).code, 4400);
 
-  const beyond = await RawUplink.dial(t, mesh.core.url);
-  beyond.send([frameType.hello, 4, 'beyond', 'xx', 'instance', '']);
-  await beyond.next((frame) => frame[0] === frameType.welcome);
-  beyond.send([frameType.streamOpen, 1, 'echo'], [frameType.streamData, 1, Buffer.alloc(streamWindowBytes + 1)]);
-  t.is((await within(beyond.closed, 'the close')).code, 4400);
+  const beyond = await rawEdge(t, mesh.core.url, 'beyond');
+  beyond.link.send([frameType.streamOpen, 1, 'echo'], [frameType.streamData, 1, Buffer.alloc(streamWindowBytes + 1)]);
+  t.is((await within(beyond.link.closed, 'the close')).code, 4400);
+
+  // Each link carries its own frames only.
+  const mixed = await rawEdge(t, mesh.core.url, 'mixed');
+  mixed.link.send([frameType.unsub, 'chat.lobby']);
+  t.is((await within(mixed.link.closed, 'the close')).code, 4400);
+  mixed.uplink.send([frameType.streamOpen, 1, 'echo']);
+  t.is((await within(mixed.uplink.closed, 'the close')).code, 4400);
+
+  // A tunnel link is taken only beside the uplink of the same edge process.
+  const orphan = await RawUplink.dial(t, mesh.core.url, 'tunnels');
+  orphan.send([frameType.hello, 4, 'orphan', 'xx', 'orphan-instance', '']);
+  t.is((await within(orphan.closed, 'the close')).code, 4409);
 
   const client = await connectTo(t, mesh.forward('echo'));
   t.is((await exchange(client, Buffer.from('still serving'))).data.toString(), 'still serving');
@@ -281,9 +305,7 @@ test('only named tunnels are dialled: a stream to a name the file lacks is refus
   t.is(service.accepted, 0, 'the branch edge dialled nothing');
 
   // An edge (or whoever holds an uplink) naming an address instead of a tunnel is refused, and stays connected.
-  const stranger = await RawUplink.dial(t, mesh.core.url);
-  stranger.send([frameType.hello, 4, 'stranger', 'xx', 'instance', '']);
-  await stranger.next((frame) => frame[0] === frameType.welcome);
+  const { link: stranger } = await rawEdge(t, mesh.core.url, 'stranger');
   const resetOf = (id: number) => stranger.next((frame) => frame[0] === frameType.streamReset && frame[1] === id);
   stranger.send([frameType.streamOpen, 1, '127.0.0.1:22']);
   t.deepEqual(await resetOf(1), [frameType.streamReset, 1, 'refused']);

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import type { ExecutionContext } from 'ava';
 import WebSocket from 'ws';
 import { decodeCoreFrames, encodeFrame } from '../../shared/codec.js';
-import { frameType, uplinkPath, type CoreFrame, type UplinkFrame } from '../../shared/protocol.js';
+import { frameType, tunnelLinkPath, uplinkPath, type CoreFrame, type UplinkFrame } from '../../shared/protocol.js';
 
 const DEADLINE_MS = 10_000;
 
@@ -26,8 +26,10 @@ export class RawUplink {
     );
   }
 
-  static async dial(t: ExecutionContext, coreUrl: string): Promise<RawUplink> {
-    const ws = new WebSocket(`${coreUrl}${uplinkPath}`, { perMessageDeflate: false });
+  /** An uplink, or (`tunnels`) the tunnel link beside one. */
+  static async dial(t: ExecutionContext, coreUrl: string, link: 'uplink' | 'tunnels' = 'uplink'): Promise<RawUplink> {
+    const path = link === 'uplink' ? uplinkPath : tunnelLinkPath;
+    const ws = new WebSocket(`${coreUrl}${path}`, { perMessageDeflate: false });
     t.teardown(() => ws.terminate());
     const peer = new RawUplink(ws);
     await once(ws, 'open');

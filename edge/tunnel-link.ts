@@ -1,0 +1,250 @@
+// The edge's tunnel link: a second WebSocket to the core its uplink is on, carrying tunnel streams only
+// (shared/stream-mux.ts). Bulk tunnel bytes then queue in a socket of their own, never ahead of pub/sub on the uplink.
+// It proves the edge's identity as the uplink does, follows the uplink from core to core, and its streams end with it.
+
+import type { Logger } from 'pino';
+import { WebSocket } from 'ws';
+import { backoffDelay } from '../shared/backoff.js';
+import { Condition } from '../shared/condition.js';
+import { decodeCoreFrames, encodeFrame } from '../shared/codec.js';
+import { edgeProof } from '../shared/edge-proof.js';
+import { RelayError, closeCodes } from '../shared/errors.js';
+import { beat, type Heartbeat } from '../shared/heartbeat.js';
+import { frameType, protocolVersion, tunnelLinkPath, type CoreFrame, type EdgeFrame } from '../shared/protocol.js';
+import { RoundTrip } from '../shared/round-trip.js';
+import { StreamMux, type MuxStream, type StreamCounters } from '../shared/stream-mux.js';
+import { UplinkOutbox } from '../shared/uplink-outbox.js';
+import { openCoreSocket, type CoreSocketOptions } from './core-socket.js';
+import { proxyProblem } from './proxy.js';
+
+export interface TunnelLinkOptions extends CoreSocketOptions {
+  edgeId: string;
+  region: string;
+  /** The uplink's instance: the core takes a tunnel link only from the edge process whose uplink it holds. */
+  instance: string;
+  secret?: string;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  logger: Logger;
+  /** Tunnel bytes received and not yet passed on beyond which the streams holding most are reset. */
+  tunnelBufferMaxBytes: number;
+  streamCounters?: StreamCounters;
+  /** The core opened a stream: attach to it or reset it, before returning. */
+  onStream(stream: MuxStream): void;
+}
+
+export interface LinkTarget {
+  id: string;
+  url: string;
+}
+
+export class TunnelLink {
+  /** The core whose tunnel link this edge keeps open; undefined: none (the uplink is down). */
+  private target: LinkTarget | undefined;
+  private socket: WebSocket | undefined;
+  private outbox: UplinkOutbox | undefined;
+  /** The streams of the current connection, from the welcome on. */
+  private streams: StreamMux | undefined;
+  private helloSent = false;
+  private readonly heartbeat: Heartbeat = { alive: true };
+  private roundTrip = new RoundTrip();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  /** The socket closing now belongs to a target left behind: dial the new one as soon as it is gone. */
+  private redial = false;
+  private readonly changes = new Condition(() => this.ready);
+
+  constructor(private readonly options: TunnelLinkOptions) {}
+
+  /** Keeps a link open to `core` (the uplink's, after each of its welcomes), or to none; an old link goes first. */
+  follow(core: LinkTarget | undefined): void {
+    this.target = core;
+    this.attempt = 0;
+    clearTimeout(this.retryTimer);
+    if (this.socket) {
+      this.redial = core !== undefined;
+      this.socket.terminate();
+    } else if (core) this.dial();
+  }
+
+  /** Resolves once the link is up; rejects after `timeoutMs`. */
+  async whenReady(timeoutMs: number): Promise<void> {
+    await this.changes.until(
+      (ready) => ready,
+      timeoutMs,
+      () => new RelayError('unavailable', `no tunnel link to a core for ${timeoutMs} ms`),
+    );
+  }
+
+  get ready(): boolean {
+    return this.streams !== undefined;
+  }
+
+  /** Tunnel bytes received and not yet passed on (at most a window per stream). */
+  get tunnelBufferedBytes(): number {
+    return this.streams?.buffered ?? 0;
+  }
+
+  /** A new stream to `tunnel`'s service through the core; undefined while the link is down. */
+  openStream(tunnel: string): MuxStream | undefined {
+    return this.streams?.open(tunnel);
+  }
+
+  async close(): Promise<void> {
+    this.target = undefined;
+    clearTimeout(this.retryTimer);
+    const socket = this.socket;
+    if (!socket || socket.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.close(1001, 'edge shutting down');
+      setTimeout(() => socket.terminate(), 1000).unref();
+    });
+  }
+
+  private dial(): void {
+    const core = this.target;
+    if (!core) return;
+    const { socket, proxy } = openCoreSocket(core.url.replace(/\/+$/, '') + tunnelLinkPath, this.options);
+    this.socket = socket;
+    socket.on('open', () => {
+      this.outbox = new UplinkOutbox({
+        send: (message, sent) => {
+          if (socket.readyState === WebSocket.OPEN) socket.send(message, sent);
+        },
+        buffered: () => socket.bufferedAmount,
+      });
+      this.helloSent = false;
+      // With a secret the hello waits for the core's challenge, whose nonce the proof covers.
+      if (!this.options.secret) this.sendHello('');
+      const welcomeTimer = setTimeout(() => {
+        if (this.socket === socket && !this.ready) socket.terminate();
+      }, this.options.heartbeatMs * 2);
+      socket.once('close', () => clearTimeout(welcomeTimer));
+    });
+    socket.on('message', (data, isBinary) => this.receive(socket, data as Buffer, isBinary, core.id));
+    socket.on('pong', (payload) => {
+      this.heartbeat.alive = true;
+      this.roundTrip.answered(payload);
+    });
+    socket.on('error', (error) =>
+      this.options.logger.warn(
+        { core: core.id, err: proxy ? proxyProblem(proxy, error) : error.message },
+        'tunnel link error',
+      ),
+    );
+    socket.on('close', (code, reason) => this.lost(socket, core.id, code, reason.toString()));
+  }
+
+  private send(frame: EdgeFrame): void {
+    this.outbox?.push(encodeFrame(frame), 'control');
+  }
+
+  private sendHello(proof: string): void {
+    this.helloSent = true;
+    this.send([
+      frameType.hello,
+      protocolVersion,
+      this.options.edgeId,
+      this.options.region,
+      this.options.instance,
+      proof,
+    ]);
+  }
+
+  private receive(socket: WebSocket, data: Buffer, isBinary: boolean, coreId: string): void {
+    this.heartbeat.alive = true;
+    let frames: CoreFrame[];
+    try {
+      if (!isBinary) throw new Error('tunnel link messages are binary');
+      frames = decodeCoreFrames(data);
+    } catch (error) {
+      this.options.logger.error(
+        { core: coreId, err: (error as Error).message },
+        'bad tunnel link message; reconnecting',
+      );
+      return void socket.terminate();
+    }
+    for (const frame of frames) {
+      const problem = this.handle(frame, coreId);
+      if (problem === undefined) continue;
+      this.options.logger.error({ core: coreId, err: problem }, 'protocol violation by the core; reconnecting');
+      return void socket.close(closeCodes.protocolViolation, 'tunnel link protocol violation');
+    }
+  }
+
+  /** What makes `frame` a protocol violation, if anything. */
+  private handle(frame: CoreFrame, coreId: string): string | undefined {
+    switch (frame[0]) {
+      case frameType.challenge: {
+        const [, nonce] = frame;
+        if (this.options.secret && !this.helloSent)
+          this.sendHello(edgeProof(this.options.secret, nonce, this.options.edgeId, this.options.instance));
+        return undefined;
+      }
+      case frameType.welcome:
+        return this.established(coreId);
+      case frameType.streamOpen:
+      case frameType.streamData:
+      case frameType.streamWindow:
+      case frameType.streamEnd:
+      case frameType.streamReset:
+        return this.streams ? this.streams.receive(frame) : 'a tunnel stream frame before the welcome';
+      default:
+        return `frame ${frame[0]} on the tunnel link`;
+    }
+  }
+
+  private established(coreId: string): string | undefined {
+    if (this.streams) return 'welcome twice';
+    this.attempt = 0;
+    this.roundTrip = new RoundTrip();
+    this.streams = new StreamMux({
+      side: 'edge',
+      sendControl: (frame) => this.send(frame),
+      wake: () => this.outbox?.wake(),
+      onOpen: (stream) => this.options.onStream(stream),
+      maxBufferedBytes: this.options.tunnelBufferMaxBytes,
+      counters: this.options.streamCounters,
+      roundTripMs: () => this.roundTrip.ms,
+    });
+    this.outbox?.carry(this.streams);
+    this.heartbeat.alive = true;
+    // A first round trip now rather than a heartbeat later: windows wait for one before they grow.
+    this.socket?.ping(this.roundTrip.stamp());
+    // Silence for a whole period means the path is dead even if TCP has not noticed.
+    this.heartbeatTimer = setInterval(() => {
+      if (!beat(this.heartbeat, () => this.socket?.ping(this.roundTrip.stamp()))) this.socket?.terminate();
+    }, this.options.heartbeatMs);
+    this.options.logger.info({ core: coreId }, 'tunnel link connected');
+    this.changes.notify();
+    return undefined;
+  }
+
+  private lost(socket: WebSocket, coreId: string, code: number, reason: string): void {
+    if (socket !== this.socket) return;
+    this.socket = undefined;
+    clearInterval(this.heartbeatTimer);
+    this.outbox?.close();
+    this.outbox = undefined;
+    // A byte stream cannot be resumed on another connection: each one ends `lost` (TCP reset, 4504).
+    const wasReady = this.ready;
+    this.streams?.close();
+    this.streams = undefined;
+    if (wasReady) this.options.logger.warn({ core: coreId, code, reason }, 'tunnel link lost');
+    this.changes.notify();
+    if (!this.target) return;
+    // The uplink came back meanwhile (to this core or another): go there at once; otherwise retry with backoff.
+    if (this.redial) {
+      this.redial = false;
+      return this.dial();
+    }
+    this.attempt++;
+    const delay = backoffDelay(this.attempt, {
+      baseMs: this.options.reconnectBaseMs,
+      maxMs: this.options.reconnectMaxMs,
+    });
+    this.retryTimer = setTimeout(() => this.dial(), delay);
+  }
+}

@@ -10,9 +10,12 @@ import { frameType, type FrameOf, type StreamResetReason } from './uplink-frames
 export const streamWindowBytes = 256 * 1024;
 /**
  * What a window may grow to: a stream whose reader keeps up on a long round trip gets a window that covers it (as
- * quic-go tunes its windows), so one stream across a 120 ms round trip may carry up to 8 MiB per round trip.
+ * quic-go tunes its windows), so one stream across a 120 ms round trip may carry up to 4 MiB per round trip. Larger
+ * windows carry more, but every byte of them may sit in the tunnel link ahead of another stream's keystroke: at 2, 4
+ * and 8 MiB one stream moved 16, 28 and 45 MB/s across a 60 ms one-way WAN, and an interactive stream beside a
+ * saturating one saw a p99 of 147, 161 and 182 ms against 132 alone (BENCHMARKS.md S7).
  */
-export const streamMaxWindowBytes = 8 * 1024 * 1024;
+export const streamMaxWindowBytes = 4 * 1024 * 1024;
 /** Bytes of one stream per data frame: an interactive stream waits behind at most this much of each bulk one. */
 export const streamChunkBytes = 16 * 1024;
 /** What a writer may queue beyond what has gone out; past it, write() asks it to pause until writable(). */

@@ -34,6 +34,25 @@ test('entry edge → core → branch edge → service, and the core’s forward 
   }
 });
 
+test('tunnel bytes travel on the tunnel link beside the uplink, never on the uplink that carries pub/sub', async (t) => {
+  const service = await digestService(t);
+  const mesh = await startTunnelMesh(t, { tunnels: { erp: { connect: service.address, at: 'eu-1' } } });
+  t.truthy(mesh.core.tunnelLinks.get('eu-1'), 'the branch edge keeps a tunnel link');
+  t.truthy(mesh.core.tunnelLinks.get('us-1'), 'the entry edge keeps a tunnel link');
+  const uplinkBytes = async (edge: typeof mesh.entry) =>
+    (await edge.metrics.uplinkBytes.get()).values.reduce((sum, { value }) => sum + value, 0);
+  const before = [await uplinkBytes(mesh.entry), await uplinkBytes(mesh.branch)];
+  const client = await connectTo(t, mesh.forward('erp'));
+  const request = patternBytes(4 * 1024 * 1024, 5);
+  const answer = readAll(client);
+  client.end(request);
+  t.is((await within(answer, 'the answer')).data.toString(), digestOf(request));
+  const after = [await uplinkBytes(mesh.entry), await uplinkBytes(mesh.branch)];
+  // Status reports and digests may go meanwhile: a few KiB, never the 4 MiB.
+  t.true(after[0]! - before[0]! < 256 * 1024, `entry uplink carried ${after[0]! - before[0]!} bytes`);
+  t.true(after[1]! - before[1]! < 256 * 1024, `branch uplink carried ${after[1]! - before[1]!} bytes`);
+});
+
 test('a service that closes first: the client gets every byte, then the end, and may still send', async (t) => {
   const greeting = patternBytes(700_000, 3);
   const received: Buffer[] = [];

@@ -1,7 +1,7 @@
 // Prometheus metrics of one core, in a registry of its own so several nodes can share a process.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { TunnelMetrics } from '../shared/tunnel-metrics.js';
+import { tunnelMetricsOf, type MetricMaker } from '../shared/tunnel-metrics.js';
 import type { EngineStatus } from './engine.js';
 import { amplification, type EdgeStatus } from '../shared/mesh-status.js';
 
@@ -14,7 +14,7 @@ export function createCoreMetrics(coreId: string, edges: () => EdgeStatus[], eng
   const registers = [registry];
   return {
     registry,
-    tunnels: tunnelMetrics(registers),
+    tunnels: tunnelMetricsOf('core', maker(registers)),
     uplinks: new Gauge({ name: 'relaymesh_core_uplinks', help: 'Edges connected to this core', registers }),
     // Labelled by edge: edges are a handful of known nodes, and these are the figures an operator watches per edge.
     edgeSessions: new Gauge({
@@ -109,37 +109,10 @@ export function createCoreMetrics(coreId: string, edges: () => EdgeStatus[], eng
 
 export type CoreMetrics = ReturnType<typeof createCoreMetrics>;
 
-/** The relaymesh_core_tunnel_* metrics (streams dialled and relayed here), as shared/tunnel-metrics.ts counts them. */
-function tunnelMetrics(registers: Registry[]): TunnelMetrics {
-  const streams = new Gauge({
-    name: 'relaymesh_core_tunnel_streams',
-    help: 'Tunnel streams open at this core, by tunnel',
-    labelNames: ['tunnel'],
-    registers,
-  });
-  const bytes = new Counter({
-    name: 'relaymesh_core_tunnel_bytes_total',
-    help: 'Tunnel bytes carried at this core, by tunnel and direction (to_service, from_service)',
-    labelNames: ['tunnel', 'direction'],
-    registers,
-  });
-  const refusals = new Counter({
-    name: 'relaymesh_core_tunnel_refusals_total',
-    help: 'Tunnel streams refused at this core, by tunnel and reason',
-    labelNames: ['tunnel', 'reason'],
-    registers,
-  });
-  const creditWait = new Counter({
-    name: 'relaymesh_core_tunnel_credit_wait_seconds_total',
-    help: 'Time tunnel streams at this core had bytes to send and no credit (their reader was slower), by tunnel',
-    labelNames: ['tunnel'],
-    registers,
-  });
+/** Gauges and counters in the node's registries, for the metrics shared/ defines. */
+function maker(registers: Registry[]): MetricMaker {
   return {
-    streamsChanged: (tunnel, change) => streams.inc({ tunnel }, change),
-    carried: (tunnel, toService, count) =>
-      bytes.inc({ tunnel, direction: toService ? 'to_service' : 'from_service' }, count),
-    refused: (tunnel, reason) => refusals.inc({ tunnel, reason }),
-    creditWait: (tunnel, ms) => creditWait.inc({ tunnel }, ms / 1000),
+    gauge: (name, help, labelNames) => new Gauge({ name, help, labelNames, registers }),
+    counter: (name, help, labelNames) => new Counter({ name, help, labelNames, registers }),
   };
 }

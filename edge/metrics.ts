@@ -2,7 +2,7 @@
 // Hot-path counts live in plain numbers on the interest table and the uplink; the metrics read them when scraped.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { TunnelMetrics } from '../shared/tunnel-metrics.js';
+import { tunnelMetricsOf, type MetricMaker } from '../shared/tunnel-metrics.js';
 import { amplification } from '../shared/mesh-status.js';
 
 export interface EdgeGauges {
@@ -74,7 +74,7 @@ export function createEdgeMetrics(edgeId: string) {
   };
   return {
     registry,
-    tunnels: tunnelMetrics(registers),
+    tunnels: tunnelMetricsOf('edge', maker(registers)),
     observe(gauges: EdgeGauges): void {
       observed = gauges;
     },
@@ -211,37 +211,10 @@ export function createEdgeMetrics(edgeId: string) {
 
 export type EdgeMetrics = ReturnType<typeof createEdgeMetrics>;
 
-/** The relaymesh_edge_tunnel_* metrics (streams entering and leaving the mesh here), as shared/tunnel-metrics.ts counts them. */
-function tunnelMetrics(registers: Registry[]): TunnelMetrics {
-  const streams = new Gauge({
-    name: 'relaymesh_edge_tunnel_streams',
-    help: 'Tunnel streams open at this edge, by tunnel',
-    labelNames: ['tunnel'],
-    registers,
-  });
-  const bytes = new Counter({
-    name: 'relaymesh_edge_tunnel_bytes_total',
-    help: 'Tunnel bytes carried at this edge, by tunnel and direction (to_service, from_service)',
-    labelNames: ['tunnel', 'direction'],
-    registers,
-  });
-  const refusals = new Counter({
-    name: 'relaymesh_edge_tunnel_refusals_total',
-    help: 'Tunnel streams refused at this edge, by tunnel and reason',
-    labelNames: ['tunnel', 'reason'],
-    registers,
-  });
-  const creditWait = new Counter({
-    name: 'relaymesh_edge_tunnel_credit_wait_seconds_total',
-    help: 'Time tunnel streams at this edge had bytes to send and no credit (their reader was slower), by tunnel',
-    labelNames: ['tunnel'],
-    registers,
-  });
+/** Gauges and counters in the node's registries, for the metrics shared/ defines. */
+function maker(registers: Registry[]): MetricMaker {
   return {
-    streamsChanged: (tunnel, change) => streams.inc({ tunnel }, change),
-    carried: (tunnel, toService, count) =>
-      bytes.inc({ tunnel, direction: toService ? 'to_service' : 'from_service' }, count),
-    refused: (tunnel, reason) => refusals.inc({ tunnel, reason }),
-    creditWait: (tunnel, ms) => creditWait.inc({ tunnel }, ms / 1000),
+    gauge: (name, help, labelNames) => new Gauge({ name, help, labelNames, registers }),
+    counter: (name, help, labelNames) => new Counter({ name, help, labelNames, registers }),
   };
 }

@@ -238,6 +238,8 @@ function tunnelTables(rows: TunnelRow[]): Table[] {
         'Tunnel streams (docs/protocol.md §8), each node in a process of its own: the service, the core (it dials the service), the entry edge (a TCP forward); ' +
         'a naive ws proxy (one WebSocket per TCP connection, ws streams at both ends) and direct TCP to the same service beside them. ' +
         'The WAN is a userspace relay between the entry side and the core side that holds every byte 60 ms each way, and a new connection’s first bytes one round trip more (its TCP handshake); it has no bandwidth limit. ' +
+        'Tunnel streams travel on each edge’s tunnel link, beside its uplink; windows start at 256 KiB and grow to 4 MiB for a reader that keeps up. ' +
+        'Pub/sub beside bulk has a control: the same bulk on connections of its own (the naive proxy’s), which takes as much of the 2 cores but shares no connection; on loopback the bulk through relaymesh also shares the edge’s and core’s event loops with pub/sub. ' +
         'MB = 10⁶ bytes; in brackets, relaymesh ÷ that figure. Every process shares the 2 cores with the load generator.',
       header: ['what', 'relaymesh', 'compared with', 'target', 'met'],
       rows: targets.map((row) => [

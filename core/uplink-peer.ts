@@ -69,6 +69,30 @@ const maxHistoryReplays = 1024;
 /** Edge ids in refusal logs are cut to this: they come from whoever connected, not from the topology. */
 const loggedIdLength = 200;
 
+/** How a refused hello is logged, and the close its connection gets. */
+function refusalAnswer(reason: UplinkRefusal): { code: number; reason: string; log: string } {
+  switch (reason) {
+    case 'id_in_use':
+      return {
+        code: closeCodes.edgeIdInUse,
+        reason: 'edge id in use',
+        log: 'uplink refused: another uplink holds this edge id and this one proved nothing',
+      };
+    case 'no_uplink':
+      return {
+        code: closeCodes.edgeIdInUse,
+        reason: 'no uplink of this edge process here',
+        log: 'tunnel link refused: this edge process has no uplink on this core',
+      };
+    default:
+      return {
+        code: closeCodes.unauthorized,
+        reason: 'edge not authenticated',
+        log: 'uplink refused: the edge did not prove its identity',
+      };
+  }
+}
+
 export class UplinkPeer implements RouteTarget, Heartbeat {
   routeStamp = 0;
   edgeId = '';
@@ -311,23 +335,12 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   /** The edge never becomes identified, so it takes no one's place in `uplinks`. Neither secret nor proof is logged. */
   private refuse(edgeId: string, reason: UplinkRefusal): void {
     this.context.metrics.uplinksRefused.inc({ reason });
-    const inUse = reason === 'id_in_use' || reason === 'no_uplink';
+    const answer = refusalAnswer(reason);
     this.context.logger.warn(
       { edge: edgeId.slice(0, loggedIdLength), remote: this.remoteAddress, reason, role: this.role },
-      reason === 'no_uplink'
-        ? 'tunnel link refused: this edge process has no uplink on this core'
-        : inUse
-          ? 'uplink refused: another uplink holds this edge id and this one proved nothing'
-          : 'uplink refused: the edge did not prove its identity',
+      answer.log,
     );
-    this.close(
-      inUse ? closeCodes.edgeIdInUse : closeCodes.unauthorized,
-      reason === 'no_uplink'
-        ? 'no uplink of this edge process here'
-        : inUse
-          ? 'edge id in use'
-          : 'edge not authenticated',
-    );
+    this.close(answer.code, answer.reason);
   }
 
   private async subscribe([, id, subscription, since]: FrameOf<typeof frameType.sub>): Promise<void> {

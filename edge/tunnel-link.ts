@@ -233,6 +233,8 @@ export class TunnelLink {
     this.streams?.close();
     this.streams = undefined;
     if (wasReady) this.options.logger.warn({ core: coreId, code, reason }, 'tunnel link lost');
+    else if (code === closeCodes.unauthorized || code === closeCodes.edgeIdInUse)
+      this.options.logger.error({ core: coreId, code, reason }, 'the core refused the tunnel link; retrying');
     this.changes.notify();
     if (!this.target) return;
     // The uplink came back meanwhile (to this core or another): go there at once; otherwise retry with backoff.

@@ -6,6 +6,7 @@ import test from 'ava';
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import type { MeshSnapshot } from '../shared/mesh-status.js';
+import { startMesh } from './helpers/mesh.js';
 import { connectTo, startTunnelMesh } from './helpers/tunnel-mesh.js';
 import { digestOf, digestService, echoService, patternBytes, readAll } from './helpers/tcp-services.js';
 import { within } from './helpers/within.js';
@@ -51,6 +52,12 @@ test('tunnel bytes travel on the tunnel link beside the uplink, never on the upl
   // Status reports and digests may go meanwhile: a few KiB, never the 4 MiB.
   t.true(after[0]! - before[0]! < 256 * 1024, `entry uplink carried ${after[0]! - before[0]!} bytes`);
   t.true(after[1]! - before[1]! < 256 * 1024, `branch uplink carried ${after[1]! - before[1]!} bytes`);
+});
+
+test('a mesh without tunnels keeps no tunnel links: one connection per edge', async (t) => {
+  const mesh = await startMesh(t);
+  t.is(mesh.core.uplinks.size, mesh.edges.length);
+  t.is(mesh.core.tunnelLinks.size, 0);
 });
 
 test('a service that closes first: the client gets every byte, then the end, and may still send', async (t) => {

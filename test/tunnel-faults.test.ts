@@ -7,7 +7,9 @@ import test, { type ExecutionContext } from 'ava';
 import WebSocket from 'ws';
 import { frameType } from '../shared/protocol.js';
 import { streamMaxWindowBytes, streamWindowBytes } from '../shared/stream-mux.js';
-import { fastUplink } from './helpers/mesh.js';
+import { startCore, type CoreHandle } from '../core/start-core.js';
+import { startEdge, type EdgeOptions } from '../edge/start-edge.js';
+import { fastUplink, quietUplink, silentLogger } from './helpers/mesh.js';
 import { RawUplink } from './helpers/raw-uplink.js';
 import { digestOf, digestService, echoService, patternBytes, readAll, startService } from './helpers/tcp-services.js';
 import { connectTo, startTunnelMesh } from './helpers/tunnel-mesh.js';
@@ -311,4 +313,43 @@ test('only named tunnels are dialled: a stream to a name the file lacks is refus
   t.deepEqual(await resetOf(1), [frameType.streamReset, 1, 'refused']);
   stranger.send([frameType.streamOpen, 3, '10.0.0.7:5432']);
   t.deepEqual(await resetOf(3), [frameType.streamReset, 3, 'refused']);
+});
+
+test('with several cores, a stream whose entry and `at` edges are on different cores is refused like an unreachable service', async (t) => {
+  const service = await echoService(t);
+  const tunnels = [{ name: 'erp', connect: service.address, at: 'eu-1' }];
+  const anyPort = { host: '127.0.0.1', port: 0 };
+  const startOne = async (id: string) => {
+    const core = await startCore({ id, logger: silentLogger, tunnels });
+    t.teardown(() => core.close());
+    return core;
+  };
+  const [west, east] = [await startOne('west'), await startOne('east')];
+  const edgeOn = async (id: string, core: CoreHandle, forwards: EdgeOptions['forwards']) => {
+    const edge = await startEdge({
+      id,
+      region: id.slice(0, 2),
+      cores: [{ id: core.id, url: core.url }],
+      logger: silentLogger,
+      uplink: quietUplink,
+      tunnels,
+      forwards,
+    });
+    t.teardown(() => edge.close());
+    await edge.ready();
+    return edge;
+  };
+  await edgeOn('eu-1', west, []);
+  const entry = await edgeOn('us-1', east, [{ listen: anyPort, tunnel: 'erp' }]);
+
+  const client = await connectTo(t, entry.forwards[0]!);
+  const { data, ended } = await exchange(client, Buffer.from('across cores'));
+  t.is(data.length, 0);
+  t.is(ended, 'end', 'closed without data');
+  const ws = new WebSocket(`${entry.url}/v1/tunnel/erp`);
+  t.teardown(() => ws.terminate());
+  t.deepEqual(await outcomeOf(ws), { code: 4502 });
+  t.is(service.accepted, 0);
+  const metrics = await (await fetch(`${east.url.replace(/^ws/, 'http')}/metrics`)).text();
+  t.regex(metrics, /relaymesh_core_tunnel_refusals_total\{tunnel="erp",reason="no_path"[^}]*\} 2/);
 });

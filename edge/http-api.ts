@@ -96,6 +96,7 @@ function health(res: ServerResponse, { id, uplink, draining }: EdgeHttpContext):
       state: uplink.state,
       core: uplink.coreId || null,
       ...(uplink.problem ? { problem: uplink.problem } : {}),
+      ...(uplink.tunnelLinkState ? { tunnelLink: uplink.tunnelLinkState } : {}),
     },
   };
   if (draining()) sendJson(res, 503, { status: 'unavailable', reason: 'draining', ...body });

@@ -164,6 +164,12 @@ export class Uplink {
     return this.tunnelLink?.tunnelBufferedBytes ?? 0;
   }
 
+  /** The tunnel link's state, for /healthz; undefined when the mesh has no tunnels. */
+  get tunnelLinkState(): 'connected' | 'connecting' | undefined {
+    if (!this.tunnelLink) return undefined;
+    return this.tunnelLink.ready ? 'connected' : 'connecting';
+  }
+
   /** Resolves once the tunnel link is up, at once when the mesh has no tunnels; rejects after `timeoutMs`. */
   async whenTunnelLinkReady(timeoutMs: number): Promise<void> {
     await this.tunnelLink?.whenReady(timeoutMs);

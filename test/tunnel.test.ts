@@ -40,6 +40,8 @@ test('tunnel bytes travel on the tunnel link beside the uplink, never on the upl
   const mesh = await startTunnelMesh(t, { tunnels: { erp: { connect: service.address, at: 'eu-1' } } });
   t.truthy(mesh.core.tunnelLinks.get('eu-1'), 'the branch edge keeps a tunnel link');
   t.truthy(mesh.core.tunnelLinks.get('us-1'), 'the entry edge keeps a tunnel link');
+  const health = await (await fetch(`${mesh.entry.url.replace(/^ws/, 'http')}/healthz`)).json();
+  t.is(health.uplink.tunnelLink, 'connected');
   const uplinkBytes = async (edge: typeof mesh.entry) =>
     (await edge.metrics.uplinkBytes.get()).values.reduce((sum, { value }) => sum + value, 0);
   const before = [await uplinkBytes(mesh.entry), await uplinkBytes(mesh.branch)];

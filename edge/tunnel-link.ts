@@ -51,8 +51,6 @@ export class TunnelLink {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
-  /** The socket closing now belongs to a target left behind: dial the new one as soon as it is gone. */
-  private redial = false;
   private readonly changes = new Condition(() => this.ready);
 
   constructor(private readonly options: TunnelLinkOptions) {}
@@ -62,10 +60,14 @@ export class TunnelLink {
     this.target = core;
     this.attempt = 0;
     clearTimeout(this.retryTimer);
-    if (this.socket) {
-      this.redial = core !== undefined;
-      this.socket.terminate();
-    } else if (core) this.dial();
+    const old = this.socket;
+    if (old) {
+      // Gone for us now, whenever its close comes: its streams end, and a new link starts at once.
+      this.socket = undefined;
+      this.detach();
+      old.terminate();
+    }
+    if (core) this.dial();
   }
 
   /** Resolves once the link is up; rejects after `timeoutMs`. */
@@ -108,7 +110,10 @@ export class TunnelLink {
     if (!core) return;
     const { socket, proxy } = openCoreSocket(core.url.replace(/\/+$/, '') + tunnelLinkPath, this.options);
     this.socket = socket;
+    // A socket this link has left (follow() moved on) is heard no more: only its close, which is ignored too.
+    const current = (): boolean => this.socket === socket;
     socket.on('open', () => {
+      if (!current()) return;
       this.outbox = new UplinkOutbox({
         send: (message, sent) => {
           if (socket.readyState === WebSocket.OPEN) socket.send(message, sent);
@@ -119,12 +124,15 @@ export class TunnelLink {
       // With a secret the hello waits for the core's challenge, whose nonce the proof covers.
       if (!this.options.secret) this.sendHello('');
       const welcomeTimer = setTimeout(() => {
-        if (this.socket === socket && !this.ready) socket.terminate();
+        if (current() && !this.ready) socket.terminate();
       }, this.options.heartbeatMs * 2);
       socket.once('close', () => clearTimeout(welcomeTimer));
     });
-    socket.on('message', (data, isBinary) => this.receive(socket, data as Buffer, isBinary, core.id));
+    socket.on('message', (data, isBinary) => {
+      if (current()) this.receive(socket, data as Buffer, isBinary, core.id);
+    });
     socket.on('pong', (payload) => {
+      if (!current()) return;
       this.heartbeat.alive = true;
       this.roundTrip.answered(payload);
     });
@@ -222,26 +230,26 @@ export class TunnelLink {
     return undefined;
   }
 
-  private lost(socket: WebSocket, coreId: string, code: number, reason: string): void {
-    if (socket !== this.socket) return;
-    this.socket = undefined;
+  /** The current connection is over for this link: timers stop, and its streams end. */
+  private detach(): void {
     clearInterval(this.heartbeatTimer);
     this.outbox?.close();
     this.outbox = undefined;
     // A byte stream cannot be resumed on another connection: each one ends `lost` (TCP reset, 4504).
-    const wasReady = this.ready;
     this.streams?.close();
     this.streams = undefined;
+    this.changes.notify();
+  }
+
+  private lost(socket: WebSocket, coreId: string, code: number, reason: string): void {
+    if (socket !== this.socket) return;
+    this.socket = undefined;
+    const wasReady = this.ready;
+    this.detach();
     if (wasReady) this.options.logger.warn({ core: coreId, code, reason }, 'tunnel link lost');
     else if (code === closeCodes.unauthorized || code === closeCodes.edgeIdInUse)
       this.options.logger.error({ core: coreId, code, reason }, 'the core refused the tunnel link; retrying');
-    this.changes.notify();
     if (!this.target) return;
-    // The uplink came back meanwhile (to this core or another): go there at once; otherwise retry with backoff.
-    if (this.redial) {
-      this.redial = false;
-      return this.dial();
-    }
     this.attempt++;
     const delay = backoffDelay(this.attempt, {
       baseMs: this.options.reconnectBaseMs,

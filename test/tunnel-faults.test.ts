@@ -353,3 +353,39 @@ test('with several cores, a stream whose entry and `at` edges are on different c
   const metrics = await (await fetch(`${east.url.replace(/^ws/, 'http')}/metrics`)).text();
   t.regex(metrics, /relaymesh_core_tunnel_refusals_total\{tunnel="erp",reason="no_path"[^}]*\} 2/);
 });
+
+test('the tunnel link follows its uplink to the disaster-recovery core: new streams go through it', async (t) => {
+  const service = await echoService(t);
+  const tunnels = [{ name: 'echo', connect: service.address }];
+  const primary = await startCore({ id: 'primary', logger: silentLogger, tunnels });
+  t.teardown(() => primary.close());
+  const standby = await startCore({ id: 'standby', logger: silentLogger, tunnels });
+  t.teardown(() => standby.close());
+  const edge = await startEdge({
+    id: 'eu-1',
+    region: 'eu',
+    cores: [
+      { id: primary.id, url: primary.url },
+      { id: standby.id, url: standby.url },
+    ],
+    logger: silentLogger,
+    uplink: fastUplink,
+    tunnels,
+    forwards: [{ listen: { host: '127.0.0.1', port: 0 }, tunnel: 'echo' }],
+  });
+  t.teardown(() => edge.close());
+  await edge.ready();
+  const echoOnce = async (text: string): Promise<string> => {
+    const client = await connectTo(t, edge.forwards[0]!);
+    return (await exchange(client, Buffer.from(text))).data.toString();
+  };
+  t.is(await echoOnce('through the primary'), 'through the primary');
+  t.truthy(primary.tunnelLinks.get('eu-1'));
+
+  await primary.close();
+  await standby.meshUntil((mesh) => mesh.edges.some((e) => e.id === 'eu-1'), 10_000);
+  await edge.ready();
+  t.is(edge.uplink.coreId, 'standby');
+  t.truthy(standby.tunnelLinks.get('eu-1'), 'the tunnel link followed');
+  t.is(await echoOnce('through the standby'), 'through the standby');
+});

@@ -7,7 +7,10 @@ export interface BenchChild {
   process: ChildProcess;
   next<T>(key: string, timeoutMs?: number): Promise<T>;
   ask<T>(question: string, key: string): Promise<T>;
+  /** Kills it at once. */
   stop(): void;
+  /** Asks it to leave (so a CPU profile is written), and kills it if it has not within 5 s. */
+  end(): Promise<void>;
 }
 
 export function forkBench(script: string, args: string[], execArgv: string[] = []): BenchChild {
@@ -21,6 +24,10 @@ export function forkBench(script: string, args: string[], execArgv: string[] = [
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     },
   );
+  const stop = (): void => {
+    child.removeAllListeners('exit');
+    child.kill('SIGKILL');
+  };
   const next = <T>(key: string, timeoutMs = 120_000): Promise<T> =>
     new Promise((resolve, reject) => {
       const done = (): void => {
@@ -52,9 +59,22 @@ export function forkBench(script: string, args: string[], execArgv: string[] = [
       child.send(question);
       return answer;
     },
-    stop: () => {
-      child.removeAllListeners('exit');
-      child.kill('SIGKILL');
-    },
+    stop,
+    end: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || !child.connected) {
+          stop();
+          return resolve();
+        }
+        const timer = setTimeout(() => {
+          stop();
+          resolve();
+        }, 5000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        child.disconnect();
+      }),
   };
 }

@@ -18,24 +18,6 @@ const perProcess = 15_000;
 /** Source addresses rotate across runs, so one run's closed ports do not crowd the next. */
 let nextAddress = 0;
 
-function end(child: BenchChild): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.process.exitCode !== null || !child.process.connected) {
-      child.stop();
-      return resolve();
-    }
-    const timer = setTimeout(() => {
-      child.stop();
-      resolve();
-    }, 5000);
-    child.process.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.process.disconnect();
-  });
-}
-
 async function waitForFrames(
   kind: string,
   counts: () => Promise<LoadCounts>,
@@ -84,7 +66,7 @@ export async function startLoad(
 ): Promise<Load> {
   const children: BenchChild[] = [];
   const stop = async (): Promise<void> => {
-    await Promise.all(children.map(end));
+    await Promise.all(children.map((child) => child.end()));
   };
   try {
     const processes = Math.max(1, Math.ceil(total / perProcess));

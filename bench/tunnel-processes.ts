@@ -38,25 +38,6 @@ function profiled(): string[] {
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
 }
 
-/** Asks a child to leave (so a CPU profile is written), and kills it if it has not within 5 s. */
-function end(child: BenchChild): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.process.exitCode !== null || !child.process.connected) {
-      child.stop();
-      return resolve();
-    }
-    const timer = setTimeout(() => {
-      child.stop();
-      resolve();
-    }, 5000);
-    child.process.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.process.disconnect();
-  });
-}
-
 function addressOf(url: string): Address {
   const { hostname, port } = new URL(url);
   return { host: hostname, port: Number(port) };
@@ -75,7 +56,7 @@ export async function startTunnelProcesses(oneWayMs: number, postgres: Address |
     return child;
   };
   const stop = async (): Promise<void> => {
-    await Promise.all(children.map(end));
+    await Promise.all(children.map((child) => child.end()));
   };
   try {
     const service = fork('./tunnel-service-process.ts', {}, nodeArgs);

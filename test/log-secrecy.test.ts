@@ -1,25 +1,15 @@
 // Logs never contain a token, secret or key: a full scenario — tokens good and bad, publish keys good and bad,
 // edge secrets right and wrong — runs with every node logging at trace level, and the logs are scanned.
 
-import { Writable } from 'node:stream';
 import test from 'ava';
 import { SignJWT } from 'jose';
-import { pino } from 'pino';
 import { startCore } from '../core/start-core.js';
 import { startEdge } from '../edge/start-edge.js';
 import { RawClient } from './helpers/raw-client.js';
+import { capturedLog } from './helpers/captured-log.js';
 
 test('no token, secret or key appears in any log line of a full scenario', async (t) => {
-  const lines: string[] = [];
-  const logger = pino(
-    { level: 'trace' },
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString());
-        done();
-      },
-    }),
-  );
+  const { logger, lines } = capturedLog('trace');
   const tokenSecret = 'token-secret-9f8e7d6c5b4a39281706f5e4d3c2b1a0';
   const edgeSecret = 'edge-secret-0a1b2c3d4e5f60718293a4b5c6d7e8f9';
   const wrongEdgeSecret = 'wrong-edge-secret-ffeeddccbbaa99887766554433';

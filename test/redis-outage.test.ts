@@ -3,8 +3,6 @@
 // that came back empty means a new epoch, and clients get `reset`.
 
 import test from 'ava';
-import { pino } from 'pino';
-import { Writable } from 'node:stream';
 import { RedisEngine } from '../core/redis-engine.js';
 import { startCore } from '../core/start-core.js';
 import { startEdge } from '../edge/start-edge.js';
@@ -16,6 +14,7 @@ import { PublishError, publisher } from './helpers/http-publish.js';
 import { redisEngineOf, startRedisCore, uniquePrefix } from './helpers/redis-mesh.js';
 import { RedisServer } from './helpers/redis-server.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
+import { capturedLog } from './helpers/captured-log.js';
 
 const down = (status: { unavailable: string | undefined }): boolean => status.unavailable !== undefined;
 
@@ -33,16 +32,7 @@ test('a core started while Redis is away runs, answers 503 and `unavailable`, lo
   const proxy = await startTcpProxy({ target: { host: '127.0.0.1', port: redis.port } });
   t.teardown(() => proxy.close());
   proxy.refuse(true);
-  const lines: string[] = [];
-  const logger = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString());
-        done();
-      },
-    }),
-  );
+  const { logger, lines } = capturedLog();
   const engine = new RedisEngine({
     url: `redis://127.0.0.1:${proxy.port}`,
     keyPrefix: uniquePrefix(),

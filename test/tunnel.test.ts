@@ -1,15 +1,14 @@
 // Tunnels through the mesh (docs/protocol.md §8), by every path and both entries: bytes exactly once and in order,
 // half-closes both ways, and the ends a client sees when its service or its path is gone.
 
-import { Writable } from 'node:stream';
 import test from 'ava';
-import { pino } from 'pino';
 import WebSocket from 'ws';
 import type { MeshSnapshot } from '../shared/mesh-status.js';
 import { startMesh } from './helpers/mesh.js';
 import { connectTo, startTunnelMesh } from './helpers/tunnel-mesh.js';
 import { digestOf, digestService, echoService, patternBytes, readAll } from './helpers/tcp-services.js';
 import { within } from './helpers/within.js';
+import { capturedLog } from './helpers/captured-log.js';
 
 test('entry edge → core → service: a client that half-closes still reads the whole answer', async (t) => {
   const service = await digestService(t);
@@ -121,16 +120,7 @@ test('by WebSocket: binary messages both ways, any boundaries; a text message cl
 });
 
 test('each stream is counted and logged where it opens and closes (tunnel, entry, bytes, time; never its bytes)', async (t) => {
-  const lines: string[] = [];
-  const logger = pino(
-    { level: 'info' },
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString());
-        done();
-      },
-    }),
-  );
+  const { logger, lines } = capturedLog();
   const service = await digestService(t);
   const mesh = await startTunnelMesh(t, {
     tunnels: { db: { connect: service.address, at: 'eu-1' } },

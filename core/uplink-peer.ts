@@ -23,7 +23,7 @@ import {
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
 import { RoundTrip } from '../shared/round-trip.js';
-import { StreamMux, type MuxStream, type StreamCounters } from '../shared/stream-mux.js';
+import { StreamMux, tunnelLinkLowWaterBytes, type MuxStream, type StreamCounters } from '../shared/stream-mux.js';
 import type { Engine } from './engine.js';
 import { streamReplay, type ReplayTarget } from './replay-stream.js';
 import { identityProblem, type KnownEdge, type UplinkRefusal } from './uplink-identity.js';
@@ -135,6 +135,7 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
         if (socket.readyState === socket.OPEN) socket.send(message, sent);
       },
       buffered: () => socket.bufferedAmount,
+      ...(role === 'tunnels' ? { lowWaterBytes: tunnelLinkLowWaterBytes } : {}),
       // Tunnel bytes have metrics of their own: these count the uplink.
       onSend: (bytes, frames) => {
         if (role !== 'uplink') return;

@@ -12,7 +12,7 @@ import { RelayError, closeCodes } from '../shared/errors.js';
 import { beat, type Heartbeat } from '../shared/heartbeat.js';
 import { frameType, protocolVersion, tunnelLinkPath, type CoreFrame, type EdgeFrame } from '../shared/protocol.js';
 import { RoundTrip } from '../shared/round-trip.js';
-import { StreamMux, type MuxStream, type StreamCounters } from '../shared/stream-mux.js';
+import { StreamMux, tunnelLinkLowWaterBytes, type MuxStream, type StreamCounters } from '../shared/stream-mux.js';
 import { UplinkOutbox } from '../shared/uplink-outbox.js';
 import { openCoreSocket, type CoreSocketOptions } from './core-socket.js';
 import { proxyProblem } from './proxy.js';
@@ -119,6 +119,7 @@ export class TunnelLink {
           if (socket.readyState === WebSocket.OPEN) socket.send(message, sent);
         },
         buffered: () => socket.bufferedAmount,
+        lowWaterBytes: tunnelLinkLowWaterBytes,
       });
       this.helloSent = false;
       // With a secret the hello waits for the core's challenge, whose nonce the proof covers.

@@ -16,6 +16,11 @@ export const streamWindowBytes = 256 * 1024;
  * saturating one saw a p99 of 147, 161 and 182 ms against 132 alone (BENCHMARKS.md S7).
  */
 export const streamMaxWindowBytes = 4 * 1024 * 1024;
+/**
+ * What a tunnel link's socket may hold beyond what the kernel took before no more stream data is taken: a keystroke
+ * queues behind at most this much (and the kernel's buffer), where the uplink's outbox lets 1 MiB wait.
+ */
+export const tunnelLinkLowWaterBytes = 128 * 1024;
 /** Bytes of one stream per data frame: an interactive stream waits behind at most this much of each bulk one. */
 export const streamChunkBytes = 16 * 1024;
 /** What a writer may queue beyond what has gone out; past it, write() asks it to pause until writable(). */

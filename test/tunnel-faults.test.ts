@@ -9,7 +9,7 @@ import { frameType } from '../shared/protocol.js';
 import { streamMaxWindowBytes, streamWindowBytes } from '../shared/stream-mux.js';
 import { startCore, type CoreHandle } from '../core/start-core.js';
 import { startEdge, type EdgeOptions } from '../edge/start-edge.js';
-import { fastUplink, quietUplink, silentLogger } from './helpers/mesh.js';
+import { quietUplink, silentLogger } from './helpers/mesh.js';
 import { RawUplink } from './helpers/raw-uplink.js';
 import { digestOf, digestService, echoService, patternBytes, readAll, startService } from './helpers/tcp-services.js';
 import { connectTo, startTunnelMesh } from './helpers/tunnel-mesh.js';
@@ -56,7 +56,8 @@ test('a cut uplink ends its streams at once (TCP reset, WebSocket 4504); new str
   const mesh = await startTunnelMesh(t, {
     tunnels: { echo: { connect: service.address, at: 'eu-1' } },
     proxied: true,
-    edge: { uplink: fastUplink },
+    // The cut resets the sockets, so it is seen at once; no heartbeat that a loaded machine could miss.
+    edge: { uplink: { ...quietUplink, reconnectBaseMs: 10, reconnectMaxMs: 100 } },
   });
   const client = await connectTo(t, mesh.forward('echo'));
   const clientEnd = readAll(client);
@@ -369,7 +370,8 @@ test('the tunnel link follows its uplink to the disaster-recovery core: new stre
       { id: standby.id, url: standby.url },
     ],
     logger: silentLogger,
-    uplink: fastUplink,
+    // The primary's close is seen at once; no heartbeat that a loaded machine could miss.
+    uplink: { ...quietUplink, reconnectBaseMs: 10, reconnectMaxMs: 100 },
     tunnels,
     forwards: [{ listen: { host: '127.0.0.1', port: 0 }, tunnel: 'echo' }],
   });

@@ -11,7 +11,15 @@ import { startCore, type CoreHandle } from '../core/start-core.js';
 import { startEdge, type EdgeOptions } from '../edge/start-edge.js';
 import { quietUplink, silentLogger } from './helpers/mesh.js';
 import { RawUplink } from './helpers/raw-uplink.js';
-import { digestOf, digestService, echoService, patternBytes, readAll, startService } from './helpers/tcp-services.js';
+import {
+  digestOf,
+  digestService,
+  echoService,
+  patternBytes,
+  readAll,
+  startService,
+  unansweringAddress,
+} from './helpers/tcp-services.js';
 import { connectTo, startTunnelMesh } from './helpers/tunnel-mesh.js';
 import { within } from './helpers/within.js';
 
@@ -43,6 +51,24 @@ test('an unreachable service: a TCP entry is closed without data, a WebSocket wi
   for (const tunnel of ['core', 'branch']) {
     const client = await connectTo(t, mesh.forward(tunnel));
     const { data, ended } = await exchange(client, Buffer.from('hello?'));
+    t.is(data.length, 0, tunnel);
+    t.is(ended, 'end', `${tunnel}: closed, not reset`);
+    const ws = new WebSocket(mesh.tunnelUrl(tunnel));
+    t.teardown(() => ws.terminate());
+    t.deepEqual(await outcomeOf(ws), { code: 4502 }, tunnel);
+  }
+});
+
+test('a service that never answers is refused after tunnelConnectTimeoutMs: TCP closed without data, WebSocket 4502', async (t) => {
+  const stuck = await unansweringAddress(t);
+  const mesh = await startTunnelMesh(t, {
+    tunnels: { core: { connect: stuck }, branch: { connect: stuck, at: 'eu-1' } },
+    core: { tunnelLimits: { tunnelConnectTimeoutMs: 300 } },
+    edge: { limits: { tunnelConnectTimeoutMs: 300 } },
+  });
+  for (const tunnel of ['core', 'branch']) {
+    const client = await connectTo(t, mesh.forward(tunnel));
+    const { data, ended } = await exchange(client, Buffer.from('anyone there?'));
     t.is(data.length, 0, tunnel);
     t.is(ended, 'end', `${tunnel}: closed, not reset`);
     const ws = new WebSocket(mesh.tunnelUrl(tunnel));

@@ -3,7 +3,9 @@
 // that sends a given number of bytes of a known pattern. Also the reading side of a TCP client.
 
 import { createHash } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { ExecutionContext } from 'ava';
 import type { Address } from '../../shared/topology.js';
 
@@ -90,4 +92,26 @@ export function patternBytes(length: number, seed = 0): Buffer {
     bytes[i] = state >>> 24;
   }
   return bytes;
+}
+
+/**
+ * An address whose service never answers: a listener in a process of its own, stopped (SIGSTOP) once its accept queue
+ * is full, so the kernel drops every further SYN and a connect just waits, as with a firewall that drops packets.
+ */
+export async function unansweringAddress(t: ExecutionContext): Promise<Address> {
+  const script = `require('node:net').createServer().listen({ host: '127.0.0.1', port: 0, backlog: 1 }, function () {
+    process.stdout.write(this.address().port + '\\n');
+  });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const address = { host: '127.0.0.1', port: Number(line.toString().trim()) };
+  child.kill('SIGSTOP');
+  // A backlog of 1 queues two connections (Linux takes backlog + 1); they complete, and nothing is accepted after.
+  for (let i = 0; i < 2; i++) {
+    const filler = connect(address);
+    t.teardown(() => filler.destroy());
+    await once(filler, 'connect');
+  }
+  return address;
 }

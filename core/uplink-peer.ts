@@ -15,6 +15,7 @@ import {
   frameType,
   oldestEdgeProtocolVersion,
   protocolVersion,
+  streamsProtocolVersion,
   type CoreFrame,
   type EdgeFrame,
   type FrameOf,
@@ -317,6 +318,11 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
         `uplink protocol ${version} is not between ${oldestEdgeProtocolVersion} and ${protocolVersion}`,
       );
     if (!edgeId || !instance) return this.close(closeCodes.protocolViolation, 'empty edge id or instance');
+    if (this.role === 'tunnels' && version < streamsProtocolVersion)
+      return this.close(
+        closeCodes.protocolViolation,
+        `tunnel links start with uplink protocol ${streamsProtocolVersion}`,
+      );
     const refusal = identityProblem(this.context, { edgeId, instance, proof, nonce: this.nonce });
     if (refusal) return this.refuse(edgeId, refusal);
     this.edgeId = edgeId;

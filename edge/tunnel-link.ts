@@ -176,10 +176,20 @@ export class TunnelLink {
       return void socket.terminate();
     }
     for (const frame of frames) {
-      const problem = this.handle(frame, coreId);
+      let problem: string | undefined;
+      try {
+        problem = this.handle(frame, coreId);
+      } catch (error) {
+        // A frame this edge cannot handle must not take the process with it: the link starts again.
+        problem = `frame ${frame[0]} failed: ${(error as Error).message}`;
+      }
       if (problem === undefined) continue;
       this.options.logger.error({ core: coreId, err: problem }, 'protocol violation by the core; reconnecting');
-      return void socket.close(closeCodes.protocolViolation, 'tunnel link protocol violation');
+      // Nothing more of this connection is heard (its streams end now), and the core is told why.
+      this.socket = undefined;
+      this.detach();
+      socket.close(closeCodes.protocolViolation, 'tunnel link protocol violation');
+      return this.retry();
     }
   }
 
@@ -250,6 +260,11 @@ export class TunnelLink {
     if (wasReady) this.options.logger.warn({ core: coreId, code, reason }, 'tunnel link lost');
     else if (code === closeCodes.unauthorized || code === closeCodes.edgeIdInUse)
       this.options.logger.error({ core: coreId, code, reason }, 'the core refused the tunnel link; retrying');
+    this.retry();
+  }
+
+  /** Dials the link's core again after a backoff, unless the link has no core to follow any more. */
+  private retry(): void {
     if (!this.target) return;
     this.attempt++;
     const delay = backoffDelay(this.attempt, {

@@ -413,6 +413,8 @@ export class Uplink {
   }
 
   private established(coreId: string): void {
+    // A welcome that arrives while the edge closes must not bring the uplink (and its tunnel link) back.
+    if (this.state === 'closed') return;
     if (this.everConnected) this.reconnects++;
     this.everConnected = true;
     this.state = 'connected';

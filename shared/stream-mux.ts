@@ -18,7 +18,7 @@ export const streamWindowBytes = 256 * 1024;
 export const streamMaxWindowBytes = 4 * 1024 * 1024;
 /**
  * What a tunnel link's socket may hold beyond what the kernel took before no more stream data is taken: a keystroke
- * queues behind at most this much (and the kernel's buffer), where the uplink's outbox lets 1 MiB wait.
+ * queues behind at most this much and one turn's data (256 KiB), and the kernel's buffer; an uplink lets 1 MiB wait.
  */
 export const tunnelLinkLowWaterBytes = 128 * 1024;
 /** Bytes of one stream per data frame: an interactive stream waits behind at most this much of each bulk one. */
@@ -92,7 +92,6 @@ export class MuxStream {
   /** In the mux's ready list. */
   ready = false;
   closed = false;
-  readonly openedAt = Date.now();
 
   constructor(
     private readonly mux: StreamMux,
@@ -118,7 +117,7 @@ export class MuxStream {
     if (this.closed || this.ending || chunk.length === 0) return !this.closed;
     this.queue.push(chunk);
     this.queuedBytes += chunk.length;
-    if (this.credit === 0) this.creditWaitSince ??= Date.now();
+    if (this.credit === 0) this.creditWaitSince ??= performance.now();
     this.mux.markReady(this);
     if (this.queuedBytes < sendQueueHighWater) return true;
     this.blocked = true;
@@ -172,9 +171,14 @@ export class MuxStream {
     this.epochStart = now;
     this.epochBytes = 0;
     if (!quick || this.windowSize >= streamMaxWindowBytes) return 0;
-    const growth = Math.min(this.windowSize, streamMaxWindowBytes - this.windowSize);
+    const growth = this.mux.allowGrowth(Math.min(this.windowSize, streamMaxWindowBytes - this.windowSize));
     this.windowSize += growth;
     return growth;
+  }
+
+  /** What this stream's window has grown beyond the first one. */
+  get grownBytes(): number {
+    return this.windowSize - streamWindowBytes;
   }
 
   /** Whether the outbox can take something of this stream now. */
@@ -198,7 +202,7 @@ export class MuxStream {
     if (size === 0) return undefined;
     const data = this.dequeue(size);
     this.credit -= size;
-    if (this.credit === 0 && this.queuedBytes > 0) this.creditWaitSince ??= Date.now();
+    if (this.credit === 0 && this.queuedBytes > 0) this.creditWaitSince ??= performance.now();
     this.endpoint?.taken?.(size);
     if (this.blocked && this.queuedBytes < sendQueueHighWater) {
       this.blocked = false;
@@ -261,7 +265,7 @@ export class MuxStream {
       return `window update of ${increment} on stream ${this.id}, beyond its window`;
     this.credit += increment;
     if (this.creditWaitSince !== undefined) {
-      this.mux.counters?.creditWait(this.tunnel, Date.now() - this.creditWaitSince);
+      this.mux.counters?.creditWait(this.tunnel, performance.now() - this.creditWaitSince);
       this.creditWaitSince = undefined;
     }
     if (this.queuedBytes > 0) this.mux.markReady(this);
@@ -312,6 +316,8 @@ export class StreamMux {
   private lastPeerId = 0;
   /** Received bytes not yet passed on, all streams together. */
   buffered = 0;
+  /** What the open streams' windows have grown by, together: at most half of `maxBufferedBytes`. */
+  private grown = 0;
   private closed = false;
   readonly counters: StreamCounters | undefined;
 
@@ -405,8 +411,18 @@ export class StreamMux {
     if (!this.closed) this.options.sendControl([frameType.streamReset, stream.id, reason]);
   }
 
+  /**
+   * How much of `wanted` a window may grow by: grown windows together stay within half the buffer bound, so readers
+   * that stall after their windows grew cannot fill it by themselves (streams within their windows are never shed).
+   */
+  allowGrowth(wanted: number): number {
+    const granted = Math.max(0, Math.min(wanted, this.options.maxBufferedBytes / 2 - this.grown));
+    this.grown += granted;
+    return granted;
+  }
+
   forget(stream: MuxStream): void {
-    this.streams.delete(stream.id);
+    if (this.streams.delete(stream.id)) this.grown -= stream.grownBytes;
     if (stream.ready) {
       stream.ready = false;
       this.readyStreams = this.readyStreams.filter((waiting) => waiting !== stream);

@@ -91,7 +91,7 @@ export class TunnelLedger {
       { tunnel: record.tunnel, stream: record.stream, entry: record.entry, remote: record.address },
       'tunnel stream opened',
     );
-    const openedAt = Date.now();
+    const openedAt = performance.now();
     let closed = false;
     return {
       carried: (fromSocket, bytes) => {
@@ -122,7 +122,7 @@ export class TunnelLedger {
             entry: record.entry,
             toService,
             fromService,
-            ms: Date.now() - openedAt,
+            ms: Math.round(performance.now() - openedAt),
             ...(outcome.reset ? { reset: outcome.reset } : {}),
           },
           'tunnel stream closed',

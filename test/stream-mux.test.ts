@@ -306,6 +306,30 @@ test('a reader that keeps up on a long round trip doubles its window each half w
   t.deepEqual(mesh.violations, []);
 });
 
+test('grown windows together stay within half the buffer bound, and give their growth back when they close', (t) => {
+  const mesh = pair({ autoConsume: false, roundTripMs: 60_000, maxBufferedBytes: 4 * 1024 * 1024 });
+  const writers = [mesh.open('a'), mesh.open('b')];
+  mesh.pump();
+  /** Lets stream `index` grow as far as it may, and gives its window: what crosses while its reader holds everything. */
+  const grow = (index: number): number => {
+    const reader = mesh.accepted[index]!;
+    writers[index]!.stream!.write(bytes(16 * 1024 * 1024, index));
+    for (let round = 0; round < 8; round++) {
+      mesh.pump();
+      reader.consumeAll();
+    }
+    mesh.pump();
+    return reader.held;
+  };
+  const budget = 2 * 1024 * 1024;
+  t.is(grow(0), streamWindowBytes + budget, 'the first stream takes the whole budget');
+  t.is(grow(1), streamWindowBytes, 'none is left for the second');
+  writers[0]!.stream!.reset('aborted');
+  mesh.pump();
+  t.is(grow(1), streamWindowBytes + budget, 'a closed stream gives its growth back');
+  t.deepEqual(mesh.violations, []);
+});
+
 test('a window does not grow for a slow reader, nor before the round trip is known', (t) => {
   for (const roundTripMs of [0.000_001, undefined]) {
     const mesh = pair({ autoConsume: false, roundTripMs });

@@ -311,6 +311,14 @@ test('forged stream frames close the tunnel link as a protocol violation; the co
   mixed.uplink.send([frameType.streamOpen, 1, 'echo']);
   t.is((await within(mixed.uplink.closed, 'the close')).code, 4400);
 
+  // An edge older than tunnels has no tunnel link.
+  const old = await RawUplink.dial(t, mesh.core.url);
+  old.send([frameType.hello, 3, 'old', 'xx', 'old-instance', '']);
+  await old.next((frame) => frame[0] === frameType.welcome);
+  const oldLink = await RawUplink.dial(t, mesh.core.url, 'tunnels');
+  oldLink.send([frameType.hello, 3, 'old', 'xx', 'old-instance', '']);
+  t.is((await within(oldLink.closed, 'the close')).code, 4400);
+
   // A tunnel link is taken only beside the uplink of the same edge process.
   const orphan = await RawUplink.dial(t, mesh.core.url, 'tunnels');
   orphan.send([frameType.hello, 4, 'orphan', 'xx', 'orphan-instance', '']);

@@ -1,5 +1,6 @@
-// An edge's tunnels (docs/protocol.md §8): streams entering here (TCP forwards, /v1/tunnel/<name>) go over the uplink,
-// and streams the core opens to a service this edge is `at` are dialled here, and only to the configured address.
+// An edge's tunnels (docs/protocol.md §8): streams entering here (TCP forwards, /v1/tunnel/<name>) go over the
+// tunnel link, and streams the core opens to a service this edge is `at` are dialled here, and only to the configured
+// address.
 
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';

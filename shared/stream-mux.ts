@@ -1,7 +1,8 @@
-// Tunnel streams over one uplink connection (docs/protocol.md §8): byte streams multiplexed on the uplink's WebSocket,
-// each with credit of its own, as yamux and smux v2 do. A receiver holds at most one window per stream, and a sender
-// sends only what its credit allows, so a reader that stalls stops its own stream and nothing else. The outbox takes
-// data round-robin in bounded chunks, behind control frames and pub/sub (shared/uplink-outbox.ts).
+// Tunnel streams over one tunnel link (docs/protocol.md §8): byte streams multiplexed on one WebSocket, each with
+// credit of its own, as yamux and smux v2 do. A receiver holds at most one window per stream, and a sender sends only
+// what its credit allows, so a reader that stalls stops its own stream and nothing else; windows grow for readers that
+// keep up across a long round trip. The link's outbox takes data round-robin in bounded chunks, behind control frames
+// (shared/uplink-outbox.ts).
 
 import { encodeFrame } from './codec.js';
 import { frameType, type FrameOf, type StreamResetReason } from './uplink-frames.js';

@@ -1,7 +1,7 @@
-// The send side of an uplink, the same on the edge and on the core: frames queued in three classes and sent as one
-// WebSocket message per event-loop turn. Control frames always go at once; messages go while the socket's own buffer
-// is under a low-water mark; bulk frames (replays) go after them, a bounded chunk per turn, and their producers wait
-// for room; tunnel data is taken last, a bounded amount per turn (shared/stream-mux.ts). Everything waiting, ours and
+// The send side of an uplink (or a tunnel link), the same on the edge and on the core: frames queued in three classes
+// and sent as one WebSocket message per event-loop turn. Control frames always go at once; messages go while the
+// socket's own buffer is under a low-water mark; bulk frames (replays) go after them, a bounded chunk per turn, and
+// their producers wait for room; tunnel data is taken last, a bounded amount per turn (shared/stream-mux.ts). Everything waiting, ours and
 // the socket's, is measured against one byte bound.
 
 /** Control: small answers and housekeeping. Message: live pub/sub traffic. Bulk: what may wait behind both. */

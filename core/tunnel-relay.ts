@@ -1,7 +1,7 @@
 // The core's part in tunnels (docs/protocol.md §8): a stream an edge opens goes to its service, dialled here when
 // the tunnel has no `at`, else relayed down the tunnel link of the `at` edge; the core's forwards open streams to
-// `at` edges too. A relay is hop by hop: each side keeps its own credit, and bytes are acknowledged to one side as they
-// leave toward the other, so the core holds at most one window per stream and direction.
+// `at` edges too. A relay is hop by hop: each side keeps its own credit, and bytes are acknowledged to one side as
+// they leave toward the other, so the core holds at most one window per stream and direction.
 
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';

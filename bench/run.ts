@@ -18,8 +18,6 @@ import { candidateKinds } from './wires.js';
 
 import { scenarioNames, type ScenarioName } from '../cli/bench-scenarios.js';
 
-export { scenarioNames, type ScenarioName } from '../cli/bench-scenarios.js';
-
 export interface BenchOptions {
   scenarios: readonly ScenarioName[];
   /** Small sizes, one round: a smoke run in about a minute. */

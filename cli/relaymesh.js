@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The `relaymesh` command. It runs the TypeScript sources through tsx, so `npx relaymesh` needs no build step.
+// The `relaymesh` command in development: it runs the TypeScript sources through tsx, without a build (the installed
+// command is dist/cli/main.js).
 import { register } from 'tsx/esm/api';
 
 register();

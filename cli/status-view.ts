@@ -76,12 +76,14 @@ export function renderStatus(snapshot: MeshSnapshot, rates: Rates): string {
     `${edges.length} edges (${edges.filter((edge) => edge.healthy).length} ready), ${clients} clients, ` +
       `amplification ${amplification({ deliveries, messagesIn }).toFixed(1)}× (client deliveries per uplink message)`,
   );
-  if (snapshot.tunnels.length > 0) {
+  // A node from before tunnels has no `tunnels` (cores are upgraded first, but status may ask any node).
+  const tunnels = snapshot.tunnels ?? [];
+  if (tunnels.length > 0) {
     lines.push(
       '',
       ...table(
         ['TUNNEL', 'DIALLED BY', 'STREAMS', 'TO SERVICE', 'FROM SERVICE'],
-        snapshot.tunnels.map((tunnel) => [
+        tunnels.map((tunnel) => [
           tunnel.name,
           tunnel.at || 'core',
           String(tunnel.streams),

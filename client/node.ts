@@ -10,6 +10,9 @@ import { MeshClient as BaseClient, type MeshClientOptions, type WebSocketFactory
 import { MeshError } from './mesh-error.js';
 import { messagesOf, tunnelCloseError } from './tunnel-stream.js';
 
+/** How long an edge has to answer a tunnel's upgrade. */
+const tunnelHandshakeTimeoutMs = 10_000;
+
 export * from './mesh-client.js';
 
 export class NodeMeshClient extends BaseClient<Duplex> {
@@ -35,6 +38,8 @@ export function openTunnelDuplex(url: string, options: TunnelDuplexOptions = {})
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, ['binary'], {
       perMessageDeflate: false,
+      // An edge that takes the connection but never answers the upgrade must not hold the caller for ever.
+      handshakeTimeout: tunnelHandshakeTimeoutMs,
       ca: options.ca,
       headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
     });

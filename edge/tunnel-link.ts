@@ -16,6 +16,7 @@ import { StreamMux, tunnelLinkLowWaterBytes, type MuxStream, type StreamCounters
 import { UplinkOutbox } from '../shared/uplink-outbox.js';
 import { openCoreSocket, type CoreSocketOptions } from './core-socket.js';
 import { proxyProblem } from './proxy.js';
+import type { CoreTarget } from './uplink.js';
 
 export interface TunnelLinkOptions extends CoreSocketOptions {
   edgeId: string;
@@ -33,14 +34,9 @@ export interface TunnelLinkOptions extends CoreSocketOptions {
   onStream(stream: MuxStream): void;
 }
 
-export interface LinkTarget {
-  id: string;
-  url: string;
-}
-
 export class TunnelLink {
   /** The core whose tunnel link this edge keeps open; undefined: none (the uplink is down). */
-  private target: LinkTarget | undefined;
+  private target: CoreTarget | undefined;
   private socket: WebSocket | undefined;
   private outbox: UplinkOutbox | undefined;
   /** The streams of the current connection, from the welcome on. */
@@ -56,7 +52,7 @@ export class TunnelLink {
   constructor(private readonly options: TunnelLinkOptions) {}
 
   /** Keeps a link open to `core` (the uplink's, after each of its welcomes), or to none; an old link goes first. */
-  follow(core: LinkTarget | undefined): void {
+  follow(core: CoreTarget | undefined): void {
     this.target = core;
     this.attempt = 0;
     clearTimeout(this.retryTimer);

@@ -23,7 +23,7 @@ const shapes: Record<ServerOp['op'], Record<string, (value: unknown) => boolean>
   pong: {},
   msg: { topic: isString, epoch: isString, offset: isOffset },
   reset: { topic: isString, epoch: isString, offset: isOffset },
-  error: { code: isErrorCode, message: isString },
+  error: { code: isString, message: isString },
   redirect: { url: isString, reason: isString },
 };
 
@@ -40,5 +40,7 @@ export function parseServerOp(value: unknown): ServerOp | undefined {
   )
     return undefined;
   if (op === 'msg' && (!('data' in value) || (value.enc !== undefined && value.enc !== 'base64'))) return undefined;
+  // A code from a newer edge is still an answer: the request fails as `internal` instead of waiting for ever.
+  if (op === 'error' && !isErrorCode(value.code)) return { ...value, code: 'internal' } as unknown as ServerOp;
   return value as unknown as ServerOp;
 }

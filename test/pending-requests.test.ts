@@ -51,6 +51,8 @@ test('server ops are checked by shape: what is not one is undefined, never half 
     'a pattern: no position',
   );
   t.like(parseServerOp({ op: 'error', code: 'forbidden', message: 'no' }), { code: 'forbidden' });
+  // A code this client does not know still answers its request, as `internal`, instead of leaving it waiting.
+  t.like(parseServerOp({ op: 'error', id: 3, code: 'no_such_code', message: 'x' }), { id: 3, code: 'internal' });
   for (const bad of [
     null,
     [],
@@ -62,8 +64,8 @@ test('server ops are checked by shape: what is not one is undefined, never half 
     { op: 'msg', topic: 'a', epoch: 'e', offset: 1, data: 'x', enc: 'hex' },
     { op: 'subok', topic: 'a', recovered: false, epoch: 'e' },
     { op: 'puback', id: {}, epoch: 'e', offset: 1 },
-    { op: 'error', code: 'no_such_code', message: 'x' },
     { op: 'welcome', session: 's', edge: 'e', region: 'r' },
+    { op: 'error', code: 7, message: 'x' },
   ])
     t.is(parseServerOp(bad), undefined, JSON.stringify(bad));
 });

@@ -21,6 +21,8 @@ async function loadSuite() {
     ]);
     return { ...attack, ...report, ...chaos, ...run };
   } catch (error) {
+    // Only a missing module means an installed package without the suite; anything else is a real fault.
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
     return fail(
       `relaymesh bench: the benchmark suite runs from a clone of the repository, with its dev dependencies (npm install there, then npm run bench): ${(error as Error).message}`,
     );

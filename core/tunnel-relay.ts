@@ -52,10 +52,6 @@ export class TunnelRelay {
     });
   }
 
-  get streamCount(): number {
-    return this.ledger.size;
-  }
-
   status(): TunnelStatus[] {
     return this.ledger.status();
   }

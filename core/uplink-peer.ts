@@ -106,14 +106,13 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   private readonly roundTrip = new RoundTrip();
   /** Random per edge process, and never shown to anyone but the core: only that process can claim it again. */
   instance = '';
-  /** The uplink protocol the edge speaks (its hello). */
-  version = 0;
   /** Subscription → the number of the `sub` that added it, so a failed `sub` removes only what it added. */
   private readonly subscriptions = new Map<string, number>();
   private subscriptionsAdded = 0;
   private readonly interestDigest = new InterestDigest();
   private readonly outbox: UplinkOutbox;
-  private readonly streams: StreamMux;
+  /** The tunnel streams, on a tunnel link only. */
+  private readonly streams: StreamMux | undefined;
   private readonly replayTarget: ReplayTarget;
   /** `history` requests being replayed; a `cancel` from the edge removes its id, and the replay stops. */
   private readonly historyReplays = new Set<number>();
@@ -145,16 +144,18 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
         context.metrics.uplinkBytesSent.inc({ edge: this.edgeId }, bytes);
       },
     });
-    this.streams = new StreamMux({
-      side: 'core',
-      sendControl: (frame) => this.sendFrame(frame),
-      wake: () => this.outbox.wake(),
-      onOpen: (stream) => context.onStream(this, stream),
-      maxBufferedBytes: context.tunnelBufferMaxBytes,
-      counters: context.streamCounters,
-      roundTripMs: () => this.roundTrip.ms,
-    });
-    this.outbox.carry(this.streams);
+    if (role === 'tunnels') {
+      this.streams = new StreamMux({
+        side: 'core',
+        sendControl: (frame) => this.sendFrame(frame),
+        wake: () => this.outbox.wake(),
+        onOpen: (stream) => context.onStream(this, stream),
+        maxBufferedBytes: context.tunnelBufferMaxBytes,
+        counters: context.streamCounters,
+        roundTripMs: () => this.roundTrip.ms,
+      });
+      this.outbox.carry(this.streams);
+    }
     this.replayTarget = {
       engine: context.engine,
       metrics: context.metrics,
@@ -183,20 +184,20 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     this.send(frame, frameClass);
   }
 
-  /** Tunnel streams open on this uplink now, either way. */
+  /** Tunnel streams open on this tunnel link now, either way. */
   get streamCount(): number {
-    return this.streams.size;
+    return this.streams?.size ?? 0;
   }
 
   /** Tunnel bytes received from the edge and not yet passed on (at most a window per stream). */
   get tunnelBufferedBytes(): number {
-    return this.streams.buffered;
+    return this.streams?.buffered ?? 0;
   }
 
-  /** A new tunnel stream down to the edge, on its tunnel link; undefined when the link is gone. */
+  /** A new tunnel stream down to the edge, on its tunnel link; undefined when the link is gone (or this is none). */
   openStream(tunnel: string): MuxStream | undefined {
-    if (this.closed || !this.edgeId || this.role !== 'tunnels') return undefined;
-    return this.streams.open(tunnel);
+    if (this.closed || !this.edgeId) return undefined;
+    return this.streams?.open(tunnel);
   }
 
   /** Called once per liveness period: the core pings, and an edge that answered nothing since the last ping is gone. */
@@ -299,7 +300,8 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
       case frameType.streamWindow:
       case frameType.streamEnd:
       case frameType.streamReset: {
-        const problem = this.streams.receive(frame);
+        // Only a tunnel link gets here (the role check above), and it has streams.
+        const problem = this.streams!.receive(frame);
         if (problem === undefined) return;
         this.context.logger.warn(
           { edge: this.edgeId, err: problem },
@@ -328,7 +330,6 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     this.edgeId = edgeId;
     this.region = this.context.knownEdges?.get(edgeId)?.region ?? region;
     this.instance = instance;
-    this.version = version;
     const taken = this.context.admit(this, this.context.edgeSecrets !== undefined);
     if (taken) {
       this.edgeId = '';
@@ -336,7 +337,7 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     }
     this.sendFrame([frameType.welcome, this.context.coreId]);
     // A first round trip now rather than a liveness period later: tunnel windows wait for one before they grow.
-    this.socket.ping(this.roundTrip.stamp());
+    if (this.streams) this.socket.ping(this.roundTrip.stamp());
   }
 
   /** The edge never becomes identified, so it takes no one's place in `uplinks`. Neither secret nor proof is logged. */
@@ -509,7 +510,7 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     this.subscriptions.clear();
     this.historyReplays.clear();
     this.outbox.close();
-    this.streams.close();
+    this.streams?.close();
     this.context.onClosed(this);
   }
 }

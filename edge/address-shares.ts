@@ -4,7 +4,7 @@
 // queue, for everyone else.
 
 import { LRUCache } from 'lru-cache';
-import { addressKey } from './address-key.js';
+import { addressKey } from '../shared/address-key.js';
 import { RateLimiter } from './rate-limiter.js';
 
 interface AddressHoldings {

@@ -1,6 +1,6 @@
 // Counts a client address's open connections (WebSocket sockets and HTTP-streaming sessions alike) against a limit.
 
-import { addressKey } from './address-key.js';
+import { addressKey } from '../shared/address-key.js';
 
 export class IpLimiter {
   private readonly held = new Map<string, number>();

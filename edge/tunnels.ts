@@ -11,7 +11,6 @@ import { TunnelLedger } from '../shared/tunnel-ledger.js';
 import type { TunnelMetrics, TunnelRefusal } from '../shared/tunnel-metrics.js';
 import { dialService, joinSocket, type SocketJoin } from '../shared/tunnel-socket.js';
 import type { Address, ForwardConfig, TunnelConfig } from '../shared/topology.js';
-import { addressKey } from './address-key.js';
 
 export interface EdgeTunnelsOptions {
   edgeId: string;
@@ -47,11 +46,6 @@ export class EdgeTunnels {
     });
   }
 
-  /** Streams open here now, entering or leaving. */
-  get streamCount(): number {
-    return this.ledger.size;
-  }
-
   status(): TunnelStatus[] {
     return this.ledger.status();
   }
@@ -65,13 +59,12 @@ export class EdgeTunnels {
    * answer before it has the client's socket (a WebSocket upgrade) asks first.
    */
   refusal(tunnel: string, remoteAddress: string | undefined): TunnelRefusal | undefined {
-    return this.ledger.refusal(tunnel, addressKey(remoteAddress));
+    return this.ledger.refusal(tunnel, remoteAddress);
   }
 
   /** A stream for a client that came in at `entry`, or why not (counted). */
   enter(tunnel: string, remoteAddress: string | undefined, entry: string): Entry | TunnelRefusal {
-    const address = addressKey(remoteAddress);
-    const refusal = this.ledger.refusal(tunnel, address);
+    const refusal = this.ledger.refusal(tunnel, remoteAddress);
     if (refusal) return refusal;
     const stream = this.options.openStream(tunnel);
     if (!stream) {
@@ -82,7 +75,7 @@ export class EdgeTunnels {
       tunnel,
       stream: stream.id,
       entry,
-      address,
+      address: remoteAddress,
       readsClient: true,
       abort: (reason) => stream.abort(reason),
     });

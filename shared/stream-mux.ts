@@ -98,8 +98,6 @@ export class MuxStream {
     private readonly mux: StreamMux,
     readonly id: number,
     readonly tunnel: string,
-    /** Opened here (toward the service), or by the peer (from the entry). */
-    readonly openedHere: boolean,
   ) {}
 
   attach(endpoint: StreamEndpoint): void {
@@ -265,10 +263,7 @@ export class MuxStream {
     if (increment === 0 || this.credit + increment > streamMaxWindowBytes)
       return `window update of ${increment} on stream ${this.id}, beyond its window`;
     this.credit += increment;
-    if (this.creditWaitSince !== undefined) {
-      this.mux.counters?.creditWait(this.tunnel, performance.now() - this.creditWaitSince);
-      this.creditWaitSince = undefined;
-    }
+    this.creditWaitEnded();
     if (this.queuedBytes > 0) this.mux.markReady(this);
     return undefined;
   }
@@ -298,7 +293,15 @@ export class MuxStream {
     return Buffer.concat(pieces, size);
   }
 
+  /** A wait for credit is over (credit came, or the stream ended waiting): it counts either way. */
+  private creditWaitEnded(): void {
+    if (this.creditWaitSince === undefined) return;
+    this.mux.counters?.creditWait(this.tunnel, performance.now() - this.creditWaitSince);
+    this.creditWaitSince = undefined;
+  }
+
   private finish(): void {
+    this.creditWaitEnded();
     this.closed = true;
     this.queue.length = 0;
     this.queuedBytes = 0;
@@ -341,7 +344,7 @@ export class StreamMux {
    * On a closed mux the endpoint hears `lost` in a moment.
    */
   open(tunnel: string): MuxStream {
-    const stream = new MuxStream(this, this.nextId, tunnel, true);
+    const stream = new MuxStream(this, this.nextId, tunnel);
     this.nextId += 2;
     if (this.closed) {
       queueMicrotask(() => stream.lost());
@@ -435,10 +438,14 @@ export class StreamMux {
     if (id % 2 !== peerParity || id <= this.lastPeerId)
       return `stream ${id} opened out of order (after ${this.lastPeerId})`;
     this.lastPeerId = id;
-    const stream = new MuxStream(this, id, tunnel, false);
+    const stream = new MuxStream(this, id, tunnel);
     this.streams.set(id, stream);
-    this.options.onOpen(stream);
-    if (!stream.closed && !stream.attached) stream.reset('refused');
+    try {
+      this.options.onOpen(stream);
+    } finally {
+      // Nobody took it (or taking it failed): the peer hears so, and nothing stays half open.
+      if (!stream.closed && !stream.attached) stream.reset('refused');
+    }
     return undefined;
   }
 

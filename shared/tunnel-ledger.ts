@@ -1,6 +1,7 @@
 // The tunnel streams one node carries: how many (in all and per client address), whether a new one may start, the
 // log line and metrics of each as it opens and closes, and the drain that lets open ones run for a grace period.
 
+import { addressKey } from './address-key.js';
 import { Condition } from './condition.js';
 import type { TunnelStatus } from './mesh-status.js';
 import type { TunnelMetrics, TunnelRefusal } from './tunnel-metrics.js';
@@ -30,7 +31,7 @@ export interface StreamRecord {
   stream: number;
   /** Where it came in: "tcp 127.0.0.1:15432", "websocket", "core", "relay". */
   entry: string;
-  /** The client address a per-address share counts against, if any. */
+  /** The client's address, if any: its share counts under addressKey (IPv6 by /64); logs show it as it is. */
   address?: string;
   /** Whether the socket the join reads is the client's side (its bytes go to the service). */
   readsClient: boolean;
@@ -62,7 +63,8 @@ export class TunnelLedger {
   }
 
   /** Why a new stream of `tunnel` (from `address`) would be refused now, counted under that reason; or undefined. */
-  refusal(tunnel: string, address?: string): TunnelRefusal | undefined {
+  refusal(tunnel: string, remoteAddress?: string): TunnelRefusal | undefined {
+    const address = remoteAddress === undefined ? undefined : addressKey(remoteAddress);
     const reason = this.draining
       ? 'draining'
       : this.open.size >= this.options.maxStreams
@@ -82,8 +84,8 @@ export class TunnelLedger {
   opened(record: StreamRecord): SocketJoin & { closed(outcome: StreamOutcome): void } {
     const { logger, metrics } = this.options;
     this.open.add(record);
-    if (record.address !== undefined)
-      this.perAddress.set(record.address, (this.perAddress.get(record.address) ?? 0) + 1);
+    const key = record.address === undefined ? undefined : addressKey(record.address);
+    if (key !== undefined) this.perAddress.set(key, (this.perAddress.get(key) ?? 0) + 1);
     metrics.streamsChanged(record.tunnel, 1);
     const totals = this.totals.get(record.tunnel);
     if (totals) totals.streams++;
@@ -104,10 +106,10 @@ export class TunnelLedger {
         if (closed) return;
         closed = true;
         this.open.delete(record);
-        if (record.address !== undefined) {
-          const left = (this.perAddress.get(record.address) ?? 1) - 1;
-          if (left > 0) this.perAddress.set(record.address, left);
-          else this.perAddress.delete(record.address);
+        if (key !== undefined) {
+          const left = (this.perAddress.get(key) ?? 1) - 1;
+          if (left > 0) this.perAddress.set(key, left);
+          else this.perAddress.delete(key);
         }
         metrics.streamsChanged(record.tunnel, -1);
         if (totals) totals.streams--;

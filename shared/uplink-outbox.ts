@@ -16,8 +16,6 @@ export interface UplinkOutboxOptions {
   lowWaterBytes?: number;
   /** Bulk bytes sent per turn at most, so one replay cannot fill the socket ahead of the next live message. Default 256 KiB. */
   bulkChunkBytes?: number;
-  /** Tunnel bytes taken per turn at most, all streams together. Default 256 KiB. */
-  streamChunkBytes?: number;
   /** Called for every WebSocket message sent, for metrics. */
   onSend?(bytes: number, frames: number): void;
 }
@@ -40,13 +38,11 @@ export class UplinkOutbox {
   private closed = false;
   private readonly lowWaterBytes: number;
   private readonly bulkChunkBytes: number;
-  private readonly streamChunkBytes: number;
   private streams: StreamSource | undefined;
 
   constructor(private readonly options: UplinkOutboxOptions) {
     this.lowWaterBytes = options.lowWaterBytes ?? defaultLowWaterBytes;
     this.bulkChunkBytes = options.bulkChunkBytes ?? defaultBulkChunkBytes;
-    this.streamChunkBytes = options.streamChunkBytes ?? defaultBulkChunkBytes;
   }
 
   /** Carries the tunnel data of `streams` too; call wake() when they have some. */
@@ -91,7 +87,8 @@ export class UplinkOutbox {
     if (this.options.buffered() <= this.lowWaterBytes) {
       frames.push(...this.take('message', Number.POSITIVE_INFINITY));
       frames.push(...this.take('bulk', this.bulkChunkBytes));
-      if (this.streams?.hasData) frames.push(...this.streams.take(this.streamChunkBytes));
+      // Tunnel data: as much per turn as a replay chunk, all streams together.
+      if (this.streams?.hasData) frames.push(...this.streams.take(this.bulkChunkBytes));
     }
     if (frames.length > 0) {
       const message = frames.length === 1 ? frames[0]! : Buffer.concat(frames);

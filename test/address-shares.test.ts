@@ -4,7 +4,7 @@
 
 import test from 'ava';
 import { AddressShares } from '../edge/address-shares.js';
-import { addressKey } from '../edge/address-key.js';
+import { addressKey } from '../shared/address-key.js';
 import { startMesh } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
 

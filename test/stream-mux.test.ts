@@ -399,3 +399,28 @@ function propertyOfStreams(t: ExecutionContext, roundTripMs: number | undefined)
   );
   t.pass();
 }
+
+test('an open whose handler throws is refused, not left half open; a wait for credit counts even when the stream ends waiting', (t) => {
+  const sent: StreamFrame[] = [];
+  const waits: number[] = [];
+  const mux = new StreamMux({
+    side: 'core',
+    sendControl: (frame) => sent.push(frame),
+    wake: () => undefined,
+    onOpen: () => {
+      throw new Error('no handler today');
+    },
+    maxBufferedBytes: 1024 * 1024,
+    counters: { creditWait: (_tunnel, ms) => waits.push(ms) },
+  });
+  t.throws(() => mux.receive([frameType.streamOpen, 1, 'pg']), { message: 'no handler today' });
+  t.deepEqual(sent, [[frameType.streamReset, 1, 'refused']]);
+  t.is(mux.size, 0);
+
+  const stream = mux.open('pg');
+  stream.write(bytes(streamWindowBytes + 1));
+  mux.take(2 * streamWindowBytes);
+  stream.reset('aborted');
+  t.is(waits.length, 1, 'the wait ended with the stream, and was counted');
+  t.true(waits[0]! >= 0);
+});

@@ -18,15 +18,27 @@ const newTopicBurstSeconds = 5;
 
 export class AddressShares {
   private readonly holdings = new Map<string, AddressHoldings>();
-  /** Kept apart from the holdings, so letting go of every topic does not refill the bucket; full ones expire. */
+  /**
+   * Kept apart from the holdings, so letting go of every topic does not refill the bucket. A bucket expires only
+   * after a burst's time unused (each take renews it), when it would be full again anyway.
+   */
   private readonly newTopicBuckets: LRUCache<string, RateLimiter>;
 
   constructor(
     private readonly maxTopics: number,
     private readonly maxPublishBytes: number,
     private readonly newTopicsPerSecond: number,
+    /** Milliseconds, for the buckets and their expiry (tests pass their own). */
+    private readonly clock: { now(): number } = performance,
   ) {
-    this.newTopicBuckets = new LRUCache({ max: 100_000, ttl: newTopicBurstSeconds * 1000 });
+    this.newTopicBuckets = new LRUCache({
+      max: 100_000,
+      ttl: newTopicBurstSeconds * 1000,
+      updateAgeOnGet: true,
+      // Read the clock at each look, so a bucket is never taken for older (or newer) than it is.
+      ttlResolution: 0,
+      perf: clock,
+    });
   }
 
   /**
@@ -37,7 +49,9 @@ export class AddressShares {
     const key = addressKey(address);
     let bucket = this.newTopicBuckets.get(key);
     if (!bucket) {
-      bucket = new RateLimiter(this.newTopicsPerSecond, this.newTopicsPerSecond * newTopicBurstSeconds);
+      bucket = new RateLimiter(this.newTopicsPerSecond, this.newTopicsPerSecond * newTopicBurstSeconds, () =>
+        this.clock.now(),
+      );
       this.newTopicBuckets.set(key, bucket);
     }
     return bucket.tryTake();

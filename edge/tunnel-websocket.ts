@@ -125,7 +125,9 @@ export class TunnelWebSockets {
   private accept(ws: WebSocket, name: string, remote: string | undefined): void {
     const entry = this.options.tunnels.enter(name, remote, 'websocket');
     if (typeof entry === 'string') {
-      ws.close(entry === 'no_path' ? closeCodes.serviceRefused : closeCodes.draining, `tunnel refused: ${entry}`);
+      // Refused after the upgrade (another stream took the last place meanwhile): the close says why, as a reset would.
+      const reason = entry === 'no_path' ? 'refused' : entry === 'draining' ? 'draining' : 'limit';
+      ws.close(closeCodeOf[reason], `tunnel refused: ${entry}`);
       return;
     }
     this.alive.set(ws, true);

@@ -96,3 +96,13 @@ test('shares are counted per address and forgotten when nothing is held', (t) =>
     shares.releaseTopic(address, topic);
   t.is(shares.addresses, 0);
 });
+
+test('new topics per address hold to their rate over time: a bucket in use never expires into a fresh burst', (t) => {
+  let now = 1_000_000;
+  const shares = new AddressShares(1_000_000, 100, 10, { now: () => now });
+  let taken = 0;
+  // Ten seconds, asking as fast as allowed every 100 ms: a burst of 50, then 10 a second.
+  for (let step = 0; step <= 100; step++, now += 100) while (shares.takeNewTopic('10.0.0.9')) taken++;
+  t.true(taken <= 50 + 10 * 10 + 1, `${taken} new topics in ten seconds`);
+  t.true(taken >= 50 + 10 * 10 - 1, `${taken} new topics in ten seconds`);
+});

@@ -18,7 +18,7 @@ export interface RunSelection {
 }
 
 export async function runMesh(selection: RunSelection): Promise<void> {
-  const topology = await loadTopologyOrExit(selection.topologyFile);
+  const topology = await loadTopologyOrExit(selection.topologyFile, selection.only);
   const logger = createLogger(selection.logLevel, selection.logFormat);
   const cores = topology.cores.filter(
     (core) => !selection.only || (selection.only.role === 'core' && selection.only.id === core.id),

@@ -10,10 +10,39 @@ export interface Entry {
   path: string;
 }
 
+/** The node one process runs (`relaymesh core|edge --id`): it needs only the secrets and files that node uses. */
+export interface NodeScope {
+  role: 'core' | 'edge';
+  id: string;
+}
+
 export class Checker {
   readonly problems: TopologyProblem[] = [];
+  /** Set once the node's place in the file is known: `$.cores[2]`, `$.edges[0]`; undefined checks every node. */
+  private scopePath: string | undefined;
+  private scopeRole: NodeScope['role'] | undefined;
 
   constructor(readonly file: string) {}
+
+  /** From now on, only what the node at `path` uses must be present (see `needs`). */
+  scopeTo(role: NodeScope['role'], path: string): void {
+    this.scopeRole = role;
+    this.scopePath = path;
+  }
+
+  /**
+   * Whether the secret or file at `path` must be present for this process: all of them for `check` and `up`; for one
+   * node, its own, the client auth an edge checks, and for a core the publish keys, the edges' secrets it verifies
+   * and the engine's password. An edge never needs another edge's secret or a core's TLS key.
+   */
+  needs(path: string): boolean {
+    if (this.scopePath === undefined) return true;
+    if (path === this.scopePath || path.startsWith(`${this.scopePath}.`)) return true;
+    if (this.scopeRole === 'edge') return path.startsWith('$.auth.');
+    return (
+      path === '$.auth.publishKeysEnv' || path.startsWith('$.engine.') || /^\$\.edges\[\d+\]\.secretEnv$/.test(path)
+    );
+  }
 
   /** Records a problem; returns undefined so a check can `return c.fail(...)`. */
   fail(path: string, expected: string, found: unknown): undefined {

@@ -44,7 +44,8 @@ export function envName(
 ): string | undefined {
   const name = text(c, object, path, key, 'the name of an environment variable', (s) => envNamePattern.test(s));
   if (name === undefined) return undefined;
-  if (!env[name]) return c.fail(child(path, key), `the environment variable ${name} to be set`, `${name} not set`);
+  if (!env[name] && c.needs(child(path, key)))
+    return c.fail(child(path, key), `the environment variable ${name} to be set`, `${name} not set`);
   return name;
 }
 
@@ -59,7 +60,8 @@ function filePath(
   const value = text(c, object, path, key, 'a file path', (s) => s.length > 0);
   if (value === undefined) return undefined;
   const absolute = resolve(dir, value);
-  if (!existsSync(absolute)) return c.fail(child(path, key), `an existing file (looked at ${absolute})`, value);
+  if (!existsSync(absolute) && c.needs(child(path, key)))
+    return c.fail(child(path, key), `an existing file (looked at ${absolute})`, value);
   return absolute;
 }
 

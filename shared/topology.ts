@@ -13,6 +13,7 @@ import {
   record,
   text,
   type Entry,
+  type NodeScope,
 } from './topology-schema.js';
 import type { LocateConfig } from './locate.js';
 import { checkLocate } from './topology-locate.js';
@@ -39,6 +40,7 @@ import {
 
 export type { AuthConfig, Environment, TlsConfig, TokenAlgorithm, TokenAuthConfig } from './topology-security.js';
 export type { ForwardConfig, TunnelConfig } from './topology-tunnels.js';
+export type { NodeScope } from './topology-schema.js';
 
 export interface Address {
   host: string;
@@ -253,13 +255,26 @@ export const maxTimerMs = 2_147_483_647;
 const wildcardHosts: ReadonlySet<string> = new Set(['0.0.0.0', '::']);
 
 /** `env` holds the secrets the file names (default: this process's environment). */
-export function validateTopology(value: unknown, file: string, env: Environment = process.env): Topology {
+/** `scope`: the one node this process runs, which needs only its own secrets and files; absent: every node's. */
+export function validateTopology(
+  value: unknown,
+  file: string,
+  env: Environment = process.env,
+  scope?: NodeScope,
+): Topology {
   const c = new Checker(file);
   const dir = file ? dirname(file) : process.cwd();
   const root = record(c, value, '$', topLevelFields, 'a topology object {cores, edges}');
   if (root === undefined) throw new TopologyError(c.problems);
   const coreEntries = entries(c, root, 'cores', 'a non-empty array of cores');
   const edgeEntries = entries(c, root, 'edges', 'a non-empty array of edges');
+  if (scope) {
+    const node = (scope.role === 'core' ? coreEntries : edgeEntries).find(
+      ({ value: entry }) => isRecord(entry) && field(entry, 'id') === scope.id,
+    );
+    // An id not in the file leaves every node checked; the command then says that no such node exists.
+    if (node) c.scopeTo(scope.role, node.path);
+  }
   const idsOf = (nodes: Entry[]): string[] =>
     nodes.map(({ value: node }) => (isRecord(node) ? validId(field(node, 'id')) : undefined)).filter(isDefined);
   const coreIds = idsOf(coreEntries);
@@ -296,10 +311,10 @@ export function validateTopology(value: unknown, file: string, env: Environment 
   });
 }
 
-export async function loadTopology(file: string): Promise<Topology> {
+export async function loadTopology(file: string, scope?: NodeScope): Promise<Topology> {
   const path = resolve(file);
   const source = await readSource(path);
-  return validateTopology(parseJson(source, path), path);
+  return validateTopology(parseJson(source, path), path, process.env, scope);
 }
 
 async function readSource(path: string): Promise<string> {

@@ -144,3 +144,32 @@ test("an open mesh says so; a stranger on the core's uplink cannot take a connec
   t.not(await status(`${coreHttp}/v1/locate?region=us`, { redirect: 'manual' }), 500);
   t.is(await status(`http://127.0.0.1:${euPort}/v1/locate?region=eu`, { redirect: 'manual' }), 307);
 });
+
+test('relaymesh edge needs only its own secrets and files: an edge host holds no other edge secret and no core key', async (t) => {
+  const auth = { tokens: { alg: 'HS256', secretEnv: 'RELAYMESH_CLI_KEYS' }, publishKeysEnv: 'RELAYMESH_CLI_KEYS' };
+  const build = (ports: number[]) => {
+    const topology = meshTopology(ports, { auth });
+    // The core's TLS files exist only on the core's host.
+    return { ...topology, cores: [{ ...topology.cores[0]!, tls: { cert: 'core.pem', key: 'core-key.pem' } }] };
+  };
+  const edgeHost = { RELAYMESH_CLI_KEYS: secrets.RELAYMESH_CLI_KEYS, RELAYMESH_CLI_EU: secrets.RELAYMESH_CLI_EU };
+  const edge = await runTopology(t, {
+    command: ['edge', '--id', 'eu-1'],
+    portCount: 3,
+    nodes: 1,
+    build,
+    env: edgeHost,
+  });
+  t.regex(edge.cli.stdout, /edge eu-1 \(eu\) listening on/);
+
+  // The whole file, as `check` and `up` see it, still wants every secret and file.
+  const { code, stderr } = await runCli(t, ['check', edge.file], edgeHost);
+  t.is(code, 1);
+  t.regex(stderr, /\$\.edges\[1\]\.secretEnv: expected the environment variable RELAYMESH_CLI_US to be set/);
+  t.regex(stderr, /\$\.cores\[0\]\.tls\.key: expected an existing file/);
+  // And a node still wants its own: the edge without its secret is refused.
+  const bare = await runCli(t, ['edge', '--id', 'eu-1', '--topology', edge.file], { RELAYMESH_CLI_KEYS: 'k' });
+  t.is(bare.code, 1);
+  t.regex(bare.stderr, /\$\.edges\[0\]\.secretEnv: expected the environment variable RELAYMESH_CLI_EU to be set/);
+  t.notRegex(bare.stderr, /edges\[1\]|cores\[0\]/);
+});

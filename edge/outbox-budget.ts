@@ -16,12 +16,14 @@ export class OutboxBudget {
 
   constructor(private readonly maxBytes: number) {}
 
-  /** A client's socket was just written to; it counts while its socket holds anything. */
-  wrote(client: Backlogged): void {
-    const backlog = client.backlog();
-    if (backlog === 0) return;
+  /**
+   * `bytes` were just written to a client's socket; it counts while its socket holds anything. Backlogs grow only by
+   * writes, so adding what each write added keeps the estimate an upper bound without counting a backlog twice.
+   */
+  wrote(client: Backlogged, bytes: number): void {
+    if (client.backlog() === 0) return;
     this.backlogged.add(client);
-    this.estimate += backlog;
+    this.estimate += bytes;
   }
 
   /** After a round of writes: when the bound may be crossed, measure, and cut the clients furthest behind until under it. */

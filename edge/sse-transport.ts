@@ -119,13 +119,14 @@ export class SseTransport implements SessionTransport, Flushable, Backlogged {
     this.unsent = this.history.length;
     this.written = this.history[this.history.length - 1]!.id;
     this.trimSent();
+    const bytes = pending.reduce((sum, event) => sum + event.size, 0);
     writeFrames(
       response,
       pending.flatMap((event) => [event.head, event.body, eventTail]),
-      pending.reduce((bytes, event) => bytes + event.size, 0),
+      bytes,
     );
     if (response.writableLength > this.options.outboxMaxBytes) this.cut();
-    else this.options.budget.wrote(this);
+    else this.options.budget.wrote(this, bytes);
   }
 
   backlog(): number {

@@ -65,7 +65,7 @@ export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backl
     this.queuedBytes = 0;
     if (this.ws.readyState !== WebSocket.OPEN) return;
     writeFrames(this.socket, frames, bytes);
-    this.options.budget.wrote(this);
+    this.options.budget.wrote(this, bytes);
   }
 
   backlog(): number {

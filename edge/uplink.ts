@@ -325,6 +325,9 @@ export class Uplink {
   }
 
   private receive(data: Buffer, isBinary: boolean, coreId: string): void {
+    // A closing edge acts on nothing more from its core: a late welcome would bring the uplink (and its tunnel link)
+    // back, a message would reach clients being closed.
+    if (this.state === 'closed') return;
     this.heartbeat.alive = true;
     let frames: CoreFrame[];
     try {
@@ -413,8 +416,6 @@ export class Uplink {
   }
 
   private established(coreId: string): void {
-    // A welcome that arrives while the edge closes must not bring the uplink (and its tunnel link) back.
-    if (this.state === 'closed') return;
     if (this.everConnected) this.reconnects++;
     this.everConnected = true;
     this.state = 'connected';

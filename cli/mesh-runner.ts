@@ -5,8 +5,9 @@ import { RedisEngine } from '../core/redis-engine.js';
 import { createLogger, type LogFormat } from './logger.js';
 import { startCore, type CoreHandle } from '../core/start-core.js';
 import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
-import type { Address, ForwardConfig, Topology } from '../shared/topology.js';
+import type { Address, CoreConfig, EdgeConfig, ForwardConfig, Topology } from '../shared/topology.js';
 import { fail, loadTopologyOrExit } from './exit.js';
+import { forwardBeyondLoopback, isLoopback } from './loopback.js';
 import { coreOptionsOf, edgeOptionsOf } from './node-options.js';
 
 export interface RunSelection {
@@ -59,7 +60,7 @@ export async function runMesh(selection: RunSelection): Promise<void> {
     await stopAll();
     fail(`cannot start: ${(error as Error).message}`);
   }
-  warnOpenSettings(topology, edges.length > 0, logger);
+  warnOpenSettings(topology, cores, edges, logger);
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -92,7 +93,14 @@ async function waitForRedis(engine: RedisEngine, coreId: string, logger: Logger)
 }
 
 /** Topologies without protection run, but say so loudly. */
-function warnOpenSettings(topology: Topology, runsEdges: boolean, logger: Logger): void {
+/** Warnings about what this process runs (`cores`, `edges`) that anyone may use, or that proves nothing. */
+function warnOpenSettings(
+  topology: Topology,
+  cores: readonly CoreConfig[],
+  edges: readonly EdgeConfig[],
+  logger: Logger,
+): void {
+  const runsEdges = edges.length > 0;
   // The topology check refuses client tokens or publish keys without edge secrets, so an open uplink means no auth at all.
   if (!topology.edges.some((edge) => edge.secretEnv))
     logger.warn(
@@ -106,23 +114,19 @@ function warnOpenSettings(topology: Topology, runsEdges: boolean, logger: Logger
     logger.warn(
       'OPEN: no publish keys are configured (auth.publishKeysEnv): anyone who reaches a node may POST /v1/publish and read /v1/mesh and /metrics',
     );
-  if (runsEdges && topology.edges.some((edge) => !edge.origins))
+  if (edges.some((edge) => !edge.origins))
     logger.warn('OPEN: edges without an origins allowlist accept browser clients from every origin');
   if (runsEdges && topology.tunnels.length > 0 && !topology.auth.tokens)
     logger.warn(
       'OPEN: without client authentication (auth.tokens) anyone who reaches an edge may open every tunnel at /v1/tunnel/<name>',
     );
-  for (const node of [...topology.cores, ...topology.edges])
+  for (const node of [...cores, ...edges])
     for (const forward of node.forwards ?? [])
       if (!isLoopback(forward.listen.host))
         logger.warn(
           { node: node.id, tunnel: forward.tunnel, listen: `${forward.listen.host}:${forward.listen.port}` },
-          'OPEN: a forward beyond loopback: whoever reaches it uses its tunnel (firewall it, or bind it to 127.0.0.1)',
+          forwardBeyondLoopback,
         );
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 /** One line per forward, under its node's: where to point the programs that use the tunnel. */

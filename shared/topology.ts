@@ -441,12 +441,14 @@ function checkUnique(c: Checker, nodes: readonly Entry[]): void {
     ]) {
       const address = typeof listen.value === 'string' ? parseAddress(listen.value) : undefined;
       // Port 0 asks the OS for a free port, so any number of nodes may share it; and nodes on hosts of their own all
-      // listen on every interface (0.0.0.0:443), which only a node on the same host would clash with (at start).
-      if (address === undefined || address.port === 0 || wildcardHosts.has(address.host)) continue;
+      // listen on every interface (0.0.0.0:443), which only a node on the same host would clash with (at start), but
+      // one node's own listeners (its port and its forwards) always share a host.
+      if (address === undefined || address.port === 0) continue;
+      const wildcard = wildcardHosts.has(address.host);
       claim(
         c,
         listens,
-        `${address.host.toLowerCase()} ${address.port}`,
+        wildcard ? `${path} * ${address.port}` : `${address.host.toLowerCase()} ${address.port}`,
         listen.path,
         'a listen address not used by another node or forward',
         listen.value,

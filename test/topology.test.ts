@@ -302,6 +302,30 @@ test('tunnels and forwards: the §8 sample loads; names, addresses, `at`, forwar
   t.regex(problems.find((problem) => problem.path === '$.edges[0].forwards[0].tunnel')!.expected, /noport|ok/);
 });
 
+test('wildcard listeners: nodes on hosts of their own may share 0.0.0.0:port, one node and its forwards may not', (t) => {
+  const node = (id: string, listen: string) => ({ id, listen, url: 'ws://h', region: 'r' });
+  const problems = problemsOf({
+    tunnels: { pg: { connect: 'db:5432' } },
+    cores: [node('central', '0.0.0.0:443')],
+    edges: [
+      {
+        ...node('eu-1', '0.0.0.0:443'),
+        cores: ['central'],
+        forwards: [
+          { listen: '0.0.0.0:15432', tunnel: 'pg' },
+          { listen: '0.0.0.0:15432', tunnel: 'pg' },
+          { listen: '[::]:443', tunnel: 'pg' },
+        ],
+      },
+      { ...node('us-1', '0.0.0.0:443'), cores: ['central'], forwards: [{ listen: '0.0.0.0:15432', tunnel: 'pg' }] },
+    ],
+  });
+  t.deepEqual(
+    problems.map((problem) => problem.path),
+    ['$.edges[0].forwards[1].listen', '$.edges[0].forwards[2].listen'],
+  );
+});
+
 test('the three-region example of docs/operations.md is a valid topology', async (t) => {
   const env = Object.fromEntries(
     [

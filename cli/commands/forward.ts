@@ -13,6 +13,7 @@ import { tunnelPathPrefix } from '../../shared/protocol.js';
 import { parseAddress } from '../../shared/topology-schema.js';
 import { fail } from '../exit.js';
 import { createLogger, type LogFormat } from '../logger.js';
+import { forwardBeyondLoopback, isLoopback } from '../loopback.js';
 
 interface ForwardArgs {
   url: string;
@@ -87,6 +88,7 @@ export const forwardCommand: CommandModule<object, ForwardArgs> = {
       fail(`relaymesh forward: cannot listen on ${args.listen}: ${(error as Error).message}`);
     }
     logger.info({ listen: args.listen, url }, 'forwarding');
+    if (!isLoopback(address.host)) logger.warn({ listen: args.listen }, forwardBeyondLoopback);
     const stop = (): void => {
       server.close();
       process.exit(0);

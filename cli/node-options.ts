@@ -69,6 +69,7 @@ export function edgeOptionsOf(
     uplink: topology.uplink,
     locate: topology.locate,
     tokens: topology.auth.tokens,
+    ...(topology.auth.tokens?.secretEnv ? { tokenSecret: env[topology.auth.tokens.secretEnv] } : {}),
     publishKeys: publishKeysOf(topology, env),
     origins: edge.origins,
     secret: secretOf(edge, env),

@@ -59,6 +59,8 @@ export interface EdgeOptions {
   ca?: string;
   /** How client tokens are checked; absent: clients need no token and may use every topic. */
   tokens?: TokenAuthConfig;
+  /** HS256: the secret itself; absent, it is read from the variable `tokens.secretEnv` names. */
+  tokenSecret?: string;
   /** Keys accepted for POST /v1/publish; absent: publishing over HTTP is open. */
   publishKeys?: readonly string[];
   /** Allowed browser origins (WebSocket upgrades and CORS); absent: every origin. The edge's own origin (from `url`) is always allowed. */
@@ -154,7 +156,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     uplink,
     logger,
     shares,
-    tokens: options.tokens ? createTokenVerifier(options.tokens) : openAccess,
+    tokens: options.tokens ? createTokenVerifier(options.tokens, options.tokenSecret) : openAccess,
     onRefusedOp: (reason: 'rate_limited' | 'forbidden') => metrics.refusedOps.inc({ reason }),
   };
   const perIp = new IpLimiter(limits.maxConnectionsPerIp);

@@ -35,11 +35,12 @@ type VerificationKey = CryptoKey | KeyObject | Uint8Array;
 
 export function createTokenVerifier(
   config: TokenAuthConfig,
-  env: Readonly<Record<string, string | undefined>> = process.env,
+  /** HS256: the secret; default the variable `config.secretEnv` names. */
+  hs256Secret: string | undefined = process.env[config.secretEnv ?? ''],
 ): TokenVerifier {
   let key: Promise<VerificationKey>;
   if (config.alg === 'HS256') {
-    const secret = env[config.secretEnv!];
+    const secret = hs256Secret;
     if (!secret) throw new Error(`token secret variable ${config.secretEnv} is not set`);
     key = Promise.resolve(new TextEncoder().encode(secret));
   } else {

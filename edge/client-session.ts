@@ -245,7 +245,7 @@ export class ClientSession implements SubscriberSession {
       throw new RelayError('too_many_subscriptions', `at most ${max} subscriptions per session`);
     const { interest, shares, limits } = this.context;
     const known = interest.holds(op.topic);
-    if (!known && !interest.hasRoomFor(op.topic))
+    if (!interest.hasRoomFor(op.topic))
       throw new RelayError('too_many_subscriptions', 'this edge holds as many topics as it may');
     if (!shares.holdTopic(this.address, op.topic)) {
       throw new RelayError(

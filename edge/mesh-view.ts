@@ -22,7 +22,7 @@ export class EdgeMeshView {
   /** `tunnels`: the tunnels as this edge carries them. */
   constructor(
     private readonly self: () => EdgeStatus,
-    private readonly tunnels: () => TunnelStatus[] = () => [],
+    private readonly tunnels: () => TunnelStatus[],
   ) {}
 
   update(cores: CoreRow[], edges: EdgeRow[]): void {

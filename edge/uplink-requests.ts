@@ -48,11 +48,9 @@ export class UplinkRequests {
     request?.settle(frame, request.replay);
   }
 
-  /** The core refused request `id`: false when no request waits under that id. */
-  refused(id: number, error: RelayError): boolean {
-    const request = this.take(id);
-    request?.fail(error);
-    return request !== undefined;
+  /** The core refused request `id` (nothing happens when no request waits under it). */
+  refused(id: number, error: RelayError): void {
+    this.take(id)?.fail(error);
   }
 
   /** Stops waiting for request `id` (its asker gave up); false when it was not waiting. */

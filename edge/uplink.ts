@@ -67,8 +67,8 @@ export interface UplinkOptions extends UplinkConfig {
   proxy?: ProxyRoute;
   /** Keep a tunnel link beside the uplink (the mesh has tunnels). Default false. */
   tunnels?: boolean;
-  /** Tunnel bytes received and not yet passed on beyond which the streams holding most are reset. Default 64 MiB. */
-  tunnelBufferMaxBytes?: number;
+  /** Tunnel bytes received and not yet passed on beyond which the streams holding most are reset. */
+  tunnelBufferMaxBytes: number;
   streamCounters?: StreamCounters;
 }
 
@@ -114,7 +114,6 @@ export class Uplink {
       this.tunnelLink = new TunnelLink({
         ...options,
         instance: this.instance,
-        tunnelBufferMaxBytes: options.tunnelBufferMaxBytes ?? 64 * 1024 * 1024,
         onStream: (stream) => this.listener.onStream(stream),
       });
   }

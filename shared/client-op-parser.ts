@@ -9,15 +9,16 @@ export type ClientOpParse =
   | { kind: 'fatal'; reason: string }
   | { kind: 'invalid'; op: ClientOpName; id?: RequestId; message: string };
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+/** A plain object (not an array, not bytes): what an op must be. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
-function isRequestId(value: unknown): value is RequestId {
+export function isRequestId(value: unknown): value is RequestId {
   return (typeof value === 'number' && Number.isFinite(value)) || (typeof value === 'string' && value.length <= 256);
 }
 
-function isOffset(value: unknown): value is number {
+export function isOffset(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 

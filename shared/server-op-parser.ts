@@ -1,18 +1,11 @@
 // Checks the shape of an op an edge sent a client and turns it into the typed ServerOp it is, or undefined when it is
 // not one (unknown op, missing or ill-typed fields). Browser-safe: the SDK runs it on every frame it receives.
 
+import { isOffset, isRecord, isRequestId } from './client-op-parser.js';
 import { isErrorCode } from './errors.js';
-import type { RequestId, ServerOp } from './protocol.js';
+import type { ServerOp } from './protocol.js';
 
-type Fields = Record<string, unknown>;
-
-const isRecord = (value: unknown): value is Fields =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 const isString = (value: unknown): value is string => typeof value === 'string';
-const isOffset = (value: unknown): value is number =>
-  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-const isRequestId = (value: unknown): value is RequestId =>
-  isString(value) || (typeof value === 'number' && Number.isFinite(value));
 
 /** The fields each op must have, by name, with their checks (`id` is checked for every op that has it). */
 const shapes: Record<ServerOp['op'], Record<string, (value: unknown) => boolean>> = {

@@ -7,7 +7,7 @@ import { PublishKeys } from '../shared/publish-keys.js';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { closeCodes } from '../shared/errors.js';
-import { guardUpgrade, pathOf } from '../shared/http.js';
+import { guardUpgrade, pathOf, refuseUpgrade } from '../shared/http.js';
 import { defaultLocateConfig, type LocateConfig } from '../shared/locate.js';
 import { meshUntil, type EdgeReport, type MeshSnapshot } from '../shared/mesh-status.js';
 import { tunnelLinkPath, uplinkPath, type Position } from '../shared/protocol.js';
@@ -242,8 +242,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = pathOf(req);
       if (path !== uplinkPath && path !== tunnelLinkPath) {
-        socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-        return;
+        return refuseUpgrade(socket, 404);
       }
       const role = path === uplinkPath ? 'uplink' : 'tunnels';
       wss.handleUpgrade(req, socket, head, (ws) => {

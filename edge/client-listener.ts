@@ -8,7 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { closeCodes } from '../shared/errors.js';
-import { pathOf } from '../shared/http.js';
+import { pathOf, refuseUpgrade } from '../shared/http.js';
 import { clientPath, type RedirectOp } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
 import { ClientSession, type SessionContext } from './client-session.js';
@@ -76,14 +76,12 @@ export class ClientListener {
   /** Takes an HTTP upgrade for /v1/ws; anything else gets 404. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (pathOf(req) !== clientPath) {
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      return;
+      return refuseUpgrade(socket, 404);
     }
     const ip = (socket as Socket).remoteAddress ?? '';
     if (!this.options.perIp.acquire(ip)) {
       this.options.metrics.rejectedConnections.inc({ reason: 'ip_limit' });
-      socket.end('HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-      return;
+      return refuseUpgrade(socket, 429);
     }
     // One listener for every socket rather than a closure each: idle clients are the bulk of an edge's memory.
     // ('close' comes once; remoteAddress stays readable after it, as Node caches it when first read above.)

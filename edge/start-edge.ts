@@ -32,7 +32,7 @@ import type { PeerEdge } from './redirect-target.js';
 import { Drain } from './drain.js';
 import type { ProxyRoute } from './proxy.js';
 import { createTokenVerifier, openAccess } from './token-verifier.js';
-import { guardUpgrade } from '../shared/http.js';
+import { guardUpgrade, refuseUpgrade } from '../shared/http.js';
 import { OriginPolicy } from '../shared/origins.js';
 import { normaliseOrigin } from '../shared/topology-security.js';
 import { PublishKeys } from '../shared/publish-keys.js';
@@ -299,11 +299,6 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     heartbeatMs: limits.heartbeatMs,
     logger,
   });
-  const refuseUpgrade = (socket: Duplex, status: 403 | 503): void => {
-    socket.end(
-      `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Service Unavailable'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
-    );
-  };
   server.on(
     'upgrade',
     guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { closeCodes } from '../shared/errors.js';
-import { pathOf } from '../shared/http.js';
+import { pathOf, refuseUpgrade } from '../shared/http.js';
 import type { OriginPolicy } from '../shared/origins.js';
 import { tunnelPathPrefix } from '../shared/protocol.js';
 import type { MuxStream } from '../shared/stream-mux.js';
@@ -31,14 +31,6 @@ const closeCodeOf: Record<StreamResetReason, number> = {
   limit: closeCodes.rateLimited,
   draining: closeCodes.draining,
   slow: closeCodes.slowConsumer,
-};
-
-const statusText: Record<number, string> = {
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  429: 'Too Many Requests',
-  503: 'Service Unavailable',
 };
 
 export interface TunnelWebSocketsOptions {
@@ -98,27 +90,27 @@ export class TunnelWebSockets {
     const name = tunnelNameOf(req);
     if (name === undefined || !tunnels.has(name)) {
       metrics.refused(unknownTunnel, 'unknown_tunnel');
-      return refuse(socket, 404);
+      return refuseUpgrade(socket, 404);
     }
     if (!origins.allows(req)) {
       metrics.refused(name, 'forbidden');
-      return refuse(socket, 403);
+      return refuseUpgrade(socket, 403);
     }
     let allowed: boolean;
     try {
       allowed = mayOpenTunnel(await tokens.verify(tokenOf(req)), name);
     } catch {
       metrics.refused(name, 'unauthorized');
-      return refuse(socket, 401);
+      return refuseUpgrade(socket, 401);
     }
     if (!allowed) {
       metrics.refused(name, 'forbidden');
-      return refuse(socket, 403);
+      return refuseUpgrade(socket, 403);
     }
     if (socket.destroyed) return;
     const remote = (socket as Socket).remoteAddress;
     const refusal = tunnels.refusal(name, remote);
-    if (refusal) return refuse(socket, refusal === 'address_limit' ? 429 : 503);
+    if (refusal) return refuseUpgrade(socket, refusal === 'address_limit' ? 429 : 503);
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, name, remote));
   }
 
@@ -224,9 +216,4 @@ function tokenOf(req: IncomingMessage): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function refuse(socket: Duplex, status: number): void {
-  if (socket.destroyed) return;
-  socket.end(`HTTP/1.1 ${status} ${statusText[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
 }

@@ -1,6 +1,6 @@
 // Small HTTP helpers shared by the core's and the edge's APIs: bounded JSON bodies and JSON replies.
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { RelayError, httpStatusOf, toRelayError } from './errors.js';
 import { parseJson } from './codec.js';
@@ -64,6 +64,12 @@ export function pathOf(req: IncomingMessage): string {
 }
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/** Answers an upgrade request with `status` and no body, and closes: refused before any WebSocket exists. */
+export function refuseUpgrade(socket: Duplex, status: number): void {
+  if (socket.destroyed) return;
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+}
 
 /** An upgrade handler that cannot take the process down: a bug costs that one socket. */
 export function guardUpgrade(

@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { closeCodes } from '../shared/errors.js';
+import { beat, type Heartbeat } from '../shared/heartbeat.js';
 import { pathOf, refuseUpgrade } from '../shared/http.js';
 import type { OriginPolicy } from '../shared/origins.js';
 import { tunnelPathPrefix } from '../shared/protocol.js';
@@ -55,18 +56,13 @@ export class TunnelWebSockets {
     // websockify clients ask for `binary`; none is fine too. Anything else gets no subprotocol, and its client gives up.
     handleProtocols: (offered) => (offered.has('binary') ? 'binary' : false),
   });
-  private readonly alive = new Map<WebSocket, boolean>();
+  /** Each accepted client's heartbeat (shared/heartbeat.ts), while it is connected. */
+  private readonly heartbeats = new Map<WebSocket, Heartbeat>();
   private readonly heartbeat: NodeJS.Timeout;
 
   constructor(private readonly options: TunnelWebSocketsOptions) {
     this.heartbeat = setInterval(() => {
-      for (const [ws, answered] of this.alive) {
-        if (!answered) ws.terminate();
-        else {
-          this.alive.set(ws, false);
-          ws.ping();
-        }
-      }
+      for (const [ws, heartbeat] of this.heartbeats) if (!beat(heartbeat, () => ws.ping())) ws.terminate();
     }, options.heartbeatMs);
   }
 
@@ -122,9 +118,10 @@ export class TunnelWebSockets {
       ws.close(closeCodeOf[reason], `tunnel refused: ${entry}`);
       return;
     }
-    this.alive.set(ws, true);
-    ws.on('pong', () => this.alive.set(ws, true));
-    ws.once('close', () => this.alive.delete(ws));
+    const heartbeat: Heartbeat = { alive: true };
+    this.heartbeats.set(ws, heartbeat);
+    ws.on('pong', () => (heartbeat.alive = true));
+    ws.once('close', () => this.heartbeats.delete(ws));
     joinWebSocket(entry.stream, ws, entry.join);
   }
 }

@@ -7,23 +7,24 @@ import { WebSocket } from 'ws';
 import { backoffDelay } from '../shared/backoff.js';
 import { Condition } from '../shared/condition.js';
 import { decodeCoreFrames, encodeFrame } from '../shared/codec.js';
-import { edgeProof } from '../shared/edge-proof.js';
 import { RelayError, closeCodes } from '../shared/errors.js';
 import { beat, type Heartbeat } from '../shared/heartbeat.js';
-import { frameType, protocolVersion, tunnelLinkPath, type CoreFrame, type EdgeFrame } from '../shared/protocol.js';
+import { frameType, tunnelLinkPath, type CoreFrame, type EdgeFrame } from '../shared/protocol.js';
 import { RoundTrip } from '../shared/round-trip.js';
 import { StreamMux, tunnelLinkLowWaterBytes, type MuxStream, type StreamCounters } from '../shared/stream-mux.js';
 import { UplinkOutbox } from '../shared/uplink-outbox.js';
-import { openCoreSocket, type CoreSocketOptions } from './core-socket.js';
+import {
+  closeCoreSocket,
+  helloFrame,
+  openCoreSocket,
+  type CoreSocketOptions,
+  type EdgeIdentity,
+} from './core-socket.js';
 import { proxyProblem } from './proxy.js';
 import type { CoreTarget } from './uplink.js';
 
-export interface TunnelLinkOptions extends CoreSocketOptions {
-  edgeId: string;
-  region: string;
-  /** The uplink's instance: the core takes a tunnel link only from the edge process whose uplink it holds. */
-  instance: string;
-  secret?: string;
+/** The identity is the uplink's, instance included: the core takes a tunnel link only beside that uplink. */
+export interface TunnelLinkOptions extends CoreSocketOptions, EdgeIdentity {
   reconnectBaseMs: number;
   reconnectMaxMs: number;
   logger: Logger;
@@ -92,13 +93,7 @@ export class TunnelLink {
   async close(): Promise<void> {
     this.target = undefined;
     clearTimeout(this.retryTimer);
-    const socket = this.socket;
-    if (!socket || socket.readyState === WebSocket.CLOSED) return;
-    await new Promise<void>((resolve) => {
-      socket.once('close', () => resolve());
-      socket.close(1001, 'edge shutting down');
-      setTimeout(() => socket.terminate(), 1000).unref();
-    });
+    await closeCoreSocket(this.socket);
   }
 
   private dial(): void {
@@ -119,7 +114,7 @@ export class TunnelLink {
       });
       this.helloSent = false;
       // With a secret the hello waits for the core's challenge, whose nonce the proof covers.
-      if (!this.options.secret) this.sendHello('');
+      if (!this.options.secret) this.sendHello();
       const welcomeTimer = setTimeout(() => {
         if (current() && !this.ready) socket.terminate();
       }, this.options.heartbeatMs * 2);
@@ -146,16 +141,10 @@ export class TunnelLink {
     this.outbox?.push(encodeFrame(frame), 'control');
   }
 
-  private sendHello(proof: string): void {
+  /** `nonce`: the core's challenge, which the proof covers; absent, the hello goes unasked, without proof. */
+  private sendHello(nonce?: string): void {
     this.helloSent = true;
-    this.send([
-      frameType.hello,
-      protocolVersion,
-      this.options.edgeId,
-      this.options.region,
-      this.options.instance,
-      proof,
-    ]);
+    this.send(helloFrame(this.options, nonce));
   }
 
   private receive(socket: WebSocket, data: Buffer, isBinary: boolean, coreId: string): void {
@@ -194,8 +183,7 @@ export class TunnelLink {
     switch (frame[0]) {
       case frameType.challenge: {
         const [, nonce] = frame;
-        if (this.options.secret && !this.helloSent)
-          this.sendHello(edgeProof(this.options.secret, nonce, this.options.edgeId, this.options.instance));
+        if (this.options.secret && !this.helloSent) this.sendHello(nonce);
         return undefined;
       }
       case frameType.welcome:

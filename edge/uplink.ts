@@ -11,14 +11,12 @@ import { Condition } from '../shared/condition.js';
 import { beat, type Heartbeat } from '../shared/heartbeat.js';
 import { decodeCoreFrames, encodeFrame, ownBytes } from '../shared/codec.js';
 import { RelayError, closeCodes } from '../shared/errors.js';
-import { edgeProof } from '../shared/edge-proof.js';
 import { edgeReportRow } from '../shared/mesh-status.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
 import type { MuxStream, StreamCounters } from '../shared/stream-mux.js';
 import {
   frameType,
   httpBaseOf,
-  protocolVersion,
   uplinkPath,
   type CoreFrame,
   type EdgeFrame,
@@ -27,7 +25,7 @@ import {
 import type { UplinkConfig } from '../shared/topology.js';
 import { answersOk } from './health-check.js';
 import { HeldPublishes } from './held-publishes.js';
-import { openCoreSocket } from './core-socket.js';
+import { closeCoreSocket, helloFrame, openCoreSocket } from './core-socket.js';
 import { proxyProblem, type ProxyRoute } from './proxy.js';
 import { TunnelLink } from './tunnel-link.js';
 import { silentListener, type UplinkListener } from './uplink-listener.js';
@@ -264,14 +262,8 @@ export class Uplink {
     this.publishes.failAll(shuttingDown);
     this.stateChanges.notify();
     await this.tunnelLink?.close();
-    const socket = this.socket;
-    if (!socket || socket.readyState === WebSocket.CLOSED) return;
     this.outbox?.flush();
-    await new Promise<void>((resolve) => {
-      socket.once('close', () => resolve());
-      socket.close(1001, 'edge shutting down');
-      setTimeout(() => socket.terminate(), 1000).unref();
-    });
+    await closeCoreSocket(this.socket);
   }
 
   private send(frame: EdgeFrame, frameClass: FrameClass = 'control'): void {
@@ -296,7 +288,7 @@ export class Uplink {
       });
       this.helloSent = false;
       // With a secret the hello waits for the core's challenge, whose nonce the proof covers.
-      if (!this.options.secret) this.sendHello('');
+      if (!this.options.secret) this.sendHello();
       // A core that accepts the socket but never welcomes the edge is as dead as one that refuses it.
       const welcomeTimer = setTimeout(() => {
         if (this.socket !== socket || this.connected) return;
@@ -403,15 +395,16 @@ export class Uplink {
     }
   }
 
-  private sendHello(proof: string): void {
+  /** `nonce`: the core's challenge, which the proof covers; absent, the hello goes unasked, without proof. */
+  private sendHello(nonce?: string): void {
     this.helloSent = true;
-    this.send([frameType.hello, protocolVersion, this.options.edgeId, this.options.region, this.instance, proof]);
+    this.send(helloFrame({ ...this.options, instance: this.instance }, nonce));
   }
 
   /** Without a secret the hello went out unasked (a core that checks identity refuses it); a repeated challenge is ignored. */
   private answerChallenge(nonce: string): void {
     if (!this.options.secret || this.helloSent) return;
-    this.sendHello(edgeProof(this.options.secret, nonce, this.options.edgeId, this.instance));
+    this.sendHello(nonce);
   }
 
   private established(coreId: string): void {

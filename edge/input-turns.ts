@@ -59,6 +59,8 @@ export class SocketInput {
   turn = -1;
   handledInTurn = 0;
   private queue: Array<[Buffer, boolean]> = [];
+  /** Messages of `queue` already handled. */
+  private head = 0;
 
   constructor(
     private readonly turns: InputTurns,
@@ -78,19 +80,29 @@ export class SocketInput {
 
   /** Handles what it may of its queue in this turn; reads the socket again once the queue is empty. */
   drain(): void {
-    let handled = 0;
-    while (handled < this.queue.length && this.turns.take(this)) {
-      const [data, isBinary] = this.queue[handled++]!;
+    while (this.head < this.queue.length && this.turns.take(this)) {
+      const [data, isBinary] = this.queue[this.head++]!;
       this.handle(data, isBinary);
     }
-    this.queue = this.queue.slice(handled);
-    if (this.queue.length > 0) this.turns.wait(this);
-    else this.flow.resume();
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      this.flow.resume();
+      return;
+    }
+    // A socket read of many small messages waits over many turns: drop what was handled only now and then, as copying
+    // the rest every turn would cost the square of its length.
+    if (this.head * 2 >= this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    this.turns.wait(this);
   }
 
   /** The socket is gone: what waits is dropped. */
   close(): void {
     this.queue = [];
+    this.head = 0;
     this.turns.forget(this);
   }
 }

@@ -319,6 +319,11 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   try {
     forwards = await tunnels.listen(options.forwards ?? []);
   } catch (error) {
+    // Nothing is served yet: stop what already runs (heartbeats, the uplink), or it would keep the process alive.
+    tunnelSockets.terminate();
+    clients.terminate();
+    streams.terminate();
+    await uplink.close();
     await closeServer(server);
     throw error;
   }

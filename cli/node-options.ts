@@ -40,6 +40,8 @@ export function coreOptionsOf(
     tunnels: topology.tunnels,
     forwards: core.forwards,
     tunnelLimits: topology.limits,
+    presenceGraceMs: topology.limits.presenceGraceMs,
+    presenceEventsMaxMembers: topology.limits.presenceEventsMaxMembers,
   };
 }
 
@@ -76,6 +78,9 @@ export function edgeOptionsOf(
     proxy: proxyRouteOf(edge, env),
     tunnels: topology.tunnels,
     forwards: edge.forwards,
+    ...(topology.hooks
+      ? { hooks: topology.hooks, hookKey: topology.hooks.keyEnv ? env[topology.hooks.keyEnv] : undefined }
+      : {}),
   };
 }
 

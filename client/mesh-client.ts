@@ -9,7 +9,10 @@ import {
   clientPath,
   tunnelPathPrefix,
   type ClientOp,
+  type JoinOp,
+  type LeaveOp,
   type MsgOp,
+  type PresenceAnswer,
   type Position,
   type RedirectOp,
   type ResetOp,
@@ -33,7 +36,8 @@ import {
 import { WsTransport, type WebSocketFactory } from './ws-transport.js';
 import { TunnelStream, type TunnelSocketFactory } from './tunnel-stream.js';
 
-export type { MeshMessage, SubscribeOptions } from './subscription.js';
+export type { MeshMessage, PresenceListener, SubscribeOptions } from './subscription.js';
+export type { PresenceAnswer, PresenceMember } from '../shared/protocol.js';
 export { Subscription } from './subscription.js';
 export { MeshError, type MeshErrorCode } from './mesh-error.js';
 export type { WebSocketFactory, WebSocketLike } from './ws-transport.js';
@@ -160,6 +164,16 @@ export class MeshClient<Tunnel = TunnelStream> {
   }
 
   /**
+   * Who is present on `topic` (a topic, not a pattern) across the mesh: the exact `count` and up to 1,000 `members`
+   * (session, user, edge). Needs the right to subscribe to the topic.
+   */
+  async presence(topic: string): Promise<PresenceAnswer> {
+    const reply = await this.request('presence', undefined, () => ({ op: 'presence', topic }));
+    if (reply.op !== 'presenceok') throw unexpected(reply, 'presenceok');
+    return { count: reply.count, members: reply.members };
+  }
+
+  /**
    * A byte stream to `tunnel` (docs/protocol.md §8) through this client's edge (the one it uses now, else the best
    * located, else `url`), on a WebSocket of its own; resolves once the edge has accepted it. Not resumed: a stream
    * whose path is lost ends with an error, and the app opens a new one.
@@ -212,7 +226,12 @@ export class MeshClient<Tunnel = TunnelStream> {
     // Built when sent, so a request resent after a reconnect asks from the newest position.
     const build = (): ClientOp => {
       const since = subscription.pattern ? undefined : subscription.position;
-      return since ? { op: 'sub', topic: subscription.topic, since } : { op: 'sub', topic: subscription.topic };
+      return {
+        op: 'sub',
+        topic: subscription.topic,
+        ...(since ? { since } : {}),
+        ...(subscription.joinLeave ? { joinLeave: true } : {}),
+      };
     };
     const reply = await this.request('sub', subscription.topic, build, (answer) => {
       if (answer.op === 'subok') this.subscribed(subscription, answer);
@@ -361,6 +380,9 @@ export class MeshClient<Tunnel = TunnelStream> {
         return this.reset(op);
       case 'redirect':
         return this.redirect(connection, op);
+      case 'join':
+      case 'leave':
+        return this.presenceEvent(op);
       default:
         return this.answer(op);
     }
@@ -410,6 +432,10 @@ export class MeshClient<Tunnel = TunnelStream> {
     }
   }
 
+  private presenceEvent({ op, topic, session, user, edge }: JoinOp | LeaveOp): void {
+    this.subscriptions.get(topic)?.presence(op, user === undefined ? { session, edge } : { session, user, edge });
+  }
+
   private reset(op: ResetOp): void {
     const subscription = this.subscriptions.get(op.topic);
     if (!subscription) return;
@@ -433,7 +459,7 @@ export class MeshClient<Tunnel = TunnelStream> {
     this.lost(connection, 1000, 'redirected');
   }
 
-  private answer(op: Exclude<ServerOp, MsgOp | WelcomeOp | ResetOp | RedirectOp>): void {
+  private answer(op: Exclude<ServerOp, MsgOp | WelcomeOp | ResetOp | RedirectOp | JoinOp | LeaveOp>): void {
     const error = op.op === 'error' ? new MeshError(op.code, op.message) : undefined;
     if (!this.requests.answer(op.id, op, error) && error) this.emit('error', error);
   }

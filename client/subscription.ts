@@ -1,6 +1,6 @@
 // A client-side subscription: the position it has reached (for resuming), callbacks, and an async iterator of messages.
 
-import type { Position } from '../shared/protocol.js';
+import type { PresenceMember, Position } from '../shared/protocol.js';
 import { isPattern } from '../shared/topics.js';
 
 export interface MeshMessage {
@@ -22,7 +22,18 @@ export interface SubscribeOptions {
   onReset?(position: Position): void;
   /** A resubscription (after a reconnect, or with `since`) was answered; `recovered` says whether the gap was replayed. */
   onSubscribed?(info: { position: Position | undefined; recovered: boolean }): void;
+  /**
+   * Receive `join` / `leave` as other sessions subscribe to this topic and go (a topic, not a pattern). On by itself
+   * when `onJoin` or `onLeave` is given; listeners added later with `subscription.onJoin` need it too.
+   */
+  joinLeave?: boolean;
+  /** A session subscribed to this topic somewhere in the mesh. */
+  onJoin?(member: PresenceMember): void;
+  /** A session present on this topic left it (unsubscribed, closed, or lost with its edge). */
+  onLeave?(member: PresenceMember): void;
 }
+
+export type PresenceListener = (member: PresenceMember) => void;
 
 export class Subscription implements AsyncIterable<MeshMessage> {
   /** The newest position received (exact topics), used as `since` when the client resubscribes. */
@@ -35,6 +46,7 @@ export class Subscription implements AsyncIterable<MeshMessage> {
   private readonly queue: MeshMessage[] = [];
   private readonly waiters: Array<(result: IteratorResult<MeshMessage>) => void> = [];
   private iterated = false;
+  private readonly presenceListeners = { join: new Set<PresenceListener>(), leave: new Set<PresenceListener>() };
 
   constructor(
     readonly topic: string,
@@ -54,6 +66,33 @@ export class Subscription implements AsyncIterable<MeshMessage> {
     } catch (error) {
       this.callbackFailed(error);
     }
+  }
+
+  /** Whether the edge is asked for `join` / `leave` of this topic. */
+  get joinLeave(): boolean {
+    return (
+      !this.pattern &&
+      (this.options.joinLeave === true || this.options.onJoin !== undefined || this.options.onLeave !== undefined)
+    );
+  }
+
+  /** Listens to joins (needs `joinLeave`); returns the function that stops listening. */
+  onJoin(listener: PresenceListener): () => void {
+    this.presenceListeners.join.add(listener);
+    return () => this.presenceListeners.join.delete(listener);
+  }
+
+  /** Listens to leaves (needs `joinLeave`); returns the function that stops listening. */
+  onLeave(listener: PresenceListener): () => void {
+    this.presenceListeners.leave.add(listener);
+    return () => this.presenceListeners.leave.delete(listener);
+  }
+
+  /** A `join` or `leave` of this topic. */
+  presence(kind: 'join' | 'leave', member: PresenceMember): void {
+    const option = kind === 'join' ? this.options.onJoin : this.options.onLeave;
+    if (option) this.notify(() => option(member));
+    for (const listener of this.presenceListeners[kind]) this.notify(() => listener(member));
   }
 
   unsubscribe(): Promise<void> {

@@ -3,6 +3,7 @@
 
 import type { CoreMeshShare } from '../shared/mesh-status.js';
 import type { Position } from '../shared/protocol.js';
+import type { PresenceShare } from './presence-book.js';
 
 export interface StoredMessage {
   topic: string;
@@ -60,5 +61,10 @@ export interface Engine {
    * knows every edge of the mesh for /v1/locate.
    */
   exchangeMesh(own: CoreMeshShare, ttlMs: number): Promise<CoreMeshShare[]>;
+  /**
+   * How core `coreId` shares its presence members and events with the other cores of the engine; absent for an
+   * engine of one core. Closed with the engine.
+   */
+  presenceShare?(coreId: string): PresenceShare;
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
-// The core's HTTP API: /healthz, /metrics, /v1/locate, POST /v1/publish (docs/protocol.md §4), and /v1/mesh for `relaymesh status`.
+// The core's HTTP API: /healthz, /metrics, /v1/locate, POST /v1/publish (docs/protocol.md §4), GET /v1/presence (§9),
+// and /v1/mesh for `relaymesh status`.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -10,6 +11,8 @@ import type { LocateConfig } from '../shared/locate.js';
 import { meshRoutes } from '../shared/mesh-routes.js';
 import type { Engine } from './engine.js';
 import type { CoreMeshView } from './mesh-view.js';
+import { presenceRoute } from '../shared/presence-route.js';
+import type { PresenceBook } from './presence-book.js';
 import type { CoreMetrics } from './metrics.js';
 
 export interface CoreHttpContext {
@@ -23,6 +26,7 @@ export interface CoreHttpContext {
   region: string;
   locate: LocateConfig;
   view: CoreMeshView;
+  presence: PresenceBook;
 }
 
 export function coreHttpHandler(context: CoreHttpContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -37,6 +41,7 @@ export function coreHttpHandler(context: CoreHttpContext): (req: IncomingMessage
         }),
       },
       ...meshRoutes(context),
+      ...presenceRoute(context.publishKeys, (topic) => context.presence.query(topic)),
     },
     context.logger,
   );

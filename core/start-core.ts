@@ -27,6 +27,7 @@ import { coreHttpHandler } from './http-api.js';
 import { MemoryEngine } from './memory-engine.js';
 import { createCoreMetrics } from './metrics.js';
 import { CoreMeshView } from './mesh-view.js';
+import { PresenceBook } from './presence-book.js';
 import { Router } from './router.js';
 import { UplinkPeer, type KnownEdge, type UplinkRefusal } from './uplink-peer.js';
 import type { MuxStream } from '../shared/stream-mux.js';
@@ -85,6 +86,10 @@ export interface CoreOptions {
   forwards?: readonly ForwardConfig[];
   /** Tunnel limits; each one not given takes the topology's default. */
   tunnelLimits?: Partial<TunnelLimits>;
+  /** How long an edge's presence members stay after its uplink is lost, for it to come back. Default 30 s. */
+  presenceGraceMs?: number;
+  /** Above this many members a topic's joins and leaves are not announced (`presence` still counts). Default 1,000. */
+  presenceEventsMaxMembers?: number;
   logger?: Logger;
 }
 
@@ -115,7 +120,7 @@ export interface CoreHandle {
 
 export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   const logger = (options.logger ?? pino()).child({ core: options.id });
-  const engine = options.engine ?? new MemoryEngine({ ...defaultHistory, ...options.history });
+  const engine: Engine = options.engine ?? new MemoryEngine({ ...defaultHistory, ...options.history });
   // The router tells the engine which topics and patterns this core's edges want, so a shared engine follows only those.
   const router = new Router<UplinkPeer>(engine);
   const uplinks = new Map<string, UplinkPeer>();
@@ -156,6 +161,11 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     metrics.routed.inc(routed);
   });
 
+  const presence = new PresenceBook({
+    graceMs: options.presenceGraceMs ?? defaultLimits.presenceGraceMs,
+    maxEventMembers: options.presenceEventsMaxMembers ?? defaultLimits.presenceEventsMaxMembers,
+    share: engine.presenceShare?.(options.id),
+  });
   const peers = new Set<UplinkPeer>();
   // The shared store lost its data (new epoch): edges resubscribe from their positions, so their clients get `reset`
   // instead of new offsets that they would take for old ones.
@@ -175,6 +185,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     maxReplayBytes: options.maxReplayBytes ?? defaultLimits.maxReplayBytes,
     tunnelBufferMaxBytes: tunnelLimits.tunnelBufferMaxBytes,
     streamCounters: tunnelMetrics,
+    presence,
     onStream: (peer: UplinkPeer, stream: MuxStream) => relay.opened(peer, peer.edgeId, stream),
     admit(peer: UplinkPeer, proven: boolean): UplinkRefusal | undefined {
       if (peer.role === 'tunnels') {
@@ -192,6 +203,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
         previous.close(closeCodes.goingAway, 'replaced by a newer uplink');
       }
       uplinks.set(peer.edgeId, peer);
+      presence.edgeConnected(peer.edgeId);
       metrics.uplinks.set(uplinks.size);
       logger.info({ edge: peer.edgeId, region: peer.region }, 'edge connected');
       return undefined;
@@ -201,6 +213,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     },
     onClosed(peer: UplinkPeer): void {
       peers.delete(peer);
+      presence.unwatchAll(peer);
       if (peer.role === 'tunnels') {
         if (tunnelLinks.get(peer.edgeId) === peer) tunnelLinks.delete(peer.edgeId);
         return;
@@ -210,6 +223,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
       if (link?.instance === peer.instance) link.close(closeCodes.goingAway, 'the uplink closed');
       if (uplinks.get(peer.edgeId) !== peer) return;
       uplinks.delete(peer.edgeId);
+      presence.edgeLost(peer.edgeId);
       metrics.uplinks.set(uplinks.size);
       view.changed(peer.report, undefined);
       logger.info({ edge: peer.edgeId }, 'edge disconnected');
@@ -233,6 +247,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
       region: options.region ?? '',
       locate: options.locate ?? defaultLocateConfig,
       view,
+      presence,
     }),
     options.tls,
     options.headerTimeoutMs,
@@ -287,6 +302,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     async close() {
       clearInterval(liveness);
       view.close();
+      presence.close();
       await relay.close();
       for (const peer of [...uplinks.values()]) peer.close(closeCodes.draining, 'core shutting down');
       for (const ws of wss.clients) ws.terminate();

@@ -26,6 +26,7 @@ import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
 import { RoundTrip } from '../shared/round-trip.js';
 import { StreamMux, tunnelLinkLowWaterBytes, type MuxStream, type StreamCounters } from '../shared/stream-mux.js';
 import type { Engine } from './engine.js';
+import type { PresenceBook } from './presence-book.js';
 import { streamReplay, type ReplayTarget } from './replay-stream.js';
 import { identityProblem, type KnownEdge, type UplinkRefusal } from './uplink-identity.js';
 
@@ -62,6 +63,8 @@ export interface UplinkPeerContext {
   /** Tunnel bytes received from one edge and not yet passed on, beyond which the streams holding most are reset. */
   tunnelBufferMaxBytes: number;
   streamCounters?: StreamCounters;
+  /** Who is present on which topic: the members each edge reports, and the watchers of joins and leaves. */
+  presence: PresenceBook;
 }
 
 /** `history` replays one edge may have in progress; more are answered `unavailable` (its client resyncs). */
@@ -295,6 +298,24 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
         const [, report] = frame;
         return this.reported(edgeReportOf(report));
       }
+      case frameType.presenceJoin: {
+        const [, topic, session, user] = frame;
+        if (topicProblem(topic)) return this.badPresence(topic);
+        return this.context.presence.join(this.edgeId, topic, session, user);
+      }
+      case frameType.presenceLeave: {
+        const [, topic, session] = frame;
+        return this.context.presence.leave(this.edgeId, topic, session);
+      }
+      case frameType.presenceSynced:
+        return this.context.presence.synced(this.edgeId);
+      case frameType.presenceWatch: {
+        const [, topic, on] = frame;
+        if (topicProblem(topic)) return this.badPresence(topic);
+        return this.context.presence.watch(this, topic, on);
+      }
+      case frameType.presenceQuery:
+        return void this.presenceQuery(frame).catch((error) => this.fail(frame[1], error));
       case frameType.streamOpen:
       case frameType.streamData:
       case frameType.streamWindow:
@@ -435,6 +456,19 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     }
     const position = await sequenced;
     if (!this.closed) this.sendFrame([frameType.puback, id, position.epoch, position.offset]);
+  }
+
+  private async presenceQuery([, id, topic]: FrameOf<typeof frameType.presenceQuery>): Promise<void> {
+    const problem = topicProblem(topic);
+    if (problem) throw new RelayError('invalid_topic', `topic ${problem}`);
+    const { count, members } = await this.context.presence.query(topic);
+    const rows = members.map(({ session, user, edge }): [string, string, string] => [session, user ?? '', edge]);
+    if (!this.closed) this.sendFrame([frameType.presenceAnswer, id, count, rows], 'message');
+  }
+
+  /** Edges check topics before they report them: one that does not is broken, and its report is ignored. */
+  private badPresence(topic: string): void {
+    this.context.logger.warn({ edge: this.edgeId, topic: topic.slice(0, loggedIdLength) }, 'presence for a bad topic');
   }
 
   private async history([, id, topic, epoch, from, to]: FrameOf<typeof frameType.history>): Promise<void> {

@@ -1,7 +1,7 @@
 // The edge's client WebSocket endpoint (/v1/ws): the protocol adapter chosen by subprotocol, one session per socket,
 // heartbeats, and the ways sessions end (redirect and drain, close with a code).
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -86,7 +86,7 @@ export class ClientListener {
     // One listener for every socket rather than a closure each: idle clients are the bulk of an edge's memory.
     // ('close' comes once; remoteAddress stays readable after it, as Node caches it when first read above.)
     socket.on('close', this.releaseIp);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket as Socket));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket as Socket, req.headers));
   }
 
   /** Sends every client `redirect`, then waits until they have left or `graceMs` has passed. */
@@ -118,7 +118,7 @@ export class ClientListener {
     return Promise.all([...this.wss.clients].map((ws) => new Promise((resolve) => ws.once('close', resolve))));
   }
 
-  private accept(ws: WebSocket, socket: Socket): void {
+  private accept(ws: WebSocket, socket: Socket, headers: IncomingHttpHeaders): void {
     const { metrics, logger } = this.options;
     const factory = adapterFor(ws.protocol);
     const transport = new WsTransport(ws, socket, factory.nativeFormat ?? 'json', this.transportOptions);
@@ -135,7 +135,12 @@ export class ClientListener {
         return this.adapterState.get(key) as T;
       },
     });
-    const session = new ClientSession(adapter.transport, this.options.sessionContext, socket.remoteAddress ?? '');
+    const session = new ClientSession(
+      adapter.transport,
+      this.options.sessionContext,
+      socket.remoteAddress ?? '',
+      headers,
+    );
     this.sessions.set(transport, adapter);
     this.countSession(factory.protocol, 1);
     metrics.connections.inc({ transport: 'websocket', protocol: factory.protocol });

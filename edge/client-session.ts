@@ -1,15 +1,27 @@
 // One client session on an edge, whatever its transport: the `connect` handshake, the client ops
-// (sub, unsub, pub, ping) with their checks and limits, and cleanup when the client goes.
+// (sub, unsub, pub, ping, presence) with their checks, limits and backend hooks, and cleanup when the client goes.
 
 import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { packValue, type ClientOpParse } from '../shared/codec.js';
 import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
 import { Permissions } from '../shared/permissions.js';
-import type { ClientOp, ConnectOp, Position, PubOp, RequestId, SubOp, UnsubOp } from '../shared/protocol.js';
+import type {
+  ClientOp,
+  ConnectOp,
+  Position,
+  PresenceOp,
+  PubOp,
+  RequestId,
+  SubOp,
+  UnsubOp,
+} from '../shared/protocol.js';
 import { maxTimerMs, type LimitsConfig } from '../shared/topology.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import type { AddressShares } from './address-shares.js';
+import type { BackendHooks } from './backend-hooks.js';
+import type { EdgePresence } from './presence.js';
 import { LocalSubscription, type SubscriberSession } from './local-subscription.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { SessionTransport } from './session-transport.js';
@@ -42,6 +54,9 @@ export interface SessionContext {
   logger: Logger;
   /** Counts an op refused for the rate limit or a permission, for metrics. */
   onRefusedOp(reason: 'rate_limited' | 'forbidden'): void;
+  presence: EdgePresence;
+  /** The backend asked before a connect, subscribe or publish, when the topology has hooks. */
+  hooks?: BackendHooks;
 }
 
 /**
@@ -49,6 +64,8 @@ export interface SessionContext {
  * 128, within a fresh session's burst of 200, while a client asking for one after another pays with its rate.
  */
 const replayBytesPerToken = 32 * 1024;
+/** What a listed presence member costs in the answer, for the asker's message rate. */
+const presenceMemberBytes = 64;
 /** Ops a client may send after `connect` while its token is being checked; more is abuse. */
 const maxQueuedWhileConnecting = 64;
 
@@ -63,15 +80,24 @@ export class ClientSession implements SubscriberSession {
   private expiryTimer: NodeJS.Timeout | undefined;
   private readonly rate: RateLimiter;
   private readonly subscriptions = new Map<string, LocalSubscription>();
+  /** Who the token (or the connect hook) says the client is: what presence shows. */
+  private user: string | undefined;
+  /** Topics whose `join` / `leave` this session asked for. */
+  private listening: Set<string> | undefined;
+  /** Publishes wait here for the publish hook one after the other, so the core sequences them in the client's order. */
+  private publishTurn: Promise<void> | undefined;
   /** Dropped once connected: idle sessions are the bulk of an edge's memory, so they keep nothing they no longer need. */
   private connectTimer: NodeJS.Timeout | undefined;
 
-  /** `address` is the client's (its IP), for the per-address shares. */
+  /** `address` is the client's (its IP), for the per-address shares; `headers` its request's, for a connect hook. */
   constructor(
     readonly transport: SessionTransport,
     private readonly context: SessionContext,
     private readonly address: string,
+    private headers?: IncomingHttpHeaders,
   ) {
+    // Kept only until the connect hook has seen them, and only when there is one.
+    if (!context.hooks?.has('connect')) this.headers = undefined;
     this.connectTimer = setTimeout(
       () => this.transport.close(closeCodes.connectTimeout, 'no connect in time'),
       context.limits.connectTimeoutMs,
@@ -145,6 +171,7 @@ export class ClientSession implements SubscriberSession {
     if (this.subscriptions.get(subscription.filter) !== subscription) return;
     this.subscriptions.delete(subscription.filter);
     this.context.shares.releaseTopic(this.address, subscription.filter);
+    this.leavePresence(subscription.filter);
     this.fail(subscription.requestId, error);
   }
 
@@ -152,6 +179,13 @@ export class ClientSession implements SubscriberSession {
     this.subscriptions.delete(subscription.filter);
     this.context.interest.remove(subscription);
     this.context.shares.releaseTopic(this.address, subscription.filter);
+    this.leavePresence(subscription.filter);
+  }
+
+  /** No longer present on `topic` (nothing happens for a pattern, or one never joined), nor listening to it. */
+  private leavePresence(topic: string): void {
+    this.context.presence.leave(topic, this.id);
+    if (this.listening?.delete(topic)) this.context.presence.unlisten(topic, this.transport);
   }
 
   private dispatch(op: ClientOp): void {
@@ -166,6 +200,8 @@ export class ClientSession implements SubscriberSession {
         return this.publish(op);
       case 'ping':
         return this.transport.sendOp({ op: 'pong', ...idOf(op.id) });
+      case 'presence':
+        return this.askPresence(op);
     }
   }
 
@@ -177,12 +213,13 @@ export class ClientSession implements SubscriberSession {
     if (this.waitingForConnect) return this.fail(op.id, new RelayError('bad_request', 'already connecting'));
     const renewing = this.connected;
     if (!renewing) this.waitingForConnect = [];
-    this.context.tokens.verify(op.token).then(
-      (verified) => {
+    this.admit(op.token).then(
+      ({ user, permissions, expiresAt }) => {
         if (this.closed) return;
-        this.permissions = verified.permissions;
+        this.permissions = permissions;
+        this.user = user;
         if (renewing) this.dropForbiddenSubscriptions();
-        this.armExpiry(verified.expiresAt);
+        this.armExpiry(expiresAt);
         const { edgeId, region, limits } = this.context;
         if (!renewing) {
           this.connected = true;
@@ -205,10 +242,39 @@ export class ClientSession implements SubscriberSession {
         const relayError = toRelayError(error);
         if (renewing) return this.fail(op.id, relayError);
         this.waitingForConnect = undefined;
-        this.context.logger.debug({ session: this.id, reason: relayError.message }, 'client refused: token');
-        this.transport.close(closeCodes.unauthorized, relayError.message);
+        this.context.logger.debug({ session: this.id, reason: relayError.message }, 'client refused');
+        // A refusal (token, or the backend's no) is final for this token; a backend that could not answer is not.
+        this.transport.close(
+          relayError.code === 'unauthorized' ? closeCodes.unauthorized : closeCodes.internal,
+          relayError.message.slice(0, 120),
+        );
       },
     );
+  }
+
+  /** The token first, then the connect hook, whose `user` and `topics` act as the token's claims. */
+  private async admit(
+    token: string | undefined,
+  ): Promise<{ user: string | undefined; permissions: Permissions; expiresAt: number }> {
+    const verified = await this.context.tokens.verify(token);
+    const hooks = this.context.hooks;
+    if (!hooks?.has('connect'))
+      return { user: verified.subject, permissions: verified.permissions, expiresAt: verified.expiresAt };
+    const { edgeId, region } = this.context;
+    const answer = await hooks.connect(this.address, {
+      session: this.id,
+      edge: edgeId,
+      region,
+      ip: this.address,
+      ...(token !== undefined ? { token } : {}),
+      headers: this.headers ?? {},
+    });
+    this.headers = undefined;
+    return {
+      user: answer.user ?? verified.subject,
+      permissions: answer.permissions ?? verified.permissions,
+      expiresAt: verified.expiresAt,
+    };
   }
 
   /** A renewed token may allow less: subscriptions it no longer covers end, each with `error` `forbidden`. */
@@ -262,9 +328,66 @@ export class ClientSession implements SubscriberSession {
       );
     }
     const pattern = isPattern(op.topic);
+    if (pattern && op.joinLeave)
+      throw new RelayError('bad_request', '`joinLeave` needs a topic: presence is per topic, not per pattern');
     const subscription = new LocalSubscription(this, op.topic, pattern, op.id, pattern ? undefined : op.since);
     this.subscriptions.set(op.topic, subscription);
+    const hooks = this.context.hooks;
+    if (!hooks?.has('subscribe')) return this.take(subscription, op.joinLeave === true);
+    // Held meanwhile (a second `sub` is refused, an `unsub` cancels it), taken only once the backend allows it.
+    hooks.subscribe(this.address, { session: this.id, ...userOf(this.user), topic: op.topic }).then(
+      () => {
+        if (!this.closed && this.subscriptions.get(op.topic) === subscription)
+          this.take(subscription, op.joinLeave === true);
+      },
+      (error: unknown) => {
+        if (this.closed || this.subscriptions.get(op.topic) !== subscription) return;
+        this.subscriptions.delete(op.topic);
+        shares.releaseTopic(this.address, op.topic);
+        if (toRelayError(error).code === 'forbidden') this.context.onRefusedOp('forbidden');
+        this.fail(op.id, toRelayError(error));
+      },
+    );
+  }
+
+  /** The subscription takes effect: the edge's interest (presence follows its answer). */
+  private take(subscription: LocalSubscription, joinLeave: boolean): void {
     this.context.interest.add(subscription);
+    if (joinLeave && !subscription.pattern) (this.listening ??= new Set()).add(subscription.filter);
+  }
+
+  /** Present once its `subok` is out, so that the client's own answer comes before any `join` of it. */
+  answered(subscription: LocalSubscription): void {
+    const topic = subscription.filter;
+    if (subscription.pattern || this.closed || this.subscriptions.get(topic) !== subscription) return;
+    // Listening first: the session hears its own join, as every listener does.
+    if (this.listening?.has(topic)) this.context.presence.listen(topic, this.transport);
+    this.context.presence.join(topic, this.id, this.user ?? '');
+  }
+
+  /**
+   * Who is present on a topic, across the mesh. Asking needs the right to subscribe to it (the subscribe hook's,
+   * unless this session holds the subscription already); the answer is paid for in the message rate, as a replay is.
+   */
+  private askPresence(op: PresenceOp): void {
+    const problem = topicProblem(op.topic);
+    if (problem) throw new RelayError('invalid_topic', `topic ${problem}`);
+    if (!this.permissions.canSubscribe(op.topic)) throw this.forbidden(`subscribe to ${op.topic}`);
+    const hooks = this.context.hooks;
+    const allowed =
+      hooks?.has('subscribe') && !this.exactSubscription(op.topic)?.joined
+        ? hooks.subscribe(this.address, { session: this.id, ...userOf(this.user), topic: op.topic })
+        : Promise.resolve();
+    allowed
+      .then(() => this.context.presence.query(op.topic))
+      .then(
+        ({ count, members }) => {
+          if (this.closed) return;
+          this.chargeReplay(members.length * presenceMemberBytes);
+          this.transport.sendOp({ op: 'presenceok', ...idOf(op.id), topic: op.topic, count, members });
+        },
+        (error: unknown) => this.fail(op.id, toRelayError(error)),
+      );
   }
 
   private unsubscribe(op: UnsubOp): void {
@@ -295,14 +418,38 @@ export class ClientSession implements SubscriberSession {
         `publishes from this address waiting for the core are over ${limits.maxPublishBytesPerAddress} bytes; wait for their pubacks`,
       );
     }
-    this.context.uplink
-      .publish(op.topic, payload, limits.publishHoldMs)
+    const hooks = this.context.hooks;
+    const checked = hooks?.has('publish')
+      ? (this.publishTurn ?? Promise.resolve()).then(() => this.askToPublish(hooks, op, payload))
+      : payload;
+    if (checked instanceof Promise)
+      this.publishTurn = checked.then(
+        () => undefined,
+        () => undefined,
+      );
+    Promise.resolve(checked)
+      .then((sent) => this.context.uplink.publish(op.topic, sent, limits.publishHoldMs))
       .then(
         (position) =>
           this.transport.sendOp({ op: 'puback', ...idOf(op.id), epoch: position.epoch, offset: position.offset }),
         (error: unknown) => this.fail(op.id, toRelayError(error)),
       )
       .finally(() => shares.releasePublish(this.address, payload.length));
+  }
+
+  /** The payload the backend lets through: the client's, or the backend's replacement. */
+  private async askToPublish(hooks: BackendHooks, op: PubOp, payload: Uint8Array): Promise<Uint8Array> {
+    const answer = await hooks.publish(this.address, {
+      session: this.id,
+      ...userOf(this.user),
+      topic: op.topic,
+      data: op.data,
+    });
+    if (!answer.replaced) return payload;
+    const replaced = packValue(answer.data);
+    const max = this.context.limits.maxMessageBytes;
+    if (replaced.length > max) throw new RelayError('too_large', `the backend's data is over ${max} bytes`);
+    return replaced;
   }
 
   private forbidden(what: string): RelayError {
@@ -313,6 +460,10 @@ export class ClientSession implements SubscriberSession {
   private fail(id: RequestId | undefined, error: RelayError): void {
     if (!this.closed) this.transport.sendOp({ op: 'error', ...idOf(id), code: error.code, message: error.message });
   }
+}
+
+function userOf(user: string | undefined): { user?: string } {
+  return user === undefined ? {} : { user };
 }
 
 function idOf(id: RequestId | undefined): { id?: RequestId } {

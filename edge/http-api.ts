@@ -1,5 +1,5 @@
 // The edge's HTTP API: /healthz (ready when the uplink is up), /metrics, /v1/locate, /v1/mesh, POST /v1/publish forwarded over the uplink,
-// and for browsers the SDK bundle and the demo page.
+// GET /v1/presence answered by the core, and for browsers the SDK bundle and the demo page.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -12,6 +12,8 @@ import { publishHandler, type PublishItem } from '../shared/publish-request.js';
 import type { AddressShares } from './address-shares.js';
 import type { LocateConfig } from '../shared/locate.js';
 import { meshRoutes } from '../shared/mesh-routes.js';
+import { presenceRoute } from '../shared/presence-route.js';
+import type { EdgePresence } from './presence.js';
 import type { EdgeMeshView } from './mesh-view.js';
 import type { EdgeMetrics } from './metrics.js';
 import { staticRoutes } from './static-assets.js';
@@ -38,6 +40,7 @@ export interface EdgeHttpContext {
   region: string;
   locate: LocateConfig;
   view: EdgeMeshView;
+  presence: EdgePresence;
 }
 
 export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -54,6 +57,7 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
         }),
       },
       ...meshRoutes(context),
+      ...presenceRoute(context.publishKeys, (topic) => context.presence.query(topic)),
       // The browser SDK bundle (/relaymesh.js) and the demo page (/).
       ...assets,
       // Locate names public URLs only, so any page may ask it (it answers CORS itself).

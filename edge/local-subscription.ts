@@ -18,6 +18,8 @@ export interface SubscriberSession {
   chargeReplay(bytes: number): void;
   /** The core refused this subscription: the session forgets it and tells its client. */
   refused(subscription: LocalSubscription, error: RelayError): void;
+  /** The client was told its subscription holds (`subok`). */
+  answered(subscription: LocalSubscription): void;
 }
 
 export class LocalSubscription {
@@ -72,6 +74,7 @@ export class LocalSubscription {
       ...(position ? { epoch: position.epoch, offset: position.offset } : {}),
       recovered,
     });
+    this.session.answered(this);
   }
 
   /** Continues live from `offset` (at least: messages a pattern delivered meanwhile may be further on). */

@@ -1,7 +1,8 @@
 // Prometheus metrics of one edge, in a registry of its own so several nodes can share a process.
 // Hot-path counts live in plain numbers on the interest table and the uplink; the metrics read them when scraped.
 
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { HookMetrics } from './backend-hooks.js';
 import { tunnelMetricsOf, type MetricMaker } from '../shared/tunnel-metrics.js';
 import { amplification } from '../shared/mesh-status.js';
 
@@ -72,8 +73,35 @@ export function createEdgeMetrics(edgeId: string) {
       },
     });
   };
+  const hookCalls = new Counter({
+    name: 'relaymesh_edge_hook_calls_total',
+    help: 'Backend hook calls, by hook (connect, subscribe, publish) and outcome (allowed, refused, failed)',
+    labelNames: ['hook', 'outcome'],
+    registers,
+  });
+  const hookFailures = new Counter({
+    name: 'relaymesh_edge_hook_failures_total',
+    help: 'Backend hook calls that failed (and refused their request), by hook and reason (timeout, connection, status, bad_answer, limit)',
+    labelNames: ['hook', 'reason'],
+    registers,
+  });
+  const hookSeconds = new Histogram({
+    name: 'relaymesh_edge_hook_duration_seconds',
+    help: 'Time from a backend hook call to its answer, by hook',
+    labelNames: ['hook'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+  const hooks: HookMetrics = {
+    called(hook, outcome, seconds, reason) {
+      hookCalls.inc({ hook, outcome });
+      if (reason) hookFailures.inc({ hook, reason });
+      if (reason !== 'limit') hookSeconds.observe({ hook }, seconds);
+    },
+  };
   return {
     registry,
+    hooks,
     tunnels: tunnelMetricsOf('edge', maker(registers)),
     observe(gauges: EdgeGauges): void {
       observed = gauges;

@@ -13,9 +13,12 @@ import {
   type LimitsConfig,
   type TlsConfig,
   type TokenAuthConfig,
+  type HooksConfig,
   type TunnelConfig,
   type UplinkConfig,
 } from '../shared/topology.js';
+import { BackendHooks } from './backend-hooks.js';
+import { EdgePresence } from './presence.js';
 import { EdgeTunnels } from './tunnels.js';
 import { TunnelWebSockets, isTunnelPath } from './tunnel-websocket.js';
 import { ClientListener } from './client-listener.js';
@@ -77,6 +80,10 @@ export interface EdgeOptions {
   tunnels?: readonly TunnelConfig[];
   /** TCP listeners here whose connections each become a stream to a tunnel. */
   forwards?: readonly ForwardConfig[];
+  /** The backend asked before clients connect, subscribe or publish (docs/protocol.md §9); absent: none. */
+  hooks?: HooksConfig;
+  /** The key sent to the hooks; absent, it is read from the variable `hooks.keyEnv` names. */
+  hookKey?: string;
   logger?: Logger;
 }
 
@@ -148,7 +155,20 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     limits.maxPublishBytesPerAddress,
     limits.newTopicsPerSecondPerAddress,
   );
+  const presence = new EdgePresence(uplink, limits.publishHoldMs);
+  const hooks = options.hooks
+    ? new BackendHooks({
+        ...options.hooks,
+        key: options.hookKey ?? (options.hooks.keyEnv ? process.env[options.hooks.keyEnv] : undefined),
+        maxPending: limits.maxPendingHookCalls,
+        maxPendingPerAddress: limits.maxPendingHookCallsPerAddress,
+        metrics: metrics.hooks,
+        logger,
+      })
+    : undefined;
   const sessionContext = {
+    presence,
+    hooks,
     edgeId: options.id,
     region: options.region,
     limits,
@@ -227,6 +247,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   uplink.listen({
     onConnected: () => {
       interest.onUplinkConnected();
+      presence.onUplinkConnected();
       view.watch.notify();
     },
     onDisconnected: () => {
@@ -239,6 +260,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     status: report,
     onMeshView: (cores, edges) => view.update(cores, edges),
     onStream: (stream) => tunnels.accept(stream),
+    onPresenceEvent: (topic, joined, session, user, edge) => presence.onEvent(topic, joined, session, user, edge),
   });
   metrics.observe({
     sessions: () => [
@@ -287,6 +309,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
       region: options.region,
       locate: options.locate ?? defaultLocateConfig,
       view,
+      presence,
     }),
     options.tls,
     limits.headerTimeoutMs,
@@ -362,6 +385,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
       await uplink.close();
       clients.terminate();
       streams.terminate();
+      await hooks?.close();
       await closeServer(server);
     },
   };

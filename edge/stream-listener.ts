@@ -126,7 +126,7 @@ export class StreamListener {
     });
     const entry: StreamSession = {
       transport,
-      session: new ClientSession(transport, this.options.sessionContext, ip),
+      session: new ClientSession(transport, this.options.sessionContext, ip, req.headers),
       graceTimer: undefined,
     };
     this.sessions.set(id, entry);

@@ -1,5 +1,5 @@
 // What the edge does with what its uplink hears (`Uplink.listen`, given before `start`): connects and losses,
-// messages, digests, the mesh view; and what it reports of itself.
+// messages, digests, the mesh view, presence events; and what it reports of itself.
 
 import type { DigestValue } from '../shared/interest-digest.js';
 import type { CoreRow, EdgeReport, EdgeRow } from '../shared/mesh-status.js';
@@ -20,6 +20,8 @@ export interface UplinkListener {
   onMeshView(cores: CoreRow[], edges: EdgeRow[]): void;
   /** The core opened a tunnel stream to a service this edge dials: attach to it or reset it, before returning. */
   onStream(stream: MuxStream): void;
+  /** A member joined or left `topic` somewhere in the mesh (this edge watches it). */
+  onPresenceEvent(topic: string, joined: boolean, session: string, user: string, edge: string): void;
 }
 
 /** Until `listen`: nothing is heard before `start`, and `start` refuses to run without a listener. */
@@ -41,4 +43,5 @@ export const silentListener: UplinkListener = {
   }),
   onMeshView() {},
   onStream: (stream) => stream.reset('refused'),
+  onPresenceEvent() {},
 };

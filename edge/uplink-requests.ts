@@ -12,8 +12,9 @@ export class UplinkLost extends RelayError {
   }
 }
 
-/** The frames that end a request: a `sub`'s answer, or the end of a `history` replay. */
-export type AnswerFrame = FrameOf<typeof frameType.subok> | FrameOf<typeof frameType.historyEnd>;
+/** The frames that end a request: a `sub`'s answer, the end of a `history` replay, a presence answer. */
+export type AnswerFrame =
+  FrameOf<typeof frameType.subok> | FrameOf<typeof frameType.historyEnd> | FrameOf<typeof frameType.presenceAnswer>;
 
 /** Messages of a replay, as [offset, payload], in order. */
 export type Replay = Array<[number, Uint8Array]>;

@@ -21,6 +21,7 @@ import {
   type CoreFrame,
   type EdgeFrame,
   type Position,
+  type PresenceAnswer,
 } from '../shared/protocol.js';
 import type { UplinkConfig } from '../shared/topology.js';
 import { answersOk } from './health-check.js';
@@ -154,6 +155,30 @@ export class Uplink {
       onError,
     );
     this.send([frameType.sub, id, subscription, since ? [since.epoch, since.offset] : null]);
+  }
+
+  /** A presence report (edge/presence.ts); while disconnected it is dropped, as everything is reported on connect. */
+  sendPresence(frame: EdgeFrame): void {
+    if (this.connected) this.send(frame, 'message');
+  }
+
+  /** Who is present on `topic` in the whole mesh, as the core answers; waits up to `holdMs` for a down uplink. */
+  async queryPresence(topic: string, holdMs: number): Promise<PresenceAnswer> {
+    await this.whenConnected(holdMs);
+    return new Promise((resolve, reject) => {
+      const id = this.requests.newId();
+      this.requests.wait(
+        id,
+        (frame) => {
+          if (frame[0] !== frameType.presenceAnswer) return;
+          const [, , count, rows] = frame;
+          const members = rows.map(([session, user, edge]) => (user ? { session, user, edge } : { session, edge }));
+          resolve({ count, members });
+        },
+        reject,
+      );
+      this.send([frameType.presenceQuery, id, topic], 'message');
+    });
   }
 
   /** Tunnel bytes received on the tunnel link and not yet passed on (at most a window per stream). */
@@ -383,7 +408,12 @@ export class Uplink {
       }
       case frameType.subok:
       case frameType.historyEnd:
+      case frameType.presenceAnswer:
         return this.requests.answered(frame);
+      case frameType.presenceEvent: {
+        const [, topic, joined, session, user, edge] = frame;
+        return this.listener.onPresenceEvent(topic, joined, session, user, edge);
+      }
       case frameType.streamOpen:
       case frameType.streamData:
       case frameType.streamWindow:

@@ -53,10 +53,14 @@ export function parseClientOp(value: unknown): ClientOpParse {
       return withId(value.token === undefined ? { op: 'connect' } : { op: 'connect', token: value.token });
     case 'sub': {
       if (typeof value.topic !== 'string') return invalid('`topic` must be a string');
-      if (value.since === undefined || value.since === null) return withId({ op: 'sub', topic: value.topic });
+      if (value.joinLeave !== undefined && typeof value.joinLeave !== 'boolean')
+        return invalid('`joinLeave` must be a boolean');
+      const joinLeave = value.joinLeave === true ? { joinLeave: true } : {};
+      if (value.since === undefined || value.since === null)
+        return withId({ op: 'sub', topic: value.topic, ...joinLeave });
       const since = parseSince(value.since);
       if (typeof since === 'string') return invalid(since);
-      return withId({ op: 'sub', topic: value.topic, since });
+      return withId({ op: 'sub', topic: value.topic, since, ...joinLeave });
     }
     case 'unsub':
       if (typeof value.topic !== 'string') return invalid('`topic` must be a string');
@@ -70,5 +74,8 @@ export function parseClientOp(value: unknown): ClientOpParse {
     }
     case 'ping':
       return withId({ op: 'ping' });
+    case 'presence':
+      if (typeof value.topic !== 'string') return invalid('`topic` must be a string');
+      return withId({ op: 'presence', topic: value.topic });
   }
 }

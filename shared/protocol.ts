@@ -5,9 +5,10 @@ import type { ErrorCode } from './errors.js';
 
 /**
  * The uplink protocol this code speaks: 2 added the mesh view (`edgeStatus`, `meshView`), 3 the `cancel` of a replay,
- * 4 tunnel streams, on a second connection of their own (`tunnelLinkPath`). Older edges open no tunnel link.
+ * 4 tunnel streams, on a second connection of their own (`tunnelLinkPath`), 5 presence (members, queries, join and
+ * leave events). Older edges open no tunnel link and report no members.
  */
-export const protocolVersion = 4;
+export const protocolVersion = 5;
 /** The first version whose edges carry tunnel streams. */
 export const streamsProtocolVersion = 4;
 /**
@@ -35,6 +36,8 @@ export interface SubOp {
   id?: RequestId;
   topic: string;
   since?: Position;
+  /** Also receive `join` / `leave` as other sessions subscribe to the topic and go (docs/protocol.md §9). */
+  joinLeave?: boolean;
 }
 export interface UnsubOp {
   op: 'unsub';
@@ -52,9 +55,15 @@ export interface PingOp {
   id?: RequestId;
 }
 
-export type ClientOp = ConnectOp | SubOp | UnsubOp | PubOp | PingOp;
+export interface PresenceOp {
+  op: 'presence';
+  id?: RequestId;
+  topic: string;
+}
+
+export type ClientOp = ConnectOp | SubOp | UnsubOp | PubOp | PingOp | PresenceOp;
 export type ClientOpName = ClientOp['op'];
-export const clientOpNames: readonly ClientOpName[] = ['connect', 'sub', 'unsub', 'pub', 'ping'];
+export const clientOpNames: readonly ClientOpName[] = ['connect', 'sub', 'unsub', 'pub', 'ping', 'presence'];
 
 // ── Server → client ──────────────────────────────────────────────────────────
 
@@ -114,7 +123,51 @@ export interface RedirectOp {
   reason: string;
 }
 
-export type ServerOp = WelcomeOp | SubokOp | UnsubokOp | PubackOp | PongOp | MsgOp | ResetOp | ErrorOp | RedirectOp;
+/** A session present on a topic: it holds an exact subscription to it. */
+export interface PresenceMember {
+  session: string;
+  /** The token's `sub` (or the connect hook's `user`); absent for anonymous sessions. */
+  user?: string;
+  /** The id of the member's edge. */
+  edge: string;
+}
+/** Who is present on a topic: every member counted, at most maxPresenceMembers listed. */
+export interface PresenceAnswer {
+  count: number;
+  members: PresenceMember[];
+}
+/** Members listed in a presence answer at most; `count` is exact beyond it. */
+export const maxPresenceMembers = 1000;
+
+export interface PresenceokOp {
+  op: 'presenceok';
+  id?: RequestId;
+  topic: string;
+  count: number;
+  members: PresenceMember[];
+}
+export interface JoinOp extends PresenceMember {
+  op: 'join';
+  topic: string;
+}
+export interface LeaveOp extends PresenceMember {
+  op: 'leave';
+  topic: string;
+}
+
+export type ServerOp =
+  | WelcomeOp
+  | SubokOp
+  | UnsubokOp
+  | PubackOp
+  | PongOp
+  | MsgOp
+  | ResetOp
+  | ErrorOp
+  | RedirectOp
+  | PresenceokOp
+  | JoinOp
+  | LeaveOp;
 export const serverOpNames: readonly ServerOp['op'][] = [
   'welcome',
   'subok',
@@ -125,6 +178,9 @@ export const serverOpNames: readonly ServerOp['op'][] = [
   'reset',
   'error',
   'redirect',
+  'presenceok',
+  'join',
+  'leave',
 ];
 
 export type ClientFormat = 'json' | 'msgpack';

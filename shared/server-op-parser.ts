@@ -18,7 +18,19 @@ const shapes: Record<ServerOp['op'], Record<string, (value: unknown) => boolean>
   reset: { topic: isString, epoch: isString, offset: isOffset },
   error: { code: isString, message: isString },
   redirect: { url: isString, reason: isString },
+  presenceok: { topic: isString, count: isOffset, members: (value) => Array.isArray(value) && value.every(isMember) },
+  join: { topic: isString, session: isString, edge: isString },
+  leave: { topic: isString, session: isString, edge: isString },
 };
+
+function isMember(value: unknown): boolean {
+  return (
+    isRecord(value) &&
+    isString(value.session) &&
+    isString(value.edge) &&
+    (value.user === undefined || isString(value.user))
+  );
+}
 
 export function parseServerOp(value: unknown): ServerOp | undefined {
   if (!isRecord(value) || !isString(value.op) || !Object.hasOwn(shapes, value.op)) return undefined;
@@ -32,6 +44,7 @@ export function parseServerOp(value: unknown): ServerOp | undefined {
     !(isString(value.epoch) && isOffset(value.offset))
   )
     return undefined;
+  if ((op === 'join' || op === 'leave') && value.user !== undefined && !isString(value.user)) return undefined;
   if (op === 'msg' && (!('data' in value) || (value.enc !== undefined && value.enc !== 'base64'))) return undefined;
   // A code from a newer edge is still an answer: the request fails as `internal` instead of waiting for ever.
   if (op === 'error' && !isErrorCode(value.code)) return { ...value, code: 'internal' } as unknown as ServerOp;

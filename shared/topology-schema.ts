@@ -38,7 +38,7 @@ export class Checker {
   needs(path: string): boolean {
     if (this.scopePath === undefined) return true;
     if (path === this.scopePath || path.startsWith(`${this.scopePath}.`)) return true;
-    if (this.scopeRole === 'edge') return path.startsWith('$.auth.');
+    if (this.scopeRole === 'edge') return path.startsWith('$.auth.') || path.startsWith('$.hooks.');
     return (
       path === '$.auth.publishKeysEnv' || path.startsWith('$.engine.') || /^\$\.edges\[\d+\]\.secretEnv$/.test(path)
     );
@@ -50,6 +50,9 @@ export class Checker {
     return undefined;
   }
 }
+
+// setTimeout fires at once (with only a warning) when given more than this, so no duration may exceed it.
+export const maxTimerMs = 2_147_483_647;
 
 const maxFoundLength = 60;
 

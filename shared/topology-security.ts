@@ -218,6 +218,7 @@ export function checkSecretsEverywhere(
   const protectedBy = isRecord(auth)
     ? ['tokens', 'publishKeysEnv'].filter((key) => field(auth, key) !== undefined).map((key) => `auth.${key}`)
     : [];
+  if (field(root, 'hooks') !== undefined) protectedBy.push('hooks');
   if (withSecret.length === edges.length || (withSecret.length === 0 && protectedBy.length === 0)) return;
   const expected =
     protectedBy.length > 0

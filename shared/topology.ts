@@ -8,6 +8,7 @@ import {
   child,
   field,
   isRecord,
+  maxTimerMs,
   parseAddress,
   positiveInt,
   record,
@@ -18,6 +19,7 @@ import {
 import type { LocateConfig } from './locate.js';
 import { checkLocate } from './topology-locate.js';
 import { checkEngine, type EngineConfig } from './topology-engine.js';
+import { checkHooks, type HooksConfig } from './topology-hooks.js';
 import {
   checkForwards,
   checkTunnels,
@@ -40,6 +42,8 @@ import {
 
 export type { AuthConfig, Environment, TlsConfig, TokenAlgorithm, TokenAuthConfig } from './topology-security.js';
 export type { ForwardConfig, TunnelConfig } from './topology-tunnels.js';
+export type { HookName, HooksConfig } from './topology-hooks.js';
+export { maxTimerMs } from './topology-schema.js';
 export type { NodeScope } from './topology-schema.js';
 
 export interface Address {
@@ -127,6 +131,14 @@ export interface LimitsConfig {
   tunnelBufferMaxBytes: number;
   /** How long the node that dials a tunnel's service waits for it to answer. */
   tunnelConnectTimeoutMs: number;
+  /** How long a core keeps an edge's presence members after losing its uplink, for the edge to come back. */
+  presenceGraceMs: number;
+  /** Above this many members a topic's `join` / `leave` are no longer sent (`presence` still counts them all). */
+  presenceEventsMaxMembers: number;
+  /** Backend hook calls an edge waits for at once; past it, requests that need one are refused (`unavailable`). */
+  maxPendingHookCalls: number;
+  /** The share of those the clients of one address may hold. */
+  maxPendingHookCallsPerAddress: number;
 }
 
 export interface UplinkConfig {
@@ -163,6 +175,8 @@ export interface Topology {
   locate: LocateConfig;
   /** The byte-stream services the mesh carries (docs/protocol.md §8). */
   tunnels: readonly TunnelConfig[];
+  /** The backend an edge asks before letting clients connect, subscribe or publish (docs/protocol.md §9). */
+  hooks?: HooksConfig;
 }
 
 export interface TopologyProblem {
@@ -222,6 +236,10 @@ export const defaultLimits: LimitsConfig = Object.freeze({
   maxTunnelStreamsPerAddress: 64,
   tunnelBufferMaxBytes: 67_108_864,
   tunnelConnectTimeoutMs: 10_000,
+  presenceGraceMs: 30_000,
+  presenceEventsMaxMembers: 1000,
+  maxPendingHookCalls: 1000,
+  maxPendingHookCallsPerAddress: 64,
 });
 
 export const defaultUplink: UplinkConfig = Object.freeze({
@@ -245,12 +263,11 @@ const topLevelFields = [
   'regions',
   'locate',
   'tunnels',
+  'hooks',
 ];
 const coreFields = ['id', 'listen', 'url', 'region', 'tls', 'forwards'];
 const edgeFields = [...coreFields, 'cores', 'ca', 'secretEnv', 'origins', 'proxy', 'proxyAuthEnv'];
 const idPattern = /^[A-Za-z0-9_.-]+$/;
-// setTimeout fires at once (with only a warning) when given more than this, so no duration may exceed it.
-export const maxTimerMs = 2_147_483_647;
 /** Addresses meaning every interface of the host a node runs on. */
 const wildcardHosts: ReadonlySet<string> = new Set(['0.0.0.0', '::']);
 
@@ -291,6 +308,7 @@ export function validateTopology(
   const uplink = checkUplink(c, root);
   const engine = checkEngine(c, root, env);
   const auth = checkAuth(c, root, dir, env);
+  const hooks = checkHooks(c, root, env);
   const locate = checkLocate(
     c,
     root,
@@ -308,6 +326,7 @@ export function validateTopology(
     auth,
     locate,
     tunnels: [...tunnels.values()],
+    ...(hooks ? { hooks } : {}),
   });
 }
 

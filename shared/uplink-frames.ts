@@ -36,6 +36,13 @@ export const frameType = {
   streamWindow: 21,
   streamEnd: 22,
   streamReset: 23,
+  presenceJoin: 24,
+  presenceLeave: 25,
+  presenceSynced: 26,
+  presenceQuery: 27,
+  presenceWatch: 28,
+  presenceAnswer: 29,
+  presenceEvent: 30,
 } as const;
 
 /**
@@ -60,6 +67,10 @@ const strings: Check<string[]> = (v): v is string[] => Array.isArray(v) && v.eve
 const report: Check<EdgeReportRow> = (v): v is EdgeReportRow => isEdgeReportRow(v);
 const coreRows: Check<CoreRow[]> = (v): v is CoreRow[] => Array.isArray(v) && v.every(isCoreRow);
 const edgeRows: Check<EdgeRow[]> = (v): v is EdgeRow[] => Array.isArray(v) && v.every(isEdgeRow);
+const memberRows: Check<Array<[session: string, user: string, edge: string]>> = (
+  v,
+): v is Array<[string, string, string]> =>
+  Array.isArray(v) && v.every((row) => Array.isArray(row) && row.length === 3 && row.every(str));
 const resetReason: Check<StreamResetReason> = (v): v is StreamResetReason =>
   (streamResetReasons as readonly unknown[]).includes(v);
 
@@ -109,6 +120,18 @@ export const edgeFrameFields = {
   [frameType.edgeStatus]: [report],
   /** [cancel, id]: the `history` request `id` is no longer wanted (its client left): stop replaying it. */
   [frameType.cancel]: [uint],
+  /**
+   * Presence (docs/protocol.md §9): [presenceJoin, topic, session, user ('' for none)] when a session subscribes to
+   * a topic exactly, [presenceLeave, topic, session] when it no longer does. After a (re)connect the edge sends a
+   * join for every member it holds, then [presenceSynced]: members the core kept for it and not sent again have left.
+   */
+  [frameType.presenceJoin]: [str, str, str],
+  [frameType.presenceLeave]: [str, str],
+  [frameType.presenceSynced]: [],
+  /** [presenceQuery, id, topic]: answered with `presenceAnswer`, or `error`. */
+  [frameType.presenceQuery]: [uint, str],
+  /** [presenceWatch, topic, on]: some local subscriber wants `join` / `leave` of the topic (on), or none any more. */
+  [frameType.presenceWatch]: [str, bool],
   ...streamFrameFields,
 } as const;
 
@@ -143,6 +166,10 @@ export const coreFrameFields = {
   [frameType.challenge]: [str],
   /** When the mesh changes: [meshView, CoreRow[], EdgeRow[]]: the cores and edges the core knows. */
   [frameType.meshView]: [coreRows, edgeRows],
+  /** [presenceAnswer, id, count, members (at most maxPresenceMembers): [session, user or '', edge]] */
+  [frameType.presenceAnswer]: [uint, uint, memberRows],
+  /** [presenceEvent, topic, joined, session, user or '', edge], to edges that watch the topic. */
+  [frameType.presenceEvent]: [str, bool, str, str, str],
   ...streamFrameFields,
 } as const;
 

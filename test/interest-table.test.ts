@@ -80,6 +80,8 @@ class FakeSession implements SubscriberSession {
     this.refusals.push(`${subscription.filter}: ${error.code}`);
   }
 
+  answered(): void {}
+
   offsets(topic: string): number[] {
     return this.delivered.filter(([t]) => t === topic).map(([, offset]) => offset);
   }

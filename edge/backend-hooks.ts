@@ -1,0 +1,217 @@
+// Backend hooks (docs/protocol.md §9): the edge asks the application's backend, one POST per decision over keep-alive
+// connections (an undici pool per backend origin, bounded), whether a client may connect, subscribe or publish. A hook
+// that fails refuses (fail closed); calls waiting at once are bounded edge-wide and per client address.
+
+import type { Logger } from 'pino';
+import { Pool } from 'undici';
+import { addressKey } from '../shared/address-key.js';
+import { RelayError } from '../shared/errors.js';
+import { Permissions } from '../shared/permissions.js';
+import type { HookName, HooksConfig } from '../shared/topology.js';
+
+/** Why a hook call failed, as metrics count it. */
+export type HookFailure = 'timeout' | 'connection' | 'status' | 'bad_answer' | 'limit';
+
+export interface HookMetrics {
+  /** A call ended: `allowed`, `refused`, or `failed` (with `reason`). */
+  called(hook: HookName, outcome: 'allowed' | 'refused' | 'failed', seconds: number, reason?: HookFailure): void;
+}
+
+export interface BackendHooksOptions extends HooksConfig {
+  /** The key sent as `Authorization: Bearer`; absent: none. */
+  key?: string;
+  maxPending: number;
+  maxPendingPerAddress: number;
+  metrics: HookMetrics;
+  logger: Logger;
+}
+
+/** What a connect hook's `allow` may carry: they act as a token's claims. */
+export interface ConnectAnswer {
+  user?: string;
+  permissions?: Permissions;
+}
+
+/** Connections kept to one backend origin at most. */
+const maxConnectionsPerBackend = 64;
+/** An answer is a small JSON object (a publish hook's may carry the message): more than this is not one. */
+const maxAnswerBytes = 1024 * 1024;
+/** Failures of one hook and reason are logged at most this often; the metrics count every one. */
+const failureLogIntervalMs = 5000;
+
+/** The parts of an answer the edge uses, checked. */
+interface Answer {
+  allow: boolean;
+  user?: string;
+  topics?: unknown;
+  data?: unknown;
+  hasData: boolean;
+  message?: string;
+}
+
+export class BackendHooks {
+  private readonly pools = new Map<string, Pool>();
+  private pending = 0;
+  private readonly pendingByAddress = new Map<string, number>();
+  private readonly lastLogged = new Map<string, number>();
+
+  constructor(private readonly options: BackendHooksOptions) {}
+
+  has(hook: HookName): boolean {
+    return this.options[hook] !== undefined;
+  }
+
+  /** Throws `unauthorized` when the backend refuses, `unavailable` when it cannot answer. */
+  async connect(address: string, body: Record<string, unknown>): Promise<ConnectAnswer> {
+    const answer = await this.call('connect', address, body);
+    if (!answer.allow) throw new RelayError('unauthorized', answer.message ?? 'refused by the backend');
+    return {
+      ...(answer.user !== undefined ? { user: answer.user } : {}),
+      ...(answer.topics !== undefined ? { permissions: Permissions.fromClaim(answer.topics) } : {}),
+    };
+  }
+
+  /** Throws `forbidden` when the backend refuses, `unavailable` when it cannot answer. */
+  async subscribe(address: string, body: Record<string, unknown>): Promise<void> {
+    const answer = await this.call('subscribe', address, body);
+    if (!answer.allow) throw new RelayError('forbidden', answer.message ?? 'refused by the backend');
+  }
+
+  /** The payload to publish: the backend's `data` when it replaces it. Throws as `subscribe` does. */
+  async publish(address: string, body: Record<string, unknown>): Promise<{ data?: unknown; replaced: boolean }> {
+    const answer = await this.call('publish', address, body);
+    if (!answer.allow) throw new RelayError('forbidden', answer.message ?? 'refused by the backend');
+    return answer.hasData ? { data: answer.data, replaced: true } : { replaced: false };
+  }
+
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((pool) => pool.destroy()));
+  }
+
+  private async call(hook: HookName, address: string, body: Record<string, unknown>): Promise<Answer> {
+    const url = new URL(this.options[hook]!);
+    const key = addressKey(address);
+    const held = this.pendingByAddress.get(key) ?? 0;
+    if (this.pending >= this.options.maxPending || held >= this.options.maxPendingPerAddress) {
+      this.options.metrics.called(hook, 'failed', 0, 'limit');
+      throw new RelayError('unavailable', 'too many requests waiting for the backend; try again later');
+    }
+    this.pending++;
+    this.pendingByAddress.set(key, held + 1);
+    const started = performance.now();
+    try {
+      const answer = await this.post(url, body);
+      this.options.metrics.called(hook, answer.allow ? 'allowed' : 'refused', (performance.now() - started) / 1000);
+      return answer;
+    } catch (error) {
+      const reason = failureOf(error);
+      this.options.metrics.called(hook, 'failed', (performance.now() - started) / 1000, reason);
+      this.logFailure(hook, reason, error);
+      throw new RelayError('unavailable', `the backend did not answer the ${hook} hook (${reason})`);
+    } finally {
+      this.pending--;
+      const left = (this.pendingByAddress.get(key) ?? 1) - 1;
+      if (left > 0) this.pendingByAddress.set(key, left);
+      else this.pendingByAddress.delete(key);
+    }
+  }
+
+  private async post(url: URL, body: Record<string, unknown>): Promise<Answer> {
+    const { timeoutMs, key } = this.options;
+    const response = await this.poolOf(url.origin).request({
+      path: url.pathname + url.search,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify(body, binaryAsBase64),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      throw new HookError('status', `status ${response.statusCode}`);
+    }
+    let text = '';
+    let size = 0;
+    for await (const chunk of response.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxAnswerBytes) throw new HookError('bad_answer', `answer over ${maxAnswerBytes} bytes`);
+      text += chunk.toString('utf8');
+    }
+    return answerOf(text);
+  }
+
+  private poolOf(origin: string): Pool {
+    let pool = this.pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, { connections: maxConnectionsPerBackend });
+      this.pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  /** What went wrong, never what was sent: bodies carry tokens, users and payloads. */
+  private logFailure(hook: HookName, reason: HookFailure, error: unknown): void {
+    const now = Date.now();
+    const key = `${hook}:${reason}`;
+    if (now - (this.lastLogged.get(key) ?? 0) < failureLogIntervalMs) return;
+    this.lastLogged.set(key, now);
+    const cause = error instanceof HookError ? error.message : ((error as { code?: string }).code ?? reason);
+    this.options.logger.warn({ hook, reason, cause }, 'backend hook failed; the request is refused');
+  }
+}
+
+class HookError extends Error {
+  constructor(
+    readonly reason: HookFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A msgpack client's binary data reaches the backend as a base64 string (JSON has no bytes). */
+function binaryAsBase64(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  const raw = this[key];
+  return raw instanceof Uint8Array ? Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') : value;
+}
+
+function failureOf(error: unknown): HookFailure {
+  if (error instanceof HookError) return error.reason;
+  const name = (error as { name?: string }).name;
+  if (name === 'TimeoutError' || name === 'AbortError') return 'timeout';
+  return 'connection';
+}
+
+function answerOf(text: string): Answer {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new HookError('bad_answer', 'not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new HookError('bad_answer', 'not an object');
+  const answer = value as Record<string, unknown>;
+  if (typeof answer.allow !== 'boolean') throw new HookError('bad_answer', '`allow` is not a boolean');
+  if (answer.user !== undefined && (typeof answer.user !== 'string' || answer.user.length > 256))
+    throw new HookError('bad_answer', '`user` is not a string of at most 256 characters');
+  if (answer.topics !== undefined && !isTopicClaims(answer.topics))
+    throw new HookError('bad_answer', '`topics` is not {subscribe?: string[], publish?: string[]}');
+  return {
+    allow: answer.allow,
+    ...(typeof answer.user === 'string' ? { user: answer.user } : {}),
+    ...(answer.topics !== undefined ? { topics: answer.topics } : {}),
+    hasData: Object.hasOwn(answer, 'data'),
+    data: answer.data,
+    ...(typeof answer.message === 'string' ? { message: answer.message.slice(0, 200) } : {}),
+  };
+}
+
+function isTopicClaims(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const claims = value as Record<string, unknown>;
+  const list = (entry: unknown): boolean =>
+    entry === undefined || (Array.isArray(entry) && entry.every((item) => typeof item === 'string'));
+  return list(claims.subscribe) && list(claims.publish);
+}

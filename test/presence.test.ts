@@ -1,0 +1,164 @@
+// Presence (docs/protocol.md §9) across the edges of one core: joins and leaves as sessions subscribe, unsubscribe,
+// close or lose their edge; `presence` and GET /v1/presence; bad input; rights; the event cap; the SDK.
+
+import test from 'ava';
+import { NodeMeshClient, type PresenceMember } from '../client/node.js';
+import { startMesh } from './helpers/mesh.js';
+import { RawClient, type Op } from './helpers/raw-client.js';
+import { startTcpProxy } from './helpers/tcp-proxy.js';
+import { startCore } from '../core/start-core.js';
+import { startEdge } from '../edge/start-edge.js';
+import { fastUplink, silentLogger } from './helpers/mesh.js';
+import { within } from './helpers/within.js';
+
+const isEvent =
+  (kind: 'join' | 'leave', session: string) =>
+  (op: Op): boolean =>
+    op.op === kind && op.session === session;
+
+async function presenceOf(client: RawClient, topic: string, id: string): Promise<Op> {
+  client.send({ op: 'presence', id, topic });
+  return client.next((op) => op.id === id);
+}
+
+async function sessionOf(client: RawClient): Promise<string> {
+  return String(client.received.find((op) => op.op === 'welcome')!.session);
+}
+
+test('joins and leaves cross edges: subscribe, unsubscribe, a closed socket; presence counts them all', async (t) => {
+  const mesh = await startMesh(t);
+  const [eu, us] = mesh.edges;
+  const watcher = await RawClient.connected(t, eu!.url);
+  watcher.send({ op: 'sub', id: 1, topic: 'room.1', joinLeave: true });
+  await watcher.next((op) => op.op === 'subok');
+  const watcherSession = await sessionOf(watcher);
+  // The watcher's own join comes back too: every member of the topic is announced to every listener.
+  await watcher.next(isEvent('join', watcherSession));
+
+  const other = await RawClient.connected(t, us!.url);
+  const otherSession = await sessionOf(other);
+  await other.subscribe('room.1', 1);
+  const join = await watcher.next(isEvent('join', otherSession));
+  t.like(join, { op: 'join', topic: 'room.1', session: otherSession, edge: 'us-1' });
+  t.false('user' in join, 'anonymous sessions have no user');
+
+  const answer = await presenceOf(other, 'room.1', 'p1');
+  t.like(answer, { op: 'presenceok', id: 'p1', topic: 'room.1', count: 2 });
+  t.deepEqual((answer.members as Array<{ session: string; edge: string }>).map((member) => member.edge).sort(), [
+    'eu-1',
+    'us-1',
+  ]);
+
+  other.send({ op: 'unsub', id: 2, topic: 'room.1' });
+  t.like(await watcher.next(isEvent('leave', otherSession)), { topic: 'room.1', edge: 'us-1' });
+  t.like(await presenceOf(watcher, 'room.1', 'p2'), { count: 1 });
+
+  await other.subscribe('room.1', 3);
+  await watcher.next(isEvent('join', otherSession));
+  other.ws.terminate();
+  await watcher.next(isEvent('leave', otherSession));
+
+  const http = await fetch(`${mesh.http(mesh.core)}/v1/presence?topic=room.1`);
+  t.is(http.status, 200);
+  t.deepEqual(await http.json(), { topic: 'room.1', count: 1, members: [{ session: watcherSession, edge: 'eu-1' }] });
+  const viaEdge = (await (await fetch(`${mesh.http(us!)}/v1/presence?topic=room.1`)).json()) as { count: number };
+  t.is(viaEdge.count, 1, 'an edge answers for the whole mesh');
+  t.is((await fetch(`${mesh.http(us!)}/v1/presence?topic=room.*`)).status, 400);
+  t.is((await fetch(`${mesh.http(us!)}/v1/presence`)).status, 400);
+});
+
+test('patterns are not presence; joinLeave on a pattern, bad fields and huge topics get errors and the connection stays', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
+  const client = await RawClient.connected(t, mesh.edges[0]!.url);
+  await client.subscribe('room.*', 1);
+  const other = await RawClient.connected(t, mesh.edges[0]!.url);
+  await other.subscribe('room.1', 1);
+  t.like(await presenceOf(client, 'room.1', 'a'), { count: 1 }, 'a pattern subscription is not a member');
+  t.like(await presenceOf(client, 'room.*', 'b'), { op: 'error', code: 'invalid_topic' });
+  client.send({ op: 'presence', id: 'c' });
+  t.like(await client.next((op) => op.id === 'c'), { op: 'error', code: 'bad_request' });
+  client.send({ op: 'presence', id: 'd', topic: 42 });
+  t.like(await client.next((op) => op.id === 'd'), { op: 'error', code: 'bad_request' });
+  t.like(await presenceOf(client, `x.${'y'.repeat(300)}`, 'e'), { op: 'error', code: 'invalid_topic' });
+  t.like(await presenceOf(client, '', 'f'), { op: 'error', code: 'invalid_topic' });
+  client.send({ op: 'sub', id: 'g', topic: 'chat.>', joinLeave: true });
+  t.like(await client.next((op) => op.id === 'g'), { op: 'error', code: 'bad_request' });
+  client.send({ op: 'sub', id: 'h', topic: 'chat.1', joinLeave: 'yes' });
+  t.like(await client.next((op) => op.id === 'h'), { op: 'error', code: 'bad_request' });
+  client.send({ op: 'ping', id: 'i' });
+  t.like(await client.next((op) => op.id === 'i'), { op: 'pong' });
+});
+
+test('an edge whose uplink stays lost past the grace period loses its members; one that comes back keeps them', async (t) => {
+  const core = await startCore({ id: 'central', logger: silentLogger, presenceGraceMs: 300 });
+  t.teardown(() => core.close());
+  const proxy = await startTcpProxy({ target: core.address });
+  t.teardown(() => proxy.close());
+  const edge = async (id: string, url: string) => {
+    const started = await startEdge({
+      id,
+      region: 'eu',
+      cores: [{ id: 'central', url }],
+      uplink: fastUplink,
+      logger: silentLogger,
+    });
+    t.teardown(() => started.close());
+    await started.ready();
+    return started;
+  };
+  const eu = await edge('eu-1', core.url);
+  const us = await edge('us-1', proxy.url);
+  const watcher = await RawClient.connected(t, eu.url);
+  watcher.send({ op: 'sub', id: 1, topic: 'room.1', joinLeave: true });
+  await watcher.next((op) => op.op === 'subok');
+  const stays = await RawClient.connected(t, us.url);
+  const goes = await RawClient.connected(t, us.url);
+  await stays.subscribe('room.1', 1);
+  await goes.subscribe('room.1', 1);
+  await watcher.next(isEvent('join', await sessionOf(stays)));
+  await watcher.next(isEvent('join', await sessionOf(goes)));
+
+  // A cut the edge heals at once: the core still holds its members when it reports them again, so nobody leaves...
+  proxy.cut();
+  await us.uplink.whenConnected(10_000);
+  // ...except one that left while the uplink was down.
+  goes.ws.terminate();
+  await watcher.next(isEvent('leave', await sessionOf(goes)));
+  t.like(await presenceOf(watcher, 'room.1', 'p'), { count: 2 });
+  t.false(
+    watcher.received.some((op) => op.op === 'leave' && op.session === (stays.received[0]!.session as string)),
+    'no leave for a member that stayed',
+  );
+
+  // Now the edge is cut off for good: after the grace period its members leave.
+  proxy.refuse(true);
+  proxy.cut();
+  await watcher.next(isEvent('leave', await sessionOf(stays)));
+  t.like(await presenceOf(watcher, 'room.1', 'q'), { count: 1 });
+});
+
+test('the SDK: presence(), onJoin and onLeave', async (t) => {
+  const mesh = await startMesh(t);
+  const [eu, us] = mesh.edges;
+  const a = new NodeMeshClient({ url: eu!.url });
+  const b = new NodeMeshClient({ url: us!.url });
+  t.teardown(() => a.close());
+  t.teardown(() => b.close());
+  const welcome = await b.connect();
+  let joined!: (member: PresenceMember) => void;
+  let left!: (member: PresenceMember) => void;
+  const join = new Promise<PresenceMember>((resolve) => (joined = resolve));
+  const leave = new Promise<PresenceMember>((resolve) => (left = resolve));
+  const subscription = await a.subscribe('room.sdk', {
+    onJoin: (member) => member.session === welcome.session && joined(member),
+  });
+  subscription.onLeave((member) => member.session === welcome.session && left(member));
+  const bSub = await b.subscribe('room.sdk');
+  t.like(await within(join, 'join seen'), { edge: 'us-1' });
+  const answer = await b.presence('room.sdk');
+  t.is(answer.count, 2);
+  t.true(answer.members.some((member) => member.session === welcome.session && member.edge === 'us-1'));
+  await bSub.unsubscribe();
+  t.like(await within(leave, 'leave seen'), { session: welcome.session });
+  await t.throwsAsync(b.presence('room.*'), { message: /pattern|topic/ });
+});

@@ -1,5 +1,6 @@
 // The Redis engine: streams sequenced by Lua scripts in a Redis shared by several cores, history in Redis Streams
-// (bounded by count and age), live fan-out between cores over Redis pub/sub, and an epoch that outlives any core.
+// (bounded by count and age), live fan-out between cores over Redis pub/sub, an epoch that outlives any core, and
+// presence shared between cores (core/redis-presence.ts).
 
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -24,6 +25,7 @@ import {
   topicKeys,
 } from './redis-scripts.js';
 import { StreamFollower } from './stream-follower.js';
+import { RedisPresence, presenceChannel } from './redis-presence.js';
 
 export interface RedisEngineOptions {
   /** redis://[user:password@]host:port[/db] or rediss:// for TLS. */
@@ -38,6 +40,8 @@ export interface RedisEngineOptions {
   dedupeTtlMs?: number;
   /** A Redis command without an answer within this fails (`unavailable`). Default 5 s. */
   commandTimeoutMs?: number;
+  /** How long a core's presence members outlive its last refresh (a dead core's members expire). Default 30 s. */
+  presenceTtlMs?: number;
   logger: Logger;
 }
 
@@ -81,6 +85,8 @@ export class RedisEngine implements Engine {
   });
   /** Where Redis is, without credentials, for logs. */
   private readonly where: string;
+  /** This core's presence members and events, shared with the other cores; made by presenceShare. */
+  private presence: RedisPresence | undefined;
 
   constructor(private readonly options: RedisEngineOptions) {
     this.prefix = options.keyPrefix ?? 'relaymesh:';
@@ -187,6 +193,18 @@ export class RedisEngine implements Engine {
     });
   }
 
+  presenceShare(coreId: string): RedisPresence {
+    this.presence ??= new RedisPresence({
+      commands: this.commands,
+      prefix: this.prefix,
+      coreId,
+      ttlMs: this.options.presenceTtlMs ?? 30_000,
+      logger: this.options.logger,
+    });
+    if (this.subscriber.status === 'ready') this.followPresence();
+    return this.presence;
+  }
+
   async position(topic: string): Promise<Position> {
     const [epoch, offset] = await this.run(() =>
       this.commands.relaymeshPosition(epochKey(this.prefix), topicKeys(this.prefix, topic).seq, newEpoch()),
@@ -259,6 +277,7 @@ export class RedisEngine implements Engine {
     this.listeners.length = 0;
     // Whoever waits for a status gets its answer now, not at its deadline.
     this.statusChanges.notify();
+    this.presence?.close();
     this.commands.disconnect();
     this.subscriber.disconnect();
   }
@@ -293,6 +312,7 @@ export class RedisEngine implements Engine {
 
   /** The command connection is (back) up: learn the epoch, which tells whether Redis kept its data. */
   private connected(attempt = 1): void {
+    if (attempt === 1) this.presence?.reconnected();
     this.commands.relaymeshPosition(epochKey(this.prefix), `${this.prefix}seq:`, newEpoch()).then(
       ([epoch]) => {
         this.noteEpoch(epoch);
@@ -310,6 +330,7 @@ export class RedisEngine implements Engine {
 
   /** The pub/sub connection is (back) up: subscribe everything watched, then fill what was missed meanwhile. */
   private resubscribe(): void {
+    if (this.presence) this.followPresence();
     const all = [...this.exact, ...this.patterns.values()].map((subscription) => this.follow(subscription));
     void Promise.allSettled(all).then(() => {
       this.catchUpPending = true;
@@ -346,7 +367,15 @@ export class RedisEngine implements Engine {
     return guarded;
   }
 
+  private followPresence(): void {
+    this.subscriber
+      .subscribe(presenceChannel(this.prefix))
+      .catch((error: unknown) => this.failed('presence: subscribe failed', error));
+  }
+
   private heard(channel: Buffer, message: Buffer, pattern: Buffer | undefined): void {
+    if (!pattern && this.presence && channel.toString('utf8') === presenceChannel(this.prefix))
+      return this.presence.heard(message.toString('utf8'));
     const topic = channel.toString('utf8').slice(channelPrefix(this.prefix).length);
     // Redis globs over-match (`*` also spans dots): the project's own matcher decides.
     if (pattern) {

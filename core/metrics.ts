@@ -7,13 +7,26 @@ import { amplification, type EdgeStatus } from '../shared/mesh-status.js';
 
 /** `edges`: the edges connected to this core with their last reports (core/mesh-view.ts); `engineStatus` is read at
  * each scrape, for the engine's gauges. */
-export function createCoreMetrics(coreId: string, edges: () => EdgeStatus[], engineStatus?: () => EngineStatus) {
+export function createCoreMetrics(
+  coreId: string,
+  edges: () => EdgeStatus[],
+  engineStatus?: () => EngineStatus,
+  presenceMembers?: () => number,
+) {
   const registry = new Registry();
   registry.setDefaultLabels({ role: 'core', node: coreId });
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   return {
     registry,
+    presenceMembers: new Gauge({
+      name: 'relaymesh_core_presence_members',
+      help: "Presence members of this core's edges, summed over topics (a session on two topics counts twice)",
+      registers,
+      collect() {
+        this.set(presenceMembers?.() ?? 0);
+      },
+    }),
     tunnels: tunnelMetricsOf('core', maker(registers)),
     uplinks: new Gauge({ name: 'relaymesh_core_uplinks', help: 'Edges connected to this core', registers }),
     // Labelled by edge: edges are a handful of known nodes, and these are the figures an operator watches per edge.

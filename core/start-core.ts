@@ -136,10 +136,16 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     exchange: (own, ttlMs) => engine.exchangeMesh(own, ttlMs),
     periodMs: options.statusMs ?? defaultUplink.statusMs,
   });
+  const presence = new PresenceBook({
+    graceMs: options.presenceGraceMs ?? defaultLimits.presenceGraceMs,
+    maxEventMembers: options.presenceEventsMaxMembers ?? defaultLimits.presenceEventsMaxMembers,
+    share: engine.presenceShare?.(options.id),
+  });
   const metrics = createCoreMetrics(
     options.id,
     () => view.edges(),
     () => engine.status(),
+    () => presence.memberCount,
   );
   const tunnelMetrics = metrics.tunnels;
   const tunnelLimits: TunnelLimits = { ...defaultLimits, ...options.tunnelLimits };
@@ -161,11 +167,6 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     metrics.routed.inc(routed);
   });
 
-  const presence = new PresenceBook({
-    graceMs: options.presenceGraceMs ?? defaultLimits.presenceGraceMs,
-    maxEventMembers: options.presenceEventsMaxMembers ?? defaultLimits.presenceEventsMaxMembers,
-    share: engine.presenceShare?.(options.id),
-  });
   const peers = new Set<UplinkPeer>();
   // The shared store lost its data (new epoch): edges resubscribe from their positions, so their clients get `reset`
   // instead of new offsets that they would take for old ones.

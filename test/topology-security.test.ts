@@ -125,3 +125,40 @@ test('client tokens or publish keys need a secret on every edge: an unproven upl
     [],
   );
 });
+
+test('hooks load with their defaults, and every problem in them is reported', (t) => {
+  const topology = validateTopology(
+    {
+      hooks: { connect: 'http://127.0.0.1:9000/rm/connect', keyEnv: 'HOOK' },
+      cores: [core],
+      edges: [edge('e1', { secretEnv: 'E1' })],
+    },
+    '',
+    { HOOK: 'k', E1: 's1' },
+  );
+  t.deepEqual(topology.hooks, { connect: 'http://127.0.0.1:9000/rm/connect', keyEnv: 'HOOK', timeoutMs: 2000 });
+  t.deepEqual(
+    problems(
+      {
+        hooks: { connect: 'ftp://x/y', subscribe: 'not a url', publish: 42, timeoutMs: 0, keyEnv: 'UNSET', extra: 1 },
+        cores: [core],
+        edges: [edge('e1')],
+      },
+      '',
+      {},
+    ).sort(),
+    [
+      '$.hooks.extra: one of the known fields (connect, subscribe, publish, timeoutMs, keyEnv) / "extra"',
+      '$.hooks.connect: an http:// or https:// URL / "ftp://x/y"',
+      '$.hooks.subscribe: an http:// or https:// URL / "not a url"',
+      '$.hooks.publish: an http:// or https:// URL / 42',
+      '$.hooks.timeoutMs: a positive integer up to 2147483647 / 0',
+      '$.hooks.keyEnv: the environment variable UNSET to be set / "UNSET not set"',
+      '$.edges[0].secretEnv: a secretEnv, as hooks is set (an uplink without edge identity would bypass it) / nothing',
+    ].sort(),
+  );
+  t.deepEqual(
+    problems({ hooks: { timeoutMs: 100 }, cores: [core], edges: [edge('e1', { secretEnv: 'E1' })] }, '', { E1: 's' }),
+    ['$.hooks: at least one of connect, subscribe, publish / {"timeoutMs":100}'],
+  );
+});

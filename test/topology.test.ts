@@ -78,6 +78,10 @@ test('a minimal topology gets every default', (t) => {
     maxTunnelStreamsPerAddress: 64,
     tunnelBufferMaxBytes: 67_108_864,
     tunnelConnectTimeoutMs: 10_000,
+    presenceGraceMs: 30_000,
+    presenceEventsMaxMembers: 1000,
+    maxPendingHookCalls: 1000,
+    maxPendingHookCallsPerAddress: 64,
   });
   t.deepEqual(topology.tunnels, []);
   t.deepEqual(topology.uplink, {
@@ -179,7 +183,7 @@ test('the error message has one line per problem', (t) => {
     instanceOf: TopologyError,
   });
   t.deepEqual(error?.message.split('\n'), [
-    '/x/topology.json: $.extra: expected one of the known fields (cores, edges, history, limits, uplink, engine, auth, regions, locate, tunnels), found "extra"',
+    '/x/topology.json: $.extra: expected one of the known fields (cores, edges, history, limits, uplink, engine, auth, regions, locate, tunnels, hooks), found "extra"',
     '/x/topology.json: $.cores: expected a non-empty array of cores, found []',
     '/x/topology.json: $.edges: expected a non-empty array of edges, found []',
   ]);

@@ -106,9 +106,9 @@ function warnOpenSettings(
     logger.warn(
       'OPEN: edges prove no identity on their uplinks (edges[].secretEnv): anyone who reaches a core can connect as an edge, read every topic and publish anywhere',
     );
-  if (runsEdges && !topology.auth.tokens)
+  if (runsEdges && !topology.auth.tokens && !topology.hooks?.connect)
     logger.warn(
-      'OPEN: no client authentication is configured (auth.tokens): any client may connect and use every topic',
+      'OPEN: no client authentication is configured (auth.tokens or hooks.connect): any client may connect and use every topic',
     );
   if (!topology.auth.publishKeysEnv)
     logger.warn(

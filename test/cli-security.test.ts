@@ -8,6 +8,10 @@ import { frameType, protocolVersion } from '../shared/protocol.js';
 import { runCli, runTopology, startCli, tempDir, untilStatus } from './helpers/cli.js';
 import { RawUplink } from './helpers/raw-uplink.js';
 import { writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
 import { join } from 'node:path';
 
 const secrets = {
@@ -172,4 +176,40 @@ test('relaymesh edge needs only its own secrets and files: an edge host holds no
   t.is(bare.code, 1);
   t.regex(bare.stderr, /\$\.edges\[0\]\.secretEnv: expected the environment variable RELAYMESH_CLI_EU to be set/);
   t.notRegex(bare.stderr, /edges\[1\]|cores\[0\]/);
+});
+
+test('under relaymesh up, the connect hook is asked with the key from its variable, and its no closes the client', async (t) => {
+  const seen: Array<{ authorization: string | undefined; body: Record<string, unknown> }> = [];
+  const backend = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>;
+      seen.push({ authorization: req.headers.authorization, body });
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ allow: false, message: 'not today' }));
+    });
+  });
+  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => backend.close(() => resolve())));
+  const hookUrl = `http://127.0.0.1:${(backend.address() as AddressInfo).port}/rm/connect`;
+  const { cli, ports } = await runTopology(t, {
+    command: ['up'],
+    portCount: 3,
+    nodes: 3,
+    env: { ...secrets, RELAYMESH_CLI_HOOK: 'hook-key-42' },
+    build: (p) => ({ ...meshTopology(p), hooks: { connect: hookUrl, keyEnv: 'RELAYMESH_CLI_HOOK', timeoutMs: 5000 } }),
+  });
+  await untilStatus(`http://127.0.0.1:${ports[1]}/healthz`, 200);
+  const ws = new WebSocket(`ws://127.0.0.1:${ports[1]}/v1/ws`);
+  t.teardown(() => ws.terminate());
+  ws.on('open', () => ws.send(JSON.stringify({ op: 'connect' })));
+  const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+  t.is(code, closeCodes.unauthorized);
+  t.is(reason.toString(), 'not today');
+  t.is(seen.length, 1);
+  t.is(seen[0]!.authorization, 'Bearer hook-key-42');
+  t.like(seen[0]!.body, { edge: 'eu-1', region: 'eu' });
+  t.notRegex(cli.stderr, /OPEN: no client authentication/, 'the connect hook authenticates clients');
+  t.notRegex(cli.stderr + cli.stdout, /hook-key-42/, 'the key is never logged');
 });

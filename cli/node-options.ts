@@ -42,6 +42,7 @@ export function coreOptionsOf(
     tunnelLimits: topology.limits,
     presenceGraceMs: topology.limits.presenceGraceMs,
     presenceEventsMaxMembers: topology.limits.presenceEventsMaxMembers,
+    presenceEventsPerSecond: topology.limits.presenceEventsPerSecond,
   };
 }
 

@@ -4,6 +4,7 @@
 
 import { encodeFrame } from '../shared/codec.js';
 import { frameType, maxPresenceMembers, type PresenceAnswer, type PresenceMember } from '../shared/protocol.js';
+import { PresenceAnnouncer } from './presence-announcer.js';
 
 /** An edge that wants a topic's `join` / `leave` (its uplink). */
 export interface PresenceWatcher {
@@ -18,8 +19,10 @@ export interface StoredMember {
 
 /** Members of other cores, shared through the engine (core/redis-presence.ts); absent with a core of its own. */
 export interface PresenceShare {
-  /** This core's member joined or left `topic`: shared, and (`announce`) the other cores' watchers are told. */
-  changed(topic: string, session: string, member: StoredMember, joined: boolean, announce: boolean): void;
+  /** This core's member joined or left `topic`. */
+  changed(topic: string, session: string, member: StoredMember, joined: boolean): void;
+  /** ... and the other cores' watchers are to be told (within the topic's budget, which this core keeps). */
+  announce(topic: string, session: string, member: StoredMember, joined: boolean): void;
   /** The members of `topic` that the other cores hold. */
   othersOf(topic: string): Promise<Map<string, StoredMember>>;
   /** Another core's member joined or left `topic`, announced. */
@@ -31,6 +34,8 @@ export interface PresenceBookOptions {
   graceMs: number;
   /** Above this many members (as this core counts them) a topic's joins and leaves are not announced. */
   maxEventMembers: number;
+  /** Joins and leaves announced per topic per second at most; more are coalesced per session (core/presence-announcer.ts). */
+  eventsPerSecond: number;
   share?: PresenceShare;
 }
 
@@ -50,9 +55,14 @@ export class PresenceBook {
   private readonly edges = new Map<string, EdgeState>();
   private readonly watchers = new Map<string, Set<PresenceWatcher>>();
   private readonly watching = new Map<PresenceWatcher, Set<string>>();
+  private readonly announcer: PresenceAnnouncer<StoredMember>;
 
   constructor(private readonly options: PresenceBookOptions) {
-    options.share?.onEvent((topic, session, member, joined) => this.announce(topic, session, member, joined));
+    options.share?.onEvent((topic, session, member, joined) => this.tell(topic, session, member, joined));
+    this.announcer = new PresenceAnnouncer(options.eventsPerSecond, (topic, session, member, joined) => {
+      options.share?.announce(topic, session, member, joined);
+      this.tell(topic, session, member, joined);
+    });
   }
 
   /** Members of every topic together (for metrics). */
@@ -151,6 +161,7 @@ export class PresenceBook {
 
   close(): void {
     for (const state of this.edges.values()) clearTimeout(state.graceTimer);
+    this.announcer.close();
   }
 
   private edgeState(edge: string): EdgeState {
@@ -183,13 +194,12 @@ export class PresenceBook {
 
   /** `size`: the topic's members with this one, which decides whether the change is announced. */
   private changed(topic: string, session: string, member: StoredMember, joined: boolean, size: number): void {
-    const announce = size <= this.options.maxEventMembers;
-    this.options.share?.changed(topic, session, member, joined, announce);
-    if (announce) this.announce(topic, session, member, joined);
+    this.options.share?.changed(topic, session, member, joined);
+    if (size <= this.options.maxEventMembers) this.announcer.offer(topic, session, member, joined);
   }
 
   /** Tells the edges that watch `topic`: one frame, encoded once. */
-  private announce(topic: string, session: string, member: StoredMember, joined: boolean): void {
+  private tell(topic: string, session: string, member: StoredMember, joined: boolean): void {
     const watchers = this.watchers.get(topic);
     if (!watchers) return;
     const frame = encodeFrame([frameType.presenceEvent, topic, joined, session, member.user, member.edge]);

@@ -40,7 +40,7 @@ export class RedisPresence implements PresenceShare {
     this.timer.unref();
   }
 
-  changed(topic: string, session: string, member: StoredMember, joined: boolean, announce: boolean): void {
+  changed(topic: string, session: string, member: StoredMember, joined: boolean): void {
     let own = this.own.get(topic);
     if (joined) {
       if (!own) this.own.set(topic, (own = new Map()));
@@ -49,12 +49,12 @@ export class RedisPresence implements PresenceShare {
     let changes = this.pending.get(topic);
     if (!changes) this.pending.set(topic, (changes = new Map()));
     changes.set(session, joined ? member : undefined);
-    if (announce)
-      this.events.push(JSON.stringify([this.options.coreId, topic, joined, session, member.user, member.edge]));
-    if (!this.flushing) {
-      this.flushing = true;
-      setImmediate(() => void this.flush());
-    }
+    this.flushSoon();
+  }
+
+  announce(topic: string, session: string, member: StoredMember, joined: boolean): void {
+    this.events.push(JSON.stringify([this.options.coreId, topic, joined, session, member.user, member.edge]));
+    this.flushSoon();
   }
 
   async othersOf(topic: string): Promise<Map<string, StoredMember>> {
@@ -104,6 +104,13 @@ export class RedisPresence implements PresenceShare {
 
   close(): void {
     clearInterval(this.timer);
+  }
+
+  /** Once per turn, whatever changed in it. */
+  private flushSoon(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    setImmediate(() => void this.flush());
   }
 
   private async flush(): Promise<void> {

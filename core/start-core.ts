@@ -90,6 +90,8 @@ export interface CoreOptions {
   presenceGraceMs?: number;
   /** Above this many members a topic's joins and leaves are not announced (`presence` still counts). Default 1,000. */
   presenceEventsMaxMembers?: number;
+  /** Joins and leaves announced per topic per second (burst: twice that); beyond, coalesced per session. Default 100. */
+  presenceEventsPerSecond?: number;
   logger?: Logger;
 }
 
@@ -139,6 +141,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   const presence = new PresenceBook({
     graceMs: options.presenceGraceMs ?? defaultLimits.presenceGraceMs,
     maxEventMembers: options.presenceEventsMaxMembers ?? defaultLimits.presenceEventsMaxMembers,
+    eventsPerSecond: options.presenceEventsPerSecond ?? defaultLimits.presenceEventsPerSecond,
     share: engine.presenceShare?.(options.id),
   });
   const metrics = createCoreMetrics(

@@ -135,6 +135,8 @@ export interface LimitsConfig {
   presenceGraceMs: number;
   /** Above this many members a topic's `join` / `leave` are no longer sent (`presence` still counts them all). */
   presenceEventsMaxMembers: number;
+  /** Joins and leaves a core announces per topic per second; beyond, each session's net change waits for room. */
+  presenceEventsPerSecond: number;
   /** Backend hook calls an edge waits for at once; past it, requests that need one are refused (`unavailable`). */
   maxPendingHookCalls: number;
   /** The share of those the clients of one address may hold. */
@@ -238,6 +240,7 @@ export const defaultLimits: LimitsConfig = Object.freeze({
   tunnelConnectTimeoutMs: 10_000,
   presenceGraceMs: 30_000,
   presenceEventsMaxMembers: 1000,
+  presenceEventsPerSecond: 100,
   maxPendingHookCalls: 1000,
   maxPendingHookCallsPerAddress: 64,
 });

@@ -80,6 +80,7 @@ test('a minimal topology gets every default', (t) => {
     tunnelConnectTimeoutMs: 10_000,
     presenceGraceMs: 30_000,
     presenceEventsMaxMembers: 1000,
+    presenceEventsPerSecond: 100,
     maxPendingHookCalls: 1000,
     maxPendingHookCallsPerAddress: 64,
   });

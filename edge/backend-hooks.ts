@@ -1,6 +1,7 @@
 // Backend hooks (docs/protocol.md §9): the edge asks the application's backend, one POST per decision over keep-alive
-// connections (an undici pool per backend origin, bounded), whether a client may connect, subscribe or publish. A hook
-// that fails refuses (fail closed); calls waiting at once are bounded edge-wide and per client address.
+// connections (an undici pool per backend origin, with a connection for every call that may wait at once), whether a
+// client may connect, subscribe or publish. A hook that fails refuses (fail closed); calls waiting at once are bounded
+// edge-wide and per client address.
 
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
@@ -32,8 +33,6 @@ export interface ConnectAnswer {
   permissions?: Permissions;
 }
 
-/** Connections kept to one backend origin at most. */
-const maxConnectionsPerBackend = 64;
 /** An answer is a small JSON object (a publish hook's may carry the message): more than this is not one. */
 const maxAnswerBytes = 1024 * 1024;
 /** Failures of one hook and reason are logged at most this often; the metrics count every one. */
@@ -54,6 +53,7 @@ export class BackendHooks {
   private pending = 0;
   private readonly pendingByAddress = new Map<string, number>();
   private readonly lastLogged = new Map<string, number>();
+  private closed = false;
 
   constructor(private readonly options: BackendHooksOptions) {}
 
@@ -85,12 +85,15 @@ export class BackendHooks {
   }
 
   async close(): Promise<void> {
+    // A session's queued publish may still ask after the edge stopped: it is refused, without a pool opened anew.
+    this.closed = true;
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(pools.map((pool) => pool.destroy()));
   }
 
   private async call(hook: HookName, address: string, body: Record<string, unknown>): Promise<Answer> {
+    if (this.closed) throw new RelayError('unavailable', 'the edge is stopping');
     const url = new URL(this.options[hook]!);
     const key = addressKey(address);
     const held = this.pendingByAddress.get(key) ?? 0;
@@ -141,10 +144,14 @@ export class BackendHooks {
     return answerOf(text);
   }
 
+  /**
+   * As many connections as calls may wait at once (`maxPending`, opened as needed, closed when idle): a backend that
+   * holds some calls (one slow decision, or one address's whole share) must not queue everyone else's behind them.
+   */
   private poolOf(origin: string): Pool {
     let pool = this.pools.get(origin);
     if (!pool) {
-      pool = new Pool(origin, { connections: maxConnectionsPerBackend });
+      pool = new Pool(origin, { connections: this.options.maxPending });
       this.pools.set(origin, pool);
     }
     return pool;
@@ -156,7 +163,9 @@ export class BackendHooks {
     const key = `${hook}:${reason}`;
     if (now - (this.lastLogged.get(key) ?? 0) < failureLogIntervalMs) return;
     this.lastLogged.set(key, now);
-    const cause = error instanceof HookError ? error.message : ((error as { code?: string }).code ?? reason);
+    // An undici error's code (ECONNREFUSED, UND_ERR_SOCKET); a timeout's DOMException has a numeric one, not telling.
+    const code = (error as { code?: unknown } | undefined)?.code;
+    const cause = error instanceof HookError ? error.message : typeof code === 'string' ? code : reason;
     this.options.logger.warn({ hook, reason, cause }, 'backend hook failed; the request is refused');
   }
 }

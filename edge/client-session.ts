@@ -20,7 +20,7 @@ import type {
 import { maxTimerMs, type LimitsConfig } from '../shared/topology.js';
 import { isPattern, subscriptionProblem, topicProblem } from '../shared/topics.js';
 import type { AddressShares } from './address-shares.js';
-import type { BackendHooks } from './backend-hooks.js';
+import type { BackendHooks, ConnectAnswer } from './backend-hooks.js';
 import type { EdgePresence } from './presence.js';
 import { LocalSubscription, type SubscriberSession } from './local-subscription.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -86,6 +86,8 @@ export class ClientSession implements SubscriberSession {
   private listening: Set<string> | undefined;
   /** Publishes wait here for the publish hook one after the other, so the core sequences them in the client's order. */
   private publishTurn: Promise<void> | undefined;
+  /** What the connect hook said (with hooks only): a token renewal keeps it rather than asking again. */
+  private hookAnswer: ConnectAnswer | undefined;
   /** Dropped once connected: idle sessions are the bulk of an edge's memory, so they keep nothing they no longer need. */
   private connectTimer: NodeJS.Timeout | undefined;
 
@@ -213,7 +215,8 @@ export class ClientSession implements SubscriberSession {
     if (this.waitingForConnect) return this.fail(op.id, new RelayError('bad_request', 'already connecting'));
     const renewing = this.connected;
     if (!renewing) this.waitingForConnect = [];
-    this.admit(op.token).then(
+    const stage = { failed: 'token' };
+    this.admit(op.token, stage).then(
       ({ user, permissions, expiresAt }) => {
         if (this.closed) return;
         this.permissions = permissions;
@@ -242,7 +245,7 @@ export class ClientSession implements SubscriberSession {
         const relayError = toRelayError(error);
         if (renewing) return this.fail(op.id, relayError);
         this.waitingForConnect = undefined;
-        this.context.logger.debug({ session: this.id, reason: relayError.message }, 'client refused');
+        this.context.logger.debug({ session: this.id, reason: relayError.message }, `client refused: ${stage.failed}`);
         // A refusal (token, or the backend's no) is final for this token; a backend that could not answer is not.
         this.transport.close(
           relayError.code === 'unauthorized' ? closeCodes.unauthorized : closeCodes.internal,
@@ -252,23 +255,28 @@ export class ClientSession implements SubscriberSession {
     );
   }
 
-  /** The token first, then the connect hook, whose `user` and `topics` act as the token's claims. */
+  /**
+   * The token first, then the connect hook (once per session: a renewal keeps its answer), whose `user` and `topics`
+   * act as the token's claims. `stage.failed` says which refused, for the log.
+   */
   private async admit(
     token: string | undefined,
+    stage: { failed: string },
   ): Promise<{ user: string | undefined; permissions: Permissions; expiresAt: number }> {
     const verified = await this.context.tokens.verify(token);
     const hooks = this.context.hooks;
     if (!hooks?.has('connect'))
       return { user: verified.subject, permissions: verified.permissions, expiresAt: verified.expiresAt };
+    stage.failed = 'backend';
     const { edgeId, region } = this.context;
-    const answer = await hooks.connect(this.address, {
+    const answer = (this.hookAnswer ??= await hooks.connect(this.address, {
       session: this.id,
       edge: edgeId,
       region,
       ip: this.address,
       ...(token !== undefined ? { token } : {}),
       headers: this.headers ?? {},
-    });
+    }));
     this.headers = undefined;
     return {
       user: answer.user ?? verified.subject,
@@ -344,8 +352,7 @@ export class ClientSession implements SubscriberSession {
         if (this.closed || this.subscriptions.get(op.topic) !== subscription) return;
         this.subscriptions.delete(op.topic);
         shares.releaseTopic(this.address, op.topic);
-        if (toRelayError(error).code === 'forbidden') this.context.onRefusedOp('forbidden');
-        this.fail(op.id, toRelayError(error));
+        this.refuse(op.id, error);
       },
     );
   }
@@ -386,7 +393,7 @@ export class ClientSession implements SubscriberSession {
           this.chargeReplay(members.length * presenceMemberBytes);
           this.transport.sendOp({ op: 'presenceok', ...idOf(op.id), topic: op.topic, count, members });
         },
-        (error: unknown) => this.fail(op.id, toRelayError(error)),
+        (error: unknown) => this.refuse(op.id, error),
       );
   }
 
@@ -432,13 +439,22 @@ export class ClientSession implements SubscriberSession {
       .then(
         (position) =>
           this.transport.sendOp({ op: 'puback', ...idOf(op.id), epoch: position.epoch, offset: position.offset }),
-        (error: unknown) => this.fail(op.id, toRelayError(error)),
+        (error: unknown) => this.refuse(op.id, error),
       )
       .finally(() => shares.releasePublish(this.address, payload.length));
   }
 
+  /** Answers a failed request; a refusal (the backend's no) is counted as a forbidden op, as the token's are. */
+  private refuse(id: RequestId | undefined, error: unknown): void {
+    const relayError = toRelayError(error);
+    if (relayError.code === 'forbidden') this.context.onRefusedOp('forbidden');
+    this.fail(id, relayError);
+  }
+
   /** The payload the backend lets through: the client's, or the backend's replacement. */
   private async askToPublish(hooks: BackendHooks, op: PubOp, payload: Uint8Array): Promise<Uint8Array> {
+    // Publishes queued behind the hook are dropped with their session: its client is gone and no puback can reach it.
+    if (this.closed) throw new RelayError('unavailable', 'the session closed');
     const answer = await hooks.publish(this.address, {
       session: this.id,
       ...userOf(this.user),

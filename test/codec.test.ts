@@ -59,6 +59,23 @@ const sampleFrames: UplinkFrame[] = [
   [frameType.streamWindow, 2, 131_072],
   [frameType.streamEnd, 5],
   [frameType.streamReset, 4, 'refused'],
+  [frameType.presenceJoin, 'chat.room-17', 'Ng2sUnb4JYgZHCMAl54t4Q', 'user-42'],
+  [frameType.presenceJoin, 'chat.room-17', 's', ''],
+  [frameType.presenceLeave, 'chat.room-17', 'Ng2sUnb4JYgZHCMAl54t4Q'],
+  [frameType.presenceSynced],
+  [frameType.presenceQuery, 11, 'chat.room-17'],
+  [frameType.presenceWatch, 'chat.room-17', true],
+  [
+    frameType.presenceAnswer,
+    11,
+    5000,
+    [
+      ['s1', 'user-42', 'eu-1'],
+      ['s2', '', 'us-1'],
+    ],
+  ],
+  [frameType.presenceAnswer, 12, 0, []],
+  [frameType.presenceEvent, 'chat.room-17', false, 's1', '', 'eu-1'],
 ];
 
 /** Each side's decoder, with the table of the frames that side receives. */

@@ -1,7 +1,7 @@
 // Checks the topology's `hooks` (docs/protocol.md §9): the backend URLs an edge asks before it lets a client connect,
 // subscribe or publish, how long it waits, and the environment variable holding the key it sends.
 
-import { Checker, child, field, maxTimerMs, positiveInt, record, text } from './topology-schema.js';
+import { Checker, child, field, isUrl, maxTimerMs, positiveInt, record, text } from './topology-schema.js';
 import { envName, type Environment } from './topology-security.js';
 
 export const hookNames = ['connect', 'subscribe', 'publish'] as const;
@@ -34,7 +34,7 @@ export function checkHooks(c: Checker, root: Record<string, unknown>, env: Envir
   const config: HooksConfig = { timeoutMs: defaultHookTimeoutMs };
   for (const name of hookNames) {
     if (field(hooks, name) === undefined) continue;
-    const url = text(c, hooks, '$.hooks', name, 'an http:// or https:// URL', isHttpUrl);
+    const url = text(c, hooks, '$.hooks', name, 'an http:// or https:// URL', (s) => isUrl(s, ['http:', 'https:']));
     if (url !== undefined) config[name] = url;
   }
   if (!hookNames.some((name) => field(hooks, name) !== undefined))
@@ -49,13 +49,4 @@ export function checkHooks(c: Checker, root: Record<string, unknown>, env: Envir
     if (keyEnv !== undefined) config.keyEnv = keyEnv;
   }
   return config;
-}
-
-function isHttpUrl(value: string): boolean {
-  if (!/^https?:\/\//.test(value)) return false;
-  try {
-    return new URL(value).host !== '';
-  } catch {
-    return false;
-  }
 }

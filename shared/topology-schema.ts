@@ -71,6 +71,16 @@ export function render(value: unknown): string {
   return json.length > maxFoundLength ? `${json.slice(0, maxFoundLength - 1)}…` : json;
 }
 
+/** A URL with a host and one of `protocols` (`'ws:'`, `'https:'`, …). */
+export function isUrl(value: string, protocols: readonly string[]): boolean {
+  try {
+    const url = new URL(value);
+    return protocols.includes(url.protocol) && url.host !== '' && value.startsWith(`${url.protocol}//`);
+  } catch {
+    return false;
+  }
+}
+
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -8,6 +8,7 @@ import {
   child,
   field,
   isRecord,
+  isUrl,
   maxTimerMs,
   parseAddress,
   positiveInt,
@@ -428,7 +429,7 @@ function checkNode(
     '"host:port" (IPv4, hostname or [IPv6]; port 0-65535)',
     (s) => parseAddress(s) !== undefined,
   );
-  const url = text(c, node, path, 'url', 'a ws:// or wss:// URL', isWebSocketUrl);
+  const url = text(c, node, path, 'url', 'a ws:// or wss:// URL', (s) => isUrl(s, ['ws:', 'wss:']));
   const region = text(c, node, path, 'region', 'a non-empty string', (s) => s.length > 0);
   const address = listen === undefined ? undefined : parseAddress(listen);
   const tls = checkTls(c, node, path, dir);
@@ -526,15 +527,6 @@ function checkUplink(c: Checker, root: Record<string, unknown>): UplinkConfig {
 
 function validId(value: unknown): string | undefined {
   return typeof value === 'string' && idPattern.test(value) ? value : undefined;
-}
-
-function isWebSocketUrl(value: string): boolean {
-  if (!/^wss?:\/\//.test(value)) return false;
-  try {
-    return new URL(value).host !== '';
-  } catch {
-    return false;
-  }
 }
 
 function isDefined<T>(value: T | undefined): value is T {

@@ -112,7 +112,7 @@ function warnOpenSettings(
     );
   if (!topology.auth.publishKeysEnv)
     logger.warn(
-      'OPEN: no publish keys are configured (auth.publishKeysEnv): anyone who reaches a node may POST /v1/publish and read /v1/mesh and /metrics',
+      'OPEN: no publish keys are configured (auth.publishKeysEnv): anyone who reaches a node may POST /v1/publish and read /v1/mesh, /v1/presence and /metrics',
     );
   if (edges.some((edge) => !edge.origins))
     logger.warn('OPEN: edges without an origins allowlist accept browser clients from every origin');

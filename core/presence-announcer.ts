@@ -39,6 +39,11 @@ export class PresenceAnnouncer<M> {
     return count;
   }
 
+  /** Whether a change of `session` on `topic` waits: a later one must then be offered too, to be coalesced with it. */
+  holds(topic: string, session: string): boolean {
+    return this.held.get(topic)?.has(session) ?? false;
+  }
+
   offer(topic: string, session: string, member: M, joined: boolean): void {
     let held = this.held.get(topic);
     // Nothing waits for this topic: within budget, at once; else behind what waits, to keep the topic's order.
@@ -47,8 +52,7 @@ export class PresenceAnnouncer<M> {
     const previous = held.get(session);
     held.delete(session);
     held.set(session, { member, joined, announcedJoined: previous ? previous.announcedJoined : !joined });
-    this.timer ??= setTimeout(() => this.flush(), flushMs);
-    this.timer.unref();
+    this.arm();
   }
 
   close(): void {
@@ -73,12 +77,20 @@ export class PresenceAnnouncer<M> {
     // Quiet topics' buckets are full again: forgotten, so the map holds only busy topics.
     for (const [topic, bucket] of this.buckets)
       if (!this.held.has(topic) && this.refill(bucket) >= this.burst) this.buckets.delete(topic);
-    if (this.held.size > 0) this.timer = setTimeout(() => this.flush(), flushMs).unref();
+    if (this.held.size > 0 || this.buckets.size > 0) this.arm();
+  }
+
+  /** Runs `flush` soon, while anything is held or any bucket is not full again. */
+  private arm(): void {
+    this.timer ??= setTimeout(() => this.flush(), flushMs).unref();
   }
 
   private take(topic: string): boolean {
     let bucket = this.buckets.get(topic);
-    if (!bucket) this.buckets.set(topic, (bucket = { tokens: this.burst, at: this.clock.now() }));
+    if (!bucket) {
+      this.buckets.set(topic, (bucket = { tokens: this.burst, at: this.clock.now() }));
+      this.arm();
+    }
     if (this.refill(bucket) < 1) return false;
     bucket.tokens--;
     return true;

@@ -1,8 +1,10 @@
-// Presence shared between the cores of a Redis engine (docs/protocol.md §9): each core writes its own members of a
-// topic to a hash of its own, kept alive by refreshing its TTL (a dead core's members expire with it), lists itself in
-// the topic's set of cores, and publishes announced joins and leaves on one channel that every core hears.
+// Presence shared between the cores of a Redis engine (docs/protocol.md §9): each core process writes its own members
+// of a topic to a hash of its own, kept alive by refreshing its TTL (a dead or restarted core's members expire with
+// it), lists itself with an expiry in the topic's sorted set of writers, and publishes announced joins and leaves, and
+// the edges that come to it, on one channel that every core hears.
 
-import type { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RelayError } from '../shared/errors.js';
 import type { PresenceShare, StoredMember } from './presence-book.js';
@@ -16,26 +18,36 @@ export interface RedisPresenceOptions {
   logger: Logger;
 }
 
-/** The hash of one core's members of `topic` (session → [user, edge] as JSON), and the set of cores with members. */
-const membersKey = (prefix: string, topic: string, coreId: string): string => `${prefix}presence:${coreId}:${topic}`;
-const coresKey = (prefix: string, topic: string): string => `${prefix}presence-cores:${topic}`;
+/**
+ * The hash of one core process's members of `topic` (session → [user, edge] as JSON), and the sorted set of the
+ * processes writing members of it, scored by when their hash expires.
+ */
+const membersKey = (prefix: string, topic: string, writer: string): string => `${prefix}presence:${writer}:${topic}`;
+const writersKey = (prefix: string, topic: string): string => `${prefix}presence-writers:${topic}`;
 export const presenceChannel = (prefix: string): string => `${prefix}presence-events`;
 
-type Listener = (topic: string, session: string, member: StoredMember, joined: boolean) => void;
+type EventListener = (topic: string, session: string, member: StoredMember, joined: boolean) => void;
 
 export class RedisPresence implements PresenceShare {
+  /**
+   * This process: its core id and a random part, so a core restarted under the same id writes a new hash and the old
+   * one (with sessions that left while it was down) expires instead of living on.
+   */
+  private readonly writer: string;
   /** This core's members: what the refresh keeps alive, and writes again after Redis lost them. */
   private readonly own = new Map<string, Map<string, StoredMember>>();
   /** Changes not yet written, by topic: written together once per turn. */
   private pending = new Map<string, Map<string, StoredMember | undefined>>();
-  private events: string[] = [];
+  private messages: string[] = [];
   private flushing = false;
-  private listener: Listener = () => {};
+  private eventListener: EventListener = () => {};
+  private edgeListener: (edge: string) => void = () => {};
   /** Redis may have lost what was written (it came back after an outage): the next refresh writes everything. */
   private rewrite = false;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly options: RedisPresenceOptions) {
+    this.writer = `${options.coreId}/${randomBytes(6).toString('base64url')}`;
     this.timer = setInterval(() => void this.refresh(), Math.max(1, Math.floor(options.ttlMs / 3)));
     this.timer.unref();
   }
@@ -53,48 +65,53 @@ export class RedisPresence implements PresenceShare {
   }
 
   announce(topic: string, session: string, member: StoredMember, joined: boolean): void {
-    this.events.push(JSON.stringify([this.options.coreId, topic, joined, session, member.user, member.edge]));
-    this.flushSoon();
+    this.publish([this.writer, topic, joined, session, member.user, member.edge]);
+  }
+
+  edgeArrived(edge: string): void {
+    this.publish([this.writer, edge]);
   }
 
   async othersOf(topic: string): Promise<Map<string, StoredMember>> {
-    const { commands, prefix, coreId } = this.options;
+    const { commands, prefix } = this.options;
     const others = new Map<string, StoredMember>();
-    const cores = (await this.run(() => commands.smembers(coresKey(prefix, topic)))).filter((id) => id !== coreId);
-    if (cores.length === 0) return others;
+    const writers = await this.run(() => commands.zrangebyscore(writersKey(prefix, topic), Date.now(), '+inf'));
+    const elsewhere = writers.filter((writer) => writer !== this.writer);
+    if (elsewhere.length === 0) return others;
     const pipeline = commands.pipeline();
-    for (const id of cores) pipeline.hgetall(membersKey(prefix, topic, id));
-    const replies = (await this.run(() => pipeline.exec())) ?? [];
-    replies.forEach(([error, value], index) => {
+    for (const writer of elsewhere) pipeline.hgetall(membersKey(prefix, topic, writer));
+    for (const [error, value] of (await this.run(() => pipeline.exec())) ?? []) {
       if (error) throw new RelayError('unavailable', 'redis unavailable');
-      const fields = Object.entries(value as Record<string, string>);
-      // A core whose members expired (it died): no longer listed, so later questions skip it.
-      if (fields.length === 0) void commands.srem(coresKey(prefix, topic), cores[index]!).catch(() => undefined);
-      for (const [session, text] of fields) {
+      for (const [session, text] of Object.entries(value as Record<string, string>)) {
         const member = memberOf(text);
         if (member) others.set(session, member);
       }
-    });
+    }
     return others;
   }
 
-  onEvent(listener: Listener): void {
-    this.listener = listener;
+  onEvent(listener: EventListener): void {
+    this.eventListener = listener;
   }
 
-  /** A message on the presence channel: another core's announced join or leave. */
+  onEdgeArrived(listener: (edge: string) => void): void {
+    this.edgeListener = listener;
+  }
+
+  /** A message on the presence channel: another core's announced join or leave, or an edge that came to it. */
   heard(message: string): void {
-    let event: unknown;
+    let value: unknown;
     try {
-      event = JSON.parse(message);
+      value = JSON.parse(message);
     } catch {
       return;
     }
-    if (!Array.isArray(event) || event.length !== 6) return;
-    const [core, topic, joined, session, user, edge] = event as unknown[];
-    if (core === this.options.coreId || typeof joined !== 'boolean') return;
-    if (![topic, session, user, edge].every((value) => typeof value === 'string')) return;
-    this.listener(topic as string, session as string, { user: user as string, edge: edge as string }, joined);
+    if (!Array.isArray(value) || value[0] === this.writer) return;
+    if (value.length === 2 && typeof value[1] === 'string') return this.edgeListener(value[1]);
+    const [, topic, joined, session, user, edge] = value as unknown[];
+    if (value.length !== 6 || typeof joined !== 'boolean') return;
+    if (![topic, session, user, edge].every((field) => typeof field === 'string')) return;
+    this.eventListener(topic as string, session as string, { user: user as string, edge: edge as string }, joined);
   }
 
   /** The command connection is back: Redis may have restarted empty, so the next refresh writes every member. */
@@ -104,6 +121,11 @@ export class RedisPresence implements PresenceShare {
 
   close(): void {
     clearInterval(this.timer);
+  }
+
+  private publish(event: unknown[]): void {
+    this.messages.push(JSON.stringify(event));
+    this.flushSoon();
   }
 
   /** Once per turn, whatever changed in it. */
@@ -116,41 +138,53 @@ export class RedisPresence implements PresenceShare {
   private async flush(): Promise<void> {
     this.flushing = false;
     const pending = this.pending;
-    const events = this.events;
+    const messages = this.messages;
     this.pending = new Map();
-    this.events = [];
-    const { commands, prefix, coreId, ttlMs } = this.options;
+    this.messages = [];
+    const { commands, prefix } = this.options;
     const pipeline = commands.pipeline();
     for (const [topic, changes] of pending) {
-      const key = membersKey(prefix, topic, coreId);
+      const key = membersKey(prefix, topic, this.writer);
       const joined = [...changes].filter(([, member]) => member !== undefined);
       const left = [...changes].filter(([, member]) => member === undefined).map(([session]) => session);
       if (joined.length > 0)
         pipeline.hset(key, Object.fromEntries(joined.map(([session, member]) => [session, textOf(member!)])));
       if (left.length > 0) pipeline.hdel(key, ...left);
-      pipeline.pexpire(key, ttlMs);
-      pipeline.sadd(coresKey(prefix, topic), coreId).pexpire(coresKey(prefix, topic), ttlMs);
+      this.keepAlive(pipeline, topic);
     }
-    for (const event of events) pipeline.publish(presenceChannel(prefix), event);
+    for (const message of messages) pipeline.publish(presenceChannel(prefix), message);
     // Lost writes are written again by the refresh that follows the outage; other cores miss those events.
     await this.run(() => pipeline.exec()).catch(() => (this.rewrite = true));
   }
 
-  /** Keeps this core's members alive (and writes them all again after Redis came back). */
+  /** Keeps this core's members alive; after Redis came back, writes them anew (and nothing it no longer holds). */
   private async refresh(): Promise<void> {
     if (this.own.size === 0) return;
-    const { commands, prefix, coreId, ttlMs } = this.options;
+    const { commands, prefix } = this.options;
     const rewrite = this.rewrite;
     this.rewrite = false;
-    const pipeline = commands.pipeline();
+    const pipeline = commands.multi();
     for (const [topic, members] of this.own) {
-      const key = membersKey(prefix, topic, coreId);
-      if (rewrite)
+      const key = membersKey(prefix, topic, this.writer);
+      if (rewrite) {
+        pipeline.del(key);
         pipeline.hset(key, Object.fromEntries([...members].map(([session, member]) => [session, textOf(member)])));
-      pipeline.pexpire(key, ttlMs);
-      pipeline.sadd(coresKey(prefix, topic), coreId).pexpire(coresKey(prefix, topic), ttlMs);
+      }
+      this.keepAlive(pipeline, topic);
     }
     await this.run(() => pipeline.exec()).catch(() => (this.rewrite = true));
+  }
+
+  /** This process's hash of `topic` lives `ttlMs` more, and the topic's writers list it until then. */
+  private keepAlive(pipeline: ChainableCommander, topic: string): void {
+    const { prefix, ttlMs } = this.options;
+    const writers = writersKey(prefix, topic);
+    const now = Date.now();
+    pipeline
+      .pexpire(membersKey(prefix, topic, this.writer), ttlMs)
+      .zadd(writers, now + ttlMs, this.writer)
+      .zremrangebyscore(writers, '-inf', now)
+      .pexpire(writers, ttlMs);
   }
 
   private async run<T>(command: () => Promise<T>): Promise<T> {

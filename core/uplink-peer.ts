@@ -299,13 +299,13 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
         return this.reported(edgeReportOf(report));
       }
       case frameType.presenceJoin: {
-        const [, topic, session, user] = frame;
+        const [, topic, session, user, known] = frame;
         if (topicProblem(topic)) return this.badPresence(topic);
-        return this.context.presence.join(this.edgeId, topic, session, user);
+        return this.context.presence.join(this.edgeId, topic, session, user, known);
       }
       case frameType.presenceLeave: {
-        const [, topic, session] = frame;
-        return this.context.presence.leave(this.edgeId, topic, session);
+        const [, topic, session, user] = frame;
+        return this.context.presence.leave(this.edgeId, topic, session, user);
       }
       case frameType.presenceSynced:
         return this.context.presence.synced(this.edgeId);
@@ -461,8 +461,12 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   private async presenceQuery([, id, topic]: FrameOf<typeof frameType.presenceQuery>): Promise<void> {
     const problem = topicProblem(topic);
     if (problem) throw new RelayError('invalid_topic', `topic ${problem}`);
+    // Each answer waits until the uplink has room, as replays do: questions asked faster than the edge reads the
+    // answers wait here (the edge bounds how many), instead of growing this edge's queue until it is dropped.
+    await this.outbox.bulkRoom();
     const { count, members } = await this.context.presence.query(topic);
     const rows = members.map(({ session, user, edge }): [string, string, string] => [session, user ?? '', edge]);
+    // With the events (`message`): an answer comes after every event of the topic that it reflects.
     if (!this.closed) this.sendFrame([frameType.presenceAnswer, id, count, rows], 'message');
   }
 

@@ -33,8 +33,11 @@ export interface ConnectAnswer {
   permissions?: Permissions;
 }
 
-/** An answer is a small JSON object (a publish hook's may carry the message): more than this is not one. */
-const maxAnswerBytes = 1024 * 1024;
+/**
+ * An answer is a small JSON object, a publish hook's with the message it may put in place: more than this is not one
+ * (so a broken backend cannot make an edge hold a gigabyte of answers for its waiting calls).
+ */
+const maxAnswerBytes: Record<HookName, number> = { connect: 64 * 1024, subscribe: 64 * 1024, publish: 1024 * 1024 };
 /** Failures of one hook and reason are logged at most this often; the metrics count every one. */
 const failureLogIntervalMs = 5000;
 
@@ -105,7 +108,7 @@ export class BackendHooks {
     this.pendingByAddress.set(key, held + 1);
     const started = performance.now();
     try {
-      const answer = await this.post(url, body);
+      const answer = await this.post(url, body, maxAnswerBytes[hook]);
       this.options.metrics.called(hook, answer.allow ? 'allowed' : 'refused', (performance.now() - started) / 1000);
       return answer;
     } catch (error) {
@@ -121,7 +124,7 @@ export class BackendHooks {
     }
   }
 
-  private async post(url: URL, body: Record<string, unknown>): Promise<Answer> {
+  private async post(url: URL, body: Record<string, unknown>, maxBytes: number): Promise<Answer> {
     const { timeoutMs, key } = this.options;
     const response = await this.poolOf(url.origin).request({
       path: url.pathname + url.search,
@@ -138,7 +141,7 @@ export class BackendHooks {
     let size = 0;
     for await (const chunk of response.body as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > maxAnswerBytes) throw new HookError('bad_answer', `answer over ${maxAnswerBytes} bytes`);
+      if (size > maxBytes) throw new HookError('bad_answer', `answer over ${maxBytes} bytes`);
       text += chunk.toString('utf8');
     }
     return answerOf(text);

@@ -64,6 +64,8 @@ export interface SessionContext {
  * 128, within a fresh session's burst of 200, while a client asking for one after another pays with its rate.
  */
 const replayBytesPerToken = 32 * 1024;
+/** Bytes a publish counts for in its address's share at least: its op, promise and frame, whatever its payload. */
+const minPublishCost = 256;
 /** What a listed presence member costs in the answer, for the asker's message rate. */
 const presenceMemberBytes = 64;
 /** Ops a client may send after `connect` while its token is being checked; more is abuse. */
@@ -86,6 +88,8 @@ export class ClientSession implements SubscriberSession {
   private listening: Set<string> | undefined;
   /** Publishes wait here for the publish hook one after the other, so the core sequences them in the client's order. */
   private publishTurn: Promise<void> | undefined;
+  /** Publishes in that line, at most limits.maxPendingHookCallsPerAddress. */
+  private publishesWaiting = 0;
   /** What the connect hook said (with hooks only): a token renewal keeps it rather than asking again. */
   private hookAnswer: ConnectAnswer | undefined;
   /** Dropped once connected: idle sessions are the bulk of an edge's memory, so they keep nothing they no longer need. */
@@ -312,6 +316,8 @@ export class ClientSession implements SubscriberSession {
   private subscribe(op: SubOp): void {
     const problem = subscriptionProblem(op.topic);
     if (problem) throw new RelayError('invalid_topic', `topic ${problem}`);
+    if (op.joinLeave && isPattern(op.topic))
+      throw new RelayError('bad_request', '`joinLeave` needs a topic: presence is per topic, not per pattern');
     if (!this.permissions.canSubscribe(op.topic)) throw this.forbidden(`subscribe to ${op.topic}`);
     if (this.subscriptions.has(op.topic)) throw new RelayError('bad_request', `already subscribed to ${op.topic}`);
     const max = this.context.limits.maxSubscriptionsPerSession;
@@ -336,31 +342,30 @@ export class ClientSession implements SubscriberSession {
       );
     }
     const pattern = isPattern(op.topic);
-    if (pattern && op.joinLeave)
-      throw new RelayError('bad_request', '`joinLeave` needs a topic: presence is per topic, not per pattern');
     const subscription = new LocalSubscription(this, op.topic, pattern, op.id, pattern ? undefined : op.since);
     this.subscriptions.set(op.topic, subscription);
     const hooks = this.context.hooks;
     if (!hooks?.has('subscribe')) return this.take(subscription, op.joinLeave === true);
     // Held meanwhile (a second `sub` is refused, an `unsub` cancels it), taken only once the backend allows it.
-    hooks.subscribe(this.address, { session: this.id, ...userOf(this.user), topic: op.topic }).then(
-      () => {
+    hooks
+      .subscribe(this.address, { session: this.id, ...userOf(this.user), topic: op.topic })
+      .then(() => {
         if (!this.closed && this.subscriptions.get(op.topic) === subscription)
           this.take(subscription, op.joinLeave === true);
-      },
-      (error: unknown) => {
+      })
+      .catch((error: unknown) => {
         if (this.closed || this.subscriptions.get(op.topic) !== subscription) return;
         this.subscriptions.delete(op.topic);
         shares.releaseTopic(this.address, op.topic);
         this.refuse(op.id, error);
-      },
-    );
+      });
   }
 
   /** The subscription takes effect: the edge's interest (presence follows its answer). */
   private take(subscription: LocalSubscription, joinLeave: boolean): void {
+    // Before the interest: a topic the edge holds already is answered at once, and the answer starts the listening.
+    if (joinLeave) (this.listening ??= new Set()).add(subscription.filter);
     this.context.interest.add(subscription);
-    if (joinLeave && !subscription.pattern) (this.listening ??= new Set()).add(subscription.filter);
   }
 
   /** Present once its `subok` is out, so that the client's own answer comes before any `join` of it. */
@@ -386,7 +391,7 @@ export class ClientSession implements SubscriberSession {
         ? hooks.subscribe(this.address, { session: this.id, ...userOf(this.user), topic: op.topic })
         : Promise.resolve();
     allowed
-      .then(() => this.context.presence.query(op.topic))
+      .then(() => this.context.presence.query(op.topic, this.address))
       .then(
         ({ count, members }) => {
           if (this.closed) return;
@@ -418,22 +423,32 @@ export class ClientSession implements SubscriberSession {
     const max = this.context.limits.maxMessageBytes;
     if (payload.length > max) throw new RelayError('too_large', `data over ${max} bytes`);
     const { shares, limits } = this.context;
-    if (!shares.takePublish(this.address, payload.length)) {
+    // Counted at least at what a publish costs the edge besides its payload, so many empty ones are not free.
+    const cost = Math.max(payload.length, minPublishCost);
+    const hooks = this.context.hooks;
+    if (hooks?.has('publish') && this.publishesWaiting >= limits.maxPendingHookCallsPerAddress)
+      throw new RelayError(
+        'unavailable',
+        'too many publishes of this session wait for the backend; wait for their pubacks',
+      );
+    if (!shares.takePublish(this.address, cost)) {
       this.context.onRefusedOp('rate_limited');
       throw new RelayError(
         'rate_limited',
         `publishes from this address waiting for the core are over ${limits.maxPublishBytesPerAddress} bytes; wait for their pubacks`,
       );
     }
-    const hooks = this.context.hooks;
-    const checked = hooks?.has('publish')
-      ? (this.publishTurn ?? Promise.resolve()).then(() => this.askToPublish(hooks, op, payload))
-      : payload;
-    if (checked instanceof Promise)
+    let checked: Uint8Array | Promise<Uint8Array> = payload;
+    if (hooks?.has('publish')) {
+      this.publishesWaiting++;
+      checked = (this.publishTurn ?? Promise.resolve())
+        .then(() => this.askToPublish(hooks, op, payload))
+        .finally(() => this.publishesWaiting--);
       this.publishTurn = checked.then(
         () => undefined,
         () => undefined,
       );
+    }
     Promise.resolve(checked)
       .then((sent) => this.context.uplink.publish(op.topic, sent, limits.publishHoldMs))
       .then(
@@ -441,7 +456,7 @@ export class ClientSession implements SubscriberSession {
           this.transport.sendOp({ op: 'puback', ...idOf(op.id), epoch: position.epoch, offset: position.offset }),
         (error: unknown) => this.refuse(op.id, error),
       )
-      .finally(() => shares.releasePublish(this.address, payload.length));
+      .finally(() => shares.releasePublish(this.address, cost));
   }
 
   /** Answers a failed request; a refusal (the backend's no) is counted as a forbidden op, as the token's are. */

@@ -57,7 +57,9 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
         }),
       },
       ...meshRoutes(context),
-      ...presenceRoute(context.publishKeys, (topic) => context.presence.query(topic)),
+      ...presenceRoute(context.publishKeys, (topic, req) =>
+        context.presence.query(topic, req.socket.remoteAddress ?? ''),
+      ),
       // The browser SDK bundle (/relaymesh.js) and the demo page (/).
       ...assets,
       // Locate names public URLs only, so any page may ask it (it answers CORS itself).

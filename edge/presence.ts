@@ -2,9 +2,10 @@
 // the core as they come and go (and all of them again after each reconnect), the local subscribers that want `join` /
 // `leave` of a topic, and `presence` questions, which the core answers for the whole mesh.
 
+import { addressKey } from '../shared/address-key.js';
 import { RelayError } from '../shared/errors.js';
-import type { EdgeFrame, PresenceAnswer, ServerOp } from '../shared/protocol.js';
-import { frameType } from '../shared/protocol.js';
+import type { EdgeFrame, PresenceAnswer, PresenceMember, ServerOp } from '../shared/protocol.js';
+import { frameType, presenceMember } from '../shared/protocol.js';
 
 /** What presence needs of the uplink (edge/uplink.ts). */
 export interface PresenceUplink {
@@ -20,46 +21,66 @@ export interface PresenceListener {
   sendOp(op: ServerOp): void;
 }
 
-/** Questions waiting for the core at once, edge-wide; more are answered `unavailable`. */
-const maxPendingQueries = 10_000;
+/** Questions waiting for the core at once, edge-wide, and those of one client address; more are `unavailable`. */
+const maxPendingQuestions = 10_000;
+const maxPendingQuestionsPerAddress = 256;
+
+/** One member reported by a session; `reported`: a core has heard of it (it was sent on a connected uplink). */
+interface LocalMember {
+  user: string;
+  reported: boolean;
+}
 
 export class EdgePresence {
-  /** Topic → session → user ('' for none). */
-  private readonly members = new Map<string, Map<string, string>>();
+  /** Topic → session → member. */
+  private readonly members = new Map<string, Map<string, LocalMember>>();
+  /** Members that left while the uplink was down after a core had heard of them: their leave goes on reconnect. */
+  private leftUnreported = new Map<string, Map<string, string>>();
   private readonly listeners = new Map<string, Set<PresenceListener>>();
-  private pendingQueries = 0;
+  /**
+   * For each topic with listeners, its members as this edge last learned them (the core's answer, then its events), so
+   * that after an uplink outage the listeners hear what changed meanwhile; undefined while unknown or too many to list.
+   */
+  private readonly views = new Map<string, Map<string, PresenceMember> | undefined>();
+  /** One question per topic on the uplink at a time, whoever asks: a crowd asking costs the core one answer. */
+  private readonly asking = new Map<string, Promise<PresenceAnswer>>();
+  private pending = 0;
+  private readonly pendingByAddress = new Map<string, number>();
 
   constructor(
     private readonly uplink: PresenceUplink,
     private readonly holdMs: number,
   ) {}
 
-  /** Sessions present on some topic, counted once per topic. */
-  get memberCount(): number {
-    let count = 0;
-    for (const sessions of this.members.values()) count += sessions.size;
-    return count;
-  }
-
   join(topic: string, session: string, user: string): void {
     let sessions = this.members.get(topic);
     if (!sessions) this.members.set(topic, (sessions = new Map()));
-    sessions.set(session, user);
-    this.uplink.sendPresence([frameType.presenceJoin, topic, session, user]);
+    const reported = this.uplink.connected;
+    sessions.set(session, { user, reported });
+    this.leftUnreported.get(topic)?.delete(session);
+    if (reported) this.uplink.sendPresence([frameType.presenceJoin, topic, session, user, false]);
   }
 
   leave(topic: string, session: string): void {
     const sessions = this.members.get(topic);
-    if (!sessions?.delete(session)) return;
+    const member = sessions?.get(session);
+    if (!sessions || !member) return;
+    sessions.delete(session);
     if (sessions.size === 0) this.members.delete(topic);
-    this.uplink.sendPresence([frameType.presenceLeave, topic, session]);
+    if (this.uplink.connected) return this.uplink.sendPresence([frameType.presenceLeave, topic, session, member.user]);
+    if (!member.reported) return;
+    let left = this.leftUnreported.get(topic);
+    if (!left) this.leftUnreported.set(topic, (left = new Map()));
+    left.set(session, member.user);
   }
 
   listen(topic: string, listener: PresenceListener): void {
     let set = this.listeners.get(topic);
     if (!set) {
       this.listeners.set(topic, (set = new Set()));
+      this.views.set(topic, undefined);
       this.uplink.sendPresence([frameType.presenceWatch, topic, true]);
+      void this.learn(topic, false);
     }
     set.add(listener);
   }
@@ -68,33 +89,93 @@ export class EdgePresence {
     const set = this.listeners.get(topic);
     if (!set?.delete(listener) || set.size > 0) return;
     this.listeners.delete(topic);
+    this.views.delete(topic);
     this.uplink.sendPresence([frameType.presenceWatch, topic, false]);
   }
 
-  /** The uplink is (back): the core hears every member and watch again, then that the report is whole. */
+  /**
+   * The uplink is (back): the core hears every member (`known`: already announced through a core before, so not to be
+   * announced again), the leaves it missed, then that the report is whole; then every watch, and the listeners learn
+   * what changed while the uplink was down.
+   */
   onUplinkConnected(): void {
     for (const [topic, sessions] of this.members)
-      for (const [session, user] of sessions) this.uplink.sendPresence([frameType.presenceJoin, topic, session, user]);
+      for (const [session, member] of sessions) {
+        this.uplink.sendPresence([frameType.presenceJoin, topic, session, member.user, member.reported]);
+        member.reported = true;
+      }
+    for (const [topic, left] of this.leftUnreported)
+      for (const [session, user] of left) this.uplink.sendPresence([frameType.presenceLeave, topic, session, user]);
+    this.leftUnreported = new Map();
     this.uplink.sendPresence([frameType.presenceSynced]);
-    for (const topic of this.listeners.keys()) this.uplink.sendPresence([frameType.presenceWatch, topic, true]);
+    for (const topic of this.listeners.keys()) {
+      this.uplink.sendPresence([frameType.presenceWatch, topic, true]);
+      void this.learn(topic, true);
+    }
   }
 
   /** A member joined or left a topic somewhere in the mesh: its local listeners are told. */
   onEvent(topic: string, joined: boolean, session: string, user: string, edge: string): void {
     const set = this.listeners.get(topic);
     if (!set) return;
-    const op: ServerOp = { op: joined ? 'join' : 'leave', topic, session, ...(user ? { user } : {}), edge };
-    for (const listener of set) listener.sendOp(op);
+    const member = presenceMember(session, user, edge);
+    const view = this.views.get(topic);
+    if (joined) view?.set(session, member);
+    else view?.delete(session);
+    this.tell(set, topic, joined, member);
   }
 
-  async query(topic: string): Promise<PresenceAnswer> {
-    if (this.pendingQueries >= maxPendingQueries)
+  /** Who is present on `topic` across the mesh, asked by a client of `address`. */
+  async query(topic: string, address: string): Promise<PresenceAnswer> {
+    const key = addressKey(address);
+    const held = this.pendingByAddress.get(key) ?? 0;
+    if (this.pending >= maxPendingQuestions || held >= maxPendingQuestionsPerAddress)
       throw new RelayError('unavailable', 'too many presence questions waiting for the core; ask again later');
-    this.pendingQueries++;
+    this.pending++;
+    this.pendingByAddress.set(key, held + 1);
     try {
-      return await this.uplink.queryPresence(topic, this.holdMs);
+      return await this.ask(topic);
     } finally {
-      this.pendingQueries--;
+      this.pending--;
+      const left = (this.pendingByAddress.get(key) ?? 1) - 1;
+      if (left > 0) this.pendingByAddress.set(key, left);
+      else this.pendingByAddress.delete(key);
     }
+  }
+
+  private ask(topic: string): Promise<PresenceAnswer> {
+    let answer = this.asking.get(topic);
+    if (!answer) {
+      answer = this.uplink.queryPresence(topic, this.holdMs).finally(() => this.asking.delete(topic));
+      this.asking.set(topic, answer);
+    }
+    return answer;
+  }
+
+  /**
+   * Learns the members of a topic with listeners from the core. `tellChanges`: after an outage, the listeners hear what
+   * changed since the last view (the core's answer comes after the events it reflects, on the same ordered uplink).
+   */
+  private async learn(topic: string, tellChanges: boolean): Promise<void> {
+    let answer: PresenceAnswer | undefined;
+    try {
+      answer = await this.ask(topic);
+    } catch {
+      answer = undefined;
+    }
+    if (!this.views.has(topic)) return;
+    const before = this.views.get(topic);
+    const listed = answer && answer.count === answer.members.length;
+    const fresh = listed ? new Map(answer!.members.map((member) => [member.session, member])) : undefined;
+    this.views.set(topic, fresh);
+    const set = this.listeners.get(topic);
+    if (!tellChanges || !before || !fresh || !set) return;
+    for (const [session, member] of before) if (!fresh.has(session)) this.tell(set, topic, false, member);
+    for (const [session, member] of fresh) if (!before.has(session)) this.tell(set, topic, true, member);
+  }
+
+  private tell(listeners: Set<PresenceListener>, topic: string, joined: boolean, member: PresenceMember): void {
+    const op: ServerOp = { op: joined ? 'join' : 'leave', topic, ...member };
+    for (const listener of listeners) listener.sendOp(op);
   }
 }

@@ -144,7 +144,7 @@ export class SseTransport implements SessionTransport, Flushable, Backlogged {
     // Refused before its welcome (a bad token, a protocol violation): the POST that opened it gets the answer.
     this.onFirstOp?.({
       op: 'error',
-      code: code === closeCodes.unauthorized ? 'unauthorized' : 'bad_request',
+      code: closeErrorOf(code),
       message: reason,
     });
     this.onFirstOp = undefined;
@@ -188,4 +188,13 @@ export class SseTransport implements SessionTransport, Flushable, Backlogged {
     this.marked = true;
     this.options.scheduler.mark(this);
   }
+}
+
+/**
+ * A close before the welcome as the error `POST /v1/session` answers: 401 for a refused token, 503 for what is worth
+ * retrying (a backend hook that failed, 4500), 400 for a protocol violation (which retrying unchanged cannot mend).
+ */
+function closeErrorOf(code: number): 'unauthorized' | 'unavailable' | 'bad_request' {
+  if (code === closeCodes.unauthorized) return 'unauthorized';
+  return code === closeCodes.protocolViolation || code === closeCodes.messageTooBig ? 'bad_request' : 'unavailable';
 }

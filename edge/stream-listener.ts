@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { parseClientOp } from '../shared/client-op-parser.js';
-import { RelayError, closeCodes } from '../shared/errors.js';
+import { RelayError, closeCodes, httpStatusOf } from '../shared/errors.js';
 import { readJsonBody, sendJson } from '../shared/http.js';
 import type { RedirectOp } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
@@ -143,7 +143,7 @@ export class StreamListener {
           // The client has until the grace period ends to open its stream.
           this.startGrace(entry);
         } else if (op.op === 'error') {
-          sendJson(res, op.code === 'unauthorized' ? 401 : 400, { error: { code: op.code, message: op.message } });
+          sendJson(res, httpStatusOf[op.code], { error: { code: op.code, message: op.message } });
         }
         resolve();
       };

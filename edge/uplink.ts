@@ -17,6 +17,7 @@ import type { MuxStream, StreamCounters } from '../shared/stream-mux.js';
 import {
   frameType,
   httpBaseOf,
+  presenceMember,
   uplinkPath,
   type CoreFrame,
   type EdgeFrame,
@@ -170,9 +171,10 @@ export class Uplink {
       this.requests.wait(
         id,
         (frame) => {
-          if (frame[0] !== frameType.presenceAnswer) return;
+          if (frame[0] !== frameType.presenceAnswer)
+            return reject(new RelayError('internal', 'the core answered a presence question with another frame'));
           const [, , count, rows] = frame;
-          const members = rows.map(([session, user, edge]) => (user ? { session, user, edge } : { session, edge }));
+          const members = rows.map(([session, user, edge]) => presenceMember(session, user, edge));
           resolve({ count, members });
         },
         reject,

@@ -131,6 +131,11 @@ export interface PresenceMember {
   /** The id of the member's edge. */
   edge: string;
 }
+/** A member as the protocol shows it: `user` only when it has one ('' on the uplink means none). */
+export function presenceMember(session: string, user: string | undefined, edge: string): PresenceMember {
+  return user ? { session, user, edge } : { session, edge };
+}
+
 /** Who is present on a topic: every member counted, at most maxPresenceMembers listed. */
 export interface PresenceAnswer {
   count: number;

@@ -121,12 +121,14 @@ export const edgeFrameFields = {
   /** [cancel, id]: the `history` request `id` is no longer wanted (its client left): stop replaying it. */
   [frameType.cancel]: [uint],
   /**
-   * Presence (docs/protocol.md §9): [presenceJoin, topic, session, user ('' for none)] when a session subscribes to
-   * a topic exactly, [presenceLeave, topic, session] when it no longer does. After a (re)connect the edge sends a
-   * join for every member it holds, then [presenceSynced]: members the core kept for it and not sent again have left.
+   * Presence (docs/protocol.md §9): [presenceJoin, topic, session, user ('' for none), known] when a session
+   * subscribes to a topic exactly, [presenceLeave, topic, session, user] when it no longer does. After a (re)connect
+   * the edge sends a join for every member it holds (`known`: a core heard of it before, so it was announced), a leave
+   * for each that left while no core heard, then [presenceSynced]: members the core kept for it and not sent again
+   * have left.
    */
-  [frameType.presenceJoin]: [str, str, str],
-  [frameType.presenceLeave]: [str, str],
+  [frameType.presenceJoin]: [str, str, str, bool],
+  [frameType.presenceLeave]: [str, str, str],
   [frameType.presenceSynced]: [],
   /** [presenceQuery, id, topic]: answered with `presenceAnswer`, or `error`. */
   [frameType.presenceQuery]: [uint, str],

@@ -8,7 +8,9 @@ import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
 import { fastUplink, silentLogger, startMesh } from './helpers/mesh.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
 import { uniquePrefix } from './helpers/redis-mesh.js';
+import { within } from './helpers/within.js';
 import { RedisServer } from './helpers/redis-server.js';
+import { startTcpProxy } from './helpers/tcp-proxy.js';
 
 let redis: RedisServer;
 test.before(async () => {
@@ -140,4 +142,63 @@ test('above presenceEventsMaxMembers joins and leaves are no longer announced; p
   fourth.send({ op: 'unsub', id: 9, topic: 'room.c' });
   await watcher.next(isEvent('leave', fourth.received[0]!.session));
   t.like(await ask(watcher, 'room.c', 'm'), { count: 2 });
+});
+
+test('an edge that fails over to another core of the Redis engine: no second join, no false leave, one real leave', async (t) => {
+  const prefix = uniquePrefix();
+  const a = await startCore({
+    id: 'core-a',
+    logger: silentLogger,
+    presenceGraceMs: 200,
+    engine: new RedisEngine({
+      url: redis.url,
+      keyPrefix: prefix,
+      maxMessages: 100,
+      maxAgeMs: 60_000,
+      logger: silentLogger,
+    }),
+  });
+  t.teardown(() => a.close());
+  const b = await redisCore(t, 'core-b', prefix);
+  await (a.engine as RedisEngine).whenAvailable(10_000);
+  const proxy = await startTcpProxy({ target: a.address });
+  t.teardown(() => proxy.close());
+  const eu = await edgeOf(t, 'eu-1', a);
+  const us = await startEdge({
+    id: 'us-1',
+    region: 'us',
+    cores: [
+      { id: a.id, url: proxy.url },
+      { id: b.id, url: b.url },
+    ],
+    uplink: { ...fastUplink, failbackMs: 600_000 },
+    logger: silentLogger,
+  });
+  t.teardown(() => us.close());
+  await us.ready();
+  const watcher = await RawClient.connected(t, eu.url);
+  watcher.send({ op: 'sub', id: 1, topic: 'room.f', joinLeave: true });
+  await watcher.next((op) => op.op === 'subok');
+  const moving = await member(t, us, 'room.f');
+  const session = moving.received[0]!.session;
+  await watcher.next(isEvent('join', session));
+
+  proxy.refuse(true);
+  proxy.cut();
+  await within(
+    us.meshUntil(() => us.uplink.connected && us.uplink.coreId === 'core-b', 10_000),
+    'the edge fails over to core b',
+  );
+  t.like(await ask(watcher, 'room.f', 'a'), { count: 2 }, 'counted once, now through core b');
+  // Core a let go of the edge's member without a word (it went to b): a's own count is back to the watcher alone.
+  const members = async (): Promise<number> =>
+    (await a.metrics.registry.getSingleMetric('relaymesh_core_presence_members')!.get()).values[0]!.value;
+  const deadline = Date.now() + 10_000;
+  while ((await members()) !== 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.is(await members(), 1);
+  moving.send({ op: 'unsub', id: 2, topic: 'room.f' });
+  await watcher.next(isEvent('leave', session));
+  t.like(await ask(watcher, 'room.f', 'b'), { count: 1 });
+  const events = watcher.received.filter((op) => op.session === session).map((op) => op.op);
+  t.deepEqual(events, ['join', 'leave']);
 });

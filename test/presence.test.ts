@@ -162,3 +162,77 @@ test('the SDK: presence(), onJoin and onLeave', async (t) => {
   t.like(await within(leave, 'leave seen'), { session: welcome.session });
   await t.throwsAsync(b.presence('room.*'), { message: /pattern|topic/ });
 });
+
+test('every listener on an edge hears joins and leaves, not only the first to subscribe there', async (t) => {
+  const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
+  const edge = mesh.edges[0]!;
+  const first = await RawClient.connected(t, edge.url);
+  first.send({ op: 'sub', id: 1, topic: 'room.2', joinLeave: true });
+  await first.next((op) => op.op === 'subok');
+  const second = await RawClient.connected(t, edge.url);
+  second.send({ op: 'sub', id: 1, topic: 'room.2', joinLeave: true });
+  await second.next((op) => op.op === 'subok');
+  await second.next(isEvent('join', await sessionOf(second)));
+  const third = await RawClient.connected(t, edge.url);
+  await third.subscribe('room.2', 1);
+  for (const listener of [first, second])
+    t.like(await listener.next(isEvent('join', await sessionOf(third))), { topic: 'room.2', edge: 'eu-1' });
+});
+
+test('joinLeave on a pattern is refused before it takes any of the address share of topics', async (t) => {
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { maxTopicsPerAddress: 2 } },
+  });
+  const client = await RawClient.connected(t, mesh.edges[0]!.url);
+  for (let i = 0; i < 5; i++) {
+    client.send({ op: 'sub', id: i, topic: `p${i}.*`, joinLeave: true });
+    t.like(await client.next((op) => op.id === i), { op: 'error', code: 'bad_request' });
+  }
+  t.like(await client.subscribe('room.ok', 'ok'), { op: 'subok' });
+});
+
+test('a listener whose edge lost its uplink hears, once it is back, who came and went meanwhile', async (t) => {
+  const core = await startCore({ id: 'central', logger: silentLogger });
+  t.teardown(() => core.close());
+  const proxy = await startTcpProxy({ target: core.address });
+  t.teardown(() => proxy.close());
+  const edge = async (id: string, url: string) => {
+    const started = await startEdge({
+      id,
+      region: 'eu',
+      cores: [{ id: 'central', url }],
+      uplink: fastUplink,
+      logger: silentLogger,
+    });
+    t.teardown(() => started.close());
+    await started.ready();
+    return started;
+  };
+  const eu = await edge('eu-1', proxy.url);
+  const us = await edge('us-1', core.url);
+  const watcher = await RawClient.connected(t, eu.url);
+  watcher.send({ op: 'sub', id: 1, topic: 'room.3', joinLeave: true });
+  await watcher.next((op) => op.op === 'subok');
+  const goes = await RawClient.connected(t, us.url);
+  await goes.subscribe('room.3', 1);
+  await watcher.next(isEvent('join', await sessionOf(goes)));
+  // The watcher's edge first learns the topic's members (its answer follows the events above on the uplink).
+  t.like(await presenceOf(watcher, 'room.3', 'p'), { count: 2 });
+
+  proxy.refuse(true);
+  proxy.cut();
+  await within(
+    eu.meshUntil(() => !eu.uplink.connected, 10_000),
+    'the edge notices its uplink is gone',
+  );
+  goes.send({ op: 'unsub', id: 2, topic: 'room.3' });
+  await goes.next((op) => op.id === 2);
+  const comes = await RawClient.connected(t, us.url);
+  await comes.subscribe('room.3', 1);
+  t.like(await presenceOf(comes, 'room.3', 'q'), { count: 2 }, 'the core knows');
+  proxy.refuse(false);
+  await eu.uplink.whenConnected(10_000);
+  t.like(await watcher.next(isEvent('leave', await sessionOf(goes))), { edge: 'us-1' });
+  t.like(await watcher.next(isEvent('join', await sessionOf(comes))), { edge: 'us-1' });
+});

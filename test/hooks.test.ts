@@ -681,3 +681,22 @@ test('logs never carry the hook key, the client token, headers or payloads, and 
       `no log line contains ${secret}`,
     );
 });
+
+test('over HTTP streaming a failed connect hook is 503 (worth retrying) and a refused one 401', async (t) => {
+  const backend = await startBackend(t);
+  backend.decide = (call) =>
+    (call.body.headers as Record<string, string>)['x-fail'] ? json({ allow: true }, 500) : refuse();
+  const edge = await hookedEdge(t, backend);
+  const open = (headers: Record<string, string>) =>
+    fetch(`${edge.url.replace(/^ws/, 'http')}/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ op: 'connect' }),
+    });
+  const failed = await open({ 'x-fail': '1' });
+  t.is(failed.status, 503);
+  t.like(await failed.json(), { error: { code: 'unavailable' } });
+  const refused = await open({});
+  t.is(refused.status, 401);
+  t.like(await refused.json(), { error: { code: 'unauthorized' } });
+});

@@ -66,8 +66,8 @@ export interface SessionContext {
 const replayBytesPerToken = 32 * 1024;
 /** Bytes a publish counts for in its address's share at least: its op, promise and frame, whatever its payload. */
 const minPublishCost = 256;
-/** What a listed presence member costs in the answer, for the asker's message rate. */
-const presenceMemberBytes = 64;
+/** What a listed presence member costs in the answer besides its strings (field names, quotes), for the asker's rate. */
+const presenceMemberOverhead = 40;
 /** Ops a client may send after `connect` while its token is being checked; more is abuse. */
 const maxQueuedWhileConnecting = 64;
 
@@ -395,7 +395,13 @@ export class ClientSession implements SubscriberSession {
       .then(
         ({ count, members }) => {
           if (this.closed) return;
-          this.chargeReplay(members.length * presenceMemberBytes);
+          this.chargeReplay(
+            members.reduce(
+              (bytes, { session, user, edge }) =>
+                bytes + session.length + (user?.length ?? 0) + edge.length + presenceMemberOverhead,
+              0,
+            ),
+          );
           this.transport.sendOp({ op: 'presenceok', ...idOf(op.id), topic: op.topic, count, members });
         },
         (error: unknown) => this.refuse(op.id, error),

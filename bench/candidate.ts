@@ -1,6 +1,7 @@
 // Starts a benchmark candidate as server processes: naive `ws`, Socket.IO, or relaymesh (a core and an edge,
 // each in its own process, so the edge's cost can be told apart from the core's).
 
+import type { HooksConfig } from '../shared/topology.js';
 import { forkBench, type BenchChild } from './child.js';
 import type { ServerStats } from './server-process.js';
 import type { CandidateKind } from './wires.js';
@@ -24,8 +25,11 @@ export interface Candidate {
 
 const serverArgs = ['--expose-gc'];
 
-/** `edges` (relaymesh only) starts that many edge processes on one core; stats then describe the first. */
-export async function startCandidate(kind: CandidateKind, edges = 1): Promise<Candidate> {
+/**
+ * `edges` (relaymesh only) starts that many edge processes on one core; stats then describe the first. `hooks`
+ * (relaymesh only): the backend hooks every edge asks.
+ */
+export async function startCandidate(kind: CandidateKind, edges = 1, hooks?: HooksConfig): Promise<Candidate> {
   const children: BenchChild[] = [];
   const stop = (): void => children.forEach((child) => child.stop());
   try {
@@ -36,7 +40,13 @@ export async function startCandidate(kind: CandidateKind, edges = 1): Promise<Ca
       children.push(core);
       const coreUrl = await core.next<string>('url');
       for (let i = 0; i < edges; i++)
-        children.push(forkBench('./server-process.ts', ['relaymesh-edge', coreUrl], serverArgs));
+        children.push(
+          forkBench(
+            './server-process.ts',
+            ['relaymesh-edge', coreUrl, ...(hooks ? [JSON.stringify(hooks)] : [])],
+            serverArgs,
+          ),
+        );
       server = children[1]!;
     } else {
       server = forkBench('./server-process.ts', [kind], serverArgs);

@@ -18,7 +18,8 @@ const perProcess = 15_000;
 /** Source addresses rotate across runs, so one run's closed ports do not crowd the next. */
 let nextAddress = 0;
 
-async function waitForFrames(
+/** Polls `counts` until the subscribers together have received `frames` frames; throws past `timeoutMs`. */
+export async function waitForFrames(
   kind: string,
   counts: () => Promise<LoadCounts>,
   frames: number,

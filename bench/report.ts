@@ -1,11 +1,14 @@
 // Turns benchmark results into tables of medians and ratios against the naive `ws` server: plain text for the
 // terminal and Markdown for BENCHMARKS.md.
 
+import { presenceTables } from './presence-report.js';
+import { count, fixed, median, ratio, type Table } from './report-format.js';
 import type { ChurnRow } from './scenarios/churn.js';
 import type { EngineRow } from './scenarios/engine.js';
 import type { FanoutRow } from './scenarios/fanout.js';
 import type { IdleRow } from './scenarios/idle.js';
 import type { LatencyRow } from './scenarios/latency.js';
+import type { PresenceRow } from './scenarios/presence.js';
 import type { TunnelCpuRow, TunnelRow, TunnelTargetRow } from './scenarios/tunnel.js';
 import type { WanRow } from './scenarios/wan.js';
 import { candidateKinds, type CandidateKind } from './wires.js';
@@ -18,6 +21,8 @@ export interface BenchResults {
   churn: ChurnRow[];
   engine: EngineRow[];
   tunnel: TunnelRow[];
+  /** Absent from results written before S8 existed (and from tests that build results by hand). */
+  presence?: PresenceRow[];
 }
 
 /** Which command measured each scenario, and when (a report may merge several runs). */
@@ -30,24 +35,6 @@ export interface ReportContext {
   quick: boolean;
   provenance?: Provenance;
 }
-
-interface Table {
-  scenario?: keyof BenchResults;
-  title: string;
-  note: string;
-  header: string[];
-  rows: string[][];
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-const fixed = (value: number, digits = 2): string => (Number.isFinite(value) ? value.toFixed(digits) : '–');
-const count = (value: number): string => Math.round(value).toLocaleString('en');
-const ratio = (value: number, base: number | undefined): string => (base ? `${(value / base).toFixed(2)}×` : '–');
 
 function idleTable(rows: IdleRow[]): Table {
   const naive = new Map(
@@ -289,6 +276,7 @@ export function renderReport(results: BenchResults, context: ReportContext): { t
     ...(results.churn.length ? [churnTable(results.churn)] : []),
     ...(results.engine?.length ? [engineTable(results.engine)] : []),
     ...(results.tunnel?.length ? tunnelTables(results.tunnel) : []),
+    ...(results.presence?.length ? presenceTables(results.presence) : []),
   ];
   const { machine } = context;
   const head =

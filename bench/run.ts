@@ -1,7 +1,7 @@
 // `npm run bench` / `relaymesh bench`: the benchmark suite. Runs the scenarios (S1 idle footprint, S2 fan-out cost,
-// S3 latency, S4 WAN savings, S5 churn, S6 engines, S7 tunnels) for each candidate in the same invocation,
-// alternating candidates over rounds, prints tables of medians and ratios, and writes bench/results/latest.json and
-// BENCHMARKS.md.
+// S3 latency, S4 WAN savings, S5 churn, S6 engines, S7 tunnels, S8 presence and hooks) for each candidate in the same
+// invocation, alternating candidates over rounds, prints tables of medians and ratios, and writes
+// bench/results/latest.json and BENCHMARKS.md.
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -12,6 +12,7 @@ import { runEngines } from './scenarios/engine.js';
 import { runFanout, type FanoutCase } from './scenarios/fanout.js';
 import { runIdle } from './scenarios/idle.js';
 import { runLatency } from './scenarios/latency.js';
+import { runPresence, type PresenceSizes } from './scenarios/presence.js';
 import { runTunnel } from './scenarios/tunnel.js';
 import { runWan } from './scenarios/wan.js';
 import { candidateKinds } from './wires.js';
@@ -49,6 +50,12 @@ function sizes(quick: boolean) {
           pgSeconds: 3,
           pgClients: 4,
         },
+        // Fan-out subscribers stay over the 1,000-member event cap (PresenceSizes says why).
+        presence: {
+          fanout: { subscribers: 1500, watchers: 10, cases: [{ payloadBytes: 100, inFlight: 4 }], rounds: 1 },
+          churn: { members: 2000, smallMembers: 200, watchers: 10, churners: 50, durationMs: 3000, queries: 50 },
+          hooks: { samples: 200, rounds: 1, processes: 2, concurrency: 16, durationMs: 2000 },
+        } satisfies PresenceSizes,
       }
     : {
         idle: [1000, 5000, 10_000, 19_000],
@@ -70,6 +77,21 @@ function sizes(quick: boolean) {
           pgSeconds: 10,
           pgClients: 8,
         },
+        presence: {
+          fanout: {
+            subscribers: 5000,
+            watchers: 10,
+            cases: [
+              { payloadBytes: 100, inFlight: 1 },
+              { payloadBytes: 100, inFlight: 16 },
+            ],
+            // Even: each variant goes first as often.
+            rounds: 4,
+          },
+          churn: { members: 10_000, smallMembers: 500, watchers: 20, churners: 200, durationMs: 10_000, queries: 200 },
+          // 32 connects in progress per address: under limits.maxPendingHookCallsPerAddress (64), so none is refused.
+          hooks: { samples: 1000, rounds: 2, processes: 2, concurrency: 32, durationMs: 5000 },
+        } satisfies PresenceSizes,
       };
 }
 
@@ -78,7 +100,16 @@ const progress = (line: string): void => void process.stderr.write(`${line}\n`);
 export async function runBench(options: BenchOptions): Promise<void> {
   const size = sizes(options.quick);
   const rounds = options.quick ? 1 : options.rounds;
-  const results: BenchResults = { idle: [], fanout: [], latency: [], wan: [], churn: [], engine: [], tunnel: [] };
+  const results: Required<BenchResults> = {
+    idle: [],
+    fanout: [],
+    latency: [],
+    wan: [],
+    churn: [],
+    engine: [],
+    tunnel: [],
+    presence: [],
+  };
   const run = (name: ScenarioName): boolean => options.scenarios.includes(name);
   // Candidates alternate from round to round, so drift on the machine does not favour one of them.
   const order = (round: number) => (round % 2 ? [...candidateKinds].reverse() : candidateKinds);
@@ -125,6 +156,7 @@ export async function runBench(options: BenchOptions): Promise<void> {
     }
   }
   if (run('tunnel')) results.tunnel.push(...(await runTunnel(size.tunnel, progress)));
+  if (run('presence')) results.presence.push(...(await runPresence(size.presence, progress)));
 
   const machine = {
     cpus: cpus().length,

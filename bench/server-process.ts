@@ -1,5 +1,6 @@
 // One benchmark server in a process of its own, so its CPU and memory are its own: a naive `ws` broadcast
-// server, Socket.IO, or a relaymesh core or edge. It tells the parent its URL over IPC and answers `stats`.
+// server, Socket.IO, or a relaymesh core or edge (given its core's URL, and its backend hooks as JSON when it has
+// some). It tells the parent its URL over IPC and answers `stats`.
 
 import { readdirSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -9,6 +10,7 @@ import { Server as SocketIoServer } from 'socket.io';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { startCore, type CoreHandle } from '../core/start-core.js';
 import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
+import type { HooksConfig } from '../shared/topology.js';
 
 export type ServerKind = 'naive-ws' | 'socketio' | 'relaymesh-core' | 'relaymesh-edge';
 
@@ -81,6 +83,7 @@ else {
     id: `bench-edge-${process.pid}`,
     region: 'bench',
     cores: [{ id: 'bench-core', url: process.argv[3]! }],
+    ...(process.argv[4] ? { hooks: JSON.parse(process.argv[4]) as HooksConfig } : {}),
     logger,
     // The benchmark's one publisher sends far more than a client may by default.
     limits: {

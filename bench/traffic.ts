@@ -12,6 +12,8 @@ export interface Traffic {
   /** One more subscriber, which reads stamps (latency, how far deliveries got). */
   probe: Probe;
   publisher: Publisher;
+  /** The one the load and the probe subscribe to. */
+  topic: string;
 }
 
 export async function withTraffic<T>(
@@ -28,7 +30,7 @@ export async function withTraffic<T>(
     load = await startLoad(kind, candidate.url, topic, subscribers);
     probe = await Probe.open(kind, candidate.url, topic);
     publisher = await Publisher.open(kind, candidate.url);
-    return await use({ candidate, load, probe, publisher });
+    return await use({ candidate, load, probe, publisher, topic });
   } finally {
     probe?.close();
     publisher?.close();

@@ -1,4 +1,13 @@
 // The benchmark scenarios by name: the command line lists them without loading the suite (nor its dev dependencies).
 
-export type ScenarioName = 'idle' | 'fanout' | 'latency' | 'wan' | 'churn' | 'engine' | 'tunnel';
-export const scenarioNames: readonly ScenarioName[] = ['idle', 'fanout', 'latency', 'wan', 'churn', 'engine', 'tunnel'];
+export type ScenarioName = 'idle' | 'fanout' | 'latency' | 'wan' | 'churn' | 'engine' | 'tunnel' | 'presence';
+export const scenarioNames: readonly ScenarioName[] = [
+  'idle',
+  'fanout',
+  'latency',
+  'wan',
+  'churn',
+  'engine',
+  'tunnel',
+  'presence',
+];

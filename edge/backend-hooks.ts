@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import { addressKey } from '../shared/address-key.js';
 import { RelayError } from '../shared/errors.js';
 import { Permissions } from '../shared/permissions.js';
-import type { HookName, HooksConfig } from '../shared/topology.js';
+import { hookNames, type HookName, type HooksConfig } from '../shared/topology.js';
 
 /** Why a hook call failed, as metrics count it. */
 export type HookFailure = 'timeout' | 'connection' | 'status' | 'bad_answer' | 'limit';
@@ -58,10 +58,15 @@ export class BackendHooks {
   private readonly lastLogged = new Map<string, number>();
   private closed = false;
 
-  constructor(private readonly options: BackendHooksOptions) {}
+  /** Each configured hook's URL, parsed once. */
+  private readonly urls: Partial<Record<HookName, URL>> = {};
+
+  constructor(private readonly options: BackendHooksOptions) {
+    for (const hook of hookNames) if (options[hook] !== undefined) this.urls[hook] = new URL(options[hook]);
+  }
 
   has(hook: HookName): boolean {
-    return this.options[hook] !== undefined;
+    return this.urls[hook] !== undefined;
   }
 
   /** Throws `unauthorized` when the backend refuses, `unavailable` when it cannot answer. */
@@ -97,7 +102,7 @@ export class BackendHooks {
 
   private async call(hook: HookName, address: string, body: Record<string, unknown>): Promise<Answer> {
     if (this.closed) throw new RelayError('unavailable', 'the edge is stopping');
-    const url = new URL(this.options[hook]!);
+    const url = this.urls[hook]!;
     const key = addressKey(address);
     const held = this.pendingByAddress.get(key) ?? 0;
     if (this.pending >= this.options.maxPending || held >= this.options.maxPendingPerAddress) {

@@ -43,7 +43,7 @@ import {
 
 export type { AuthConfig, Environment, TlsConfig, TokenAlgorithm, TokenAuthConfig } from './topology-security.js';
 export type { ForwardConfig, TunnelConfig } from './topology-tunnels.js';
-export type { HookName, HooksConfig } from './topology-hooks.js';
+export { hookNames, type HookName, type HooksConfig } from './topology-hooks.js';
 export { maxTimerMs } from './topology-schema.js';
 export type { NodeScope } from './topology-schema.js';
 

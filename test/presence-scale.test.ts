@@ -9,6 +9,7 @@ import { fastUplink, silentLogger, startMesh } from './helpers/mesh.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
 import { uniquePrefix } from './helpers/redis-mesh.js';
 import { within } from './helpers/within.js';
+import { publisher } from './helpers/http-publish.js';
 import { RedisServer } from './helpers/redis-server.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 
@@ -201,4 +202,45 @@ test('an edge that fails over to another core of the Redis engine: no second joi
   t.like(await ask(watcher, 'room.f', 'b'), { count: 1 });
   const events = watcher.received.filter((op) => op.session === session).map((op) => op.op);
   t.deepEqual(events, ['join', 'leave']);
+});
+
+test('a crowd asking presence of a big topic across a slow uplink: the uplink holds, a bystander is served', async (t) => {
+  t.timeout(120_000);
+  const mesh = await startMesh(t, {
+    edges: [{ id: 'eu-1', region: 'eu' }],
+    edge: { limits: { maxConnectionsPerIp: 10_000 } },
+  });
+  const members = mesh.edges[0]!;
+  for (let start = 0; start < 1000; start += 250)
+    await Promise.all(Array.from({ length: 250 }, () => member(t, members, 'room.crowd')));
+  // The askers' edge reaches the core over a 2 MB/s link: 1,000-member answers (about 60 KB each) take 30 ms apiece.
+  const proxy = await startTcpProxy({ target: mesh.core.address });
+  t.teardown(() => proxy.close());
+  proxy.throttle(2_000_000);
+  const slow = await startEdge({
+    id: 'us-1',
+    region: 'us',
+    cores: [{ id: mesh.core.id, url: proxy.url }],
+    uplink: { heartbeatMs: 600_000, statusMs: 600_000 },
+    logger: silentLogger,
+  });
+  t.teardown(() => slow.close());
+  await slow.ready();
+  const peer = mesh.core.uplinks.get('us-1');
+  const bystander = await member(t, slow, 'news.1');
+  const askers = await Promise.all(Array.from({ length: 20 }, () => RawClient.connected(t, slow.url)));
+  // Each asks as fast as its message rate lets it: 2,000 questions at once, far more than the link carries quickly.
+  for (const asker of askers) for (let i = 0; i < 100; i++) asker.send({ op: 'presence', id: i, topic: 'room.crowd' });
+  await publisher(mesh.core)('news.1', 'still here');
+  t.like(await bystander.next((op) => op.op === 'msg'), { topic: 'news.1' });
+  for (const asker of askers) {
+    const last = await asker.next((op) => op.id === 99, 60_000);
+    // Answered, or refused by the asker's rate or its address's share of waiting questions: never left unanswered.
+    t.true(
+      last.op === 'presenceok' || ['rate_limited', 'unavailable'].includes(String(last.code)),
+      JSON.stringify(last),
+    );
+  }
+  t.true(mesh.core.uplinks.get('us-1') === peer, 'the core kept the same uplink: none was dropped as too slow');
+  t.is(slow.uplink.reconnects, 0);
 });

@@ -25,15 +25,11 @@ export interface PresenceListener {
 const maxPendingQuestions = 10_000;
 const maxPendingQuestionsPerAddress = 256;
 
-/** One member reported by a session; `reported`: a core has heard of it (it was sent on a connected uplink). */
-interface LocalMember {
-  user: string;
-  reported: boolean;
-}
-
 export class EdgePresence {
-  /** Topic → session → member. */
-  private readonly members = new Map<string, Map<string, LocalMember>>();
+  /** Topic → session → user ('' for none): a string per member, as an edge holds one for most of its sessions. */
+  private readonly members = new Map<string, Map<string, string>>();
+  /** Members that joined while the uplink was down, which no core has heard of yet (by topic). */
+  private unreported = new Map<string, Set<string>>();
   /** Members that left while the uplink was down after a core had heard of them: their leave goes on reconnect. */
   private leftUnreported = new Map<string, Map<string, string>>();
   private readonly listeners = new Map<string, Set<PresenceListener>>();
@@ -55,23 +51,29 @@ export class EdgePresence {
   join(topic: string, session: string, user: string): void {
     let sessions = this.members.get(topic);
     if (!sessions) this.members.set(topic, (sessions = new Map()));
-    const reported = this.uplink.connected;
-    sessions.set(session, { user, reported });
+    sessions.set(session, user);
     this.leftUnreported.get(topic)?.delete(session);
-    if (reported) this.uplink.sendPresence([frameType.presenceJoin, topic, session, user, false]);
+    if (this.uplink.connected) return this.uplink.sendPresence([frameType.presenceJoin, topic, session, user, false]);
+    let waiting = this.unreported.get(topic);
+    if (!waiting) this.unreported.set(topic, (waiting = new Set()));
+    waiting.add(session);
   }
 
   leave(topic: string, session: string): void {
     const sessions = this.members.get(topic);
-    const member = sessions?.get(session);
-    if (!sessions || !member) return;
+    const user = sessions?.get(session);
+    if (!sessions || user === undefined) return;
     sessions.delete(session);
     if (sessions.size === 0) this.members.delete(topic);
-    if (this.uplink.connected) return this.uplink.sendPresence([frameType.presenceLeave, topic, session, member.user]);
-    if (!member.reported) return;
+    if (this.uplink.connected) return this.uplink.sendPresence([frameType.presenceLeave, topic, session, user]);
+    const waiting = this.unreported.get(topic);
+    if (waiting?.delete(session)) {
+      if (waiting.size === 0) this.unreported.delete(topic);
+      return;
+    }
     let left = this.leftUnreported.get(topic);
     if (!left) this.leftUnreported.set(topic, (left = new Map()));
-    left.set(session, member.user);
+    left.set(session, user);
   }
 
   listen(topic: string, listener: PresenceListener): void {
@@ -99,11 +101,12 @@ export class EdgePresence {
    * what changed while the uplink was down.
    */
   onUplinkConnected(): void {
-    for (const [topic, sessions] of this.members)
-      for (const [session, member] of sessions) {
-        this.uplink.sendPresence([frameType.presenceJoin, topic, session, member.user, member.reported]);
-        member.reported = true;
-      }
+    for (const [topic, sessions] of this.members) {
+      const waiting = this.unreported.get(topic);
+      for (const [session, user] of sessions)
+        this.uplink.sendPresence([frameType.presenceJoin, topic, session, user, !waiting?.has(session)]);
+    }
+    this.unreported = new Map();
     for (const [topic, left] of this.leftUnreported)
       for (const [session, user] of left) this.uplink.sendPresence([frameType.presenceLeave, topic, session, user]);
     this.leftUnreported = new Map();

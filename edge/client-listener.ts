@@ -13,7 +13,7 @@ import { clientPath, type RedirectOp } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
 import { ClientSession, type SessionContext } from './client-session.js';
 import { FlushScheduler } from './flush-scheduler.js';
-import { InputTurns } from './input-turns.js';
+import { InputTurns, type InputHandler, type SocketInput } from './input-turns.js';
 import { OutboxBudget } from './outbox-budget.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { IpLimiter } from './ip-limiter.js';
@@ -144,33 +144,90 @@ export class ClientListener {
     this.sessions.set(transport, adapter);
     this.countSession(factory.protocol, 1);
     metrics.connections.inc({ transport: 'websocket', protocol: factory.protocol });
-    const { maxPreConnectMessageBytes } = this.options.limits;
-    const input = this.turns.socket((data, isBinary) => {
-      // Before `connect` a stranger gets less room than a client.
-      if (!session.greeted && data.length > maxPreConnectMessageBytes) {
-        transport.close(closeCodes.messageTooBig, 'message too big before connect');
-        return;
-      }
-      try {
-        adapter.receive(data, isBinary, session);
-      } catch (error) {
-        // A bug must cost one session, never the process and everyone else's.
-        logger.error({ session: session.id, err: error }, 'client message failed');
-        transport.close(closeCodes.internal, 'internal error');
-      }
-    }, ws);
-    ws.on('message', (data, isBinary) => {
-      transport.heard();
-      input.receive(data as Buffer, isBinary);
-    });
-    ws.on('pong', () => transport.heard());
-    ws.on('error', (error) => logger.debug({ session: session.id, err: error.message }, 'client socket error'));
-    ws.on('close', () => {
-      input.close();
-      this.sessions.delete(transport);
-      this.countSession(factory.protocol, -1);
-      adapter.closed();
-      session.closedByTransport();
-    });
+    const connection = new ClientConnection(this, transport, adapter, session, factory.protocol);
+    connection.input = this.turns.socket(connection, ws);
+    (ws as ConnectedSocket)[connectionKey] = connection;
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('error', onError);
+    ws.on('close', onClose);
   }
+
+  /** A socket's messages, in turns (ClientConnection.handleInput). */
+  handleInput(connection: ClientConnection, data: Buffer, isBinary: boolean): void {
+    const { session, transport, adapter } = connection;
+    // Before `connect` a stranger gets less room than a client.
+    if (!session.greeted && data.length > this.options.limits.maxPreConnectMessageBytes) {
+      transport.close(closeCodes.messageTooBig, 'message too big before connect');
+      return;
+    }
+    try {
+      adapter.receive(data, isBinary, session);
+    } catch (error) {
+      // A bug must cost one session, never the process and everyone else's.
+      this.options.logger.error({ session: session.id, err: error }, 'client message failed');
+      transport.close(closeCodes.internal, 'internal error');
+    }
+  }
+
+  socketError(connection: ClientConnection, error: Error): void {
+    this.options.logger.debug({ session: connection.session.id, err: error.message }, 'client socket error');
+  }
+
+  socketClosed(connection: ClientConnection): void {
+    connection.input.close();
+    this.sessions.delete(connection.transport);
+    this.countSession(connection.protocol, -1);
+    connection.adapter.closed();
+    connection.session.closedByTransport();
+  }
+}
+
+/**
+ * One client socket's parts, reached from its WebSocket by listeners shared by every socket: idle clients are the bulk
+ * of an edge's memory, and an object costs less than a closure (and its context) per event per socket.
+ */
+class ClientConnection implements InputHandler {
+  input!: SocketInput;
+
+  constructor(
+    private readonly listener: ClientListener,
+    readonly transport: WsTransport,
+    readonly adapter: ProtocolAdapter,
+    readonly session: ClientSession,
+    readonly protocol: string,
+  ) {}
+
+  handleInput(data: Buffer, isBinary: boolean): void {
+    this.listener.handleInput(this, data, isBinary);
+  }
+
+  error(error: Error): void {
+    this.listener.socketError(this, error);
+  }
+
+  closed(): void {
+    this.listener.socketClosed(this);
+  }
+}
+
+const connectionKey = Symbol('relaymesh.clientConnection');
+type ConnectedSocket = WebSocket & { [connectionKey]: ClientConnection };
+
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  const connection = (this as ConnectedSocket)[connectionKey];
+  connection.transport.heard();
+  connection.input.receive(data, isBinary);
+}
+
+function onPong(this: WebSocket): void {
+  (this as ConnectedSocket)[connectionKey].transport.heard();
+}
+
+function onError(this: WebSocket, error: Error): void {
+  (this as ConnectedSocket)[connectionKey].error(error);
+}
+
+function onClose(this: WebSocket): void {
+  (this as ConnectedSocket)[connectionKey].closed();
 }

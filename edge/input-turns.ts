@@ -9,6 +9,11 @@ const perSocketPerTurn = 16;
 /** Messages all sockets together may have handled in one turn: what a burst can delay everyone else by. */
 const perTurn = 256;
 
+/** Who takes a socket's messages, in order. */
+export interface InputHandler {
+  handleInput(data: Buffer, isBinary: boolean): void;
+}
+
 export class InputTurns {
   private turn = 0;
   private handledInTurn = 0;
@@ -16,9 +21,9 @@ export class InputTurns {
   /** Sockets with messages waiting, in the order they started waiting. */
   private waiting = new Set<SocketInput>();
 
-  /** The input of one socket: `handle` takes its messages in order; `pause`/`resume` stop and restart reading it. */
-  socket(handle: (data: Buffer, isBinary: boolean) => void, flow: { pause(): void; resume(): void }): SocketInput {
-    return new SocketInput(this, handle, flow);
+  /** The input of one socket: `handler` takes its messages in order; `pause`/`resume` stop and restart reading it. */
+  socket(handler: InputHandler, flow: { pause(): void; resume(): void }): SocketInput {
+    return new SocketInput(this, handler, flow);
   }
 
   /** Whether `input` may handle one more message in this turn (and counts it). */
@@ -58,19 +63,21 @@ export class InputTurns {
 export class SocketInput {
   turn = -1;
   handledInTurn = 0;
-  private queue: Array<[Buffer, boolean]> = [];
+  /** Messages waiting for a turn; none (and no array) while nothing waits, as for most sockets most of the time. */
+  private queue: Array<[Buffer, boolean]> | undefined;
   /** Messages of `queue` already handled. */
   private head = 0;
 
   constructor(
     private readonly turns: InputTurns,
-    private readonly handle: (data: Buffer, isBinary: boolean) => void,
+    private readonly handler: InputHandler,
     private readonly flow: { pause(): void; resume(): void },
   ) {}
 
   receive(data: Buffer, isBinary: boolean): void {
-    if (this.queue.length === 0 && this.turns.take(this)) return this.handle(data, isBinary);
-    if (this.queue.length === 0) {
+    if (!this.queue && this.turns.take(this)) return this.handler.handleInput(data, isBinary);
+    if (!this.queue) {
+      this.queue = [];
       this.flow.pause();
       this.turns.wait(this);
     }
@@ -80,20 +87,23 @@ export class SocketInput {
 
   /** Handles what it may of its queue in this turn; reads the socket again once the queue is empty. */
   drain(): void {
-    while (this.head < this.queue.length && this.turns.take(this)) {
-      const [data, isBinary] = this.queue[this.head++]!;
-      this.handle(data, isBinary);
+    const queue = this.queue;
+    if (!queue) return;
+    while (this.head < queue.length && this.turns.take(this)) {
+      const [data, isBinary] = queue[this.head++]!;
+      this.handler.handleInput(data, isBinary);
     }
-    if (this.head === this.queue.length) {
-      this.queue = [];
+    if (this.queue !== queue) return;
+    if (this.head === queue.length) {
+      this.queue = undefined;
       this.head = 0;
       this.flow.resume();
       return;
     }
     // A socket read of many small messages waits over many turns: drop what was handled only now and then, as copying
     // the rest every turn would cost the square of its length.
-    if (this.head * 2 >= this.queue.length) {
-      this.queue = this.queue.slice(this.head);
+    if (this.head * 2 >= queue.length) {
+      this.queue = queue.slice(this.head);
       this.head = 0;
     }
     this.turns.wait(this);
@@ -101,7 +111,7 @@ export class SocketInput {
 
   /** The socket is gone: what waits is dropped. */
   close(): void {
-    this.queue = [];
+    this.queue = undefined;
     this.head = 0;
     this.turns.forget(this);
   }

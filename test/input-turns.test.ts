@@ -9,7 +9,7 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 
 function socketOf(turns: InputTurns, name: string, log: string[]) {
   const flow = { paused: false, pause: () => (flow.paused = true), resume: () => (flow.paused = false) };
-  const input = turns.socket((data) => log.push(`${name}:${data.toString()}`), flow);
+  const input = turns.socket({ handleInput: (data) => log.push(`${name}:${data.toString()}`) }, flow);
   return {
     input,
     flow,

@@ -24,6 +24,7 @@ import type { BackendHooks, ConnectAnswer } from './backend-hooks.js';
 import type { EdgePresence } from './presence.js';
 import { LocalSubscription, type SubscriberSession } from './local-subscription.js';
 import { RateLimiter } from './rate-limiter.js';
+import { SubscriptionSet } from './subscription-set.js';
 import type { SessionTransport } from './session-transport.js';
 import type { TokenVerifier } from './token-verifier.js';
 
@@ -81,7 +82,7 @@ export class ClientSession implements SubscriberSession {
   private permissions: Permissions = Permissions.open;
   private expiryTimer: NodeJS.Timeout | undefined;
   private readonly rate: RateLimiter;
-  private readonly subscriptions = new Map<string, LocalSubscription>();
+  private readonly subscriptions = new SubscriptionSet();
   /** Who the token (or the connect hook) says the client is: what presence shows. */
   private user: string | undefined;
   /** Topics whose `join` / `leave` this session asked for. */
@@ -169,7 +170,7 @@ export class ClientSession implements SubscriberSession {
     this.closed = true;
     clearTimeout(this.connectTimer);
     clearTimeout(this.expiryTimer);
-    for (const subscription of [...this.subscriptions.values()]) this.drop(subscription);
+    for (const subscription of this.subscriptions.list()) this.drop(subscription);
   }
 
   /** The core refused a subscription this session asked for (the interest table has already let it go). */
@@ -291,7 +292,8 @@ export class ClientSession implements SubscriberSession {
 
   /** A renewed token may allow less: subscriptions it no longer covers end, each with `error` `forbidden`. */
   private dropForbiddenSubscriptions(): void {
-    for (const [topic, subscription] of [...this.subscriptions]) {
+    for (const subscription of this.subscriptions.list()) {
+      const topic = subscription.filter;
       if (this.permissions.canSubscribe(topic)) continue;
       this.drop(subscription);
       this.fail(undefined, new RelayError('forbidden', `the renewed token does not allow ${topic}; unsubscribed`));
@@ -343,7 +345,7 @@ export class ClientSession implements SubscriberSession {
     }
     const pattern = isPattern(op.topic);
     const subscription = new LocalSubscription(this, op.topic, pattern, op.id, pattern ? undefined : op.since);
-    this.subscriptions.set(op.topic, subscription);
+    this.subscriptions.add(subscription);
     const hooks = this.context.hooks;
     if (!hooks?.has('subscribe')) return this.take(subscription, op.joinLeave === true);
     // Held meanwhile (a second `sub` is refused, an `unsub` cancels it), taken only once the backend allows it.

@@ -30,7 +30,8 @@ const closeGraceMs = 1000;
 
 export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backlogged, Heartbeat {
   alive = true;
-  private queue: Buffer[] = [];
+  /** Frames of this turn; no array at all between turns, as an idle client holds nothing. */
+  private queue: Buffer[] | undefined;
   private queuedBytes = 0;
   private marked = false;
   private closing = false;
@@ -58,10 +59,10 @@ export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backl
 
   flush(): void {
     this.marked = false;
-    if (this.queue.length === 0) return;
     const frames = this.queue;
+    if (!frames) return;
     const bytes = this.queuedBytes;
-    this.queue = [];
+    this.queue = undefined;
     this.queuedBytes = 0;
     if (this.ws.readyState !== WebSocket.OPEN) return;
     writeFrames(this.socket, frames, bytes);
@@ -99,10 +100,10 @@ export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backl
 
   private enqueue(frame: Buffer): void {
     if (this.closing) return;
-    this.queue.push(frame);
+    (this.queue ??= []).push(frame);
     this.queuedBytes += frame.length;
     if (this.queuedBytes + this.socket.writableLength > this.options.outboxMaxBytes) {
-      this.queue = [];
+      this.queue = undefined;
       this.queuedBytes = 0;
       this.cut();
       return;

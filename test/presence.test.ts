@@ -1,13 +1,13 @@
 // Presence (docs/protocol.md §9) across the edges of one core: joins and leaves as sessions subscribe, unsubscribe,
 // close or lose their edge; `presence` and GET /v1/presence; bad input; rights; the event cap; the SDK.
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { NodeMeshClient, type PresenceMember } from '../client/node.js';
 import { startMesh } from './helpers/mesh.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
-import { startCore } from '../core/start-core.js';
-import { startEdge } from '../edge/start-edge.js';
+import { startCore, type CoreOptions } from '../core/start-core.js';
+import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
 import { fastUplink, silentLogger } from './helpers/mesh.js';
 import { within } from './helpers/within.js';
 
@@ -19,6 +19,28 @@ const isEvent =
 async function presenceOf(client: RawClient, topic: string, id: string): Promise<Op> {
   client.send({ op: 'presence', id, topic });
   return client.next((op) => op.id === id);
+}
+
+/** A core, a fault proxy in front of it, and edges on a fast uplink that reach the core directly or through it. */
+async function coreBehindProxy(t: ExecutionContext, options: Partial<CoreOptions> = {}) {
+  const core = await startCore({ id: 'central', logger: silentLogger, ...options });
+  t.teardown(() => core.close());
+  const proxy = await startTcpProxy({ target: core.address });
+  t.teardown(() => proxy.close());
+  const edge = async (id: string, throughProxy: boolean): Promise<EdgeHandle> => {
+    const url = throughProxy ? proxy.url : core.url;
+    const started = await startEdge({
+      id,
+      region: 'eu',
+      cores: [{ id: 'central', url }],
+      uplink: fastUplink,
+      logger: silentLogger,
+    });
+    t.teardown(() => started.close());
+    await started.ready();
+    return started;
+  };
+  return { proxy, edge };
 }
 
 async function sessionOf(client: RawClient): Promise<string> {
@@ -90,24 +112,9 @@ test('patterns are not presence; joinLeave on a pattern, bad fields and huge top
 });
 
 test('an edge whose uplink stays lost past the grace period loses its members; one that comes back keeps them', async (t) => {
-  const core = await startCore({ id: 'central', logger: silentLogger, presenceGraceMs: 300 });
-  t.teardown(() => core.close());
-  const proxy = await startTcpProxy({ target: core.address });
-  t.teardown(() => proxy.close());
-  const edge = async (id: string, url: string) => {
-    const started = await startEdge({
-      id,
-      region: 'eu',
-      cores: [{ id: 'central', url }],
-      uplink: fastUplink,
-      logger: silentLogger,
-    });
-    t.teardown(() => started.close());
-    await started.ready();
-    return started;
-  };
-  const eu = await edge('eu-1', core.url);
-  const us = await edge('us-1', proxy.url);
+  const { proxy, edge } = await coreBehindProxy(t, { presenceGraceMs: 300 });
+  const eu = await edge('eu-1', false);
+  const us = await edge('us-1', true);
   const watcher = await RawClient.connected(t, eu.url);
   watcher.send({ op: 'sub', id: 1, topic: 'room.1', joinLeave: true });
   await watcher.next((op) => op.op === 'subok');
@@ -193,24 +200,9 @@ test('joinLeave on a pattern is refused before it takes any of the address share
 });
 
 test('a listener whose edge lost its uplink hears, once it is back, who came and went meanwhile', async (t) => {
-  const core = await startCore({ id: 'central', logger: silentLogger });
-  t.teardown(() => core.close());
-  const proxy = await startTcpProxy({ target: core.address });
-  t.teardown(() => proxy.close());
-  const edge = async (id: string, url: string) => {
-    const started = await startEdge({
-      id,
-      region: 'eu',
-      cores: [{ id: 'central', url }],
-      uplink: fastUplink,
-      logger: silentLogger,
-    });
-    t.teardown(() => started.close());
-    await started.ready();
-    return started;
-  };
-  const eu = await edge('eu-1', proxy.url);
-  const us = await edge('us-1', core.url);
+  const { proxy, edge } = await coreBehindProxy(t);
+  const eu = await edge('eu-1', true);
+  const us = await edge('us-1', false);
   const watcher = await RawClient.connected(t, eu.url);
   watcher.send({ op: 'sub', id: 1, topic: 'room.3', joinLeave: true });
   await watcher.next((op) => op.op === 'subok');

@@ -1,15 +1,16 @@
-// Starts a benchmark candidate as server processes: naive `ws`, Socket.IO, or relaymesh (a core and an edge,
-// each in its own process, so the edge's cost can be told apart from the core's).
+// Starts a benchmark candidate as server processes: naive `ws`, Socket.IO, relaymesh (a core and an edge, each in
+// its own process, so the edge's cost can be told apart from the core's), or NATS (a hub and a leaf node).
 
 import type { HooksConfig } from '../shared/topology.js';
 import { forkBench, type BenchChild } from './child.js';
+import { startNatsCandidate } from './nats-candidate.js';
 import type { ServerStats } from './server-process.js';
 import type { CandidateKind } from './wires.js';
 
 export interface CandidateStats {
-  /** The process clients connect to (for relaymesh, the edge). */
+  /** The process clients connect to (for relaymesh, the edge; for NATS, the leaf node). */
   server: ServerStats;
-  /** relaymesh only: the core. */
+  /** relaymesh: the core; NATS: the hub. */
   core?: ServerStats;
 }
 
@@ -19,6 +20,10 @@ export interface Candidate {
   url: string;
   /** relaymesh with several edges: each edge's URL. */
   urls: string[];
+  /** Where the publisher connects: `url`, but for NATS the hub's client port (nats://…). */
+  publisherUrl: string;
+  /** An outside server's version (NATS), for the report. */
+  version?: string;
   stats(collectGarbage?: boolean): Promise<CandidateStats>;
   stop(): void;
 }
@@ -30,6 +35,7 @@ const serverArgs = ['--expose-gc'];
  * (relaymesh only): the backend hooks every edge asks.
  */
 export async function startCandidate(kind: CandidateKind, edges = 1, hooks?: HooksConfig): Promise<Candidate> {
+  if (kind === 'nats') return startNatsCandidate();
   const children: BenchChild[] = [];
   const stop = (): void => children.forEach((child) => child.stop());
   try {
@@ -61,6 +67,7 @@ export async function startCandidate(kind: CandidateKind, edges = 1, hooks?: Hoo
       kind,
       url,
       urls,
+      publisherUrl: url,
       stats: async (collectGarbage = false) => {
         const [serverStats, coreStats] = await Promise.all([
           server.ask<ServerStats>(question(collectGarbage), 'stats'),

@@ -39,6 +39,7 @@ async function openSubscriber(): Promise<RawWsClient> {
     path: wire.subscriberPath,
     protocol: wire.protocol,
     localAddress: spec.localAddress,
+    stream: wire.stream,
   });
   await client.setup(wire.subscribe(spec.topic));
   clients.add(client);

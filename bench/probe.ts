@@ -2,6 +2,7 @@
 // delivery's stamp to measure latency from the intended send time into an HDR histogram.
 
 import hdr from 'hdr-histogram-js';
+import { NatsTcpClient } from './nats-tcp-client.js';
 import { RawWsClient } from './raw-ws-client.js';
 import { wires, type CandidateKind, type SetupStep, type Stamp } from './wires.js';
 
@@ -12,18 +13,24 @@ async function open(kind: CandidateKind, url: string, path: string, steps: Setup
     port: Number(target.port),
     path,
     protocol: wires[kind].protocol,
+    stream: wires[kind].stream,
   });
   await client.setup(steps);
   return client;
 }
 
+/** What a publisher writes its frames to: a WebSocket, or for NATS a TCP connection to the hub. */
+type PublisherLink = Pick<RawWsClient, 'sendText' | 'close'>;
+
 export class Publisher {
   private constructor(
     private readonly kind: CandidateKind,
-    private readonly client: RawWsClient,
+    private readonly client: PublisherLink,
   ) {}
 
+  /** `url`: the candidate's publisherUrl (ws://…, or nats://… for NATS's hub). */
   static async open(kind: CandidateKind, url: string): Promise<Publisher> {
+    if (url.startsWith('nats:')) return new Publisher(kind, await NatsTcpClient.connect(url));
     const wire = wires[kind];
     return new Publisher(kind, await open(kind, url, wire.publisherPath, wire.openPublisher()));
   }
@@ -67,7 +74,7 @@ export class Probe {
     kind: CandidateKind,
     private readonly client: RawWsClient,
   ) {
-    client.onPayload = (payload) => {
+    const read = (payload: Buffer): void => {
       const stamp = wires[kind].stampOf(payload.toString());
       if (!stamp) return;
       // Microseconds from the intended send time, so a stalled publisher cannot hide queueing (no coordinated omission).
@@ -79,6 +86,9 @@ export class Probe {
         wake();
       }
     };
+    // NATS packs several deliveries in a frame, or splits one: its stream hands over each delivery instead.
+    if (client.stream) client.stream.onMessage = read;
+    else client.onPayload = read;
   }
 
   static async open(kind: CandidateKind, url: string, topic: string): Promise<Probe> {

@@ -1,6 +1,7 @@
 // A WebSocket client for load generation, over a bare TCP socket: a hand-made upgrade, masked text frames out,
 // and frames counted rather than decoded on the way in, so that thousands of them cost the load generator little.
-// Payloads surface only while `onPayload` is set (during setup, and on the few probe clients).
+// Payloads surface only while `onPayload` is set (during setup, and on the few probe clients). A protocol whose
+// messages do not follow frames (NATS) reads the frames' bytes as a `stream` instead, which counts its messages.
 
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
@@ -13,6 +14,15 @@ export interface RawWsOptions {
   protocol?: string;
   /** Source address (127.0.0.2–.9 spread the load over more ephemeral ports). */
   localAddress?: string;
+  /** For a protocol whose messages are not one frame each: reads every data frame's bytes, given a way to answer. */
+  stream?: ((send: (text: string) => void) => MessageStream) | undefined;
+}
+
+export interface MessageStream {
+  /** Takes the next bytes of the data frames' payloads; returns how many messages they completed. */
+  push(chunk: Buffer): number;
+  /** While set, called with each message's payload (probes); unset, payloads are skipped, not decoded. */
+  onMessage: ((payload: Buffer) => void) | undefined;
 }
 
 const opcodeText = 0x1;
@@ -21,12 +31,15 @@ const opcodePing = 0x9;
 const opcodePong = 0xa;
 
 export class RawWsClient {
-  /** Data frames received (text or binary). */
+  /** Data frames received (text or binary), or with a `stream`, the messages it read. */
   frames = 0;
   /** Bytes received after the upgrade, framing included. */
   bytes = 0;
   onPayload: ((payload: Buffer) => void) | undefined;
   closed = false;
+  stream: MessageStream | undefined;
+  /** Frames the server sent before setup() listened (a server may speak first: NATS's INFO), kept for setup(). */
+  private early: Buffer[] | undefined = [];
   private pending: Buffer | undefined;
   /** Payload bytes of the current frame still to skip or collect. */
   private remaining = 0;
@@ -44,6 +57,7 @@ export class RawWsClient {
       const socket = connect({ host: options.host, port: options.port, localAddress: options.localAddress });
       socket.setNoDelay(true);
       const client = new RawWsClient(socket);
+      client.stream = options.stream?.((text) => client.sendText(text));
       let head = Buffer.alloc(0);
       const onData = (chunk: Buffer): void => {
         head = Buffer.concat([head, chunk]);
@@ -75,6 +89,8 @@ export class RawWsClient {
 
   /** Runs setup steps in order: send each step's frames, then wait for its answer. */
   async setup(steps: readonly SetupStep[], timeoutMs = 30_000): Promise<void> {
+    const early = this.early ?? [];
+    this.early = undefined;
     for (const step of steps) {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
@@ -88,6 +104,8 @@ export class RawWsClient {
           resolve();
         };
         for (const frame of step.send) this.sendText(frame);
+        // What the server said unasked can only answer the first step.
+        for (const payload of early.splice(0)) this.onPayload?.(payload);
       });
     }
     // What arrived during setup is not load.
@@ -138,7 +156,9 @@ export class RawWsClient {
     while (at < data.length) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, data.length - at);
-        this.collecting?.push(data.subarray(at, at + take));
+        const piece = data.subarray(at, at + take);
+        this.collecting?.push(piece);
+        if (this.stream && this.currentOpcode < 0x8) this.counted(this.stream.push(piece));
         this.remaining -= take;
         at += take;
         if (this.remaining === 0) this.frameDone();
@@ -158,7 +178,7 @@ export class RawWsClient {
             : Number(data.readBigUInt64BE(at + 2));
       at += headerLength;
       const control = this.currentOpcode >= 0x8;
-      this.collecting = control || this.onPayload ? [] : undefined;
+      this.collecting = control || this.onPayload || this.early ? [] : undefined;
       this.remaining = length;
       if (length === 0) this.frameDone();
     }
@@ -171,8 +191,17 @@ export class RawWsClient {
     if (this.currentOpcode === opcodePing) return this.sendFrame(opcodePong, payload ?? Buffer.alloc(0));
     if (this.currentOpcode === opcodeClose) return this.close();
     if (this.currentOpcode === opcodePong) return;
-    this.frames++;
+    if (!this.stream) this.counted(1);
     if (payload && this.onPayload) this.onPayload(payload);
+    else if (payload && this.early) {
+      // A greeting is a frame or two; a client never set up keeps no more.
+      if (this.early.push(payload) >= 4) this.early = undefined;
+    }
+  }
+
+  private counted(messages: number): void {
+    if (messages === 0) return;
+    this.frames += messages;
     if (this.frameWaiter && this.frames >= this.frameWaiter.frames) {
       const { wake } = this.frameWaiter;
       this.frameWaiter = undefined;

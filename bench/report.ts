@@ -1,6 +1,7 @@
-// Turns benchmark results into tables of medians and ratios against the naive `ws` server: plain text for the
-// terminal and Markdown for BENCHMARKS.md.
+// Turns benchmark results into tables of medians and ratios against the naive `ws` server (and, for fan-out and
+// latency, NATS): plain text for the terminal and Markdown for BENCHMARKS.md.
 
+import { latencyBesideNats, natsNote } from './nats-report.js';
 import { presenceTables } from './presence-report.js';
 import { count, fixed, median, ratio, type Table } from './report-format.js';
 import type { ChurnRow } from './scenarios/churn.js';
@@ -70,6 +71,11 @@ function fanoutTable(rows: FanoutRow[]): Table {
     const cpu = (kind: CandidateKind) => groups.get(`${scenario}|${kind}`);
     const naive = cpu('naive-ws');
     const naiveCpu = naive ? median(naive.map((r) => r.serverMicrosPerDelivery)) : undefined;
+    // Medians of each process, then their sum (as the table shows them).
+    const total = (runs: FanoutRow[] | undefined): number | undefined =>
+      runs &&
+      median(runs.map((r) => r.serverMicrosPerDelivery)) + median(runs.map((r) => r.coreMicrosPerDelivery ?? 0));
+    const natsTotal = total(cpu('nats'));
     for (const kind of candidateKinds) {
       const runs = cpu(kind);
       if (!runs) continue;
@@ -84,13 +90,16 @@ function fanoutTable(rows: FanoutRow[]): Table {
         count(median(runs.map((r) => r.deliveriesPerSecond))),
         ratio(server, naiveCpu),
         ratio(server + (core ?? 0), naiveCpu),
+        ratio(total(runs)!, natsTotal),
       ]);
     }
   }
   return {
     scenario: 'fanout',
     title: 'S2 fan-out cost',
-    note: 'Server CPU time per delivered message (median over rounds). relaymesh: "server" is the edge process, "core" the core process; the last column adds both.',
+    note:
+      'Server CPU time per delivered message (median over rounds). relaymesh: "server" is the edge process, "core" the core process; the "total" columns add both, "total vs NATS" against NATS’s two processes.' +
+      natsNote(rows),
     header: [
       'scenario',
       'candidate',
@@ -99,6 +108,7 @@ function fanoutTable(rows: FanoutRow[]): Table {
       'deliveries/s',
       'server vs naive',
       'total vs naive',
+      'total vs NATS',
     ],
     rows: table,
   };
@@ -106,8 +116,9 @@ function fanoutTable(rows: FanoutRow[]): Table {
 
 function latencyTables(rows: LatencyRow[]): Table[] {
   const best = candidateKinds.map((kind) => {
+    const ran = rows.some((row) => row.candidate === kind);
     const ok = rows.filter((row) => row.candidate === kind && row.p99Ms < 10);
-    return [kind, ok.length ? count(Math.max(...ok.map((row) => row.achieved))) : 'none'];
+    return [kind, ok.length ? count(Math.max(...ok.map((row) => row.achieved))) : ran ? 'none' : '–'];
   });
   return [
     {
@@ -125,6 +136,7 @@ function latencyTables(rows: LatencyRow[]): Table[] {
         fixed(row.p999Ms),
       ]),
     },
+    latencyBesideNats(rows),
     { title: 'S3 highest rate with p99 under 10 ms', note: '', header: ['candidate', 'deliveries/s'], rows: best },
   ];
 }
@@ -281,8 +293,8 @@ export function renderReport(results: BenchResults, context: ReportContext): { t
   const { machine } = context;
   const head =
     `# Benchmarks\n\nMachine: ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}. Run all of it with \`npm run bench\` (about 25 minutes).\n` +
-    'Each candidate runs in its own processes (relaymesh: a core and an edge); subscribers are raw WebSocket clients in separate load processes ' +
-    '(at most 15,000 sockets each, from source addresses 127.0.0.2 and up) that count frames without decoding them. ' +
+    'Each candidate runs in its own processes (relaymesh: a core and an edge; NATS, in S2 and S3: a hub and a leaf node); subscribers are raw WebSocket clients in separate load processes ' +
+    '(at most 15,000 sockets each, from source addresses 127.0.0.2 and up) that count frames (NATS: messages, by the sizes in their lines) without decoding them. ' +
     'The load generator shares the 2 cores with the servers, so absolute rates are lower than on a dedicated machine; the ratios come from the same run.\n';
   return {
     terminal: tables.map(text).join(''),

@@ -1,7 +1,7 @@
 // `npm run bench` / `relaymesh bench`: the benchmark suite. Runs the scenarios (S1 idle footprint, S2 fan-out cost,
 // S3 latency, S4 WAN savings, S5 churn, S6 engines, S7 tunnels, S8 presence and hooks) for each candidate in the same
-// invocation, alternating candidates over rounds, prints tables of medians and ratios, and writes
-// bench/results/latest.json and BENCHMARKS.md.
+// invocation (NATS, when nats-server is installed, in S2 and S3), alternating candidates over rounds, prints tables of
+// medians and ratios, and writes bench/results/latest.json and BENCHMARKS.md.
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -15,7 +15,8 @@ import { runLatency } from './scenarios/latency.js';
 import { runPresence, type PresenceSizes } from './scenarios/presence.js';
 import { runTunnel } from './scenarios/tunnel.js';
 import { runWan } from './scenarios/wan.js';
-import { candidateKinds } from './wires.js';
+import { findNatsServer } from './nats-servers.js';
+import { candidateKinds, nodeCandidateKinds, type CandidateKind } from './wires.js';
 
 import { scenarioNames, type ScenarioName } from '../cli/bench-scenarios.js';
 
@@ -111,8 +112,12 @@ export async function runBench(options: BenchOptions): Promise<void> {
     presence: [],
   };
   const run = (name: ScenarioName): boolean => options.scenarios.includes(name);
+  // NATS is an outside binary: without it, S2 and S3 run the others and its figures show as –.
+  const withPeer = candidateKinds.filter((kind) => kind !== 'nats' || findNatsServer());
+  if (withPeer.length < candidateKinds.length && (run('fanout') || run('latency')))
+    progress('NATS skipped: nats-server is not installed (apt-get install nats-server); its figures show as –');
   // Candidates alternate from round to round, so drift on the machine does not favour one of them.
-  const order = (round: number) => (round % 2 ? [...candidateKinds].reverse() : candidateKinds);
+  const order = (round: number): readonly CandidateKind[] => (round % 2 ? [...withPeer].reverse() : withPeer);
 
   // First: it is short, and the one that needs something of the machine (redis-server), so it fails before the long
   // scenarios rather than after them, throwing their results away.
@@ -120,7 +125,7 @@ export async function runBench(options: BenchOptions): Promise<void> {
     results.engine.push(...(await runEngines(size.engine.inFlight, size.engine.messages, 100, progress)));
   if (run('idle')) {
     for (const clients of size.idle) {
-      for (const kind of candidateKinds) {
+      for (const kind of nodeCandidateKinds) {
         progress(`S1 idle: ${kind}, ${clients} clients`);
         results.idle.push(await runIdle(kind, clients));
       }
@@ -137,19 +142,19 @@ export async function runBench(options: BenchOptions): Promise<void> {
     }
   }
   if (run('latency')) {
-    for (const kind of candidateKinds) {
+    for (const kind of withPeer) {
       progress(`S3 latency: ${kind}, ${size.latencySubscribers} subscribers`);
       results.latency.push(...(await runLatency(kind, size.latencySubscribers, size.rates, 100)));
     }
   }
   if (run('wan')) {
-    for (const kind of candidateKinds) {
+    for (const kind of nodeCandidateKinds) {
       progress(`S4 WAN: ${kind}, ${size.wanSubscribers} subscribers`);
       results.wan.push(await runWan(kind, size.wanSubscribers, 100));
     }
   }
   if (run('churn')) {
-    for (const kind of candidateKinds) {
+    for (const kind of nodeCandidateKinds) {
       const { stable, churning, perSecond, durationMs } = size.churn;
       progress(`S5 churn: ${kind}, ${stable} stable, ${churning} churning at ${perSecond}/s`);
       results.churn.push(await runChurn(kind, stable, churning, perSecond, durationMs, 50));

@@ -29,7 +29,7 @@ export async function withTraffic<T>(
   try {
     load = await startLoad(kind, candidate.url, topic, subscribers);
     probe = await Probe.open(kind, candidate.url, topic);
-    publisher = await Publisher.open(kind, candidate.url);
+    publisher = await Publisher.open(kind, candidate.publisherUrl);
     return await use({ candidate, load, probe, publisher, topic });
   } finally {
     probe?.close();

@@ -13,11 +13,13 @@ export interface FanoutRow extends FanoutCase {
   candidate: CandidateKind;
   subscribers: number;
   deliveries: number;
-  /** CPU of the process clients connect to (relaymesh: the edge), per delivery. */
+  /** CPU of the process clients connect to (relaymesh: the edge; NATS: the leaf node), per delivery. */
   serverMicrosPerDelivery: number;
-  /** relaymesh: the core's share, per delivery. */
+  /** relaymesh: the core's share, per delivery; NATS: the hub's. */
   coreMicrosPerDelivery?: number;
   deliveriesPerSecond: number;
+  /** An outside server's version (NATS). */
+  version?: string;
 }
 
 const topic = 'bench.fanout';
@@ -81,7 +83,8 @@ export async function runFanout(kind: CandidateKind, subscribers: number, cases:
     for (const fanoutCase of cases) {
       const { messages, ...cost } = await measureCase(traffic, subscribers, fanoutCase, seq);
       seq += messages;
-      rows.push({ candidate: kind, subscribers, ...fanoutCase, ...cost });
+      const { version } = traffic.candidate;
+      rows.push({ candidate: kind, subscribers, ...fanoutCase, ...cost, ...(version ? { version } : {}) });
     }
     return rows;
   });

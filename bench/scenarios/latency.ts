@@ -18,6 +18,8 @@ export interface LatencyRow {
   p50Ms: number;
   p99Ms: number;
   p999Ms: number;
+  /** An outside server's version (NATS). */
+  version?: string;
 }
 
 const topic = 'bench.latency';
@@ -46,7 +48,7 @@ export async function runLatency(
       if (i < probes) probeClients.push(await Probe.open(kind, candidate.url, topic));
     }
     const load = combineLoads(kind, parts);
-    const publisher = await Publisher.open(kind, candidate.url);
+    const publisher = await Publisher.open(kind, candidate.publisherUrl);
     const pad = padFor(payloadBytes);
     let seq = 0;
     try {
@@ -81,6 +83,7 @@ export async function runLatency(
           p50Ms: merged.getValueAtPercentile(50) / 1000,
           p99Ms: merged.getValueAtPercentile(99) / 1000,
           p999Ms: merged.getValueAtPercentile(99.9) / 1000,
+          ...(candidate.version ? { version: candidate.version } : {}),
         });
         if (saturated || merged.getValueAtPercentile(99) > 1_000_000) break;
       }

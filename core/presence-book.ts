@@ -25,11 +25,14 @@ export interface PresenceShare {
   announce(topic: string, session: string, member: StoredMember, joined: boolean): void;
   /** An edge this core had not heard of came to it: the others let go of that edge's members without a word. */
   edgeArrived(edge: string): void;
+  /** An edge's grace period ended here and its members' leaves were announced: wherever it comes, they join again. */
+  edgeExpired(edge: string): void;
   /** The members of `topic` that the other cores hold. */
   othersOf(topic: string): Promise<Map<string, StoredMember>>;
   /** Another core's member joined or left `topic` (announced), or an edge came to another core. */
   onEvent(listener: (topic: string, session: string, member: StoredMember, joined: boolean) => void): void;
   onEdgeArrived(listener: (edge: string) => void): void;
+  onEdgeExpired(listener: (edge: string) => void): void;
 }
 
 export interface PresenceBookOptions {
@@ -80,6 +83,9 @@ export class PresenceBook {
   constructor(private readonly options: PresenceBookOptions) {
     options.share?.onEvent((topic, session, member, joined) => this.tell(topic, session, member, joined));
     options.share?.onEdgeArrived((edge) => this.edgeElsewhere(edge));
+    options.share?.onEdgeExpired((edge) => {
+      if (!this.edges.has(edge)) this.rememberExpired(edge);
+    });
     this.announcer = new PresenceAnnouncer(options.eventsPerSecond, (topic, session, member, joined) => {
       options.share?.announce(topic, session, member, joined);
       this.tell(topic, session, member, joined);
@@ -105,7 +111,9 @@ export class PresenceBook {
     const member = { user, edge };
     members.set(session, member);
     this.options.share?.changed(topic, session, member, true);
-    if (held?.edge === edge || (known && state.origin !== 'returning')) return;
+    // Known members were announced: by another core when this one adopted the edge, else by this one, unless it
+    // does not hold them (it let them go, or the frame that brought them died with the last link).
+    if (held?.edge === edge || (known && state.origin === 'adopted')) return;
     this.offer(topic, session, member, true, members.size);
   }
 
@@ -130,8 +138,9 @@ export class PresenceBook {
     state.graceTimer = undefined;
     state.connected = true;
     state.movedAway = false;
-    const holding = state.topics.size > 0 || state.previous !== undefined;
-    state.origin = holding ? 'continuing' : this.expired.delete(edge) ? 'returning' : 'adopted';
+    // A report cut short (no `synced` yet) is sent again whole: it keeps the origin it had.
+    if (state.previous === undefined)
+      state.origin = state.topics.size > 0 ? 'continuing' : this.expired.delete(edge) ? 'returning' : 'adopted';
     state.previous = merged(state.previous, state.topics);
     state.topics = new Map();
     if (state.origin === 'adopted') this.options.share?.edgeArrived(edge);
@@ -230,12 +239,19 @@ export class PresenceBook {
   private expire(edge: string, state: EdgeState): void {
     if (this.edges.get(edge) !== state) return;
     this.forget(edge, state, true);
+    this.rememberExpired(edge);
+    this.options.share?.edgeExpired(edge);
+  }
+
+  /** The edge's members left (here or at another core): when it comes back, the ones it still has join again. */
+  private rememberExpired(edge: string): void {
     if (this.expired.size >= maxRememberedEdges) this.expired.delete(this.expired.values().next().value!);
     this.expired.add(edge);
   }
 
   /** The edge went to another core of the engine, which now answers for its members: they go from here unannounced. */
   private edgeElsewhere(edge: string): void {
+    this.expired.delete(edge);
     const state = this.edges.get(edge);
     if (!state) return;
     if (state.connected) state.movedAway = true;

@@ -41,7 +41,8 @@ export class RedisPresence implements PresenceShare {
   private messages: string[] = [];
   private flushing = false;
   private eventListener: EventListener = () => {};
-  private edgeListener: (edge: string) => void = () => {};
+  private arrivedListener: (edge: string) => void = () => {};
+  private expiredListener: (edge: string) => void = () => {};
   /** Redis may have lost what was written (it came back after an outage): the next refresh writes everything. */
   private rewrite = false;
   private readonly timer: NodeJS.Timeout;
@@ -65,11 +66,15 @@ export class RedisPresence implements PresenceShare {
   }
 
   announce(topic: string, session: string, member: StoredMember, joined: boolean): void {
-    this.publish([this.writer, topic, joined, session, member.user, member.edge]);
+    this.publish([this.writer, 'member', topic, joined, session, member.user, member.edge]);
   }
 
   edgeArrived(edge: string): void {
-    this.publish([this.writer, edge]);
+    this.publish([this.writer, 'arrived', edge]);
+  }
+
+  edgeExpired(edge: string): void {
+    this.publish([this.writer, 'expired', edge]);
   }
 
   async othersOf(topic: string): Promise<Map<string, StoredMember>> {
@@ -95,10 +100,14 @@ export class RedisPresence implements PresenceShare {
   }
 
   onEdgeArrived(listener: (edge: string) => void): void {
-    this.edgeListener = listener;
+    this.arrivedListener = listener;
   }
 
-  /** A message on the presence channel: another core's announced join or leave, or an edge that came to it. */
+  onEdgeExpired(listener: (edge: string) => void): void {
+    this.expiredListener = listener;
+  }
+
+  /** A message on the presence channel: another core's announced join or leave, or an edge that came to it or expired. */
   heard(message: string): void {
     let value: unknown;
     try {
@@ -107,9 +116,14 @@ export class RedisPresence implements PresenceShare {
       return;
     }
     if (!Array.isArray(value) || value[0] === this.writer) return;
-    if (value.length === 2 && typeof value[1] === 'string') return this.edgeListener(value[1]);
-    const [, topic, joined, session, user, edge] = value as unknown[];
-    if (value.length !== 6 || typeof joined !== 'boolean') return;
+    const kind: unknown = value[1];
+    if (value.length === 3 && typeof value[2] === 'string') {
+      if (kind === 'arrived') this.arrivedListener(value[2]);
+      if (kind === 'expired') this.expiredListener(value[2]);
+      return;
+    }
+    const [, , topic, joined, session, user, edge] = value as unknown[];
+    if (kind !== 'member' || value.length !== 7 || typeof joined !== 'boolean') return;
     if (![topic, session, user, edge].every((field) => typeof field === 'string')) return;
     this.eventListener(topic as string, session as string, { user: user as string, edge: edge as string }, joined);
   }
@@ -153,12 +167,21 @@ export class RedisPresence implements PresenceShare {
       this.keepAlive(pipeline, topic);
     }
     for (const message of messages) pipeline.publish(presenceChannel(prefix), message);
-    // Lost writes are written again by the refresh that follows the outage; other cores miss those events.
-    await this.run(() => pipeline.exec()).catch(() => (this.rewrite = true));
+    // Lost writes wait for the next flush (a newer change of the same session wins) and the refresh after the outage
+    // writes every member again; other cores miss the events.
+    await this.run(() => pipeline.exec()).catch(() => {
+      this.rewrite = true;
+      for (const [topic, changes] of pending) {
+        const newer = this.pending.get(topic);
+        if (!newer) this.pending.set(topic, changes);
+        else for (const [session, member] of changes) if (!newer.has(session)) newer.set(session, member);
+      }
+    });
   }
 
   /** Keeps this core's members alive; after Redis came back, writes them anew (and nothing it no longer holds). */
   private async refresh(): Promise<void> {
+    if (this.pending.size > 0) this.flushSoon();
     if (this.own.size === 0) return;
     const { commands, prefix } = this.options;
     const rewrite = this.rewrite;

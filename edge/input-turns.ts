@@ -89,7 +89,8 @@ export class SocketInput {
   drain(): void {
     const queue = this.queue;
     if (!queue) return;
-    while (this.head < queue.length && this.turns.take(this)) {
+    // A handler may close the socket (its queue goes): then nothing more of it is handled.
+    while (this.queue === queue && this.head < queue.length && this.turns.take(this)) {
       const [data, isBinary] = queue[this.head++]!;
       this.handler.handleInput(data, isBinary);
     }

@@ -52,8 +52,9 @@ export class EdgePresence {
     let sessions = this.members.get(topic);
     if (!sessions) this.members.set(topic, (sessions = new Map()));
     sessions.set(session, user);
-    this.leftUnreported.get(topic)?.delete(session);
     if (this.uplink.connected) return this.uplink.sendPresence([frameType.presenceJoin, topic, session, user, false]);
+    // Back before any core heard it go: for the mesh it never left.
+    if (this.leftUnreported.get(topic)?.delete(session)) return;
     let waiting = this.unreported.get(topic);
     if (!waiting) this.unreported.set(topic, (waiting = new Set()));
     waiting.add(session);

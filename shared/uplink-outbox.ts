@@ -28,6 +28,11 @@ export interface StreamSource {
 
 const defaultLowWaterBytes = 1024 * 1024;
 const defaultBulkChunkBytes = 256 * 1024;
+/**
+ * Live frames sent in one WebSocket message at most: an edge reporting every member of its sessions after a reconnect
+ * queues hundreds of thousands at once, which must go as several messages, each well under the peer's size limit.
+ */
+const maxMessageClassBytes = 4 * 1024 * 1024;
 
 export class UplinkOutbox {
   private readonly queues: Record<FrameClass, Buffer[]> = { control: [], message: [], bulk: [] };
@@ -85,10 +90,10 @@ export class UplinkOutbox {
     const frames = this.take('control', Number.POSITIVE_INFINITY);
     // Over the mark, messages and bulk wait: a message already in the socket will wake us when the kernel takes it.
     if (this.options.buffered() <= this.lowWaterBytes) {
-      frames.push(...this.take('message', Number.POSITIVE_INFINITY));
-      frames.push(...this.take('bulk', this.bulkChunkBytes));
+      append(frames, this.take('message', maxMessageClassBytes));
+      append(frames, this.take('bulk', this.bulkChunkBytes));
       // Tunnel data: as much per turn as a replay chunk, all streams together.
-      if (this.streams?.hasData) frames.push(...this.streams.take(this.bulkChunkBytes));
+      if (this.streams?.hasData) append(frames, this.streams.take(this.bulkChunkBytes));
     }
     if (frames.length > 0) {
       const message = frames.length === 1 ? frames[0]! : Buffer.concat(frames);
@@ -146,4 +151,9 @@ export class UplinkOutbox {
     if (this.queues.bulk.length > 0 || this.options.buffered() > this.lowWaterBytes) return;
     this.bulkWaiters.shift()?.();
   }
+}
+
+/** `into.push(...more)` without spreading: a spread of a few hundred thousand frames overflows the stack. */
+function append(into: Buffer[], more: Buffer[]): void {
+  for (const frame of more) into.push(frame);
 }

@@ -101,3 +101,29 @@ test('a closed outbox sends nothing and never wakes a producer', async (t) => {
   t.false(woken);
   t.is(outbox.pendingBytes, 0);
 });
+
+test('hundreds of thousands of live frames at once (an edge reporting every member) go as several bounded messages', async (t) => {
+  const sizes: number[] = [];
+  const pending: Array<() => void> = [];
+  const outbox = new UplinkOutbox({
+    send: (message, sent) => {
+      sizes.push(message.length);
+      pending.push(sent);
+    },
+    buffered: () => 0,
+  });
+  const count = 300_000;
+  for (let i = 0; i < count; i++) outbox.push(Buffer.alloc(56, 1), 'message');
+  await turn();
+  while (pending.length > 0) {
+    pending.shift()!();
+    await turn();
+  }
+  t.is(
+    sizes.reduce((sum, size) => sum + size, 0),
+    count * 56,
+    'every frame sent once',
+  );
+  t.true(sizes.length > 1);
+  t.true(Math.max(...sizes) <= 4 * 1024 * 1024, 'each message under the size a peer accepts');
+});

@@ -150,7 +150,8 @@ test('an edge that fails over to another core of the Redis engine: no second joi
   const a = await startCore({
     id: 'core-a',
     logger: silentLogger,
-    presenceGraceMs: 200,
+    // Long enough for the failover even on a loaded machine; short enough that a false leave at its end would show.
+    presenceGraceMs: 3000,
     engine: new RedisEngine({
       url: redis.url,
       keyPrefix: prefix,

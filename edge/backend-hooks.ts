@@ -5,8 +5,8 @@
 
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
-import { addressKey } from '../shared/address-key.js';
 import { RelayError } from '../shared/errors.js';
+import { WaitingQuota } from './waiting-quota.js';
 import { Permissions } from '../shared/permissions.js';
 import { hookNames, type HookName, type HooksConfig } from '../shared/topology.js';
 
@@ -53,8 +53,7 @@ interface Answer {
 
 export class BackendHooks {
   private readonly pools = new Map<string, Pool>();
-  private pending = 0;
-  private readonly pendingByAddress = new Map<string, number>();
+  private readonly waiting: WaitingQuota;
   private readonly lastLogged = new Map<string, number>();
   private closed = false;
 
@@ -62,6 +61,7 @@ export class BackendHooks {
   private readonly urls: Partial<Record<HookName, URL>> = {};
 
   constructor(private readonly options: BackendHooksOptions) {
+    this.waiting = new WaitingQuota(options.maxPending, options.maxPendingPerAddress);
     for (const hook of hookNames) if (options[hook] !== undefined) this.urls[hook] = new URL(options[hook]);
   }
 
@@ -103,14 +103,10 @@ export class BackendHooks {
   private async call(hook: HookName, address: string, body: Record<string, unknown>): Promise<Answer> {
     if (this.closed) throw new RelayError('unavailable', 'the edge is stopping');
     const url = this.urls[hook]!;
-    const key = addressKey(address);
-    const held = this.pendingByAddress.get(key) ?? 0;
-    if (this.pending >= this.options.maxPending || held >= this.options.maxPendingPerAddress) {
+    if (!this.waiting.take(address)) {
       this.options.metrics.called(hook, 'failed', 0, 'limit');
       throw new RelayError('unavailable', 'too many requests waiting for the backend; try again later');
     }
-    this.pending++;
-    this.pendingByAddress.set(key, held + 1);
     const started = performance.now();
     try {
       const answer = await this.post(url, body, maxAnswerBytes[hook]);
@@ -122,10 +118,7 @@ export class BackendHooks {
       this.logFailure(hook, reason, error);
       throw new RelayError('unavailable', `the backend did not answer the ${hook} hook (${reason})`);
     } finally {
-      this.pending--;
-      const left = (this.pendingByAddress.get(key) ?? 1) - 1;
-      if (left > 0) this.pendingByAddress.set(key, left);
-      else this.pendingByAddress.delete(key);
+      this.waiting.release(address);
     }
   }
 

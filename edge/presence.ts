@@ -2,10 +2,10 @@
 // the core as they come and go (and all of them again after each reconnect), the local subscribers that want `join` /
 // `leave` of a topic, and `presence` questions, which the core answers for the whole mesh.
 
-import { addressKey } from '../shared/address-key.js';
 import { RelayError } from '../shared/errors.js';
 import type { EdgeFrame, PresenceAnswer, PresenceMember, ServerOp } from '../shared/protocol.js';
 import { frameType, presenceMember } from '../shared/protocol.js';
+import { WaitingQuota } from './waiting-quota.js';
 
 /** What presence needs of the uplink (edge/uplink.ts). */
 export interface PresenceUplink {
@@ -40,8 +40,7 @@ export class EdgePresence {
   private readonly views = new Map<string, Map<string, PresenceMember> | undefined>();
   /** One question per topic on the uplink at a time, whoever asks: a crowd asking costs the core one answer. */
   private readonly asking = new Map<string, Promise<PresenceAnswer>>();
-  private pending = 0;
-  private readonly pendingByAddress = new Map<string, number>();
+  private readonly waiting = new WaitingQuota(maxPendingQuestions, maxPendingQuestionsPerAddress);
 
   constructor(
     private readonly uplink: PresenceUplink,
@@ -131,19 +130,12 @@ export class EdgePresence {
 
   /** Who is present on `topic` across the mesh, asked by a client of `address`. */
   async query(topic: string, address: string): Promise<PresenceAnswer> {
-    const key = addressKey(address);
-    const held = this.pendingByAddress.get(key) ?? 0;
-    if (this.pending >= maxPendingQuestions || held >= maxPendingQuestionsPerAddress)
+    if (!this.waiting.take(address))
       throw new RelayError('unavailable', 'too many presence questions waiting for the core; ask again later');
-    this.pending++;
-    this.pendingByAddress.set(key, held + 1);
     try {
       return await this.ask(topic);
     } finally {
-      this.pending--;
-      const left = (this.pendingByAddress.get(key) ?? 1) - 1;
-      if (left > 0) this.pendingByAddress.set(key, left);
-      else this.pendingByAddress.delete(key);
+      this.waiting.release(address);
     }
   }
 

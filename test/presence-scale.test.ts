@@ -6,7 +6,8 @@ import { RedisEngine } from '../core/redis-engine.js';
 import { startCore, type CoreHandle } from '../core/start-core.js';
 import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
 import { fastUplink, silentLogger, startMesh } from './helpers/mesh.js';
-import { RawClient, type Op } from './helpers/raw-client.js';
+import { RawClient } from './helpers/raw-client.js';
+import { askPresence, isEvent, listen, sessionOf } from './helpers/presence.js';
 import { uniquePrefix } from './helpers/redis-mesh.js';
 import { within } from './helpers/within.js';
 import { publisher } from './helpers/http-publish.js';
@@ -49,16 +50,6 @@ async function edgeOf(t: ExecutionContext, id: string, core: CoreHandle): Promis
   return edge;
 }
 
-const isEvent =
-  (kind: 'join' | 'leave', session: unknown) =>
-  (op: Op): boolean =>
-    op.op === kind && op.session === session;
-
-async function ask(client: RawClient, topic: string, id: string): Promise<Op> {
-  client.send({ op: 'presence', id, topic });
-  return client.next((op) => op.id === id);
-}
-
 async function member(t: ExecutionContext, edge: EdgeHandle, topic: string): Promise<RawClient> {
   const client = await RawClient.connected(t, edge.url, 'msgpack');
   await client.subscribe(topic, 1);
@@ -72,20 +63,19 @@ test("two cores on one Redis: joins and leaves reach the other core, counts cove
   const eu = await edgeOf(t, 'eu-1', a);
   const us = await edgeOf(t, 'us-1', b);
   const watcher = await RawClient.connected(t, eu.url);
-  watcher.send({ op: 'sub', id: 1, topic: 'room.r', joinLeave: true });
-  await watcher.next((op) => op.op === 'subok');
+  await listen(watcher, 'room.r');
 
   const other = await member(t, us, 'room.r');
-  const session = other.received[0]!.session;
+  const session = sessionOf(other);
   t.like(await watcher.next(isEvent('join', session)), { topic: 'room.r', edge: 'us-1' });
-  t.like(await ask(watcher, 'room.r', 'a'), { count: 2 });
-  t.like(await ask(other, 'room.r', 'b'), { count: 2 }, 'either core counts both');
+  t.like(await askPresence(watcher, 'room.r', 'a'), { count: 2 });
+  t.like(await askPresence(other, 'room.r', 'b'), { count: 2 }, 'either core counts both');
   other.send({ op: 'unsub', id: 2, topic: 'room.r' });
   await watcher.next(isEvent('leave', session));
-  t.like(await ask(other, 'room.r', 'c'), { count: 1 });
+  t.like(await askPresence(other, 'room.r', 'c'), { count: 1 });
 
   const stays = await member(t, us, 'room.r');
-  await watcher.next(isEvent('join', stays.received[0]!.session));
+  await watcher.next(isEvent('join', sessionOf(stays)));
   const http = (await (await fetch(`${a.url.replace(/^ws/, 'http')}/v1/presence?topic=room.r`)).json()) as {
     count: number;
   };
@@ -96,7 +86,7 @@ test("two cores on one Redis: joins and leaves reach the other core, counts cove
   const deadline = Date.now() + 10_000;
   let count = 0;
   do {
-    count = (await ask(watcher, 'room.r', `d${Date.now()}`)).count as number;
+    count = (await askPresence(watcher, 'room.r', `d${Date.now()}`)).count as number;
     // Polls for an expiry, which no event announces.
     if (count !== 1) await new Promise((resolve) => setTimeout(resolve, 100));
   } while (count !== 1 && Date.now() < deadline);
@@ -116,7 +106,7 @@ test('5,000 members over two edges and two cores: the count is exact, the list s
     );
   }
   const asker = await RawClient.connected(t, edges[2]!.url);
-  const answer = await ask(asker, 'room.big', 'q');
+  const answer = await askPresence(asker, 'room.big', 'q');
   t.is(answer.count, total);
   const members = answer.members as Array<{ session: string; edge: string }>;
   t.is(members.length, 1000);
@@ -127,22 +117,21 @@ test('above presenceEventsMaxMembers joins and leaves are no longer announced; p
   const mesh = await startMesh(t, { core: { presenceEventsMaxMembers: 3 }, edges: [{ id: 'eu-1', region: 'eu' }] });
   const edge = mesh.edges[0]!;
   const watcher = await RawClient.connected(t, edge.url);
-  watcher.send({ op: 'sub', id: 1, topic: 'room.c', joinLeave: true });
-  await watcher.next((op) => op.op === 'subok');
+  await listen(watcher, 'room.c');
   const second = await member(t, edge, 'room.c');
   const third = await member(t, edge, 'room.c');
-  await watcher.next(isEvent('join', third.received[0]!.session));
+  await watcher.next(isEvent('join', sessionOf(third)));
   const fourth = await member(t, edge, 'room.c');
-  t.like(await ask(watcher, 'room.c', 'n'), { count: 4 });
+  t.like(await askPresence(watcher, 'room.c', 'n'), { count: 4 });
   // Ordered on one uplink: an event for the fourth would have come before the answer.
-  t.false(watcher.received.some(isEvent('join', fourth.received[0]!.session)));
+  t.false(watcher.received.some(isEvent('join', sessionOf(fourth))));
   // 4 members: this leave is not announced (the fourth's join was not either)...
   second.send({ op: 'unsub', id: 8, topic: 'room.c' });
   await second.next((op) => op.id === 8);
   // ...but with 3 left, the next one is (the uplink keeps the edge's reports in order).
   fourth.send({ op: 'unsub', id: 9, topic: 'room.c' });
-  await watcher.next(isEvent('leave', fourth.received[0]!.session));
-  t.like(await ask(watcher, 'room.c', 'm'), { count: 2 });
+  await watcher.next(isEvent('leave', sessionOf(fourth)));
+  t.like(await askPresence(watcher, 'room.c', 'm'), { count: 2 });
 });
 
 test('an edge that fails over to another core of the Redis engine: no second join, no false leave, one real leave', async (t) => {
@@ -179,10 +168,9 @@ test('an edge that fails over to another core of the Redis engine: no second joi
   t.teardown(() => us.close());
   await us.ready();
   const watcher = await RawClient.connected(t, eu.url);
-  watcher.send({ op: 'sub', id: 1, topic: 'room.f', joinLeave: true });
-  await watcher.next((op) => op.op === 'subok');
+  await listen(watcher, 'room.f');
   const moving = await member(t, us, 'room.f');
-  const session = moving.received[0]!.session;
+  const session = sessionOf(moving);
   await watcher.next(isEvent('join', session));
 
   proxy.refuse(true);
@@ -191,7 +179,7 @@ test('an edge that fails over to another core of the Redis engine: no second joi
     us.meshUntil(() => us.uplink.connected && us.uplink.coreId === 'core-b', 10_000),
     'the edge fails over to core b',
   );
-  t.like(await ask(watcher, 'room.f', 'a'), { count: 2 }, 'counted once, now through core b');
+  t.like(await askPresence(watcher, 'room.f', 'a'), { count: 2 }, 'counted once, now through core b');
   // Core a let go of the edge's member without a word (it went to b): a's own count is back to the watcher alone.
   const members = async (): Promise<number> =>
     (await a.metrics.registry.getSingleMetric('relaymesh_core_presence_members')!.get()).values[0]!.value;
@@ -200,7 +188,7 @@ test('an edge that fails over to another core of the Redis engine: no second joi
   t.is(await members(), 1);
   moving.send({ op: 'unsub', id: 2, topic: 'room.f' });
   await watcher.next(isEvent('leave', session));
-  t.like(await ask(watcher, 'room.f', 'b'), { count: 1 });
+  t.like(await askPresence(watcher, 'room.f', 'b'), { count: 1 });
   const events = watcher.received.filter((op) => op.session === session).map((op) => op.op);
   t.deepEqual(events, ['join', 'leave']);
 });

@@ -4,22 +4,13 @@
 import test, { type ExecutionContext } from 'ava';
 import { NodeMeshClient, type PresenceMember } from '../client/node.js';
 import { startMesh } from './helpers/mesh.js';
-import { RawClient, type Op } from './helpers/raw-client.js';
+import { RawClient } from './helpers/raw-client.js';
+import { askPresence, isEvent, listen, sessionOf } from './helpers/presence.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 import { startCore, type CoreOptions } from '../core/start-core.js';
 import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
 import { fastUplink, silentLogger } from './helpers/mesh.js';
 import { within } from './helpers/within.js';
-
-const isEvent =
-  (kind: 'join' | 'leave', session: string) =>
-  (op: Op): boolean =>
-    op.op === kind && op.session === session;
-
-async function presenceOf(client: RawClient, topic: string, id: string): Promise<Op> {
-  client.send({ op: 'presence', id, topic });
-  return client.next((op) => op.id === id);
-}
 
 /** A core, a fault proxy in front of it, and edges on a fast uplink that reach the core directly or through it. */
 async function coreBehindProxy(t: ExecutionContext, options: Partial<CoreOptions> = {}) {
@@ -43,28 +34,23 @@ async function coreBehindProxy(t: ExecutionContext, options: Partial<CoreOptions
   return { proxy, edge };
 }
 
-async function sessionOf(client: RawClient): Promise<string> {
-  return String(client.received.find((op) => op.op === 'welcome')!.session);
-}
-
 test('joins and leaves cross edges: subscribe, unsubscribe, a closed socket; presence counts them all', async (t) => {
   const mesh = await startMesh(t);
   const [eu, us] = mesh.edges;
   const watcher = await RawClient.connected(t, eu!.url);
-  watcher.send({ op: 'sub', id: 1, topic: 'room.1', joinLeave: true });
-  await watcher.next((op) => op.op === 'subok');
-  const watcherSession = await sessionOf(watcher);
+  await listen(watcher, 'room.1');
+  const watcherSession = sessionOf(watcher);
   // The watcher's own join comes back too: every member of the topic is announced to every listener.
   await watcher.next(isEvent('join', watcherSession));
 
   const other = await RawClient.connected(t, us!.url);
-  const otherSession = await sessionOf(other);
+  const otherSession = sessionOf(other);
   await other.subscribe('room.1', 1);
   const join = await watcher.next(isEvent('join', otherSession));
   t.like(join, { op: 'join', topic: 'room.1', session: otherSession, edge: 'us-1' });
   t.false('user' in join, 'anonymous sessions have no user');
 
-  const answer = await presenceOf(other, 'room.1', 'p1');
+  const answer = await askPresence(other, 'room.1', 'p1');
   t.like(answer, { op: 'presenceok', id: 'p1', topic: 'room.1', count: 2 });
   t.deepEqual((answer.members as Array<{ session: string; edge: string }>).map((member) => member.edge).sort(), [
     'eu-1',
@@ -73,7 +59,7 @@ test('joins and leaves cross edges: subscribe, unsubscribe, a closed socket; pre
 
   other.send({ op: 'unsub', id: 2, topic: 'room.1' });
   t.like(await watcher.next(isEvent('leave', otherSession)), { topic: 'room.1', edge: 'us-1' });
-  t.like(await presenceOf(watcher, 'room.1', 'p2'), { count: 1 });
+  t.like(await askPresence(watcher, 'room.1', 'p2'), { count: 1 });
 
   await other.subscribe('room.1', 3);
   await watcher.next(isEvent('join', otherSession));
@@ -95,14 +81,14 @@ test('patterns are not presence; joinLeave on a pattern, bad fields and huge top
   await client.subscribe('room.*', 1);
   const other = await RawClient.connected(t, mesh.edges[0]!.url);
   await other.subscribe('room.1', 1);
-  t.like(await presenceOf(client, 'room.1', 'a'), { count: 1 }, 'a pattern subscription is not a member');
-  t.like(await presenceOf(client, 'room.*', 'b'), { op: 'error', code: 'invalid_topic' });
+  t.like(await askPresence(client, 'room.1', 'a'), { count: 1 }, 'a pattern subscription is not a member');
+  t.like(await askPresence(client, 'room.*', 'b'), { op: 'error', code: 'invalid_topic' });
   client.send({ op: 'presence', id: 'c' });
   t.like(await client.next((op) => op.id === 'c'), { op: 'error', code: 'bad_request' });
   client.send({ op: 'presence', id: 'd', topic: 42 });
   t.like(await client.next((op) => op.id === 'd'), { op: 'error', code: 'bad_request' });
-  t.like(await presenceOf(client, `x.${'y'.repeat(300)}`, 'e'), { op: 'error', code: 'invalid_topic' });
-  t.like(await presenceOf(client, '', 'f'), { op: 'error', code: 'invalid_topic' });
+  t.like(await askPresence(client, `x.${'y'.repeat(300)}`, 'e'), { op: 'error', code: 'invalid_topic' });
+  t.like(await askPresence(client, '', 'f'), { op: 'error', code: 'invalid_topic' });
   client.send({ op: 'sub', id: 'g', topic: 'chat.>', joinLeave: true });
   t.like(await client.next((op) => op.id === 'g'), { op: 'error', code: 'bad_request' });
   client.send({ op: 'sub', id: 'h', topic: 'chat.1', joinLeave: 'yes' });
@@ -116,32 +102,31 @@ test('an edge whose uplink stays lost past the grace period loses its members; o
   const eu = await edge('eu-1', false);
   const us = await edge('us-1', true);
   const watcher = await RawClient.connected(t, eu.url);
-  watcher.send({ op: 'sub', id: 1, topic: 'room.1', joinLeave: true });
-  await watcher.next((op) => op.op === 'subok');
+  await listen(watcher, 'room.1');
   const stays = await RawClient.connected(t, us.url);
   const goes = await RawClient.connected(t, us.url);
   await stays.subscribe('room.1', 1);
   await goes.subscribe('room.1', 1);
-  await watcher.next(isEvent('join', await sessionOf(stays)));
-  await watcher.next(isEvent('join', await sessionOf(goes)));
+  await watcher.next(isEvent('join', sessionOf(stays)));
+  await watcher.next(isEvent('join', sessionOf(goes)));
 
   // A cut the edge heals at once: the core still holds its members when it reports them again, so nobody leaves...
   proxy.cut();
   await us.uplink.whenConnected(10_000);
   // ...except one that left while the uplink was down.
   goes.ws.terminate();
-  await watcher.next(isEvent('leave', await sessionOf(goes)));
-  t.like(await presenceOf(watcher, 'room.1', 'p'), { count: 2 });
+  await watcher.next(isEvent('leave', sessionOf(goes)));
+  t.like(await askPresence(watcher, 'room.1', 'p'), { count: 2 });
   t.false(
-    watcher.received.some((op) => op.op === 'leave' && op.session === (stays.received[0]!.session as string)),
+    watcher.received.some((op) => op.op === 'leave' && op.session === (sessionOf(stays) as string)),
     'no leave for a member that stayed',
   );
 
   // Now the edge is cut off for good: after the grace period its members leave.
   proxy.refuse(true);
   proxy.cut();
-  await watcher.next(isEvent('leave', await sessionOf(stays)));
-  t.like(await presenceOf(watcher, 'room.1', 'q'), { count: 1 });
+  await watcher.next(isEvent('leave', sessionOf(stays)));
+  t.like(await askPresence(watcher, 'room.1', 'q'), { count: 1 });
 });
 
 test('the SDK: presence(), onJoin and onLeave', async (t) => {
@@ -174,16 +159,14 @@ test('every listener on an edge hears joins and leaves, not only the first to su
   const mesh = await startMesh(t, { edges: [{ id: 'eu-1', region: 'eu' }] });
   const edge = mesh.edges[0]!;
   const first = await RawClient.connected(t, edge.url);
-  first.send({ op: 'sub', id: 1, topic: 'room.2', joinLeave: true });
-  await first.next((op) => op.op === 'subok');
+  await listen(first, 'room.2');
   const second = await RawClient.connected(t, edge.url);
-  second.send({ op: 'sub', id: 1, topic: 'room.2', joinLeave: true });
-  await second.next((op) => op.op === 'subok');
-  await second.next(isEvent('join', await sessionOf(second)));
+  await listen(second, 'room.2');
+  await second.next(isEvent('join', sessionOf(second)));
   const third = await RawClient.connected(t, edge.url);
   await third.subscribe('room.2', 1);
   for (const listener of [first, second])
-    t.like(await listener.next(isEvent('join', await sessionOf(third))), { topic: 'room.2', edge: 'eu-1' });
+    t.like(await listener.next(isEvent('join', sessionOf(third))), { topic: 'room.2', edge: 'eu-1' });
 });
 
 test('joinLeave on a pattern is refused before it takes any of the address share of topics', async (t) => {
@@ -204,13 +187,12 @@ test('a listener whose edge lost its uplink hears, once it is back, who came and
   const eu = await edge('eu-1', true);
   const us = await edge('us-1', false);
   const watcher = await RawClient.connected(t, eu.url);
-  watcher.send({ op: 'sub', id: 1, topic: 'room.3', joinLeave: true });
-  await watcher.next((op) => op.op === 'subok');
+  await listen(watcher, 'room.3');
   const goes = await RawClient.connected(t, us.url);
   await goes.subscribe('room.3', 1);
-  await watcher.next(isEvent('join', await sessionOf(goes)));
+  await watcher.next(isEvent('join', sessionOf(goes)));
   // The watcher's edge first learns the topic's members (its answer follows the events above on the uplink).
-  t.like(await presenceOf(watcher, 'room.3', 'p'), { count: 2 });
+  t.like(await askPresence(watcher, 'room.3', 'p'), { count: 2 });
 
   proxy.refuse(true);
   proxy.cut();
@@ -222,9 +204,9 @@ test('a listener whose edge lost its uplink hears, once it is back, who came and
   await goes.next((op) => op.id === 2);
   const comes = await RawClient.connected(t, us.url);
   await comes.subscribe('room.3', 1);
-  t.like(await presenceOf(comes, 'room.3', 'q'), { count: 2 }, 'the core knows');
+  t.like(await askPresence(comes, 'room.3', 'q'), { count: 2 }, 'the core knows');
   proxy.refuse(false);
   await eu.uplink.whenConnected(10_000);
-  t.like(await watcher.next(isEvent('leave', await sessionOf(goes))), { edge: 'us-1' });
-  t.like(await watcher.next(isEvent('join', await sessionOf(comes))), { edge: 'us-1' });
+  t.like(await watcher.next(isEvent('leave', sessionOf(goes))), { edge: 'us-1' });
+  t.like(await watcher.next(isEvent('join', sessionOf(comes))), { edge: 'us-1' });
 });

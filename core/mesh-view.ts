@@ -26,6 +26,8 @@ export interface MeshMember {
   readonly region: string;
   /** Its last report; undefined until the first. */
   readonly report: EdgeReport | undefined;
+  /** A hub's: the edges behind it. */
+  readonly relayed: readonly EdgeRow[];
   deliver(frame: Buffer, frameClass: 'control'): void;
 }
 
@@ -35,6 +37,11 @@ export interface CoreMeshViewOptions {
   /** Gives this core's share to the other cores of its engine and returns theirs (none with an engine of its own). */
   exchange(own: CoreMeshShare, ttlMs: number): Promise<CoreMeshShare[]>;
   periodMs: number;
+  /**
+   * The core side of a hub is no core of the mesh: `self` leaves it out of the cores listed, `all` its edges too (an
+   * edge's workers, which the hub reports as one edge). Default: both shown.
+   */
+  hidden?: 'self' | 'all';
 }
 
 export class CoreMeshView {
@@ -125,16 +132,21 @@ export class CoreMeshView {
     return [...this.options.members()].filter((member) => member.report !== undefined);
   }
 
+  /** This core's edges, then those behind its hubs. */
   private ownRows(): EdgeRow[] {
     const core = this.options.core().id;
-    return this.reported().map((member) => edgeRow(member.edgeId, member.region, core, member.report!));
+    const reported = this.reported();
+    const rows = reported.map((member) => edgeRow(member.edgeId, member.region, core, member.report!));
+    for (const member of reported) rows.push(...member.relayed);
+    return rows;
   }
 
-  /** Own edges first: an edge that just moved here may still be listed by the core it left. */
+  /** Own edges first: an edge that just moved here may still be listed by the core (or hub) it left. */
   private rows(): EdgeRow[] {
-    const rows = this.ownRows();
-    const seen = new Set(rows.map((row) => row[0]));
-    for (const share of this.remote) {
+    const rows: EdgeRow[] = [];
+    const seen = new Set<string>();
+    const own = this.options.hidden === 'all' ? [] : this.ownRows();
+    for (const share of [{ edges: own }, ...this.remote]) {
       for (const row of share.edges) {
         if (seen.has(row[0])) continue;
         seen.add(row[0]);
@@ -145,7 +157,8 @@ export class CoreMeshView {
   }
 
   private cores(): CoreMeshShare['core'][] {
-    return [coreRow(this.options.core()), ...this.remote.map((share) => share.core)];
+    const remote = this.remote.map((share) => share.core);
+    return this.options.hidden ? remote : [coreRow(this.options.core()), ...remote];
   }
 
   private broadcast(): void {

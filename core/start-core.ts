@@ -19,7 +19,7 @@ import type {
   TlsConfig,
   TunnelConfig,
 } from '../shared/topology.js';
-import { TunnelRelay } from './tunnel-relay.js';
+import { TunnelRelay, type StreamCarrier } from './tunnel-relay.js';
 import { defaultHistory, defaultLimits, defaultUplink } from '../shared/topology.js';
 import { createNodeServer, listen, closeServer, urlOf } from '../shared/listen.js';
 import type { Engine } from './engine.js';
@@ -92,6 +92,12 @@ export interface CoreOptions {
   presenceEventsMaxMembers?: number;
   /** Joins and leaves announced per topic per second (burst: twice that); beyond, coalesced per session. Default 100. */
   presenceEventsPerSecond?: number;
+  /**
+   * This core is the core side of a hub (hub/start-hub.ts): it is not listed as a core in the mesh view, and with
+   * `hideEdges` (the workers of one edge) neither are the edges connected to it. Tunnel streams it does not end go up
+   * the hub's uplink, `upstream`.
+   */
+  hubSide?: { hideEdges: boolean; upstream: StreamCarrier };
   logger?: Logger;
 }
 
@@ -117,6 +123,10 @@ export interface CoreHandle {
   mesh(): MeshSnapshot;
   /** Resolves with the first view of the mesh for which `predicate` holds (checked at every change); rejects after `timeoutMs`. */
   meshUntil(predicate: (snapshot: MeshSnapshot) => boolean, timeoutMs?: number): Promise<MeshSnapshot>;
+  /** Takes an HTTP upgrade for the uplink or tunnel link paths arriving elsewhere (a hub's client port). */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** On a hub: the core upstream opened a tunnel stream toward an edge behind it. */
+  openedUpstream(stream: MuxStream): void;
   close(): Promise<void>;
 }
 
@@ -137,6 +147,7 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     members: () => uplinks.values(),
     exchange: (own, ttlMs) => engine.exchangeMesh(own, ttlMs),
     periodMs: options.statusMs ?? defaultUplink.statusMs,
+    ...(options.hubSide ? { hidden: options.hubSide.hideEdges ? 'all' : 'self' } : {}),
   });
   const presence = new PresenceBook({
     graceMs: options.presenceGraceMs ?? defaultLimits.presenceGraceMs,
@@ -154,7 +165,8 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   const tunnelLimits: TunnelLimits = { ...defaultLimits, ...options.tunnelLimits };
   const relay = new TunnelRelay({
     tunnels: options.tunnels ?? [],
-    carrierOf: (edgeId) => tunnelLinks.get(edgeId),
+    carrierOf: (edgeId) => tunnelLinks.get(edgeId) ?? tunnelLinks.get(hubCarrying(edgeId) ?? ''),
+    upstream: options.hubSide?.upstream,
     maxStreamsPerEdge: tunnelLimits.maxTunnelStreams,
     maxStreamsPerAddress: tunnelLimits.maxTunnelStreamsPerAddress,
     connectTimeoutMs: tunnelLimits.tunnelConnectTimeoutMs,
@@ -170,6 +182,11 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     metrics.routed.inc(routed);
   });
 
+  /** The hub, among this core's edges, behind which `edgeId` is (as the hubs list the edges behind them). */
+  const hubCarrying = (edgeId: string): string | undefined => {
+    for (const peer of uplinks.values()) if (peer.relayed.some((row) => row[0] === edgeId)) return peer.edgeId;
+    return undefined;
+  };
   const peers = new Set<UplinkPeer>();
   // The shared store lost its data (new epoch): edges resubscribe from their positions, so their clients get `reset`
   // instead of new offsets that they would take for old ones.
@@ -256,19 +273,17 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     options.tls,
     options.headerTimeoutMs,
   );
-  server.on(
-    'upgrade',
-    guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const path = pathOf(req);
-      if (path !== uplinkPath && path !== tunnelLinkPath) {
-        return refuseUpgrade(socket, 404);
-      }
-      const role = path === uplinkPath ? 'uplink' : 'tunnels';
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        peers.add(new UplinkPeer(ws, peerContext, req.socket.remoteAddress, role));
-      });
-    }, logger),
-  );
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const path = pathOf(req);
+    if (path !== uplinkPath && path !== tunnelLinkPath) {
+      return refuseUpgrade(socket, 404);
+    }
+    const role = path === uplinkPath ? 'uplink' : 'tunnels';
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      peers.add(new UplinkPeer(ws, peerContext, req.socket.remoteAddress, role));
+    });
+  };
+  server.on('upgrade', guardUpgrade(upgrade, logger));
   // The core pings each uplink once a period; one that answered nothing for a whole period is dead, and its interest goes.
   const liveness = setInterval(
     () => {
@@ -303,6 +318,8 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     tunnelLinks,
     mesh: () => view.snapshot(),
     meshUntil: (predicate, timeoutMs) => meshUntil(view.watch, predicate, timeoutMs),
+    upgrade,
+    openedUpstream: (stream) => relay.openedUpstream(stream),
     async close() {
       clearInterval(liveness);
       view.close();

@@ -33,6 +33,11 @@ export interface TunnelRelayOptions {
   connectTimeoutMs: number;
   metrics: TunnelMetrics;
   logger: Logger;
+  /**
+   * On a hub's core side: its own uplink. Streams to tunnels dialled by a core, or `at` an edge not behind this hub,
+   * go up it instead of being dialled here.
+   */
+  upstream?: StreamCarrier;
 }
 
 export class TunnelRelay {
@@ -69,7 +74,7 @@ export class TunnelRelay {
       return stream.reset('limit');
     }
     const record = { tunnel: tunnel.name, stream: stream.id, entry: `edge ${edgeId}` };
-    if (tunnel.at === undefined) {
+    if (tunnel.at === undefined && !this.options.upstream) {
       const join = this.ledger.opened({ ...record, readsClient: false, abort: (reason) => stream.abort(reason) });
       dialService(stream, tunnel.connect, this.options.connectTimeoutMs, join);
       return;
@@ -98,14 +103,43 @@ export class TunnelRelay {
     this.ledger.abortAll('lost');
   }
 
-  /** A stream down to the tunnel's `at` edge, or the reset its entry gets when there is none now. */
-  private openToward(tunnel: TunnelConfig): MuxStream | StreamResetReason {
-    const carrier = this.options.carrierOf(tunnel.at!);
-    if (carrier && carrier.streamCount >= this.options.maxStreamsPerEdge) {
+  /**
+   * On a hub: the core upstream opened `stream` toward an edge behind this hub. It goes down to that edge, never back
+   * up (a stream this hub cannot place is refused).
+   */
+  openedUpstream(stream: MuxStream): void {
+    const tunnel = this.byName.get(stream.tunnel);
+    if (!tunnel?.at) {
+      this.ledger.refused(tunnel?.name ?? unknownTunnel, 'no_path');
+      return stream.reset('refused');
+    }
+    const exit = this.openToward(tunnel, false);
+    if (typeof exit === 'string') return stream.reset(exit);
+    const join = this.ledger.opened({
+      tunnel: tunnel.name,
+      stream: stream.id,
+      entry: 'upstream',
+      readsClient: true,
+      abort: (reason) => {
+        stream.abort(reason);
+        exit.abort(reason);
+      },
+    });
+    relay(stream, exit, join);
+  }
+
+  /**
+   * A stream toward the tunnel's service: down to its `at` edge, or (on a hub, `upward`) up to the core when the
+   * service is not behind this hub; else the reset its entry gets.
+   */
+  private openToward(tunnel: TunnelConfig, upward = true): MuxStream | StreamResetReason {
+    const below = tunnel.at === undefined ? undefined : this.options.carrierOf(tunnel.at);
+    // The core upstream bounds the streams of this hub's uplink itself.
+    if (below && below.streamCount >= this.options.maxStreamsPerEdge) {
       this.ledger.refused(tunnel.name, 'limit');
       return 'limit';
     }
-    const exit = carrier?.openStream(tunnel.name);
+    const exit = (below ?? (upward ? this.options.upstream : undefined))?.openStream(tunnel.name);
     if (exit) return exit;
     // Not on this core at this moment (gone, on another core, or too old): refused like an unreachable service.
     this.ledger.refused(tunnel.name, 'no_path');

@@ -10,7 +10,7 @@ import { challengeNonce } from '../shared/edge-proof.js';
 import { RelayError, closeCodes, toRelayError } from '../shared/errors.js';
 import { beat, type Heartbeat } from '../shared/heartbeat.js';
 import { InterestDigest, type DigestValue } from '../shared/interest-digest.js';
-import { edgeReportOf, type EdgeReport } from '../shared/mesh-status.js';
+import { edgeReportOf, type EdgeReport, type EdgeRow } from '../shared/mesh-status.js';
 import {
   frameType,
   oldestEdgeProtocolVersion,
@@ -70,6 +70,9 @@ export interface UplinkPeerContext {
 /** `history` replays one edge may have in progress; more are answered `unavailable` (its client resyncs). */
 const maxHistoryReplays = 1024;
 
+/** Edges a hub may list behind it; more are left out of the mesh view. */
+const maxRelayedEdges = 10_000;
+
 /** Edge ids in refusal logs are cut to this: they come from whoever connected, not from the topology. */
 const loggedIdLength = 200;
 
@@ -103,6 +106,8 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   region = '';
   /** The edge's last report of its health and load (shared/mesh-status.ts). */
   report: EdgeReport | undefined;
+  /** A hub's: the edges behind it, as it last listed them (`meshEdges`). */
+  relayed: readonly EdgeRow[] = [];
   /** A pong since the last liveness sweep: frames do not count, as an edge that sends but never reads is not alive. */
   alive = true;
   /** The round trip to the edge, for the tunnel streams' windows. */
@@ -282,8 +287,20 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
         const [, subscription] = frame;
         return this.unsubscribe(subscription);
       }
-      case frameType.pub:
-        return void this.publish(frame).catch((error) => this.fail(frame[1], error));
+      case frameType.pub: {
+        const [, id, topic, data] = frame;
+        const key = `${this.edgeId}:${this.instance}:${id}`;
+        return void this.publish(id, topic, data, key).catch((error) => this.fail(id, error));
+      }
+      case frameType.pubFrom: {
+        const [, id, topic, data, origin] = frame;
+        return void this.publish(id, topic, data, origin).catch((error) => this.fail(id, error));
+      }
+      case frameType.meshEdges: {
+        const [, rows] = frame;
+        this.relayed = rows.slice(0, maxRelayedEdges);
+        return this.context.onReport(this, this.report);
+      }
       case frameType.history:
         return void this.history(frame).catch((error) => this.fail(frame[1], error));
       case frameType.cancel: {
@@ -442,12 +459,12 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     });
   }
 
-  private async publish([, id, topic, data]: FrameOf<typeof frameType.pub>): Promise<void> {
+  /** `key` names the publish for de-duplication: its edge process's and its id there (relayed as is by hubs). */
+  private async publish(id: number, topic: string, data: Uint8Array, key: string): Promise<void> {
     const problem = topicProblem(topic);
     if (problem) throw new RelayError('invalid_topic', `topic ${problem}`);
     checkPayload(data);
     if (this.publishGate) await this.publishGate;
-    const key = `${this.edgeId}:${this.instance}:${id}`;
     let sequenced = this.context.recentPublishes.get(key);
     if (!sequenced) {
       sequenced = this.context.engine.publish(topic, data, key).then(({ epoch, offset }) => ({ epoch, offset }));

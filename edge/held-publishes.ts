@@ -9,6 +9,8 @@ export interface HeldPublish {
   readonly id: number;
   readonly topic: string;
   readonly payload: Uint8Array;
+  /** A hub's relayed publish: its de-duplication identity at its own edge ('' for this edge's own publishes). */
+  readonly origin: string;
 }
 
 interface Entry extends HeldPublish {
@@ -36,7 +38,14 @@ export class HeldPublishes {
   }
 
   /** Adds a publish; `connected` says whether it is sent now (else it waits up to `holdMs`). */
-  add(id: number, topic: string, payload: Uint8Array, holdMs: number, connected: boolean): Promise<Position> {
+  add(
+    id: number,
+    topic: string,
+    payload: Uint8Array,
+    origin: string,
+    holdMs: number,
+    connected: boolean,
+  ): Promise<Position> {
     if (!connected && this.entries.size >= this.maxHeld) {
       return Promise.reject(
         new RelayError('unavailable', `no uplink to a core, and ${this.maxHeld} publishes are already waiting`),
@@ -52,7 +61,7 @@ export class HeldPublishes {
     }
     this.bytes += payload.length;
     return new Promise((resolve, reject) => {
-      const entry: Entry = { id, topic, payload, holdMs, resolve, reject, holdTimer: undefined };
+      const entry: Entry = { id, topic, payload, origin, holdMs, resolve, reject, holdTimer: undefined };
       this.entries.set(id, entry);
       if (!connected) this.hold(entry);
     });

@@ -24,6 +24,10 @@ export interface EdgeHttpContext {
   id: string;
   uplink: Uplink;
   metrics: EdgeMetrics;
+  /** Where /metrics comes from: the edge's registry, or its workers' together. */
+  metricsRegistry: { metrics(): Promise<string>; contentType: string };
+  /** Why the hub this edge sits behind cannot reach its core now (see EdgeOptions.upstreamProblem). */
+  upstreamProblem(): string | undefined;
   logger: Logger;
   draining(): boolean;
   /** Why a new client would be refused now (counted), or undefined: for POST /v1/session, as for upgrades. */
@@ -48,7 +52,7 @@ export function edgeHttpHandler(context: EdgeHttpContext): (req: IncomingMessage
   return routeHttp(
     {
       '/healthz': { GET: (_req, res) => health(res, context) },
-      '/metrics': { GET: metricsHandler(context.metrics.registry, context.publishKeys) },
+      '/metrics': { GET: metricsHandler(context.metricsRegistry, context.publishKeys) },
       '/v1/publish': {
         POST: publishHandler({
           ...context,
@@ -94,7 +98,8 @@ async function publishOverUplink(
   }
 }
 
-function health(res: ServerResponse, { id, uplink, draining }: EdgeHttpContext): void {
+function health(res: ServerResponse, { id, uplink, draining, upstreamProblem }: EdgeHttpContext): void {
+  const upstream = upstreamProblem();
   const body = {
     role: 'edge',
     id,
@@ -107,5 +112,6 @@ function health(res: ServerResponse, { id, uplink, draining }: EdgeHttpContext):
   };
   if (draining()) sendJson(res, 503, { status: 'unavailable', reason: 'draining', ...body });
   else if (!uplink.connected) sendJson(res, 503, { status: 'unavailable', reason: 'no uplink to a core', ...body });
+  else if (upstream) sendJson(res, 503, { status: 'unavailable', reason: upstream, ...body });
   else sendJson(res, 200, { status: 'ok', ...body });
 }

@@ -4,10 +4,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { closeServer, createNodeServer, listen, readPem, urlOf } from '../shared/listen.js';
+import { closeServer, createNodeServer, listen, urlOf } from '../shared/listen.js';
 import {
-  defaultLimits,
-  defaultUplink,
   type Address,
   type ForwardConfig,
   type LimitsConfig,
@@ -35,11 +33,13 @@ import type { PeerEdge } from './redirect-target.js';
 import { Drain } from './drain.js';
 import type { ProxyRoute } from './proxy.js';
 import { createTokenVerifier, openAccess } from './token-verifier.js';
-import { guardUpgrade, refuseUpgrade } from '../shared/http.js';
+import { guardUpgrade, pathOf, refuseUpgrade } from '../shared/http.js';
+import { uplinkPath } from '../shared/protocol.js';
 import { OriginPolicy } from '../shared/origins.js';
 import { normaliseOrigin } from '../shared/topology-security.js';
 import { PublishKeys } from '../shared/publish-keys.js';
-import { Uplink, type CoreTarget } from './uplink.js';
+import type { Uplink, CoreTarget } from './uplink.js';
+import { createEdgeUplink, edgeUplinkSettings } from './edge-uplink.js';
 
 export interface EdgeOptions {
   id: string;
@@ -84,6 +84,18 @@ export interface EdgeOptions {
   hooks?: HooksConfig;
   /** The key sent to the hooks; absent, it is read from the variable `hooks.keyEnv` names. */
   hookKey?: string;
+  /**
+   * A hub's core side: takes the uplinks (and tunnel links) of the edges behind it, which arrive on this port.
+   * Absent: those paths are 404.
+   */
+  uplinkUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /**
+   * Behind a hub in the same process or host (its workers): why the hub cannot reach its core now, if it cannot; then
+   * /healthz answers 503 as for a lost uplink, so that nobody fails over to it. Default: no such hop.
+   */
+  upstreamProblem?: () => string | undefined;
+  /** Serves /metrics from this instead of the edge's own registry (the workers of one edge answer for all). */
+  metricsRegistry?: { metrics(): Promise<string>; contentType: string };
   logger?: Logger;
 }
 
@@ -117,31 +129,12 @@ export interface EdgeHandle {
 export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
   if (options.cores.length === 0) throw new Error(`edge ${options.id}: no cores to connect to`);
   const logger = (options.logger ?? pino()).child({ edge: options.id });
-  const limits: LimitsConfig = { ...defaultLimits, ...options.limits };
-  const uplinkConfig: UplinkConfig = { ...defaultUplink, ...options.uplink };
-  // Read once: the uplink dials with it, and a drain checks its peers' health with it.
-  const ca = options.ca === undefined ? undefined : readPem(options.ca, 'CA');
+  const settings = edgeUplinkSettings(options);
+  const { limits, ca } = settings;
+  const uplinkConfig = settings.uplink;
   const metrics = createEdgeMetrics(options.id);
   const tunnelMetrics = metrics.tunnels;
-
-  const uplink = new Uplink({
-    ...uplinkConfig,
-    edgeId: options.id,
-    region: options.region,
-    cores: options.cores,
-    maxHeldPublishes: limits.maxHeldPublishes,
-    ca,
-    secret: options.secret,
-    proxy: options.proxy,
-    logger,
-    tunnels: (options.tunnels ?? []).length > 0,
-    tunnelBufferMaxBytes: limits.tunnelBufferMaxBytes,
-    streamCounters: tunnelMetrics,
-    onTraffic: (direction, bytes, frames) => {
-      metrics.uplinkBytes.inc({ direction }, bytes);
-      metrics.uplinkFrames.inc({ direction }, frames);
-    },
-  });
+  const uplink = createEdgeUplink(options, settings, logger, metrics);
   const interest = new InterestTable({
     uplink,
     logger,
@@ -296,6 +289,8 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
       id: options.id,
       uplink,
       metrics,
+      metricsRegistry: options.metricsRegistry ?? metrics.registry,
+      upstreamProblem: options.upstreamProblem ?? (() => undefined),
       logger,
       draining: () => drain.active,
       refusal,
@@ -327,6 +322,8 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Tunnels have limits and answers of their own, before the client sessions' ones.
       if (isTunnelPath(req)) return tunnelSockets.upgrade(req, socket, head);
+      if (pathOf(req).startsWith(uplinkPath))
+        return options.uplinkUpgrade ? options.uplinkUpgrade(req, socket, head) : refuseUpgrade(socket, 404);
       if (refusal()) return refuseUpgrade(socket, 503);
       // Cross-site WebSocket hijacking: a page from another origin gets no socket, before any upgrade.
       if (!origins.allows(req)) {

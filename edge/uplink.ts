@@ -11,7 +11,7 @@ import { Condition } from '../shared/condition.js';
 import { beat, type Heartbeat } from '../shared/heartbeat.js';
 import { decodeCoreFrames, encodeFrame, ownBytes } from '../shared/codec.js';
 import { RelayError, closeCodes } from '../shared/errors.js';
-import { edgeReportRow } from '../shared/mesh-status.js';
+import { edgeReportRow, type EdgeRow } from '../shared/mesh-status.js';
 import { UplinkOutbox, type FrameClass } from '../shared/uplink-outbox.js';
 import type { MuxStream, StreamCounters } from '../shared/stream-mux.js';
 import {
@@ -26,7 +26,7 @@ import {
 } from '../shared/protocol.js';
 import type { UplinkConfig } from '../shared/topology.js';
 import { answersOk } from './health-check.js';
-import { HeldPublishes } from './held-publishes.js';
+import { HeldPublishes, type HeldPublish } from './held-publishes.js';
 import { closeCoreSocket, helloFrame, openCoreSocket } from './core-socket.js';
 import { proxyProblem, type ProxyRoute } from './proxy.js';
 import { TunnelLink } from './tunnel-link.js';
@@ -218,15 +218,20 @@ export class Uplink {
    * once (`unavailable`) while the uplink has `maxQueueBytes` waiting: a core that does not keep up slows publishers
    * down instead of growing this edge without bound.
    */
-  publish(topic: string, payload: Uint8Array, holdMs: number): Promise<Position> {
+  publish(topic: string, payload: Uint8Array, holdMs: number, origin = ''): Promise<Position> {
     if (this.state === 'closed') return Promise.reject(new RelayError('unavailable', 'edge shutting down'));
     if ((this.outbox?.pendingBytes ?? 0) > this.options.maxQueueBytes) {
       return Promise.reject(new RelayError('unavailable', 'the uplink to the core is full; publish again later'));
     }
     const id = this.requests.newId();
-    const acknowledged = this.publishes.add(id, topic, payload, holdMs, this.connected);
-    if (this.connected) this.send([frameType.pub, id, topic, payload], 'message');
+    const acknowledged = this.publishes.add(id, topic, payload, origin, holdMs, this.connected);
+    if (this.connected) this.send(publishFrame({ id, topic, payload, origin }), 'message');
     return acknowledged;
+  }
+
+  /** A hub's list of the edges behind it, for the core's mesh view. */
+  reportEdgesBehind(rows: EdgeRow[]): void {
+    if (this.connected) this.send([frameType.meshEdges, rows]);
   }
 
   /**
@@ -451,7 +456,7 @@ export class Uplink {
     this.startTimers();
     // Publishes that were held, or in flight when the last link died, go first and in order; the core answers
     // one it already sequenced with its position instead of sequencing it again.
-    for (const held of this.publishes.release()) this.send([frameType.pub, held.id, held.topic, held.payload]);
+    for (const held of this.publishes.release()) this.send(publishFrame(held));
     this.listener.onConnected();
     this.reportStatus();
     this.stateChanges.notify();
@@ -530,4 +535,9 @@ export class Uplink {
     });
     this.retryTimer = setTimeout(() => this.dial(), delay);
   }
+}
+
+/** A publish of this edge's own, or one a hub relays with the identity its edge gave it. */
+function publishFrame({ id, topic, payload, origin }: HeldPublish): EdgeFrame {
+  return origin ? [frameType.pubFrom, id, topic, payload, origin] : [frameType.pub, id, topic, payload];
 }

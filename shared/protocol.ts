@@ -6,9 +6,10 @@ import type { ErrorCode } from './errors.js';
 /**
  * The uplink protocol this code speaks: 2 added the mesh view (`edgeStatus`, `meshView`), 3 the `cancel` of a replay,
  * 4 tunnel streams, on a second connection of their own (`tunnelLinkPath`), 5 presence (members, queries, join and
- * leave events). Older edges open no tunnel link and report no members.
+ * leave events), 6 hubs (`pubFrom`, `meshEdges`: what an edge relays for the edges behind it). Older edges open no
+ * tunnel link and report no members.
  */
-export const protocolVersion = 5;
+export const protocolVersion = 6;
 /** The first version whose edges carry tunnel streams. */
 export const streamsProtocolVersion = 4;
 /**

@@ -43,6 +43,8 @@ export const frameType = {
   presenceWatch: 28,
   presenceAnswer: 29,
   presenceEvent: 30,
+  pubFrom: 31,
+  meshEdges: 32,
 } as const;
 
 /**
@@ -134,6 +136,14 @@ export const edgeFrameFields = {
   [frameType.presenceQuery]: [uint, str],
   /** [presenceWatch, topic, on]: some local subscriber wants `join` / `leave` of the topic (on), or none any more. */
   [frameType.presenceWatch]: [str, bool],
+  /**
+   * A hub relays a publish of an edge behind it: [pubFrom, id, topic, data, origin], where `origin` is the
+   * de-duplication identity that edge's own core would give it (`edge:instance:publishId`). A resend reaching the core
+   * by another path (the edge failed over straight to the core) is then recognised and not sequenced twice.
+   */
+  [frameType.pubFrom]: [uint, str, bytes, str],
+  /** A hub's view of the edges behind it, at every status period: [meshEdges, EdgeRow[]]; the core lists them. */
+  [frameType.meshEdges]: [edgeRows],
   ...streamFrameFields,
 } as const;
 

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const folders = ['edge', 'core', 'shared', 'client', 'cli'] as const;
+const folders = ['edge', 'core', 'hub', 'shared', 'client', 'cli'] as const;
 
 /** Shared files that are safe in browsers, the only ones the client may import. */
 const clientSharedFiles = new Set([
@@ -87,6 +87,11 @@ function importProblem(file: string, specifier: string): string | undefined {
         return `${folder}/ may import only from ${folder}/ and shared/`;
       return undefined;
     }
+    case 'hub':
+      // A hub is both: an edge toward its core, a core toward the edges behind it.
+      if (target !== undefined && !['hub', 'edge', 'core', 'shared'].includes(targetFolder!))
+        return 'hub/ may import only from hub/, edge/, core/ and shared/';
+      return undefined;
     case 'shared':
       if (target !== undefined)
         return targetFolder === 'shared' ? undefined : 'shared/ may import only other shared/ files';

@@ -1,0 +1,143 @@
+// startHub: an edge that also takes the uplinks of other edges (`edges[].hub`). Its core side (core/ with a HubEngine)
+// serves the edges behind it exactly as a core does, and holds the one uplink that carries their union of interest;
+// its own clients are served by an edge (edge/) whose uplink is that core side, on loopback.
+
+import type { Logger } from 'pino';
+import { pino } from 'pino';
+import { startCore, type CoreHandle, type KnownEdge } from '../core/start-core.js';
+import { createEdgeUplink, edgeUplinkSettings } from '../edge/edge-uplink.js';
+import { startEdge, type EdgeHandle, type EdgeOptions } from '../edge/start-edge.js';
+import type { Uplink } from '../edge/uplink.js';
+import type { EdgeReport, EdgeRow } from '../shared/mesh-status.js';
+import { HubEngine } from './hub-engine.js';
+
+export interface HubCoreOptions extends EdgeOptions {
+  /** Edge id → the secret each edge behind this hub proves, as a core checks them. Default: none checked. */
+  edgeSecrets?: ReadonlyMap<string, string>;
+  /** The edges of the topology: only these ids may connect, with the client URL and region given here. */
+  knownEdges?: ReadonlyMap<string, KnownEdge>;
+}
+
+export interface HubCore {
+  readonly core: CoreHandle;
+  readonly engine: HubEngine;
+  /** The hub's own uplink, to its cores. */
+  readonly uplink: Uplink;
+  close(): Promise<void>;
+}
+
+/**
+ * The core side of a hub, listening on loopback for the edges in this process or host (`listen` overrides), its
+ * uplink started. `report` is what the hub reports of itself upstream; with `hideEdges`, the edges connected to it
+ * are parts of this one edge (its workers), not edges of the mesh.
+ */
+export async function startHubCore(
+  options: HubCoreOptions,
+  hub: { report(core: CoreHandle): EdgeReport; hideEdges: boolean; listen?: EdgeOptions['listen'] },
+): Promise<HubCore> {
+  const logger: Logger = (options.logger ?? pino()).child({ hub: options.id });
+  const settings = edgeUplinkSettings(options);
+  const { limits } = settings;
+  const uplink = createEdgeUplink(options, settings, logger);
+  let core: CoreHandle | undefined;
+  const engine = new HubEngine({
+    uplink,
+    holdMs: limits.publishHoldMs,
+    recentMessages: options.recentMessages ?? 256,
+    recentMaxBytes: limits.recentCacheMaxBytes,
+    logger,
+    report: () => hub.report(core!),
+    edgesBehind: (own: readonly EdgeRow[]) => (hub.hideEdges ? [] : own.filter((row) => row[0] !== options.id)),
+    onStream: (stream) => (core ? core.openedUpstream(stream) : stream.reset('refused')),
+  });
+  core = await startCore({
+    id: options.id,
+    region: options.region,
+    listen: hub.listen ?? { host: '127.0.0.1', port: 0 },
+    engine,
+    logger,
+    edgeSecrets: options.edgeSecrets,
+    knownEdges: options.knownEdges,
+    uplinkTimeoutMs: settings.uplink.heartbeatMs * 3,
+    statusMs: settings.uplink.statusMs,
+    maxUplinkQueueBytes: settings.uplink.maxQueueBytes,
+    maxReplayBytes: limits.maxReplayBytes,
+    maxMessageBytes: limits.maxMessageBytes,
+    headerTimeoutMs: limits.headerTimeoutMs,
+    tunnels: options.tunnels,
+    tunnelLimits: limits,
+    presenceGraceMs: limits.presenceGraceMs,
+    presenceEventsMaxMembers: limits.presenceEventsMaxMembers,
+    presenceEventsPerSecond: limits.presenceEventsPerSecond,
+    hubSide: {
+      hideEdges: hub.hideEdges,
+      // The core upstream bounds this uplink's streams; the count here only bounds the edges behind.
+      upstream: { streamCount: 0, openStream: (tunnel) => uplink.openStream(tunnel) },
+    },
+  });
+  uplink.start();
+  const started = core;
+  return { core: started, engine, uplink, close: () => started.close() };
+}
+
+export interface HubHandle extends EdgeHandle {
+  /** The hub's core side: the edges behind it, by id, and its mesh view. */
+  readonly hubCore: CoreHandle;
+  /** The hub's own uplink, to its cores. */
+  readonly upstream: Uplink;
+}
+
+export async function startHub(options: HubCoreOptions): Promise<HubHandle> {
+  const hub = await startHubCore(options, {
+    // Its own clients' figures, as its edge reports them; before the first report, an idle edge's.
+    report: (core) => core.uplinks.get(options.id)?.report ?? idleReport(options.url ?? ''),
+    hideEdges: false,
+  });
+  let edge: EdgeHandle;
+  try {
+    edge = await startEdge({
+      ...options,
+      cores: [{ id: options.id, url: hub.core.url }],
+      // Behind its own core side, the hub's edge needs no proxy or CA to reach it.
+      proxy: undefined,
+      ca: undefined,
+      uplinkUpgrade: hub.core.upgrade,
+      upstreamProblem: () => hub.engine.status().unavailable,
+    });
+  } catch (error) {
+    await hub.close();
+    throw error;
+  }
+  return {
+    id: edge.id,
+    url: edge.url,
+    address: edge.address,
+    forwards: edge.forwards,
+    uplink: edge.uplink,
+    metrics: edge.metrics,
+    get sessionCount() {
+      return edge.sessionCount;
+    },
+    get draining() {
+      return edge.draining;
+    },
+    mesh: () => edge.mesh(),
+    meshUntil: (predicate, timeoutMs) => edge.meshUntil(predicate, timeoutMs),
+    drain: () => edge.drain(),
+    hubCore: hub.core,
+    upstream: hub.uplink,
+    async ready(timeoutMs = 10_000) {
+      await hub.uplink.whenConnected(timeoutMs);
+      await edge.ready(timeoutMs);
+    },
+    async close() {
+      // Its clients are told first (drain), then the edges behind it lose it and fail over.
+      await edge.close();
+      await hub.close();
+    },
+  };
+}
+
+export function idleReport(url: string): EdgeReport {
+  return { url, draining: false, sessions: 0, capacity: 0, topics: 0, deliveries: 0, messagesIn: 0, published: 0 };
+}

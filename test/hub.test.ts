@@ -1,0 +1,113 @@
+// Hubs (docs/operations.md, "Hubs"): edges behind a regional hub share its one uplink. One copy of each message
+// crosses the WAN whatever the number of edges and subscribers; resumes, publishes, the mesh view and tunnels work
+// through it as through a core; hubs chain.
+
+import test from 'ava';
+import { startCore } from '../core/start-core.js';
+import { startHub } from '../hub/start-hub.js';
+import { behind, startHubMesh } from './helpers/hub-mesh.js';
+import { publish } from './helpers/http-publish.js';
+import { quietUplink, silentLogger } from './helpers/mesh.js';
+import { RawClient } from './helpers/raw-client.js';
+
+const payload = 'x'.repeat(20_000);
+
+test('one copy of each message crosses the WAN for three edges and their subscribers', async (t) => {
+  const mesh = await startHubMesh(t);
+  const clients: RawClient[] = [];
+  for (const edge of mesh.edges)
+    for (let i = 0; i < 4; i++) clients.push(await RawClient.connected(t, edge.url, 'msgpack'));
+  clients.push(await RawClient.connected(t, mesh.hub.url));
+  const answers = await Promise.all(clients.map((client) => client.subscribe('news', 1)));
+  t.true(answers.every((op) => op.op === 'subok'));
+
+  mesh.wan.resetCounters();
+  const count = 10;
+  for (let i = 0; i < count; i++) await publish(mesh.core, 'news', payload);
+  for (const client of clients) t.is((await client.messages(count)).length, count);
+  const perMessage = mesh.wan.bytesFromTarget / count;
+  t.true(perMessage >= payload.length, `${perMessage} bytes per message`);
+  t.true(perMessage < payload.length * 1.2, `${perMessage} bytes per message: more than one copy`);
+});
+
+test('a publish from behind the hub reaches every edge, and a resume through the hub is recovered', async (t) => {
+  const mesh = await startHubMesh(t, { edges: 2 });
+  const [first, second] = mesh.edges as [(typeof mesh.edges)[0], (typeof mesh.edges)[0]];
+  const subscriber = await RawClient.connected(t, second.url);
+  await subscriber.subscribe('orders', 1);
+  const publisher = await RawClient.connected(t, first.url);
+  for (let n = 1; n <= 3; n++) {
+    publisher.send({ op: 'pub', id: n, topic: 'orders', data: { n } });
+    t.is((await publisher.next((op) => op.id === n)).op, 'puback');
+  }
+  const received = await subscriber.messages(3);
+  t.deepEqual(
+    received.map((op) => op.offset),
+    [1, 2, 3],
+  );
+  const epoch = received[0]!.epoch as string;
+  subscriber.ws.terminate();
+  for (let n = 4; n <= 6; n++) await publish(mesh.core, 'orders', { n });
+
+  const back = await RawClient.connected(t, first.url);
+  const answer = await back.subscribe('orders', 2, { epoch, offset: 3 });
+  t.like(answer, { op: 'subok', recovered: true, offset: 6 });
+  t.deepEqual(
+    (await back.messages(3)).map((op) => (op.data as { n: number }).n),
+    [4, 5, 6],
+  );
+});
+
+test('the core lists the edges behind the hub, and they see the whole mesh', async (t) => {
+  const mesh = await startHubMesh(t, { edges: 2, edge: { uplink: { ...quietUplink, statusMs: 100 } } });
+  const other = await startCore({ id: 'unused', logger: silentLogger });
+  t.teardown(() => other.close());
+  const seen = await mesh.core.meshUntil(
+    (view) => ['eu-hub', 'eu-1', 'eu-2'].every((id) => view.edges.some((edge) => edge.id === id)),
+    10_000,
+  );
+  t.is(seen.edges.find((edge) => edge.id === 'eu-1')?.core, 'eu-hub');
+  const fromBehind = await mesh.edges[0]!.meshUntil(
+    (view) => view.cores.some((core) => core.id === 'central') && view.edges.some((edge) => edge.id === 'eu-2'),
+    10_000,
+  );
+  t.false(
+    fromBehind.cores.some((core) => core.id === 'eu-hub'),
+    'the hub is listed as an edge, not a core',
+  );
+});
+
+test('hubs chain: edge → hub → hub → core, both ways', async (t) => {
+  const core = await startCore({ id: 'central', logger: silentLogger });
+  t.teardown(() => core.close());
+  const outer = await startHub({
+    id: 'hub-a',
+    region: 'eu',
+    cores: [{ id: 'central', url: core.url }],
+    logger: silentLogger,
+    uplink: quietUplink,
+  });
+  t.teardown(() => outer.close());
+  const inner = await startHub({
+    id: 'hub-b',
+    region: 'eu',
+    cores: [{ id: 'hub-a', url: outer.url }],
+    logger: silentLogger,
+    uplink: quietUplink,
+  });
+  t.teardown(() => inner.close());
+  const deep = await behind(t, inner, 'eu-deep');
+  const near = await behind(t, core, 'eu-near');
+  await Promise.all([outer.ready(), inner.ready(), deep.ready(), near.ready()]);
+
+  const deepClient = await RawClient.connected(t, deep.url);
+  const nearClient = await RawClient.connected(t, near.url);
+  await deepClient.subscribe('chain', 1);
+  await nearClient.subscribe('chain', 1);
+  deepClient.send({ op: 'pub', id: 2, topic: 'chain', data: 'from deep' });
+  nearClient.send({ op: 'pub', id: 2, topic: 'chain', data: 'from near' });
+  for (const client of [deepClient, nearClient]) {
+    const messages = await client.messages(2);
+    t.deepEqual(messages.map((op) => op.data).sort(), ['from deep', 'from near']);
+  }
+});

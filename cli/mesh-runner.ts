@@ -8,7 +8,8 @@ import { startEdge, type EdgeHandle } from '../edge/start-edge.js';
 import type { Address, CoreConfig, EdgeConfig, ForwardConfig, Topology } from '../shared/topology.js';
 import { fail, loadTopologyOrExit } from './exit.js';
 import { forwardBeyondLoopback, isLoopback } from './loopback.js';
-import { coreOptionsOf, edgeOptionsOf } from './node-options.js';
+import { coreOptionsOf, edgeOptionsOf, hubOptionsOf } from './node-options.js';
+import { startHub } from '../hub/start-hub.js';
 
 export interface RunSelection {
   topologyFile: string;
@@ -48,11 +49,15 @@ export async function runMesh(selection: RunSelection): Promise<void> {
       );
       printForwards(options.forwards ?? [], handle.forwards);
     }
-    for (const edge of edges) {
-      const handle = await startEdge(edgeOptionsOf(topology, edge.id, logger));
+    // Hubs first, so the edges behind them find them up (and, stopping in reverse, go before them).
+    for (const edge of [...edges].sort((a, b) => Number(b.hub === true) - Number(a.hub === true))) {
+      const handle = edge.hub
+        ? await startHub(hubOptionsOf(topology, edge.id, logger))
+        : await startEdge(edgeOptionsOf(topology, edge.id, logger));
       started.push(handle);
       process.stdout.write(
-        `edge ${edge.id} (${edge.region}) listening on ${handle.url}, clients at ${handle.url}/v1/ws\n`,
+        `edge ${edge.id} (${edge.region}) listening on ${handle.url}, clients at ${handle.url}/v1/ws` +
+          `${edge.hub ? `, uplinks of the edges behind it at ${handle.url}/v1/uplink` : ''}\n`,
       );
       printForwards(edge.forwards ?? [], handle.forwards);
     }

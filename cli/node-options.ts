@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { CoreOptions, KnownEdge } from '../core/start-core.js';
 import { RedisEngine } from '../core/redis-engine.js';
 import type { EdgeOptions } from '../edge/start-edge.js';
+import type { HubCoreOptions } from '../hub/start-hub.js';
 import type { ProxyRoute, ProxySettings } from '../edge/proxy.js';
 import { getProxyForUrl } from 'proxy-from-env';
 import type { EdgeConfig, Environment, Topology } from '../shared/topology.js';
@@ -53,9 +54,11 @@ export function edgeOptionsOf(
   env: Environment = process.env,
 ): EdgeOptions {
   const edge = nodeOf(topology.edges, edgeId, 'edge', topology);
+  // Cores and hubs alike: a hub takes uplinks at its client URL.
+  const upstream = [...topology.cores, ...topology.edges.filter((node) => node.hub)];
   const cores = edge.cores.map((id) => {
-    const core = nodeOf(topology.cores, id, 'core', topology);
-    return { id: core.id, url: core.url };
+    const node = nodeOf(upstream, id, 'core or hub', topology);
+    return { id: node.id, url: node.url };
   });
   const peers = topology.edges.filter((peer) => peer.id !== edgeId).map(({ id, url, region }) => ({ id, url, region }));
   return {
@@ -82,6 +85,20 @@ export function edgeOptionsOf(
     ...(topology.hooks
       ? { hooks: topology.hooks, hookKey: topology.hooks.keyEnv ? env[topology.hooks.keyEnv] : undefined }
       : {}),
+  };
+}
+
+/** A hub's: an edge's options, and the identities of the edges that may connect to it, as a core checks them. */
+export function hubOptionsOf(
+  topology: Topology,
+  edgeId: string,
+  logger: Logger,
+  env: Environment = process.env,
+): HubCoreOptions {
+  return {
+    ...edgeOptionsOf(topology, edgeId, logger, env),
+    edgeSecrets: edgeSecretsOf(topology, env),
+    knownEdges: knownEdgesOf(topology),
   };
 }
 

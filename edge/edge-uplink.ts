@@ -32,7 +32,7 @@ export function createEdgeUplink(
 ): Uplink {
   return new Uplink({
     ...settings.uplink,
-    edgeId: options.id,
+    edgeId: options.workerId ?? options.id,
     region: options.region,
     cores: options.cores,
     maxHeldPublishes: settings.limits.maxHeldPublishes,

@@ -17,23 +17,30 @@ import {
 export class EdgeMeshView {
   private cores: CoreStatus[] = [];
   private others: EdgeStatus[] = [];
+  /** A worker's: this edge as the core has it, all workers together. */
+  private whole: EdgeStatus | undefined;
   readonly watch = new Condition(() => this.snapshot());
 
-  /** `tunnels`: the tunnels as this edge carries them. */
+  /** `tunnels`: the tunnels as this edge carries them; `worker`: this process is one of the edge's workers. */
   constructor(
     private readonly self: () => EdgeStatus,
     private readonly tunnels: () => TunnelStatus[],
+    private readonly worker = false,
   ) {}
 
   update(cores: CoreRow[], edges: EdgeRow[]): void {
     this.cores = cores.map(coreStatusOf);
     const id = this.self().id;
     this.others = edges.filter((row) => row[0] !== id).map(edgeStatusOf);
+    const whole = edges.find((row) => row[0] === id);
+    this.whole = this.worker && whole ? edgeStatusOf(whole) : undefined;
     this.watch.notify();
   }
 
+  /** This edge first: fresh, or for a worker the whole edge (with this worker's health, which is the edge's). */
   edges(): EdgeStatus[] {
-    return [this.self(), ...this.others];
+    const self = this.self();
+    return [this.whole ? { ...this.whole, healthy: self.healthy } : self, ...this.others];
   }
 
   snapshot(): MeshSnapshot {

@@ -96,6 +96,11 @@ export interface EdgeOptions {
   upstreamProblem?: () => string | undefined;
   /** Serves /metrics from this instead of the edge's own registry (the workers of one edge answer for all). */
   metricsRegistry?: { metrics(): Promise<string>; contentType: string };
+  /**
+   * One worker of the edge `id` (relaymesh edge --workers): its uplink says hello under this id of its own, and its
+   * /v1/mesh shows the edge as a whole, as the core has it. Default: none, the edge is one process.
+   */
+  workerId?: string;
   logger?: Logger;
 }
 
@@ -232,6 +237,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
       };
     },
     () => tunnels.status(),
+    options.workerId !== undefined,
   );
   drain.onStart(() => {
     uplink.reportStatus();

@@ -31,6 +31,8 @@ export interface HubEngineOptions {
   edgesBehind(own: readonly EdgeRow[]): EdgeRow[];
   /** The core opened a tunnel stream toward an edge behind this hub. */
   onStream(stream: MuxStream): void;
+  /** The uplink came up or went down. */
+  onUpstream?(connected: boolean): void;
 }
 
 /** Messages fetched upstream at once for a replay that the recent cache cannot serve (the core replays in chunks). */
@@ -196,10 +198,12 @@ export class HubEngine implements Engine {
     return {
       onConnected: () => {
         for (const followed of this.followed.values()) this.subscribe(followed);
+        this.options.onUpstream?.(true);
       },
       onDisconnected: () => {
         for (const followed of this.followed.values()) followed.confirmed = false;
         this.upstreamView = undefined;
+        this.options.onUpstream?.(false);
       },
       onMessage: (topic, epoch, offset, data) => this.received({ topic, epoch, offset, data }),
       digest: () => this.digestOf.value,

@@ -27,13 +27,16 @@ export interface HubCore {
 }
 
 /**
- * The core side of a hub, listening on loopback for the edges in this process or host (`listen` overrides), its
- * uplink started. `report` is what the hub reports of itself upstream; with `hideEdges`, the edges connected to it
+ * The core side of a hub, listening on loopback for the edges in this process or host, its uplink started. `report` is what the hub reports of itself upstream; with `hideEdges`, the edges connected to it
  * are parts of this one edge (its workers), not edges of the mesh.
  */
 export async function startHubCore(
   options: HubCoreOptions,
-  hub: { report(core: CoreHandle): EdgeReport; hideEdges: boolean; listen?: EdgeOptions['listen'] },
+  hub: {
+    report(core: CoreHandle): EdgeReport;
+    hideEdges: boolean;
+    onUpstream?(connected: boolean): void;
+  },
 ): Promise<HubCore> {
   const logger: Logger = (options.logger ?? pino()).child({ hub: options.id });
   const settings = edgeUplinkSettings(options);
@@ -49,11 +52,12 @@ export async function startHubCore(
     report: () => hub.report(core!),
     edgesBehind: (own: readonly EdgeRow[]) => (hub.hideEdges ? [] : own.filter((row) => row[0] !== options.id)),
     onStream: (stream) => (core ? core.openedUpstream(stream) : stream.reset('refused')),
+    onUpstream: hub.onUpstream,
   });
   core = await startCore({
     id: options.id,
     region: options.region,
-    listen: hub.listen ?? { host: '127.0.0.1', port: 0 },
+    listen: { host: '127.0.0.1', port: 0 },
     engine,
     logger,
     edgeSecrets: options.edgeSecrets,

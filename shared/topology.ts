@@ -40,6 +40,7 @@ import {
   type Environment,
   type TlsConfig,
 } from './topology-security.js';
+import { checkTierLoops, hubIdsOf } from './topology-tiers.js';
 
 export type { AuthConfig, Environment, TlsConfig, TokenAlgorithm, TokenAuthConfig } from './topology-security.js';
 export type { ForwardConfig, TunnelConfig } from './topology-tunnels.js';
@@ -75,6 +76,8 @@ export interface EdgeConfig extends CoreConfig {
   proxyAuthEnv?: string;
   /** Allowed `Origin` values of browser clients (and CORS); absent: every origin. */
   origins?: readonly string[];
+  /** This edge also takes uplinks from other edges, which name it in their `cores` (docs/protocol.md §6). */
+  hub?: boolean;
 }
 
 export interface HistoryConfig {
@@ -270,7 +273,7 @@ const topLevelFields = [
   'hooks',
 ];
 const coreFields = ['id', 'listen', 'url', 'region', 'tls', 'forwards'];
-const edgeFields = [...coreFields, 'cores', 'ca', 'secretEnv', 'origins', 'proxy', 'proxyAuthEnv'];
+const edgeFields = [...coreFields, 'cores', 'ca', 'secretEnv', 'origins', 'proxy', 'proxyAuthEnv', 'hub'];
 const idPattern = /^[A-Za-z0-9_.-]+$/;
 /** Addresses meaning every interface of the host a node runs on. */
 const wildcardHosts: ReadonlySet<string> = new Set(['0.0.0.0', '::']);
@@ -304,7 +307,9 @@ export function validateTopology(
   // A core dials the tunnels without `at` itself: a forward to one of them would only be a plain TCP proxy.
   const atEdges = [...tunnels.values()].filter((tunnel) => tunnel.at !== undefined).map((tunnel) => tunnel.name);
   const cores = coreEntries.map((entry) => checkCore(c, entry, dir, atEdges));
-  const edges = edgeEntries.map((entry) => checkEdge(c, entry, coreIds, dir, env, tunnelNames));
+  const upstreamIds = [...coreIds, ...hubIdsOf(edgeEntries)];
+  const edges = edgeEntries.map((entry) => checkEdge(c, entry, upstreamIds, dir, env, tunnelNames));
+  checkTierLoops(c, edges.filter(isDefined));
   checkSecretsEverywhere(c, edgeEntries, root);
   checkUnique(c, [...coreEntries, ...edgeEntries]);
   const history = numbers(c, root, 'history', defaultHistory);
@@ -389,7 +394,7 @@ function checkCore(c: Checker, entry: Entry, dir: string, tunnelNames: readonly 
 function checkEdge(
   c: Checker,
   entry: Entry,
-  coreIds: readonly string[],
+  upstreamIds: readonly string[],
   dir: string,
   env: Environment,
   tunnelNames: readonly string[],
@@ -397,7 +402,14 @@ function checkEdge(
   const edge = record(c, entry.value, entry.path, edgeFields, 'an edge object {id, listen, url, region, cores}');
   if (edge === undefined) return undefined;
   const node = checkNode(c, edge, entry.path, dir, tunnelNames);
-  const cores = checkEdgeCores(c, field(edge, 'cores'), child(entry.path, 'cores'), coreIds);
+  const cores = checkEdgeCores(
+    c,
+    field(edge, 'cores'),
+    child(entry.path, 'cores'),
+    upstreamIds.filter((id) => id !== field(edge, 'id')),
+  );
+  const hub = field(edge, 'hub');
+  if (hub !== undefined && typeof hub !== 'boolean') c.fail(child(entry.path, 'hub'), 'true or false', hub);
   const ca = checkCa(c, edge, entry.path, dir);
   const secretEnv = checkSecretEnv(c, edge, entry.path, env);
   const origins = checkOrigins(c, edge, entry.path);
@@ -409,6 +421,7 @@ function checkEdge(
     ...(ca ? { ca } : {}),
     ...(secretEnv ? { secretEnv } : {}),
     ...(origins ? { origins } : {}),
+    ...(hub === true ? { hub } : {}),
     ...proxy,
   };
 }
@@ -438,12 +451,18 @@ function checkNode(
   return { id, listen: address, url, region, ...(tls ? { tls } : {}), ...(forwards ? { forwards } : {}) };
 }
 
-function checkEdgeCores(c: Checker, value: unknown, path: string, coreIds: readonly string[]): string[] | undefined {
+/** `upstreamIds`: the cores, and the hubs other than the edge itself. */
+function checkEdgeCores(
+  c: Checker,
+  value: unknown,
+  path: string,
+  upstreamIds: readonly string[],
+): string[] | undefined {
   if (!Array.isArray(value) || value.length === 0) return c.fail(path, 'a non-empty array of core ids', value);
-  const known = `the id of a core in this file (${coreIds.join(', ') || 'none'})`;
+  const known = `the id of a core or hub in this file (${upstreamIds.join(', ') || 'none'})`;
   const cores: string[] = [];
   value.forEach((id: unknown, index) => {
-    if (typeof id !== 'string' || !coreIds.includes(id)) c.fail(`${path}[${index}]`, known, id);
+    if (typeof id !== 'string' || !upstreamIds.includes(id)) c.fail(`${path}[${index}]`, known, id);
     else if (cores.includes(id)) c.fail(`${path}[${index}]`, 'a core not already listed for this edge', id);
     else cores.push(id);
   });

@@ -1,0 +1,40 @@
+// Tiers in a topology (docs/protocol.md §6): which edges are hubs, and the check that following `cores` from any edge
+// never comes back to it (a hub that reaches its core through itself would carry nothing anywhere).
+
+import type { Checker } from './topology-schema.js';
+
+interface TierNode {
+  id: string;
+  cores: readonly string[];
+}
+
+/** The ids of the entries with `hub: true` (the raw entries: a broken hub is still a hub for its edges' `cores`). */
+export function hubIdsOf(entries: ReadonlyArray<{ value: unknown }>): string[] {
+  return entries
+    .map(({ value }) => value as { id?: unknown; hub?: unknown } | null)
+    .filter((edge) => edge?.hub === true && typeof edge.id === 'string')
+    .map((edge) => edge!.id as string);
+}
+
+/** Reports each loop of `cores` references once, with the path around it (`a → b → a`). */
+export function checkTierLoops(c: Checker, edges: readonly TierNode[]): void {
+  const byId = new Map(edges.map((edge) => [edge.id, edge]));
+  const done = new Set<string>();
+  const reported = new Set<string>();
+  const visit = (id: string, path: string[]): void => {
+    const at = path.indexOf(id);
+    if (at >= 0) {
+      const loop = [...path.slice(at), id];
+      const key = [...loop.slice(0, -1)].sort().join(' ');
+      if (reported.has(key)) return;
+      reported.add(key);
+      const index = edges.findIndex((edge) => edge.id === loop[0]);
+      return c.fail(`$.edges[${index}].cores`, `no loop through hubs (this one: ${loop.join(' → ')})`, loop[1]);
+    }
+    const edge = byId.get(id);
+    if (!edge || done.has(id)) return;
+    for (const next of edge.cores) visit(next, [...path, id]);
+    done.add(id);
+  };
+  for (const edge of edges) visit(edge.id, []);
+}

@@ -307,8 +307,8 @@ export function validateTopology(
   // A core dials the tunnels without `at` itself: a forward to one of them would only be a plain TCP proxy.
   const atEdges = [...tunnels.values()].filter((tunnel) => tunnel.at !== undefined).map((tunnel) => tunnel.name);
   const cores = coreEntries.map((entry) => checkCore(c, entry, dir, atEdges));
-  const upstreamIds = [...coreIds, ...hubIdsOf(edgeEntries)];
-  const edges = edgeEntries.map((entry) => checkEdge(c, entry, upstreamIds, dir, env, tunnelNames));
+  const upstream = { coreIds, hubIds: hubIdsOf(edgeEntries) };
+  const edges = edgeEntries.map((entry) => checkEdge(c, entry, upstream, dir, env, tunnelNames));
   checkTierLoops(c, edges.filter(isDefined));
   checkSecretsEverywhere(c, edgeEntries, root);
   checkUnique(c, [...coreEntries, ...edgeEntries]);
@@ -394,7 +394,7 @@ function checkCore(c: Checker, entry: Entry, dir: string, tunnelNames: readonly 
 function checkEdge(
   c: Checker,
   entry: Entry,
-  upstreamIds: readonly string[],
+  upstream: { coreIds: readonly string[]; hubIds: readonly string[] },
   dir: string,
   env: Environment,
   tunnelNames: readonly string[],
@@ -406,7 +406,7 @@ function checkEdge(
     c,
     field(edge, 'cores'),
     child(entry.path, 'cores'),
-    upstreamIds.filter((id) => id !== field(edge, 'id')),
+    [...upstream.coreIds, ...upstream.hubIds.filter((id) => id !== field(edge, 'id'))],
   );
   const hub = field(edge, 'hub');
   if (hub !== undefined && typeof hub !== 'boolean') c.fail(child(entry.path, 'hub'), 'true or false', hub);

@@ -172,7 +172,7 @@ test('a broken file reports every problem at once, with its JSON path', (t) => {
   t.like(byPath.get('$.cores[0].url'), { expected: 'a ws:// or wss:// URL', found: '"http://127.0.0.1:7400"' });
   t.like(byPath.get('$.edges[1].orgins'), {
     expected:
-      'one of the known fields (id, listen, url, region, tls, forwards, cores, ca, secretEnv, origins, proxy, proxyAuthEnv)',
+      'one of the known fields (id, listen, url, region, tls, forwards, cores, ca, secretEnv, origins, proxy, proxyAuthEnv, hub)',
     found: '"orgins"',
   });
   t.like(byPath.get('$.limits.maxMessageBytes'), { expected: 'a positive integer', found: '1.5' });

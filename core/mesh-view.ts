@@ -75,6 +75,8 @@ export class CoreMeshView {
     setImmediate(() => {
       this.urgent = false;
       this.broadcast();
+      // The other cores (or, from a hub, the core upstream) hear of it now too, not a period later.
+      void this.tick();
     });
   }
 

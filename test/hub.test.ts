@@ -2,6 +2,7 @@
 // crosses the WAN whatever the number of edges and subscribers; resumes, publishes, the mesh view and tunnels work
 // through it as through a core; hubs chain.
 
+import { connect } from 'node:net';
 import test from 'ava';
 import { startCore } from '../core/start-core.js';
 import { startHub } from '../hub/start-hub.js';
@@ -9,6 +10,8 @@ import { behind, startHubMesh } from './helpers/hub-mesh.js';
 import { publish } from './helpers/http-publish.js';
 import { quietUplink, silentLogger } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
+import { digestOf, digestService, patternBytes, readAll } from './helpers/tcp-services.js';
+import type { Address, TunnelConfig } from '../shared/topology.js';
 
 const payload = 'x'.repeat(20_000);
 
@@ -110,4 +113,37 @@ test('hubs chain: edge → hub → hub → core, both ways', async (t) => {
     const messages = await client.messages(2);
     t.deepEqual(messages.map((op) => op.data).sort(), ['from deep', 'from near']);
   }
+});
+
+test('tunnel streams pass through the hub both ways: to a service the core dials, and to one behind the hub', async (t) => {
+  const [central, branchService] = [await digestService(t), await digestService(t)];
+  const tunnels: TunnelConfig[] = [
+    { name: 'central-db', connect: central.address },
+    { name: 'branch-erp', connect: branchService.address, at: 'eu-1' },
+  ];
+  const anyPort = { host: '127.0.0.1', port: 0 };
+  const mesh = await startHubMesh(t, {
+    edges: 0,
+    core: { tunnels, forwards: [{ listen: anyPort, tunnel: 'branch-erp' }] },
+    edge: { tunnels },
+  });
+  const branch = await behind(t, mesh.hub, 'eu-1', mesh.core, { tunnels });
+  const entry = await behind(t, mesh.hub, 'eu-2', mesh.core, {
+    tunnels,
+    forwards: [{ listen: anyPort, tunnel: 'central-db' }],
+  });
+  await Promise.all([branch.ready(), entry.ready()]);
+  // The core learns that eu-1 is behind the hub from the hub's list of its edges.
+  await mesh.core.meshUntil((view) => view.edges.some((edge) => edge.id === 'eu-1'), 10_000);
+
+  const through = async (address: Address, bytes: Buffer): Promise<string> => {
+    const socket = connect(address.port, address.host);
+    const answer = readAll(socket);
+    socket.end(bytes);
+    return (await answer).data.toString();
+  };
+  const up = patternBytes(300_000, 1);
+  t.is(await through(entry.forwards[0]!, up), digestOf(up), 'edge behind the hub → core → service');
+  const down = patternBytes(300_000, 2);
+  t.is(await through(mesh.core.forwards[0]!, down), digestOf(down), 'core forward → hub → edge behind it → service');
 });

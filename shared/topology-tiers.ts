@@ -16,25 +16,28 @@ export function hubIdsOf(entries: ReadonlyArray<{ value: unknown }>): string[] {
     .map((edge) => edge!.id as string);
 }
 
-/** Reports each loop of `cores` references once, with the path around it (`a → b → a`). */
-export function checkTierLoops(c: Checker, edges: readonly TierNode[]): void {
-  const byId = new Map(edges.map((edge) => [edge.id, edge]));
+/**
+ * Reports each loop of `cores` references through hubs once, with the path around it (`a → b → a`). `edges` in file
+ * order, undefined where an entry was broken.
+ */
+export function checkTierLoops(c: Checker, edges: ReadonlyArray<(TierNode & { hub?: boolean }) | undefined>): void {
+  const hubs = new Map(edges.filter((edge) => edge?.hub).map((edge) => [edge!.id, edge!]));
   const done = new Set<string>();
   const reported = new Set<string>();
   const visit = (id: string, path: string[]): void => {
     const at = path.indexOf(id);
     if (at >= 0) {
       const loop = [...path.slice(at), id];
-      const key = [...loop.slice(0, -1)].sort().join(' ');
+      const key = loop.slice(0, -1).sort().join(' ');
       if (reported.has(key)) return;
       reported.add(key);
-      const index = edges.findIndex((edge) => edge.id === loop[0]);
+      const index = edges.findIndex((edge) => edge?.id === loop[0]);
       return c.fail(`$.edges[${index}].cores`, `no loop through hubs (this one: ${loop.join(' → ')})`, loop[1]);
     }
-    const edge = byId.get(id);
-    if (!edge || done.has(id)) return;
-    for (const next of edge.cores) visit(next, [...path, id]);
+    const hub = hubs.get(id);
+    if (!hub || done.has(id)) return;
+    for (const next of hub.cores) visit(next, [...path, id]);
     done.add(id);
   };
-  for (const edge of edges) visit(edge.id, []);
+  for (const id of hubs.keys()) visit(id, []);
 }

@@ -309,7 +309,7 @@ export function validateTopology(
   const cores = coreEntries.map((entry) => checkCore(c, entry, dir, atEdges));
   const upstream = { coreIds, hubIds: hubIdsOf(edgeEntries) };
   const edges = edgeEntries.map((entry) => checkEdge(c, entry, upstream, dir, env, tunnelNames));
-  checkTierLoops(c, edges.filter(isDefined));
+  checkTierLoops(c, edges);
   checkSecretsEverywhere(c, edgeEntries, root);
   checkUnique(c, [...coreEntries, ...edgeEntries]);
   const history = numbers(c, root, 'history', defaultHistory);

@@ -65,6 +65,8 @@ const sampleFrames: UplinkFrame[] = [
   [frameType.presenceSynced],
   [frameType.presenceQuery, 11, 'chat.room-17'],
   [frameType.presenceWatch, 'chat.room-17', true],
+  [frameType.pubFrom, 8, 'orders', new Uint8Array([0xa1, 0x78]), 'eu-1:aGk:17'],
+  [frameType.meshEdges, [['eu-1', 'eu', 'eu-hub', 'ws://eu-1.example', false, 3, 100, 2, 4, 9, 1]]],
   [
     frameType.presenceAnswer,
     11,

@@ -211,8 +211,9 @@ async function counterValue(metric: { get(): Promise<{ values: Array<{ value: nu
 
 test('cores sharing one Redis know every edge of the mesh: locate on any node finds an edge of another core', async (t) => {
   const prefix = uniquePrefix();
-  const a = await startRedisCore(t, 'core-a', redis.url, prefix, { region: 'eu', statusMs: 50 });
-  const b = await startRedisCore(t, 'core-b', redis.url, prefix, { region: 'us', statusMs: 50 });
+  // A share lives three periods: long enough that a loaded machine's late timers do not expire it between refreshes.
+  const a = await startRedisCore(t, 'core-a', redis.url, prefix, { region: 'eu', statusMs: 300 });
+  const b = await startRedisCore(t, 'core-b', redis.url, prefix, { region: 'us', statusMs: 300 });
   const eu = await startEdge({
     id: 'eu-1',
     region: 'eu',

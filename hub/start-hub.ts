@@ -10,6 +10,8 @@ import { startEdge, type EdgeHandle, type EdgeOptions } from '../edge/start-edge
 import type { Uplink } from '../edge/uplink.js';
 import type { EdgeReport, EdgeRow } from '../shared/mesh-status.js';
 import { HubEngine } from './hub-engine.js';
+import { closeCodes } from '../shared/errors.js';
+import { refuseUpgrade } from '../shared/http.js';
 
 export interface HubCoreOptions extends EdgeOptions {
   /** Edge id → the secret each edge behind this hub proves, as a core checks them. Default: none checked. */
@@ -97,6 +99,7 @@ export async function startHub(options: HubCoreOptions): Promise<HubHandle> {
     report: (core) => core.uplinks.get(options.id)?.report ?? idleReport(options.url ?? ''),
     hideEdges: false,
   });
+  let draining = false;
   let edge: EdgeHandle;
   try {
     edge = await startEdge({
@@ -105,13 +108,22 @@ export async function startHub(options: HubCoreOptions): Promise<HubHandle> {
       // Behind its own core side, the hub's edge needs no proxy or CA to reach it.
       proxy: undefined,
       ca: undefined,
-      uplinkUpgrade: hub.core.upgrade,
+      // A draining hub takes no edges: they go on to the next of their cores.
+      uplinkUpgrade: (req, socket, head) =>
+        draining ? refuseUpgrade(socket, 503) : hub.core.upgrade(req, socket, head),
       upstreamProblem: () => hub.engine.status().unavailable,
     });
   } catch (error) {
     await hub.close();
     throw error;
   }
+  /** The edges behind it move to their next core at once (their clients keep their sockets), its own clients are redirected. */
+  const drain = async (): Promise<void> => {
+    draining = true;
+    for (const peer of [...hub.core.uplinks.values()])
+      if (peer.edgeId !== options.id) peer.close(closeCodes.draining, 'hub draining');
+    await edge.drain();
+  };
   return {
     id: edge.id,
     url: edge.url,
@@ -127,7 +139,7 @@ export async function startHub(options: HubCoreOptions): Promise<HubHandle> {
     },
     mesh: () => edge.mesh(),
     meshUntil: (predicate, timeoutMs) => edge.meshUntil(predicate, timeoutMs),
-    drain: () => edge.drain(),
+    drain,
     hubCore: hub.core,
     upstream: hub.uplink,
     async ready(timeoutMs = 10_000) {
@@ -135,7 +147,7 @@ export async function startHub(options: HubCoreOptions): Promise<HubHandle> {
       await edge.ready(timeoutMs);
     },
     async close() {
-      // Its clients are told first (drain), then the edges behind it lose it and fail over.
+      await drain();
       await edge.close();
       await hub.close();
     },

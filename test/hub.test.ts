@@ -8,7 +8,7 @@ import { startCore } from '../core/start-core.js';
 import { startHub } from '../hub/start-hub.js';
 import { behind, startHubMesh } from './helpers/hub-mesh.js';
 import { publish } from './helpers/http-publish.js';
-import { quietUplink, silentLogger } from './helpers/mesh.js';
+import { fastUplink, quietUplink, silentLogger } from './helpers/mesh.js';
 import { RawClient } from './helpers/raw-client.js';
 import { digestOf, digestService, patternBytes, readAll } from './helpers/tcp-services.js';
 import type { Address, TunnelConfig } from '../shared/topology.js';
@@ -146,4 +146,27 @@ test('tunnel streams pass through the hub both ways: to a service the core dials
   t.is(await through(entry.forwards[0]!, up), digestOf(up), 'edge behind the hub → core → service');
   const down = patternBytes(300_000, 2);
   t.is(await through(mesh.core.forwards[0]!, down), digestOf(down), 'core forward → hub → edge behind it → service');
+});
+
+test('a draining hub sends the edges behind it to the core at once; their clients keep their sockets and miss nothing', async (t) => {
+  const mesh = await startHubMesh(t, { edges: 2, edge: { uplink: fastUplink } });
+  const clients = await Promise.all(mesh.edges.map((edge) => RawClient.connected(t, edge.url)));
+  await Promise.all(clients.map((client) => client.subscribe('moves', 1)));
+  for (let n = 1; n <= 3; n++) await publish(mesh.core, 'moves', { n });
+  await Promise.all(clients.map((client) => client.messages(3)));
+
+  const drained = mesh.hub.drain();
+  await mesh.core.meshUntil(() => ['eu-1', 'eu-2'].every((id) => mesh.core.uplinks.has(id)), 10_000);
+  await drained;
+  for (let n = 4; n <= 6; n++) await publish(mesh.core, 'moves', { n });
+  for (const client of clients) {
+    const received = await client.messages(6);
+    t.deepEqual(
+      received.map((op) => (op.data as { n: number }).n),
+      [1, 2, 3, 4, 5, 6],
+    );
+    t.is(client.ws.readyState, client.ws.OPEN);
+  }
+  // Draining, the hub answers 503, so the edges do not fail back to it.
+  t.is((await fetch(`${mesh.hub.url.replace(/^ws/, 'http')}/healthz`)).status, 503);
 });

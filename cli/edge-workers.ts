@@ -7,6 +7,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry } from 'prom-client';
 import { startEdge } from '../edge/start-edge.js';
+import { RelayError } from '../shared/errors.js';
 import { idleReport, startHubCore, type HubCore } from '../hub/start-hub.js';
 import type { EdgeReport } from '../shared/mesh-status.js';
 import { fail, loadTopologyOrExit } from './exit.js';
@@ -20,6 +21,9 @@ type WorkerMessage =
 
 /** Set by the primary for each worker. */
 const env = { index: 'RELAYMESH_WORKER_INDEX', core: 'RELAYMESH_WORKER_CORE', secret: 'RELAYMESH_WORKER_SECRET' };
+
+/** How long a worker's /metrics waits for the primary (which waits up to 5 s for the other workers). */
+const metricsWaitMs = 8000;
 
 /** A worker that dies sooner than this after its start is started again only after this long (a crash loop). */
 const crashLoopMs = 2000;
@@ -69,8 +73,13 @@ async function runPrimary(selection: RunSelection & { only: { id: string } }, co
     fail(`cannot start: ${(error as Error).message}`);
   }
   const aggregator = new AggregatorRegistry();
-  const metricsText = async (): Promise<string> =>
-    `${await aggregator.clusterMetrics()}\n${await hub.core.metrics.registry.metrics()}`;
+  // The workers' figures summed, and the uplink's (the core side's own relaymesh_ families: its process is not an edge).
+  const metricsText = async (): Promise<string> => {
+    const uplink = (await hub.core.metrics.registry.getMetricsAsJSON()).filter((metric) =>
+      metric.name.startsWith('relaymesh_'),
+    );
+    return `${await aggregator.clusterMetrics()}\n${await AggregatorRegistry.aggregate([uplink]).metrics()}`;
+  };
 
   let stopping = false;
   const fork = (index: number): void => {
@@ -81,10 +90,13 @@ async function runPrimary(selection: RunSelection & { only: { id: string } }, co
     worker.on('listening', () => worker.send({ relaymesh: 'upstream', problem } satisfies WorkerMessage));
     worker.on('message', (message: WorkerMessage) => {
       if (message.relaymesh !== 'metrics') return;
-      metricsText().then(
-        (text) => worker.isConnected() && worker.send({ relaymesh: 'metrics', request: message.request, text }),
-        (error: Error) => logger.warn({ err: error.message }, 'cannot gather the workers’ metrics'),
-      );
+      const answer = (text?: string): void => {
+        if (worker.isConnected()) worker.send({ relaymesh: 'metrics', request: message.request, text });
+      };
+      metricsText().then(answer, (error: Error) => {
+        logger.warn({ err: error.message }, 'cannot gather the workers’ metrics');
+        answer();
+      });
     });
     worker.on('exit', (code, signal) => {
       if (workers.get(index) === worker) workers.delete(index);
@@ -130,15 +142,18 @@ async function runWorker(selection: RunSelection & { only: { id: string } }): Pr
   const index = Number(process.env[env.index]);
   const logger = createLogger(selection.logLevel, selection.logFormat).child({ worker: index });
   let upstreamProblem: string | undefined = 'connecting';
-  const metricRequests = new Map<number, (text: string) => void>();
+  const metricRequests = new Map<number, (text: string | undefined) => void>();
   let nextRequest = 0;
   process.on('message', (message: WorkerMessage) => {
     if (message.relaymesh === 'upstream') upstreamProblem = message.problem;
     if (message.relaymesh === 'metrics') {
-      metricRequests.get(message.request)?.(message.text ?? '');
+      metricRequests.get(message.request)?.(message.text);
       metricRequests.delete(message.request);
     }
   });
+  // prom-client answers the primary's aggregation requests (its listener comes with an instance) from the start, so a
+  // starting worker does not hold up the others' /metrics; with this edge's registry once it runs.
+  new AggregatorRegistry();
   const options = edgeOptionsOf(topology, selection.only.id, logger);
   const edge = await startEdge({
     ...options,
@@ -151,15 +166,23 @@ async function runWorker(selection: RunSelection & { only: { id: string } }): Pr
     metricsRegistry: {
       contentType: AggregatorRegistry.PROMETHEUS_CONTENT_TYPE,
       metrics: () =>
-        new Promise((resolve) => {
+        new Promise((resolve, reject) => {
           const request = nextRequest++;
-          metricRequests.set(request, resolve);
+          const unavailable = (): void =>
+            reject(new RelayError('unavailable', 'the workers’ metrics cannot be gathered now; try again'));
+          const timer = setTimeout(() => {
+            metricRequests.delete(request);
+            unavailable();
+          }, metricsWaitMs);
+          metricRequests.set(request, (text) => {
+            clearTimeout(timer);
+            if (text === undefined) unavailable();
+            else resolve(text);
+          });
           process.send!({ relaymesh: 'metrics', request } satisfies WorkerMessage);
         }),
     },
   }).catch((error: Error) => fail(`worker ${index} cannot start: ${error.message}`));
-  // prom-client answers the primary's aggregation requests with these registries (its listener comes with an instance).
-  new AggregatorRegistry();
   AggregatorRegistry.setRegistries([edge.metrics.registry]);
   let stopping = false;
   const stop = (): void => {

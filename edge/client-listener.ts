@@ -6,14 +6,15 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
+import { ClientWebSocket, type ClientSocketOwner } from './client-web-socket.js';
 import { closeCodes } from '../shared/errors.js';
-import { pathOf, refuseUpgrade } from '../shared/http.js';
+import { pathOf, refuseUpgrade, upgraded } from '../shared/http.js';
 import { clientPath, type RedirectOp } from '../shared/protocol.js';
 import type { LimitsConfig } from '../shared/topology.js';
 import { ClientSession, type SessionContext } from './client-session.js';
 import { FlushScheduler } from './flush-scheduler.js';
-import { InputTurns, type InputHandler, type SocketInput } from './input-turns.js';
+import { InputTurns } from './input-turns.js';
 import { OutboxBudget } from './outbox-budget.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { IpLimiter } from './ip-limiter.js';
@@ -30,7 +31,7 @@ export interface ClientListenerOptions {
   logger: Logger;
 }
 
-export class ClientListener {
+export class ClientListener implements ClientSocketOwner {
   /** Per socket: its outbox (heartbeats) and the adapter whose transport the session writes to. */
   private readonly sessions = new Map<WsTransport, ProtocolAdapter>();
   /** Shared with the HTTP streaming sessions: one flush scheduler per edge. */
@@ -59,6 +60,9 @@ export class ClientListener {
     };
     this.wss = new WebSocketServer({
       noServer: true,
+      WebSocket: ClientWebSocket,
+      // The sessions are tracked here; ws's own set would add a closure and a listener per socket.
+      clientTracking: false,
       maxPayload: options.limits.maxMessageBytes,
       perMessageDeflate: false,
       handleProtocols: (offered) => chooseSubprotocol(offered),
@@ -84,9 +88,12 @@ export class ClientListener {
       return refuseUpgrade(socket, 429);
     }
     // One listener for every socket rather than a closure each: idle clients are the bulk of an edge's memory.
-    // ('close' comes once; remoteAddress stays readable after it, as Node caches it when first read above.)
+    // ('close' comes once; remoteAddress stays readable after it, as Node caches it when first read above.) Once the
+    // socket is a session, the session's end releases the address instead (one listener less per socket).
     socket.on('close', this.releaseIp);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket as Socket, req.headers));
+    this.wss.handleUpgrade(req, socket, head, (ws) =>
+      this.accept(ws as ClientWebSocket, socket as Socket, req.headers),
+    );
   }
 
   /** Sends every client `redirect`, then waits until they have left or `graceMs` has passed. */
@@ -106,7 +113,7 @@ export class ClientListener {
   /** Stops the heartbeat and drops whatever is still connected. */
   terminate(): void {
     clearInterval(this.heartbeat);
-    for (const ws of this.wss.clients) ws.terminate();
+    for (const transport of this.sessions.keys()) transport.terminate();
     this.wss.close();
   }
 
@@ -115,11 +122,13 @@ export class ClientListener {
   }
 
   private allClosed(): Promise<unknown> {
-    return Promise.all([...this.wss.clients].map((ws) => new Promise((resolve) => ws.once('close', resolve))));
+    return Promise.all([...this.sessions.keys()].map((transport) => transport.whenClosed()));
   }
 
-  private accept(ws: WebSocket, socket: Socket, headers: IncomingHttpHeaders): void {
+  private accept(ws: ClientWebSocket, socket: Socket, headers: IncomingHttpHeaders): void {
     const { metrics, logger } = this.options;
+    upgraded(socket);
+    socket.off('close', this.releaseIp);
     const factory = adapterFor(ws.protocol);
     const transport = new WsTransport(ws, socket, factory.nativeFormat ?? 'json', this.transportOptions);
     const adapter = factory.create({
@@ -144,18 +153,16 @@ export class ClientListener {
     this.sessions.set(transport, adapter);
     this.countSession(factory.protocol, 1);
     metrics.connections.inc({ transport: 'websocket', protocol: factory.protocol });
-    const connection = new ClientConnection(this, transport, adapter, session, factory.protocol);
-    connection.input = this.turns.socket(connection, ws);
-    (ws as ConnectedSocket)[connectionKey] = connection;
-    ws.on('message', onMessage);
-    ws.on('pong', onPong);
-    ws.on('error', onError);
-    ws.on('close', onClose);
+    ws.attach(this, transport, adapter, session, factory.protocol);
   }
 
-  /** A socket's messages, in turns (ClientConnection.handleInput). */
-  handleInput(connection: ClientConnection, data: Buffer, isBinary: boolean): void {
-    const { session, transport, adapter } = connection;
+  received(socket: ClientWebSocket, data: Buffer, isBinary: boolean): void {
+    this.turns.receive(socket, data, isBinary);
+  }
+
+  /** A socket's messages, in turns (ClientWebSocket.handleInput). */
+  handleInput(socket: ClientWebSocket, data: Buffer, isBinary: boolean): void {
+    const { session, transport, adapter } = socket;
     // Before `connect` a stranger gets less room than a client.
     if (!session.greeted && data.length > this.options.limits.maxPreConnectMessageBytes) {
       transport.close(closeCodes.messageTooBig, 'message too big before connect');
@@ -170,64 +177,16 @@ export class ClientListener {
     }
   }
 
-  socketError(connection: ClientConnection, error: Error): void {
-    this.options.logger.debug({ session: connection.session.id, err: error.message }, 'client socket error');
+  socketError(socket: ClientWebSocket, error: Error): void {
+    this.options.logger.debug({ session: socket.session.id, err: error.message }, 'client socket error');
   }
 
-  socketClosed(connection: ClientConnection): void {
-    connection.input.close();
-    this.sessions.delete(connection.transport);
-    this.countSession(connection.protocol, -1);
-    connection.adapter.closed();
-    connection.session.closedByTransport();
+  socketClosed(socket: ClientWebSocket): void {
+    this.options.perIp.release(socket.session.address);
+    this.turns.close(socket);
+    this.sessions.delete(socket.transport);
+    this.countSession(socket.adapterLabel, -1);
+    socket.adapter.closed();
+    socket.session.closedByTransport();
   }
-}
-
-/**
- * One client socket's parts, reached from its WebSocket by listeners shared by every socket: idle clients are the bulk
- * of an edge's memory, and an object costs less than a closure (and its context) per event per socket.
- */
-class ClientConnection implements InputHandler {
-  input!: SocketInput;
-
-  constructor(
-    private readonly listener: ClientListener,
-    readonly transport: WsTransport,
-    readonly adapter: ProtocolAdapter,
-    readonly session: ClientSession,
-    readonly protocol: string,
-  ) {}
-
-  handleInput(data: Buffer, isBinary: boolean): void {
-    this.listener.handleInput(this, data, isBinary);
-  }
-
-  error(error: Error): void {
-    this.listener.socketError(this, error);
-  }
-
-  closed(): void {
-    this.listener.socketClosed(this);
-  }
-}
-
-const connectionKey = Symbol('relaymesh.clientConnection');
-type ConnectedSocket = WebSocket & { [connectionKey]: ClientConnection };
-
-function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  const connection = (this as ConnectedSocket)[connectionKey];
-  connection.transport.heard();
-  connection.input.receive(data, isBinary);
-}
-
-function onPong(this: WebSocket): void {
-  (this as ConnectedSocket)[connectionKey].transport.heard();
-}
-
-function onError(this: WebSocket, error: Error): void {
-  (this as ConnectedSocket)[connectionKey].error(error);
-}
-
-function onClose(this: WebSocket): void {
-  (this as ConnectedSocket)[connectionKey].closed();
 }

@@ -100,7 +100,7 @@ export class ClientSession implements SubscriberSession {
   constructor(
     readonly transport: SessionTransport,
     private readonly context: SessionContext,
-    private readonly address: string,
+    readonly address: string,
     private headers?: IncomingHttpHeaders,
   ) {
     // Kept only until the connect hook has seen them, and only when there is one.

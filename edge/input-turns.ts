@@ -9,9 +9,23 @@ const perSocketPerTurn = 16;
 /** Messages all sockets together may have handled in one turn: what a burst can delay everyone else by. */
 const perTurn = 256;
 
-/** Who takes a socket's messages, in order. */
-export interface InputHandler {
+/**
+ * A socket whose messages are taken in turns. Its state lives on the socket's own object (for client WebSockets,
+ * edge/client-web-socket.ts): idle sockets are the bulk of an edge, and an object each would cost more.
+ */
+export interface TurnInput {
+  /** The turn in which it last had messages handled, and how many. */
+  inputTurn: number;
+  inputHandled: number;
+  /** Messages waiting for a turn; none (and no array) while nothing waits, as for most sockets most of the time. */
+  inputQueue: Array<[Buffer, boolean]> | undefined;
+  /** Messages of `inputQueue` already handled. */
+  inputHead: number;
+  /** Takes its messages, in order. */
   handleInput(data: Buffer, isBinary: boolean): void;
+  /** Stop and restart reading the socket. */
+  pause(): void;
+  resume(): void;
 }
 
 export class InputTurns {
@@ -19,21 +33,35 @@ export class InputTurns {
   private handledInTurn = 0;
   private nextTurnScheduled = false;
   /** Sockets with messages waiting, in the order they started waiting. */
-  private waiting = new Set<SocketInput>();
+  private waiting = new Set<TurnInput>();
 
-  /** The input of one socket: `handler` takes its messages in order; `pause`/`resume` stop and restart reading it. */
-  socket(handler: InputHandler, flow: { pause(): void; resume(): void }): SocketInput {
-    return new SocketInput(this, handler, flow);
+  /** A message from `input`'s socket: handled now if its turn allows, else queued (and the socket paused). */
+  receive(input: TurnInput, data: Buffer, isBinary: boolean): void {
+    if (!input.inputQueue && this.take(input)) return input.handleInput(data, isBinary);
+    if (!input.inputQueue) {
+      input.inputQueue = [];
+      input.pause();
+      this.waiting.add(input);
+    }
+    // A paused socket may still deliver what it had read: at most one chunk's worth more.
+    input.inputQueue.push([data, isBinary]);
+  }
+
+  /** The socket is gone: what waits is dropped. */
+  close(input: TurnInput): void {
+    input.inputQueue = undefined;
+    input.inputHead = 0;
+    this.waiting.delete(input);
   }
 
   /** Whether `input` may handle one more message in this turn (and counts it). */
-  take(input: SocketInput): boolean {
-    if (input.turn !== this.turn) {
-      input.turn = this.turn;
-      input.handledInTurn = 0;
+  private take(input: TurnInput): boolean {
+    if (input.inputTurn !== this.turn) {
+      input.inputTurn = this.turn;
+      input.inputHandled = 0;
     }
-    if (input.handledInTurn >= perSocketPerTurn || this.handledInTurn >= perTurn) return false;
-    input.handledInTurn++;
+    if (input.inputHandled >= perSocketPerTurn || this.handledInTurn >= perTurn) return false;
+    input.inputHandled++;
     this.handledInTurn++;
     if (!this.nextTurnScheduled) {
       this.nextTurnScheduled = true;
@@ -42,12 +70,29 @@ export class InputTurns {
     return true;
   }
 
-  wait(input: SocketInput): void {
+  /** Handles what it may of `input`'s queue in this turn; reads the socket again once the queue is empty. */
+  private drain(input: TurnInput): void {
+    const queue = input.inputQueue;
+    if (!queue) return;
+    // A handler may close the socket (its queue goes): then nothing more of it is handled.
+    while (input.inputQueue === queue && input.inputHead < queue.length && this.take(input)) {
+      const [data, isBinary] = queue[input.inputHead++]!;
+      input.handleInput(data, isBinary);
+    }
+    if (input.inputQueue !== queue) return;
+    if (input.inputHead === queue.length) {
+      input.inputQueue = undefined;
+      input.inputHead = 0;
+      input.resume();
+      return;
+    }
+    // A socket read of many small messages waits over many turns: drop what was handled only now and then, as copying
+    // the rest every turn would cost the square of its length.
+    if (input.inputHead * 2 >= queue.length) {
+      input.inputQueue = queue.slice(input.inputHead);
+      input.inputHead = 0;
+    }
     this.waiting.add(input);
-  }
-
-  forget(input: SocketInput): void {
-    this.waiting.delete(input);
   }
 
   private readonly nextTurn = (): void => {
@@ -56,64 +101,6 @@ export class InputTurns {
     this.handledInTurn = 0;
     const waiting = this.waiting;
     this.waiting = new Set();
-    for (const input of waiting) input.drain();
+    for (const input of waiting) this.drain(input);
   };
-}
-
-export class SocketInput {
-  turn = -1;
-  handledInTurn = 0;
-  /** Messages waiting for a turn; none (and no array) while nothing waits, as for most sockets most of the time. */
-  private queue: Array<[Buffer, boolean]> | undefined;
-  /** Messages of `queue` already handled. */
-  private head = 0;
-
-  constructor(
-    private readonly turns: InputTurns,
-    private readonly handler: InputHandler,
-    private readonly flow: { pause(): void; resume(): void },
-  ) {}
-
-  receive(data: Buffer, isBinary: boolean): void {
-    if (!this.queue && this.turns.take(this)) return this.handler.handleInput(data, isBinary);
-    if (!this.queue) {
-      this.queue = [];
-      this.flow.pause();
-      this.turns.wait(this);
-    }
-    // A paused socket may still deliver what it had read: at most one chunk's worth more.
-    this.queue.push([data, isBinary]);
-  }
-
-  /** Handles what it may of its queue in this turn; reads the socket again once the queue is empty. */
-  drain(): void {
-    const queue = this.queue;
-    if (!queue) return;
-    // A handler may close the socket (its queue goes): then nothing more of it is handled.
-    while (this.queue === queue && this.head < queue.length && this.turns.take(this)) {
-      const [data, isBinary] = queue[this.head++]!;
-      this.handler.handleInput(data, isBinary);
-    }
-    if (this.queue !== queue) return;
-    if (this.head === queue.length) {
-      this.queue = undefined;
-      this.head = 0;
-      this.flow.resume();
-      return;
-    }
-    // A socket read of many small messages waits over many turns: drop what was handled only now and then, as copying
-    // the rest every turn would cost the square of its length.
-    if (this.head * 2 >= queue.length) {
-      this.queue = queue.slice(this.head);
-      this.head = 0;
-    }
-    this.turns.wait(this);
-  }
-
-  /** The socket is gone: what waits is dropped. */
-  close(): void {
-    this.queue = undefined;
-    this.head = 0;
-    this.turns.forget(this);
-  }
 }

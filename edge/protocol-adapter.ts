@@ -37,8 +37,8 @@ export interface AdapterContext {
   /** The subprotocol the client was accepted with (e.g. `v12.stomp`). */
   readonly subprotocol: string;
   readonly outbox: WsOutbox;
-  /** The same socket as a native session transport in the factory's `nativeFormat`: only native adapters use it. */
-  readonly native: SessionTransport;
+  /** The same socket as a native session transport in the factory's `nativeFormat`, which is a native adapter too. */
+  readonly native: SessionTransport & ProtocolAdapter;
   readonly limits: LimitsConfig;
   readonly edgeId: string;
   readonly logger: Logger;

@@ -4,14 +4,14 @@
 
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
-import { encodeServerOp } from '../shared/codec.js';
+import { decodeClientMessage, encodeServerOp } from '../shared/codec.js';
 import { closeCodes } from '../shared/errors.js';
 import { beat, type Heartbeat } from '../shared/heartbeat.js';
 import type { ClientFormat, ServerOp } from '../shared/protocol.js';
 import type { EncodedMessage } from './encoded-message.js';
 import type { Flushable, FlushScheduler } from './flush-scheduler.js';
 import type { Backlogged, OutboxBudget } from './outbox-budget.js';
-import type { WsOutbox } from './protocol-adapter.js';
+import type { ProtocolAdapter, SessionPort, WsOutbox } from './protocol-adapter.js';
 import type { SessionTransport } from './session-transport.js';
 import { frameWsMessage } from './ws-frame.js';
 
@@ -28,7 +28,7 @@ export interface WsTransportOptions {
 /** How long a client closed by the edge has to take its close frame before its socket is destroyed. */
 const closeGraceMs = 1000;
 
-export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backlogged, Heartbeat {
+export class WsTransport implements SessionTransport, ProtocolAdapter, WsOutbox, Flushable, Backlogged, Heartbeat {
   alive = true;
   /** Frames of this turn; no array at all between turns, as an idle client holds nothing. */
   private queue: Buffer[] | undefined;
@@ -44,6 +44,18 @@ export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backl
     readonly format: ClientFormat,
     private readonly options: WsTransportOptions,
   ) {}
+
+  /** As the native protocol's adapter: the session writes here, and ops are decoded straight into it. */
+  get transport(): SessionTransport {
+    return this;
+  }
+
+  receive(data: Buffer, isBinary: boolean, session: SessionPort): void {
+    session.receive(decodeClientMessage(data, isBinary, this.format));
+  }
+
+  /** The native protocol keeps nothing of its own. */
+  closed(): void {}
 
   sendOp(op: ServerOp): void {
     this.enqueue(frameWsMessage(encodeServerOp(op, this.format), this.format === 'msgpack'));
@@ -67,6 +79,17 @@ export class WsTransport implements SessionTransport, WsOutbox, Flushable, Backl
     if (this.ws.readyState !== WebSocket.OPEN) return;
     writeFrames(this.socket, frames, bytes);
     this.options.budget.wrote(this, bytes);
+  }
+
+  /** Drops the socket at once (the edge is stopping). */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  /** Resolves once the socket has closed. */
+  whenClosed(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => this.ws.once('close', () => resolve()));
   }
 
   backlog(): number {

@@ -74,6 +74,11 @@ export function refuseUpgrade(socket: Duplex, status: number): void {
 /** One function for every upgraded socket rather than a closure each (sockets are an edge's bulk). */
 function ignoreError(): void {}
 
+/** An upgrade that became a WebSocket: `ws` handles its socket's errors from now on, so the guard's listener goes. */
+export function upgraded(socket: Duplex): void {
+  socket.off('error', ignoreError);
+}
+
 /** An upgrade handler that cannot take the process down: a bug costs that one socket. */
 export function guardUpgrade(
   handler: UpgradeHandler,

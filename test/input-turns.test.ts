@@ -3,18 +3,26 @@
 // for all sockets together, so one burst delays the others by a turn, not by itself.
 
 import test from 'ava';
-import { InputTurns } from '../edge/input-turns.js';
+import { InputTurns, type TurnInput } from '../edge/input-turns.js';
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function socketOf(turns: InputTurns, name: string, log: string[]) {
-  const flow = { paused: false, pause: () => (flow.paused = true), resume: () => (flow.paused = false) };
-  const input = turns.socket({ handleInput: (data) => log.push(`${name}:${data.toString()}`) }, flow);
+  const flow = { paused: false };
+  const input: TurnInput = {
+    inputTurn: -1,
+    inputHandled: 0,
+    inputQueue: undefined,
+    inputHead: 0,
+    handleInput: (data) => log.push(`${name}:${data.toString()}`),
+    pause: () => (flow.paused = true),
+    resume: () => (flow.paused = false),
+  };
   return {
     input,
     flow,
     send: (count: number, from = 0) => {
-      for (let i = from; i < from + count; i++) input.receive(Buffer.from(String(i)), false);
+      for (let i = from; i < from + count; i++) turns.receive(input, Buffer.from(String(i)), false);
     },
   };
 }
@@ -56,7 +64,7 @@ test('a closed socket drops what waits', async (t) => {
   const log: string[] = [];
   const a = socketOf(turns, 'a', log);
   a.send(20);
-  a.input.close();
+  turns.close(a.input);
   await turn();
   t.is(log.length, 16);
 });

@@ -5,7 +5,7 @@
 
 import { LRUCache } from 'lru-cache';
 import { addressKey } from '../shared/address-key.js';
-import { RateLimiter } from './rate-limiter.js';
+import { RateLimiter, type RatePolicy } from './rate-limiter.js';
 
 interface AddressHoldings {
   /** Topic or pattern → sessions of this address holding it. */
@@ -23,14 +23,20 @@ export class AddressShares {
    * after a burst's time unused (each take renews it), when it would be full again anyway.
    */
   private readonly newTopicBuckets: LRUCache<string, RateLimiter>;
+  private readonly newTopicRate: RatePolicy;
 
   constructor(
     private readonly maxTopics: number,
     private readonly maxPublishBytes: number,
-    private readonly newTopicsPerSecond: number,
+    newTopicsPerSecond: number,
     /** Milliseconds, for the buckets and their expiry (tests pass their own). */
-    private readonly clock: { now(): number } = performance,
+    clock: { now(): number } = performance,
   ) {
+    this.newTopicRate = {
+      rate: newTopicsPerSecond,
+      burst: newTopicsPerSecond * newTopicBurstSeconds,
+      now: () => clock.now(),
+    };
     this.newTopicBuckets = new LRUCache({
       max: 100_000,
       ttl: newTopicBurstSeconds * 1000,
@@ -49,9 +55,7 @@ export class AddressShares {
     const key = addressKey(address);
     let bucket = this.newTopicBuckets.get(key);
     if (!bucket) {
-      bucket = new RateLimiter(this.newTopicsPerSecond, this.newTopicsPerSecond * newTopicBurstSeconds, () =>
-        this.clock.now(),
-      );
+      bucket = new RateLimiter(this.newTopicRate);
       this.newTopicBuckets.set(key, bucket);
     }
     return bucket.tryTake();

@@ -18,7 +18,7 @@ import { InputTurns } from './input-turns.js';
 import { OutboxBudget } from './outbox-budget.js';
 import type { EdgeMetrics } from './metrics.js';
 import type { IpLimiter } from './ip-limiter.js';
-import type { EdgeStateKey, ProtocolAdapter } from './protocol-adapter.js';
+import type { EdgeStateKey } from './protocol-adapter.js';
 import { adapterFor, chooseSubprotocol } from './protocol-adapters.js';
 import { WsTransport, type WsTransportOptions } from './ws-transport.js';
 
@@ -32,8 +32,8 @@ export interface ClientListenerOptions {
 }
 
 export class ClientListener implements ClientSocketOwner {
-  /** Per socket: its outbox (heartbeats) and the adapter whose transport the session writes to. */
-  private readonly sessions = new Map<WsTransport, ProtocolAdapter>();
+  /** The sockets that are sessions (each carries its transport, adapter and session). */
+  private readonly sessions = new Set<ClientWebSocket>();
   /** Shared with the HTTP streaming sessions: one flush scheduler per edge. */
   readonly transportOptions: WsTransportOptions;
   private readonly wss: WebSocketServer;
@@ -69,7 +69,7 @@ export class ClientListener implements ClientSocketOwner {
     });
     // Clients that stop answering pings are dropped, so dead sockets do not hold subscriptions.
     this.heartbeat = setInterval(() => {
-      for (const transport of this.sessions.keys()) transport.heartbeat();
+      for (const socket of this.sessions) socket.transport.heartbeat();
     }, options.limits.heartbeatMs);
   }
 
@@ -99,21 +99,21 @@ export class ClientListener implements ClientSocketOwner {
   /** Sends every client `redirect`, then waits until they have left or `graceMs` has passed. */
   async redirectAll(op: RedirectOp, graceMs: number): Promise<void> {
     const gone = this.allClosed();
-    for (const adapter of this.sessions.values()) adapter.transport.sendOp(op);
+    for (const socket of this.sessions) socket.adapter.transport.sendOp(op);
     await Promise.race([gone, delay(graceMs, undefined, { ref: false })]);
   }
 
   /** Closes every client with `code`, waiting up to `graceMs` for them to take the close frame. */
   async closeAll(code: number, reason: string, graceMs: number): Promise<void> {
     const gone = this.allClosed();
-    for (const adapter of this.sessions.values()) adapter.transport.close(code, reason);
+    for (const socket of this.sessions) socket.adapter.transport.close(code, reason);
     await Promise.race([gone, delay(graceMs, undefined, { ref: false })]);
   }
 
   /** Stops the heartbeat and drops whatever is still connected. */
   terminate(): void {
     clearInterval(this.heartbeat);
-    for (const transport of this.sessions.keys()) transport.terminate();
+    for (const socket of this.sessions) socket.transport.terminate();
     this.wss.close();
   }
 
@@ -122,7 +122,7 @@ export class ClientListener implements ClientSocketOwner {
   }
 
   private allClosed(): Promise<unknown> {
-    return Promise.all([...this.sessions.keys()].map((transport) => transport.whenClosed()));
+    return Promise.all([...this.sessions].map((socket) => socket.transport.whenClosed()));
   }
 
   private accept(ws: ClientWebSocket, socket: Socket, headers: IncomingHttpHeaders): void {
@@ -150,7 +150,7 @@ export class ClientListener implements ClientSocketOwner {
       socket.remoteAddress ?? '',
       headers,
     );
-    this.sessions.set(transport, adapter);
+    this.sessions.add(ws);
     this.countSession(factory.protocol, 1);
     metrics.connections.inc({ transport: 'websocket', protocol: factory.protocol });
     ws.attach(this, transport, adapter, session, factory.protocol);
@@ -184,7 +184,7 @@ export class ClientListener implements ClientSocketOwner {
   socketClosed(socket: ClientWebSocket): void {
     this.options.perIp.release(socket.session.address);
     this.turns.close(socket);
-    this.sessions.delete(socket.transport);
+    this.sessions.delete(socket);
     this.countSession(socket.adapterLabel, -1);
     socket.adapter.closed();
     socket.session.closedByTransport();

@@ -23,7 +23,7 @@ import type { AddressShares } from './address-shares.js';
 import type { BackendHooks, ConnectAnswer } from './backend-hooks.js';
 import type { EdgePresence } from './presence.js';
 import { LocalSubscription, type SubscriberSession } from './local-subscription.js';
-import { RateLimiter } from './rate-limiter.js';
+import { RateLimiter, type RatePolicy } from './rate-limiter.js';
 import { SubscriptionSet } from './subscription-set.js';
 import type { SessionTransport } from './session-transport.js';
 import type { TokenVerifier } from './token-verifier.js';
@@ -55,6 +55,8 @@ export interface SessionContext {
   logger: Logger;
   /** Counts an op refused for the rate limit or a permission, for metrics. */
   onRefusedOp(reason: 'rate_limited' | 'forbidden'): void;
+  /** Every session's message rate (`limits.messagesPerSecond`, `limits.messageBurst`), one object for all. */
+  messageRate: RatePolicy;
   presence: EdgePresence;
   /** The backend asked before a connect, subscribe or publish, when the topology has hooks. */
   hooks?: BackendHooks;
@@ -109,7 +111,7 @@ export class ClientSession implements SubscriberSession {
       () => this.transport.close(closeCodes.connectTimeout, 'no connect in time'),
       context.limits.connectTimeoutMs,
     );
-    this.rate = new RateLimiter(context.limits.messagesPerSecond, context.limits.messageBurst);
+    this.rate = new RateLimiter(context.messageRate);
   }
 
   /** Whether the client has sent its `connect` (until then a stranger gets a smaller message size). */

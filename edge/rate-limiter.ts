@@ -4,20 +4,26 @@
 
 export type RateDecision = 'allow' | 'refuse' | 'disconnect';
 
+/** What every bucket of a kind shares (one object, not three fields per session): its rate, burst and clock. */
+export interface RatePolicy {
+  readonly rate: number;
+  readonly burst: number;
+  /** Milliseconds; default: since this process started, whole (a small integer is stored inline, a timestamp is not). */
+  readonly now?: () => number;
+}
+
+const processMs = (): number => Math.floor(performance.now());
+
 export class RateLimiter {
   private tokens: number;
   private last: number;
   /** Below this a client is cut off: a burst under zero, or under the debt it was charged. */
   private cutOff: number;
 
-  constructor(
-    private readonly rate: number,
-    private readonly burst: number,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.tokens = burst;
-    this.last = now();
-    this.cutOff = -burst;
+  constructor(private readonly policy: RatePolicy) {
+    this.tokens = policy.burst;
+    this.last = (policy.now ?? processMs)();
+    this.cutOff = -policy.burst;
   }
 
   take(): RateDecision {
@@ -35,7 +41,7 @@ export class RateLimiter {
   charge(tokens: number): void {
     this.refill();
     this.tokens -= tokens;
-    this.cutOff = Math.min(this.cutOff, this.tokens - this.burst);
+    this.cutOff = Math.min(this.cutOff, this.tokens - this.policy.burst);
   }
 
   /** For a shared bucket: a token if one is there, never a debt (a neighbour's abuse should not outlast it). */
@@ -47,9 +53,10 @@ export class RateLimiter {
   }
 
   private refill(): void {
-    const now = this.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.rate) / 1000);
-    this.last = now;
-    if (this.tokens >= 0) this.cutOff = -this.burst;
+    const { rate, burst, now = processMs } = this.policy;
+    const at = now();
+    this.tokens = Math.min(burst, this.tokens + ((at - this.last) * rate) / 1000);
+    this.last = at;
+    if (this.tokens >= 0) this.cutOff = -burst;
   }
 }

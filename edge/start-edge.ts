@@ -176,6 +176,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     shares,
     tokens: options.tokens ? createTokenVerifier(options.tokens, options.tokenSecret) : openAccess,
     onRefusedOp: (reason: 'rate_limited' | 'forbidden') => metrics.refusedOps.inc({ reason }),
+    messageRate: { rate: limits.messagesPerSecond, burst: limits.messageBurst },
   };
   const perIp = new IpLimiter(limits.maxConnectionsPerIp);
   const clients = new ClientListener({ limits, metrics, logger, sessionContext, perIp });

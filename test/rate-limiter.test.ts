@@ -6,7 +6,7 @@ import { RateLimiter } from '../edge/rate-limiter.js';
 
 function limiter(rate: number, burst: number) {
   const clock = { now: 0 };
-  return { clock, bucket: new RateLimiter(rate, burst, () => clock.now) };
+  return { clock, bucket: new RateLimiter({ rate, burst, now: () => clock.now }) };
 }
 
 const takes = (bucket: RateLimiter, count: number): string[] => Array.from({ length: count }, () => bucket.take());

@@ -17,7 +17,10 @@ export interface StoredMember {
   edge: string;
 }
 
-/** Members of other cores, shared through the engine (core/redis-presence.ts); absent with a core of its own. */
+/**
+ * Members of other cores, shared through the engine (core/redis-presence.ts), or of the rest of the mesh beyond a hub
+ * (hub/hub-presence.ts); absent with a core of its own.
+ */
 export interface PresenceShare {
   /** This core's member joined or left `topic`. */
   changed(topic: string, session: string, member: StoredMember, joined: boolean): void;
@@ -33,6 +36,8 @@ export interface PresenceShare {
   onEvent(listener: (topic: string, session: string, member: StoredMember, joined: boolean) => void): void;
   onEdgeArrived(listener: (edge: string) => void): void;
   onEdgeExpired(listener: (edge: string) => void): void;
+  /** This core's edges started (`on`) or stopped watching `topic`'s joins and leaves (a hub asks its own core). */
+  watching?(topic: string, on: boolean): void;
 }
 
 export interface PresenceBookOptions {
@@ -174,14 +179,19 @@ export class PresenceBook {
       if (!topics) this.watching.set(watcher, (topics = new Set()));
       topics.add(topic);
       let set = this.watchers.get(topic);
-      if (!set) this.watchers.set(topic, (set = new Set()));
+      if (!set) {
+        this.watchers.set(topic, (set = new Set()));
+        this.options.share?.watching?.(topic, true);
+      }
       set.add(watcher);
       return;
     }
     topics?.delete(topic);
     const set = this.watchers.get(topic);
     set?.delete(watcher);
-    if (set?.size === 0) this.watchers.delete(topic);
+    if (set?.size !== 0) return;
+    this.watchers.delete(topic);
+    this.options.share?.watching?.(topic, false);
   }
 
   /** The watcher's uplink closed: it watches nothing any more. */

@@ -5,6 +5,8 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Engine, EngineStatus, StoredMessage } from '../core/engine.js';
+import type { PresenceShare } from '../core/presence-book.js';
+import { HubPresence } from './hub-presence.js';
 import { EncodedMessage } from '../edge/encoded-message.js';
 import { RecentBudget, RecentCache } from '../edge/recent-cache.js';
 import { UplinkLost, type SubscribeAnswer, type Uplink } from '../edge/uplink.js';
@@ -74,6 +76,7 @@ export class HubEngine implements Engine {
   private readonly budget: RecentBudget;
   private readonly fetched: LRUCache<string, Fetched>;
   private upstreamView: { cores: CoreRow[]; edges: EdgeRow[] } | undefined;
+  private presence: HubPresence | undefined;
   private resetPending = false;
 
   constructor(private readonly options: HubEngineOptions) {
@@ -186,6 +189,11 @@ export class HubEngine implements Engine {
     return view.cores.map((core, index) => ({ core, edges: index === 0 ? view.edges : [] }));
   }
 
+  /** The members behind the hub go to its core as its own; the rest of the mesh's come from there. */
+  presenceShare(hubId: string): PresenceShare {
+    return (this.presence ??= new HubPresence(this.options.uplink, hubId, this.options.holdMs));
+  }
+
   async close(): Promise<void> {
     for (const followed of this.followed.values())
       this.settle(followed, new RelayError('unavailable', 'hub shutting down'));
@@ -198,6 +206,7 @@ export class HubEngine implements Engine {
     return {
       onConnected: () => {
         for (const followed of this.followed.values()) this.subscribe(followed);
+        this.presence?.upstreamConnected();
         this.options.onUpstream?.(true);
       },
       onDisconnected: () => {
@@ -213,8 +222,8 @@ export class HubEngine implements Engine {
         this.upstreamView = { cores, edges };
       },
       onStream: (stream) => this.options.onStream(stream),
-      // Presence stays with the hub's core side (docs/operations.md, "Hubs").
-      onPresenceEvent: () => {},
+      onPresenceEvent: (topic, joined, session, user, edge) =>
+        this.presence?.upstreamEvent(topic, joined, session, user, edge),
     };
   }
 

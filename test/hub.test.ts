@@ -9,6 +9,7 @@ import { startHub } from '../hub/start-hub.js';
 import { behind, startHubMesh } from './helpers/hub-mesh.js';
 import { publish } from './helpers/http-publish.js';
 import { fastUplink, quietUplink, silentLogger } from './helpers/mesh.js';
+import { askPresence, isEvent, listen, sessionOf } from './helpers/presence.js';
 import { RawClient } from './helpers/raw-client.js';
 import { digestOf, digestService, patternBytes, readAll } from './helpers/tcp-services.js';
 import type { Address, TunnelConfig } from '../shared/topology.js';
@@ -169,4 +170,35 @@ test('a draining hub sends the edges behind it to the core at once; their client
   }
   // Draining, the hub answers 503, so the edges do not fail back to it.
   t.is((await fetch(`${mesh.hub.url.replace(/^ws/, 'http')}/healthz`)).status, 503);
+});
+
+test('presence spans the hub: counts and joins and leaves both ways, members behind it shown under it beyond it', async (t) => {
+  const mesh = await startHubMesh(t, { edges: 1 });
+  const direct = await behind(t, mesh.core, 'us-1');
+  await direct.ready();
+  const [behindHub] = mesh.edges as [(typeof mesh.edges)[0]];
+  const watcherBehind = await RawClient.connected(t, behindHub.url);
+  const watcherDirect = await RawClient.connected(t, direct.url);
+  await listen(watcherBehind, 'room');
+  await listen(watcherDirect, 'room');
+
+  const memberBehind = await RawClient.connected(t, behindHub.url);
+  await memberBehind.subscribe('room', 1);
+  const memberDirect = await RawClient.connected(t, direct.url);
+  await memberDirect.subscribe('room', 1);
+  const [behindId, directId] = [sessionOf(memberBehind), sessionOf(memberDirect)];
+  t.like(await watcherDirect.next(isEvent('join', behindId)), { edge: 'eu-hub' });
+  t.like(await watcherBehind.next(isEvent('join', behindId)), { edge: 'eu-1' });
+  t.like(await watcherBehind.next(isEvent('join', directId)), { edge: 'us-1' });
+
+  // Four present: both watchers and both members, whoever asks.
+  for (const asker of [watcherBehind, watcherDirect]) {
+    const answer = await askPresence(asker, 'room', `count ${sessionOf(asker)}`);
+    t.like(answer, { op: 'presenceok', count: 4 });
+  }
+  memberBehind.ws.close();
+  await watcherDirect.next(isEvent('leave', behindId));
+  memberDirect.ws.close();
+  await watcherBehind.next(isEvent('leave', directId));
+  t.like(await askPresence(watcherBehind, 'room', 'after'), { count: 2 });
 });

@@ -102,8 +102,8 @@ export class HubEngine implements Engine {
   }
 
   async read(topic: string, epoch: string, from: number, to: number): Promise<StoredMessage[] | null> {
-    if (from > to) return [];
-    const count = to - from + 1;
+    // An empty range still says whether `epoch` is current: the cache knows when it holds the epoch, else the core.
+    const count = Math.max(0, to - from + 1);
     const cached = this.followed.get(topic)?.recent?.after(epoch, from - 1);
     if (cached && cached.length >= count)
       return cached.slice(0, count).map((message) => ({ topic, epoch, offset: message.offset, data: message.payload }));

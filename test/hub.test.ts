@@ -1,4 +1,4 @@
-// Hubs (docs/operations.md, "Hubs"): edges behind a regional hub share its one uplink. One copy of each message
+// Hubs (docs/operations.md, "Hubs and workers"): edges behind a regional hub share its one uplink. One copy of each message
 // crosses the WAN whatever the number of edges and subscribers; resumes, publishes, the mesh view and tunnels work
 // through it as through a core; hubs chain.
 

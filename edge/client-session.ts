@@ -180,7 +180,7 @@ export class ClientSession implements SubscriberSession {
     if (this.subscriptions.get(subscription.filter) !== subscription) return;
     this.subscriptions.delete(subscription.filter);
     this.context.shares.releaseTopic(this.address, subscription.filter);
-    this.leavePresence(subscription.filter);
+    this.leavePresence(subscription);
     this.fail(subscription.requestId, error);
   }
 
@@ -188,13 +188,22 @@ export class ClientSession implements SubscriberSession {
     this.subscriptions.delete(subscription.filter);
     this.context.interest.remove(subscription);
     this.context.shares.releaseTopic(this.address, subscription.filter);
-    this.leavePresence(subscription.filter);
+    this.leavePresence(subscription);
   }
 
-  /** No longer present on `topic` (nothing happens for a pattern, or one never joined), nor listening to it. */
-  private leavePresence(topic: string): void {
-    this.context.presence.leave(topic, this.id);
+  /**
+   * No longer present on its topic, nor listening to it. Present it was if answered: `answered` joined it (a session
+   * drops its subscriptions as it closes, so none is answered while it is closed).
+   */
+  private leavePresence(subscription: LocalSubscription): void {
+    const topic = subscription.filter;
+    if (!subscription.pattern && subscription.answered) this.context.presence.leave(topic, this.id, this.presenceUser);
     if (this.listening?.delete(topic)) this.context.presence.unlisten(topic, this.transport);
+  }
+
+  /** Who presence shows this session as ('' for none). */
+  get presenceUser(): string {
+    return this.user ?? '';
   }
 
   private dispatch(op: ClientOp): void {
@@ -378,7 +387,7 @@ export class ClientSession implements SubscriberSession {
     if (subscription.pattern || this.closed || this.subscriptions.get(topic) !== subscription) return;
     // Listening first: the session hears its own join, as every listener does.
     if (this.listening?.has(topic)) this.context.presence.listen(topic, this.transport);
-    this.context.presence.join(topic, this.id, this.user ?? '');
+    this.context.presence.join(topic, this.id, this.presenceUser);
   }
 
   /**

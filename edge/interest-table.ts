@@ -9,6 +9,7 @@ import { PatternIndex } from '../shared/pattern-index.js';
 import type { Position } from '../shared/protocol.js';
 import { EncodedMessage } from './encoded-message.js';
 import type { LocalSubscription } from './local-subscription.js';
+import type { PresentMember } from './presence.js';
 import { RecentBudget, RecentCache } from './recent-cache.js';
 import { UplinkLost, type SubscribeAnswer } from './uplink.js';
 
@@ -170,6 +171,13 @@ export class InterestTable {
       this.subscriptionCount--;
     }
     if (interest.subscribers.length === 0 && interest.waiting.length === 0) this.forget(subscription.filter);
+  }
+
+  /** The sessions present on each topic: exact subscriptions answered to their clients (edge/presence.ts). */
+  *presentMembers(): Iterable<PresentMember> {
+    for (const interest of this.topics.values())
+      for (const subscription of interest.subscribers)
+        if (subscription.answered) yield [interest.topic, subscription.session.id, subscription.session.presenceUser];
   }
 
   /** A message from the core: to the topic's subscribers, then to matching patterns' subscribers, once per session. */

@@ -10,6 +10,9 @@ import type { SessionTransport } from './session-transport.js';
 /** What the interest table needs of the session that owns a subscription. */
 export interface SubscriberSession {
   readonly transport: SessionTransport;
+  /** Its id, and who presence shows it as ('' for none). */
+  readonly id: string;
+  readonly presenceUser: string;
   /** Set while fanning out one message, so a session matched by several patterns receives it once. */
   fanoutStamp: number;
   /** The session's exact subscription to `topic`, if it holds one. */

@@ -25,9 +25,10 @@ export interface PresenceListener {
 const maxPendingQuestions = 10_000;
 const maxPendingQuestionsPerAddress = 256;
 
+/** A session present on a topic: [topic, session, user ('' for none)]. */
+export type PresentMember = [topic: string, session: string, user: string];
+
 export class EdgePresence {
-  /** Topic → session → user ('' for none): a string per member, as an edge holds one for most of its sessions. */
-  private readonly members = new Map<string, Map<string, string>>();
   /** Members that joined while the uplink was down, which no core has heard of yet (by topic). */
   private unreported = new Map<string, Set<string>>();
   /** Members that left while the uplink was down after a core had heard of them: their leave goes on reconnect. */
@@ -45,12 +46,14 @@ export class EdgePresence {
   constructor(
     private readonly uplink: PresenceUplink,
     private readonly holdMs: number,
+    /**
+     * The members here now, for the report after a reconnect: read from the subscriptions themselves (the interest
+     * table), as a copy of them would cost a map entry per subscribed client.
+     */
+    private readonly members: () => Iterable<PresentMember>,
   ) {}
 
   join(topic: string, session: string, user: string): void {
-    let sessions = this.members.get(topic);
-    if (!sessions) this.members.set(topic, (sessions = new Map()));
-    sessions.set(session, user);
     if (this.uplink.connected) return this.uplink.sendPresence([frameType.presenceJoin, topic, session, user, false]);
     // Back before any core heard it go: for the mesh it never left.
     if (this.leftUnreported.get(topic)?.delete(session)) return;
@@ -59,12 +62,8 @@ export class EdgePresence {
     waiting.add(session);
   }
 
-  leave(topic: string, session: string): void {
-    const sessions = this.members.get(topic);
-    const user = sessions?.get(session);
-    if (!sessions || user === undefined) return;
-    sessions.delete(session);
-    if (sessions.size === 0) this.members.delete(topic);
+  /** Only for a session that joined (its exact subscription was answered). */
+  leave(topic: string, session: string, user: string): void {
     if (this.uplink.connected) return this.uplink.sendPresence([frameType.presenceLeave, topic, session, user]);
     const waiting = this.unreported.get(topic);
     if (waiting?.delete(session)) {
@@ -101,11 +100,14 @@ export class EdgePresence {
    * what changed while the uplink was down.
    */
   onUplinkConnected(): void {
-    for (const [topic, sessions] of this.members) {
-      const waiting = this.unreported.get(topic);
-      for (const [session, user] of sessions)
-        this.uplink.sendPresence([frameType.presenceJoin, topic, session, user, !waiting?.has(session)]);
-    }
+    for (const [topic, session, user] of this.members())
+      this.uplink.sendPresence([
+        frameType.presenceJoin,
+        topic,
+        session,
+        user,
+        !this.unreported.get(topic)?.has(session),
+      ]);
     this.unreported = new Map();
     for (const [topic, left] of this.leftUnreported)
       for (const [session, user] of left) this.uplink.sendPresence([frameType.presenceLeave, topic, session, user]);

@@ -153,7 +153,7 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     limits.maxPublishBytesPerAddress,
     limits.newTopicsPerSecondPerAddress,
   );
-  const presence = new EdgePresence(uplink, limits.publishHoldMs);
+  const presence = new EdgePresence(uplink, limits.publishHoldMs, () => interest.presentMembers());
   const hooks = options.hooks
     ? new BackendHooks({
         ...options.hooks,

@@ -47,7 +47,11 @@ function fakeUplink() {
   return { port, subs, unsubs, histories };
 }
 
+let sessions = 0;
+
 class FakeSession implements SubscriberSession {
+  readonly id = `session-${++sessions}`;
+  readonly presenceUser = '';
   fanoutStamp = 0;
   readonly ops: ServerOp[] = [];
   readonly delivered: Array<[string, number]> = [];

@@ -10,6 +10,7 @@ import type { HubCoreOptions } from '../hub/start-hub.js';
 import type { ProxyRoute, ProxySettings } from '../edge/proxy.js';
 import { getProxyForUrl } from 'proxy-from-env';
 import type { EdgeConfig, Environment, Topology } from '../shared/topology.js';
+import { edgesBehindHubs } from '../shared/topology-tiers.js';
 
 /** `env` holds the secrets the topology names (default: this process's environment). */
 export function coreOptionsOf(
@@ -165,7 +166,13 @@ function edgeSecretsOf(topology: Topology, env: Environment): Map<string, string
 
 /** The edges a core accepts uplinks from, with the client URL and region the file gives them. */
 function knownEdgesOf(topology: Topology): Map<string, KnownEdge> {
-  return new Map(topology.edges.map((edge) => [edge.id, { url: edge.url, region: edge.region }]));
+  const behind = edgesBehindHubs(topology.edges);
+  return new Map(
+    topology.edges.map((edge) => [
+      edge.id,
+      { url: edge.url, region: edge.region, ...(edge.hub ? { behind: behind.get(edge.id) } : {}) },
+    ]),
+  );
 }
 
 /** The engine a core of this topology uses; undefined for the default in-memory one, which startCore builds. */

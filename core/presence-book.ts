@@ -30,8 +30,11 @@ export interface PresenceShare {
   edgeArrived(edge: string): void;
   /** An edge's grace period ended here and its members' leaves were announced: wherever it comes, they join again. */
   edgeExpired(edge: string): void;
-  /** The members of `topic` that the other cores hold. */
-  othersOf(topic: string): Promise<Map<string, StoredMember>>;
+  /**
+   * The members of `topic` that the other cores hold (or, beyond a hub, the rest of the mesh), and how many more of
+   * them there are than listed (a hub's core lists at most maxPresenceMembers).
+   */
+  othersOf(topic: string): Promise<{ members: Map<string, StoredMember>; unlisted: number }>;
   /** Another core's member joined or left `topic` (announced), or an edge came to another core. */
   onEvent(listener: (topic: string, session: string, member: StoredMember, joined: boolean) => void): void;
   onEdgeArrived(listener: (edge: string) => void): void;
@@ -219,13 +222,13 @@ export class PresenceBook {
     const others = this.options.share ? await this.options.share.othersOf(topic) : undefined;
     // Read after the wait: what this core's edges reported meanwhile is in it, as its events went out before it.
     const own = this.topics.get(topic);
-    const all = others && others.size > 0 ? new Map([...others, ...(own ?? [])]) : (own ?? new Map());
+    const all = others && others.members.size > 0 ? new Map([...others.members, ...(own ?? [])]) : (own ?? new Map());
     const members = [];
     for (const [session, { user, edge }] of all) {
       if (members.length === maxPresenceMembers) break;
       members.push(presenceMember(session, user, edge));
     }
-    return { count: all.size, members };
+    return { count: all.size + (others?.unlisted ?? 0), members };
   }
 
   private edgeState(edge: string): EdgeState {

@@ -77,12 +77,12 @@ export class RedisPresence implements PresenceShare {
     this.publish([this.writer, 'expired', edge]);
   }
 
-  async othersOf(topic: string): Promise<Map<string, StoredMember>> {
+  async othersOf(topic: string): Promise<{ members: Map<string, StoredMember>; unlisted: number }> {
     const { commands, prefix } = this.options;
     const others = new Map<string, StoredMember>();
     const writers = await this.run(() => commands.zrangebyscore(writersKey(prefix, topic), Date.now(), '+inf'));
     const elsewhere = writers.filter((writer) => writer !== this.writer);
-    if (elsewhere.length === 0) return others;
+    if (elsewhere.length === 0) return { members: others, unlisted: 0 };
     const pipeline = commands.pipeline();
     for (const writer of elsewhere) pipeline.hgetall(membersKey(prefix, topic, writer));
     for (const [error, value] of (await this.run(() => pipeline.exec())) ?? []) {
@@ -92,7 +92,7 @@ export class RedisPresence implements PresenceShare {
         if (member) others.set(session, member);
       }
     }
-    return others;
+    return { members: others, unlisted: 0 };
   }
 
   onEvent(listener: EventListener): void {

@@ -1,13 +1,13 @@
 // startCore: one core node — the uplink listener, the router, the engine, and the HTTP API on one port.
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { PublishKeys } from '../shared/publish-keys.js';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { closeCodes } from '../shared/errors.js';
-import { guardUpgrade, pathOf, refuseUpgrade } from '../shared/http.js';
+import { guardUpgrade, pathOf, refuseUpgrade, sendJson } from '../shared/http.js';
 import { defaultLocateConfig, type LocateConfig } from '../shared/locate.js';
 import { meshUntil, type EdgeReport, type MeshSnapshot } from '../shared/mesh-status.js';
 import { tunnelLinkPath, uplinkPath, type Position } from '../shared/protocol.js';
@@ -165,7 +165,10 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
   const tunnelLimits: TunnelLimits = { ...defaultLimits, ...options.tunnelLimits };
   const relay = new TunnelRelay({
     tunnels: options.tunnels ?? [],
-    carrierOf: (edgeId) => tunnelLinks.get(edgeId) ?? tunnelLinks.get(hubCarrying(edgeId) ?? ''),
+    carrierOf: (edgeId) =>
+      tunnelLinks.get(edgeId) ??
+      (options.hubSide?.hideEdges && edgeId === options.id ? leastBusy(tunnelLinks.values()) : undefined) ??
+      tunnelLinks.get(hubCarrying(edgeId) ?? ''),
     upstream: options.hubSide?.upstream,
     maxStreamsPerEdge: tunnelLimits.maxTunnelStreams,
     maxStreamsPerAddress: tunnelLimits.maxTunnelStreamsPerAddress,
@@ -256,20 +259,25 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
     maxPayload: options.maxUplinkMessageBytes ?? 64 * 1024 * 1024,
     perMessageDeflate: false,
   });
+  // A hub's core side takes uplinks only: its clients, publishes and metrics are the hub's edge's, with their keys.
+  const uplinksOnly = (_req: IncomingMessage, res: ServerResponse): void =>
+    sendJson(res, 404, { error: { code: 'bad_request', message: 'uplinks only' } });
   const server = createNodeServer(
-    coreHttpHandler({
-      id: options.id,
-      engine,
-      metrics,
-      logger,
-      maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
-      maxMessageBytes: options.maxMessageBytes ?? defaultLimits.maxMessageBytes,
-      publishKeys: new PublishKeys(options.publishKeys),
-      region: options.region ?? '',
-      locate: options.locate ?? defaultLocateConfig,
-      view,
-      presence,
-    }),
+    options.hubSide
+      ? uplinksOnly
+      : coreHttpHandler({
+          id: options.id,
+          engine,
+          metrics,
+          logger,
+          maxBodyBytes: options.maxPublishBodyBytes ?? 1024 * 1024,
+          maxMessageBytes: options.maxMessageBytes ?? defaultLimits.maxMessageBytes,
+          publishKeys: new PublishKeys(options.publishKeys),
+          region: options.region ?? '',
+          locate: options.locate ?? defaultLocateConfig,
+          view,
+          presence,
+        }),
     options.tls,
     options.headerTimeoutMs,
   );
@@ -332,4 +340,11 @@ export async function startCore(options: CoreOptions): Promise<CoreHandle> {
       wss.close();
     },
   };
+}
+
+/** An edge's workers all dial its tunnels: a stream `at` the edge goes to the one carrying fewest. */
+function leastBusy(links: Iterable<UplinkPeer>): UplinkPeer | undefined {
+  let best: UplinkPeer | undefined;
+  for (const link of links) if (!best || link.streamCount < best.streamCount) best = link;
+  return best;
 }

@@ -13,6 +13,8 @@ export type UplinkRefusal = 'no_challenge' | 'unknown_edge' | 'no_proof' | 'bad_
 export interface KnownEdge {
   url: string;
   region: string;
+  /** A hub's: the edges that may be behind it, for which it may relay (its own core checks the rest). */
+  behind?: ReadonlySet<string>;
 }
 
 export interface IdentityRules {

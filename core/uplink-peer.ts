@@ -73,6 +73,12 @@ const maxHistoryReplays = 1024;
 /** Edges a hub may list behind it; more are left out of the mesh view. */
 const maxRelayedEdges = 10_000;
 
+/** A relayed publish's identity: `edge:instance:publishId` as the edge's own core would make it. */
+const originPattern = /^([A-Za-z0-9_.-]{1,200}):([A-Za-z0-9_-]{1,64}):(\d{1,16})$/;
+
+/** An uplink says who it is within this, or is closed (a hub takes uplinks on its public port). */
+const helloTimeoutMs = 10_000;
+
 /** Edge ids in refusal logs are cut to this: they come from whoever connected, not from the topology. */
 const loggedIdLength = 200;
 
@@ -129,6 +135,7 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   private closed = false;
   /** The nonce of this connection's challenge, when the core checks edge identity. */
   private readonly nonce: string | undefined;
+  private helloTimer: NodeJS.Timeout | undefined;
 
   /** `remoteAddress` is only for logs. */
   constructor(
@@ -180,6 +187,11 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     socket.on('error', (error) =>
       context.logger.warn({ edge: this.edgeId, err: error.message }, 'uplink socket error'),
     );
+    this.helloTimer = setTimeout(() => {
+      context.logger.warn({ remote: this.remoteAddress }, 'uplink sent no hello in time; dropping it');
+      this.close(closeCodes.protocolViolation, 'no hello in time');
+    }, helloTimeoutMs);
+    this.helloTimer.unref();
     if (context.edgeSecrets) {
       // A fresh nonce per connection: a hello captured on one uplink proves nothing on another.
       this.nonce = challengeNonce();
@@ -294,11 +306,16 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
       }
       case frameType.pubFrom: {
         const [, id, topic, data, origin] = frame;
+        if (!this.relays()) return this.close(closeCodes.protocolViolation, 'only hubs relay publishes');
+        const edge = originPattern.exec(origin)?.[1];
+        if (edge === undefined || !this.relaysFor(edge))
+          return this.fail(id, new RelayError('forbidden', 'not a publish of an edge behind this hub'));
         return void this.publish(id, topic, data, origin).catch((error) => this.fail(id, error));
       }
       case frameType.meshEdges: {
         const [, rows] = frame;
-        this.relayed = rows.slice(0, maxRelayedEdges);
+        if (!this.relays()) return this.close(closeCodes.protocolViolation, 'only hubs list edges behind them');
+        this.relayed = this.checkedRows(rows);
         return this.context.onReport(this, this.report);
       }
       case frameType.history:
@@ -373,6 +390,7 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
       this.edgeId = '';
       return this.refuse(edgeId, taken);
     }
+    clearTimeout(this.helloTimer);
     this.sendFrame([frameType.welcome, this.context.coreId]);
     // A first round trip now rather than a liveness period later: tunnel windows wait for one before they grow.
     if (this.streams) this.socket.ping(this.roundTrip.stamp());
@@ -487,6 +505,33 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     if (!this.closed) this.sendFrame([frameType.presenceAnswer, id, count, rows], 'message');
   }
 
+  /** Whether this edge may relay for others: any edge of a mesh without a topology, else a hub of it. */
+  private relays(): boolean {
+    const known = this.context.knownEdges;
+    return known === undefined || known.get(this.edgeId)?.behind !== undefined;
+  }
+
+  /** Whether `edge` may be behind this hub (the topology's `cores` lead from it to this hub). */
+  private relaysFor(edge: string): boolean {
+    const known = this.context.knownEdges;
+    return known === undefined || known.get(this.edgeId)?.behind?.has(edge) === true;
+  }
+
+  /**
+   * The edges a hub lists behind it, as far as they may be; where their clients go and their region are the
+   * topology's, never the hub's word (as for an edge's own report).
+   */
+  private checkedRows(rows: readonly EdgeRow[]): EdgeRow[] {
+    const checked: EdgeRow[] = [];
+    for (const row of rows) {
+      if (checked.length === maxRelayedEdges) break;
+      if (!this.relaysFor(row[0])) continue;
+      const known = this.context.knownEdges?.get(row[0]);
+      checked.push(known ? ([row[0], known.region, row[2], known.url, ...row.slice(4)] as EdgeRow) : row);
+    }
+    return checked;
+  }
+
   /** Edges check topics before they report them: one that does not is broken, and its report is ignored. */
   private badPresence(topic: string): void {
     this.context.logger.warn({ edge: this.edgeId, topic: topic.slice(0, loggedIdLength) }, 'presence for a bad topic');
@@ -561,6 +606,7 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.helloTimer);
     for (const subscription of this.subscriptions.keys()) this.context.router.remove(this, subscription);
     this.subscriptions.clear();
     this.historyReplays.clear();

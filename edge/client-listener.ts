@@ -127,8 +127,6 @@ export class ClientListener implements ClientSocketOwner {
 
   private accept(ws: ClientWebSocket, socket: Socket, headers: IncomingHttpHeaders): void {
     const { metrics, logger } = this.options;
-    upgraded(socket);
-    socket.off('close', this.releaseIp);
     const factory = adapterFor(ws.protocol);
     const transport = new WsTransport(ws, socket, factory.nativeFormat ?? 'json', this.transportOptions);
     const adapter = factory.create({
@@ -154,6 +152,9 @@ export class ClientListener implements ClientSocketOwner {
     this.countSession(factory.protocol, 1);
     metrics.connections.inc({ transport: 'websocket', protocol: factory.protocol });
     ws.attach(this, transport, adapter, session, factory.protocol);
+    // A session now: `ws` handles its socket's errors, and its end releases the address.
+    upgraded(socket);
+    socket.off('close', this.releaseIp);
   }
 
   received(socket: ClientWebSocket, data: Buffer, isBinary: boolean): void {

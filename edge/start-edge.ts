@@ -324,13 +324,20 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeHandle> {
     heartbeatMs: limits.heartbeatMs,
     logger,
   });
+  /** A hub's: the uplink of an edge behind it, within the same per-address bound as clients (its port is public). */
+  const upgradeUplink = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (!options.uplinkUpgrade) return refuseUpgrade(socket, 404);
+    const ip = req.socket.remoteAddress ?? '';
+    if (!perIp.acquire(ip)) return refuseUpgrade(socket, 429);
+    socket.once('close', () => perIp.release(ip));
+    options.uplinkUpgrade(req, socket, head);
+  };
   server.on(
     'upgrade',
     guardUpgrade((req: IncomingMessage, socket: Duplex, head: Buffer) => {
       // Tunnels have limits and answers of their own, before the client sessions' ones.
       if (isTunnelPath(req)) return tunnelSockets.upgrade(req, socket, head);
-      if (pathOf(req).startsWith(uplinkPath))
-        return options.uplinkUpgrade ? options.uplinkUpgrade(req, socket, head) : refuseUpgrade(socket, 404);
+      if (pathOf(req).startsWith(uplinkPath)) return upgradeUplink(req, socket, head);
       if (refusal()) return refuseUpgrade(socket, 503);
       // Cross-site WebSocket hijacking: a page from another origin gets no socket, before any upgrade.
       if (!origins.allows(req)) {

@@ -115,7 +115,10 @@ export class HubEngine implements Engine {
     const followed = this.followed.get(topic);
     const last = followed?.epoch === epoch ? Math.max(to, followed.last) : to;
     const upTo = Math.min(last, from + Math.max(count, fetchAheadMessages) - 1);
-    const replay = await this.history(topic, epoch, from, upTo);
+    // Fetched ahead for the replay's next chunks; a range the core will not send at once (its replay bound) is
+    // asked again as exactly what was wanted.
+    let replay = await this.history(topic, epoch, from, upTo);
+    if (replay === null && upTo > to) replay = await this.history(topic, epoch, from, to);
     if (replay === null) return null;
     const messages = replay.map(([offset, data]) => ({ topic, epoch, offset, data }));
     this.fetched.set(topic, { epoch, messages });
@@ -275,10 +278,11 @@ export class HubEngine implements Engine {
         { topic: followed.subscription, epoch: answer.epoch, offset: answer.offset },
         'stream continuity lost upstream; the edges behind the hub resubscribe',
       );
+      this.resetAll();
       followed.epoch = answer.epoch;
       followed.last = answer.offset;
       followed.recent?.clear();
-      this.resetAll();
+      this.fetched.delete(followed.subscription);
     }
     followed.confirmed = true;
     const early = followed.early;
@@ -292,9 +296,10 @@ export class HubEngine implements Engine {
     if (followed.recent === undefined) return this.emit(message);
     if (message.epoch === followed.epoch && message.offset <= followed.last) return;
     if (message.epoch !== followed.epoch) {
+      this.resetAll();
       followed.epoch = message.epoch;
       followed.recent.clear();
-      this.resetAll();
+      this.fetched.delete(followed.subscription);
     }
     followed.last = message.offset;
     followed.recent.push(new EncodedMessage(message.topic, message.epoch, message.offset, message.data));
@@ -325,14 +330,15 @@ export class HubEngine implements Engine {
     }
   }
 
-  /** Once per turn however many topics lost continuity: the core side drops its edges' uplinks. */
+  /**
+   * The core side drops its edges' uplinks, at once: before any message after the gap goes out, so no edge takes it
+   * for the next one. Once per turn however many topics lost continuity (they resubscribe from their own positions).
+   */
   private resetAll(): void {
     if (this.resetPending) return;
     this.resetPending = true;
-    setImmediate(() => {
-      this.resetPending = false;
-      for (const listener of this.resetListeners) listener();
-    });
+    setImmediate(() => (this.resetPending = false));
+    for (const listener of this.resetListeners) listener();
   }
 
   /** A range from the core upstream; a lost uplink is waited out within the hold time, not taken as a loss. */

@@ -55,13 +55,17 @@ export class HubPresence implements PresenceShare {
 
   edgeExpired(): void {}
 
-  /** The rest of the mesh, as the hub's core answers: its members, less those it has from this hub. */
-  async othersOf(topic: string): Promise<Map<string, StoredMember>> {
-    const { members } = await this.uplink.queryPresence(topic, this.holdMs);
+  /**
+   * The rest of the mesh, as the hub's core answers: its members less those it has from this hub, and how many it
+   * counted beyond those it listed.
+   */
+  async othersOf(topic: string): Promise<{ members: Map<string, StoredMember>; unlisted: number }> {
+    const { count, members } = await this.uplink.queryPresence(topic, this.holdMs);
     const others = new Map<string, StoredMember>();
     for (const { session, user, edge } of members)
       if (edge !== this.hubId) others.set(session, { user: user ?? '', edge });
-    return others;
+    const elsewhere = count - (this.members.get(topic)?.size ?? 0);
+    return { members: others, unlisted: Math.max(0, elsewhere - others.size) };
   }
 
   onEvent(listener: EventListener): void {

@@ -20,12 +20,12 @@ export class Checker {
   readonly problems: TopologyProblem[] = [];
   /** Set once the node's place in the file is known: `$.cores[2]`, `$.edges[0]`; undefined checks every node. */
   private scopePath: string | undefined;
-  private scopeRole: NodeScope['role'] | undefined;
+  private scopeRole: NodeScope['role'] | 'hub' | undefined;
 
   constructor(readonly file: string) {}
 
   /** From now on, only what the node at `path` uses must be present (see `needs`). */
-  scopeTo(role: NodeScope['role'], path: string): void {
+  scopeTo(role: NodeScope['role'] | 'hub', path: string): void {
     this.scopeRole = role;
     this.scopePath = path;
   }
@@ -33,12 +33,15 @@ export class Checker {
   /**
    * Whether the secret or file at `path` must be present for this process: all of them for `check` and `up`; for one
    * node, its own, the client auth an edge checks, and for a core the publish keys, the edges' secrets it verifies
-   * and the engine's password. An edge never needs another edge's secret or a core's TLS key.
+   * and the engine's password; a hub, an edge's and the edges' secrets. An edge never needs another edge's secret or
+   * a core's TLS key.
    */
   needs(path: string): boolean {
     if (this.scopePath === undefined) return true;
     if (path === this.scopePath || path.startsWith(`${this.scopePath}.`)) return true;
-    if (this.scopeRole === 'edge') return path.startsWith('$.auth.') || path.startsWith('$.hooks.');
+    const edgeNeeds = path.startsWith('$.auth.') || path.startsWith('$.hooks.');
+    if (this.scopeRole === 'edge') return edgeNeeds;
+    if (this.scopeRole === 'hub') return edgeNeeds || /^\$\.edges\[\d+\]\.secretEnv$/.test(path);
     return (
       path === '$.auth.publishKeysEnv' || path.startsWith('$.engine.') || /^\$\.edges\[\d+\]\.secretEnv$/.test(path)
     );

@@ -41,3 +41,26 @@ export function checkTierLoops(c: Checker, edges: ReadonlyArray<(TierNode & { hu
   };
   for (const id of hubs.keys()) visit(id, []);
 }
+
+/**
+ * Hub id → every edge that may reach it through `cores` (directly, or behind hubs that name it): the edges for which
+ * it may relay publishes, rows of the mesh view and tunnel streams. A file with loops is refused before this is used.
+ */
+export function edgesBehindHubs(edges: readonly (TierNode & { hub?: boolean })[]): Map<string, Set<string>> {
+  const hubIds = new Set(edges.filter((edge) => edge.hub).map((edge) => edge.id));
+  const byId = new Map(edges.map((edge) => [edge.id, edge]));
+  const behind = new Map([...hubIds].map((id) => [id, new Set<string>()]));
+  for (const edge of edges) {
+    const seen = new Set<string>();
+    const climb = (id: string): void => {
+      for (const next of byId.get(id)?.cores ?? []) {
+        if (!hubIds.has(next) || seen.has(next)) continue;
+        seen.add(next);
+        behind.get(next)!.add(edge.id);
+        climb(next);
+      }
+    };
+    climb(edge.id);
+  }
+  return behind;
+}

@@ -297,7 +297,9 @@ export function validateTopology(
       ({ value: entry }) => isRecord(entry) && field(entry, 'id') === scope.id,
     );
     // An id not in the file leaves every node checked; the command then says that no such node exists.
-    if (node) c.scopeTo(scope.role, node.path);
+    // A hub checks the identities of the edges behind it as a core does: it needs their secrets too.
+    const hub = scope.role === 'edge' && isRecord(node?.value) && field(node.value, 'hub') === true;
+    if (node) c.scopeTo(hub ? 'hub' : scope.role, node.path);
   }
   const idsOf = (nodes: Entry[]): string[] =>
     nodes.map(({ value: node }) => (isRecord(node) ? validId(field(node, 'id')) : undefined)).filter(isDefined);

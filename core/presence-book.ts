@@ -22,8 +22,11 @@ export interface StoredMember {
  * (hub/hub-presence.ts); absent with a core of its own.
  */
 export interface PresenceShare {
-  /** This core's member joined or left `topic`. */
-  changed(topic: string, session: string, member: StoredMember, joined: boolean): void;
+  /**
+   * This core's member joined or left `topic`; `known`: a join some core heard of before (its edge came from
+   * elsewhere), so it was announced already.
+   */
+  changed(topic: string, session: string, member: StoredMember, joined: boolean, known: boolean): void;
   /** ... and the other cores' watchers are to be told (within the topic's budget, which this core keeps). */
   announce(topic: string, session: string, member: StoredMember, joined: boolean): void;
   /** An edge this core had not heard of came to it: the others let go of that edge's members without a word. */
@@ -118,10 +121,11 @@ export class PresenceBook {
     const held = members.get(session);
     const member = { user, edge };
     members.set(session, member);
-    this.options.share?.changed(topic, session, member, true);
+    this.options.share?.changed(topic, session, member, true, known && state.origin === 'adopted');
     // Known members were announced: by another core when this one adopted the edge, else by this one, unless it
-    // does not hold them (it let them go, or the frame that brought them died with the last link).
-    if (held?.edge === edge || (known && state.origin === 'adopted')) return;
+    // does not hold them (it let them go, or the frame that brought them died with the last link). One this core
+    // holds under another edge moved here (from behind a hub, or to it): no news either.
+    if (held?.edge === edge || (known && (state.origin === 'adopted' || held !== undefined))) return;
     this.offer(topic, session, member, true, members.size);
   }
 
@@ -285,7 +289,7 @@ export class PresenceBook {
     if (!members || member?.edge !== edge) return;
     members.delete(session);
     if (members.size === 0) this.topics.delete(topic);
-    this.options.share?.changed(topic, session, member, false);
+    this.options.share?.changed(topic, session, member, false, false);
     if (announce) this.offer(topic, session, member, false, members.size + 1);
   }
 

@@ -35,6 +35,8 @@ export interface HubEngineOptions {
   onStream(stream: MuxStream): void;
   /** The uplink came up or went down. */
   onUpstream?(connected: boolean): void;
+  /** Whether the edge `edgeId` has its uplink to this hub now. */
+  connectedHere(edgeId: string): boolean;
 }
 
 /** Messages fetched upstream at once for a replay that the recent cache cannot serve (the core replays in chunks). */
@@ -77,6 +79,8 @@ export class HubEngine implements Engine {
   private readonly fetched: LRUCache<string, Fetched>;
   private upstreamView: { cores: CoreRow[]; edges: EdgeRow[] } | undefined;
   private presence: HubPresence | undefined;
+  /** The hub's id, as its core side gives it (with presence). */
+  private hubId = '';
   private resetPending = false;
 
   constructor(private readonly options: HubEngineOptions) {
@@ -194,6 +198,7 @@ export class HubEngine implements Engine {
 
   /** The members behind the hub go to its core as its own; the rest of the mesh's come from there. */
   presenceShare(hubId: string): PresenceShare {
+    this.hubId = hubId;
     return (this.presence ??= new HubPresence(this.options.uplink, hubId, this.options.holdMs));
   }
 
@@ -223,6 +228,10 @@ export class HubEngine implements Engine {
       status: () => this.options.report(),
       onMeshView: (cores, edges) => {
         this.upstreamView = { cores, edges };
+        if (!this.presence) return;
+        // [id, region, core, …]: an edge of the core's (or another hub's) is not behind this one now.
+        for (const [id, , core] of edges)
+          if (core !== this.hubId && !this.options.connectedHere(id)) this.presence.edgeElsewhere(id);
       },
       onStream: (stream) => this.options.onStream(stream),
       onPresenceEvent: (topic, joined, session, user, edge) =>

@@ -17,6 +17,7 @@ export class HubPresence implements PresenceShare {
   private readonly leftUnreported = new Map<string, [string, string, string]>();
   private readonly watched = new Set<string>();
   private readonly listeners: EventListener[] = [];
+  private arrivedElsewhere: (edge: string) => void = () => {};
 
   constructor(
     private readonly uplink: Uplink,
@@ -25,7 +26,7 @@ export class HubPresence implements PresenceShare {
     private readonly holdMs: number,
   ) {}
 
-  changed(topic: string, session: string, member: StoredMember, joined: boolean): void {
+  changed(topic: string, session: string, member: StoredMember, joined: boolean, known: boolean): void {
     let sessions = this.members.get(topic);
     if (joined) {
       if (!sessions) this.members.set(topic, (sessions = new Map()));
@@ -43,7 +44,7 @@ export class HubPresence implements PresenceShare {
     }
     this.uplink.sendPresence(
       joined
-        ? [frameType.presenceJoin, topic, session, member.user, false]
+        ? [frameType.presenceJoin, topic, session, member.user, known]
         : [frameType.presenceLeave, topic, session, member.user],
     );
   }
@@ -72,9 +73,19 @@ export class HubPresence implements PresenceShare {
     this.listeners.push(listener);
   }
 
-  onEdgeArrived(): void {}
+  onEdgeArrived(listener: (edge: string) => void): void {
+    this.arrivedElsewhere = listener;
+  }
 
   onEdgeExpired(): void {}
+
+  /**
+   * The core's view shows `edge` connected elsewhere (it failed over from behind this hub): the members it left here
+   * are let go without a word, as they never left.
+   */
+  edgeElsewhere(edge: string): void {
+    this.arrivedElsewhere(edge);
+  }
 
   watching(topic: string, on: boolean): void {
     if (on) this.watched.add(topic);

@@ -55,6 +55,7 @@ export async function startHubCore(
     edgesBehind: (own: readonly EdgeRow[]) => (hub.hideEdges ? [] : own.filter((row) => row[0] !== options.id)),
     onStream: (stream) => (core ? core.openedUpstream(stream) : stream.reset('refused')),
     onUpstream: hub.onUpstream,
+    connectedHere: (edgeId) => core?.uplinks.has(edgeId) ?? false,
   });
   core = await startCore({
     id: options.id,

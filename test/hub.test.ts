@@ -11,6 +11,7 @@ import { publish } from './helpers/http-publish.js';
 import { fastUplink, quietUplink, silentLogger } from './helpers/mesh.js';
 import { askPresence, isEvent, listen, sessionOf } from './helpers/presence.js';
 import { RawClient } from './helpers/raw-client.js';
+import { startTcpProxy } from './helpers/tcp-proxy.js';
 import { digestOf, digestService, patternBytes, readAll } from './helpers/tcp-services.js';
 import type { Address, TunnelConfig } from '../shared/topology.js';
 
@@ -201,4 +202,54 @@ test('presence spans the hub: counts and joins and leaves both ways, members beh
   memberDirect.ws.close();
   await watcherBehind.next(isEvent('leave', directId));
   t.like(await askPresence(watcherBehind, 'room', 'after'), { count: 2 });
+});
+
+test('presence stays true when an edge fails over from behind the hub to the core and back: no false leave or second join', async (t) => {
+  const graceMs = 300;
+  const mesh = await startHubMesh(t, {
+    edges: 1,
+    core: { presenceGraceMs: graceMs },
+    edge: { limits: { presenceGraceMs: graceMs }, uplink: { ...fastUplink, heartbeatMs: 2000 } },
+  });
+  const [watchedBehind] = mesh.edges as [(typeof mesh.edges)[0]];
+  // eu-mover reaches the hub through a link the test can cut (and refuse), the core directly.
+  const link = await startTcpProxy({ target: mesh.hub.address });
+  t.teardown(() => link.close());
+  const mover = await behind(t, { id: 'eu-hub', url: link.url }, 'eu-mover', mesh.core, {
+    uplink: { ...fastUplink, heartbeatMs: 2000 },
+  });
+  const direct = await behind(t, mesh.core, 'us-1');
+  await Promise.all([mover.ready(), direct.ready()]);
+
+  const watchers = [await RawClient.connected(t, watchedBehind.url), await RawClient.connected(t, direct.url)];
+  for (const watcher of watchers) await listen(watcher, 'room');
+  const member = await RawClient.connected(t, mover.url);
+  await member.subscribe('room', 1);
+  const memberId = sessionOf(member);
+  for (const watcher of watchers) await watcher.next(isEvent('join', memberId));
+
+  const settled = async (marker: string): Promise<void> => {
+    // Past both grace periods, then a marker member joins: a false leave (or join) would have come before its join.
+    await new Promise((resolve) => setTimeout(resolve, graceMs * 3));
+    const other = await RawClient.connected(t, direct.url);
+    await other.subscribe('room', marker);
+    for (const watcher of watchers) await watcher.next(isEvent('join', sessionOf(other)));
+  };
+  link.refuse(true);
+  link.cut();
+  await mesh.core.meshUntil(() => mesh.core.uplinks.has('eu-mover'), 20_000);
+  await settled('after failover');
+  link.refuse(false);
+  await mesh.hub.hubCore.meshUntil(() => mesh.hub.hubCore.uplinks.has('eu-mover'), 20_000);
+  await settled('after failback');
+
+  for (const watcher of watchers) {
+    const about = watcher.received.filter((op) => op.session === memberId);
+    t.deepEqual(
+      about.map((op) => op.op),
+      ['join'],
+      `one join and nothing else: ${JSON.stringify(about)}`,
+    );
+  }
+  t.is(member.ws.readyState, member.ws.OPEN);
 });

@@ -25,6 +25,9 @@ const env = { index: 'RELAYMESH_WORKER_INDEX', core: 'RELAYMESH_WORKER_CORE', se
 /** How long a worker's /metrics waits for the primary (which waits up to 5 s for the other workers). */
 const metricsWaitMs = 8000;
 
+/** Beyond its drain grace, what a worker has to stop before it is killed. */
+const stopMarginMs = 10_000;
+
 /** A worker that dies sooner than this after its start is started again only after this long (a crash loop). */
 const crashLoopMs = 2000;
 
@@ -121,6 +124,8 @@ async function runPrimary(selection: RunSelection & { only: { id: string } }, co
           if (worker.isDead()) return resolve();
           worker.once('exit', () => resolve());
           worker.process.kill('SIGTERM');
+          // A worker that does not finish its drain in time is stopped anyway.
+          setTimeout(() => worker.process.kill('SIGKILL'), topology.limits.drainGraceMs + stopMarginMs).unref();
         }),
     );
     Promise.all(exits)

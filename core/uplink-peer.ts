@@ -315,8 +315,10 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
       case frameType.meshEdges: {
         const [, rows] = frame;
         if (!this.relays()) return this.close(closeCodes.protocolViolation, 'only hubs list edges behind them');
+        const before = this.relayed;
         this.relayed = this.checkedRows(rows);
-        return this.context.onReport(this, this.report);
+        // Edges coming, going or changing health behind the hub are news to the mesh at once; figures can wait.
+        return this.context.onReport(this, sameHealth(before, this.relayed) ? this.report : undefined);
       }
       case frameType.history:
         return void this.history(frame).catch((error) => this.fail(frame[1], error));
@@ -614,4 +616,11 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     this.streams?.close();
     this.context.onClosed(this);
   }
+}
+
+/** Whether two lists of relayed rows name the same edges with the same URL and draining state. */
+function sameHealth(a: readonly EdgeRow[], b: readonly EdgeRow[]): boolean {
+  return (
+    a.length === b.length && a.every((row, i) => row[0] === b[i]![0] && row[3] === b[i]![3] && row[4] === b[i]![4])
+  );
 }

@@ -513,10 +513,10 @@ export class UplinkPeer implements RouteTarget, Heartbeat {
     return known === undefined || known.get(this.edgeId)?.behind !== undefined;
   }
 
-  /** Whether `edge` may be behind this hub (the topology's `cores` lead from it to this hub). */
+  /** Whether this hub relays for `edge`: itself (its own clients), or an edge whose `cores` lead to it. */
   private relaysFor(edge: string): boolean {
     const known = this.context.knownEdges;
-    return known === undefined || known.get(this.edgeId)?.behind?.has(edge) === true;
+    return known === undefined || edge === this.edgeId || known.get(this.edgeId)?.behind?.has(edge) === true;
   }
 
   /**

@@ -29,8 +29,11 @@ export interface HubEngineOptions {
   logger: Logger;
   /** What the hub reports of itself upstream (its own clients, or its workers' together). */
   report(): EdgeReport;
-  /** Of the edges its core side holds, those the core upstream is to list (behind this hub). */
-  edgesBehind(own: readonly EdgeRow[]): EdgeRow[];
+  /**
+   * Of the edges its core side holds, those the core upstream is to list (behind this hub); undefined when the edges
+   * are parts of this one (its workers): then nothing is relayed as theirs, neither rows nor publish identities.
+   */
+  edgesBehind: ((own: readonly EdgeRow[]) => EdgeRow[]) | undefined;
   /** The core opened a tunnel stream toward an edge behind this hub. */
   onStream(stream: MuxStream): void;
   /** The uplink came up or went down. */
@@ -62,6 +65,8 @@ interface Followed {
   early: StoredMessage[];
   recent: RecentCache | undefined;
   waiters: Waiter[];
+  /** A fetch ahead came back refused (too many bytes at once): its replays ask for exactly their chunks. */
+  exactFetches: boolean;
 }
 
 /** Messages fetched upstream for a replay, kept for the next chunks of the same replay. */
@@ -95,7 +100,9 @@ export class HubEngine implements Engine {
   // ── Engine: what the hub's core side asks ──────────────────────────────────────────────────────────────────
 
   async publish(topic: string, data: Uint8Array, dedupeKey?: string): Promise<StoredMessage> {
-    const { epoch, offset } = await this.options.uplink.publish(topic, data, this.options.holdMs, dedupeKey);
+    // A worker's publish is the edge's own (the primary's ids name it); a hub's edges' keep the identity they gave it.
+    const origin = this.options.edgesBehind ? dedupeKey : undefined;
+    const { epoch, offset } = await this.options.uplink.publish(topic, data, this.options.holdMs, origin);
     return { topic, epoch, offset, data };
   }
 
@@ -117,12 +124,15 @@ export class HubEngine implements Engine {
       if (first <= from && first + held.messages.length > to) return held.messages.slice(from - first, to - first + 1);
     }
     const followed = this.followed.get(topic);
-    const last = followed?.epoch === epoch ? Math.max(to, followed.last) : to;
-    const upTo = Math.min(last, from + Math.max(count, fetchAheadMessages) - 1);
-    // Fetched ahead for the replay's next chunks; a range the core will not send at once (its replay bound) is
-    // asked again as exactly what was wanted.
+    const ahead = followed?.epoch === epoch && !followed.exactFetches;
+    const upTo = ahead ? Math.min(Math.max(to, followed.last), from + fetchAheadMessages - 1) : to;
+    // Fetched ahead for the replay's next chunks. A range the core will not send at once (its replay bound: large
+    // messages) is asked again as exactly what was wanted, as are the topic's later ones.
     let replay = await this.history(topic, epoch, from, upTo);
-    if (replay === null && upTo > to) replay = await this.history(topic, epoch, from, to);
+    if (replay === null && upTo > to) {
+      if (followed) followed.exactFetches = true;
+      replay = await this.history(topic, epoch, from, to);
+    }
     if (replay === null) return null;
     const messages = replay.map(([offset, data]) => ({ topic, epoch, offset, data }));
     this.fetched.set(topic, { epoch, messages });
@@ -142,6 +152,7 @@ export class HubEngine implements Engine {
       early: [],
       recent: isPattern(subscription) ? undefined : new RecentCache(this.options.recentMessages, this.budget),
       waiters: [],
+      exactFetches: false,
     };
     this.followed.set(subscription, followed);
     this.digestOf.add(subscription);
@@ -190,7 +201,7 @@ export class HubEngine implements Engine {
 
   /** Tells the core upstream the edges behind this hub, and answers with the mesh as that core last showed it. */
   async exchangeMesh(own: CoreMeshShare): Promise<CoreMeshShare[]> {
-    this.options.uplink.reportEdgesBehind(this.options.edgesBehind(own.edges));
+    if (this.options.edgesBehind) this.options.uplink.reportEdgesBehind(this.options.edgesBehind(own.edges));
     const view = this.upstreamView;
     if (!view || !this.options.uplink.connected) return [];
     return view.cores.map((core, index) => ({ core, edges: index === 0 ? view.edges : [] }));

@@ -52,7 +52,7 @@ export async function startHubCore(
     recentMaxBytes: limits.recentCacheMaxBytes,
     logger,
     report: () => hub.report(core!),
-    edgesBehind: (own: readonly EdgeRow[]) => (hub.hideEdges ? [] : own.filter((row) => row[0] !== options.id)),
+    edgesBehind: hub.hideEdges ? undefined : (own: readonly EdgeRow[]) => own.filter((row) => row[0] !== options.id),
     onStream: (stream) => (core ? core.openedUpstream(stream) : stream.reset('refused')),
     onUpstream: hub.onUpstream,
     connectedHere: (edgeId) => core?.uplinks.has(edgeId) ?? false,

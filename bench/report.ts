@@ -3,6 +3,7 @@
 
 import { latencyBesideNats, natsNote } from './nats-report.js';
 import { presenceTables } from './presence-report.js';
+import { tiersTables } from './tiers-report.js';
 import { count, fixed, median, ratio, type Table } from './report-format.js';
 import type { ChurnRow } from './scenarios/churn.js';
 import type { EngineRow } from './scenarios/engine.js';
@@ -10,6 +11,7 @@ import type { FanoutRow } from './scenarios/fanout.js';
 import type { IdleRow } from './scenarios/idle.js';
 import type { LatencyRow } from './scenarios/latency.js';
 import type { PresenceRow } from './scenarios/presence.js';
+import type { TiersRow } from './scenarios/tiers.js';
 import type { TunnelCpuRow, TunnelRow, TunnelTargetRow } from './scenarios/tunnel.js';
 import type { WanRow } from './scenarios/wan.js';
 import { candidateKinds, type CandidateKind } from './wires.js';
@@ -24,6 +26,8 @@ export interface BenchResults {
   tunnel: TunnelRow[];
   /** Absent from results written before S8 existed (and from tests that build results by hand). */
   presence?: PresenceRow[];
+  /** Absent from results written before S9 existed. */
+  tiers?: TiersRow[];
 }
 
 /** Which command measured each scenario, and when (a report may merge several runs). */
@@ -289,6 +293,7 @@ export function renderReport(results: BenchResults, context: ReportContext): { t
     ...(results.engine?.length ? [engineTable(results.engine)] : []),
     ...(results.tunnel?.length ? tunnelTables(results.tunnel) : []),
     ...(results.presence?.length ? presenceTables(results.presence) : []),
+    ...(results.tiers?.length ? tiersTables(results.tiers) : []),
   ];
   const { machine } = context;
   const head =

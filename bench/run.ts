@@ -1,7 +1,7 @@
 // `npm run bench` / `relaymesh bench`: the benchmark suite. Runs the scenarios (S1 idle footprint, S2 fan-out cost,
-// S3 latency, S4 WAN savings, S5 churn, S6 engines, S7 tunnels, S8 presence and hooks) for each candidate in the same
-// invocation (NATS, when nats-server is installed, in S2 and S3), alternating candidates over rounds, prints tables of
-// medians and ratios, and writes bench/results/latest.json and BENCHMARKS.md.
+// S3 latency, S4 WAN savings, S5 churn, S6 engines, S7 tunnels, S8 presence and hooks, S9 tiers) for each candidate
+// in the same invocation (NATS, when nats-server is installed, in S2 and S3), alternating candidates over rounds,
+// prints tables of medians and ratios, and writes bench/results/latest.json and BENCHMARKS.md.
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -13,6 +13,7 @@ import { runFanout, type FanoutCase } from './scenarios/fanout.js';
 import { runIdle } from './scenarios/idle.js';
 import { runLatency } from './scenarios/latency.js';
 import { runPresence, type PresenceSizes } from './scenarios/presence.js';
+import { runTiers, type TiersSizes } from './scenarios/tiers.js';
 import { runTunnel } from './scenarios/tunnel.js';
 import { runWan } from './scenarios/wan.js';
 import { findNatsServer } from './nats-servers.js';
@@ -57,6 +58,13 @@ function sizes(quick: boolean) {
           churn: { members: 2000, smallMembers: 200, watchers: 10, churners: 50, durationMs: 3000, queries: 50 },
           hooks: { samples: 200, rounds: 1, processes: 2, concurrency: 16, durationMs: 2000 },
         } satisfies PresenceSizes,
+        tiers: {
+          wan: { subscribersPerEdge: 100, payloads: [100, 4096], messages: 100 },
+          hops: { subscribers: 300, rates: [100], stepMs: 1500, rounds: 1 },
+          workers: { subscribers: 2000, rates: [50_000], workers: [1, 2], stepMs: 2000, primaryMessages: 1000 },
+          // The OS's spread takes a run of its own: left to the full run.
+          spread: false,
+        } satisfies TiersSizes,
       }
     : {
         idle: [1000, 5000, 10_000, 19_000],
@@ -93,10 +101,26 @@ function sizes(quick: boolean) {
           // 32 connects in progress per address: under limits.maxPendingHookCallsPerAddress (64), so none is refused.
           hooks: { samples: 1000, rounds: 2, processes: 2, concurrency: 32, durationMs: 5000 },
         } satisfies PresenceSizes,
+        tiers: {
+          wan: { subscribersPerEdge: 300, payloads: [100, 4096], messages: 500 },
+          // 3 rounds: each path comes first once. 20/s: the cost of a hop itself; 200/s: with the 2 cores busy.
+          hops: { subscribers: 1000, rates: [20, 200], stepMs: 3000, rounds: 3 },
+          workers: {
+            subscribers: 10_000,
+            rates: [50_000, 100_000, 200_000, 400_000, 800_000, 1_600_000],
+            workers: [1, 2],
+            stepMs: 3000,
+            primaryMessages: 5000,
+          },
+          spread: true,
+        } satisfies TiersSizes,
       };
 }
 
 const progress = (line: string): void => void process.stderr.write(`${line}\n`);
+
+/** The repository, whether this runs from bench/ (tsx) or compiled into dist/bench/ (`relaymesh bench`). */
+const root = new URL(import.meta.url.endsWith('.js') ? '../../' : '../', import.meta.url);
 
 export async function runBench(options: BenchOptions): Promise<void> {
   const size = sizes(options.quick);
@@ -110,6 +134,7 @@ export async function runBench(options: BenchOptions): Promise<void> {
     engine: [],
     tunnel: [],
     presence: [],
+    tiers: [],
   };
   const run = (name: ScenarioName): boolean => options.scenarios.includes(name);
   // NATS is an outside binary: without it, S2 and S3 run the others and its figures show as –.
@@ -162,6 +187,7 @@ export async function runBench(options: BenchOptions): Promise<void> {
   }
   if (run('tunnel')) results.tunnel.push(...(await runTunnel(size.tunnel, progress)));
   if (run('presence')) results.presence.push(...(await runPresence(size.presence, progress)));
+  if (run('tiers')) results.tiers.push(...(await runTiers(size.tiers, progress)));
 
   const machine = {
     cpus: cpus().length,
@@ -173,7 +199,7 @@ export async function runBench(options: BenchOptions): Promise<void> {
   process.stdout.write(renderReport(results, context).terminal);
   if (options.quick) return;
   // A run of some scenarios replaces those in the last results and keeps the others, so the report stays whole.
-  const file = new URL('./results/latest.json', import.meta.url);
+  const file = new URL('bench/results/latest.json', root);
   const previous = await readFile(file, 'utf8').then(
     (text) => JSON.parse(text) as { results: BenchResults; provenance: Provenance },
     () => undefined,
@@ -187,9 +213,9 @@ export async function runBench(options: BenchOptions): Promise<void> {
       provenance[name] = previous.provenance[name];
     }
   }
-  await mkdir(new URL('./results/', import.meta.url), { recursive: true });
+  await mkdir(new URL('bench/results/', root), { recursive: true });
   await writeFile(file, JSON.stringify({ machine, results: merged, provenance }, null, 2));
-  const report = new URL('../BENCHMARKS.md', import.meta.url);
+  const report = new URL('BENCHMARKS.md', root);
   const existing = await readFile(report, 'utf8').catch(() => '');
   await writeFile(report, mergeSections(existing, renderReport(merged, { ...context, provenance }).markdown));
   progress('\nraw results: bench/results/latest.json; report: BENCHMARKS.md');

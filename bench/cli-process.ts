@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 
 export interface CliProcessSpec {
-  /** The path of dist/cli/main.js, then its arguments. */
+  /** Node's arguments: the path of dist/cli/main.js (after any options of Node's own), then its arguments. */
   args: string[];
   env: Record<string, string>;
 }

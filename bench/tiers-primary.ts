@@ -1,6 +1,6 @@
 // S9, what the primary of `relaymesh edge --workers N` costs per published message: a burst to a topic of a few
-// probes spread over the workers, so that the workers' fan-out is small and the primary's share (the pub relayed up,
-// its puback down, the message decoded once and written to each worker with a subscriber) is what is left to see.
+// probes spread over the workers, so that the workers' fan-out is small and the primary's share (the message decoded
+// once and written to each worker with a subscriber) is what is left to see.
 
 import type { CliEdge } from './cli-edge.js';
 import { Probe, type Publisher } from './probe.js';

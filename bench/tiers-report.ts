@@ -98,7 +98,7 @@ function workersTable(rows: TierWorkersRow[]): Table {
     title: 'S9 tiers: relaymesh edge --workers 1 and 2',
     note:
       'The compiled command line: `relaymesh core` and `relaymesh edge --workers N` on one topology, each its own process (with 2, a primary holding the uplink and 2 worker processes, connections handed out round-robin). ' +
-      `Publish→delivery at rising delivery rates as S3 (open loop, steps of ${fixed(rows[0]!.stepMs / 1000, 1)} s, 100 B, 4 probes in the middle of the fan-out order), ${count(rows[0]!.subscribers)} subscribers in 2 load processes, the publisher on the edge; the steps stop at saturation or a p99 over 1 s. ` +
+      `Publish→delivery at rising delivery rates as S3 (open loop, steps of ${fixed(rows[0]!.stepMs / 1000, 1)} s, 100 B, 4 probes in the middle of the fan-out order), ${count(rows[0]!.subscribers)} subscribers in 2 load processes, the publisher on an edge of its own on the same core (so the measured edge only delivers); the steps stop at saturation or a p99 over 1 s. ` +
       'CPU from /proc over each step, in cores: the edge’s processes together (primary and workers), the primary alone, the core. ' +
       'This machine has 2 cores for the edge’s processes, the core, the load generators and the probes together: a second worker has no core of its own here, so this shows its cost more than its gain.',
     header: [
@@ -129,7 +129,7 @@ function spreadTable(rows: TierSpreadRow[]): Table {
     scenario: 'tiers',
     title: 'S9 tiers: connections over 2 workers',
     note:
-      'Client sockets each worker of `relaymesh edge --workers 2` held (from /proc, beyond those it held when ready) once the clients of the `--workers 2` run had connected (half the subscribers from one load process, 250 connecting at a time, then the 4 probes, then the other half from a second load process, then the publisher). ' +
+      'Client sockets each worker of `relaymesh edge --workers 2` held (from /proc, beyond those it held when ready) once the clients of the `--workers 2` run had connected (half the subscribers from one load process, 250 connecting at a time, then the 4 probes, then the other half from a second load process). ' +
       '`rr`: the primary accepts and hands each connection to a worker that has taken the last one it was given (node:cluster’s default on Linux), in the `--workers 2` run; `none` (NODE_CLUSTER_SCHED_POLICY=none): the workers accept from the shared socket themselves, as the kernel wakes them, in a run of its own.',
     header: ['policy', 'connections', 'worker 1', 'worker 2', 'busiest share'],
     rows: rows.map((row) => {
@@ -149,8 +149,8 @@ function primaryTable(rows: TierPrimaryRow[]): Table {
     scenario: 'tiers',
     title: 'S9 tiers: edge CPU per message, few subscribers',
     note:
-      'After the steps above, on the same processes: a burst of messages (16 in flight) from the publisher on the edge to a topic of 4 probes per worker, so the fan-out is small and the cost per message shows; CPU beyond each process’s idle rate of the second before, from the scheduler’s nanosecond counts. ' +
-      'With workers, the primary relays the pub up and its puback down, decodes the message from the core once and writes a frame to each worker with a subscriber of the topic.',
+      'After the steps above, on the same processes: a burst of messages (16 in flight, from the publisher’s edge) to a topic of 4 probes per worker, so the fan-out is small and the cost per message shows; CPU beyond each process’s idle rate of the second before, from the scheduler’s nanosecond counts. ' +
+      'With workers, the primary decodes each message from the core once and writes a frame to each worker with a subscriber of the topic; each worker decodes its frame and writes to its probes.',
     header: [
       'workers',
       'messages',
@@ -186,14 +186,19 @@ function sizingTable(rows: TierWorkersRow[], primary: TierPrimaryRow[]): Table {
   const batched = perDelivery(topStep(rows, 1));
   const two = primary.find((row) => row.workers === 2);
   const one = primary.find((row) => row.workers === 1);
-  const perMessage = two?.primaryMicrosPerMessage;
+  // The primary per message: batched in the burst, one at a time at the steps' top rate (beyond its idle rate).
+  const twoTop = topStep(rows, 2);
+  const primaryBatched = two?.primaryMicrosPerMessage;
+  const primaryAlone = twoTop
+    ? ((twoTop.primaryCores - twoTop.primaryIdleCores) * 1e6) / twoTop.messagesPerSecond
+    : undefined;
   const measured =
-    alone !== undefined && batched !== undefined && perMessage !== undefined
-      ? `From this run: one edge process spent ${fixed(alone)} µs of CPU per delivery at ${count(single[0]!.achieved)} deliveries/s and ${fixed(batched)} µs at ${count(topStep(rows, 1)!.achieved)}/s, and the primary of 2 workers ${fixed(perMessage, 1)} µs per published message. `
+    alone !== undefined && batched !== undefined && primaryBatched !== undefined && primaryAlone !== undefined
+      ? `From this run: one edge process spent ${fixed(alone)} µs of CPU per delivery at ${count(single[0]!.achieved)} deliveries/s and ${fixed(batched)} µs at ${count(topStep(rows, 1)!.achieved)}/s; the primary of 2 workers ${fixed(primaryBatched, 0)} µs per message in the burst and ${fixed(primaryAlone, 0)} µs at ${fixed(twoTop!.messagesPerSecond, 0)} messages/s, each on its own (beyond its idle rate). `
       : '';
   const overhead =
     one && two
-      ? ` (with few subscribers per message, the edge's processes spent ${fixed(two.primaryMicrosPerMessage + two.workersMicrosPerMessage, 0)} µs per message with 2 workers, against ${fixed(one.primaryMicrosPerMessage, 0)} µs in one process)`
+      ? ` (with few subscribers per message, the edge’s processes spent ${fixed(two.primaryMicrosPerMessage + two.workersMicrosPerMessage, 0)} µs per message with 2 workers, against ${fixed(one.primaryMicrosPerMessage, 0)} µs in one process)`
       : '';
   const hosts = [
     { cores: 2, workers: 1 },
@@ -212,7 +217,7 @@ function sizingTable(rows: TierWorkersRow[], primary: TierPrimaryRow[]): Table {
       '10–20k clients per worker: a broadcast to all of a worker’s subscribers takes about clients × µs per delivery (with 10,000 subscribers the p50 is 50–120 ms in S3 and in the steps above), and memory is 6–7 KiB per client (S1), ~130 MiB for 20,000: past that, the latency of a busy topic grows long before memory runs short. ' +
       'limits.maxConnections (100,000) holds per worker. On 2 cores, as here, one process is the choice: a second worker has no core of its own. ' +
       measured +
-      'The estimates scale these: deliveries/s = workers × 10⁶ ÷ µs per delivery, from messages written one at a time to messages batched (a ceiling: every worker’s core busy with deliveries alone); the primary at 1,000 messages/s = 1,000 × its µs per message × (1 + workers) ÷ 3 (a decode and a frame per worker, against the 1 + 2 measured).',
+      'The estimates scale these: deliveries/s = workers × 10⁶ ÷ µs per delivery, from messages written one at a time to messages batched (a ceiling: every worker’s core busy with deliveries alone); the primary at 1,000 messages/s = 1,000 × its µs per message (batched, then one at a time) × (1 + workers) ÷ 3 (a decode and a frame per worker, against the 1 + 2 measured).',
     header: [
       'host cores',
       '--workers',
@@ -227,9 +232,9 @@ function sizingTable(rows: TierWorkersRow[], primary: TierPrimaryRow[]): Table {
       `${count(workers * 10_000)}–${count(workers * 20_000)}`,
       workers === 1 ? 'none (no primary)' : `1 decode + ${workers} frames`,
       alone && batched ? `${count((workers * 1e6) / alone)}–${count((workers * 1e6) / batched)}` : '–',
-      workers === 1 || perMessage === undefined
+      workers === 1 || primaryBatched === undefined || primaryAlone === undefined
         ? '–'
-        : `${fixed((1000 * perMessage * (1 + workers)) / 3 / 1e4, 1)} % of a core`,
+        : `${[primaryBatched, primaryAlone].map((micros) => fixed((1000 * micros * (1 + workers)) / 3 / 1e4, 0)).join('–')} % of a core`,
     ]),
   };
 }

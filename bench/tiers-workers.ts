@@ -21,6 +21,8 @@ export interface TierWorkersRow {
   edgeCores: number;
   primaryCores: number;
   coreCores: number;
+  /** The primary's CPU in the second before the steps, with the clients connected and nothing published. */
+  primaryIdleCores: number;
   messagesPerSecond: number;
   stepMs: number;
 }
@@ -45,6 +47,7 @@ export interface TierWorkersSizes {
 
 const topic = 'bench.tiers.workers';
 const payloadBytes = 100;
+const idleMs = 1000;
 
 /** The edge with its subscribers (and probes) and a publisher, as both parts open them; closed in any case. */
 async function withClients<T>(
@@ -56,7 +59,7 @@ async function withClients<T>(
   let publisher: Publisher | undefined;
   try {
     audience = await openAudience(edge.url, topic, subscribers);
-    publisher = await Publisher.open('relaymesh', edge.url);
+    publisher = await Publisher.open('relaymesh', edge.publisherUrl);
     return await use(audience, publisher);
   } finally {
     publisher?.close();
@@ -76,6 +79,10 @@ export async function tiersWorkers(
     const edge = await startCliEdge(workers, { NODE_CLUSTER_SCHED_POLICY: 'rr' });
     await withClients(edge, size.subscribers, async (audience, publisher) => {
       if (workers === 2) rows.push({ kind: 'spread', policy: 'rr', perWorker: await edge.clientSockets() });
+      // The primary's idle rate (heartbeats and status on its links), to tell its work per message apart.
+      const idleStart = edge.cpu();
+      await new Promise((resolve) => setTimeout(resolve, idleMs));
+      const primaryIdleCores = (edge.cpu().primaryMicros - idleStart.primaryMicros) / 1000 / idleMs;
       const pad = padFor(payloadBytes);
       let seq = 0;
       for (const rate of size.rates) {
@@ -96,6 +103,7 @@ export async function tiersWorkers(
           p99Ms: figures.p99Ms,
           edgeCores: cores('edgeMicros'),
           primaryCores: cores('primaryMicros'),
+          primaryIdleCores,
           coreCores: cores('coreMicros'),
           messagesPerSecond: messages / seconds,
           stepMs: size.stepMs,

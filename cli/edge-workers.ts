@@ -48,7 +48,7 @@ async function runPrimary(selection: RunSelection & { only: { id: string } }, co
   const workers = new Map<number, Worker>();
   let problem: string | undefined = 'connecting';
   const tellWorkers = (message: WorkerMessage): void => {
-    for (const worker of workers.values()) if (worker.isConnected()) worker.send(message);
+    for (const worker of workers.values()) tell(worker, message);
   };
   let hub: HubCore;
   try {
@@ -75,6 +75,7 @@ async function runPrimary(selection: RunSelection & { only: { id: string } }, co
   } catch (error) {
     fail(`cannot start: ${(error as Error).message}`);
   }
+  hub.start();
   const aggregator = new AggregatorRegistry();
   // The workers' figures summed, and the uplink's (the core side's own relaymesh_ families: its process is not an edge).
   const metricsText = async (): Promise<string> => {
@@ -90,12 +91,12 @@ async function runPrimary(selection: RunSelection & { only: { id: string } }, co
     const started = Date.now();
     workers.set(index, worker);
     // Once it listens, it hears: whether the edge's uplink is up now, then every change.
-    worker.on('listening', () => worker.send({ relaymesh: 'upstream', problem } satisfies WorkerMessage));
+    worker.on('listening', () => tell(worker, { relaymesh: 'upstream', problem }));
+    // A worker going away while it is told something (EPIPE) is its exit's business, not a crash of the primary.
+    worker.on('error', (error) => logger.debug({ worker: index, err: error.message }, 'worker channel error'));
     worker.on('message', (message: WorkerMessage) => {
       if (message.relaymesh !== 'metrics') return;
-      const answer = (text?: string): void => {
-        if (worker.isConnected()) worker.send({ relaymesh: 'metrics', request: message.request, text });
-      };
+      const answer = (text?: string): void => tell(worker, { relaymesh: 'metrics', request: message.request, text });
       metricsText().then(answer, (error: Error) => {
         logger.warn({ err: error.message }, 'cannot gather the workers’ metrics');
         answer();
@@ -203,6 +204,11 @@ async function runWorker(selection: RunSelection & { only: { id: string } }): Pr
   process.on('SIGUSR2', () => void edge.drain());
   // The primary gone (killed) leaves nobody to restart or drain this worker: it stops with it.
   process.on('disconnect', stop);
+}
+
+/** Sends to a worker that may be going away: a message it cannot take is dropped (its exit is handled). */
+function tell(worker: Worker, message: WorkerMessage): void {
+  if (worker.isConnected()) worker.send(message, undefined, () => {});
 }
 
 function workerIdOf(edgeId: string, index: number): string {

@@ -25,11 +25,13 @@ export interface HubCore {
   readonly engine: HubEngine;
   /** The hub's own uplink, to its cores. */
   readonly uplink: Uplink;
+  /** Dials the hub's cores (once what it reports of itself is known). */
+  start(): void;
   close(): Promise<void>;
 }
 
 /**
- * The core side of a hub, listening on loopback for the edges in this process or host, its uplink started. `report` is what the hub reports of itself upstream; with `hideEdges`, the edges connected to it
+ * The core side of a hub, listening on loopback for the edges in this process or host; `start` dials its cores. `report` is what the hub reports of itself upstream; with `hideEdges`, the edges connected to it
  * are parts of this one edge (its workers), not edges of the mesh.
  */
 export async function startHubCore(
@@ -82,9 +84,8 @@ export async function startHubCore(
       upstream: { streamCount: 0, openStream: (tunnel) => uplink.openStream(tunnel) },
     },
   });
-  uplink.start();
   const started = core;
-  return { core: started, engine, uplink, close: () => started.close() };
+  return { core: started, engine, uplink, start: () => uplink.start(), close: () => started.close() };
 }
 
 export interface HubHandle extends EdgeHandle {
@@ -95,9 +96,10 @@ export interface HubHandle extends EdgeHandle {
 }
 
 export async function startHub(options: HubCoreOptions): Promise<HubHandle> {
+  let url = options.url ?? '';
   const hub = await startHubCore(options, {
     // Its own clients' figures, as its edge reports them; before the first report, an idle edge's.
-    report: (core) => core.uplinks.get(options.id)?.report ?? idleReport(options.url ?? ''),
+    report: (core) => core.uplinks.get(options.id)?.report ?? idleReport(url),
     hideEdges: false,
   });
   let draining = false;
@@ -118,6 +120,9 @@ export async function startHub(options: HubCoreOptions): Promise<HubHandle> {
     await hub.close();
     throw error;
   }
+  // Only now is its URL known (where it listens, without one in the options): it goes in its first report.
+  url ||= edge.url;
+  hub.start();
   /** The edges behind it move to their next core at once (their clients keep their sockets), its own clients are redirected. */
   const drain = async (): Promise<void> => {
     draining = true;

@@ -351,6 +351,7 @@ test('--workers: a core forward to a tunnel at the edge reaches its service thro
     { report: () => idleReport('ws://eu-1.example'), hideEdges: true },
   );
   t.teardown(() => primary.close());
+  primary.start();
   await primary.uplink.whenConnected(WAIT_MS);
   await primary.uplink.whenTunnelLinkReady(WAIT_MS);
   const worker = await startEdge({
@@ -533,6 +534,7 @@ test('an edge with workers keeps its uplink to a topology core, and its clients 
     { report: () => idleReport('ws://eu-1.example'), hideEdges: true },
   );
   t.teardown(() => primary.close());
+  primary.start();
   await primary.uplink.whenConnected(WAIT_MS);
   const worker = await startEdge({
     id: 'eu-1',

@@ -30,6 +30,9 @@ test('one copy of each message crosses the WAN for three edges and their subscri
   const count = 10;
   for (let i = 0; i < count; i++) await publish(mesh.core, 'news', payload);
   for (const client of clients) t.is((await client.messages(count)).length, count);
+  // One uplink all along: the hub's first report (before its edge reported) is a valid one.
+  t.is(mesh.hub.upstream.reconnects, 0);
+  t.is(mesh.wan.totalConnections, 1);
   const perMessage = mesh.wan.bytesFromTarget / count;
   t.true(perMessage >= payload.length, `${perMessage} bytes per message`);
   t.true(perMessage < payload.length * 1.2, `${perMessage} bytes per message: more than one copy`);

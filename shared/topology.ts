@@ -404,12 +404,10 @@ function checkEdge(
   const edge = record(c, entry.value, entry.path, edgeFields, 'an edge object {id, listen, url, region, cores}');
   if (edge === undefined) return undefined;
   const node = checkNode(c, edge, entry.path, dir, tunnelNames);
-  const cores = checkEdgeCores(
-    c,
-    field(edge, 'cores'),
-    child(entry.path, 'cores'),
-    [...upstream.coreIds, ...upstream.hubIds.filter((id) => id !== field(edge, 'id'))],
-  );
+  const cores = checkEdgeCores(c, field(edge, 'cores'), child(entry.path, 'cores'), [
+    ...upstream.coreIds,
+    ...upstream.hubIds.filter((id) => id !== field(edge, 'id')),
+  ]);
   const hub = field(edge, 'hub');
   if (hub !== undefined && typeof hub !== 'boolean') c.fail(child(entry.path, 'hub'), 'true or false', hub);
   const ca = checkCa(c, edge, entry.path, dir);

@@ -162,7 +162,10 @@ test('a broken file reports every problem at once, with its JSON path', (t) => {
     '$.edges[1].orgins',
     '$.limits.maxMessageBytes',
   ]);
-  t.like(byPath.get('$.edges[0].cores[0]'), { expected: 'the id of a core or hub in this file (central)', found: '"centrl"' });
+  t.like(byPath.get('$.edges[0].cores[0]'), {
+    expected: 'the id of a core or hub in this file (central)',
+    found: '"centrl"',
+  });
   t.like(byPath.get('$.edges[1].id'), {
     expected: 'an id not used by another node (already used at $.cores[0].id)',
     found: '"central"',

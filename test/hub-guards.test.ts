@@ -335,37 +335,7 @@ test('--workers: a core forward to a tunnel at the edge reaches its service thro
     forwards: [{ listen: { host: '127.0.0.1', port: 0 }, tunnel: 'db' }],
   });
   t.teardown(() => core.close());
-  // As cli/edge-workers.ts sets it up: the primary is a hub core hiding its workers, which dial it as `<id>.worker-N`.
-  const workerSecret = 'worker-secret-0a1b2c3d4e5f';
-  const primary = await startHubCore(
-    {
-      id: 'eu-1',
-      region: 'eu',
-      cores: [{ id: 'central', url: core.url }],
-      logger: silentLogger,
-      uplink: quietUplink,
-      tunnels,
-      edgeSecrets: new Map([['eu-1.worker-0', workerSecret]]),
-      knownEdges: new Map([['eu-1.worker-0', { url: 'ws://eu-1.example', region: 'eu' }]]),
-    },
-    { report: () => idleReport('ws://eu-1.example'), hideEdges: true },
-  );
-  t.teardown(() => primary.close());
-  primary.start();
-  await primary.uplink.whenConnected(WAIT_MS);
-  await primary.uplink.whenTunnelLinkReady(WAIT_MS);
-  const worker = await startEdge({
-    id: 'eu-1',
-    workerId: 'eu-1.worker-0',
-    region: 'eu',
-    cores: [{ id: 'eu-1', url: primary.core.url }],
-    secret: workerSecret,
-    logger: silentLogger,
-    uplink: quietUplink,
-    tunnels,
-  });
-  t.teardown(() => worker.close());
-  await worker.ready();
+  const { worker } = await workersEdge(t, core.url, tunnels);
   await worker.uplink.whenTunnelLinkReady(WAIT_MS);
 
   for (const request of ['ping', 'and again']) {
@@ -520,14 +490,29 @@ test('an edge with workers keeps its uplink to a topology core, and its clients 
     knownEdges: new Map([['eu-1', { url: 'ws://eu-1.example', region: 'eu' }]]),
   });
   t.teardown(() => core.close());
+  const { worker } = await workersEdge(t, core.url);
+  const uplink = core.uplinks.get('eu-1');
+  const client = await RawClient.connected(t, worker.url);
+  client.send({ op: 'pub', id: 1, topic: 'prices', data: 'from a client of a worker' });
+  t.like(await client.next((op) => op.id === 1), { op: 'puback', offset: 1 });
+  t.truthy(uplink);
+  t.is(core.uplinks.get('eu-1'), uplink, 'the same uplink all along');
+});
+
+/**
+ * The edge eu-1 as `relaymesh edge --workers` runs it (cli/edge-workers.ts), with one worker: the primary is a hub core
+ * hiding its workers, which dial it as `<id>.worker-N` with the run's secret.
+ */
+async function workersEdge(t: ExecutionContext, coreUrl: string, tunnels: TunnelConfig[] = []) {
   const workerSecret = 'worker-secret-0a1b2c3d4e5f';
   const primary = await startHubCore(
     {
       id: 'eu-1',
       region: 'eu',
-      cores: [{ id: 'central', url: core.url }],
+      cores: [{ id: 'central', url: coreUrl }],
       logger: silentLogger,
       uplink: quietUplink,
+      tunnels,
       edgeSecrets: new Map([['eu-1.worker-0', workerSecret]]),
       knownEdges: new Map([['eu-1.worker-0', { url: 'ws://eu-1.example', region: 'eu' }]]),
     },
@@ -536,6 +521,7 @@ test('an edge with workers keeps its uplink to a topology core, and its clients 
   t.teardown(() => primary.close());
   primary.start();
   await primary.uplink.whenConnected(WAIT_MS);
+  await primary.uplink.whenTunnelLinkReady(WAIT_MS);
   const worker = await startEdge({
     id: 'eu-1',
     workerId: 'eu-1.worker-0',
@@ -544,13 +530,9 @@ test('an edge with workers keeps its uplink to a topology core, and its clients 
     secret: workerSecret,
     logger: silentLogger,
     uplink: quietUplink,
+    tunnels,
   });
   t.teardown(() => worker.close());
   await worker.ready();
-  const uplink = core.uplinks.get('eu-1');
-  const client = await RawClient.connected(t, worker.url);
-  client.send({ op: 'pub', id: 1, topic: 'prices', data: 'from a client of a worker' });
-  t.like(await client.next((op) => op.id === 1), { op: 'puback', offset: 1 });
-  t.truthy(uplink);
-  t.is(core.uplinks.get('eu-1'), uplink, 'the same uplink all along');
-});
+  return { primary, worker };
+}

@@ -297,7 +297,7 @@ export function renderReport(results: BenchResults, context: ReportContext): { t
   ];
   const { machine } = context;
   const head =
-    `# Benchmarks\n\nMachine: ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}. Run all of it with \`npm run bench\` (about 25 minutes).\n` +
+    `# Benchmarks\n\nMachine: ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${machine.node}. Run all of it with \`npm run bench\` (about 30 minutes).\n` +
     'Each candidate runs in its own processes (relaymesh: a core and an edge; NATS, in S2 and S3: a hub and a leaf node); subscribers are raw WebSocket clients in separate load processes ' +
     '(at most 15,000 sockets each, from source addresses 127.0.0.2 and up) that count frames (NATS: messages, by the sizes in their lines) without decoding them. ' +
     'The load generator shares the 2 cores with the servers, so absolute rates are lower than on a dedicated machine; the ratios come from the same run.\n';

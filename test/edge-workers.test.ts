@@ -204,14 +204,8 @@ async function stopWithSigterm(t: ExecutionContext, mesh: Workers, clients: read
   }
 }
 
-test('--workers 2: one uplink; every client of both workers receives everything; /metrics sums both; SIGTERM drains all and exits 0', async (t) => {
-  const mesh = await startWorkers(t);
-
-  // One uplink: the primary's, through the proxy; the core knows one edge, e1.
-  t.is(mesh.proxy.totalConnections, 1, 'one connection ever reached the core');
-  t.is(mesh.proxy.connections, 1);
-  t.deepEqual([...mesh.core.uplinks.keys()], ['e1']);
-
+/** The two workers' pids, and CLIENTS clients opened on the edge with the worker holding each. */
+async function clientsOfWorkers(t: ExecutionContext, mesh: { pid: number; url: string; port: number }) {
   const workers = await childrenOf(mesh.pid);
   t.is(workers.length, 2, `two workers: ${JSON.stringify(workers)}`);
   const clients = await openClients(t, mesh.url, CLIENTS);
@@ -220,6 +214,18 @@ test('--workers 2: one uplink; every client of both workers receives everything;
     servedBy.every((pid) => pid !== undefined),
     `each client is held by one worker: ${JSON.stringify(servedBy)}`,
   );
+  return { workers, clients, servedBy };
+}
+
+test('--workers 2: one uplink; every client of both workers receives everything; /metrics sums both; SIGTERM drains all and exits 0', async (t) => {
+  const mesh = await startWorkers(t);
+
+  // One uplink: the primary's, through the proxy; the core knows one edge, e1.
+  t.is(mesh.proxy.totalConnections, 1, 'one connection ever reached the core');
+  t.is(mesh.proxy.connections, 1);
+  t.deepEqual([...mesh.core.uplinks.keys()], ['e1']);
+
+  const { workers, clients, servedBy } = await clientsOfWorkers(t, mesh);
   for (const pid of workers)
     t.true(
       servedBy.filter((served) => served === pid).length >= 2,
@@ -247,15 +253,7 @@ test('--workers 2: one uplink; every client of both workers receives everything;
 
 test('--workers 2: a worker killed with SIGKILL is started again, its clients resume with since, still one uplink', async (t) => {
   const mesh = await startWorkers(t);
-  const workers = await childrenOf(mesh.pid);
-  t.is(workers.length, 2, `two workers: ${JSON.stringify(workers)}`);
-
-  const clients = await openClients(t, mesh.url, CLIENTS);
-  const servedBy = await Promise.all(clients.map((client) => workerOf(client, mesh.port, workers)));
-  t.true(
-    servedBy.every((pid) => pid !== undefined),
-    `each client is held by one worker: ${JSON.stringify(servedBy)}`,
-  );
+  const { workers, clients, servedBy } = await clientsOfWorkers(t, mesh);
   const answers = await Promise.all(clients.map((client) => subscribe(client, 1)));
   t.true(answers.every((op) => op.op === 'subok'));
   await publishRange(mesh.core, 1, 5);

@@ -11,13 +11,13 @@ import { pack, unpack } from 'msgpackr';
 import WebSocket from 'ws';
 import { startCore, type CoreHandle, type CoreOptions, type KnownEdge } from '../core/start-core.js';
 import { startEdge } from '../edge/start-edge.js';
-import { idleReport, startHub, startHubCore } from '../hub/start-hub.js';
+import { startHubCore } from '../hub/start-hub.js';
 import { edgeProof } from '../shared/edge-proof.js';
 import { closeCodes } from '../shared/errors.js';
-import type { EdgeReportRow, EdgeRow } from '../shared/mesh-status.js';
+import { idleReport, type EdgeReportRow, type EdgeRow } from '../shared/mesh-status.js';
 import { frameType, protocolVersion, uplinkPath, type CoreFrame } from '../shared/protocol.js';
 import type { Address, TunnelConfig } from '../shared/topology.js';
-import { startHubMesh } from './helpers/hub-mesh.js';
+import { hubOn, startHubMesh } from './helpers/hub-mesh.js';
 import { quietUplink, silentLogger } from './helpers/mesh.js';
 import { askPresence, isEvent, listen, sessionOf } from './helpers/presence.js';
 import { RawClient, type Op } from './helpers/raw-client.js';
@@ -247,15 +247,7 @@ test("a plain edge that claims an absent edge's tunnels gets none of its streams
 test("a hub's core side serves no HTTP API: publish and mesh answer 404 on its loopback port, even without keys", async (t) => {
   const core = await startCore({ id: 'central', logger: silentLogger });
   t.teardown(() => core.close());
-  const hub = await startHub({
-    id: 'hub',
-    region: 'eu',
-    cores: [{ id: 'central', url: core.url }],
-    logger: silentLogger,
-    uplink: quietUplink,
-  });
-  t.teardown(() => hub.close());
-  await hub.ready();
+  const hub = await hubOn(t, core, 'hub');
   const base = hub.hubCore.url.replace(/^ws/, 'http');
   const published = await fetch(`${base}/v1/publish`, {
     method: 'POST',
@@ -272,15 +264,7 @@ test("a hub's core side serves no HTTP API: publish and mesh answer 404 on its l
 test('an uplink that never says hello is dropped (4400), on a core and on a hub’s public port', async (t) => {
   const core = await startCore({ id: 'central', logger: silentLogger });
   t.teardown(() => core.close());
-  const hub = await startHub({
-    id: 'hub',
-    region: 'eu',
-    cores: [{ id: 'central', url: core.url }],
-    logger: silentLogger,
-    uplink: quietUplink,
-  });
-  t.teardown(() => hub.close());
-  await hub.ready();
+  const hub = await hubOn(t, core, 'hub');
   const silent = await Promise.all([RawUplink.dial(t, core.url), RawUplink.dial(t, hub.url)]);
   const started = Date.now();
   // The deadline is 10 s (core/uplink-peer.ts); a ping answered meanwhile does not count as a hello.
@@ -308,16 +292,9 @@ function uplinkUpgrade(t: ExecutionContext, url: string): Promise<number> {
 test('on a hub’s public port, uplinks beyond maxConnectionsPerIp from one address get 429', async (t) => {
   const core = await startCore({ id: 'central', logger: silentLogger });
   t.teardown(() => core.close());
-  const hub = await startHub({
-    id: 'hub',
-    region: 'eu',
-    cores: [{ id: 'central', url: core.url }],
-    logger: silentLogger,
-    uplink: quietUplink,
+  const hub = await hubOn(t, core, 'hub', {
     limits: { maxConnectionsPerIp: 2 },
   });
-  t.teardown(() => hub.close());
-  await hub.ready();
   // Two edges behind the hub, said hello (so no hello deadline closes them meanwhile).
   await helloAs(t, hub.url, 'eu-1');
   await helloAs(t, hub.url, 'eu-2');
@@ -466,18 +443,11 @@ test.serial(
 
 test("a topology hub's own clients publish (their origin names the hub itself)", async (t) => {
   const core = await topologyCore(t);
-  const hub = await startHub({
-    id: 'hub',
-    region: 'eu',
-    cores: [{ id: 'central', url: core.url }],
+  const hub = await hubOn(t, core, 'hub', {
     secret: secrets.get('hub'),
     edgeSecrets: secrets,
     knownEdges,
-    logger: silentLogger,
-    uplink: quietUplink,
   });
-  t.teardown(() => hub.close());
-  await hub.ready();
   const client = await RawClient.connected(t, hub.url);
   client.send({ op: 'pub', id: 1, topic: 'prices', data: 'from a client of the hub' });
   t.like(await client.next((op) => op.id === 1), { op: 'puback', offset: 1 });

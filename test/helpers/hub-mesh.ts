@@ -4,7 +4,7 @@
 import type { ExecutionContext } from 'ava';
 import { startCore, type CoreHandle, type CoreOptions } from '../../core/start-core.js';
 import { startEdge, type EdgeHandle, type EdgeOptions } from '../../edge/start-edge.js';
-import { startHub, type HubHandle } from '../../hub/start-hub.js';
+import { startHub, type HubCoreOptions, type HubHandle } from '../../hub/start-hub.js';
 import { quietUplink, silentLogger } from './mesh.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
@@ -29,21 +29,32 @@ export async function startHubMesh(t: ExecutionContext, options: HubMeshOptions 
   t.teardown(() => core.close());
   const wan = await startTcpProxy({ target: core.address });
   t.teardown(() => wan.close());
-  const hub = await startHub({
-    id: 'eu-hub',
-    region: 'eu',
-    cores: [{ id: 'central', url: wan.url }],
-    logger: silentLogger,
-    uplink: quietUplink,
-    ...options.edge,
-  });
-  t.teardown(() => hub.close());
-  await hub.ready();
+  const hub = await hubOn(t, { id: 'central', url: wan.url }, 'eu-hub', options.edge);
   const edges = await Promise.all(
     Array.from({ length: options.edges ?? 3 }, (_, index) => behind(t, hub, `eu-${index + 1}`, core, options.edge)),
   );
   await Promise.all(edges.map((edge) => edge.ready()));
   return { core, hub, wan, edges };
+}
+
+/** A hub `id` whose uplink goes to `upstream` (a core, or another hub), ready; closed in teardown. */
+export async function hubOn(
+  t: ExecutionContext,
+  upstream: { url: string; id: string },
+  id: string,
+  options: Partial<HubCoreOptions> = {},
+): Promise<HubHandle> {
+  const hub = await startHub({
+    id,
+    region: 'eu',
+    cores: [{ id: upstream.id, url: upstream.url }],
+    logger: silentLogger,
+    uplink: quietUplink,
+    ...options,
+  });
+  t.teardown(() => hub.close());
+  await hub.ready();
+  return hub;
 }
 
 /** An edge behind `hub`, with `fallback` (the core) second. */

@@ -426,30 +426,19 @@ export class InterestTable {
     subscription.release(replay, interest.epoch);
   }
 
-  /** The core's history for (since, to]; a lost uplink is waited out (within the hold time), not taken as a loss. */
+  /** The core's history for (since, to]; null when it is gone, or cannot be had within the hold time. */
   private async fetchHistory(
     topic: string,
     since: Position,
     to: number,
     signal: AbortSignal,
   ): Promise<Array<[number, Uint8Array]> | null> {
-    const deadline = Date.now() + this.options.holdMs;
-    for (;;) {
-      try {
-        return await this.options.uplink.history(
-          topic,
-          since.epoch,
-          since.offset + 1,
-          to,
-          Math.max(0, deadline - Date.now()),
-          signal,
-        );
-      } catch (error) {
-        if (signal.aborted) return null;
-        if (error instanceof UplinkLost && Date.now() < deadline) continue;
+    try {
+      return await this.options.uplink.history(topic, since.epoch, since.offset + 1, to, this.options.holdMs, signal);
+    } catch (error) {
+      if (!signal.aborted)
         this.options.logger.warn({ topic, err: (error as Error).message }, 'replay from the core failed');
-        return null;
-      }
+      return null;
     }
   }
 

@@ -2,7 +2,7 @@
 // messages, digests, the mesh view, presence events; and what it reports of itself.
 
 import type { DigestValue } from '../shared/interest-digest.js';
-import type { CoreRow, EdgeReport, EdgeRow } from '../shared/mesh-status.js';
+import { idleReport, type CoreRow, type EdgeReport, type EdgeRow } from '../shared/mesh-status.js';
 import type { MuxStream } from '../shared/stream-mux.js';
 
 export interface UplinkListener {
@@ -31,16 +31,7 @@ export const silentListener: UplinkListener = {
   onMessage() {},
   digest: () => [0, 0, 0],
   onDigestMismatch() {},
-  status: () => ({
-    url: '',
-    draining: false,
-    sessions: 0,
-    capacity: 0,
-    topics: 0,
-    deliveries: 0,
-    messagesIn: 0,
-    published: 0,
-  }),
+  status: () => idleReport(''),
   onMeshView() {},
   onStream: (stream) => stream.reset('refused'),
   onPresenceEvent() {},

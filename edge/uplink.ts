@@ -236,9 +236,30 @@ export class Uplink {
 
   /**
    * The messages of `topic` in [from, to] of `epoch`, or null when the core no longer holds them all (or they are more
-   * than it replays at once). Aborting `signal` tells the core to stop, and rejects.
+   * than it replays at once). A down uplink, or one lost on the way, is waited out within `holdMs` (asked again once
+   * it is back) rather than taken as a loss. Aborting `signal` tells the core to stop, and rejects.
    */
   async history(
+    topic: string,
+    epoch: string,
+    from: number,
+    to: number,
+    holdMs: number,
+    signal?: AbortSignal,
+  ): Promise<Replay | null> {
+    const deadline = Date.now() + holdMs;
+    for (;;) {
+      try {
+        return await this.askHistory(topic, epoch, from, to, Math.max(0, deadline - Date.now()), signal);
+      } catch (error) {
+        if (error instanceof UplinkLost && !signal?.aborted && Date.now() < deadline) continue;
+        throw error;
+      }
+    }
+  }
+
+  /** One `history` request, on the uplink as it is now. */
+  private async askHistory(
     topic: string,
     epoch: string,
     from: number,

@@ -128,10 +128,10 @@ export class HubEngine implements Engine {
     const upTo = ahead ? Math.min(Math.max(to, followed.last), from + fetchAheadMessages - 1) : to;
     // Fetched ahead for the replay's next chunks. A range the core will not send at once (its replay bound: large
     // messages) is asked again as exactly what was wanted, as are the topic's later ones.
-    let replay = await this.history(topic, epoch, from, upTo);
+    let replay = await this.options.uplink.history(topic, epoch, from, upTo, this.options.holdMs);
     if (replay === null && upTo > to) {
       if (followed) followed.exactFetches = true;
-      replay = await this.history(topic, epoch, from, to);
+      replay = await this.options.uplink.history(topic, epoch, from, to, this.options.holdMs);
     }
     if (replay === null) return null;
     const messages = replay.map(([offset, data]) => ({ topic, epoch, offset, data }));
@@ -359,18 +359,5 @@ export class HubEngine implements Engine {
     this.resetPending = true;
     setImmediate(() => (this.resetPending = false));
     for (const listener of this.resetListeners) listener();
-  }
-
-  /** A range from the core upstream; a lost uplink is waited out within the hold time, not taken as a loss. */
-  private async history(topic: string, epoch: string, from: number, to: number) {
-    const deadline = Date.now() + this.options.holdMs;
-    for (;;) {
-      try {
-        return await this.options.uplink.history(topic, epoch, from, to, Math.max(0, deadline - Date.now()));
-      } catch (error) {
-        if (error instanceof UplinkLost && Date.now() < deadline) continue;
-        throw error;
-      }
-    }
   }
 }

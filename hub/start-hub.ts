@@ -8,7 +8,7 @@ import { startCore, type CoreHandle, type KnownEdge } from '../core/start-core.j
 import { createEdgeUplink, edgeUplinkSettings } from '../edge/edge-uplink.js';
 import { startEdge, type EdgeHandle, type EdgeOptions } from '../edge/start-edge.js';
 import type { Uplink } from '../edge/uplink.js';
-import type { EdgeReport, EdgeRow } from '../shared/mesh-status.js';
+import { idleReport, type EdgeReport, type EdgeRow } from '../shared/mesh-status.js';
 import { HubEngine } from './hub-engine.js';
 import { closeCodes } from '../shared/errors.js';
 import { refuseUpgrade } from '../shared/http.js';
@@ -158,8 +158,4 @@ export async function startHub(options: HubCoreOptions): Promise<HubHandle> {
       await hub.close();
     },
   };
-}
-
-export function idleReport(url: string): EdgeReport {
-  return { url, draining: false, sessions: 0, capacity: 0, topics: 0, deliveries: 0, messagesIn: 0, published: 0 };
 }

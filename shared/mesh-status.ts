@@ -74,6 +74,11 @@ export interface CoreMeshShare {
   edges: EdgeRow[];
 }
 
+/** An edge with no clients, topics or traffic (yet): what is reported before anything is known. */
+export function idleReport(url: string): EdgeReport {
+  return { url, draining: false, sessions: 0, capacity: 0, topics: 0, deliveries: 0, messagesIn: 0, published: 0 };
+}
+
 export function edgeReportRow(report: EdgeReport): EdgeReportRow {
   return [
     report.url,
